@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Per-process syscall counts, errors and log2 latency histograms, aggregated in the kernel. */
+#include "common.bpf.h"
+#include "syscalls.h"
+
+struct syscall_start {
+  __u64 ts;
+  __u32 nr;
+};
+
+/* LRU: exit_group and a killed task never reach sys_exit; LRU keeps the map from filling up. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32);
+  __type(value, struct syscall_start);
+} start SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, ZT_SYSCALL_MAX_ENTRIES);
+  __type(key, struct syscall_key);
+  __type(value, struct syscall_stats);
+} stats SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, SYSCALL_DROP_MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+} drops SEC(".maps");
+
+static struct syscall_stats zero_stats;
+
+static __always_inline void count_drop(__u32 reason)
+{
+  __u64 *v = bpf_map_lookup_elem(&drops, &reason);
+  if (v)
+    *v += 1;
+}
+
+SEC("tracepoint/raw_syscalls/sys_enter")
+int sys_enter(struct trace_event_raw_sys_enter *ctx)
+{
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tgid = id >> 32, tid = (__u32)id;
+
+  if (!zt_is_traced(tgid))
+    return 0;
+  struct syscall_start s = {.ts = bpf_ktime_get_ns(), .nr = (__u32)ctx->id};
+  bpf_map_update_elem(&start, &tid, &s, BPF_ANY);
+  return 0;
+}
+
+SEC("tracepoint/raw_syscalls/sys_exit")
+int sys_exit(struct trace_event_raw_sys_exit *ctx)
+{
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tgid = id >> 32, tid = (__u32)id;
+
+  struct syscall_start *s = bpf_map_lookup_elem(&start, &tid);
+  if (!s)
+    return 0; /* entered before we attached, or not traced */
+  __u64 delta = bpf_ktime_get_ns() - s->ts;
+  struct syscall_key key = {.tgid = tgid, .nr = s->nr};
+  bpf_map_delete_elem(&start, &tid);
+
+  struct syscall_stats *st = bpf_map_lookup_elem(&stats, &key);
+  if (!st) {
+    bpf_map_update_elem(&stats, &key, &zero_stats, BPF_NOEXIST);
+    st = bpf_map_lookup_elem(&stats, &key);
+    if (!st) {
+      count_drop(SYSCALL_DROP_STATS_FULL);
+      return 0;
+    }
+    bpf_get_current_comm(st->comm, sizeof(st->comm));
+  }
+  __sync_fetch_and_add(&st->count, 1);
+  if (ctx->ret < 0)
+    __sync_fetch_and_add(&st->errors, 1);
+  __sync_fetch_and_add(&st->total_ns, delta);
+  __u32 slot = zt_log2(delta);
+  if (slot >= ZT_SYSCALL_HIST_SLOTS)
+    slot = ZT_SYSCALL_HIST_SLOTS - 1;
+  __sync_fetch_and_add(&st->hist[slot], 1);
+  return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency from Debian packages. Idempotent: packages already
+# present are not reinstalled, so the README commands stay fast on a prepared machine.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config clang llvm
+  libbpf-dev bpftool libbpfcc-dev libelf-dev libdw-dev zlib1g-dev
+  prometheus-cpp-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
+  libprotobuf-dev protobuf-compiler libcurl4-openssl-dev nlohmann-json3-dev
+  libyaml-cpp-dev libcli11-dev systemtap-sdt-dev
+  curl python3 python3-grpcio python3-protobuf nginx wrk prometheus binutils procps iproute2
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "setup-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The Debian nginx and prometheus packages start system services; tests run their own instances.
+for svc in nginx prometheus; do
+  if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
+  if command -v service >/dev/null 2>&1; then $SUDO service "$svc" stop >/dev/null 2>&1 || true; fi
+done
+echo "setup-deps: done"
