@@ -142,36 +142,38 @@ PodMetadataClientOptions PodMetadataClientOptions::from_env() {
 
 PodMetadataClient::PodMetadataClient(PodMetadataClientOptions opts) : opts_(std::move(opts)) {
   index_ = std::make_shared<const PodIndex>();
-  auto disable = [&](std::string reason) {
-    enabled_ = false;
-    disabled_reason_ = std::move(reason);
+  disabled_reason_ = configure();
+  enabled_ = disabled_reason_.empty();
+  if (!enabled_) {
     spdlog::info("kubernetes metadata disabled: {}", disabled_reason_);
-  };
+    return;
+  }
+  if (opts_.refresh_interval.count() <= 0) opts_.refresh_interval = std::chrono::seconds(30);
+  if (opts_.page_limit == 0) opts_.page_limit = 500;
+  global_curl_init();
+}
 
+std::string PodMetadataClient::configure() {
   if (!opts_.test_api_base_url.empty()) {
     const bool plain = opts_.test_api_base_url.rfind("http://", 0) == 0;
     if (plain && !opts_.test_allow_plain_http)
-      return disable("plain http API URL refused (test hook not enabled)");
+      return "plain http API URL refused (test hook not enabled)";
     base_url_ = opts_.test_api_base_url;
     while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
   } else {
     std::string host = opts_.api_host.empty() ? getenv_str("KUBERNETES_SERVICE_HOST") : opts_.api_host;
     std::string port = opts_.api_port.empty() ? getenv_str("KUBERNETES_SERVICE_PORT") : opts_.api_port;
-    if (host.empty()) return disable("not running on Kubernetes (KUBERNETES_SERVICE_HOST unset)");
+    if (host.empty()) return "not running on Kubernetes (KUBERNETES_SERVICE_HOST unset)";
     if (port.empty()) port = "443";
     if (!file_exists(opts_.service_account_dir + "/token"))
-      return disable("no service account token in " + opts_.service_account_dir);
+      return "no service account token in " + opts_.service_account_dir;
     ca_file_ = opts_.service_account_dir + "/ca.crt";
-    if (!file_exists(ca_file_)) return disable("no service account CA at " + ca_file_);
+    if (!file_exists(ca_file_)) return "no service account CA at " + ca_file_;
     if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
     base_url_ = "https://" + host + ":" + port;
   }
-  if (opts_.node_name.empty())
-    return disable("node name unknown (set K8S_NODE_NAME from spec.nodeName)");
-  if (opts_.refresh_interval.count() <= 0) opts_.refresh_interval = std::chrono::seconds(30);
-  if (opts_.page_limit == 0) opts_.page_limit = 500;
-  enabled_ = true;
-  global_curl_init();
+  if (opts_.node_name.empty()) return "node name unknown (set K8S_NODE_NAME from spec.nodeName)";
+  return {};
 }
 
 PodMetadataClient::~PodMetadataClient() { stop(); }

@@ -118,6 +118,7 @@ class PodMetadataClient {
   const std::string& node_name() const { return opts_.node_name; }
 
  private:
+  std::string configure();  // empty = usable, else the reason the client is disabled
   bool fetch(PodIndex& out, std::string& error);
   void run();
 
