@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Per-process syscall counts, errors and log2 latency histograms, aggregated in the kernel. */
 #include "common.bpf.h"
+#include <bpf/bpf_tracing.h>
 #include "syscalls.h"
 
 struct syscall_start {
@@ -39,21 +40,22 @@ static __always_inline void count_drop(__u32 reason)
     *v += 1;
 }
 
-SEC("tracepoint/raw_syscalls/sys_enter")
-int sys_enter(struct trace_event_raw_sys_enter *ctx)
+/* Two attach variants share one handler: raw_tp skips the perf-buffer marshalling of classic
+ * tracepoints (cheaper on every syscall of the host); the loader turns off whichever variant
+ * the kernel does not support. */
+static __always_inline int handle_enter(long nr)
 {
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tgid = id >> 32, tid = (__u32)id;
 
   if (!zt_is_traced(tgid))
     return 0;
-  struct syscall_start s = {.ts = bpf_ktime_get_ns(), .nr = (__u32)ctx->id};
+  struct syscall_start s = {.ts = bpf_ktime_get_ns(), .nr = (__u32)nr};
   bpf_map_update_elem(&start, &tid, &s, BPF_ANY);
   return 0;
 }
 
-SEC("tracepoint/raw_syscalls/sys_exit")
-int sys_exit(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int handle_exit(long ret)
 {
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tgid = id >> 32, tid = (__u32)id;
@@ -76,7 +78,7 @@ int sys_exit(struct trace_event_raw_sys_exit *ctx)
     bpf_get_current_comm(st->comm, sizeof(st->comm));
   }
   __sync_fetch_and_add(&st->count, 1);
-  if (ctx->ret < 0)
+  if (ret < 0)
     __sync_fetch_and_add(&st->errors, 1);
   __sync_fetch_and_add(&st->total_ns, delta);
   __u32 slot = zt_log2(delta);
@@ -84,6 +86,30 @@ int sys_exit(struct trace_event_raw_sys_exit *ctx)
     slot = ZT_SYSCALL_HIST_SLOTS - 1;
   __sync_fetch_and_add(&st->hist[slot], 1);
   return 0;
+}
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(raw_sys_enter, struct pt_regs *regs, long nr)
+{
+  return handle_enter(nr);
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(raw_sys_exit, struct pt_regs *regs, long ret)
+{
+  return handle_exit(ret);
+}
+
+SEC("tracepoint/raw_syscalls/sys_enter")
+int tp_sys_enter(struct trace_event_raw_sys_enter *ctx)
+{
+  return handle_enter(ctx->id);
+}
+
+SEC("tracepoint/raw_syscalls/sys_exit")
+int tp_sys_exit(struct trace_event_raw_sys_exit *ctx)
+{
+  return handle_exit(ctx->ret);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,193 @@
+#include "http/http_server.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+namespace zerotrace::http {
+namespace {
+
+constexpr size_t kMaxRequestBytes = 16 * 1024;
+constexpr int kReadTimeoutMs = 2000;
+
+std::string Reason(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Status";
+  }
+}
+
+std::string PercentDecode(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() && isxdigit(s[i + 1]) && isxdigit(s[i + 2])) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+void SendAll(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      return;
+    }
+    off += static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
+std::map<std::string, std::string> ParseQuery(const std::string& query) {
+  std::map<std::string, std::string> out;
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    size_t amp = query.find('&', pos);
+    if (amp == std::string::npos) amp = query.size();
+    std::string pair = query.substr(pos, amp - pos);
+    if (!pair.empty()) {
+      size_t eq = pair.find('=');
+      if (eq == std::string::npos) {
+        out[PercentDecode(pair)] = "";
+      } else {
+        out[PercentDecode(pair.substr(0, eq))] = PercentDecode(pair.substr(eq + 1));
+      }
+    }
+    pos = amp + 1;
+  }
+  return out;
+}
+
+Server::~Server() { Stop(); }
+
+void Server::Route(const std::string& path, Handler handler) { routes_[path] = std::move(handler); }
+
+std::string Server::Start(const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  const std::string port_str = std::to_string(port);
+  if (int rc = getaddrinfo(host.c_str(), port_str.c_str(), &hints, &res); rc != 0) {
+    return "cannot resolve listen address " + host + ": " + gai_strerror(rc);
+  }
+  std::string error;
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0) {
+      listen_fd_ = fd;
+      break;
+    }
+    error = std::strerror(errno);
+    close(fd);
+  }
+  freeaddrinfo(res);
+  if (listen_fd_ < 0) return "cannot listen on " + host + ":" + port_str + ": " + error;
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                                          : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  stop_ = false;
+  thread_ = std::thread([this] { Loop(); });
+  return {};
+}
+
+void Server::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  if (listen_fd_ >= 0) close(listen_fd_);
+  listen_fd_ = -1;
+}
+
+void Server::Loop() {
+  while (!stop_) {
+    pollfd p{listen_fd_, POLLIN, 0};
+    // A short poll so Stop() is honoured quickly without extra wake-up machinery.
+    if (poll(&p, 1, 200) <= 0) continue;
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    Serve(fd);
+    close(fd);
+  }
+}
+
+void Server::Serve(int fd) {
+  std::string buf;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kReadTimeoutMs);
+  while (buf.find("\r\n\r\n") == std::string::npos) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    if (left <= 0 || buf.size() > kMaxRequestBytes) return;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left)) <= 0) return;
+    char chunk[4096];
+    ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+    if (n <= 0) return;
+    buf.append(chunk, static_cast<size_t>(n));
+  }
+  Request req;
+  const size_t line_end = buf.find("\r\n");
+  const std::string line = buf.substr(0, line_end);
+  const size_t sp1 = line.find(' ');
+  const size_t sp2 = line.find(' ', sp1 == std::string::npos ? 0 : sp1 + 1);
+  Response resp;
+  if (sp1 == std::string::npos || sp2 == std::string::npos) {
+    resp = {400, "text/plain", "malformed request line\n", {}};
+  } else {
+    req.method = line.substr(0, sp1);
+    std::string target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    const size_t q = target.find('?');
+    req.path = target.substr(0, q);
+    if (q != std::string::npos) req.query = ParseQuery(target.substr(q + 1));
+    auto it = routes_.find(req.path);
+    if (it == routes_.end()) {
+      resp = {404, "text/plain", "not found; try /metrics, /health, /ready\n", {}};
+    } else if (req.method != "GET" && req.method != "HEAD") {
+      resp = {405, "text/plain", "only GET is supported\n", {}};
+    } else {
+      try {
+        resp = it->second(req);
+      } catch (const std::exception& e) {
+        spdlog::warn("handler for {} failed: {}", req.path, e.what());
+        resp = {500, "text/plain", std::string("internal error: ") + e.what() + "\n", {}};
+      }
+    }
+  }
+  std::string head = "HTTP/1.1 " + std::to_string(resp.status) + " " + Reason(resp.status) +
+                     "\r\nContent-Type: " + resp.content_type +
+                     "\r\nContent-Length: " + std::to_string(resp.body.size()) +
+                     "\r\nConnection: close\r\n";
+  for (const auto& [k, v] : resp.headers) head += k + ": " + v + "\r\n";
+  head += "\r\n";
+  SendAll(fd, head);
+  if (req.method != "HEAD") SendAll(fd, resp.body);
+}
+
+}  // namespace zerotrace::http

@@ -1,0 +1,92 @@
+#include "aggregators/syscall_aggregator.h"
+
+#include <bpf/bpf.h>
+
+#include <cstring>
+#include <vector>
+
+#include "aggregators/log2_histogram.h"
+#include "core/syscall_table.h"
+
+namespace zerotrace {
+
+SyscallAggregator::SyscallAggregator(prometheus::Registry& registry, ProcessCatalog& catalog,
+                                     int stats_map_fd)
+    : catalog_(catalog),
+      stats_fd_(stats_map_fd),
+      calls_(prometheus::BuildCounter()
+                 .Name("zerotrace_syscalls_total")
+                 .Help("System calls completed, by service and syscall")
+                 .Register(registry)),
+      errors_(prometheus::BuildCounter()
+                  .Name("zerotrace_syscall_errors_total")
+                  .Help("System calls that returned an error (negative return value)")
+                  .Register(registry)),
+      duration_(prometheus::BuildHistogram()
+                    .Name("zerotrace_syscall_duration_seconds")
+                    .Help("Time from syscall entry to exit")
+                    .Register(registry)) {}
+
+void SyscallAggregator::Apply(const syscall_key& key, const syscall_stats& now, Seen& seen) {
+  const syscall_stats& last = seen.last;
+  // A value smaller than what we saw means the entry was deleted and recreated: all of it is new.
+  const bool reset = now.count < last.count;
+  const uint64_t dcount = reset ? now.count : now.count - last.count;
+  if (dcount == 0) return;
+  const uint64_t derr = reset ? now.errors : now.errors - last.errors;
+  const uint64_t dns = reset ? now.total_ns : now.total_ns - last.total_ns;
+  std::array<uint64_t, ZT_SYSCALL_HIST_SLOTS> dhist{};
+  for (size_t i = 0; i < dhist.size(); ++i) {
+    dhist[i] = reset || now.hist[i] < last.hist[i] ? now.hist[i] : now.hist[i] - last.hist[i];
+  }
+  const prometheus::Labels labels{{"service_name", seen.service},
+                                  {"syscall", SyscallName(key.nr)}};
+  calls_.Add(labels).Increment(static_cast<double>(dcount));
+  auto& errs = errors_.Add(labels);  // present at 0 so rate() works before the first error
+  if (derr) errs.Increment(static_cast<double>(derr));
+  duration_.Add(labels, Log2Buckets::BoundariesSeconds())
+      .ObserveMultiple(Log2Buckets::Increments(dhist), static_cast<double>(dns) / 1e9);
+  events_seen_ += dcount;
+  seen.last = now;
+}
+
+void SyscallAggregator::Collect() {
+  std::lock_guard lock(mu_);
+  std::unordered_set<uint32_t> present_tgids;
+  std::vector<syscall_key> keys;
+  syscall_key key{}, next{};
+  syscall_key* prev = nullptr;
+  // Bounded by the map size: get_next_key restarts from the beginning when `prev` vanished, so
+  // a hard cap keeps a concurrently churning map from looping forever.
+  for (size_t i = 0; i < 2 * ZT_SYSCALL_MAX_ENTRIES && bpf_map_get_next_key(stats_fd_, prev, &next) == 0; ++i) {
+    keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  std::unordered_map<uint32_t, bool> alive;
+  for (const auto& k : keys) {
+    syscall_stats now{};
+    if (bpf_map_lookup_elem(stats_fd_, &k, &now) != 0) continue;
+    auto [it, inserted] = seen_.try_emplace(k);
+    if (inserted) {
+      auto info = catalog_.Lookup(k.tgid);
+      it->second.service = info ? info->service_name
+                                : std::string(now.comm, strnlen(now.comm, sizeof(now.comm)));
+    }
+    Apply(k, now, it->second);
+    auto a = alive.find(k.tgid);
+    if (a == alive.end()) a = alive.emplace(k.tgid, catalog_.IsAlive(k.tgid)).first;
+    if (!a->second) {
+      // Final read done: forget the process so memory follows live processes, not PID churn.
+      bpf_map_delete_elem(stats_fd_, &k);
+      seen_.erase(it);
+    }
+  }
+}
+
+size_t SyscallAggregator::tracked_entries() const {
+  std::lock_guard lock(mu_);
+  return seen_.size();
+}
+
+}  // namespace zerotrace

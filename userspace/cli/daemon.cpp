@@ -1,0 +1,250 @@
+#include "cli/daemon.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <prometheus/gauge.h>
+#include <prometheus/text_serializer.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "aggregators/syscall_aggregator.h"
+#include "core/privileges.h"
+#include "core/tracefs.h"
+#include "probes/bpf_program_stats.h"
+#include "probes/syscall_probe.h"
+#include "zt_version.h"
+
+namespace zerotrace {
+namespace {
+
+int LibbpfLog(enum libbpf_print_level level, const char* fmt, va_list args) {
+  char buf[1024];
+  int n = vsnprintf(buf, sizeof(buf), fmt, args);
+  std::string msg(buf, n > 0 ? std::min<size_t>(static_cast<size_t>(n), sizeof(buf) - 1) : 0);
+  while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+  if (level == LIBBPF_WARN) {
+    spdlog::warn("libbpf: {}", msg);
+  } else {
+    spdlog::debug("libbpf: {}", msg);
+  }
+  return n;
+}
+
+std::string KernelRelease() {
+  utsname u{};
+  uname(&u);
+  return u.release;
+}
+
+}  // namespace
+
+Daemon::Daemon(Config config)
+    : config_(std::move(config)),
+      started_(std::chrono::steady_clock::now()),
+      registry_(std::make_shared<prometheus::Registry>()) {}
+
+Daemon::~Daemon() { Shutdown(); }
+
+Status Daemon::Start() {
+  if (auto s = CheckBpfPrivileges(); !s) return s;
+  RaiseMemlockLimit();
+  if (auto t = EnsureTracefsMounted(); !t) return t.error();
+  libbpf_set_print(LibbpfLog);
+
+  for (uint32_t pid : config_.select.pids) {
+    if (access((config_.proc_root + "/" + std::to_string(pid)).c_str(), F_OK) != 0) {
+      return Error{"--pid " + std::to_string(pid) + ": no such process"};
+    }
+  }
+  features_ = std::make_unique<Features>(MakeKernelFeatureProber());
+  catalog_ = std::make_unique<ProcessCatalog>(config_.proc_root);
+  auto filter = ProcessFilter::Create(config_.select);
+  if (!filter) return filter.error();
+  filter_ = std::make_unique<ProcessFilter>(std::move(filter.value()));
+  for (const auto& comm : config_.select.comms) {
+    for (uint32_t pid : catalog_->FindByComm(comm)) (void)filter_->AddPid(pid);
+  }
+
+  if (features_->Has(Feature::kBpfStats)) {
+    stats_fd_ = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  } else {
+    spdlog::warn("BPF run-time statistics unavailable ({}): zerotrace_bpf_prog_* stay empty",
+                 features_->Answer(Feature::kBpfStats).detail);
+  }
+
+  RegisterSelfMetrics();
+  StartProbes();
+
+  auto addr = ParseListenAddress(config_.listen);
+  if (!addr) return addr.error();
+  server_.Route("/metrics", [this](const http::Request&) { return Metrics(); });
+  server_.Route("/health", [this](const http::Request&) { return Health(); });
+  server_.Route("/ready", [this](const http::Request&) { return Ready(); });
+  server_.Route("/", [](const http::Request&) {
+    return http::Response{200, "text/plain; charset=utf-8",
+                          "zerotrace " ZT_VERSION "\n/metrics  Prometheus metrics\n/health   "
+                          "liveness\n/ready    readiness (all enabled probes attached)\n",
+                          {}};
+  });
+  if (auto err = server_.Start(addr->host, addr->port); !err.empty()) return Error{err};
+  spdlog::info("zerotrace {} serving on http://{}:{}/metrics", ZT_VERSION, addr->host,
+               server_.port());
+  return Status::Ok();
+}
+
+void Daemon::RegisterSelfMetrics() {
+  self_metrics_ = std::make_unique<SelfMetrics>(*registry_);
+  prometheus::BuildGauge()
+      .Name("zerotrace_build_info")
+      .Help("zerotrace build and host information; always 1")
+      .Register(*registry_)
+      .Add({{"version", ZT_VERSION}, {"git_commit", ZT_GIT_COMMIT}, {"kernel", KernelRelease()}})
+      .Set(1);
+}
+
+void Daemon::StartProbes() {
+  auto& attached = prometheus::BuildGauge()
+                       .Name("zerotrace_probe_attached")
+                       .Help("1 when the probe's BPF programs are loaded and attached")
+                       .Register(*registry_);
+  auto& mode = prometheus::BuildGauge()
+                   .Name("zerotrace_probe_attach_mode")
+                   .Help("The attach path each probe took after feature probing; always 1")
+                   .Register(*registry_);
+  auto& lost = prometheus::BuildCounter()
+                   .Name("zerotrace_events_lost_total")
+                   .Help("Events the kernel side could not record (full maps or ring buffers)")
+                   .Register(*registry_);
+  auto& events = prometheus::BuildCounter()
+                     .Name("zerotrace_events_total")
+                     .Help("Events recorded by each probe")
+                     .Register(*registry_);
+
+  if (config_.probes.syscalls) {
+    ProbeSlot slot{"syscalls", std::make_unique<SyscallProbe>(*features_, *filter_), false, {}, {}};
+    probes_.push_back(std::move(slot));
+  }
+  for (auto& slot : probes_) {
+    if (auto s = slot.probe->Attach(); !s) {
+      slot.error = s.message();
+      spdlog::error("probe {} not attached: {}", slot.name, slot.error);
+    } else {
+      slot.attached = true;
+      spdlog::info("probe {} attached ({})", slot.name, slot.probe->attach_mode());
+    }
+    attached.Add({{"probe", slot.name}}).Set(slot.attached ? 1 : 0);
+    mode.Add({{"probe", slot.name}, {"mode", slot.probe->attach_mode()}}).Set(1);
+    slot.lost = std::make_unique<CumulativeCounter>(lost.Add({{"probe", slot.name}}));
+    if (slot.attached && slot.name == "syscalls") {
+      auto* p = static_cast<SyscallProbe*>(slot.probe.get());
+      syscalls_ = std::make_unique<SyscallAggregator>(*registry_, *catalog_, p->stats_map_fd());
+      syscall_events_ = std::make_unique<CumulativeCounter>(events.Add({{"probe", "syscalls"}}));
+    }
+  }
+}
+
+void Daemon::Refresh() {
+  std::lock_guard lock(refresh_mu_);
+  if (syscalls_) {
+    syscalls_->Collect();
+    syscall_events_->Update(syscalls_->events_seen());
+  }
+  self_metrics_->Update();
+  auto& run_seconds = prometheus::BuildCounter()
+                          .Name("zerotrace_bpf_prog_run_seconds_total")
+                          .Help("CPU time spent in each BPF program (kernel BPF stats)")
+                          .Register(*registry_);
+  auto& runs = prometheus::BuildCounter()
+                   .Name("zerotrace_bpf_prog_runs_total")
+                   .Help("Times each BPF program ran (kernel BPF stats)")
+                   .Register(*registry_);
+  for (auto& slot : probes_) {
+    if (!slot.attached) continue;
+    slot.lost->Update(slot.probe->events_lost());
+    if (stats_fd_ < 0) continue;
+    for (const auto& st : ReadProgramStats(slot.probe->object())) {
+      auto& c = program_counters_[st.name];
+      if (!c.run_seconds) {
+        c.run_seconds = std::make_unique<CumulativeCounter>(run_seconds.Add({{"prog", st.name}}), 1e-9);
+        c.runs = std::make_unique<CumulativeCounter>(runs.Add({{"prog", st.name}}));
+      }
+      c.run_seconds->Update(st.run_time_ns);
+      c.runs->Update(st.run_count);
+    }
+  }
+}
+
+void Daemon::Housekeeping() {
+  Refresh();
+  catalog_->Sweep();
+  filter_->Sweep(config_.proc_root);
+}
+
+http::Response Daemon::Metrics() {
+  Refresh();
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  return {200, "text/plain; version=0.0.4; charset=utf-8", out.str(), {}};
+}
+
+http::Response Daemon::Health() const {
+  const double uptime =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  nlohmann::json j{{"status", "ok"}, {"version", ZT_VERSION}, {"uptime_seconds", uptime}};
+  return {200, "application/json", j.dump() + "\n", {}};
+}
+
+http::Response Daemon::Ready() {
+  nlohmann::json j;
+  bool ready = true;
+  for (const auto& slot : probes_) {
+    nlohmann::json p{{"state", slot.attached ? "attached" : "failed"},
+                     {"mode", slot.probe->attach_mode()}};
+    if (!slot.attached) p["error"] = slot.error;
+    // Program ids let an operator (and the shutdown test) find exactly our programs in bpftool.
+    p["program_ids"] = nlohmann::json::array();
+    for (const auto& prog : ReadProgramStats(slot.probe->object())) p["program_ids"].push_back(prog.id);
+    j["probes"][slot.name] = p;
+    ready = ready && slot.attached;
+  }
+  j["ready"] = ready;
+  if (probes_.empty()) j["probes"] = nlohmann::json::object();
+  return {ready ? 200 : 503, "application/json", j.dump() + "\n", {}};
+}
+
+void Daemon::RunUntilSignalled() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  const auto ms = config_.interval.count();
+  timespec tick{static_cast<time_t>(ms / 1000), static_cast<long>((ms % 1000) * 1000000)};
+  while (true) {
+    int sig = sigtimedwait(&set, nullptr, &tick);
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::info("received {}, detaching probes", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      return;
+    }
+    Housekeeping();
+  }
+}
+
+void Daemon::Shutdown() {
+  server_.Stop();
+  std::lock_guard lock(refresh_mu_);
+  syscalls_.reset();
+  probes_.clear();  // skeleton destroy detaches every link and closes every program
+  filter_.reset();
+  if (stats_fd_ >= 0) {
+    close(stats_fd_);
+    stats_fd_ = -1;
+  }
+}
+
+}  // namespace zerotrace

@@ -1,0 +1,75 @@
+#pragma once
+
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/cumulative_counter.h"
+#include "core/features.h"
+#include "core/result.h"
+#include "core/self_metrics.h"
+#include "http/http_server.h"
+#include "probes/probe.h"
+#include "probes/process_filter.h"
+#include "process/process_catalog.h"
+
+namespace zerotrace {
+
+class SyscallAggregator;
+
+// `zerotrace run`: loads the enabled probes, serves /metrics, /health and /ready, and reads the
+// kernel maps on an interval until SIGINT/SIGTERM.
+class Daemon {
+ public:
+  explicit Daemon(Config config);
+  ~Daemon();
+
+  // Everything up to serving; an error here is fatal and already worded for the user.
+  Status Start();
+  // Blocks until SIGINT or SIGTERM (which the caller must have blocked in every thread).
+  void RunUntilSignalled();
+  void Shutdown();
+
+ private:
+  struct ProbeSlot {
+    std::string name;
+    std::unique_ptr<Probe> probe;
+    bool attached = false;
+    std::string error;
+    std::unique_ptr<CumulativeCounter> lost;
+  };
+  struct ProgramCounters {
+    std::unique_ptr<CumulativeCounter> run_seconds;
+    std::unique_ptr<CumulativeCounter> runs;
+  };
+
+  void StartProbes();
+  void RegisterSelfMetrics();
+  void Refresh();  // reads all kernel state into the registry; called per scrape and per tick
+  void Housekeeping();
+  http::Response Metrics();
+  http::Response Health() const;
+  http::Response Ready();
+
+  Config config_;
+  std::chrono::steady_clock::time_point started_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<Features> features_;
+  std::unique_ptr<ProcessCatalog> catalog_;
+  std::unique_ptr<ProcessFilter> filter_;
+  std::unique_ptr<SelfMetrics> self_metrics_;
+  std::vector<ProbeSlot> probes_;
+  std::unique_ptr<SyscallAggregator> syscalls_;
+  std::unique_ptr<CumulativeCounter> syscall_events_;
+  std::map<std::string, ProgramCounters> program_counters_;
+  int stats_fd_ = -1;
+  std::mutex refresh_mu_;
+  http::Server server_;
+};
+
+}  // namespace zerotrace

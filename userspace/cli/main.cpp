@@ -1,0 +1,148 @@
+// zerotrace command line: flags and config file in, one subcommand out. Exceptions stop here.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+
+#include "cli/daemon.h"
+#include "cli/probe_report.h"
+#include "core/config.h"
+#include "core/logging.h"
+#include "core/tracefs.h"
+#include "zt_version.h"
+
+namespace {
+
+constexpr int kExitUsage = 2;
+
+// Flags given on the command line; each one, when present, overrides the config file.
+struct Overrides {
+  std::optional<std::string> listen, log_level, log_format, interval, proc_root;
+  std::vector<uint32_t> pids;
+  std::vector<std::string> comms;
+  std::optional<std::string> probes;
+};
+
+zerotrace::Result<zerotrace::Config> BuildConfig(const std::string& config_path,
+                                                 const Overrides& o) {
+  zerotrace::Config c;
+  if (!config_path.empty()) {
+    auto loaded = zerotrace::LoadConfigFile(config_path);
+    if (!loaded) return loaded.error();
+    c = *loaded;
+  }
+  if (o.listen) c.listen = *o.listen;
+  if (o.log_level) c.log_level = *o.log_level;
+  if (o.log_format) c.log_format = *o.log_format;
+  if (o.proc_root) c.proc_root = *o.proc_root;
+  if (o.interval) {
+    auto d = zerotrace::ParseDuration(*o.interval);
+    if (!d) return zerotrace::Error{"--interval: " + d.error().message};
+    c.interval = *d;
+  }
+  if (!o.pids.empty()) c.select.pids = o.pids;
+  if (!o.comms.empty()) c.select.comms = o.comms;
+  if (o.probes) {
+    c.probes = {};
+    c.probes.syscalls = false;
+    std::string list = *o.probes;
+    size_t pos = 0;
+    while (pos <= list.size()) {
+      size_t comma = list.find(',', pos);
+      if (comma == std::string::npos) comma = list.size();
+      const std::string name = list.substr(pos, comma - pos);
+      if (name == "syscalls") {
+        c.probes.syscalls = true;
+      } else if (!name.empty()) {
+        return zerotrace::Error{"--probes: unknown probe '" + name + "' (available: syscalls)"};
+      }
+      pos = comma + 1;
+    }
+  }
+  if (auto s = zerotrace::Validate(c); !s) return zerotrace::Error{s.message()};
+  return c;
+}
+
+int RunDaemon(const zerotrace::Config& config) {
+  // Signals are taken synchronously by the main loop; block them before any thread starts so
+  // no worker thread receives them instead.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  zerotrace::Daemon daemon(config);
+  if (auto s = daemon.Start(); !s) {
+    spdlog::critical("{}", s.message());
+    return 1;
+  }
+  daemon.RunUntilSignalled();
+  daemon.Shutdown();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"zerotrace: zero-instrumentation eBPF profiler and collector"};
+  app.require_subcommand(1);
+  std::string config_path;
+  Overrides o;
+  app.add_option("--config", config_path, "YAML config file (flags override it)");
+  app.add_option("--log-format", o.log_format, "text|json")->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--log-level", o.log_level, "trace|debug|info|warn|error");
+
+  auto* run = app.add_subcommand("run", "Run the collector daemon (metrics on --listen)");
+  run->add_option("--listen", o.listen, "HTTP listen address (default 0.0.0.0:9464)");
+  run->add_option("--pid", o.pids, "Trace only this process (repeatable)");
+  run->add_option("--comm", o.comms, "Trace only processes with this command name (repeatable)");
+  run->add_option("--interval", o.interval, "How often kernel maps are read (default 2s)");
+  run->add_option("--proc-root", o.proc_root, "Where the host's /proc is mounted (default /proc)")
+      ->envname("ZEROTRACE_PROC_ROOT");
+  run->add_option("--probes", o.probes, "Comma-separated probes to enable (default: syscalls)");
+
+  auto* probe = app.add_subcommand("probe", "Show what this kernel supports and each probe's path");
+  bool probe_json = false;
+  probe->add_flag("--json", probe_json, "JSON instead of a table");
+
+  app.add_subcommand("version", "Print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+
+  auto config = BuildConfig(config_path, o);
+  if (!config) {
+    std::fprintf(stderr, "zerotrace: %s\n", config.error().message.c_str());
+    return kExitUsage;
+  }
+  if (auto s = zerotrace::SetupLogging(config->log_format, config->log_level); !s) {
+    std::fprintf(stderr, "zerotrace: %s\n", s.message().c_str());
+    return kExitUsage;
+  }
+
+  if (app.got_subcommand("version")) {
+    std::printf("zerotrace %s (%s)\n", ZT_VERSION, ZT_GIT_COMMIT);
+    return 0;
+  }
+  if (app.got_subcommand("probe")) {
+    // Tracepoint probing needs tracefs; without it the answer would be a misleading "no".
+    if (auto t = zerotrace::EnsureTracefsMounted(); !t) spdlog::warn("{}", t.error().message);
+    zerotrace::Features features(zerotrace::MakeKernelFeatureProber());
+    std::fputs(probe_json ? zerotrace::ProbeReportJson(features).c_str()
+                          : zerotrace::ProbeReportTable(features).c_str(),
+               stdout);
+    return 0;
+  }
+  return RunDaemon(*config);
+}

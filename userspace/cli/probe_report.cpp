@@ -1,0 +1,68 @@
+#include "cli/probe_report.h"
+
+#include <fmt/format.h>
+#include <sys/utsname.h>
+
+#include <nlohmann/json.hpp>
+#include <utility>
+#include <vector>
+
+#include "probes/syscall_probe.h"
+
+namespace zerotrace {
+namespace {
+
+struct ProbePath {
+  std::string probe;
+  std::string mode;
+  std::string note;
+};
+
+std::vector<ProbePath> ProbePaths(Features& f) {
+  std::vector<ProbePath> out;
+  auto syscalls = ChooseSyscallAttachMode(f);
+  out.push_back({"syscalls", AttachModeName(syscalls),
+                 syscalls == SyscallAttachMode::kRawTracepoint
+                     ? "raw_syscalls sys_enter/sys_exit via raw_tp"
+                     : "raw_syscalls sys_enter/sys_exit tracepoints"});
+  return out;
+}
+
+std::string Kernel() {
+  utsname u{};
+  uname(&u);
+  return std::string(u.release);
+}
+
+}  // namespace
+
+std::string ProbeReportTable(Features& features) {
+  std::string out = fmt::format("kernel {}\n\n{:<16} {:<10} {}\n", Kernel(), "FEATURE", "SUPPORTED",
+                                "DETAIL");
+  for (int i = 0; i < static_cast<int>(Feature::kCount); ++i) {
+    auto f = static_cast<Feature>(i);
+    const auto& a = features.Answer(f);
+    out += fmt::format("{:<16} {:<10} {}\n", FeatureName(f), a.supported ? "yes" : "no", a.detail);
+  }
+  out += fmt::format("\n{:<16} {:<16} {}\n", "PROBE", "ATTACH PATH", "NOTE");
+  for (const auto& p : ProbePaths(features)) {
+    out += fmt::format("{:<16} {:<16} {}\n", p.probe, p.mode, p.note);
+  }
+  return out;
+}
+
+std::string ProbeReportJson(Features& features) {
+  nlohmann::json j;
+  j["kernel"] = Kernel();
+  for (int i = 0; i < static_cast<int>(Feature::kCount); ++i) {
+    auto f = static_cast<Feature>(i);
+    const auto& a = features.Answer(f);
+    j["features"][FeatureName(f)] = {{"supported", a.supported}, {"detail", a.detail}};
+  }
+  for (const auto& p : ProbePaths(features)) {
+    j["probes"][p.probe] = {{"mode", p.mode}, {"note", p.note}};
+  }
+  return j.dump(2) + "\n";
+}
+
+}  // namespace zerotrace

@@ -1,0 +1,206 @@
+#include "core/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace zerotrace {
+namespace {
+
+// Walks a YAML mapping, handing each known key to its reader and rejecting the rest.
+class YamlReader {
+ public:
+  explicit YamlReader(std::string origin) : origin_(std::move(origin)) {}
+
+  Status Fail(const std::string& key, const std::string& why) const {
+    return Error{"config " + origin_ + ": key '" + key + "': " + why};
+  }
+
+  Status CheckKeys(const YAML::Node& node, const std::string& prefix,
+                   const std::set<std::string>& allowed) const {
+    if (!node.IsMap()) return Fail(prefix.empty() ? "<top>" : prefix, "expected a mapping");
+    for (const auto& kv : node) {
+      const auto key = kv.first.as<std::string>();
+      if (!allowed.count(key)) {
+        std::string choices;
+        for (const auto& a : allowed) choices += (choices.empty() ? "" : ", ") + a;
+        return Fail(prefix.empty() ? key : prefix + "." + key,
+                    "unknown key (expected one of: " + choices + ")");
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status String(const YAML::Node& node, const std::string& key, std::string* out) const {
+    if (!node.IsScalar()) return Fail(key, "expected a string");
+    *out = node.as<std::string>();
+    return Status::Ok();
+  }
+
+  Status Bool(const YAML::Node& node, const std::string& key, bool* out) const {
+    bool v;
+    if (!node.IsScalar() || !YAML::convert<bool>::decode(node, v)) {
+      return Fail(key, "expected true or false, got '" + Scalar(node) + "'");
+    }
+    *out = v;
+    return Status::Ok();
+  }
+
+  Status Duration(const YAML::Node& node, const std::string& key,
+                  std::chrono::milliseconds* out) const {
+    if (!node.IsScalar()) return Fail(key, "expected a duration like 2s");
+    auto d = ParseDuration(node.as<std::string>());
+    if (!d) return Fail(key, d.error().message);
+    *out = *d;
+    return Status::Ok();
+  }
+
+  template <typename T>
+  Status List(const YAML::Node& node, const std::string& key, std::vector<T>* out) const {
+    if (!node.IsSequence()) return Fail(key, "expected a list");
+    out->clear();
+    for (const auto& item : node) {
+      T v;
+      if (!item.IsScalar() || !YAML::convert<T>::decode(item, v)) {
+        return Fail(key, "bad list element '" + Scalar(item) + "'");
+      }
+      out->push_back(v);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  static std::string Scalar(const YAML::Node& n) { return n.IsScalar() ? n.Scalar() : "<node>"; }
+  std::string origin_;
+};
+
+Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
+  if (root.IsNull()) return Status::Ok();  // an empty file is a valid "all defaults" config
+  if (auto s = r.CheckKeys(root, "", {"listen", "log_level", "log_format", "interval",
+                                      "proc_root", "select", "probes"});
+      !s) {
+    return s;
+  }
+  for (const auto& kv : root) {
+    const auto key = kv.first.as<std::string>();
+    const YAML::Node& v = kv.second;
+    Status s;
+    if (key == "listen") {
+      s = r.String(v, key, &c->listen);
+    } else if (key == "log_level") {
+      s = r.String(v, key, &c->log_level);
+    } else if (key == "log_format") {
+      s = r.String(v, key, &c->log_format);
+    } else if (key == "interval") {
+      s = r.Duration(v, key, &c->interval);
+    } else if (key == "proc_root") {
+      s = r.String(v, key, &c->proc_root);
+    } else if (key == "select") {
+      if (!(s = r.CheckKeys(v, "select", {"pids", "comms"}))) return s;
+      if (v["pids"] && !(s = r.List(v["pids"], "select.pids", &c->select.pids))) return s;
+      if (v["comms"]) s = r.List(v["comms"], "select.comms", &c->select.comms);
+    } else if (key == "probes") {
+      if (!(s = r.CheckKeys(v, "probes", {"syscalls"}))) return s;
+      if (v["syscalls"]) {
+        const auto& p = v["syscalls"];
+        if (!(s = r.CheckKeys(p, "probes.syscalls", {"enabled"}))) return s;
+        if (p["enabled"]) s = r.Bool(p["enabled"], "probes.syscalls.enabled", &c->probes.syscalls);
+      }
+    }
+    if (!s) return s;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::chrono::milliseconds> ParseDuration(const std::string& text) {
+  double value = 0;
+  const char* begin = text.data();
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(begin, end, value);
+  if (ec != std::errc() || value < 0) {
+    return Error{"'" + text + "' is not a duration (examples: 500ms, 30s, 2m)"};
+  }
+  const std::string unit(ptr, end);
+  double ms;
+  if (unit.empty() || unit == "s") {
+    ms = value * 1000;
+  } else if (unit == "ms") {
+    ms = value;
+  } else if (unit == "m") {
+    ms = value * 60000;
+  } else if (unit == "h") {
+    ms = value * 3600000;
+  } else {
+    return Error{"'" + text + "' has unknown unit '" + unit + "' (use ms, s, m or h)"};
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(ms));
+}
+
+Result<ListenAddress> ParseListenAddress(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) return Error{"listen address '" + text + "' needs host:port"};
+  ListenAddress a;
+  a.host = text.substr(0, colon);
+  if (a.host.size() >= 2 && a.host.front() == '[' && a.host.back() == ']') {
+    a.host = a.host.substr(1, a.host.size() - 2);
+  }
+  if (a.host.empty()) a.host = "0.0.0.0";
+  const std::string port = text.substr(colon + 1);
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || ptr != port.data() + port.size() || value > 65535) {
+    return Error{"listen address '" + text + "' has a bad port '" + port + "'"};
+  }
+  a.port = static_cast<uint16_t>(value);
+  return a;
+}
+
+Result<Config> LoadConfigText(const std::string& yaml, const std::string& origin, Config base) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    return Error{"config " + origin + ": not valid YAML at line " + std::to_string(e.mark.line + 1) +
+                 ": " + e.msg};
+  }
+  YamlReader reader(origin);
+  if (auto s = ApplyYaml(root, reader, &base); !s) return Error{s.message()};
+  return base;
+}
+
+Result<Config> LoadConfigFile(const std::string& path, Config base) {
+  std::ifstream in(path);
+  if (!in) return Error{"config file '" + path + "' cannot be read (missing or no permission)"};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return LoadConfigText(ss.str(), path, std::move(base));
+}
+
+Status Validate(const Config& c) {
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error",
+                                                "critical", "off"};
+  if (!kLevels.count(c.log_level)) {
+    return Error{"log_level '" + c.log_level + "' is not one of trace|debug|info|warn|error"};
+  }
+  if (c.log_format != "text" && c.log_format != "json") {
+    return Error{"log_format '" + c.log_format + "' is not one of text|json"};
+  }
+  if (auto a = ParseListenAddress(c.listen); !a) return a.error();
+  if (c.interval.count() < 100) return Error{"interval must be at least 100ms"};
+  for (const auto& comm : c.select.comms) {
+    if (comm.empty() || comm.size() > 15) {
+      return Error{"comm '" + comm + "' must be 1-15 characters (the kernel's task comm length)"};
+    }
+  }
+  for (auto pid : c.select.pids) {
+    if (pid == 0) return Error{"pid 0 cannot be selected"};
+  }
+  return Status::Ok();
+}
+
+}  // namespace zerotrace

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace zerotrace {
+
+// Which processes every probe looks at. Empty = all processes.
+struct ProcessSelection {
+  std::vector<uint32_t> pids;
+  std::vector<std::string> comms;
+  bool empty() const { return pids.empty() && comms.empty(); }
+};
+
+struct ProbeToggles {
+  bool syscalls = true;
+};
+
+// The daemon's whole configuration. Defaults here; a YAML file then flags override them.
+struct Config {
+  std::string listen = "0.0.0.0:9464";
+  std::string log_level = "info";
+  std::string log_format = "text";
+  std::chrono::milliseconds interval{2000};  // how often kernel maps are read
+  std::string proc_root = "/proc";
+  ProcessSelection select;
+  ProbeToggles probes;
+};
+
+// Parses "250ms", "30s", "2m", "1h" or a bare number of seconds.
+Result<std::chrono::milliseconds> ParseDuration(const std::string& text);
+
+// Splits "host:port" ("0.0.0.0:9464", ":9464", "[::1]:9464").
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;
+};
+Result<ListenAddress> ParseListenAddress(const std::string& text);
+
+// Loads a YAML config file on top of `base`. Unknown keys, wrong types and bad values are errors
+// naming the file and the key, so a typo never silently falls back to a default.
+Result<Config> LoadConfigFile(const std::string& path, Config base = {});
+Result<Config> LoadConfigText(const std::string& yaml, const std::string& origin, Config base = {});
+
+// Checks values that flags and files can both get wrong.
+Status Validate(const Config& config);
+
+}  // namespace zerotrace

@@ -1,0 +1,133 @@
+#include "core/features.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "features.skel.h"
+
+namespace zerotrace {
+namespace {
+
+using SkelPtr = std::unique_ptr<features_bpf, decltype(&features_bpf__destroy)>;
+
+// Loads and attaches exactly one program of features.bpf.c. Attaching matters: fentry programs
+// load on kernels whose trampolines then refuse to attach.
+FeatureAnswer TryProgram(const char* prog_name) {
+  libbpf_set_print(nullptr);  // failed probes are expected; their verifier noise is not useful
+  SkelPtr skel(features_bpf__open(), features_bpf__destroy);
+  if (!skel) return {false, "cannot open feature-probe object"};
+  bpf_program* target = nullptr;
+  bpf_program* p;
+  bpf_object__for_each_program(p, skel->obj) {
+    const bool match = std::strcmp(bpf_program__name(p), prog_name) == 0;
+    bpf_program__set_autoload(p, match);
+    if (match) target = p;
+  }
+  if (!target) return {false, "no such probe program"};
+  if (int err = features_bpf__load(skel.get()); err) {
+    return {false, std::string("load failed: ") + std::strerror(-err)};
+  }
+  bpf_link* link = bpf_program__attach(target);
+  if (!link) return {false, std::string("attach failed: ") + std::strerror(errno)};
+  bpf_link__destroy(link);
+  return {true, "loaded and attached a test program"};
+}
+
+bool FileExists(const char* path) { return access(path, F_OK) == 0; }
+
+class KernelFeatureProber : public FeatureProber {
+ public:
+  FeatureAnswer Probe(Feature f) override {
+    switch (f) {
+      case Feature::kBtf:
+        return FileExists("/sys/kernel/btf/vmlinux")
+                   ? FeatureAnswer{true, "/sys/kernel/btf/vmlinux"}
+                   : FeatureAnswer{false, "no /sys/kernel/btf/vmlinux (kernel built without "
+                                          "CONFIG_DEBUG_INFO_BTF)"};
+      case Feature::kRingBuffer:
+        return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1
+                   ? FeatureAnswer{true, "BPF_MAP_TYPE_RINGBUF"}
+                   : FeatureAnswer{false, "kernel older than 5.8"};
+      case Feature::kTracepoint:
+        return TryProgram("probe_tracepoint");
+      case Feature::kRawTracepoint:
+        return TryProgram("probe_raw_tp");
+      case Feature::kTpBtf:
+        return TryProgram("probe_tp_btf");
+      case Feature::kFentry:
+        return TryProgram("probe_fentry");
+      case Feature::kKprobe:
+        if (!FileExists("/sys/bus/event_source/devices/kprobe/type")) {
+          return {false, "no kprobe PMU (CONFIG_KPROBES off)"};
+        }
+        return TryProgram("probe_kprobe");
+      case Feature::kUprobe:
+        return FileExists("/sys/bus/event_source/devices/uprobe/type")
+                   ? FeatureAnswer{true, "uprobe PMU present"}
+                   : FeatureAnswer{false, "no uprobe PMU (CONFIG_UPROBE_EVENTS off)"};
+      case Feature::kPerfEvent: {
+        perf_event_attr attr{};
+        attr.type = PERF_TYPE_SOFTWARE;
+        attr.size = sizeof(attr);
+        attr.config = PERF_COUNT_SW_CPU_CLOCK;
+        attr.sample_freq = 49;
+        attr.freq = 1;
+        int fd = static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, 0, -1, 0));
+        if (fd < 0) return {false, std::string("perf_event_open: ") + std::strerror(errno)};
+        close(fd);
+        return {true, "software cpu-clock event opened"};
+      }
+      case Feature::kBpfStats: {
+        int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+        if (fd < 0) return {false, std::string("BPF_ENABLE_STATS: ") + std::strerror(errno)};
+        close(fd);
+        return {true, "BPF_ENABLE_STATS(BPF_STATS_RUN_TIME)"};
+      }
+      case Feature::kCount:
+        break;
+    }
+    return {false, "unknown feature"};
+  }
+};
+
+}  // namespace
+
+const char* FeatureName(Feature f) {
+  switch (f) {
+    case Feature::kBtf: return "btf";
+    case Feature::kRingBuffer: return "ring_buffer";
+    case Feature::kTracepoint: return "tracepoint";
+    case Feature::kRawTracepoint: return "raw_tracepoint";
+    case Feature::kTpBtf: return "tp_btf";
+    case Feature::kUprobe: return "uprobe";
+    case Feature::kPerfEvent: return "perf_event";
+    case Feature::kKprobe: return "kprobe";
+    case Feature::kFentry: return "fentry";
+    case Feature::kBpfStats: return "bpf_stats";
+    case Feature::kCount: break;
+  }
+  return "unknown";
+}
+
+std::unique_ptr<FeatureProber> MakeKernelFeatureProber() {
+  return std::make_unique<KernelFeatureProber>();
+}
+
+Features::Features(std::unique_ptr<FeatureProber> prober) : prober_(std::move(prober)) {}
+
+const FeatureAnswer& Features::Answer(Feature f) {
+  std::lock_guard lock(mu_);
+  auto& slot = cache_[static_cast<size_t>(f)];
+  if (!slot) slot = prober_->Probe(f);
+  return *slot;
+}
+
+bool Features::Has(Feature f) { return Answer(f).supported; }
+
+}  // namespace zerotrace

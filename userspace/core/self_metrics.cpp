@@ -1,0 +1,52 @@
+#include "core/self_metrics.h"
+
+#include <prometheus/gauge.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+
+namespace zerotrace {
+
+SelfMetrics::SelfMetrics(prometheus::Registry& registry)
+    : cpu_seconds_(prometheus::BuildCounter()
+                       .Name("process_cpu_seconds_total")
+                       .Help("Total user and system CPU time spent by zerotrace in seconds")
+                       .Register(registry)
+                       .Add({})),
+      rss_bytes_(prometheus::BuildGauge()
+                     .Name("process_resident_memory_bytes")
+                     .Help("Resident memory size of zerotrace in bytes")
+                     .Register(registry)
+                     .Add({})),
+      start_time_(prometheus::BuildGauge()
+                      .Name("process_start_time_seconds")
+                      .Help("Start time of zerotrace since the Unix epoch in seconds")
+                      .Register(registry)
+                      .Add({})) {
+  start_time_.Set(std::chrono::duration<double>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count());
+  Update();
+}
+
+void SelfMetrics::Update() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto secs = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
+  // prometheus-cpp counters only go up by increments, so feed it the growth since last time.
+  const double total = secs(ru.ru_utime) + secs(ru.ru_stime);
+  if (total > cpu_seconds_seen_) {
+    cpu_seconds_.Increment(total - cpu_seconds_seen_);
+    cpu_seconds_seen_ = total;
+  }
+  std::ifstream statm("/proc/self/statm");
+  long pages_total = 0, pages_resident = 0;
+  if (statm >> pages_total >> pages_resident) {
+    rss_bytes_.Set(static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
+  }
+}
+
+}  // namespace zerotrace

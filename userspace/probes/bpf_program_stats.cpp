@@ -1,0 +1,22 @@
+#include "probes/bpf_program_stats.h"
+
+#include <bpf/bpf.h>
+
+namespace zerotrace {
+
+std::vector<ProgramStats> ReadProgramStats(bpf_object* obj) {
+  std::vector<ProgramStats> out;
+  if (!obj) return out;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj) {
+    const int fd = bpf_program__fd(prog);
+    if (fd < 0) continue;  // not loaded (the losing variant of a feature-probed pair)
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) continue;
+    out.push_back({bpf_program__name(prog), info.id, info.run_time_ns, info.run_cnt});
+  }
+  return out;
+}
+
+}  // namespace zerotrace

@@ -1,0 +1,78 @@
+#include "probes/syscall_probe.h"
+
+#include <bpf/bpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "syscalls.h"
+#include "syscalls.skel.h"
+
+namespace zerotrace {
+
+SyscallAttachMode ChooseSyscallAttachMode(Features& features) {
+  if (features.Has(Feature::kRawTracepoint)) return SyscallAttachMode::kRawTracepoint;
+  if (features.Has(Feature::kTracepoint)) return SyscallAttachMode::kTracepoint;
+  return SyscallAttachMode::kUnavailable;
+}
+
+const char* AttachModeName(SyscallAttachMode mode) {
+  switch (mode) {
+    case SyscallAttachMode::kRawTracepoint: return "raw_tracepoint";
+    case SyscallAttachMode::kTracepoint: return "tracepoint";
+    case SyscallAttachMode::kUnavailable: break;
+  }
+  return "unavailable";
+}
+
+SyscallProbe::SyscallProbe(Features& features, ProcessFilter& filter)
+    : features_(features), filter_(filter) {}
+
+SyscallProbe::~SyscallProbe() {
+  if (skel_) syscalls_bpf__destroy(skel_);
+}
+
+Status SyscallProbe::Attach() {
+  mode_ = ChooseSyscallAttachMode(features_);
+  if (mode_ == SyscallAttachMode::kUnavailable) {
+    return Error{"syscalls: this kernel supports neither raw tracepoints nor tracepoints"};
+  }
+  skel_ = syscalls_bpf__open();
+  if (!skel_) return Error{std::string("syscalls: cannot open BPF object: ") + std::strerror(errno)};
+  const bool raw = mode_ == SyscallAttachMode::kRawTracepoint;
+  bpf_program__set_autoload(skel_->progs.raw_sys_enter, raw);
+  bpf_program__set_autoload(skel_->progs.raw_sys_exit, raw);
+  bpf_program__set_autoload(skel_->progs.tp_sys_enter, !raw);
+  bpf_program__set_autoload(skel_->progs.tp_sys_exit, !raw);
+  if (auto s = filter_.ApplyTo(skel_); !s) return s;
+  if (int err = syscalls_bpf__load(skel_); err) {
+    return Error{std::string("syscalls: loading BPF programs failed: ") + std::strerror(-err) +
+                 " (run `zerotrace probe` to see what this kernel supports)"};
+  }
+  if (int err = syscalls_bpf__attach(skel_); err) {
+    return Error{std::string("syscalls: attaching failed: ") + std::strerror(-err)};
+  }
+  return Status::Ok();
+}
+
+bpf_object* SyscallProbe::object() const { return skel_ ? skel_->obj : nullptr; }
+
+int SyscallProbe::stats_map_fd() const { return skel_ ? bpf_map__fd(skel_->maps.stats) : -1; }
+
+uint64_t SyscallProbe::events_lost() const {
+  if (!skel_) return 0;
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return 0;
+  std::vector<__u64> values(static_cast<size_t>(ncpu));
+  uint64_t total = 0;
+  for (__u32 reason = 0; reason < SYSCALL_DROP_MAX; ++reason) {
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.drops), &reason, values.data()) == 0) {
+      for (auto v : values) total += v;
+    }
+  }
+  return total;
+}
+
+}  // namespace zerotrace

@@ -1,0 +1,149 @@
+#include "process/process_catalog.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <climits>
+#include <fstream>
+#include <sstream>
+
+namespace zerotrace {
+namespace {
+
+std::string ReadFile(const std::string& path, size_t limit = 1 << 20) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  std::string out(limit, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(limit));
+  out.resize(static_cast<size_t>(in.gcount()));
+  return out;
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::string Basename(const std::string& path) {
+  auto slash = path.rfind('/');
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  // A replaced binary reads as "/usr/bin/foo (deleted)".
+  const std::string deleted = " (deleted)";
+  if (name.size() > deleted.size() &&
+      name.compare(name.size() - deleted.size(), deleted.size(), deleted) == 0) {
+    name.resize(name.size() - deleted.size());
+  }
+  return name;
+}
+
+}  // namespace
+
+std::string ResolveServiceName(const std::string& environ_blob,
+                               const std::optional<std::string>& hook_name,
+                               const std::string& exe_name, const std::string& comm) {
+  static const std::string kKey = "OTEL_SERVICE_NAME=";
+  size_t pos = 0;
+  while (pos < environ_blob.size()) {
+    size_t end = environ_blob.find('\0', pos);
+    if (end == std::string::npos) end = environ_blob.size();
+    if (environ_blob.compare(pos, kKey.size(), kKey) == 0 && end > pos + kKey.size()) {
+      return environ_blob.substr(pos + kKey.size(), end - pos - kKey.size());
+    }
+    pos = end + 1;
+  }
+  if (hook_name && !hook_name->empty()) return *hook_name;
+  if (!exe_name.empty()) return exe_name;
+  return comm.empty() ? "unknown" : comm;
+}
+
+ProcessCatalog::ProcessCatalog(std::string proc_root, ServiceNameHook hook)
+    : proc_root_(std::move(proc_root)), hook_(std::move(hook)) {}
+
+std::optional<uint64_t> ProcessCatalog::StartTime(uint32_t pid) const {
+  const std::string stat = ReadFile(proc_root_ + "/" + std::to_string(pid) + "/stat", 4096);
+  // comm may contain spaces and parentheses: fields are counted after the last ')'.
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string field;
+  // After ")": field 3 (state) is index 0, so starttime (field 22) is index 19.
+  for (int i = 0; i < 20 && (fields >> field); ++i) {
+    if (i == 19) return std::stoull(field);
+  }
+  return std::nullopt;
+}
+
+std::optional<ProcessInfo> ProcessCatalog::Read(uint32_t pid) const {
+  auto start = StartTime(pid);
+  if (!start) return std::nullopt;
+  const std::string dir = proc_root_ + "/" + std::to_string(pid);
+  ProcessInfo info;
+  info.pid = pid;
+  info.start_time = *start;
+  info.comm = Trim(ReadFile(dir + "/comm", 64));
+  char buf[PATH_MAX];
+  ssize_t n = readlink((dir + "/exe").c_str(), buf, sizeof(buf) - 1);
+  if (n > 0) info.exe_name = Basename(std::string(buf, static_cast<size_t>(n)));
+  std::optional<std::string> hook_name;
+  if (hook_) hook_name = hook_(pid);
+  info.service_name =
+      ResolveServiceName(ReadFile(dir + "/environ"), hook_name, info.exe_name, info.comm);
+  return info;
+}
+
+std::optional<ProcessInfo> ProcessCatalog::Lookup(uint32_t pid) {
+  auto start = StartTime(pid);
+  if (!start) return std::nullopt;
+  {
+    std::lock_guard lock(mu_);
+    auto it = cache_.find(pid);
+    if (it != cache_.end() && it->second.start_time == *start) return it->second;
+  }
+  auto info = Read(pid);
+  if (!info) return std::nullopt;
+  std::lock_guard lock(mu_);
+  cache_[pid] = *info;
+  return info;
+}
+
+bool ProcessCatalog::IsAlive(uint32_t pid) const {
+  return access((proc_root_ + "/" + std::to_string(pid)).c_str(), F_OK) == 0;
+}
+
+std::vector<uint32_t> ProcessCatalog::Sweep() {
+  std::vector<uint32_t> gone;
+  std::lock_guard lock(mu_);
+  for (auto it = cache_.begin(); it != cache_.end();) {
+    auto start = StartTime(it->first);
+    if (!start || *start != it->second.start_time) {
+      gone.push_back(it->first);
+      it = cache_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return gone;
+}
+
+size_t ProcessCatalog::size() const {
+  std::lock_guard lock(mu_);
+  return cache_.size();
+}
+
+std::vector<uint32_t> ProcessCatalog::FindByComm(const std::string& comm) const {
+  std::vector<uint32_t> pids;
+  DIR* dir = opendir(proc_root_.c_str());
+  if (!dir) return pids;
+  while (dirent* e = readdir(dir)) {
+    char* end = nullptr;
+    unsigned long pid = std::strtoul(e->d_name, &end, 10);
+    if (*end != '\0' || pid == 0) continue;
+    if (Trim(ReadFile(proc_root_ + "/" + e->d_name + "/comm", 64)) == comm) {
+      pids.push_back(static_cast<uint32_t>(pid));
+    }
+  }
+  closedir(dir);
+  return pids;
+}
+
+}  // namespace zerotrace

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace zerotrace {
+
+struct ProcessInfo {
+  uint32_t pid = 0;
+  std::string comm;          // /proc/PID/comm
+  std::string exe_name;      // basename of /proc/PID/exe
+  std::string service_name;  // see ResolveServiceName
+  uint64_t start_time = 0;   // /proc/PID/stat field 22: tells a reused pid from the original
+};
+
+// Extra naming source consulted between OTEL_SERVICE_NAME and the executable name (the
+// Kubernetes container name once pod metadata is known).
+using ServiceNameHook = std::function<std::optional<std::string>(uint32_t pid)>;
+
+// design.md §4: OTEL_SERVICE_NAME from the environment, else the hook's answer, else the
+// executable's name, else the comm.
+std::string ResolveServiceName(const std::string& environ_blob, const std::optional<std::string>& hook_name,
+                               const std::string& exe_name, const std::string& comm);
+
+// Process metadata read from /proc, cached per (pid, start time). Entries for processes that
+// exited are dropped by Sweep(), so memory follows the live process count, not PID churn.
+class ProcessCatalog {
+ public:
+  explicit ProcessCatalog(std::string proc_root = "/proc", ServiceNameHook hook = nullptr);
+
+  // Metadata for a live process; nullopt once it has exited (callers fall back to the comm the
+  // kernel recorded).
+  std::optional<ProcessInfo> Lookup(uint32_t pid);
+  bool IsAlive(uint32_t pid) const;
+  // Forgets exited processes; returns their pids so aggregators can drop per-pid state too.
+  std::vector<uint32_t> Sweep();
+  size_t size() const;
+
+  // Pids of live processes whose comm is `comm` (used for --comm selection at start-up).
+  std::vector<uint32_t> FindByComm(const std::string& comm) const;
+
+ private:
+  std::optional<uint64_t> StartTime(uint32_t pid) const;
+  std::optional<ProcessInfo> Read(uint32_t pid) const;
+
+  std::string proc_root_;
+  ServiceNameHook hook_;
+  mutable std::mutex mu_;
+  std::unordered_map<uint32_t, ProcessInfo> cache_;
+};
+
+}  // namespace zerotrace
