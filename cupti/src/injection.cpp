@@ -1,0 +1,241 @@
+// libzerotrace_cupti.so: CUDA injection library (CUDA_INJECTION64_PATH). The driver calls
+// InitializeInjection() from cuInit; we subscribe to CUPTI, collect activity records and publish
+// them through the USDT probes of publish.cpp. Activity collection is switched on only while a
+// tracer is attached to those probes, so an unobserved application pays for almost nothing.
+#include <cupti.h>
+#include <time.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "publish.h"
+#include "rate_limiter.h"
+
+namespace zerotrace::cupti {
+namespace {
+
+constexpr size_t kBufferBytes = 4 << 20;  // few large buffers: fewer completion callbacks
+constexpr size_t kBufferAlign = 8;        // CUPTI requires 8-byte aligned buffers
+
+constexpr CUpti_ActivityKind kActivityKinds[] = {
+    CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY,
+    CUPTI_ACTIVITY_KIND_MEMSET,            CUPTI_ACTIVITY_KIND_MEMORY2,
+    CUPTI_ACTIVITY_KIND_SYNCHRONIZATION,
+};
+
+constexpr CUpti_CallbackId kDriverLaunchCbids[] = {
+    CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel,
+    CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel_ptsz,
+    CUPTI_DRIVER_TRACE_CBID_cuLaunchKernelEx,
+    CUPTI_DRIVER_TRACE_CBID_cuLaunchKernelEx_ptsz,
+    CUPTI_DRIVER_TRACE_CBID_cuLaunchCooperativeKernel,
+    CUPTI_DRIVER_TRACE_CBID_cuLaunchCooperativeKernel_ptsz,
+};
+
+constexpr CUpti_CallbackId kRuntimeLaunchCbids[] = {
+    CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000,
+    CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_ptsz_v7000,
+    CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernelExC_v11060,
+    CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernelExC_ptsz_v11060,
+    CUPTI_RUNTIME_TRACE_CBID_cudaLaunchCooperativeKernel_v9000,
+    CUPTI_RUNTIME_TRACE_CBID_cudaLaunchCooperativeKernel_ptsz_v9000,
+    CUPTI_RUNTIME_TRACE_CBID___cudaLaunchKernel_v13000,
+    CUPTI_RUNTIME_TRACE_CBID___cudaLaunchKernel_ptsz_v13000,
+};
+
+struct State {
+  CUpti_SubscriberHandle subscriber = nullptr;
+  std::mutex records_mu;  // serialises buffer processing: RateLimiter is single-threaded
+  RateLimiter limiter{kDefaultMaxRecordsPerSec};
+  std::atomic<uint64_t> cupti_dropped{0};
+  std::atomic<bool> activity_on{false};
+  std::mutex control_mu;
+  std::condition_variable control_cv;
+  bool stopping = false;
+  std::thread control;
+  uint32_t poll_ms = 500;
+  uint32_t flush_ms = 1000;
+  bool always_on = false;
+};
+
+State* g_state = nullptr;  // leaked on purpose: CUPTI may call back during process teardown
+std::once_flag g_init_once;
+
+uint64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// CUPTI's timestamp source: CLOCK_MONOTONIC is what bpf_ktime_get_ns reads, so GPU intervals and
+// CPU-side BPF events share one time axis without conversion.
+uint64_t CUPTIAPI TimestampCallback() { return MonotonicNs(); }
+
+uint32_t EnvU32(const char* name, uint32_t fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  unsigned long x = std::strtoul(v, &end, 10);
+  return (end != v && *end == '\0') ? static_cast<uint32_t>(x) : fallback;
+}
+
+const char* ResultString(CUptiResult r) {
+  const char* s = nullptr;
+  if (cuptiGetResultString(r, &s) != CUPTI_SUCCESS || s == nullptr) return "unknown CUPTI error";
+  return s;
+}
+
+void CUPTIAPI BufferRequested(uint8_t** buffer, size_t* size, size_t* max_records) {
+  *buffer = static_cast<uint8_t*>(std::aligned_alloc(kBufferAlign, kBufferBytes));
+  *size = *buffer ? kBufferBytes : 0;
+  *max_records = 0;  // as many as fit
+}
+
+void CUPTIAPI BufferCompleted(CUcontext ctx, uint32_t stream_id, uint8_t* buffer, size_t /*size*/,
+                              size_t valid_size) {
+  State* st = g_state;
+  if (st != nullptr && valid_size > 0) {
+    std::lock_guard<std::mutex> lock(st->records_mu);
+    CUpti_Activity* record = nullptr;
+    const uint64_t now = MonotonicNs();
+    while (cuptiActivityGetNextRecord(buffer, valid_size, &record) == CUPTI_SUCCESS) {
+      if (st->limiter.Allow(now)) PublishActivity(record);
+    }
+    size_t dropped = 0;
+    if (cuptiActivityGetNumDroppedRecords(ctx, stream_id, &dropped) == CUPTI_SUCCESS &&
+        dropped > 0) {
+      st->cupti_dropped.fetch_add(dropped, std::memory_order_relaxed);
+    }
+    PublishDropped(st->cupti_dropped.load(std::memory_order_relaxed), st->limiter.skipped());
+  }
+  std::free(buffer);
+}
+
+void CUPTIAPI ApiCallback(void* /*userdata*/, CUpti_CallbackDomain domain, CUpti_CallbackId cbid,
+                          const void* data) {
+  const auto* cb = static_cast<const CUpti_CallbackData*>(data);
+  if (cb->callbackSite != CUPTI_API_ENTER) return;
+  PublishLaunch(cb->correlationId, cbid, static_cast<uint32_t>(domain));
+}
+
+void SetActivity(State* st, bool on) {
+  for (CUpti_ActivityKind kind : kActivityKinds) {
+    // A kind this device/driver lacks (e.g. MEMORY2 on old drivers) must not stop the others.
+    if (on) {
+      cuptiActivityEnable(kind);
+    } else {
+      cuptiActivityDisable(kind);
+    }
+  }
+  st->activity_on.store(on, std::memory_order_relaxed);
+}
+
+// Polls the probe semaphores: activity collection (the part with real GPU-side overhead) runs only
+// while a tracer is attached, and its buffers are flushed periodically so records reach the tracer
+// within about flush_ms.
+void ControlLoop(State* st) {
+  auto last_flush = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(st->control_mu);
+  while (!st->stopping) {
+    st->control_cv.wait_for(lock, std::chrono::milliseconds(st->poll_ms));
+    if (st->stopping) break;
+    const bool want = st->always_on || AnyRecordProbeEnabled();
+    const bool on = st->activity_on.load(std::memory_order_relaxed);
+    if (want && !on) {
+      SetActivity(st, true);
+    } else if (!want && on) {
+      SetActivity(st, false);
+      cuptiActivityFlushAll(0);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (want && now - last_flush >= std::chrono::milliseconds(st->flush_ms)) {
+      lock.unlock();
+      cuptiActivityFlushAll(0);
+      lock.lock();
+      last_flush = now;
+    }
+  }
+}
+
+void AtExit() {
+  State* st = g_state;
+  if (st == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(st->control_mu);
+    st->stopping = true;
+  }
+  st->control_cv.notify_all();
+  if (st->control.joinable()) st->control.join();
+  if (st->activity_on.load(std::memory_order_relaxed)) {
+    cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+  }
+}
+
+void StepAside(State* st, const char* what, CUptiResult r) {
+  if (r == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED) {
+    std::fprintf(stderr,
+                 "zerotrace-cupti: another CUPTI subscriber is active (Nsight, a framework "
+                 "profiler...); GPU tracing disabled, the application continues\n");
+  } else {
+    std::fprintf(stderr,
+                 "zerotrace-cupti: %s failed: %s; GPU tracing disabled, the application "
+                 "continues\n",
+                 what, ResultString(r));
+  }
+  if (st->subscriber != nullptr) {
+    cuptiUnsubscribe(st->subscriber);
+    st->subscriber = nullptr;
+  }
+}
+
+void Initialize() {
+  auto* st = new State();
+  st->limiter = RateLimiter(ParseMaxRecordsPerSec(
+      std::getenv("ZEROTRACE_CUPTI_MAX_RECORDS_PER_SEC"), kDefaultMaxRecordsPerSec));
+  st->poll_ms = EnvU32("ZEROTRACE_CUPTI_POLL_MS", 500);
+  st->flush_ms = EnvU32("ZEROTRACE_CUPTI_FLUSH_MS", 1000);
+  st->always_on = EnvU32("ZEROTRACE_CUPTI_ALWAYS_ON", 0) != 0;
+  if (st->poll_ms == 0) st->poll_ms = 500;
+
+  CUptiResult r = cuptiSubscribe(&st->subscriber, ApiCallback, nullptr);
+  if (r != CUPTI_SUCCESS) {
+    st->subscriber = nullptr;
+    StepAside(st, "cuptiSubscribe", r);
+    return;
+  }
+  // The timestamp source must be set before any activity kind is enabled.
+  if ((r = cuptiActivityRegisterTimestampCallback(TimestampCallback)) != CUPTI_SUCCESS) {
+    StepAside(st, "cuptiActivityRegisterTimestampCallback", r);
+    return;
+  }
+  if ((r = cuptiActivityRegisterCallbacks(BufferRequested, BufferCompleted)) != CUPTI_SUCCESS) {
+    StepAside(st, "cuptiActivityRegisterCallbacks", r);
+    return;
+  }
+  for (CUpti_CallbackId cbid : kDriverLaunchCbids) {
+    cuptiEnableCallback(1, st->subscriber, CUPTI_CB_DOMAIN_DRIVER_API, cbid);
+  }
+  for (CUpti_CallbackId cbid : kRuntimeLaunchCbids) {
+    cuptiEnableCallback(1, st->subscriber, CUPTI_CB_DOMAIN_RUNTIME_API, cbid);
+  }
+  g_state = st;
+  if (st->always_on) SetActivity(st, true);
+  st->control = std::thread(ControlLoop, st);
+  std::atexit(AtExit);
+}
+
+}  // namespace
+}  // namespace zerotrace::cupti
+
+// Entry point looked up by the CUDA driver in the library named by CUDA_INJECTION64_PATH. Always
+// reports success: a profiler problem must never fail the application's cuInit.
+extern "C" __attribute__((visibility("default"))) int InitializeInjection(void) {
+  std::call_once(zerotrace::cupti::g_init_once, zerotrace::cupti::Initialize);
+  return 1;
+}
