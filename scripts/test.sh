@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, builds, runs every test with ctest and
+# ends with ctest's summary. BPF tests need root; under CI=true they fail rather than skip.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO bash scripts/setup-deps.sh
+bash scripts/build.sh
+build="${ZT_BUILD_DIR:-$root/build}"
+# BPF tests load programs as root: run the suite as root when we are not.
+ctest_cmd=(ctest --test-dir "$build" --output-on-failure --timeout 600 -j 2)
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test.sh: not root; BPF tests will say why they skip (run with sudo for the full suite)"
+fi
+"${ctest_cmd[@]}" "$@"

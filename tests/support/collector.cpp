@@ -1,0 +1,45 @@
+#include "collector.h"
+
+#include <regex>
+
+namespace zerotrace::testing {
+
+Collector::Collector(const std::string& binary, std::vector<std::string> extra_args) {
+  log_path_ = TempDir() + "/zerotrace.log";
+  std::vector<std::string> argv = {binary, "--log-level", "debug", "run", "--listen",
+                                   "127.0.0.1:0", "--interval", "500ms"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  child_ = std::make_unique<Child>(argv, std::vector<std::string>{}, log_path_);
+}
+
+Collector::~Collector() {
+  child_->Signal(SIGTERM);
+  child_->Wait(std::chrono::seconds(5));
+}
+
+std::string Collector::WaitReady(std::chrono::milliseconds timeout) {
+  static const std::regex kServing(R"(serving on http://[^:]+:(\d+)/metrics)");
+  const bool serving = WaitFor(
+      [&] {
+        std::smatch m;
+        const std::string log = Log();
+        if (!std::regex_search(log, m, kServing)) return false;
+        port_ = std::stoi(m[1]);
+        return true;
+      },
+      timeout);
+  if (!serving) return "collector never started serving; log:\n" + Log();
+  const bool ready = WaitFor([&] { return HttpGet(Url("/ready")).status == 200; }, timeout);
+  if (!ready) return "collector not ready: " + HttpGet(Url("/ready")).body + "\nlog:\n" + Log();
+  return {};
+}
+
+std::string Collector::Url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + path;
+}
+
+std::vector<Sample> Collector::Scrape() const {
+  return ParsePrometheusText(HttpGet(Url("/metrics")).body);
+}
+
+}  // namespace zerotrace::testing

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+
+namespace zerotrace::testing {
+
+// A real `zerotrace run` under test: started on an ephemeral port, ready when /ready says so.
+class Collector {
+ public:
+  Collector(const std::string& binary, std::vector<std::string> extra_args);
+  ~Collector();
+
+  // Empty on success, else why it did not become ready (with the daemon's log).
+  std::string WaitReady(std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  std::string Url(const std::string& path) const;
+  std::vector<Sample> Scrape() const;
+  std::string Log() const { return ReadFileOrEmpty(log_path_); }
+  Child& process() { return *child_; }
+
+ private:
+  std::string log_path_;
+  std::unique_ptr<Child> child_;
+  int port_ = 0;
+};
+
+}  // namespace zerotrace::testing

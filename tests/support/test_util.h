@@ -1,0 +1,81 @@
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace zerotrace::testing {
+
+// Why BPF tests cannot run here, or empty when they can (root and kernel BTF).
+std::string BpfUnavailableReason();
+bool InCi();
+
+// BPF tests never skip in CI (CI=true): there a missing privilege is a failure, not a skip.
+#define ZT_REQUIRE_BPF()                                                             \
+  do {                                                                               \
+    const std::string zt_reason = ::zerotrace::testing::BpfUnavailableReason();      \
+    if (!zt_reason.empty()) {                                                        \
+      if (::zerotrace::testing::InCi()) FAIL() << "CI=true but BPF unavailable: " << zt_reason; \
+      GTEST_SKIP() << "skipping BPF test: " << zt_reason;                            \
+    }                                                                                \
+  } while (0)
+
+struct HttpResult {
+  long status = 0;  // 0 when the request failed
+  std::string body;
+  std::string error;
+};
+HttpResult HttpGet(const std::string& url, long timeout_ms = 5000);
+
+// One sample of Prometheus text exposition: name plus labels.
+struct Sample {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+};
+std::vector<Sample> ParsePrometheusText(const std::string& text);
+// Sum of the samples named `name` whose labels include all of `match` (0 when none).
+double SumSamples(const std::vector<Sample>& samples, const std::string& name,
+                  const std::map<std::string, std::string>& match);
+bool HasSample(const std::vector<Sample>& samples, const std::string& name,
+               const std::map<std::string, std::string>& match);
+
+// A child process with a pipe to its stdin and one from its stdout; stderr goes to a file.
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env = {},
+        const std::string& stderr_path = "/dev/null");
+  ~Child();
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void WriteLine(const std::string& line);
+  // Next line from the child's stdout, or nullopt on EOF/timeout.
+  std::optional<std::string> ReadLine(std::chrono::milliseconds timeout);
+  void CloseStdin();
+  void Signal(int sig);
+  // Exit status (as from waitpid) or nullopt on timeout.
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+
+ private:
+  pid_t pid_ = -1;
+  int in_fd_ = -1;
+  int out_fd_ = -1;
+  std::string buffer_;
+  bool reaped_ = false;
+  int status_ = 0;
+};
+
+// Waits until `pred` holds or `timeout` passes.
+bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+std::string ReadFileOrEmpty(const std::string& path);
+std::string TempDir();
+
+}  // namespace zerotrace::testing

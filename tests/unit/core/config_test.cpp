@@ -1,0 +1,114 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/config.h"
+
+namespace zerotrace {
+namespace {
+
+TEST(ConfigTest, EmptyTextKeepsDefaults) {
+  auto c = LoadConfigText("", "test.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->listen, "0.0.0.0:9464");
+  EXPECT_TRUE(c->probes.syscalls);
+  EXPECT_EQ(c->interval.count(), 2000);
+}
+
+TEST(ConfigTest, ReadsEveryKey) {
+  auto c = LoadConfigText(R"(
+listen: 127.0.0.1:9999
+log_level: debug
+log_format: json
+interval: 500ms
+proc_root: /host/proc
+select:
+  pids: [12, 34]
+  comms: [nginx]
+probes:
+  syscalls:
+    enabled: false
+)",
+                          "test.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->listen, "127.0.0.1:9999");
+  EXPECT_EQ(c->log_level, "debug");
+  EXPECT_EQ(c->log_format, "json");
+  EXPECT_EQ(c->interval.count(), 500);
+  EXPECT_EQ(c->proc_root, "/host/proc");
+  EXPECT_EQ(c->select.pids, (std::vector<uint32_t>{12, 34}));
+  EXPECT_EQ(c->select.comms, (std::vector<std::string>{"nginx"}));
+  EXPECT_FALSE(c->probes.syscalls);
+}
+
+TEST(ConfigTest, UnknownTopLevelKeyNamesKeyAndFile) {
+  auto c = LoadConfigText("lisen: 1.2.3.4:1\n", "my.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("my.yaml"), std::string::npos);
+  EXPECT_NE(c.error().message.find("'lisen'"), std::string::npos);
+}
+
+TEST(ConfigTest, UnknownNestedKeyIsReportedWithPath) {
+  auto c = LoadConfigText("probes:\n  syscals:\n    enabled: true\n", "x.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("probes.syscals"), std::string::npos) << c.error().message;
+}
+
+TEST(ConfigTest, BadValuesAreErrors) {
+  EXPECT_FALSE(LoadConfigText("interval: soon\n", "x").ok());
+  EXPECT_FALSE(LoadConfigText("probes:\n  syscalls:\n    enabled: maybe\n", "x").ok());
+  EXPECT_FALSE(LoadConfigText("select:\n  pids: [abc]\n", "x").ok());
+  EXPECT_FALSE(LoadConfigText("select: 3\n", "x").ok());
+  EXPECT_FALSE(LoadConfigText("listen: [1, 2\n", "x").ok());  // not YAML
+}
+
+TEST(ConfigTest, MissingFileIsAClearError) {
+  auto c = LoadConfigFile("/nonexistent/zerotrace.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("/nonexistent/zerotrace.yaml"), std::string::npos);
+}
+
+TEST(ConfigTest, ValidateRejectsBadValues) {
+  Config c;
+  EXPECT_TRUE(Validate(c).ok());
+  c.log_level = "loud";
+  EXPECT_FALSE(Validate(c).ok());
+  c = {};
+  c.log_format = "xml";
+  EXPECT_FALSE(Validate(c).ok());
+  c = {};
+  c.listen = "localhost:99999";
+  EXPECT_FALSE(Validate(c).ok());
+  c = {};
+  c.select.comms = {"a-name-longer-than-15"};
+  EXPECT_FALSE(Validate(c).ok());
+  c = {};
+  c.interval = std::chrono::milliseconds(10);
+  EXPECT_FALSE(Validate(c).ok());
+}
+
+TEST(ConfigTest, Durations) {
+  EXPECT_EQ(ParseDuration("250ms")->count(), 250);
+  EXPECT_EQ(ParseDuration("30s")->count(), 30000);
+  EXPECT_EQ(ParseDuration("2m")->count(), 120000);
+  EXPECT_EQ(ParseDuration("1h")->count(), 3600000);
+  EXPECT_EQ(ParseDuration("1.5")->count(), 1500);
+  EXPECT_FALSE(ParseDuration("5 parsecs").ok());
+  EXPECT_FALSE(ParseDuration("-1s").ok());
+  EXPECT_FALSE(ParseDuration("").ok());
+}
+
+TEST(ConfigTest, ListenAddresses) {
+  auto a = ParseListenAddress(":9464");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->host, "0.0.0.0");
+  EXPECT_EQ(a->port, 9464);
+  auto b = ParseListenAddress("[::1]:80");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->host, "::1");
+  EXPECT_FALSE(ParseListenAddress("nohost").ok());
+  EXPECT_FALSE(ParseListenAddress("h:x1").ok());
+}
+
+}  // namespace
+}  // namespace zerotrace

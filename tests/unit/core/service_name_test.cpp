@@ -1,0 +1,81 @@
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "process/process_catalog.h"
+
+namespace zerotrace {
+namespace {
+
+std::string Env(std::initializer_list<std::string> vars) {
+  std::string blob;
+  for (const auto& v : vars) blob += v + '\0';
+  return blob;
+}
+
+TEST(ServiceNameTest, OtelServiceNameWins) {
+  EXPECT_EQ(ResolveServiceName(Env({"PATH=/bin", "OTEL_SERVICE_NAME=checkout"}), "container",
+                               "python3", "python3"),
+            "checkout");
+}
+
+TEST(ServiceNameTest, EmptyOtelServiceNameIsIgnored) {
+  EXPECT_EQ(ResolveServiceName(Env({"OTEL_SERVICE_NAME="}), std::nullopt, "nginx", "nginx"),
+            "nginx");
+}
+
+TEST(ServiceNameTest, SimilarKeysDoNotMatch) {
+  EXPECT_EQ(ResolveServiceName(Env({"XOTEL_SERVICE_NAME=bad", "OTEL_SERVICE_NAMES=bad"}),
+                               std::nullopt, "app", "app"),
+            "app");
+}
+
+TEST(ServiceNameTest, FallbackOrder) {
+  EXPECT_EQ(ResolveServiceName("", std::string("web"), "python3", "python3"), "web");
+  EXPECT_EQ(ResolveServiceName("", std::nullopt, "python3.11", "python3"), "python3.11");
+  EXPECT_EQ(ResolveServiceName("", std::nullopt, "", "kworker"), "kworker");
+  EXPECT_EQ(ResolveServiceName("", std::nullopt, "", ""), "unknown");
+}
+
+TEST(ProcessCatalogTest, ReadsThisProcessFromProc) {
+  setenv("OTEL_SERVICE_NAME", "ignored-after-start", 1);  // /proc environ is the start-up env
+  ProcessCatalog catalog;
+  auto me = catalog.Lookup(static_cast<uint32_t>(getpid()));
+  ASSERT_TRUE(me.has_value());
+  EXPECT_EQ(me->pid, static_cast<uint32_t>(getpid()));
+  EXPECT_EQ(me->exe_name, "core_test");
+  EXPECT_GT(me->start_time, 0u);
+  EXPECT_TRUE(catalog.IsAlive(me->pid));
+}
+
+TEST(ProcessCatalogTest, DeadPidIsNotFoundAndSweepForgetsIt) {
+  ProcessCatalog catalog;
+  pid_t child = fork();
+  if (child == 0) {
+    pause();
+    _exit(0);
+  }
+  ASSERT_TRUE(catalog.Lookup(static_cast<uint32_t>(child)).has_value());
+  EXPECT_EQ(catalog.size(), 1u);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  EXPECT_FALSE(catalog.Lookup(static_cast<uint32_t>(child)).has_value());
+  auto gone = catalog.Sweep();
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0], static_cast<uint32_t>(child));
+  EXPECT_EQ(catalog.size(), 0u);
+}
+
+TEST(ProcessCatalogTest, MissingProcRootIsHarmless) {
+  ProcessCatalog catalog("/nonexistent-proc");
+  EXPECT_FALSE(catalog.Lookup(1).has_value());
+  EXPECT_TRUE(catalog.FindByComm("init").empty());
+}
+
+}  // namespace
+}  // namespace zerotrace
