@@ -36,10 +36,10 @@ class FoldedWriter {
 
 struct FoldedReadResult {
   Profile profile;
-  bool ok = true;       // false only when the input could not be read at all (e.g. missing file)
-  std::string error;    // why ok == false
-  size_t lines = 0;     // non-blank lines seen
-  size_t bad_lines = 0; // lines skipped because they did not parse
+  bool ok = true;        // false only when the input could not be read at all (e.g. missing file)
+  std::string error;     // why ok == false
+  size_t lines = 0;      // non-blank lines seen
+  size_t bad_lines = 0;  // lines skipped because they did not parse
   std::vector<std::string> errors;  // "line N: reason" for the first kMaxReportedErrors bad lines
   static constexpr size_t kMaxReportedErrors = 20;
 };
@@ -51,10 +51,8 @@ class FoldedReader {
   // names are split back into module/offset/address. pid and build ids are not in the format
   // and read back as 0 / empty. Bad lines are counted and skipped, never fatal.
   static FoldedReadResult Read(std::istream& in, ProfileType type = ProfileType::kOnCpu);
-  static FoldedReadResult ReadString(std::string_view text,
-                                     ProfileType type = ProfileType::kOnCpu);
-  static FoldedReadResult ReadFile(const std::string& path,
-                                   ProfileType type = ProfileType::kOnCpu);
+  static FoldedReadResult ReadString(std::string_view text, ProfileType type = ProfileType::kOnCpu);
+  static FoldedReadResult ReadFile(const std::string& path, ProfileType type = ProfileType::kOnCpu);
 
   // Inverse of FrameLabel() for one folded field.
   static Frame ParseFrame(std::string_view label);

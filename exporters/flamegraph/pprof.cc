@@ -63,7 +63,9 @@ class TableBuilder {
   }
 
   // A location with a function but no mapping, for synthetic frames such as [truncated].
-  uint64_t SyntheticLocation(std::string_view name) { return LocationFor(Frame{std::string(name)}); }
+  uint64_t SyntheticLocation(std::string_view name) {
+    return LocationFor(Frame{std::string(name)});
+  }
 
   // Sets each mapping's address range from the addresses seen; we do not have the loader's view,
   // so this is the tightest range consistent with the locations (what pprof validates against).
@@ -174,8 +176,8 @@ Status PprofWriter::Serialize(const Profile& profile, std::string* out) const {
   }
   msg.set_time_nanos(profile.start_unix_ns);
   msg.set_duration_nanos(profile.duration_ns);
-  msg.add_comment(strings.Intern("zerotrace " + std::string(ProfileTypeName(profile.type)) +
-                                 " profile"));
+  msg.add_comment(
+      strings.Intern("zerotrace " + std::string(ProfileTypeName(profile.type)) + " profile"));
   for (const std::string& c : options_.comments) msg.add_comment(strings.Intern(c));
 
   const int64_t key_pid = strings.Intern("pid");

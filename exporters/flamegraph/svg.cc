@@ -344,8 +344,8 @@ class SvgEmitter {
     std::unique_ptr<Node> root = BuildTree(profile_);
     total_ = root->value;
     const int xpad = 10;
-    const int top = 70;      // title, subtitle, controls
-    const int bottom = 30;   // details and matched line
+    const int top = 70;     // title, subtitle, controls
+    const int bottom = 30;  // details and matched line
     const int width = std::max(opts_.width, 200);
     const int fh = std::max(opts_.frame_height, 4);
     const int depth = total_ == 0 ? 0 : TreeDepth(*root) + 1;
@@ -368,14 +368,13 @@ class SvgEmitter {
          << "\" fill=\"rgb(250,250,245)\"/>\n"
          << "<text id=\"zt-title\" x=\"" << width / 2 << "\" y=\"24\" text-anchor=\"middle\">"
          << XmlEscape(title) << "</text>\n"
-         << "<text id=\"zt-subtitle\" x=\"" << width / 2
-         << "\" y=\"42\" text-anchor=\"middle\">" << XmlEscape(subtitle) << "</text>\n"
+         << "<text id=\"zt-subtitle\" x=\"" << width / 2 << "\" y=\"42\" text-anchor=\"middle\">"
+         << XmlEscape(subtitle) << "</text>\n"
          << "<text id=\"zt-reset\" class=\"zt-button\" x=\"" << xpad
          << "\" y=\"24\" font-size=\"12\" style=\"opacity:0.3\">Reset Zoom</text>\n"
          << "<text id=\"zt-search-btn\" class=\"zt-button\" x=\"" << width - xpad - 230
          << "\" y=\"24\" font-size=\"12\" text-anchor=\"end\">Search</text>\n"
-         << "<foreignObject x=\"" << width - xpad - 224
-         << "\" y=\"8\" width=\"224\" height=\"24\">"
+         << "<foreignObject x=\"" << width - xpad - 224 << "\" y=\"8\" width=\"224\" height=\"24\">"
          << "<input xmlns=\"http://www.w3.org/1999/xhtml\" id=\"zt-search\" type=\"search\" "
             "placeholder=\"search (regex)\" style=\"width:210px;font:12px monospace\"/>"
          << "</foreignObject>\n";
@@ -461,13 +460,28 @@ std::string XmlEscape(std::string_view text) {
     unsigned char c = static_cast<unsigned char>(text[i]);
     if (c < 0x80) {
       switch (c) {
-        case '&': out += "&amp;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '"': out += "&quot;"; break;
-        case '\'': out += "&apos;"; break;
-        case '\t': case '\n': case '\r': out += ' '; break;
-        default: out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
+        case '&':
+          out += "&amp;";
+          break;
+        case '<':
+          out += "&lt;";
+          break;
+        case '>':
+          out += "&gt;";
+          break;
+        case '"':
+          out += "&quot;";
+          break;
+        case '\'':
+          out += "&apos;";
+          break;
+        case '\t':
+        case '\n':
+        case '\r':
+          out += ' ';
+          break;
+        default:
+          out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
       }
       ++i;
       continue;

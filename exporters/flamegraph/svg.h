@@ -12,11 +12,11 @@
 namespace zerotrace::flamegraph {
 
 struct SvgOptions {
-  std::string title;     // default: "On-CPU Flame Graph" / "Off-CPU Flame Graph" / "GPU Flame Graph"
-  std::string subtitle;  // default: derived from the profile (rate, duration, total)
-  int width = 1200;      // px
-  int frame_height = 16; // px per stack level
-  int font_size = 12;    // px
+  std::string title;  // default: "On-CPU Flame Graph" / "Off-CPU Flame Graph" / "GPU Flame Graph"
+  std::string subtitle;   // default: derived from the profile (rate, duration, total)
+  int width = 1200;       // px
+  int frame_height = 16;  // px per stack level
+  int font_size = 12;     // px
   // Frames narrower than this are not emitted at all; they are invisible anyway and dropping
   // them keeps SVGs of large profiles at a few MB instead of hundreds.
   double min_width_px = 0.1;

@@ -1,10 +1,10 @@
 #include "flamegraph/folded.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
-#include <unistd.h>
 
 #include "test_profiles.h"
 

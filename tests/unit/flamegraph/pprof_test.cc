@@ -234,7 +234,7 @@ TEST(GzipTest, RoundTripAndCorruptInput) {
   EXPECT_EQ(back, data);
   EXPECT_FALSE(GzipDecompress("definitely not gzip", &back));
   EXPECT_FALSE(GzipDecompress(gz.substr(0, gz.size() / 2), &back));  // truncated
-  EXPECT_FALSE(GzipDecompress(gz, &back, 1000));                       // over the limit
+  EXPECT_FALSE(GzipDecompress(gz, &back, 1000));                     // over the limit
 }
 
 }  // namespace

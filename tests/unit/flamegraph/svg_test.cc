@@ -153,9 +153,9 @@ TEST(SvgTest, XmlEscapeHandlesEverything) {
   EXPECT_EQ(XmlEscape("<a href='x'>&\"</a>"), "&lt;a href=&apos;x&apos;&gt;&amp;&quot;&lt;/a&gt;");
   EXPECT_EQ(XmlEscape("a\x01z"), "a?z");
   EXPECT_EQ(XmlEscape("\xc3\xa9"), "\xc3\xa9");
-  EXPECT_EQ(XmlEscape("\xc0\x80"), "??");          // overlong NUL
-  EXPECT_EQ(XmlEscape("\xed\xa0\x80"), "???");     // surrogate
-  EXPECT_EQ(XmlEscape("\xe2\x82"), "??");          // truncated sequence
+  EXPECT_EQ(XmlEscape("\xc0\x80"), "??");       // overlong NUL
+  EXPECT_EQ(XmlEscape("\xed\xa0\x80"), "???");  // surrogate
+  EXPECT_EQ(XmlEscape("\xe2\x82"), "??");       // truncated sequence
 }
 
 TEST(SvgTest, WriteFileReportsErrors) {

@@ -60,10 +60,10 @@ inline Profile OnCpuProfile() {
   p.period_ns = 1000000000 / 49;
   p.start_unix_ns = 1700000000000000000;
   p.duration_ns = 30000000000;
-  p.samples.push_back(
-      Stack("app", 42, {User("main"), User("work", "/usr/bin/app", 0x2000),
-                        User("compute", "/usr/bin/app", 0x3000)},
-            60));
+  p.samples.push_back(Stack(
+      "app", 42,
+      {User("main"), User("work", "/usr/bin/app", 0x2000), User("compute", "/usr/bin/app", 0x3000)},
+      60));
   p.samples.push_back(Stack("app", 42,
                             {User("main"), User("work", "/usr/bin/app", 0x2000),
                              User("write", "/lib/libc.so.6", 0x500), Kernel("sys_write")},
