@@ -44,7 +44,7 @@ uint64_t SatAdd(uint64_t a, uint64_t b) {
   return s < a ? UINT64_MAX : s;
 }
 
-std::unique_ptr<Node> BuildTree(const Profile& profile) {
+std::unique_ptr<Node> BuildTree(const Profile& profile, int max_depth) {
   auto root = std::make_unique<Node>();
   root->name = "all";
   root->role = Role::kRoot;
@@ -58,7 +58,10 @@ std::unique_ptr<Node> BuildTree(const Profile& profile) {
       node = node->Child(std::string(kTruncatedFrame), FrameKind::kUnknown, Role::kTruncated);
       node->value = SatAdd(node->value, s.value);
     }
+    // Depth counts from the root "all" (0); process and [truncated] use levels too.
+    int depth = s.truncated ? 2 : 1;
     for (const Frame& f : s.frames) {
+      if (++depth > max_depth) break;
       node = node->Child(FrameLabel(f), f.kind, Role::kFrame);
       node->value = SatAdd(node->value, s.value);
     }
@@ -341,13 +344,13 @@ class SvgEmitter {
       : opts_(opts), profile_(profile), out_(out) {}
 
   void Emit() {
-    std::unique_ptr<Node> root = BuildTree(profile_);
+    std::unique_ptr<Node> root = BuildTree(profile_, opts_.max_depth);
     total_ = root->value;
     const int xpad = 10;
     const int top = 70;     // title, subtitle, controls
     const int bottom = 30;  // details and matched line
-    const int width = std::max(opts_.width, 200);
-    const int fh = std::max(opts_.frame_height, 4);
+    const int width = opts_.width;
+    const int fh = opts_.frame_height;
     const int depth = total_ == 0 ? 0 : TreeDepth(*root) + 1;
     const int height = top + depth * fh + bottom;
     usable_ = width - 2 * xpad;
@@ -515,6 +518,16 @@ std::string XmlEscape(std::string_view text) {
     }
   }
   return out;
+}
+
+SvgFlamegraphWriter::SvgFlamegraphWriter(SvgOptions options) : options_(std::move(options)) {
+  options_.width = std::clamp(options_.width, 200, 100000);
+  options_.frame_height = std::clamp(options_.frame_height, 4, 200);
+  options_.font_size = std::clamp(options_.font_size, 4, 72);
+  options_.max_depth = std::clamp(options_.max_depth, 2, 4096);  // bounds recursion
+  if (!(options_.min_width_px >= 0.0 && options_.min_width_px <= 1000.0)) {
+    options_.min_width_px = 0.1;  // also catches NaN
+  }
 }
 
 Status SvgFlamegraphWriter::Write(const Profile& profile, std::ostream& out) const {

@@ -20,11 +20,16 @@ struct SvgOptions {
   // Frames narrower than this are not emitted at all; they are invisible anyway and dropping
   // them keeps SVGs of large profiles at a few MB instead of hundreds.
   double min_width_px = 0.1;
+  // Levels deeper than this (the root "all" is level 0) are cut; their time stays in the deepest
+  // shown frame. Real stacks are at most a few hundred frames deep; the cap bounds recursion on
+  // hostile folded input.
+  int max_depth = 1024;
 };
 
 class SvgFlamegraphWriter {
  public:
-  explicit SvgFlamegraphWriter(SvgOptions options = {}) : options_(std::move(options)) {}
+  // Out-of-range options (zero font, negative widths, NaN) are clamped to sane values.
+  explicit SvgFlamegraphWriter(SvgOptions options = {});
 
   // Layout: root "all" at the bottom, then the process, then `[truncated]` for truncated stacks,
   // then frames root to leaf. Siblings are sorted by name (like flamegraph.pl), so output is

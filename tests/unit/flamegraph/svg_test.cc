@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -156,6 +157,29 @@ TEST(SvgTest, XmlEscapeHandlesEverything) {
   EXPECT_EQ(XmlEscape("\xc0\x80"), "??");       // overlong NUL
   EXPECT_EQ(XmlEscape("\xed\xa0\x80"), "???");  // surrogate
   EXPECT_EQ(XmlEscape("\xe2\x82"), "??");       // truncated sequence
+}
+
+TEST(SvgTest, HostileDepthAndOptionsDoNotCrash) {
+  Profile p;
+  std::vector<Frame> deep;
+  for (int i = 0; i < 100000; ++i) deep.push_back(User("f" + std::to_string(i % 7)));
+  p.samples.push_back(Stack("deep", 1, deep, 3));
+  SvgOptions opts;
+  opts.font_size = 0;
+  opts.width = -5;
+  opts.frame_height = 0;
+  opts.min_width_px = std::nan("");
+  opts.max_depth = 50;
+  std::string svg = SvgFlamegraphWriter(opts).ToString(p);
+  EXPECT_NE(svg.find("data-d=\"50\""), std::string::npos);
+  EXPECT_EQ(svg.find("data-d=\"51\""), std::string::npos);
+  EXPECT_EQ(svg.find("nan"), std::string::npos);
+  if (HavePython()) {
+    std::string titles;
+    EXPECT_TRUE(ParseXml(svg, &titles));
+  }
+  // Default cap keeps a 100k-frame stack renderable.
+  EXPECT_NE(SvgFlamegraphWriter().ToString(p).find("</svg>"), std::string::npos);
 }
 
 TEST(SvgTest, WriteFileReportsErrors) {
