@@ -121,7 +121,7 @@ int BPF_USDT(cupti_sync, void *rec)
   ZT_COPY_RECORD(cupti_sync_event, CUPTI_EV_SYNC, rec);
 }
 
-/* Fired inside the CUPTI launch API-enter callback, so the current user stack is the launch site. */
+/* Fired inside the CUPTI launch API-enter callback: the current user stack is the launch site. */
 SEC("usdt")
 int BPF_USDT(cupti_launch, __u32 correlation_id, __u32 cbid, __u32 domain)
 {

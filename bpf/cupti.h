@@ -1,10 +1,10 @@
 /* cupti probe: the ONLY kernel/user ABI for the CUPTI injector (libzerotrace_cupti.so).
  *
  * Two halves share these layouts:
- *  - USDT argument structs: the injector fills one of the *_record structs on its own stack and fires
- *    a USDT probe (provider "zerotrace") with a single pointer argument to it; the BPF side copies it
- *    with bpf_probe_read_user. One pointer keeps every probe far below the 12-argument USDT limit
- *    and lets fields be added at the end without changing probe signatures.
+ *  - USDT argument structs: the injector fills one of the *_record structs on its own stack and
+ *    fires a USDT probe (provider "zerotrace") with a single pointer argument to it; the BPF side
+ *    copies it with bpf_probe_read_user. One pointer keeps every probe far below the 12-argument
+ *    USDT limit and lets fields be added at the end without changing probe signatures.
  *  - Ring buffer events (cupti_event): what cupti.bpf.c hands to the daemon.
  *
  * Probes (provider "zerotrace", all with semaphores zerotrace_<name>_semaphore):
@@ -16,8 +16,10 @@
  *   launch  (__u32 correlation_id, __u32 cbid, __u32 domain)   fired on the launching thread
  *   dropped (__u64 cupti_dropped_total, __u64 rate_skipped_total) cumulative per process
  *
- * All timestamps are CLOCK_MONOTONIC ns (the injector registers a CUPTI timestamp callback), i.e. the
- * same clock as bpf_ktime_get_ns. Plain C: included by BPF code, the injector and the daemon. */
+ * All timestamps are CLOCK_MONOTONIC ns (the injector registers a CUPTI timestamp callback), i.e.
+ * the same clock as bpf_ktime_get_ns. Plain C: included by BPF code, the injector and the daemon.
+ * C++ code must include it as "bpf/cupti.h" (repository root on the include path): CUPTI ships its
+ * own <cupti.h>. */
 #pragma once
 
 #ifndef __VMLINUX_H__
@@ -175,11 +177,12 @@ struct cupti_sync_event {
 struct cupti_dropped_event {
   struct cupti_event_header hdr;
   __u64 cupti_dropped_total; /* cuptiActivityGetNumDroppedRecords, summed, cumulative */
-  __u64 rate_skipped_total;  /* records skipped by ZEROTRACE_CUPTI_MAX_RECORDS_PER_SEC, cumulative */
+  __u64 rate_skipped_total;  /* skipped by ZEROTRACE_CUPTI_MAX_RECORDS_PER_SEC, cumulative */
 };
 
 /* Map `launch_stacks` (LRU hash): correlation id -> CPU stack of the launching thread. The daemon
- * looks a kernel record's (tgid, correlation_id) up here; the user stack id indexes `cupti_stacks`. */
+ * looks a kernel record's (tgid, correlation_id) up here; the user stack id indexes
+ * `cupti_stacks`. */
 struct cupti_launch_key {
   __u32 tgid;
   __u32 correlation_id;

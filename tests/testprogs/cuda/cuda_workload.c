@@ -1,9 +1,9 @@
 /* Known CUDA driver API sequence for the cuda probe tests (see cuda_expect.h for the numbers).
  * Loads libcuda.so.1 with dlopen like the CUDA runtime does: argv[1], else $ZT_LIBCUDA_PATH, else
  * the fake built beside it (ZT_FAKE_LIBCUDA_PATH), else "libcuda.so.1".
- * Protocol: prints "ready <pid>", waits for a line on stdin ("go"), runs, prints "done", then
- * waits for another line or EOF before exiting so a test can still read /proc/<pid>/maps to
- * symbolize stacks. */
+ * Protocol: prints "ready <pid> <address of leaky_allocation_site>", waits for a line on stdin
+ * ("go"), runs, prints "done", then waits for another line or EOF before exiting so a test can
+ * still read /proc/<pid>/maps to symbolize stacks. */
 #include <cuda.h>
 
 #include <dlfcn.h>
@@ -130,7 +130,8 @@ int main(int argc, char **argv)
   cu.StreamSynchronize = sym(lib, "cuStreamSynchronize");
   cu.EventSynchronize = sym(lib, "cuEventSynchronize");
 
-  printf("ready %d\n", (int)getpid());
+  /* The leak site's address lets a test find it in a user stack without a symbolizer. */
+  printf("ready %d %p\n", (int)getpid(), (void *)leaky_allocation_site);
   fflush(stdout);
   wait_line();
 

@@ -1,8 +1,9 @@
 // Fires synthetic CUPTI activity records (the real CUPTI 13 structs) through the injector's publish
 // path (cupti/src/publish.cpp: same USDT provider, probe names and semaphores), so the BPF and
 // daemon side can be tested with no GPU. Numbers: cuda_expect.h.
-// Usage: cupti_synthetic [--repeat N] [--no-wait]. Protocol: prints "ready <pid>", waits for a
-// line on stdin, publishes, prints "done", waits for another line or EOF, exits.
+// Usage: cupti_synthetic [--repeat N] [--no-wait]. Protocol: prints
+// "ready <pid> <address of synthetic_launch_site>", waits for a line on stdin, publishes, prints
+// "done", waits for another line or EOF, exits.
 #include <cupti_activity.h>
 #include <cupti_callbacks.h>
 #include <cupti_driver_cbid.h>
@@ -170,7 +171,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::printf("ready %d\n", static_cast<int>(getpid()));
+  // The launch site's address lets a test find it in a user stack without a symbolizer.
+  std::printf("ready %d %p\n", static_cast<int>(getpid()),
+              reinterpret_cast<void*>(&synthetic_launch_site));
   std::fflush(stdout);
   if (wait) WaitLine();
   for (int i = 0; i < repeat; i++) RunOnce();
