@@ -85,7 +85,9 @@ TEST(OtlpOptionsTest, BadValuesAreErrors) {
   auto bad = [](std::string name, std::string value) {
     auto r = OtlpExporterOptions::FromEnvironment({}, FakeEnv({{name, value}}));
     EXPECT_FALSE(r.ok()) << name << "=" << value;
-    if (!r.ok()) EXPECT_NE(r.error().find(name), std::string::npos) << r.error();
+    if (!r.ok()) {
+      EXPECT_NE(r.error().find(name), std::string::npos) << r.error();
+    }
   };
   bad("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd");
   bad("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc");
