@@ -1,0 +1,108 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocols/common/request_record.h"
+#include "protocols/common/route_templater.h"
+
+namespace zerotrace::protocols {
+
+// True when `data` starts like an HTTP/1.x request line ("GET /x HTTP/1.1") or a status line
+// ("HTTP/1.1 200"). Only the captured prefix is examined; used for inference and resync.
+bool LooksLikeHttp1Request(std::string_view data);
+bool LooksLikeHttp1Response(std::string_view data);
+
+// Parses both directions of one HTTP/1.x connection and pairs requests with responses in order
+// (keep-alive and pipelining). Bodies are never buffered: they are skipped by Content-Length or
+// chunk sizes, counting the true (possibly uncaptured) byte counts. Header blocks are buffered
+// only while split across reads, up to `max_header_bytes`.
+class Http1Parser {
+ public:
+  struct Options {
+    Role role = Role::kUnknown;           // copied into the records
+    RouteTemplater* templater = nullptr;  // null: TemplatePath() without a cardinality bound
+    size_t max_header_bytes = 16 * 1024;
+    size_t max_pending = 32;              // requests awaiting a response (pipelining bound)
+  };
+
+  explicit Http1Parser(const Options& options);
+  Http1Parser() : Http1Parser(Options{}) {}
+
+  // `from_client`: bytes flowing client -> server (requests). `size` >= captured.size().
+  void Feed(bool from_client, uint64_t ts_ns, std::span<const uint8_t> captured, uint64_t size,
+            RecordSink& sink);
+  // Connection closed: completes a response delimited by close; unanswered requests are counted.
+  void Close(uint64_t ts_ns, RecordSink& sink);
+
+  const ParserCounters& counters() const { return counters_; }
+  ParserCounters* mutable_counters() { return &counters_; }
+  // Nothing more will be parsed (after 101 Switching Protocols).
+  bool upgraded() const { return upgraded_; }
+
+ private:
+  enum class State : uint8_t {
+    kIdle,        // between messages
+    kHeaders,     // accumulating start line + headers
+    kBody,        // Content-Length body
+    kChunkSize,   // chunk-size line (with optional extensions)
+    kChunkData,   // chunk payload
+    kChunkCrlf,   // CRLF after chunk payload
+    kTrailers,    // trailer section after the last chunk
+    kUntilClose,  // response body delimited by connection close
+    kDesync,      // lost track of message boundaries; waiting for a start line at a read boundary
+  };
+
+  struct Side {
+    State state = State::kIdle;
+    std::string buf;  // header block or chunk line split across reads
+    uint64_t remaining = 0;
+    uint64_t msg_bytes = 0;
+    uint64_t first_ts = 0;
+    uint64_t last_ts = 0;
+    uint64_t msg_seq = 0;  // request side: sequence number of the message being read
+    bool bound = false;    // response side: current response is paired with pending_front
+  };
+
+  struct Pending {
+    RequestRecord record;
+    uint64_t seq = 0;
+    bool is_head = false;
+    bool complete = false;  // request message fully read
+    bool ok = true;
+  };
+
+  void FeedSide(bool from_client, uint64_t ts, std::span<const uint8_t> captured, uint64_t size,
+                RecordSink& sink);
+  // Returns false when the header block is malformed.
+  bool OnRequestHeaders(Side& s, std::string_view block);
+  bool OnResponseHeaders(Side& s, std::string_view block, uint64_t ts, RecordSink& sink);
+  void OnMessageComplete(bool from_client, Side& s, uint64_t ts, RecordSink& sink);
+  void LoseSync(bool from_client, Side& s);
+  void EmitFront(uint64_t end_ts, bool ok, RecordSink& sink);
+  void CountUnparsed() { ++counters_.http1_unparsed; }
+
+  Pending& PendingAt(size_t i) { return pending_[(pending_head_ + i) % pending_.size()]; }
+  Pending* PushPending();
+  void PopPending();
+
+  Options options_;
+  Side req_;
+  Side resp_;
+  // Fixed ring reused across requests so strings keep their capacity.
+  std::vector<Pending> pending_;
+  size_t pending_head_ = 0;
+  size_t pending_count_ = 0;
+  uint64_t next_seq_ = 1;
+  int resp_status_ = 0;
+  bool resp_ok_ = true;
+  bool upgraded_ = false;
+  RequestRecord orphan_;
+  ParserCounters counters_;
+};
+
+}  // namespace zerotrace::protocols
