@@ -27,7 +27,10 @@ uint64_t NowNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-uint32_t g_correlation = ZT_SYNTH_FIRST_CORRELATION;
+// Kernels take ZT_SYNTH_FIRST_CORRELATION, +1, ... in launch order; other records a separate range
+// so tests can name the kernels' correlation ids directly.
+uint32_t g_kernel_correlation = ZT_SYNTH_FIRST_CORRELATION;
+uint32_t g_correlation = ZT_SYNTH_FIRST_CORRELATION + 100000;
 
 // The launch probe fires here, like the injector's API-enter callback on the launching thread.
 extern "C" __attribute__((noinline)) void synthetic_launch_site(uint32_t correlation) {
@@ -38,7 +41,7 @@ extern "C" __attribute__((noinline)) void synthetic_launch_site(uint32_t correla
 
 void Kernel(const char* name, uint64_t* t, uint64_t dur, int32_t grid_xy, int32_t block_xy,
             bool two_d) {
-  const uint32_t corr = g_correlation++;
+  const uint32_t corr = g_kernel_correlation++;
   synthetic_launch_site(corr);
   CUpti_ActivityKernel10 k;
   std::memset(&k, 0, sizeof(k));
