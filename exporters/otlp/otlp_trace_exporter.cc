@@ -79,6 +79,7 @@ void OtlpTraceExporter::Shutdown() {
     }
   }
   work_cv_.notify_all();
+  std::lock_guard<std::mutex> join_lock(join_mu_);
   if (worker_.joinable()) worker_.join();
 }
 

@@ -48,7 +48,8 @@ class OtlpTraceExporter {
   // Waits until everything queued so far was handed to the endpoint (or dropped), up to
   // `timeout`. True if the queue drained in time.
   bool ForceFlush(std::chrono::milliseconds timeout);
-  // Idempotent. Stops accepting spans, flushes for at most shutdown_timeout, joins the thread.
+  // Idempotent and thread-safe. Stops accepting spans, flushes for at most shutdown_timeout,
+  // joins the worker thread.
   void Shutdown();
 
   ExporterCounters counters() const;
@@ -85,6 +86,7 @@ class OtlpTraceExporter {
   bool exporting_ = false;
   uint64_t flush_requests_ = 0;
   Clock::time_point shutdown_deadline_{};
+  std::mutex join_mu_;  // serializes concurrent Shutdown() calls around join()
   std::thread worker_;
 };
 
