@@ -121,6 +121,16 @@ ZT_API CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char
   return CUDA_SUCCESS;
 }
 
+/* Shared by both launch entry points: cuLaunchKernelEx must not call the exported cuLaunchKernel,
+ * or a uprobe on it would count every Ex launch twice (the real driver does not do that either). */
+static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                       unsigned by, unsigned bz)
+{
+  if (!f || !gx || !gy || !gz || !bx || !by || !bz)
+    return CUDA_ERROR_INVALID_VALUE;
+  return CUDA_SUCCESS;
+}
+
 ZT_API CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
                                unsigned int gridDimZ, unsigned int blockDimX,
                                unsigned int blockDimY, unsigned int blockDimZ,
@@ -131,19 +141,18 @@ ZT_API CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int
   (void)kernelParams;
   (void)extra;
   (void)sharedMemBytes;
-  if (!f || !gridDimX || !gridDimY || !gridDimZ || !blockDimX || !blockDimY || !blockDimZ)
-    return CUDA_ERROR_INVALID_VALUE;
-  return CUDA_SUCCESS;
+  return launch(f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ);
 }
 
 ZT_API CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams,
                                  void **extra)
 {
+  (void)kernelParams;
+  (void)extra;
   if (!config)
     return CUDA_ERROR_INVALID_VALUE;
-  return cuLaunchKernel(f, config->gridDimX, config->gridDimY, config->gridDimZ,
-                        config->blockDimX, config->blockDimY, config->blockDimZ,
-                        config->sharedMemBytes, config->hStream, kernelParams, extra);
+  return launch(f, config->gridDimX, config->gridDimY, config->gridDimZ, config->blockDimX,
+                config->blockDimY, config->blockDimZ);
 }
 
 ZT_API CUresult cuMemAlloc(CUdeviceptr *dptr, size_t bytesize)
