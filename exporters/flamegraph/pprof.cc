@@ -2,9 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
-#include <map>
 #include <ostream>
-#include <tuple>
 #include <unordered_map>
 
 #include "flamegraph/gzip.h"
@@ -46,18 +44,17 @@ class TableBuilder {
     uint64_t mapping_id = MappingFor(frame);
     uint64_t address = frame.address != 0 ? frame.address : frame.module_offset;
     if (mapping_id == 0) address = 0;  // an address without a mapping means nothing to pprof
-    std::string name = FrameName(frame);
-    auto key = std::make_tuple(mapping_id, address, name);
+    uint64_t function_id = FunctionFor(FrameName(frame), frame.module);
+    LocationKey key{mapping_id, address, function_id};
     auto it = locations_.find(key);
     if (it != locations_.end()) return it->second;
 
-    uint64_t function_id = FunctionFor(name, frame.module);
     pb::Location* loc = profile_->add_location();
     loc->set_id(static_cast<uint64_t>(profile_->location_size()));
     loc->set_mapping_id(mapping_id);
     loc->set_address(address);
     loc->add_line()->set_function_id(function_id);
-    locations_.emplace(std::move(key), loc->id());
+    locations_.emplace(key, loc->id());
     if (mapping_id != 0) NoteAddress(mapping_id, address, frame);
     return loc->id();
   }
@@ -81,6 +78,21 @@ class TableBuilder {
   }
 
  private:
+  struct LocationKey {
+    uint64_t mapping_id;
+    uint64_t address;
+    uint64_t function_id;
+    bool operator==(const LocationKey&) const = default;
+  };
+  struct LocationKeyHash {
+    size_t operator()(const LocationKey& k) const {
+      uint64_t h = k.mapping_id * 0x9e3779b97f4a7c15ULL;
+      h ^= k.address + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+      h ^= k.function_id + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+      return static_cast<size_t>(h);
+    }
+  };
+
   struct Range {
     bool seen = false;
     bool unsymbolized = false;
@@ -94,7 +106,7 @@ class TableBuilder {
     if (file.empty() && frame.kind == FrameKind::kKernel) file = std::string(kKernelMapping);
     // GPU kernels and frames of unknown origin have no ELF object behind them.
     if (file.empty() || frame.kind == FrameKind::kGpu) return 0;
-    auto key = std::make_pair(file, frame.build_id);
+    std::string key = file + '\0' + frame.build_id;
     auto it = mappings_.find(key);
     if (it != mappings_.end()) return it->second;
     pb::Mapping* m = profile_->add_mapping();
@@ -107,7 +119,7 @@ class TableBuilder {
   }
 
   uint64_t FunctionFor(const std::string& name, const std::string& module) {
-    auto key = std::make_pair(name, module);
+    std::string key = name + '\0' + module;
     auto it = functions_.find(key);
     if (it != functions_.end()) return it->second;
     pb::Function* f = profile_->add_function();
@@ -135,9 +147,10 @@ class TableBuilder {
 
   pb::Profile* profile_;
   StringTable* strings_;
-  std::map<std::pair<std::string, std::string>, uint64_t> mappings_;
-  std::map<std::tuple<uint64_t, uint64_t, std::string>, uint64_t> locations_;
-  std::map<std::pair<std::string, std::string>, uint64_t> functions_;
+  // Hash maps: a busy profile has hundreds of thousands of distinct addresses.
+  std::unordered_map<std::string, uint64_t> mappings_;  // file \0 build id
+  std::unordered_map<LocationKey, uint64_t, LocationKeyHash> locations_;
+  std::unordered_map<std::string, uint64_t> functions_;  // name \0 module
   std::unordered_map<uint64_t, Range> ranges_;
 };
 
