@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "publish.h"
@@ -49,6 +51,22 @@ constexpr CUpti_CallbackId kRuntimeLaunchCbids[] = {
     CUPTI_RUNTIME_TRACE_CBID___cudaLaunchKernel_ptsz_v13000,
 };
 
+// ZEROTRACE_CUPTI_STATS=1: a per-process summary on stderr at exit, so the CUPTI half can be
+// checked on a GPU machine with no tracer attached (scripts/gpu-e2e.sh). Off in production.
+struct Stats {
+  struct Kernel {
+    uint64_t count = 0;
+    uint64_t gpu_ns = 0;
+  };
+  std::map<std::string, Kernel> kernels;
+  std::map<unsigned, std::pair<uint64_t, uint64_t>> memcpy_by_kind;  // count, bytes
+  uint64_t memsets = 0, memset_bytes = 0;
+  uint64_t allocs = 0, alloc_bytes = 0, releases = 0, release_bytes = 0;
+  uint64_t syncs = 0, sync_ns = 0;
+  uint64_t first_kernel_start = 0, last_kernel_end = 0;
+  std::atomic<uint64_t> launch_callbacks{0};
+};
+
 struct State {
   CUpti_SubscriberHandle subscriber = nullptr;
   std::mutex records_mu;  // serialises buffer processing: RateLimiter is single-threaded
@@ -62,6 +80,7 @@ struct State {
   uint32_t poll_ms = 500;
   uint32_t flush_ms = 1000;
   bool always_on = false;
+  Stats* stats = nullptr;  // non-null only with ZEROTRACE_CUPTI_STATS=1
 };
 
 State* g_state = nullptr;  // leaked on purpose: CUPTI may call back during process teardown
@@ -85,6 +104,102 @@ uint32_t EnvU32(const char* name, uint32_t fallback) {
   return (end != v && *end == '\0') ? static_cast<uint32_t>(x) : fallback;
 }
 
+// Called with records_mu held, for every record (before the rate cap) when stats are on.
+void Tally(Stats* s, const CUpti_Activity* r) {
+  switch (r->kind) {
+    case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL:
+    case CUPTI_ACTIVITY_KIND_KERNEL: {
+      const auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(r);
+      auto& e = s->kernels[k->name ? k->name : "?"];
+      ++e.count;
+      e.gpu_ns += k->end - k->start;
+      if (s->first_kernel_start == 0 || k->start < s->first_kernel_start) {
+        s->first_kernel_start = k->start;
+      }
+      if (k->end > s->last_kernel_end) s->last_kernel_end = k->end;
+      break;
+    }
+    case CUPTI_ACTIVITY_KIND_MEMCPY: {
+      const auto* m = reinterpret_cast<const CUpti_ActivityMemcpy6*>(r);
+      auto& e = s->memcpy_by_kind[m->copyKind];
+      ++e.first;
+      e.second += m->bytes;
+      break;
+    }
+    case CUPTI_ACTIVITY_KIND_MEMSET: {
+      ++s->memsets;
+      s->memset_bytes += reinterpret_cast<const CUpti_ActivityMemset4*>(r)->bytes;
+      break;
+    }
+    case CUPTI_ACTIVITY_KIND_MEMORY2: {
+      const auto* m = reinterpret_cast<const CUpti_ActivityMemory4*>(r);
+      if (m->memoryOperationType == CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION) {
+        ++s->allocs;
+        s->alloc_bytes += m->bytes;
+      } else if (m->memoryOperationType == CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_RELEASE) {
+        ++s->releases;
+        s->release_bytes += m->bytes;
+      }
+      break;
+    }
+    case CUPTI_ACTIVITY_KIND_SYNCHRONIZATION: {
+      const auto* y = reinterpret_cast<const CUpti_ActivitySynchronization2*>(r);
+      ++s->syncs;
+      s->sync_ns += y->end - y->start;
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+const char* MemcpyKindName(unsigned kind) {
+  switch (kind) {
+    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOD: return "HtoD";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOH: return "DtoH";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOD: return "DtoD";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOH: return "HtoH";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_PTOP: return "PtoP";
+    default: return "other";
+  }
+}
+
+void PrintStats(State* st) {
+  std::lock_guard<std::mutex> lock(st->records_mu);
+  const Stats& s = *st->stats;
+  const char* p = "zerotrace-cupti-stats:";
+  for (const auto& [name, k] : s.kernels) {
+    std::fprintf(stderr, "%s kernel name=%s count=%llu gpu_ns=%llu\n", p, name.c_str(),
+                 static_cast<unsigned long long>(k.count),
+                 static_cast<unsigned long long>(k.gpu_ns));
+  }
+  for (const auto& [kind, cb] : s.memcpy_by_kind) {
+    std::fprintf(stderr, "%s memcpy kind=%s count=%llu bytes=%llu\n", p, MemcpyKindName(kind),
+                 static_cast<unsigned long long>(cb.first),
+                 static_cast<unsigned long long>(cb.second));
+  }
+  std::fprintf(stderr, "%s memset count=%llu bytes=%llu\n", p,
+               static_cast<unsigned long long>(s.memsets),
+               static_cast<unsigned long long>(s.memset_bytes));
+  std::fprintf(stderr, "%s memory allocs=%llu alloc_bytes=%llu releases=%llu release_bytes=%llu\n",
+               p, static_cast<unsigned long long>(s.allocs),
+               static_cast<unsigned long long>(s.alloc_bytes),
+               static_cast<unsigned long long>(s.releases),
+               static_cast<unsigned long long>(s.release_bytes));
+  std::fprintf(stderr, "%s sync count=%llu ns=%llu\n", p, static_cast<unsigned long long>(s.syncs),
+               static_cast<unsigned long long>(s.sync_ns));
+  std::fprintf(stderr, "%s launch_callbacks=%llu\n", p,
+               static_cast<unsigned long long>(s.launch_callbacks.load()));
+  std::fprintf(stderr, "%s dropped cupti=%llu rate_skipped=%llu\n", p,
+               static_cast<unsigned long long>(st->cupti_dropped.load()),
+               static_cast<unsigned long long>(st->limiter.skipped()));
+  // GPU times must be on CLOCK_MONOTONIC: the kernels ran in this process, before now.
+  std::fprintf(stderr, "%s clock first_kernel_start=%llu last_kernel_end=%llu now=%llu\n", p,
+               static_cast<unsigned long long>(s.first_kernel_start),
+               static_cast<unsigned long long>(s.last_kernel_end),
+               static_cast<unsigned long long>(MonotonicNs()));
+}
+
 const char* ResultString(CUptiResult r) {
   const char* s = nullptr;
   if (cuptiGetResultString(r, &s) != CUPTI_SUCCESS || s == nullptr) return "unknown CUPTI error";
@@ -105,6 +220,7 @@ void CUPTIAPI BufferCompleted(CUcontext ctx, uint32_t stream_id, uint8_t* buffer
     CUpti_Activity* record = nullptr;
     const uint64_t now = MonotonicNs();
     while (cuptiActivityGetNextRecord(buffer, valid_size, &record) == CUPTI_SUCCESS) {
+      if (st->stats != nullptr) Tally(st->stats, record);
       if (st->limiter.Allow(now)) PublishActivity(record);
     }
     size_t dropped = 0;
@@ -121,6 +237,9 @@ void CUPTIAPI ApiCallback(void* /*userdata*/, CUpti_CallbackDomain domain, CUpti
                           const void* data) {
   const auto* cb = static_cast<const CUpti_CallbackData*>(data);
   if (cb->callbackSite != CUPTI_API_ENTER) return;
+  if (State* st = g_state; st != nullptr && st->stats != nullptr) {
+    st->stats->launch_callbacks.fetch_add(1, std::memory_order_relaxed);
+  }
   PublishLaunch(cb->correlationId, cbid, static_cast<uint32_t>(domain));
 }
 
@@ -175,6 +294,7 @@ void AtExit() {
   if (st->activity_on.load(std::memory_order_relaxed)) {
     cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
   }
+  if (st->stats != nullptr) PrintStats(st);
 }
 
 void StepAside(State* st, const char* what, CUptiResult r) {
@@ -202,6 +322,10 @@ void Initialize() {
   st->flush_ms = EnvU32("ZEROTRACE_CUPTI_FLUSH_MS", 1000);
   st->always_on = EnvU32("ZEROTRACE_CUPTI_ALWAYS_ON", 0) != 0;
   if (st->poll_ms == 0) st->poll_ms = 500;
+  if (EnvU32("ZEROTRACE_CUPTI_STATS", 0) != 0) {
+    st->stats = new Stats();
+    st->always_on = true;
+  }
 
   CUptiResult r = cuptiSubscribe(&st->subscriber, ApiCallback, nullptr);
   if (r != CUPTI_SUCCESS) {
