@@ -228,6 +228,7 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
           LoseSync(from_client, s);
           return;
         }
+        if (upgraded_) return;
         if (s.state == State::kIdle) OnMessageComplete(from_client, s, ts, sink);
         break;
       }
@@ -461,6 +462,7 @@ bool Http1Parser::OnResponseHeaders(Side& s, std::string_view block, uint64_t ts
       EmitFront(ts, true, sink);
     }
     upgraded_ = true;
+    s.bound = false;
     s.state = State::kIdle;
     s.msg_bytes = 0;
     return true;
