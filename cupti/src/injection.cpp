@@ -349,7 +349,9 @@ void Initialize() {
     cuptiEnableCallback(1, st->subscriber, CUPTI_CB_DOMAIN_RUNTIME_API, cbid);
   }
   g_state = st;
-  if (st->always_on) SetActivity(st, true);
+  // A tracer that attached before the library was mapped has already set the semaphores: collect
+  // from the first kernel instead of waiting for the first poll.
+  if (st->always_on || AnyRecordProbeEnabled()) SetActivity(st, true);
   st->control = std::thread(ControlLoop, st);
   std::atexit(AtExit);
 }
