@@ -38,8 +38,11 @@ bool IsIdSegment(std::string_view s) {
 }  // namespace
 
 std::string_view StripQuery(std::string_view path) {
-  const size_t q = path.find_first_of("?#");
-  return q == std::string_view::npos ? path : path.substr(0, q);
+  // A plain loop: find_first_of with a set calls memchr once per input byte.
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '?' || path[i] == '#') return path.substr(0, i);
+  }
+  return path;
 }
 
 void TemplatePath(std::string_view path, std::string* out) {

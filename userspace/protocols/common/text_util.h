@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string_view>
 
@@ -30,6 +31,19 @@ inline std::string_view TrimOws(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
+}
+
+// Position of the "\r\n\r\n" that ends a header block, searching from `from`; npos if absent.
+// Scans for '\n' (one per line) instead of '\r' + compare, which is what find() would do.
+inline size_t FindHeaderEnd(std::string_view s, size_t from) {
+  while (from + 4 <= s.size()) {
+    const void* hit = std::memchr(s.data() + from + 3, '\n', s.size() - from - 3);
+    if (hit == nullptr) return std::string_view::npos;
+    const size_t nl = static_cast<size_t>(static_cast<const char*>(hit) - s.data());
+    if (s[nl - 1] == '\r' && s[nl - 2] == '\n' && s[nl - 3] == '\r') return nl - 3;
+    from = nl - 2;
+  }
+  return std::string_view::npos;
 }
 
 // Parses a non-negative decimal; false on empty input, junk, or overflow past 2^62.

@@ -27,10 +27,10 @@ struct Framing {
 template <typename Fn>
 bool ForEachHeader(std::string_view lines, Fn&& fn) {
   while (!lines.empty()) {
-    const size_t eol = lines.find("\r\n");
-    if (eol == std::string_view::npos) return false;
-    const std::string_view line = lines.substr(0, eol);
-    lines.remove_prefix(eol + 2);
+    const size_t nl = lines.find('\n');
+    if (nl == std::string_view::npos || nl == 0 || lines[nl - 1] != '\r') return false;
+    const std::string_view line = lines.substr(0, nl - 1);
+    lines.remove_prefix(nl + 1);
     if (line.empty()) break;  // end of the block
     if (line[0] == ' ' || line[0] == '\t') continue;  // obsolete line folding: ignore
     const size_t colon = line.find(':');
@@ -188,7 +188,7 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
         std::string_view block;
         size_t used = 0;
         if (s.buf.empty()) {
-          const size_t e = data.find("\r\n\r\n", pos);
+          const size_t e = FindHeaderEnd(data, pos);
           if (e != std::string_view::npos && e + 4 - pos <= options_.max_header_bytes) {
             block = data.substr(pos, e + 4 - pos);
             used = block.size();
@@ -199,7 +199,7 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
           const size_t room = options_.max_header_bytes - old;
           const size_t take = std::min(room, data.size() - pos);
           s.buf.append(data.substr(pos, take));
-          const size_t e = s.buf.find("\r\n\r\n", old >= 3 ? old - 3 : 0);
+          const size_t e = FindHeaderEnd(s.buf, old >= 3 ? old - 3 : 0);
           if (e == std::string::npos) {
             if (take < data.size() - pos || s.buf.size() >= options_.max_header_bytes) {
               // Header block larger than the cap: give up on this message.
