@@ -145,6 +145,12 @@ void Daemon::StartProbes() {
       auto* p = static_cast<SyscallProbe*>(slot.probe.get());
       syscalls_ = std::make_unique<SyscallAggregator>(*registry_, *catalog_, p->stats_map_fd());
       syscall_events_ = std::make_unique<CumulativeCounter>(events.Add({{"probe", "syscalls"}}));
+      syscall_entries_ = &prometheus::BuildGauge()
+                              .Name("zerotrace_syscall_map_entries")
+                              .Help("(process, syscall) entries held in the kernel map; entries "
+                                    "of exited processes are removed")
+                              .Register(*registry_)
+                              .Add({});
     }
   }
 }
@@ -154,6 +160,7 @@ void Daemon::Refresh() {
   if (syscalls_) {
     syscalls_->Collect();
     syscall_events_->Update(syscalls_->events_seen());
+    syscall_entries_->Set(static_cast<double>(syscalls_->tracked_entries()));
   }
   self_metrics_->Update();
   auto& run_seconds = prometheus::BuildCounter()

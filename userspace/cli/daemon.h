@@ -1,5 +1,6 @@
 #pragma once
 
+#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
 #include <chrono>
@@ -66,6 +67,7 @@ class Daemon {
   std::vector<ProbeSlot> probes_;
   std::unique_ptr<SyscallAggregator> syscalls_;
   std::unique_ptr<CumulativeCounter> syscall_events_;
+  prometheus::Gauge* syscall_entries_ = nullptr;
   std::map<std::string, ProgramCounters> program_counters_;
   int stats_fd_ = -1;
   std::mutex refresh_mu_;

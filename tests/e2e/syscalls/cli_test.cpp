@@ -3,6 +3,8 @@
 #include <sys/wait.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "test_util.h"
 
@@ -16,7 +18,8 @@ struct Run {
 
 Run RunZerotrace(const std::vector<std::string>& args) {
   const std::string err_path = TempDir() + "/stderr";
-  std::vector<std::string> argv = {ZT_BIN};
+  std::vector<std::string> argv;
+  if (args.empty() || args[0][0] != '/') argv.push_back(ZT_BIN);
   argv.insert(argv.end(), args.begin(), args.end());
   Child c(argv, {}, err_path);
   c.CloseStdin();
@@ -72,6 +75,30 @@ TEST(CliTest, DeadPidIsAClearError) {
   auto r = RunZerotrace({"run", "--listen", "127.0.0.1:0", "--pid", "4194303"});
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("no such process"), std::string::npos) << r.err;
+}
+
+TEST(CliTest, UnprivilegedRunSaysWhatItNeeds) {
+  ZT_REQUIRE_BPF();  // root is needed to drop to another user
+  auto r = RunZerotrace({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                         "--inh-caps=-all", "--bounding-set=-all", ZT_BIN, "run", "--listen",
+                         "127.0.0.1:0"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("CAP_BPF"), std::string::npos) << r.err;
+}
+
+TEST(CliTest, JsonLogsAreOneObjectPerLine) {
+  ZT_REQUIRE_BPF();
+  auto r = RunZerotrace({"--log-format", "json", "run", "--listen", "127.0.0.1:0", "--pid",
+                         "4194303"});
+  EXPECT_EQ(r.code, 1);
+  ASSERT_FALSE(r.err.empty());
+  std::istringstream lines(r.err);
+  std::string line;
+  while (std::getline(lines, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << "not JSON: " << line;
+    EXPECT_TRUE(j.contains("time") && j.contains("level") && j.contains("msg")) << line;
+  }
 }
 
 TEST(CliTest, ProbeReportsFeaturesAsJson) {

@@ -161,6 +161,27 @@ TEST(SyscallsBpfTest, CommSelectionTracesMatchingProcessesOnly) {
   }
 }
 
+TEST(SyscallsBpfTest, MemoryFollowsLiveProcessesNotPidChurn) {
+  ZT_REQUIRE_BPF();
+  Collector collector(ZT_BIN, {"--comm", "true"});
+  ASSERT_EQ(collector.WaitReady(), "");
+  constexpr int kProcesses = 200;
+  for (int i = 0; i < kProcesses; ++i) {
+    Child c({"/bin/true"});
+    ASSERT_TRUE(c.Wait(std::chrono::seconds(5)).has_value());
+  }
+  // Every one of them made syscalls that were counted...
+  EXPECT_TRUE(WaitFor([&] {
+    return SumSamples(collector.Scrape(), "zerotrace_syscalls_total", {{"service_name", "true"}}) >=
+           kProcesses * 5;
+  }, std::chrono::seconds(5)));
+  // ...and once they are gone, no kernel map entry of theirs is left behind.
+  EXPECT_TRUE(WaitFor([&] {
+    return SumSamples(collector.Scrape(), "zerotrace_syscall_map_entries", {}) == 0;
+  }, std::chrono::seconds(5))) << "map entries: "
+                               << SumSamples(collector.Scrape(), "zerotrace_syscall_map_entries", {});
+}
+
 TEST(SyscallsBpfTest, HealthReadyAndCleanShutdown) {
   ZT_REQUIRE_BPF();
   Collector collector(ZT_BIN, {});
