@@ -1,6 +1,7 @@
 #include "otlp/otlp_trace_exporter.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <utility>
 
 #include "otlp/gzip.h"
@@ -11,6 +12,31 @@ namespace zerotrace::otlp {
 namespace {
 
 constexpr std::chrono::milliseconds kMaxShutdownTimeout{2000};
+
+// partial_success.rejected_spans of an ExportTraceServiceResponse (0 when absent/unparsable).
+uint64_t RejectedSpans(const std::string& body, OtlpEncoding encoding) {
+  if (body.empty()) return 0;
+  if (encoding == OtlpEncoding::kProtobuf) {
+    opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse response;
+    if (!response.ParseFromString(body)) return 0;
+    int64_t n = response.partial_success().rejected_spans();
+    return n > 0 ? static_cast<uint64_t>(n) : 0;
+  }
+  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("partialSuccess")) return 0;
+  const auto& ps = j["partialSuccess"];
+  if (!ps.is_object() || !ps.contains("rejectedSpans")) return 0;
+  const auto& v = ps["rejectedSpans"];
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_string()) {
+    try {
+      return std::stoull(v.get<std::string>());
+    } catch (...) {
+      return 0;
+    }
+  }
+  return 0;
+}
 
 bool IsRetryableStatus(long status) {  // NOLINT(runtime/int)
   return status == 0 || status == 429 || status == 502 || status == 503 || status == 504;
@@ -166,9 +192,12 @@ bool OtlpTraceExporter::WaitBeforeRetry(std::chrono::milliseconds d) {
 
 OtlpTraceExporter::SendResult OtlpTraceExporter::SendOnce(
     const std::string& body, std::chrono::milliseconds timeout,
-    std::chrono::milliseconds* retry_after) {
+    std::chrono::milliseconds* retry_after, uint64_t* rejected) {
   HttpResponse response = http_->Post(url_, body, request_headers_, timeout);
-  if (response.status >= 200 && response.status < 300) return SendResult::kSuccess;
+  if (response.status >= 200 && response.status < 300) {
+    *rejected = RejectedSpans(response.body, options_.encoding);
+    return SendResult::kSuccess;
+  }
   if (IsRetryableStatus(response.status)) {
     if (response.retry_after) {
       *retry_after = std::min<std::chrono::milliseconds>(*response.retry_after,
@@ -209,10 +238,13 @@ void OtlpTraceExporter::ExportBatch(std::vector<tracing::Span> batch) {
       }
     }
     std::chrono::milliseconds retry_after{-1};
-    SendResult result = SendOnce(body, timeout, &retry_after);
+    uint64_t rejected = 0;
+    SendResult result = SendOnce(body, timeout, &retry_after, &rejected);
     if (result == SendResult::kSuccess) {
+      rejected = std::min<uint64_t>(rejected, count);
       metrics_.AddRequestSuccess();
-      metrics_.AddExported(count);
+      metrics_.AddExported(count - rejected);
+      if (rejected > 0) metrics_.AddDroppedExportFailed(rejected);
       return;
     }
     if (result == SendResult::kFatal) {

@@ -31,6 +31,7 @@ class HttpClient;
 //  - Connection errors, 429, 502, 503, 504 are retried with exponential backoff and jitter
 //    (Retry-After seconds honoured, capped by max_retry_after) up to max_retries; then the
 //    batch is dropped ("export_failed"). Other HTTP errors drop the batch at once.
+//  - Spans an endpoint rejects through partial_success count as dropped ("export_failed").
 //  - Shutdown() (or the destructor) flushes what is queued for at most shutdown_timeout
 //    (<= 2 s); what is left is dropped ("shutdown").
 class OtlpTraceExporter {
@@ -62,8 +63,9 @@ class OtlpTraceExporter {
   void Run();
   // Sends one batch with retries; `deadline` bounds the whole attempt (for shutdown).
   void ExportBatch(std::vector<tracing::Span> batch);
+  // On success, *rejected is the partial_success.rejected_spans the endpoint reported.
   SendResult SendOnce(const std::string& body, std::chrono::milliseconds timeout,
-                      std::chrono::milliseconds* retry_after);
+                      std::chrono::milliseconds* retry_after, uint64_t* rejected);
   std::chrono::milliseconds Backoff(int attempt);
   // Sleeps up to `d`, or less when the shutdown deadline comes first. False when the
   // deadline has passed (no more attempts).

@@ -154,6 +154,24 @@ TEST(OtlpTraceExporterTest, NonRetryableErrorDropsBatch) {
   EXPECT_EQ(c.spans_dropped_export_failed, 4u);
 }
 
+TEST(OtlpTraceExporterTest, PartialSuccessCountsRejectedSpans) {
+  TestOtlpReceiver rx;
+  rx.set_responder([](const TestOtlpReceiver::Request&, size_t) {
+    opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse resp;
+    resp.mutable_partial_success()->set_rejected_spans(3);
+    resp.mutable_partial_success()->set_error_message("too old");
+    return TestOtlpReceiver::Reply{200, {}, resp.SerializeAsString()};
+  });
+  ASSERT_TRUE(rx.Start());
+  OtlpTraceExporter exp(FastOptions(rx));
+  for (int i = 0; i < 4; ++i) exp.Export(MakeSimpleSpan(i));
+  ASSERT_TRUE(exp.ForceFlush(milliseconds(5'000)));
+  auto c = exp.counters();
+  EXPECT_EQ(c.requests_success, 1u);
+  EXPECT_EQ(c.spans_exported, 1u);
+  EXPECT_EQ(c.spans_dropped_export_failed, 3u);
+}
+
 TEST(OtlpTraceExporterTest, ReceiverDownQueueBoundedThenResumes) {
   TestOtlpReceiver rx;
   ASSERT_TRUE(rx.Start());

@@ -167,10 +167,11 @@ void TestOtlpReceiver::HandleConnection(int fd) {
   }
   cv_.notify_all();
   std::string out = "HTTP/1.1 " + std::to_string(reply.status) + " " + Reason(reply.status) +
-                    "\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n"
-                    "Connection: close\r\n";
+                    "\r\nContent-Type: application/x-protobuf\r\nContent-Length: " +
+                    std::to_string(reply.body.size()) + "\r\nConnection: close\r\n";
   for (const auto& [k, v] : reply.headers) out += k + ": " + v + "\r\n";
   out += "\r\n";
+  out += reply.body;
   (void)!write(fd, out.data(), out.size());
 }
 

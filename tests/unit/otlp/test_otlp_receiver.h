@@ -31,6 +31,7 @@ class TestOtlpReceiver {
   struct Reply {
     int status = 200;
     std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
   };
   // Called for every request with its 0-based index.
   using Responder = std::function<Reply(const Request&, size_t index)>;
