@@ -233,6 +233,12 @@ def main():
         check_variant(f"zerotrace-{v}.yaml", docs)
     if variants.get("privileged"):
         check_monitoring(root, variants["privileged"])
+        # The bare-host config must use the same keys as the ConfigMap.
+        cm = by_kind(variants["privileged"], "ConfigMap")[0]
+        k8s_cfg = yaml.safe_load(cm["data"]["config.yaml"])
+        host = load(os.path.join(root, "deploy/systemd/config.yaml"))
+        if not host or set(host[0]) != set(k8s_cfg) or set(host[0].get("probes", {})) != set(k8s_cfg.get("probes", {})):
+            err("deploy/systemd/config.yaml: keys differ from the Kubernetes ConfigMap's config.yaml")
     for e in errors:
         print("ERROR:", e)
     print(f"checked {len(files)} manifest files, {len(variants)} variants:", "OK" if not errors else f"{len(errors)} errors")
