@@ -4,6 +4,7 @@
 // tracer is attached to those probes, so an unobserved application pays for almost nothing.
 #include <cupti.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -26,8 +27,10 @@ constexpr size_t kBufferBytes = 4 << 20;  // few large buffers: fewer completion
 constexpr size_t kBufferAlign = 8;        // CUPTI requires 8-byte aligned buffers
 
 constexpr CUpti_ActivityKind kActivityKinds[] = {
-    CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY,
-    CUPTI_ACTIVITY_KIND_MEMSET,            CUPTI_ACTIVITY_KIND_MEMORY2,
+    CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL,
+    CUPTI_ACTIVITY_KIND_MEMCPY,
+    CUPTI_ACTIVITY_KIND_MEMSET,
+    CUPTI_ACTIVITY_KIND_MEMORY2,
     CUPTI_ACTIVITY_KIND_SYNCHRONIZATION,
 };
 
@@ -155,12 +158,18 @@ void Tally(Stats* s, const CUpti_Activity* r) {
 
 const char* MemcpyKindName(unsigned kind) {
   switch (kind) {
-    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOD: return "HtoD";
-    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOH: return "DtoH";
-    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOD: return "DtoD";
-    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOH: return "HtoH";
-    case CUPTI_ACTIVITY_MEMCPY_KIND_PTOP: return "PtoP";
-    default: return "other";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOD:
+      return "HtoD";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOH:
+      return "DtoH";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOD:
+      return "DtoD";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOH:
+      return "HtoH";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_PTOP:
+      return "PtoP";
+    default:
+      return "other";
   }
 }
 
@@ -302,6 +311,12 @@ void StepAside(State* st, const char* what, CUptiResult r) {
     std::fprintf(stderr,
                  "zerotrace-cupti: another CUPTI subscriber is active (Nsight, a framework "
                  "profiler...); GPU tracing disabled, the application continues\n");
+  } else if (access("/proc/driver/nvidia/version", F_OK) != 0) {
+    // CUPTI reports a missing driver as a generic error; say what is actually wrong.
+    std::fprintf(stderr,
+                 "zerotrace-cupti: no NVIDIA driver loaded (%s: %s); GPU tracing disabled, the "
+                 "application continues\n",
+                 what, ResultString(r));
   } else {
     std::fprintf(stderr,
                  "zerotrace-cupti: %s failed: %s; GPU tracing disabled, the application "

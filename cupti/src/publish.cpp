@@ -10,10 +10,10 @@
 #define _SDT_HAS_SEMAPHORES 1
 #include <sys/sdt.h>
 
-#define ZT_SEMAPHORE(probe)                                                         \
-  extern "C" {                                                                      \
-  __extension__ volatile unsigned short zerotrace_##probe##_semaphore               \
-      __attribute__((unused, section(".probes"), visibility("hidden")));            \
+#define ZT_SEMAPHORE(probe)                                              \
+  extern "C" {                                                           \
+  __extension__ volatile unsigned short zerotrace_##probe##_semaphore    \
+      __attribute__((unused, section(".probes"), visibility("hidden"))); \
   }
 ZT_SEMAPHORE(kernel)
 ZT_SEMAPHORE(memcpy)

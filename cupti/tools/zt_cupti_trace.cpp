@@ -96,12 +96,18 @@ int OnEvent(void* ctx, void* data, size_t) {
 
 const char* KindName(unsigned k) {
   switch (k) {
-    case CUPTI_ZT_MEMCPY_HTOD: return "HtoD";
-    case CUPTI_ZT_MEMCPY_DTOH: return "DtoH";
-    case CUPTI_ZT_MEMCPY_DTOD: return "DtoD";
-    case CUPTI_ZT_MEMCPY_HTOH: return "HtoH";
-    case CUPTI_ZT_MEMCPY_PTOP: return "PtoP";
-    default: return "other";
+    case CUPTI_ZT_MEMCPY_HTOD:
+      return "HtoD";
+    case CUPTI_ZT_MEMCPY_DTOH:
+      return "DtoH";
+    case CUPTI_ZT_MEMCPY_DTOD:
+      return "DtoD";
+    case CUPTI_ZT_MEMCPY_HTOH:
+      return "HtoH";
+    case CUPTI_ZT_MEMCPY_PTOP:
+      return "PtoP";
+    default:
+      return "other";
   }
 }
 
@@ -140,9 +146,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::pair<bpf_program*, const char*> probes[] = {
-      {skel->progs.cupti_kernel, "kernel"}, {skel->progs.cupti_memcpy, "memcpy"},
-      {skel->progs.cupti_memset, "memset"}, {skel->progs.cupti_memory, "memory"},
-      {skel->progs.cupti_sync, "sync"},     {skel->progs.cupti_launch, "launch"},
+      {skel->progs.cupti_kernel, "kernel"},   {skel->progs.cupti_memcpy, "memcpy"},
+      {skel->progs.cupti_memset, "memset"},   {skel->progs.cupti_memory, "memory"},
+      {skel->progs.cupti_sync, "sync"},       {skel->progs.cupti_launch, "launch"},
       {skel->progs.cupti_dropped, "dropped"},
   };
   std::vector<bpf_link*> links;
@@ -208,10 +214,11 @@ int main(int argc, char** argv) {
               s.allocs, s.alloc_bytes, s.releases, s.release_bytes);
   std::printf("%s sync count=%llu ns=%llu\n", p, s.syncs, s.sync_ns);
   std::printf("%s launch_stacks=%llu kernels_with_launch_stack=%llu\n", p, stacks, matched);
-  std::printf("%s dropped events=%llu cupti=%llu rate_skipped=%llu bpf_ringbuf=%llu "
-              "bpf_read=%llu bpf_stack=%llu\n",
-              p, s.dropped_events, s.dropped_cupti, s.dropped_rate, drops[CUPTI_DROP_RINGBUF_FULL],
-              drops[CUPTI_DROP_READ_FAILED], drops[CUPTI_DROP_STACK]);
+  std::printf(
+      "%s dropped events=%llu cupti=%llu rate_skipped=%llu bpf_ringbuf=%llu "
+      "bpf_read=%llu bpf_stack=%llu\n",
+      p, s.dropped_events, s.dropped_cupti, s.dropped_rate, drops[CUPTI_DROP_RINGBUF_FULL],
+      drops[CUPTI_DROP_READ_FAILED], drops[CUPTI_DROP_STACK]);
   std::printf("%s exit=%d\n", p, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
   ring_buffer__free(rb);
   for (auto* l : links) bpf_link__destroy(l);

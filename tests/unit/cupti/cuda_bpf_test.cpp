@@ -40,17 +40,28 @@ int OnEvent(void* ctx, void* data, size_t size) {
   auto* seen = static_cast<Seen*>(ctx);
   const auto* hdr = static_cast<const cuda_event_header*>(data);
   switch (hdr->type) {
-    case CUDA_EV_LAUNCH: Push(&seen->launches, data, size); break;
+    case CUDA_EV_LAUNCH:
+      Push(&seen->launches, data, size);
+      break;
     case CUDA_EV_FUNC_NAME: {
       const auto* e = static_cast<const cuda_func_name_event*>(data);
       seen->names[e->function] = e->name;
       break;
     }
-    case CUDA_EV_ALLOC: Push(&seen->allocs, data, size); break;
-    case CUDA_EV_FREE: Push(&seen->frees, data, size); break;
-    case CUDA_EV_MEMCPY: Push(&seen->copies, data, size); break;
-    case CUDA_EV_SYNC: Push(&seen->syncs, data, size); break;
-    default: ADD_FAILURE() << "unknown event type " << hdr->type;
+    case CUDA_EV_ALLOC:
+      Push(&seen->allocs, data, size);
+      break;
+    case CUDA_EV_FREE:
+      Push(&seen->frees, data, size);
+      break;
+    case CUDA_EV_MEMCPY:
+      Push(&seen->copies, data, size);
+      break;
+    case CUDA_EV_SYNC:
+      Push(&seen->syncs, data, size);
+      break;
+    default:
+      ADD_FAILURE() << "unknown event type " << hdr->type;
   }
   return 0;
 }
@@ -129,10 +140,12 @@ TEST(CudaBpf, FakeDriverWorkload) {
   ASSERT_TRUE(done.has_value());
   EXPECT_EQ(*done, "done");
   const size_t want_syncs = ZT_CUDA_CTX_SYNCS + ZT_CUDA_STREAM_SYNCS + ZT_CUDA_EVENT_SYNCS;
-  WaitFor([&] {
-    ring_buffer__poll(rb, 50);
-    return seen.syncs.size() >= want_syncs && seen.frees.size() >= ZT_CUDA_FREES;
-  }, milliseconds(5000));
+  WaitFor(
+      [&] {
+        ring_buffer__poll(rb, 50);
+        return seen.syncs.size() >= want_syncs && seen.frees.size() >= ZT_CUDA_FREES;
+      },
+      milliseconds(5000));
   ring_buffer__free(rb);
 
   // Names and launches.

@@ -48,12 +48,23 @@ int OnEvent(void* ctx, void* data, size_t size) {
       seen->kernel_names.emplace_back(seen->kernels.back().name);
       break;
     }
-    case CUPTI_EV_MEMCPY: Push(&seen->memcpys, data, size); break;
-    case CUPTI_EV_MEMSET: Push(&seen->memsets, data, size); break;
-    case CUPTI_EV_MEMORY: Push(&seen->memory, data, size); break;
-    case CUPTI_EV_SYNC: Push(&seen->syncs, data, size); break;
-    case CUPTI_EV_DROPPED: Push(&seen->dropped, data, size); break;
-    default: ADD_FAILURE() << "unknown event type " << hdr->type;
+    case CUPTI_EV_MEMCPY:
+      Push(&seen->memcpys, data, size);
+      break;
+    case CUPTI_EV_MEMSET:
+      Push(&seen->memsets, data, size);
+      break;
+    case CUPTI_EV_MEMORY:
+      Push(&seen->memory, data, size);
+      break;
+    case CUPTI_EV_SYNC:
+      Push(&seen->syncs, data, size);
+      break;
+    case CUPTI_EV_DROPPED:
+      Push(&seen->dropped, data, size);
+      break;
+    default:
+      ADD_FAILURE() << "unknown event type " << hdr->type;
   }
   return 0;
 }
@@ -79,20 +90,20 @@ TEST(CuptiBpf, SyntheticRecordsReachTheRingBuffer) {
   Skel skel;
   ASSERT_NE(skel.s, nullptr);
   const std::vector<std::pair<bpf_program*, const char*>> probes = {
-      {skel.s->progs.cupti_kernel, "kernel"}, {skel.s->progs.cupti_memcpy, "memcpy"},
-      {skel.s->progs.cupti_memset, "memset"}, {skel.s->progs.cupti_memory, "memory"},
-      {skel.s->progs.cupti_sync, "sync"},     {skel.s->progs.cupti_launch, "launch"},
+      {skel.s->progs.cupti_kernel, "kernel"},   {skel.s->progs.cupti_memcpy, "memcpy"},
+      {skel.s->progs.cupti_memset, "memset"},   {skel.s->progs.cupti_memory, "memory"},
+      {skel.s->progs.cupti_sync, "sync"},       {skel.s->progs.cupti_launch, "launch"},
       {skel.s->progs.cupti_dropped, "dropped"},
   };
   for (const auto& [prog, name] : probes) {
-    bpf_link* l = bpf_program__attach_usdt(prog, pid, ZT_CUPTI_SYNTHETIC, "zerotrace", name,
-                                           nullptr);
+    bpf_link* l =
+        bpf_program__attach_usdt(prog, pid, ZT_CUPTI_SYNTHETIC, "zerotrace", name, nullptr);
     ASSERT_NE(l, nullptr) << "attach zerotrace:" << name;
     skel.links.push_back(l);
   }
   Seen seen;
-  ring_buffer* rb = ring_buffer__new(bpf_map__fd(skel.s->maps.cupti_events), OnEvent, &seen,
-                                     nullptr);
+  ring_buffer* rb =
+      ring_buffer__new(bpf_map__fd(skel.s->maps.cupti_events), OnEvent, &seen, nullptr);
   ASSERT_NE(rb, nullptr);
 
   child.WriteLine("go");
@@ -100,10 +111,12 @@ TEST(CuptiBpf, SyntheticRecordsReachTheRingBuffer) {
   ASSERT_TRUE(done.has_value());
   EXPECT_EQ(*done, "done");
   const size_t expected = ZT_CUDA_VECADD_LAUNCHES + ZT_CUDA_MATMUL_LAUNCHES + 3 + 1 + 7 + 3 + 1;
-  WaitFor([&] {
-    ring_buffer__poll(rb, 50);
-    return seen.total() >= expected;
-  }, milliseconds(5000));
+  WaitFor(
+      [&] {
+        ring_buffer__poll(rb, 50);
+        return seen.total() >= expected;
+      },
+      milliseconds(5000));
   ring_buffer__free(rb);
 
   // Kernels: names, dims, GPU durations.
