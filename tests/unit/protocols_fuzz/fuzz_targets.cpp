@@ -1,0 +1,149 @@
+#include "fuzz_targets.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <span>
+#include <string>
+
+#include "protocols/common/connection_parser.h"
+#include "protocols/http1/http1_parser.h"
+#include "protocols/http2/hpack_decoder.h"
+#include "protocols/http2/http2_parser.h"
+#include "protocols/http2/huffman.h"
+
+namespace zerotrace::protocols::fuzz {
+namespace {
+
+void Check(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "fuzz invariant violated: %s\n", what);
+    std::abort();
+  }
+}
+
+// Checks what must hold for every record whatever the input.
+class CheckingSink : public RecordSink {
+ public:
+  void OnRecord(const RequestRecord& r) override {
+    Check(r.start_ns <= r.end_ns, "start_ns <= end_ns");
+    Check(r.path.find('?') == std::string::npos, "no query string in path");
+    Check(r.route.size() <= r.path.size() + 64 || r.route == "other", "route bounded");
+    ++records;
+    if (std::getenv("ZT_FUZZ_VERBOSE") != nullptr) std::fprintf(stderr, "record %s\n", r.path.c_str());
+  }
+  size_t records = 0;
+};
+
+// Splits the input into data events. Each event starts with a control byte:
+//   bit 0: direction, bit 1: the true size exceeds the captured bytes, bits 2-7: length.
+template <typename Fn>
+void ForEachEvent(const uint8_t* data, size_t size, Fn&& fn) {
+  size_t pos = 0;
+  uint64_t ts = 1;
+  while (pos < size) {
+    const uint8_t ctl = data[pos++];
+    size_t len = static_cast<size_t>(ctl >> 2) * 4 + 1;
+    if (len > size - pos) len = size - pos;
+    uint64_t true_size = len;
+    if (ctl & 2) true_size += static_cast<uint64_t>(ctl) * 37;
+    fn((ctl & 1) != 0, ts, std::span<const uint8_t>(data + pos, len), true_size);
+    pos += len;
+    ts += 1 + (ctl & 7);
+  }
+}
+
+class Discard : public HeaderHandler {
+ public:
+  void OnHeader(std::string_view name, std::string_view value) override {
+    bytes += name.size() + value.size();
+  }
+  size_t bytes = 0;
+};
+
+}  // namespace
+
+int FuzzHttp1(const uint8_t* data, size_t size) {
+  CheckingSink sink;
+  {
+    Http1Parser::Options o;
+    o.max_header_bytes = 512;  // small cap so the bound is exercised
+    o.max_pending = 4;
+    Http1Parser p(o);
+    ForEachEvent(data, size, [&](bool dir, uint64_t ts, auto bytes, uint64_t n) {
+      p.Feed(dir, ts, bytes, n, sink);
+    });
+    p.Close(1u << 30, sink);
+  }
+  {
+    // Whole input as one stream per direction, through inference.
+    RouteTemplater routes(8);
+    ConnectionParser::Options o;
+    o.templater = &routes;
+    ConnectionParser c(o);
+    DataEvent ev;
+    ev.direction = Direction::kIngress;
+    ev.timestamp_ns = 5;
+    ev.captured = std::span<const uint8_t>(data, size);
+    ev.size = size;
+    c.OnData(ev, sink);
+    ev.direction = Direction::kEgress;
+    ev.timestamp_ns = 6;
+    c.OnData(ev, sink);
+    c.OnClose(7, sink);
+    Check(routes.size() <= 8, "route cardinality bound");
+  }
+  return 0;
+}
+
+int FuzzHpack(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  HpackDecoder d;
+  d.SetAllowedMaxTableSize(static_cast<size_t>(data[0]) * 64);
+  Discard sink;
+  // Length-prefixed blocks decoded in sequence on one decoder, like a connection would.
+  size_t pos = 1;
+  while (pos < size) {
+    size_t len = data[pos++];
+    if (len > size - pos) len = size - pos;
+    d.Decode(std::span<const uint8_t>(data + pos, len), sink);
+    Check(d.table_size() <= d.max_table_size(), "table within its size");
+    Check(d.table_size() <= HpackDecoder::kHardMaxTableSize, "table within hard cap");
+    pos += len;
+  }
+  std::string out;
+  if (HuffmanDecode(std::span<const uint8_t>(data, size), &out)) {
+    std::string again;
+    HuffmanEncode(out, &again);
+    Check(again.size() <= size, "huffman re-encoding not longer");
+  }
+  return 0;
+}
+
+int FuzzHttp2(const uint8_t* data, size_t size) {
+  CheckingSink sink;
+  Http2Parser::Options o;
+  o.max_streams = 8;
+  o.max_frame_buffer = 1024;
+  o.max_header_block = 2048;
+  Http2Parser p(o);
+  // Half of the inputs start with a real preface so the frame layer is reached quickly.
+  const bool preface = size > 0 && (data[0] & 0x80);
+  if (size > 0) {
+    ++data;  // the first byte only selects the preface
+    --size;
+  }
+  if (preface) {
+    const std::string_view pre = kHttp2Preface;
+    p.Feed(true, 0, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pre.data()),
+                                             pre.size()),
+           pre.size(), sink);
+  }
+  ForEachEvent(data, size, [&](bool dir, uint64_t ts, auto bytes, uint64_t n) {
+    p.Feed(dir, ts, bytes, n, sink);
+    Check(p.open_streams() <= 8, "stream bound");
+  });
+  p.Close(1u << 30, sink);
+  return 0;
+}
+
+}  // namespace zerotrace::protocols::fuzz
