@@ -1,0 +1,256 @@
+// End to end: real on-CPU and off-CPU BPF probes profiling real processes whose hot and blocking
+// functions are known, through symbolization to the folded, SVG and pprof files.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <string>
+
+#include "flamegraph/folded.h"
+#include "flamegraph/gzip.h"
+#include "flamegraph/profile.h"
+#include "flamegraph/profile.pb.h"
+#include "profiling/attach_profiles.h"
+#include "profiling/profile_collector.h"
+#include "test_util.h"
+
+namespace zerotrace::testing {
+namespace {
+
+using flamegraph::FrameKind;
+using flamegraph::Profile;
+using flamegraph::StackSample;
+
+bool HasFunction(const StackSample& s, const std::string& name) {
+  return std::any_of(s.frames.begin(), s.frames.end(),
+                     [&](const flamegraph::Frame& f) { return f.function == name; });
+}
+
+bool HasKernelSchedulingFrame(const StackSample& s) {
+  static const std::set<std::string> kNames = {"schedule", "__schedule", "do_nanosleep",
+                                               "schedule_hrtimeout_range"};
+  return std::any_of(s.frames.begin(), s.frames.end(), [](const flamegraph::Frame& f) {
+    return f.kind == FrameKind::kKernel && kNames.count(f.function);
+  });
+}
+
+uint64_t ValueFor(const Profile& p, uint32_t pid, const std::function<bool(const StackSample&)>& pred) {
+  uint64_t v = 0;
+  for (const auto& s : p.samples) {
+    if (s.pid == pid && pred(s)) v += s.value;
+  }
+  return v;
+}
+
+std::string Describe(const Profile& p, size_t max_lines = 15) {
+  std::string out;
+  Profile copy = p;
+  std::sort(copy.samples.begin(), copy.samples.end(),
+            [](const StackSample& a, const StackSample& b) { return a.value > b.value; });
+  for (size_t i = 0; i < copy.samples.size() && i < max_lines; ++i) {
+    out += flamegraph::FoldedWriter::StackLine(copy.samples[i]) + " " +
+           std::to_string(copy.samples[i].value) + "\n";
+  }
+  return out;
+}
+
+// utime + stime of a live process, in seconds.
+double CpuSeconds(uint32_t pid) {
+  const std::string stat = ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/stat");
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream in(stat.substr(paren + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; in >> field; ++i) {  // field 3 is the state
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) {
+      stime = std::stod(field);
+      break;
+    }
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// Parses the SVG with Python's XML parser and prints the text of every <title>.
+std::string SvgTitles(const std::string& path) {
+  const std::string out = TempDir() + "/titles.txt";
+  const std::string cmd =
+      "python3 -c \"import sys, xml.etree.ElementTree as ET\n"
+      "root = ET.parse(sys.argv[1]).getroot()\n"
+      "print('\\n'.join(e.text or '' for e in root.iter() if e.tag.endswith('title')))\" " +
+      path + " > " + out;
+  if (std::system(cmd.c_str()) != 0) return "XML PARSE FAILED";
+  return ReadFileOrEmpty(out);
+}
+
+TEST(ProfilingBpfTest, OnCpuProfileOfBurnCpuNamesTheHotFunctionInEveryFormat) {
+  ZT_REQUIRE_BPF();
+  Child burner({ZT_BURN_CPU, "8"});
+  ASSERT_EQ(burner.ReadLine(std::chrono::seconds(10)), "ready");
+  const uint32_t pid = static_cast<uint32_t>(burner.pid());
+
+  profiling::AttachProfilesOptions o;
+  o.pids = {pid};
+  o.duration = std::chrono::seconds(3);
+  o.offcpu = false;
+  o.oncpu_options.frequency_hz = 99;
+  o.out_dir = TempDir() + "/out";
+  auto r = profiling::RunAttachProfiles(o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->profiles.size(), 1u);
+  const Profile& p = r->profiles[0];
+  EXPECT_EQ(p.type, flamegraph::ProfileType::kOnCpu);
+  EXPECT_EQ(p.period_ns, 1000000000u / 99);
+
+  const uint64_t all = ValueFor(p, pid, [](const StackSample&) { return true; });
+  const uint64_t hot = ValueFor(p, pid, [](const StackSample& s) {
+    return HasFunction(s, "burn_cpu_for_test");
+  });
+  // ~3 s at 99 Hz of a process spinning on one CPU is ~297 samples when it has a CPU to itself;
+  // on a busy (CI) machine it gets less, and the sample count follows its CPU time.
+  EXPECT_GT(all, 30u) << Describe(p);
+  const double sampled_s = static_cast<double>(all) * static_cast<double>(p.period_ns) / 1e9;
+  EXPECT_LE(sampled_s, CpuSeconds(pid) * 1.1 + 0.05) << "more samples than CPU time used";
+  EXPECT_GE(static_cast<double>(hot), 0.8 * static_cast<double>(all)) << Describe(p);
+  for (const auto& s : p.samples) EXPECT_EQ(s.pid, pid) << "pid selection leaked";
+  EXPECT_NE(r->summary.find("burn_cpu_for_test"), std::string::npos) << r->summary;
+
+  // Folded.
+  const std::string folded = ReadFileOrEmpty(o.out_dir + "/oncpu.folded");
+  EXPECT_NE(folded.find("burn_cpu_for_test"), std::string::npos) << folded;
+  auto reread = flamegraph::FoldedReader::ReadString(folded);
+  EXPECT_EQ(reread.bad_lines, 0u);
+  EXPECT_EQ(flamegraph::TotalValue(reread.profile), flamegraph::TotalValue(p));
+
+  // SVG, parsed as XML.
+  const std::string titles = SvgTitles(o.out_dir + "/oncpu.svg");
+  EXPECT_NE(titles.find("burn_cpu_for_test"), std::string::npos) << titles.substr(0, 2000);
+
+  // pprof, decoded with protobuf.
+  std::string raw;
+  const std::string gz = ReadFileOrEmpty(o.out_dir + "/oncpu.pb.gz");
+  ASSERT_TRUE(flamegraph::GzipDecompress(gz, &raw).ok);
+  perftools::profiles::Profile pb;
+  ASSERT_TRUE(pb.ParseFromString(raw));
+  bool named = false;
+  for (const auto& fn : pb.function()) {
+    if (pb.string_table(static_cast<int>(fn.name())) == "burn_cpu_for_test") named = true;
+  }
+  EXPECT_TRUE(named);
+  int64_t pb_samples = 0;
+  for (const auto& s : pb.sample()) pb_samples += s.value(0);
+  EXPECT_EQ(static_cast<uint64_t>(pb_samples), flamegraph::TotalValue(p));
+  // The main binary's mapping carries its build id.
+  bool build_id = false;
+  for (const auto& m : pb.mapping()) {
+    const std::string& file = pb.string_table(static_cast<int>(m.filename()));
+    if (file.find("burn_cpu") != std::string::npos && !pb.string_table(static_cast<int>(m.build_id())).empty()) {
+      build_id = true;
+    }
+  }
+  EXPECT_TRUE(build_id);
+}
+
+TEST(ProfilingBpfTest, OffCpuProfileOfSleeperAttributesOneSecondToTheKnownFunction) {
+  ZT_REQUIRE_BPF();
+  Child sleeper({ZT_SLEEPER, "10", "100"});
+  ASSERT_EQ(sleeper.ReadLine(std::chrono::seconds(10)), "ready");
+  const uint32_t pid = static_cast<uint32_t>(sleeper.pid());
+
+  Features features(MakeKernelFeatureProber());
+  ProcessSelection sel;
+  sel.pids = {pid};
+  auto filter = ProcessFilter::Create(sel);
+  ASSERT_TRUE(filter.ok()) << filter.error().message;
+  auto syms = profiling::MakeDefaultSymbolizers();
+  ASSERT_TRUE(syms.ok()) << syms.error().message;
+  auto collector = profiling::ProfileCollector::CreateOffCpu(features, *filter, {}, *syms);
+  ASSERT_TRUE(collector.ok()) << collector.error().message;
+  EXPECT_EQ((*collector)->probe()->attach_mode(), "tp_btf");
+
+  const auto id = (*collector)->StartRecording({pid});
+  sleeper.WriteLine("go");
+  ASSERT_EQ(sleeper.ReadLine(std::chrono::seconds(10)), "done");
+  const Profile p = (*collector)->StopRecording(id);
+
+  const uint64_t ns = ValueFor(p, pid, [](const StackSample& s) {
+    return HasFunction(s, "wait_in_known_function") && HasKernelSchedulingFrame(s);
+  });
+  EXPECT_NEAR(static_cast<double>(ns) / 1e9, 1.0, 0.2) << Describe(p);
+  // Totals for the daemon's counter follow the same data.
+  auto totals = (*collector)->TakeTotals();
+  ASSERT_TRUE(totals.count(pid));
+  EXPECT_GE(totals[pid].nanoseconds, ns);
+  EXPECT_EQ(totals[pid].comm, "sleeper");
+}
+
+TEST(ProfilingBpfTest, ProcessThatExitsMidwayKeepsWhatWasCaptured) {
+  ZT_REQUIRE_BPF();
+  Child burner({ZT_BURN_CPU, "2"});
+  ASSERT_EQ(burner.ReadLine(std::chrono::seconds(10)), "ready");
+  const uint32_t pid = static_cast<uint32_t>(burner.pid());
+
+  profiling::AttachProfilesOptions o;
+  o.pids = {pid};
+  o.duration = std::chrono::seconds(20);
+  o.out_dir = TempDir() + "/exit";
+  const auto start = std::chrono::steady_clock::now();
+  // Reap the child as soon as it exits, so /proc/PID goes away as for any non-child target.
+  std::thread reaper([&] { burner.Wait(std::chrono::seconds(30)); });
+  auto r = profiling::RunAttachProfiles(o);
+  reaper.join();
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_TRUE(r->target_exited);
+  ASSERT_FALSE(r->warnings.empty());
+  EXPECT_NE(r->warnings[0].find("exited"), std::string::npos) << r->warnings[0];
+  ASSERT_EQ(r->profiles.size(), 2u);
+  const Profile& p = r->profiles[0];
+  const uint64_t all = ValueFor(p, pid, [](const StackSample&) { return true; });
+  const uint64_t hot = ValueFor(p, pid, [](const StackSample& s) {
+    return HasFunction(s, "burn_cpu_for_test");
+  });
+  EXPECT_GT(all, 10u) << Describe(p);  // up to ~2 s at 49 Hz
+  EXPECT_GE(static_cast<double>(hot), 0.8 * static_cast<double>(all)) << Describe(p);
+  EXPECT_NE(ReadFileOrEmpty(o.out_dir + "/oncpu.folded").find("burn_cpu_for_test"),
+            std::string::npos);
+  EXPECT_FALSE(ReadFileOrEmpty(o.out_dir + "/offcpu.svg").empty());
+}
+
+TEST(ProfilingBpfTest, AllProcessesAndTotalsSinceLastCall) {
+  ZT_REQUIRE_BPF();
+  Child burner({ZT_BURN_CPU, "4"});
+  ASSERT_EQ(burner.ReadLine(std::chrono::seconds(10)), "ready");
+  const uint32_t pid = static_cast<uint32_t>(burner.pid());
+  Features features(MakeKernelFeatureProber());
+  auto filter = ProcessFilter::Create({});
+  ASSERT_TRUE(filter.ok());
+  auto syms = profiling::MakeDefaultSymbolizers();
+  ASSERT_TRUE(syms.ok());
+  OnCpuOptions opts;
+  opts.frequency_hz = 99;
+  auto collector = profiling::ProfileCollector::CreateOnCpu(features, *filter, opts, *syms);
+  ASSERT_TRUE(collector.ok()) << collector.error().message;
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  ASSERT_TRUE((*collector)->Poll().ok());
+  auto first = (*collector)->TakeTotals();
+  ASSERT_TRUE(first.count(pid));
+  EXPECT_GT(first[pid].samples, 50u);
+  EXPECT_EQ(first[pid].nanoseconds, first[pid].samples * (1000000000ull / 99));
+  // Nothing is counted twice: right after a take, the next take only has new samples.
+  auto second = (*collector)->TakeTotals();
+  EXPECT_FALSE(second.count(pid));
+  const Profile p = (*collector)->Record(std::chrono::seconds(1));
+  std::set<uint32_t> pids;
+  for (const auto& s : p.samples) pids.insert(s.pid);
+  EXPECT_TRUE(pids.count(pid));
+}
+
+}  // namespace
+}  // namespace zerotrace::testing

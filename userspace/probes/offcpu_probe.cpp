@@ -1,0 +1,138 @@
+#include "probes/offcpu_probe.h"
+
+#include <bpf/bpf.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "offcpu.h"
+#include "offcpu.skel.h"
+#include "profiling/bpf_maps.h"
+
+namespace zerotrace {
+
+Status ValidateOffCpuOptions(const OffCpuOptions& o) {
+  if (o.min_block.count() < 0 || o.max_block.count() < 0) {
+    return Error{"off-CPU block thresholds must not be negative"};
+  }
+  if (o.max_block.count() != 0 && o.max_block < o.min_block) {
+    return Error{"off-CPU max block must be at least the min block"};
+  }
+  if (o.stack_entries == 0 || o.count_entries == 0 || o.start_entries == 0) {
+    return Error{"off-CPU map sizes must be positive"};
+  }
+  return Status::Ok();
+}
+
+Result<OffCpuStateFilter> ParseOffCpuStateFilter(const std::string& text) {
+  if (text.empty() || text == "any" || text == "all") return OffCpuStateFilter::kAny;
+  if (text == "interruptible" || text == "sleep" || text == "S") {
+    return OffCpuStateFilter::kInterruptible;
+  }
+  if (text == "uninterruptible" || text == "disk" || text == "D") {
+    return OffCpuStateFilter::kUninterruptible;
+  }
+  return Error{"unknown off-CPU task state '" + text +
+               "' (expected any, interruptible or uninterruptible)"};
+}
+
+OffCpuAttachMode ChooseOffCpuAttachMode(Features& features) {
+  if (features.Has(Feature::kTpBtf)) return OffCpuAttachMode::kTpBtf;
+  if (features.Has(Feature::kRawTracepoint)) return OffCpuAttachMode::kRawTracepoint;
+  return OffCpuAttachMode::kUnavailable;
+}
+
+const char* AttachModeName(OffCpuAttachMode mode) {
+  switch (mode) {
+    case OffCpuAttachMode::kTpBtf: return "tp_btf";
+    case OffCpuAttachMode::kRawTracepoint: return "raw_tracepoint";
+    case OffCpuAttachMode::kUnavailable: break;
+  }
+  return "unavailable";
+}
+
+OffCpuProbe::OffCpuProbe(Features& features, ProcessFilter& filter, OffCpuOptions options)
+    : features_(features), filter_(filter), options_(options) {}
+
+OffCpuProbe::~OffCpuProbe() {
+  if (skel_) offcpu_bpf__destroy(skel_);
+}
+
+uint32_t OffCpuProbe::max_stack_depth() const { return ZT_OFFCPU_STACK_DEPTH; }
+
+Status OffCpuProbe::Attach() {
+  if (auto s = ValidateOffCpuOptions(options_); !s) return s;
+  mode_ = ChooseOffCpuAttachMode(features_);
+  if (mode_ == OffCpuAttachMode::kUnavailable) {
+    return Error{"offcpu: this kernel supports neither tp_btf nor raw tracepoints"};
+  }
+  skel_ = offcpu_bpf__open();
+  if (!skel_) return Error{std::string("offcpu: cannot open BPF object: ") + std::strerror(errno)};
+  const bool btf = mode_ == OffCpuAttachMode::kTpBtf;
+  bpf_program__set_autoload(skel_->progs.sched_switch_btf, btf);
+  bpf_program__set_autoload(skel_->progs.sched_switch_raw, !btf);
+  skel_->rodata->min_block_ns = static_cast<__u64>(options_.min_block.count());
+  skel_->rodata->max_block_ns = options_.max_block.count() == 0
+                                    ? ~__u64{0}
+                                    : static_cast<__u64>(options_.max_block.count());
+  switch (options_.state) {
+    case OffCpuStateFilter::kAny: skel_->rodata->state_filter = OFFCPU_STATE_ANY; break;
+    case OffCpuStateFilter::kInterruptible:
+      skel_->rodata->state_filter = OFFCPU_STATE_INTERRUPTIBLE;
+      break;
+    case OffCpuStateFilter::kUninterruptible:
+      skel_->rodata->state_filter = OFFCPU_STATE_UNINTERRUPTIBLE;
+      break;
+  }
+  bpf_map__set_max_entries(skel_->maps.stackmap, options_.stack_entries);
+  bpf_map__set_max_entries(skel_->maps.counts, options_.count_entries);
+  bpf_map__set_max_entries(skel_->maps.start, options_.start_entries);
+  if (auto s = filter_.ApplyTo(skel_); !s) return s;
+  if (int err = offcpu_bpf__load(skel_); err) {
+    return Error{std::string("offcpu: loading BPF programs failed: ") + std::strerror(-err) +
+                 " (run `zerotrace probe` to see what this kernel supports)"};
+  }
+  if (int err = offcpu_bpf__attach(skel_); err) {
+    return Error{std::string("offcpu: attaching to sched_switch failed: ") + std::strerror(-err)};
+  }
+  return Status::Ok();
+}
+
+bpf_object* OffCpuProbe::object() const { return skel_ ? skel_->obj : nullptr; }
+
+Result<std::vector<profiling::RawStackCount>> OffCpuProbe::Drain() {
+  if (!skel_) return Error{"offcpu: not attached"};
+  auto entries =
+      profiling::DrainHashMap<offcpu_key, offcpu_value>(bpf_map__fd(skel_->maps.counts));
+  if (!entries) return entries.error();
+  std::vector<profiling::RawStackCount> out;
+  out.reserve(entries->size());
+  for (const auto& [k, v] : *entries) {
+    profiling::RawStackCount r;
+    r.tgid = k.tgid;
+    r.tid = k.tid;
+    r.kstack_id = k.kstack_id;
+    r.ustack_id = k.ustack_id;
+    r.count = v.count;
+    r.value = v.total_ns;
+    r.comm.assign(v.comm, strnlen(v.comm, sizeof(v.comm)));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+bool OffCpuProbe::ReadStack(int32_t id, std::vector<uint64_t>* leaf_first) {
+  if (!skel_) return false;
+  return profiling::ReadStackTrace(bpf_map__fd(skel_->maps.stackmap), id, ZT_OFFCPU_STACK_DEPTH,
+                                   leaf_first);
+}
+
+void OffCpuProbe::ClearStacks() {
+  if (skel_) profiling::ClearStackTraceMap(bpf_map__fd(skel_->maps.stackmap));
+}
+
+uint64_t OffCpuProbe::kernel_drops() const {
+  return skel_ ? profiling::SumPerCpuArray(bpf_map__fd(skel_->maps.drops), OFFCPU_DROP_MAX) : 0;
+}
+
+}  // namespace zerotrace

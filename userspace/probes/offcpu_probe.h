@@ -1,0 +1,73 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/features.h"
+#include "probes/probe.h"
+#include "probes/process_filter.h"
+#include "profiling/stack_source.h"
+
+struct offcpu_bpf;
+
+namespace zerotrace {
+
+enum class OffCpuStateFilter {
+  kAny,              // every switch-out, preemption included
+  kInterruptible,    // TASK_INTERRUPTIBLE only: sleeps, waits on sockets, pipes, futexes
+  kUninterruptible,  // TASK_UNINTERRUPTIBLE only: disk I/O, some kernel locks
+};
+
+struct OffCpuOptions {
+  std::chrono::nanoseconds min_block{std::chrono::microseconds(1)};  // shorter blocks ignored
+  std::chrono::nanoseconds max_block{0};  // 0 = no upper bound; longer blocks ignored
+  OffCpuStateFilter state = OffCpuStateFilter::kAny;
+  uint32_t stack_entries = 16384;
+  uint32_t count_entries = 16384;
+  uint32_t start_entries = 16384;  // threads switched out at the same time
+};
+
+Status ValidateOffCpuOptions(const OffCpuOptions& options);
+Result<OffCpuStateFilter> ParseOffCpuStateFilter(const std::string& text);  // any|sleep|disk...
+
+enum class OffCpuAttachMode { kTpBtf, kRawTracepoint, kUnavailable };
+// tp_btf when the kernel has it (no probe_read per field), raw_tp otherwise.
+OffCpuAttachMode ChooseOffCpuAttachMode(Features& features);
+const char* AttachModeName(OffCpuAttachMode mode);
+
+// Loader for bpf/offcpu.bpf.c: time blocked per (tgid, tid, kernel stack, user stack).
+class OffCpuProbe : public Probe, public profiling::StackSource {
+ public:
+  OffCpuProbe(Features& features, ProcessFilter& filter, OffCpuOptions options = {});
+  ~OffCpuProbe() override;
+  OffCpuProbe(const OffCpuProbe&) = delete;
+  OffCpuProbe& operator=(const OffCpuProbe&) = delete;
+
+  const char* name() const override { return "offcpu"; }
+  Status Attach() override;
+  std::string attach_mode() const override { return AttachModeName(mode_); }
+  bpf_object* object() const override;
+  uint64_t events_lost() const override { return kernel_drops(); }
+
+  flamegraph::ProfileType profile_type() const override {
+    return flamegraph::ProfileType::kOffCpu;
+  }
+  uint64_t sample_period_ns() const override { return 0; }
+  Result<std::vector<profiling::RawStackCount>> Drain() override;
+  bool ReadStack(int32_t id, std::vector<uint64_t>* leaf_first) override;
+  void ClearStacks() override;
+  uint32_t stack_capacity() const override { return options_.stack_entries; }
+  uint32_t max_stack_depth() const override;
+  uint64_t kernel_drops() const override;
+
+ private:
+  Features& features_;
+  ProcessFilter& filter_;
+  OffCpuOptions options_;
+  OffCpuAttachMode mode_ = OffCpuAttachMode::kUnavailable;
+  offcpu_bpf* skel_ = nullptr;
+};
+
+}  // namespace zerotrace

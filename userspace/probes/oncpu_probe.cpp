@@ -1,0 +1,123 @@
+#include "probes/oncpu_probe.h"
+
+#include <bpf/bpf.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "oncpu.h"
+#include "oncpu.skel.h"
+#include "profiling/bpf_maps.h"
+
+namespace zerotrace {
+
+Status ValidateOnCpuOptions(const OnCpuOptions& o) {
+  if (o.frequency_hz < kMinOnCpuHz || o.frequency_hz > kMaxOnCpuHz) {
+    return Error{"on-CPU sampling frequency must be " + std::to_string(kMinOnCpuHz) + ".." +
+                 std::to_string(kMaxOnCpuHz) + " Hz, got " + std::to_string(o.frequency_hz)};
+  }
+  if (o.stack_entries == 0 || o.count_entries == 0) {
+    return Error{"on-CPU map sizes must be positive"};
+  }
+  return Status::Ok();
+}
+
+OnCpuProbe::OnCpuProbe(Features& features, ProcessFilter& filter, OnCpuOptions options)
+    : features_(features), filter_(filter), options_(options) {}
+
+OnCpuProbe::~OnCpuProbe() {
+  for (bpf_link* l : links_) bpf_link__destroy(l);  // also closes the perf event fds
+  if (skel_) oncpu_bpf__destroy(skel_);
+}
+
+uint64_t OnCpuProbe::sample_period_ns() const { return 1000000000ULL / options_.frequency_hz; }
+
+uint32_t OnCpuProbe::max_stack_depth() const { return ZT_STACK_DEPTH; }
+
+Status OnCpuProbe::Attach() {
+  if (auto s = ValidateOnCpuOptions(options_); !s) return s;
+  if (!features_.Has(Feature::kPerfEvent)) {
+    return Error{"oncpu: cannot open a cpu-clock perf event: " +
+                 features_.Answer(Feature::kPerfEvent).detail};
+  }
+  skel_ = oncpu_bpf__open();
+  if (!skel_) return Error{std::string("oncpu: cannot open BPF object: ") + std::strerror(errno)};
+  skel_->rodata->per_thread = options_.per_thread;
+  bpf_map__set_max_entries(skel_->maps.stackmap, options_.stack_entries);
+  bpf_map__set_max_entries(skel_->maps.counts, options_.count_entries);
+  if (auto s = filter_.ApplyTo(skel_); !s) return s;
+  if (int err = oncpu_bpf__load(skel_); err) {
+    return Error{std::string("oncpu: loading the BPF program failed: ") + std::strerror(-err) +
+                 " (run `zerotrace probe` to see what this kernel supports)"};
+  }
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return Error{"oncpu: cannot count CPUs"};
+  for (int cpu = 0; cpu < ncpu; ++cpu) {
+    perf_event_attr attr{};
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.size = sizeof(attr);
+    attr.config = PERF_COUNT_SW_CPU_CLOCK;
+    // Fixed period, not frequency mode: every sample then stands for exactly one period of CPU.
+    attr.sample_period = sample_period_ns();
+    const int fd = static_cast<int>(
+        syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+    if (fd < 0) {
+      if (errno == ENODEV) continue;  // CPU offline
+      return Error{"oncpu: perf_event_open on CPU " + std::to_string(cpu) + ": " +
+                   std::strerror(errno)};
+    }
+    bpf_link* link = bpf_program__attach_perf_event(skel_->progs.do_sample, fd);
+    if (!link) {
+      const int err = errno;
+      close(fd);
+      return Error{"oncpu: attaching to CPU " + std::to_string(cpu) + " failed: " +
+                   std::strerror(err)};
+    }
+    links_.push_back(link);
+  }
+  if (links_.empty()) return Error{"oncpu: no online CPU accepted a perf event"};
+  attached_ = true;
+  return Status::Ok();
+}
+
+bpf_object* OnCpuProbe::object() const { return skel_ ? skel_->obj : nullptr; }
+
+Result<std::vector<profiling::RawStackCount>> OnCpuProbe::Drain() {
+  if (!skel_) return Error{"oncpu: not attached"};
+  auto entries =
+      profiling::DrainHashMap<oncpu_key, oncpu_value>(bpf_map__fd(skel_->maps.counts));
+  if (!entries) return entries.error();
+  std::vector<profiling::RawStackCount> out;
+  out.reserve(entries->size());
+  for (const auto& [k, v] : *entries) {
+    profiling::RawStackCount r;
+    r.tgid = k.tgid;
+    r.tid = k.tid;
+    r.kstack_id = k.kstack_id;
+    r.ustack_id = k.ustack_id;
+    r.count = v.count;
+    r.value = v.count;
+    r.comm.assign(v.comm, strnlen(v.comm, sizeof(v.comm)));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+bool OnCpuProbe::ReadStack(int32_t id, std::vector<uint64_t>* leaf_first) {
+  if (!skel_) return false;
+  return profiling::ReadStackTrace(bpf_map__fd(skel_->maps.stackmap), id, ZT_STACK_DEPTH,
+                                   leaf_first);
+}
+
+void OnCpuProbe::ClearStacks() {
+  if (skel_) profiling::ClearStackTraceMap(bpf_map__fd(skel_->maps.stackmap));
+}
+
+uint64_t OnCpuProbe::kernel_drops() const {
+  return skel_ ? profiling::SumPerCpuArray(bpf_map__fd(skel_->maps.drops), ONCPU_DROP_MAX) : 0;
+}
+
+}  // namespace zerotrace

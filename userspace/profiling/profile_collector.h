@@ -1,0 +1,115 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/features.h"
+#include "core/result.h"
+#include "flamegraph/profile.h"
+#include "probes/offcpu_probe.h"
+#include "probes/oncpu_probe.h"
+#include "probes/probe.h"
+#include "probes/process_filter.h"
+#include "profiling/stack_assembler.h"
+#include "profiling/stack_source.h"
+#include "symbolizer/caching_symbolizer.h"
+
+namespace zerotrace::profiling {
+
+// Kernel symbols from /proc/kallsyms and user symbols through bcc, behind one shared cache.
+// Create once and pass to every collector: the on-CPU and off-CPU profilers then share caches.
+Result<Symbolizers> MakeDefaultSymbolizers(const std::string& kallsyms = "/proc/kallsyms");
+
+// Per-process totals since the last TakeTotals() call (for counters such as
+// zerotrace_oncpu_samples_total / zerotrace_offcpu_seconds_total).
+struct PidTotal {
+  std::string comm;          // name of the process (its main thread's comm)
+  uint64_t samples = 0;      // on-CPU samples / off-CPU blocks
+  uint64_t nanoseconds = 0;  // on-CPU: samples * period; off-CPU: time blocked
+};
+
+// Owns one stack probe (on-CPU or off-CPU) and turns what it counts into symbolized profiles.
+// Someone must call Poll() periodically (the daemon's tick, or Record() itself): each poll
+// drains the kernel maps and symbolizes at once, while the processes still live. Thread-safe.
+class ProfileCollector {
+ public:
+  using RecordingId = uint64_t;
+
+  // Loads and attaches the probe. `filter` must outlive the collector.
+  static Result<std::unique_ptr<ProfileCollector>> CreateOnCpu(Features& features,
+                                                               ProcessFilter& filter,
+                                                               const OnCpuOptions& options,
+                                                               Symbolizers symbolizers);
+  static Result<std::unique_ptr<ProfileCollector>> CreateOffCpu(Features& features,
+                                                                ProcessFilter& filter,
+                                                                const OffCpuOptions& options,
+                                                                Symbolizers symbolizers);
+  // Any stack source (tests use fakes). `probe` may be null or point into `source`.
+  ProfileCollector(std::unique_ptr<StackSource> source, Probe* probe, Symbolizers symbolizers);
+  ~ProfileCollector();
+  ProfileCollector(const ProfileCollector&) = delete;
+  ProfileCollector& operator=(const ProfileCollector&) = delete;
+
+  flamegraph::ProfileType type() const { return source_->profile_type(); }
+  // The probe for the daemon's self-metrics (attach mode, program stats, events lost).
+  Probe* probe() const { return probe_; }
+
+  // Drains the kernel, symbolizes, feeds open recordings and the totals; forgets exited
+  // processes (one poll after their exit, so their last samples are still resolved).
+  Status Poll();
+
+  // A recording collects every sample polled between Start and Stop, for `pids` (empty = all).
+  // Both poll first, so a recording covers exactly its own window.
+  RecordingId StartRecording(std::set<uint32_t> pids = {});
+  flamegraph::Profile StopRecording(RecordingId id);
+
+  // Start, poll every `poll_interval` for `duration` (or until `stop` returns true), Stop.
+  // `on_poll` (optional) runs after each poll, e.g. for progress output.
+  flamegraph::Profile Record(std::chrono::milliseconds duration, std::set<uint32_t> pids = {},
+                             std::chrono::milliseconds poll_interval = std::chrono::seconds(1),
+                             const std::function<bool()>& stop = {},
+                             const std::function<void()>& on_poll = {});
+
+  // Per-pid totals accumulated since the previous call.
+  std::map<uint32_t, PidTotal> TakeTotals();
+
+  // Kernel drops (full maps, stack collisions) plus stacks lost in userspace, cumulative.
+  uint64_t events_lost() const;
+  // Names the root of each stack; default: /proc/PID/comm read once per process, else the
+  // comm the kernel recorded. The daemon can plug in its service names here.
+  void SetProcessNamer(std::function<std::string(uint32_t pid, const std::string& comm)> namer);
+
+ private:
+  struct Recording {
+    std::set<uint32_t> pids;
+    flamegraph::Profile profile;
+    std::chrono::steady_clock::time_point started;
+  };
+  std::string ProcessName(uint32_t pid, const std::string& comm);
+  void SweepExited();
+
+  std::unique_ptr<StackSource> source_;
+  Probe* probe_;
+  Symbolizers symbolizers_;
+  StackAssembler assembler_;
+
+  std::mutex poll_mu_;  // serializes Poll(); guards the assembler and names
+  std::unordered_map<uint32_t, std::string> names_;
+  std::unordered_set<uint32_t> dying_;
+  std::function<std::string(uint32_t, const std::string&)> namer_;
+
+  std::mutex mu_;  // guards recordings and totals
+  std::map<RecordingId, Recording> recordings_;
+  RecordingId next_id_ = 1;
+  std::map<uint32_t, PidTotal> totals_;
+};
+
+}  // namespace zerotrace::profiling

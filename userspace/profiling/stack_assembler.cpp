@@ -1,0 +1,92 @@
+#include "profiling/stack_assembler.h"
+
+#include <cerrno>
+
+namespace zerotrace::profiling {
+
+StackAssembler::StackAssembler(StackSource& source, Symbolizers symbolizers)
+    : source_(source), symbolizers_(std::move(symbolizers)) {}
+
+const StackAssembler::Cached& StackAssembler::Resolve(uint32_t pid, int32_t id, bool user) {
+  const uint64_t user_key = (static_cast<uint64_t>(pid) << 32) | static_cast<uint32_t>(id);
+  if (user) {
+    if (auto it = user_.find(user_key); it != user_.end()) return it->second;
+  } else {
+    if (auto it = kernel_.find(id); it != kernel_.end()) return it->second;
+  }
+  Cached c;
+  ids_seen_.insert(id);
+  if (!source_.ReadStack(id, &scratch_)) {
+    c.lost = true;  // the id was cleared between the kernel's count and our read
+  } else {
+    c.truncated = scratch_.size() >= source_.max_stack_depth();
+    symbolizer::Symbolizer& sym = user ? *symbolizers_.user : *symbolizers_.kernel;
+    c.root_first.reserve(scratch_.size());
+    for (auto it = scratch_.rbegin(); it != scratch_.rend(); ++it) {
+      c.root_first.push_back(sym.Symbolize(pid, *it));
+    }
+  }
+  if (user) return user_.emplace(user_key, std::move(c)).first->second;
+  return kernel_.emplace(id, std::move(c)).first->second;
+}
+
+namespace {
+
+flamegraph::Frame Marker(const char* name, flamegraph::FrameKind kind) {
+  flamegraph::Frame f;
+  f.function = name;
+  f.kind = kind;
+  return f;
+}
+
+}  // namespace
+
+flamegraph::StackSample StackAssembler::Assemble(const RawStackCount& raw,
+                                                 const std::string& process_name) {
+  flamegraph::StackSample s;
+  s.process = process_name.empty() ? raw.comm : process_name;
+  s.pid = raw.tgid;
+  s.value = raw.value;
+  auto add = [&](int32_t id, bool user) {
+    if (id == -EFAULT) return;  // no stack of this kind: not a loss
+    const char* marker = user ? kLostUserStack : kLostKernelStack;
+    const auto kind = user ? flamegraph::FrameKind::kUser : flamegraph::FrameKind::kKernel;
+    if (id < 0) {
+      ++lost_stacks_;
+      s.frames.push_back(Marker(marker, kind));
+      return;
+    }
+    const Cached& c = Resolve(raw.tgid, id, user);
+    if (c.lost) {
+      ++lost_stacks_;
+      s.frames.push_back(Marker(marker, kind));
+      return;
+    }
+    s.truncated = s.truncated || c.truncated;
+    s.frames.insert(s.frames.end(), c.root_first.begin(), c.root_first.end());
+  };
+  add(raw.ustack_id, true);
+  add(raw.kstack_id, false);
+  return s;
+}
+
+bool StackAssembler::ClearIfNearlyFull() {
+  if (ids_seen_.size() * 4 < static_cast<size_t>(source_.stack_capacity()) * 3) return false;
+  source_.ClearStacks();
+  kernel_.clear();
+  user_.clear();
+  ids_seen_.clear();
+  return true;
+}
+
+void StackAssembler::ForgetProcess(uint32_t pid) {
+  for (auto it = user_.begin(); it != user_.end();) {
+    if (it->first >> 32 == pid) {
+      it = user_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace zerotrace::profiling

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "flamegraph/profile.h"
+
+namespace zerotrace::profiling {
+
+// One aggregated entry of a kernel counts map, drained (read and deleted) from the kernel.
+// Stack ids are bpf_get_stackid() results: >= 0 an id, -EFAULT "no such stack", any other
+// negative value a stack the kernel could not record (counted as a drop there).
+struct RawStackCount {
+  uint32_t tgid = 0;
+  uint32_t tid = 0;
+  int32_t kstack_id = -1;
+  int32_t ustack_id = -1;
+  uint64_t count = 0;  // samples (on-CPU) or blocks (off-CPU)
+  uint64_t value = 0;  // samples (on-CPU) or nanoseconds blocked (off-CPU)
+  std::string comm;    // thread comm the kernel recorded
+};
+
+// What the profile collector needs from a stack-aggregating probe (OnCpuProbe, OffCpuProbe, and
+// fakes in tests).
+class StackSource {
+ public:
+  virtual ~StackSource() = default;
+  virtual flamegraph::ProfileType profile_type() const = 0;
+  // On-CPU: nanoseconds one sample stands for. Off-CPU: 0.
+  virtual uint64_t sample_period_ns() const = 0;
+  // Everything counted since the last call; the kernel map is emptied.
+  virtual Result<std::vector<RawStackCount>> Drain() = 0;
+  // Addresses of stack `id`, leaf first. False when the id is unknown (cleared or never stored).
+  virtual bool ReadStack(int32_t id, std::vector<uint64_t>* leaf_first) = 0;
+  // Empties the stack map (ids become invalid). Called when it is getting full.
+  virtual void ClearStacks() = 0;
+  virtual uint32_t stack_capacity() const = 0;
+  // Frames per stack the map stores: a stack this long hit the limit and is truncated.
+  virtual uint32_t max_stack_depth() const = 0;
+  // Samples/stacks lost in the kernel, cumulative.
+  virtual uint64_t kernel_drops() const = 0;
+};
+
+}  // namespace zerotrace::profiling

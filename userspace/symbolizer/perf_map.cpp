@@ -1,0 +1,83 @@
+#include "symbolizer/perf_map.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace zerotrace::symbolizer {
+namespace {
+
+bool ParseHex(std::string_view text, uint64_t* out) {
+  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) text.remove_prefix(2);
+  if (text.empty() || text.size() > 16) return false;
+  uint64_t v = 0;
+  for (char c : text) {
+    int d;
+    if (c >= '0' && c <= '9') {
+      d = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      d = c - 'a' + 10;
+    } else if (c >= 'A' && c <= 'F') {
+      d = c - 'A' + 10;
+    } else {
+      return false;
+    }
+    v = (v << 4) | static_cast<uint64_t>(d);
+  }
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+const PerfMapEntry* PerfMap::Find(uint64_t address) const {
+  auto it = std::upper_bound(entries_.begin(), entries_.end(), address,
+                             [](uint64_t a, const PerfMapEntry& e) { return a < e.start; });
+  // Entries may overlap (a JIT reuses memory); the closest start at or below wins.
+  while (it != entries_.begin()) {
+    --it;
+    if (address < it->start + it->size) return &*it;
+    if (it->start + it->size <= address && it->size != 0) return nullptr;
+  }
+  return nullptr;
+}
+
+PerfMap PerfMapParser::Parse(std::string_view text, Stats* stats) {
+  PerfMap map;
+  Stats local;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    std::string_view line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;
+    ++local.lines;
+    const size_t sp1 = line.find(' ');
+    const size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+    PerfMapEntry e;
+    if (sp2 == std::string_view::npos || !ParseHex(line.substr(0, sp1), &e.start) ||
+        !ParseHex(line.substr(sp1 + 1, sp2 - sp1 - 1), &e.size) || sp2 + 1 >= line.size()) {
+      ++local.bad_lines;
+      continue;
+    }
+    e.name = std::string(line.substr(sp2 + 1));
+    map.entries_.push_back(std::move(e));
+  }
+  std::stable_sort(map.entries_.begin(), map.entries_.end(),
+                   [](const PerfMapEntry& a, const PerfMapEntry& b) { return a.start < b.start; });
+  if (stats) *stats = local;
+  return map;
+}
+
+PerfMap PerfMapParser::ReadFile(const std::string& path, Stats* stats) {
+  std::ifstream in(path);
+  if (!in) return {};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return Parse(ss.str(), stats);
+}
+
+}  // namespace zerotrace::symbolizer
