@@ -189,24 +189,71 @@ int BPF_KPROBE(cuModuleGetFunction, void *hfunc, __u64 hmod, const char *name)
   return save_entry(ctx, CUDA_CALL_MODULE_GET_FUNCTION, (__u64)hfunc, hmod, (__u64)name, 0, false);
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(cuModuleGetFunction_ret, int ret)
+/* Shared by cuModuleGetFunction and cuLibraryGetKernel: (handle *out, container, name). */
+static __always_inline int func_name_return(__u32 call, int ret)
 {
   struct cuda_entry e;
   __u64 id;
-  if (!take_entry(CUDA_CALL_MODULE_GET_FUNCTION, &e, &id) || ret != 0)
+  if (!take_entry(call, &e, &id) || ret != 0)
     return 0;
   struct cuda_func_name_event *ev = bpf_ringbuf_reserve(&cuda_events, sizeof(*ev), 0);
   if (!ev) {
     count_drop(CUDA_DROP_RINGBUF_FULL);
     return 0;
   }
-  fill_header(&ev->hdr, CUDA_EV_FUNC_NAME, CUDA_CALL_MODULE_GET_FUNCTION, id, e.ts);
+  fill_header(&ev->hdr, CUDA_EV_FUNC_NAME, call, id, e.ts);
   ev->function = 0;
   bpf_probe_read_user(&ev->function, sizeof(ev->function), (void *)e.arg0);
   ev->module = e.arg1;
   ev->name[0] = 0;
   bpf_probe_read_user_str(ev->name, sizeof(ev->name), (void *)e.arg2);
+  bpf_ringbuf_submit(ev, 0);
+  return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(cuModuleGetFunction_ret, int ret)
+{
+  return func_name_return(CUDA_CALL_MODULE_GET_FUNCTION, ret);
+}
+
+/* cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *name) */
+SEC("uprobe")
+int BPF_KPROBE(cuLibraryGetKernel, void *pkernel, __u64 library, const char *name)
+{
+  return save_entry(ctx, CUDA_CALL_LIBRARY_GET_KERNEL, (__u64)pkernel, library, (__u64)name, 0,
+                    false);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(cuLibraryGetKernel_ret, int ret)
+{
+  return func_name_return(CUDA_CALL_LIBRARY_GET_KERNEL, ret);
+}
+
+/* cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel) */
+SEC("uprobe")
+int BPF_KPROBE(cuKernelGetFunction, void *pfunc, __u64 kernel)
+{
+  return save_entry(ctx, CUDA_CALL_KERNEL_GET_FUNCTION, (__u64)pfunc, kernel, 0, 0, false);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(cuKernelGetFunction_ret, int ret)
+{
+  struct cuda_entry e;
+  __u64 id;
+  if (!take_entry(CUDA_CALL_KERNEL_GET_FUNCTION, &e, &id) || ret != 0)
+    return 0;
+  struct cuda_func_alias_event *ev = bpf_ringbuf_reserve(&cuda_events, sizeof(*ev), 0);
+  if (!ev) {
+    count_drop(CUDA_DROP_RINGBUF_FULL);
+    return 0;
+  }
+  fill_header(&ev->hdr, CUDA_EV_FUNC_ALIAS, CUDA_CALL_KERNEL_GET_FUNCTION, id, e.ts);
+  ev->function = 0;
+  bpf_probe_read_user(&ev->function, sizeof(ev->function), (void *)e.arg0);
+  ev->kernel = e.arg1;
   bpf_ringbuf_submit(ev, 0);
   return 0;
 }

@@ -34,16 +34,19 @@ enum cuda_call {
   CUDA_CALL_CTX_SYNCHRONIZE = 14,
   CUDA_CALL_STREAM_SYNCHRONIZE = 15,
   CUDA_CALL_EVENT_SYNCHRONIZE = 16,
-  CUDA_CALL_MAX = 17,
+  CUDA_CALL_LIBRARY_GET_KERNEL = 17,  /* cuLibraryGetKernel: CUkernel -> name (CUDA 12+ runtime) */
+  CUDA_CALL_KERNEL_GET_FUNCTION = 18, /* cuKernelGetFunction: CUkernel -> CUfunction */
+  CUDA_CALL_MAX = 19,
 };
 
 enum cuda_event_type {
   CUDA_EV_LAUNCH = 1,
-  CUDA_EV_FUNC_NAME = 2, /* cuModuleGetFunction returned: function handle -> name */
+  CUDA_EV_FUNC_NAME = 2, /* cuModuleGetFunction / cuLibraryGetKernel returned: handle -> name */
   CUDA_EV_ALLOC = 3,
   CUDA_EV_FREE = 4,
   CUDA_EV_MEMCPY = 5,
   CUDA_EV_SYNC = 6,
+  CUDA_EV_FUNC_ALIAS = 7, /* cuKernelGetFunction returned: this CUfunction runs that CUkernel */
 };
 
 enum cuda_memcpy_dir {
@@ -71,11 +74,22 @@ struct cuda_launch_event {
   __s32 ustack_id; /* `cuda_stacks`; negative when the stack could not be taken */
 };
 
+/* hdr.call tells the handle kind: CUDA_CALL_MODULE_GET_FUNCTION -> function is a CUfunction and
+ * module a CUmodule; CUDA_CALL_LIBRARY_GET_KERNEL -> function is a CUkernel (which cuLaunchKernel
+ * also accepts) and module a CUlibrary. */
 struct cuda_func_name_event {
   struct cuda_event_header hdr;
   __u64 function;
   __u64 module;
   char name[ZT_CUDA_NAME_LEN]; /* mangled kernel name */
+};
+
+/* The CUDA 12+ runtime loads kernels with cuLibraryGetKernel and launches the CUfunction that
+ * cuKernelGetFunction returns for the current context: name(function) = name(kernel). */
+struct cuda_func_alias_event {
+  struct cuda_event_header hdr;
+  __u64 function;
+  __u64 kernel;
 };
 
 struct cuda_alloc_event {

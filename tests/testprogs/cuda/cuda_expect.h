@@ -13,6 +13,13 @@
 #define ZT_CUDA_VECADD_BLOCK 256u
 #define ZT_CUDA_MATMUL_GRID 16u   /* grid (16,16,1), block (16,16,1) */
 #define ZT_CUDA_MATMUL_BLOCK 16u
+/* cuda_workload only: one kernel the CUDA 12+ runtime way (cuLibraryLoadData,
+ * cuLibraryGetKernel, cuKernelGetFunction, then cuLaunchKernel with that CUfunction),
+ * grid (64,1,1), block (128,1,1). */
+#define ZT_CUDA_REDUCE_NAME "_Z9reduceSumPKfPfi"
+#define ZT_CUDA_REDUCE_LAUNCHES 1
+#define ZT_CUDA_REDUCE_GRID 64u
+#define ZT_CUDA_REDUCE_BLOCK 128u
 
 /* Device allocations (cuMemAlloc_v2): a, b, c are freed; the leak is allocated in
  * leaky_allocation_site() and never freed. */

@@ -131,6 +131,48 @@ static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsi
   return CUDA_SUCCESS;
 }
 
+/* CUDA 12+ runtime path: libraries and context-independent kernels. */
+ZT_API CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_option *jitOptions,
+                                  void **jitOptionsValues, unsigned int numJitOptions,
+                                  CUlibraryOption *libraryOptions, void **libraryOptionValues,
+                                  unsigned int numLibraryOptions)
+{
+  (void)code;
+  (void)jitOptions;
+  (void)jitOptionsValues;
+  (void)numJitOptions;
+  (void)libraryOptions;
+  (void)libraryOptionValues;
+  (void)numLibraryOptions;
+  *library = (CUlibrary)calloc(1, 64);
+  return *library ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+}
+
+ZT_API CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *name)
+{
+  if (!library || !name)
+    return CUDA_ERROR_INVALID_VALUE;
+  struct fake_function *k = calloc(1, sizeof(*k));
+  if (!k)
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  snprintf(k->name, sizeof(k->name), "%s", name);
+  *pKernel = (CUkernel)k;
+  return CUDA_SUCCESS;
+}
+
+/* A distinct CUfunction handle per call, as the real driver has one per context. */
+ZT_API CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel)
+{
+  if (!kernel)
+    return CUDA_ERROR_INVALID_VALUE;
+  struct fake_function *f = calloc(1, sizeof(*f));
+  if (!f)
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  memcpy(f, kernel, sizeof(*f));
+  *pFunc = (CUfunction)f;
+  return CUDA_SUCCESS;
+}
+
 ZT_API CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
                                unsigned int gridDimZ, unsigned int blockDimX,
                                unsigned int blockDimY, unsigned int blockDimZ,

@@ -24,6 +24,7 @@ using std::chrono::milliseconds;
 struct Seen {
   std::vector<cuda_launch_event> launches;
   std::map<__u64, std::string> names;
+  std::map<__u64, __u64> aliases;  // CUfunction -> CUkernel
   std::vector<cuda_alloc_event> allocs;
   std::vector<cuda_free_event> frees;
   std::vector<cuda_memcpy_event> copies;
@@ -46,6 +47,11 @@ int OnEvent(void* ctx, void* data, size_t size) {
     case CUDA_EV_FUNC_NAME: {
       const auto* e = static_cast<const cuda_func_name_event*>(data);
       seen->names[e->function] = e->name;
+      break;
+    }
+    case CUDA_EV_FUNC_ALIAS: {
+      const auto* e = static_cast<const cuda_func_alias_event*>(data);
+      seen->aliases[e->function] = e->kernel;
       break;
     }
     case CUDA_EV_ALLOC:
@@ -97,6 +103,10 @@ TEST(CudaBpf, FakeDriverWorkload) {
       {p->cuLaunchKernelEx, "cuLaunchKernelEx", false},
       {p->cuModuleGetFunction, "cuModuleGetFunction", false},
       {p->cuModuleGetFunction_ret, "cuModuleGetFunction", true},
+      {p->cuLibraryGetKernel, "cuLibraryGetKernel", false},
+      {p->cuLibraryGetKernel_ret, "cuLibraryGetKernel", true},
+      {p->cuKernelGetFunction, "cuKernelGetFunction", false},
+      {p->cuKernelGetFunction_ret, "cuKernelGetFunction", true},
       {p->cuMemAlloc_v2, "cuMemAlloc_v2", false},
       {p->cuMemAlloc_v2_ret, "cuMemAlloc_v2", true},
       {p->cuMemAllocAsync, "cuMemAllocAsync", false},
@@ -149,14 +159,27 @@ TEST(CudaBpf, FakeDriverWorkload) {
   ring_buffer__free(rb);
 
   // Names and launches.
-  ASSERT_EQ(seen.names.size(), 2u);
+  // Two names from cuModuleGetFunction, one from cuLibraryGetKernel (named via its alias).
+  ASSERT_EQ(seen.names.size(), 3u);
+  ASSERT_EQ(seen.aliases.size(), 1u);
+  auto name_of = [&](__u64 function) -> std::string {
+    if (auto it = seen.names.find(function); it != seen.names.end()) return it->second;
+    if (auto a = seen.aliases.find(function); a != seen.aliases.end()) {
+      if (auto it = seen.names.find(a->second); it != seen.names.end()) return it->second;
+    }
+    return "";
+  };
   std::map<std::string, std::vector<cuda_launch_event>> by_name;
   for (const auto& l : seen.launches) {
     EXPECT_EQ(l.hdr.tgid, static_cast<__u32>(pid));
     EXPECT_GE(l.ustack_id, 0);
-    ASSERT_TRUE(seen.names.count(l.function)) << "launch of an unnamed function";
-    by_name[seen.names[l.function]].push_back(l);
+    const std::string name = name_of(l.function);
+    ASSERT_FALSE(name.empty()) << "launch of an unnamed function";
+    by_name[name].push_back(l);
   }
+  ASSERT_EQ(by_name[ZT_CUDA_REDUCE_NAME].size(), static_cast<size_t>(ZT_CUDA_REDUCE_LAUNCHES));
+  EXPECT_EQ(by_name[ZT_CUDA_REDUCE_NAME][0].grid_x, ZT_CUDA_REDUCE_GRID);
+  EXPECT_EQ(by_name[ZT_CUDA_REDUCE_NAME][0].block_x, ZT_CUDA_REDUCE_BLOCK);
   ASSERT_EQ(by_name[ZT_CUDA_VECADD_NAME].size(), static_cast<size_t>(ZT_CUDA_VECADD_LAUNCHES));
   ASSERT_EQ(by_name[ZT_CUDA_MATMUL_NAME].size(), static_cast<size_t>(ZT_CUDA_MATMUL_LAUNCHES));
   for (const auto& l : by_name[ZT_CUDA_VECADD_NAME]) {
