@@ -86,7 +86,9 @@ struct State {
   Stats* stats = nullptr;  // non-null only with ZEROTRACE_CUPTI_STATS=1
 };
 
-State* g_state = nullptr;  // leaked on purpose: CUPTI may call back during process teardown
+// Leaked on purpose: CUPTI may call back during process teardown. Atomic: the launch callback can
+// run on application threads while Initialize() is still publishing it.
+std::atomic<State*> g_state{nullptr};
 std::once_flag g_init_once;
 
 uint64_t MonotonicNs() {
@@ -223,7 +225,7 @@ void CUPTIAPI BufferRequested(uint8_t** buffer, size_t* size, size_t* max_record
 
 void CUPTIAPI BufferCompleted(CUcontext ctx, uint32_t stream_id, uint8_t* buffer, size_t /*size*/,
                               size_t valid_size) {
-  State* st = g_state;
+  State* st = g_state.load(std::memory_order_acquire);
   if (st != nullptr && valid_size > 0) {
     std::lock_guard<std::mutex> lock(st->records_mu);
     CUpti_Activity* record = nullptr;
@@ -246,7 +248,7 @@ void CUPTIAPI ApiCallback(void* /*userdata*/, CUpti_CallbackDomain domain, CUpti
                           const void* data) {
   const auto* cb = static_cast<const CUpti_CallbackData*>(data);
   if (cb->callbackSite != CUPTI_API_ENTER) return;
-  if (State* st = g_state; st != nullptr && st->stats != nullptr) {
+  if (State* st = g_state.load(std::memory_order_acquire); st != nullptr && st->stats != nullptr) {
     st->stats->launch_callbacks.fetch_add(1, std::memory_order_relaxed);
   }
   PublishLaunch(cb->correlationId, cbid, static_cast<uint32_t>(domain));
@@ -292,7 +294,7 @@ void ControlLoop(State* st) {
 }
 
 void AtExit() {
-  State* st = g_state;
+  State* st = g_state.load(std::memory_order_acquire);
   if (st == nullptr) return;
   {
     std::lock_guard<std::mutex> lock(st->control_mu);
@@ -363,7 +365,7 @@ void Initialize() {
   for (CUpti_CallbackId cbid : kRuntimeLaunchCbids) {
     cuptiEnableCallback(1, st->subscriber, CUPTI_CB_DOMAIN_RUNTIME_API, cbid);
   }
-  g_state = st;
+  g_state.store(st, std::memory_order_release);
   // A tracer that attached before the library was mapped has already set the semaphores: collect
   // from the first kernel instead of waiting for the first poll.
   if (st->always_on || AnyRecordProbeEnabled()) SetActivity(st, true);
