@@ -114,8 +114,7 @@ std::string Hex(const std::string& bytes) {
 }
 
 std::string Base64(const std::string& bytes) {
-  static constexpr char kB64[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   auto byte = [&bytes](size_t i) { return static_cast<uint32_t>(static_cast<uint8_t>(bytes[i])); };
   std::string out;
   size_t i = 0;
@@ -251,8 +250,8 @@ std::string SanitizeUtf8(std::string_view s) {
 
 bool IsSecretAttributeKey(std::string_view key) {
   std::string k = Lower(key);
-  return k.find("authorization") != std::string::npos ||
-         k.find("cookie") != std::string::npos || k == "url.query";
+  return k.find("authorization") != std::string::npos || k.find("cookie") != std::string::npos ||
+         k == "url.query";
 }
 
 ExportTraceServiceRequest BuildExportRequest(std::span<const tracing::Span> spans,

@@ -10,8 +10,9 @@ using tracing::Error;
 using tracing::Result;
 using tracing::Status;
 
-Result<std::unique_ptr<OtlpFileExporter>> OtlpFileExporter::Open(
-    const std::string& path, tracing::Resource default_resource, EncodeOptions options) {
+Result<std::unique_ptr<OtlpFileExporter>> OtlpFileExporter::Open(const std::string& path,
+                                                                 tracing::Resource default_resource,
+                                                                 EncodeOptions options) {
   if (path.empty()) return Error{"empty span output path"};
   std::FILE* f = nullptr;
   bool owned = path != "-";
@@ -25,8 +26,8 @@ Result<std::unique_ptr<OtlpFileExporter>> OtlpFileExporter::Open(
       new OtlpFileExporter(f, owned, std::move(default_resource), std::move(options)));
 }
 
-OtlpFileExporter::OtlpFileExporter(std::FILE* file, bool owned,
-                                   tracing::Resource default_resource, EncodeOptions options)
+OtlpFileExporter::OtlpFileExporter(std::FILE* file, bool owned, tracing::Resource default_resource,
+                                   EncodeOptions options)
     : file_(file),
       owned_(owned),
       default_resource_(std::move(default_resource)),

@@ -19,8 +19,7 @@ class OtlpFileExporter {
  public:
   // Truncates/creates `path`, or uses stdout for "-".
   static tracing::Result<std::unique_ptr<OtlpFileExporter>> Open(
-      const std::string& path, tracing::Resource default_resource = {},
-      EncodeOptions options = {});
+      const std::string& path, tracing::Resource default_resource = {}, EncodeOptions options = {});
   ~OtlpFileExporter();
   OtlpFileExporter(const OtlpFileExporter&) = delete;
   OtlpFileExporter& operator=(const OtlpFileExporter&) = delete;

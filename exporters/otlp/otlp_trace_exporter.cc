@@ -190,9 +190,10 @@ bool OtlpTraceExporter::WaitBeforeRetry(std::chrono::milliseconds d) {
   return !(stopping_ && Clock::now() >= shutdown_deadline_);
 }
 
-OtlpTraceExporter::SendResult OtlpTraceExporter::SendOnce(
-    const std::string& body, std::chrono::milliseconds timeout,
-    std::chrono::milliseconds* retry_after, uint64_t* rejected) {
+OtlpTraceExporter::SendResult OtlpTraceExporter::SendOnce(const std::string& body,
+                                                          std::chrono::milliseconds timeout,
+                                                          std::chrono::milliseconds* retry_after,
+                                                          uint64_t* rejected) {
   HttpResponse response = http_->Post(url_, body, request_headers_, timeout);
   if (response.status >= 200 && response.status < 300) {
     *rejected = RejectedSpans(response.body, options_.encoding);
@@ -200,8 +201,8 @@ OtlpTraceExporter::SendResult OtlpTraceExporter::SendOnce(
   }
   if (IsRetryableStatus(response.status)) {
     if (response.retry_after) {
-      *retry_after = std::min<std::chrono::milliseconds>(*response.retry_after,
-                                                         options_.max_retry_after);
+      *retry_after =
+          std::min<std::chrono::milliseconds>(*response.retry_after, options_.max_retry_after);
     }
     return SendResult::kRetryable;
   }
@@ -213,8 +214,8 @@ void OtlpTraceExporter::ExportBatch(std::vector<tracing::Span> batch) {
   EncodeOptions encode{options_.scope_name, options_.scope_version, options_.service_name};
   ExportTraceServiceRequest request = BuildExportRequest(batch, default_resource_, encode);
   batch.clear();
-  std::string body = options_.encoding == OtlpEncoding::kJson ? ToOtlpJson(request)
-                                                               : request.SerializeAsString();
+  std::string body =
+      options_.encoding == OtlpEncoding::kJson ? ToOtlpJson(request) : request.SerializeAsString();
   if (options_.compression == OtlpCompression::kGzip) {
     auto compressed = GzipCompress(body);
     if (!compressed) {

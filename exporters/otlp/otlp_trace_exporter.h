@@ -81,8 +81,8 @@ class OtlpTraceExporter {
   std::mt19937 jitter_rng_;
 
   mutable std::mutex mu_;
-  std::condition_variable work_cv_;   // worker: spans queued, flush requested, stop
-  std::condition_variable idle_cv_;   // ForceFlush waiters
+  std::condition_variable work_cv_;  // worker: spans queued, flush requested, stop
+  std::condition_variable idle_cv_;  // ForceFlush waiters
   std::deque<tracing::Span> queue_;
   bool stopping_ = false;
   bool exporting_ = false;

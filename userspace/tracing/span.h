@@ -62,8 +62,8 @@ struct Resource {
   AttributeList attributes;
 
   // service.name, host.name, process.pid, process.executable.name (empty / <= 0 skipped).
-  static Resource ForProcess(std::string_view service_name, std::string_view host_name,
-                             int64_t pid, std::string_view executable_name);
+  static Resource ForProcess(std::string_view service_name, std::string_view host_name, int64_t pid,
+                             std::string_view executable_name);
   // Adds a k8s.* attribute, e.g. SetK8s("pod.name", "web-1") → k8s.pod.name. Empty skipped.
   void SetK8s(std::string_view suffix, std::string_view value);
   bool operator==(const Resource&) const = default;

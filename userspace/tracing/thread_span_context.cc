@@ -9,8 +9,7 @@ ThreadSpanContext::ThreadSpanContext(ThreadSpanContextOptions options) : options
   options_.max_spans_per_thread = std::max<size_t>(1, options_.max_spans_per_thread);
 }
 
-ServerSpanHandle ThreadSpanContext::BeginServerSpan(uint32_t tgid, uint32_t tid,
-                                                    uint64_t start_ns,
+ServerSpanHandle ThreadSpanContext::BeginServerSpan(uint32_t tgid, uint32_t tid, uint64_t start_ns,
                                                     const std::optional<SpanContext>& incoming,
                                                     IdGenerator& ids) {
   ServerSpanHandle handle;
@@ -68,8 +67,7 @@ std::optional<SpanContext> ThreadSpanContext::FindParent(uint32_t tgid, uint32_t
   if (it == threads_.end()) return std::nullopt;
   const Entry* best = nullptr;
   for (const auto& e : it->second) {
-    bool contains =
-        e.start_ns <= client_start_ns && (e.end_ns == 0 || client_start_ns <= e.end_ns);
+    bool contains = e.start_ns <= client_start_ns && (e.end_ns == 0 || client_start_ns <= e.end_ns);
     if (contains && (best == nullptr || e.start_ns >= best->start_ns)) best = &e;
   }
   if (best == nullptr) return std::nullopt;

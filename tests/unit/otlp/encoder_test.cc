@@ -141,7 +141,7 @@ TEST(OtlpEncoderTest, InvalidUtf8Replaced) {
   const auto& ps = req.resource_spans(0).scope_spans(0).spans(0);
   EXPECT_EQ(ps.name(), "bad\xEF\xBF\xBD\xEF\xBF\xBD name");
   EXPECT_EQ(SanitizeUtf8("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80"),
-            "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80");  // valid stays
+            "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80");                          // valid stays
   EXPECT_EQ(SanitizeUtf8("\xed\xa0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
 }
 
@@ -180,9 +180,9 @@ TEST(OtlpJsonTest, MappingRules) {
   EXPECT_EQ(attrs.at("net.ok").at("boolValue"), false);
   EXPECT_EQ(attrs.at("ratio").at("doubleValue"), 0.25);
   EXPECT_EQ(attrs.at("nan").at("doubleValue"), "NaN");
-  EXPECT_EQ(attrs.at("http.request.header.accept").at("arrayValue").at("values").at(0).at(
-                "stringValue"),
-            "a/b");
+  EXPECT_EQ(
+      attrs.at("http.request.header.accept").at("arrayValue").at("values").at(0).at("stringValue"),
+      "a/b");
   EXPECT_EQ(attrs.count("http.request.header.authorization"), 0u);
   EXPECT_EQ(attrs.count("Cookie"), 0u);
 }
@@ -209,7 +209,7 @@ TEST(GzipTest, RoundTripAndLimits) {
   auto back = GzipDecompress(*z);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, data);
-  EXPECT_FALSE(GzipDecompress(*z, 1000).ok());                    // bounded
+  EXPECT_FALSE(GzipDecompress(*z, 1000).ok());                     // bounded
   EXPECT_FALSE(GzipDecompress(z->substr(0, z->size() / 2)).ok());  // truncated
   EXPECT_FALSE(GzipDecompress("not gzip").ok());
 }

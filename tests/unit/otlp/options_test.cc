@@ -34,16 +34,16 @@ TEST(OtlpOptionsTest, EnvironmentOverridesBase) {
   base.headers = {{"X-Tenant", "config"}, {"keep", "me"}};
   base.service_name = "config-name";
   auto r = OtlpExporterOptions::FromEnvironment(
-      base, FakeEnv({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4318"},
-                     {"OTEL_EXPORTER_OTLP_HEADERS",
-                      "x-tenant=env%20tenant, api-key = a%3Db%2Cc ,empty="},
-                     {"OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"},
-                     {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"},
-                     {"OTEL_EXPORTER_OTLP_TIMEOUT", "2500"},
-                     {"OTEL_SERVICE_NAME", "env-name"},
-                     {"OTEL_BSP_MAX_QUEUE_SIZE", "100"},
-                     {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "10"},
-                     {"OTEL_BSP_SCHEDULE_DELAY", "250"}}));
+      base,
+      FakeEnv({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4318"},
+               {"OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=env%20tenant, api-key = a%3Db%2Cc ,empty="},
+               {"OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"},
+               {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"},
+               {"OTEL_EXPORTER_OTLP_TIMEOUT", "2500"},
+               {"OTEL_SERVICE_NAME", "env-name"},
+               {"OTEL_BSP_MAX_QUEUE_SIZE", "100"},
+               {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "10"},
+               {"OTEL_BSP_SCHEDULE_DELAY", "250"}}));
   ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_EQ(r->endpoint, "http://env:4318");
   EXPECT_EQ(r->TracesUrl(), "http://env:4318/v1/traces");
@@ -74,8 +74,8 @@ TEST(OtlpOptionsTest, UnsetAndEmptyKeepBase) {
   OtlpExporterOptions base;
   base.endpoint = "http://cfg:4318";
   base.compression = OtlpCompression::kGzip;
-  auto r = OtlpExporterOptions::FromEnvironment(
-      base, FakeEnv({{"OTEL_EXPORTER_OTLP_ENDPOINT", ""}}));
+  auto r =
+      OtlpExporterOptions::FromEnvironment(base, FakeEnv({{"OTEL_EXPORTER_OTLP_ENDPOINT", ""}}));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->endpoint, "http://cfg:4318");
   EXPECT_EQ(r->compression, OtlpCompression::kGzip);

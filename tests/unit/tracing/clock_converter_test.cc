@@ -26,7 +26,10 @@ class ScriptedClock {
     return ClockSource{[this] { return Real(); }, [this] { return Mono(); }};
   }
   void set_offset(int64_t o) { offset_ = o; }
-  void Rewind() { i_ = 0; mono_calls_ = 0; }
+  void Rewind() {
+    i_ = 0;
+    mono_calls_ = 0;
+  }
 
  private:
   int64_t Mono() {

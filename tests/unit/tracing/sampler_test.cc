@@ -63,7 +63,7 @@ TEST(SamplerTest, DeterministicByTraceId) {
 
 TEST(SamplerTest, ThresholdUsesLowBytes) {
   Sampler sampler({.ratio = 0.5});
-  TraceId low{};   // low 8 bytes = 0 → below any positive threshold
+  TraceId low{};  // low 8 bytes = 0 → below any positive threshold
   low[0] = 0xff;
   TraceId high{};  // low 63 bits all ones → above threshold
   for (int i = 8; i < 16; ++i) high[i] = 0xff;

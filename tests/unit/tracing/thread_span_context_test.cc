@@ -68,8 +68,8 @@ TEST(ThreadSpanContextTest, MissedEndClosedByNextBegin) {
 }
 
 TEST(ThreadSpanContextTest, BoundedAndExpiring) {
-  ThreadSpanContext reg({.max_threads = 2, .max_spans_per_thread = 2, .retention_ns = 1'000,
-                         .max_open_ns = 10'000});
+  ThreadSpanContext reg(
+      {.max_threads = 2, .max_spans_per_thread = 2, .retention_ns = 1'000, .max_open_ns = 10'000});
   IdGenerator ids(5);
   for (uint64_t t = 0; t < 5; ++t) {
     auto h = reg.BeginServerSpan(1, 1, t * 10, std::nullopt, ids);
