@@ -23,6 +23,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_dashboards  # noqa: E402  (reuses the expression extraction)
 
