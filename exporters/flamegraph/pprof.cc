@@ -7,6 +7,7 @@
 
 #include "flamegraph/gzip.h"
 #include "flamegraph/profile.pb.h"
+#include "flamegraph/utf8.h"
 
 namespace zerotrace::flamegraph {
 namespace {
@@ -24,7 +25,8 @@ class StringTable {
     auto it = index_.find(std::string(s));
     if (it != index_.end()) return it->second;
     int64_t idx = profile_->string_table_size();
-    profile_->add_string_table(std::string(s));
+    // proto3 strings must be UTF-8; Go's decoder (go tool pprof) rejects the file otherwise.
+    profile_->add_string_table(ToValidUtf8(s));
     index_.emplace(std::string(s), idx);
     return idx;
   }

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "flamegraph/folded.h"
+#include "flamegraph/utf8.h"
 
 namespace zerotrace::flamegraph {
 namespace {
@@ -489,26 +490,10 @@ std::string XmlEscape(std::string_view text) {
       ++i;
       continue;
     }
-    // Validate one UTF-8 sequence (no overlongs, no surrogates, <= U+10FFFF).
-    size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-    bool valid = len != 0 && i + len <= text.size();
-    uint32_t cp = 0;
-    if (valid) {
-      cp = c & (0xFF >> (len + 1));
-      for (size_t k = 1; k < len; ++k) {
-        unsigned char cc = static_cast<unsigned char>(text[i + k]);
-        if ((cc & 0xC0) != 0x80) {
-          valid = false;
-          break;
-        }
-        cp = (cp << 6) | (cc & 0x3F);
-      }
-    }
-    if (valid) {
-      static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-      valid = cp >= kMin[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF) &&
-              cp != 0xFFFE && cp != 0xFFFF;
-    }
+    // XML 1.0 cannot carry U+FFFE/U+FFFF either; everything else valid passes through.
+    size_t len = Utf8SequenceLength(text, i);
+    bool valid = len != 0 && !(len == 3 && text.substr(i, 3) == "\xef\xbf\xbe") &&
+                 !(len == 3 && text.substr(i, 3) == "\xef\xbf\xbf");
     if (valid) {
       out.append(text.substr(i, len));
       i += len;

@@ -12,6 +12,7 @@
 
 #include "flamegraph/gzip.h"
 #include "flamegraph/profile.pb.h"
+#include "flamegraph/utf8.h"
 #include "test_profiles.h"
 
 namespace zerotrace::flamegraph {
@@ -177,6 +178,26 @@ TEST(PprofTest, TruncatedAndUnsymbolizedFrames) {
       EXPECT_EQ(ix.Str(m.build_id()), "feedface");
     }
   }
+}
+
+TEST(PprofTest, StringsAreValidUtf8) {
+  Profile prof;
+  prof.samples.push_back(Stack("bin\xff", 1, {User("caf\xc3\xa9"), User("bad\xc0\x80")}, 1));
+  pb::Profile p = Decode(prof);
+  Index ix(p);
+  ASSERT_EQ(p.sample_size(), 1);
+  EXPECT_EQ(ix.Stack(p.sample(0)), (std::vector<std::string>{"bad??", "caf\xc3\xa9"}));
+  for (const std::string& s : p.string_table()) EXPECT_EQ(ToValidUtf8(s), s);
+}
+
+TEST(Utf8Test, ReplacesInvalidSequencesOnly) {
+  EXPECT_EQ(ToValidUtf8("plain ascii"), "plain ascii");
+  EXPECT_EQ(ToValidUtf8("\xe6\x97\xa5\xf0\x9f\x94\xa5"), "\xe6\x97\xa5\xf0\x9f\x94\xa5");
+  EXPECT_EQ(ToValidUtf8("a\xff" "b"), "a?b");
+  EXPECT_EQ(ToValidUtf8("\xc0\x80"), "??");            // overlong
+  EXPECT_EQ(ToValidUtf8("\xed\xa0\x80"), "???");       // surrogate
+  EXPECT_EQ(ToValidUtf8("\xf4\x90\x80\x80"), "????");  // above U+10FFFF
+  EXPECT_EQ(ToValidUtf8("\xe2\x82"), "??");            // truncated
 }
 
 TEST(PprofTest, EmptyProfileIsValid) {
