@@ -125,3 +125,39 @@ TEST(ProtocolInferenceTest, Basics) {
 
 }  // namespace
 }  // namespace zerotrace::protocols
+
+namespace zerotrace::protocols {
+namespace {
+
+TEST(ConnectionParserTest, H2cUpgradeSwitchesToHttp2) {
+  ConnectionParser::Options o;
+  o.role = Role::kServer;
+  ConnectionParser c(o);
+  VectorSink sink;
+  c.OnData(Event(Direction::kIngress, 1,
+                 "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                 "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n"),
+           sink);
+  c.OnData(Event(Direction::kEgress, 2,
+                 "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"),
+           sink);
+  ASSERT_EQ(sink.records.size(), 1u);
+  EXPECT_EQ(sink.records[0].status_code, 101);
+  const std::string preface = std::string(kHttp2Preface) + Frame(FrameType::kSettings, 0, 0, "");
+  c.OnData(Event(Direction::kIngress, 3, preface), sink);
+  c.OnData(Event(Direction::kIngress, 4,
+                 Frame(FrameType::kHeaders, frame_flags::kEndHeaders | frame_flags::kEndStream, 3,
+                       EncodeBlock({{":method", "GET"}, {":path", "/two"}}))),
+           sink);
+  c.OnData(Event(Direction::kEgress, 5,
+                 Frame(FrameType::kHeaders, frame_flags::kEndHeaders | frame_flags::kEndStream, 3,
+                       EncodeBlock({{":status", "200"}}))),
+           sink);
+  EXPECT_EQ(c.protocol(), Protocol::kHttp2);
+  ASSERT_EQ(sink.records.size(), 2u);
+  EXPECT_EQ(sink.records[1].path, "/two");
+  EXPECT_TRUE(sink.records[1].parsed_ok);
+}
+
+}  // namespace
+}  // namespace zerotrace::protocols

@@ -55,6 +55,14 @@ void ConnectionParser::OnData(const DataEvent& event, RecordSink& sink) {
   const bool from_client = FromClient(event.direction);
   if (auto* h1 = std::get_if<Http1Parser>(&parser_)) {
     h1->Feed(from_client, event.timestamp_ns, event.captured, event.size, sink);
+    if (h1->upgraded()) {
+      // 101 Switching Protocols: infer again from the next bytes (h2c becomes HTTP/2; a
+      // WebSocket ends up ignored as unknown).
+      own_.Add(h1->counters());
+      parser_.emplace<std::monostate>();
+      protocol_ = Protocol::kUnknown;
+      inference_events_ = 0;
+    }
   } else if (auto* h2 = std::get_if<Http2Parser>(&parser_)) {
     h2->Feed(from_client, event.timestamp_ns, event.captured, event.size, sink);
   }

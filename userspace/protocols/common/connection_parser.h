@@ -26,7 +26,7 @@ class ConnectionParser {
     RouteTemplater* templater = nullptr;  // per-service route bound; not owned; may be null
     size_t max_header_bytes = 16 * 1024;
     // Events with data seen without recognising a protocol before giving up on the connection.
-    int max_inference_events = 4;
+    int max_inference_events = 8;
   };
 
   explicit ConnectionParser(const Options& options);

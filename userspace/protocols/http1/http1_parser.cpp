@@ -171,8 +171,7 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
         if (pos == data.size()) {
           if (gap > 0) {
             // A whole message start went uncaptured.
-            CountUnparsed();
-            LoseSync(from_client, s);
+            LoseSync(from_client, s, ts);
             return;
           }
           return;
@@ -203,14 +202,14 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
           if (e == std::string::npos) {
             if (take < data.size() - pos || s.buf.size() >= options_.max_header_bytes) {
               // Header block larger than the cap: give up on this message.
-              LoseSync(from_client, s);
+              LoseSync(from_client, s, ts);
               return;
             }
             pos += take;
             s.msg_bytes += take;
             s.last_ts = ts;
             if (gap > 0) {
-              LoseSync(from_client, s);
+              LoseSync(from_client, s, ts);
               return;
             }
             break;
@@ -225,7 +224,7 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
             from_client ? OnRequestHeaders(s, block) : OnResponseHeaders(s, block, ts, sink);
         s.buf.clear();
         if (!ok) {
-          LoseSync(from_client, s);
+          LoseSync(from_client, s, ts);
           return;
         }
         if (upgraded_) return;
@@ -262,7 +261,7 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
           const char c = data[pos];
           const bool expected = s.remaining == 2 ? c == '\r' : c == '\n';
           if (!expected) {
-            LoseSync(from_client, s);
+            LoseSync(from_client, s, ts);
             return;
           }
           ++pos;
@@ -278,13 +277,13 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
       }
       case State::kChunkSize: {
         if (pos == data.size()) {
-          LoseSync(from_client, s);  // chunk framing went uncaptured
+          LoseSync(from_client, s, ts);  // chunk framing went uncaptured
           return;
         }
         const size_t eol = data.find('\n', pos);
         const size_t end = eol == std::string_view::npos ? data.size() : eol + 1;
         if (s.buf.size() + (end - pos) > kMaxChunkLine) {
-          LoseSync(from_client, s);
+          LoseSync(from_client, s, ts);
           return;
         }
         s.buf.append(data.substr(pos, end - pos));
@@ -299,7 +298,7 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
         if (semi != std::string_view::npos) line = line.substr(0, semi);
         uint64_t chunk = 0;
         if (!ParseHex(TrimOws(line), &chunk)) {
-          LoseSync(from_client, s);
+          LoseSync(from_client, s, ts);
           return;
         }
         s.buf.clear();
@@ -313,7 +312,7 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
       }
       case State::kTrailers: {
         if (pos == data.size()) {
-          LoseSync(from_client, s);
+          LoseSync(from_client, s, ts);
           return;
         }
         const size_t old = s.buf.size();
@@ -328,7 +327,7 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
         }
         if (end == std::string::npos) {
           if (s.buf.size() >= kMaxTrailerBytes) {
-            LoseSync(from_client, s);
+            LoseSync(from_client, s, ts);
             return;
           }
           pos += take;
@@ -528,10 +527,10 @@ void Http1Parser::EmitFront(uint64_t end_ts, bool ok, RecordSink& sink) {
   PopPending();
 }
 
-void Http1Parser::LoseSync(bool from_client, Side& s) {
+void Http1Parser::LoseSync(bool from_client, Side& s, uint64_t ts) {
   if (from_client) {
+    bool found = false;
     if (s.state != State::kIdle) {
-      bool found = false;
       for (size_t i = 0; i < pending_count_; ++i) {
         Pending& p = PendingAt(i);
         if (p.seq == s.msg_seq && !p.complete) {
@@ -539,7 +538,19 @@ void Http1Parser::LoseSync(bool from_client, Side& s) {
           found = true;
         }
       }
-      if (!found) CountUnparsed();
+    }
+    if (!found) {
+      // A request we could not read: keep a placeholder so that its response pairs with it
+      // (one unparsed record) instead of with the next request (a wrong record).
+      Pending* p = PushPending();
+      if (p != nullptr) {
+        p->ok = false;
+        p->complete = true;
+        p->record.start_ns = s.state == State::kIdle ? ts : s.first_ts;
+      } else {
+        ++counters_.dropped_pending;
+        CountUnparsed();
+      }
     }
   } else if (pending_count_ > 0 && s.state != State::kIdle) {
     // The response for the oldest request is lost.

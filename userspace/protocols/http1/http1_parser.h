@@ -82,7 +82,7 @@ class Http1Parser {
   bool OnRequestHeaders(Side& s, std::string_view block);
   bool OnResponseHeaders(Side& s, std::string_view block, uint64_t ts, RecordSink& sink);
   void OnMessageComplete(bool from_client, Side& s, uint64_t ts, RecordSink& sink);
-  void LoseSync(bool from_client, Side& s);
+  void LoseSync(bool from_client, Side& s, uint64_t ts);
   void EmitFront(uint64_t end_ts, bool ok, RecordSink& sink);
   void CountUnparsed() { ++counters_.http1_unparsed; }
 
