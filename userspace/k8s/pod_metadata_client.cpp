@@ -206,18 +206,39 @@ void PodMetadataClient::stop() {
 }
 
 void PodMetadataClient::run() {
+  using clock = std::chrono::steady_clock;
   std::unique_lock<std::mutex> lk(thread_mu_);
+  auto next = clock::now() + opts_.refresh_interval;
   while (!stopping_) {
-    if (cv_.wait_for(lk, opts_.refresh_interval, [this] { return stopping_; })) break;
+    cv_.wait_until(lk, next, [this] { return stopping_ || refresh_requested_; });
+    if (stopping_) break;
+    if (refresh_requested_) {
+      // Early refresh on demand, but never more often than min_refresh_interval.
+      const auto earliest = clock::time_point(clock::duration(last_refresh_ns_.load())) +
+                            opts_.min_refresh_interval;
+      if (clock::now() < earliest && cv_.wait_until(lk, earliest, [this] { return stopping_; })) break;
+    }
+    refresh_requested_ = false;
     lk.unlock();
     refresh_now();
     lk.lock();
+    next = clock::now() + opts_.refresh_interval;
   }
+}
+
+void PodMetadataClient::request_refresh() const {
+  if (!enabled_) return;
+  {
+    std::lock_guard<std::mutex> lk(thread_mu_);
+    refresh_requested_ = true;
+  }
+  cv_.notify_all();
 }
 
 bool PodMetadataClient::refresh_now() {
   if (!enabled_) return false;
   std::lock_guard<std::mutex> serialize(refresh_mu_);
+  last_refresh_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
   auto fresh = std::make_shared<PodIndex>();
   std::string error;
   const bool ok = fetch(*fresh, error);
@@ -338,8 +359,18 @@ std::optional<PodMetadata> PodMetadataClient::lookup_pod(std::string_view pod_ui
 }
 
 std::optional<PodMetadata> PodMetadataClient::lookup(const CgroupInfo& cg) const {
+  if (!enabled_) return std::nullopt;
   if (auto m = lookup_container(cg.container_id)) return m;
+  // A pod's process whose container is unknown: a new pod or a restarted container.
+  if (cg.in_pod()) request_refresh();
   return lookup_pod(cg.pod_uid);
+}
+
+std::optional<PodMetadata> PodMetadataClient::lookup_pid(int pid, const std::string& proc_root) const {
+  if (!enabled_) return std::nullopt;
+  auto cg = CgroupParser::read_pid(pid, proc_root);
+  if (!cg) return std::nullopt;
+  return lookup(*cg);
 }
 
 PodMetadataClientStats PodMetadataClient::stats() const {

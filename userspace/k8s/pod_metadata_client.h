@@ -14,6 +14,7 @@
 // RBAC needed: get/list/watch on pods, cluster-wide (deploy/kubernetes/base/rbac.yaml).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -67,6 +68,9 @@ struct PodMetadataClientOptions {
   std::string api_host;
   std::string api_port;
   size_t page_limit = 500;
+  // A lookup for a pod (cgroup with a pod UID) that is not in the snapshot -- a pod started since
+  // the last list, or a restarted container -- wakes the refresh thread early, at most this often.
+  std::chrono::milliseconds min_refresh_interval{std::chrono::seconds(5)};
 
   // ---- Test hooks. Never set these in production code. ----
   // Base URL ("http://127.0.0.1:PORT") and bearer token that replace the in-cluster discovery.
@@ -111,8 +115,15 @@ class PodMetadataClient {
   // Lookups on the current snapshot; nullopt when unknown or disabled.
   std::optional<PodMetadata> lookup_container(std::string_view container_id) const;
   std::optional<PodMetadata> lookup_pod(std::string_view pod_uid) const;
-  // Container id first, else the pod (container_name empty).
+  // Container id first, else the pod (container_name empty). A miss for a cgroup that belongs to a
+  // pod calls request_refresh(), so new pods get their names within min_refresh_interval.
   std::optional<PodMetadata> lookup(const CgroupInfo& cgroup) const;
+  // Reads <proc_root>/<pid>/cgroup (CgroupParser::read_pid) and calls lookup(). proc_root is the
+  // host's /proc as mounted in the collector (ZEROTRACE_PROC_ROOT, e.g. /host/proc).
+  std::optional<PodMetadata> lookup_pid(int pid, const std::string& proc_root = "/proc") const;
+
+  // Asks the background thread (if started) for a refresh as soon as min_refresh_interval allows.
+  void request_refresh() const;
 
   PodMetadataClientStats stats() const;
   const std::string& node_name() const { return opts_.node_name; }
@@ -133,9 +144,11 @@ class PodMetadataClient {
   PodMetadataClientStats stats_;
 
   std::mutex refresh_mu_;  // serializes refreshes
-  std::mutex thread_mu_;
-  std::condition_variable cv_;
+  std::atomic<int64_t> last_refresh_ns_{0};  // steady_clock, start of the last refresh attempt
+  mutable std::mutex thread_mu_;
+  mutable std::condition_variable cv_;
   bool stopping_ = false;
+  mutable bool refresh_requested_ = false;  // guarded by thread_mu_
   std::thread thread_;
 };
 

@@ -305,6 +305,63 @@ TEST(PodMetadataClient, BackgroundRefreshPicksUpNewPods) {
   EXPECT_EQ(srv.requests().size(), n);  // stopped means stopped
 }
 
+TEST(PodMetadataClient, UnknownPodTriggersEarlyRefresh) {
+  const std::string empty = R"({"kind":"PodList","metadata":{},"items":[]})";
+  FakeApiServer srv([&](const FakeRequest&) { return FakeResponse{200, empty}; });
+  ASSERT_TRUE(srv.start());
+  auto o = test_options(srv);  // refresh_interval 1h: only an early refresh can help
+  o.min_refresh_interval = 300ms;
+  PodMetadataClient c(o);
+  ASSERT_TRUE(c.start());
+  ASSERT_EQ(srv.requests().size(), 1u);
+
+  const std::string body = pods_fixture();
+  srv.set_handler([&](const FakeRequest&) { return FakeResponse{200, body}; });
+  auto cg = CgroupParser::parse(
+      "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod2f4b9c1e_8d3a_4f5b_9c7e_"
+      "1a2b3c4d5e6f.slice/cri-containerd-" + std::string(kAppCid) + ".scope\n");
+  ASSERT_TRUE(cg);
+  // A burst of misses causes one early refresh, not one per lookup.
+  for (int i = 0; i < 200; ++i) (void)c.lookup(*cg);
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::optional<PodMetadata> m;
+  while (!(m = c.lookup(*cg)) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->container_name, "app");
+  EXPECT_LE(srv.requests().size(), 3u);
+
+  // Host processes (no pod) never trigger refreshes.
+  const size_t n = srv.requests().size();
+  CgroupInfo host;
+  host.container_id = std::string(64, 'f');
+  for (int i = 0; i < 50; ++i) EXPECT_FALSE(c.lookup(host));
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(srv.requests().size(), n);
+  c.stop();
+}
+
+TEST(PodMetadataClient, LookupByPidThroughProcRoot) {
+  const std::string body = pods_fixture();
+  FakeApiServer srv([&](const FakeRequest&) { return FakeResponse{200, body}; });
+  ASSERT_TRUE(srv.start());
+  PodMetadataClient c(test_options(srv));
+  ASSERT_TRUE(c.refresh_now());
+  auto dir = std::filesystem::temp_directory_path() / ("zt_k8s_hostproc_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "777");
+  std::ofstream(dir / "777" / "cgroup")
+      << "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod9a8b7c6d_5e4f_4a3b_2c1d_"
+         "0e9f8a7b6c5d.slice/crio-" << std::string(64, 'b') << ".scope\n";
+  auto m = c.lookup_pid(777, dir.string());
+  auto none = c.lookup_pid(778, dir.string());
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->namespace_name, "ml");
+  EXPECT_EQ(m->pod_name, "trainer-0");
+  EXPECT_EQ(m->container_name, "pytorch");
+  EXPECT_FALSE(none);
+}
+
 TEST(PodMetadataClient, ApiServerDownIsNotFatal) {
   FakeApiServer srv([](const FakeRequest&) { return FakeResponse{200, "{}"}; });
   ASSERT_TRUE(srv.start());
