@@ -1,1 +1,100 @@
+#include "profiling/stack_assembler.h"
+
 #include <gtest/gtest.h>
+
+#include "fake_source.h"
+
+namespace zerotrace::profiling {
+namespace {
+
+using testing::Count;
+using testing::FakeSource;
+using testing::NamingSymbolizer;
+
+struct Fixture {
+  Fixture() {
+    kernel = std::make_shared<NamingSymbolizer>("k", flamegraph::FrameKind::kKernel);
+    user = std::make_shared<NamingSymbolizer>("u", flamegraph::FrameKind::kUser);
+    assembler = std::make_unique<StackAssembler>(source, Symbolizers{kernel, user});
+  }
+  std::vector<std::string> Names(const flamegraph::StackSample& s) {
+    std::vector<std::string> out;
+    for (const auto& f : s.frames) out.push_back(f.function);
+    return out;
+  }
+  FakeSource source;
+  std::shared_ptr<NamingSymbolizer> kernel, user;
+  std::unique_ptr<StackAssembler> assembler;
+};
+
+TEST(StackAssemblerTest, UserRootFirstThenKernelOnTop) {
+  Fixture f;
+  f.source.stacks[1] = {0xa1, 0xa2};        // kernel: leaf a1, caller a2
+  f.source.stacks[2] = {0x11, 0x12, 0x13};  // user: leaf 11 ... main 13
+  auto s = f.assembler->Assemble(Count(42, 1, 2, 5), "app");
+  EXPECT_EQ(f.Names(s), (std::vector<std::string>{"u42_13", "u42_12", "u42_11", "k42_a2",
+                                                  "k42_a1"}));
+  EXPECT_EQ(s.process, "app");
+  EXPECT_EQ(s.pid, 42u);
+  EXPECT_EQ(s.value, 5u);
+  EXPECT_FALSE(s.truncated);
+}
+
+TEST(StackAssemblerTest, MissingStackKindIsNotALoss) {
+  Fixture f;
+  f.source.stacks[2] = {0x11};
+  auto user_only = f.assembler->Assemble(Count(1, -EFAULT, 2, 1), "app");
+  EXPECT_EQ(f.Names(user_only), (std::vector<std::string>{"u1_11"}));
+  EXPECT_EQ(f.assembler->lost_stacks(), 0u);
+}
+
+TEST(StackAssemblerTest, FailedAndClearedStacksBecomeMarkers) {
+  Fixture f;
+  f.source.stacks[2] = {0x11};
+  auto collided = f.assembler->Assemble(Count(1, -EEXIST, 2, 1), "app");
+  EXPECT_EQ(f.Names(collided), (std::vector<std::string>{"u1_11", kLostKernelStack}));
+  auto cleared = f.assembler->Assemble(Count(1, -EFAULT, 99, 1), "app");
+  EXPECT_EQ(f.Names(cleared), (std::vector<std::string>{kLostUserStack}));
+  EXPECT_EQ(f.assembler->lost_stacks(), 2u);
+}
+
+TEST(StackAssemblerTest, StacksAtTheDepthLimitAreTruncated) {
+  Fixture f;
+  f.source.depth = 3;
+  f.source.stacks[1] = {0x1, 0x2, 0x3};
+  f.source.stacks[2] = {0x1, 0x2};
+  EXPECT_TRUE(f.assembler->Assemble(Count(1, -EFAULT, 1, 1), "app").truncated);
+  EXPECT_FALSE(f.assembler->Assemble(Count(1, -EFAULT, 2, 1), "app").truncated);
+}
+
+TEST(StackAssemblerTest, CachesKernelStacksByIdAndUserStacksByProcessAndId) {
+  Fixture f;
+  f.source.stacks[1] = {0xa1};
+  f.source.stacks[2] = {0x11};
+  f.assembler->Assemble(Count(1, 1, 2, 1), "a");
+  f.assembler->Assemble(Count(1, 1, 2, 1), "a");
+  EXPECT_EQ(f.source.reads, 2);
+  // Same user stack id in another process: same addresses, other code, resolved again.
+  auto other = f.assembler->Assemble(Count(2, 1, 2, 1), "b");
+  EXPECT_EQ(f.source.reads, 3);
+  EXPECT_EQ(other.frames[0].function, "u2_11");
+  EXPECT_EQ(f.assembler->distinct_stacks(), 2u);
+  f.assembler->ForgetProcess(1);
+  f.assembler->Assemble(Count(1, 1, 2, 1), "a");
+  EXPECT_EQ(f.source.reads, 4);
+}
+
+TEST(StackAssemblerTest, ClearsTheStackMapWhenThreeQuartersFull) {
+  Fixture f;
+  f.source.capacity = 4;
+  for (int32_t id = 0; id < 3; ++id) f.source.stacks[id] = {0x1};
+  f.assembler->Assemble(Count(1, 0, 1, 1), "a");
+  EXPECT_FALSE(f.assembler->ClearIfNearlyFull());
+  f.assembler->Assemble(Count(1, 2, -EFAULT, 1), "a");
+  EXPECT_TRUE(f.assembler->ClearIfNearlyFull());
+  EXPECT_EQ(f.source.clears, 1);
+  EXPECT_EQ(f.assembler->distinct_stacks(), 0u);
+}
+
+}  // namespace
+}  // namespace zerotrace::profiling
