@@ -367,7 +367,8 @@ class SvgEmitter {
     out_ << "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n"
          << "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"" << width
          << "\" height=\"" << height << "\" viewBox=\"0 0 " << width << ' ' << height << "\">\n"
-         << "<style type=\"text/css\"><![CDATA[" << kStyle << "]]></style>\n"
+         << "<style type=\"text/css\"><![CDATA[" << kStyle
+         << ".f text { font-size: " << opts_.font_size << "px; }\n]]></style>\n"
          << "<rect x=\"0\" y=\"0\" width=\"" << width << "\" height=\"" << height
          << "\" fill=\"rgb(250,250,245)\"/>\n"
          << "<text id=\"zt-title\" x=\"" << width / 2 << "\" y=\"24\" text-anchor=\"middle\">"
@@ -433,9 +434,9 @@ class SvgEmitter {
     out_ << "<g class=\"f\" data-s=\"" << start << "\" data-v=\"" << node.value << "\" data-d=\""
          << depth << "\"><title>" << XmlEscape(info) << "</title><rect x=\"" << Fixed(x, 2)
          << "\" y=\"" << y << "\" width=\"" << Fixed(w, 2) << "\" height=\"" << fh_ - 1
-         << "\" rx=\"2\" fill=\"" << FrameColour(node) << "\"/><text x=\"" << Fixed(x + 3, 2)
-         << "\" y=\"" << y + fh_ - 4 << "\" font-size=\"" << opts_.font_size << "\">"
-         << XmlEscape(FitLabel(node.name, w, opts_.font_size)) << "</text></g>\n";
+         << "\" fill=\"" << FrameColour(node) << "\"/><text x=\"" << Fixed(x + 3, 2) << "\" y=\""
+         << y + fh_ - 4 << "\">" << XmlEscape(FitLabel(node.name, w, opts_.font_size))
+         << "</text></g>\n";
     uint64_t child_start = start;
     for (const auto& [key, child] : node.children) {
       EmitNode(*child, child_start, depth + 1);
