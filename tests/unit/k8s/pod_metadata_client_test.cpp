@@ -331,7 +331,9 @@ TEST(PodMetadataClient, UnknownPodTriggersEarlyRefresh) {
   EXPECT_EQ(m->container_name, "app");
   EXPECT_LE(srv.requests().size(), 3u);
 
-  // Host processes (no pod) never trigger refreshes.
+  // Host processes (no pod) never trigger refreshes. (First let a request made by a lookup that
+  // raced with the refresh above drain.)
+  std::this_thread::sleep_for(700ms);
   const size_t n = srv.requests().size();
   CgroupInfo host;
   host.container_id = std::string(64, 'f');
