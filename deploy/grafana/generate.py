@@ -105,8 +105,6 @@ class Dash:
             "time": {"from": "now-1h", "to": "now"}, "refresh": "30s", "fiscalYearStartMonth": 0,
             "liveNow": False, "weekStart": "",
             "timepicker": {"refresh_intervals": ["10s", "30s", "1m", "5m", "15m", "1h"]},
-            "__inputs": [{"name": "DS_PROMETHEUS", "label": "Prometheus", "type": "datasource",
-                          "pluginId": "prometheus", "pluginName": "Prometheus"}],
             "__requires": [{"type": "grafana", "id": "grafana", "name": "Grafana", "version": "10.0.0"},
                            {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"}],
             "annotations": {"list": [{"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
