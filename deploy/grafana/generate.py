@@ -372,13 +372,31 @@ def collector():
 
 
 def main():
+    """Writes the dashboards; with --check only reports (exit 1) JSON files that differ from this file."""
+    import sys
+    check = "--check" in sys.argv[1:]
     here = os.path.dirname(os.path.abspath(__file__))
+    stale = []
     for fn, name in ((red, "zerotrace-red.json"), (grpc, "zerotrace-grpc.json"), (syscalls, "zerotrace-syscalls.json"),
                      (gpu, "zerotrace-gpu.json"), (collector, "zerotrace-collector.json")):
-        with open(os.path.join(here, name), "w") as f:
-            json.dump(fn().json(), f, indent=2, sort_keys=False)
-            f.write("\n")
+        text = json.dumps(fn().json(), indent=2, sort_keys=False) + "\n"
+        path = os.path.join(here, name)
+        if check:
+            try:
+                with open(path) as f:
+                    if f.read() == text:
+                        continue
+            except OSError:
+                pass
+            stale.append(name)
+        else:
+            with open(path, "w") as f:
+                f.write(text)
+    if stale:
+        print("stale (run python3 deploy/grafana/generate.py):", ", ".join(stale))
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
