@@ -122,6 +122,13 @@ def service_vars(metric):
             ("service", "Service", f'label_values({metric}{{k8s_namespace_name=~"$namespace"}}, service_name)')]
 
 
+def ratio(count_metric, sel, bad, by):
+    """Share of `bad` samples; 0 (not "no data") for series without any bad ones."""
+    grp = f"sum by ({by}) " if by else "sum "
+    total = f"{grp}(rate({count_metric}{{{sel}}}[{RI}]))"
+    return f"({grp}(rate({count_metric}{{{sel}, {bad}}}[{RI}])) or 0 * {total}) / {total}"
+
+
 def q(p, metric, by, sel=SEL):
     return f"histogram_quantile({p}, sum by ({by}, le) (rate({metric}_bucket{{{sel}}}[{RI}])))"
 
@@ -137,8 +144,8 @@ def red():
     sel = SEL + ', http_route=~"$route"'
     d.row("Overview")
     d.panel("stat", "Requests / s", [(f"sum(rate({m}_count{{{sel}}}[{RI}]))", "req/s")], "reqps", w=6, h=4)
-    d.panel("stat", "Error %", [(f'sum(rate({m}_count{{{sel}, http_response_status_code=~"5.."}}[{RI}])) / '
-                                 f"sum(rate({m}_count{{{sel}}}[{RI}]))", "5xx")], "percentunit", w=6, h=4,
+    d.panel("stat", "Error %", [(ratio(f"{m}_count", sel, 'http_response_status_code=~"5.."', ""), "5xx")],
+            "percentunit", w=6, h=4,
             thresholds=[(None, "green"), (0.001, "orange"), (0.01, "red")], decimals=2)
     d.panel("stat", "p99 latency", [(q(0.99, m, "service_name", sel).replace("sum by (service_name, le)", "sum by (le)"),
                                      "p99")], "s", w=6, h=4, thresholds=[(None, "green"), (0.5, "orange"), (1, "red")])
@@ -149,8 +156,7 @@ def red():
             [(f"sum by (k8s_namespace_name, service_name) (rate({m}_count{{{sel}}}[{RI}]))",
               "{{k8s_namespace_name}}/{{service_name}}")], "reqps")
     d.panel("timeseries", "Error % (5xx) per service",
-            [(f'sum by (k8s_namespace_name, service_name) (rate({m}_count{{{sel}, http_response_status_code=~"5.."}}[{RI}]))'
-              f" / sum by (k8s_namespace_name, service_name) (rate({m}_count{{{sel}}}[{RI}]))",
+            [(ratio(f"{m}_count", sel, 'http_response_status_code=~"5.."', "k8s_namespace_name, service_name"),
               "{{k8s_namespace_name}}/{{service_name}}")], "percentunit")
     for p in ("0.5", "0.95", "0.99"):
         d.panel("timeseries", f"p{int(float(p) * 100)} latency per service",
@@ -166,8 +172,8 @@ def red():
     d.row("Per route")
     d.panel("table", "Routes: rate, error %, p50 / p95 / p99",
             [target(f"sum by (service_name, http_request_method, http_route) (rate({m}_count{{{sel}}}[{RI}]))", "", "A", True, "table"),
-             target(f'sum by (service_name, http_request_method, http_route) (rate({m}_count{{{sel}, http_response_status_code=~"5.."}}[{RI}]))'
-                    f" / sum by (service_name, http_request_method, http_route) (rate({m}_count{{{sel}}}[{RI}]))", "", "B", True, "table"),
+             target(ratio(f"{m}_count", sel, 'http_response_status_code=~"5.."', "service_name, http_request_method, http_route"),
+                    "", "B", True, "table"),
              target(q(0.5, m, "service_name, http_request_method, http_route", sel), "", "C", True, "table"),
              target(q(0.95, m, "service_name, http_request_method, http_route", sel), "", "D", True, "table"),
              target(q(0.99, m, "service_name, http_request_method, http_route", sel), "", "E", True, "table")],
@@ -187,8 +193,8 @@ def red():
     d.panel("timeseries", "Outgoing request rate",
             [(f"sum by (service_name, http_route) (rate({c}_count{{{SEL}}}[{RI}]))", "{{service_name}} → {{http_route}}")], "reqps", w=8)
     d.panel("timeseries", "Outgoing error % (5xx)",
-            [(f'sum by (service_name) (rate({c}_count{{{SEL}, http_response_status_code=~"5.."}}[{RI}])) / '
-              f"sum by (service_name) (rate({c}_count{{{SEL}}}[{RI}]))", "{{service_name}}")], "percentunit", w=8)
+            [(ratio(f"{c}_count", SEL, 'http_response_status_code=~"5.."', "service_name"), "{{service_name}}")],
+            "percentunit", w=8)
     d.panel("timeseries", "Outgoing p99 latency",
             [(q(0.99, c, "service_name, http_route"), "{{service_name}} → {{http_route}}")], "s", w=8)
     d.row("Parsing")
@@ -212,8 +218,7 @@ def grpc():
             [(f"sum by (service_name, rpc_service, rpc_method) (rate({m}_count{{{sel}}}[{RI}]))",
               "{{service_name}} {{rpc_service}}/{{rpc_method}}")], "reqps")
     d.panel("timeseries", "Error % per method (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS)",
-            [(f"sum by (service_name, rpc_service, rpc_method) (rate({m}_count{{{sel}, {err}}}[{RI}])) / "
-              f"sum by (service_name, rpc_service, rpc_method) (rate({m}_count{{{sel}}}[{RI}]))",
+            [(ratio(f"{m}_count", sel, err, "service_name, rpc_service, rpc_method"),
               "{{service_name}} {{rpc_service}}/{{rpc_method}}")], "percentunit")
     d.panel("timeseries", "Calls by status code", [(f"sum by (rpc_grpc_status_code) (rate({m}_count{{{sel}}}[{RI}]))",
                                                     "code {{rpc_grpc_status_code}}")], "reqps", stack=True, w=8)
@@ -225,8 +230,7 @@ def grpc():
     d.row("Client")
     d.panel("timeseries", "Outgoing calls / s", [(f"sum by (service_name, rpc_service, rpc_method) (rate({c}_count{{{sel}}}[{RI}]))",
                                                   "{{service_name}} → {{rpc_service}}/{{rpc_method}}")], "reqps", w=8)
-    d.panel("timeseries", "Outgoing error %", [(f"sum by (service_name, rpc_service) (rate({c}_count{{{sel}, {err}}}[{RI}])) / "
-                                                f"sum by (service_name, rpc_service) (rate({c}_count{{{sel}}}[{RI}]))",
+    d.panel("timeseries", "Outgoing error %", [(ratio(f"{c}_count", sel, err, "service_name, rpc_service"),
                                                 "{{service_name}} → {{rpc_service}}")], "percentunit", w=8)
     d.panel("timeseries", "Outgoing p99", [(q(0.99, c, "service_name, rpc_service, rpc_method", sel),
                                             "{{service_name}} → {{rpc_service}}/{{rpc_method}}")], "s", w=8)
