@@ -9,6 +9,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -17,6 +18,7 @@
 #include "core/privileges.h"
 #include "core/tracefs.h"
 #include "probes/bpf_program_stats.h"
+#include "probes/sockets_probe.h"
 #include "probes/syscall_probe.h"
 #include "zt_version.h"
 
@@ -127,8 +129,17 @@ void Daemon::StartProbes() {
                      .Register(*registry_);
 
   if (config_.probes.syscalls) {
-    ProbeSlot slot{"syscalls", std::make_unique<SyscallProbe>(*features_, *filter_), false, {}, {}};
-    probes_.push_back(std::move(slot));
+    probes_.push_back({"syscalls", std::make_unique<SyscallProbe>(*features_, *filter_)});
+  }
+  SocketsProbe* sockets = nullptr;
+  if (config_.probes.sockets) {
+    pipeline_ = std::make_unique<RequestPipeline>(*registry_, *catalog_);
+    SocketsProbeOptions opts;
+    opts.capture_bytes = config_.sockets.capture_bytes;
+    opts.self_tgid = static_cast<uint32_t>(getpid());
+    auto probe = std::make_unique<SocketsProbe>(*features_, *filter_, opts, pipeline_->Handler());
+    sockets = probe.get();
+    probes_.push_back({"sockets", std::move(probe)});
   }
   for (auto& slot : probes_) {
     if (auto s = slot.probe->Attach(); !s) {
@@ -153,6 +164,11 @@ void Daemon::StartProbes() {
                               .Add({});
     }
   }
+  if (pipeline_) {
+    auto it = std::find_if(probes_.begin(), probes_.end(),
+                           [](const ProbeSlot& s) { return s.name == "sockets"; });
+    if (it != probes_.end() && it->attached) pipeline_->Start(sockets);
+  }
 }
 
 void Daemon::Refresh() {
@@ -162,6 +178,7 @@ void Daemon::Refresh() {
     syscall_events_->Update(syscalls_->events_seen());
     syscall_entries_->Set(static_cast<double>(syscalls_->tracked_entries()));
   }
+  if (pipeline_) pipeline_->Refresh();
   self_metrics_->Update();
   auto& run_seconds = prometheus::BuildCounter()
                           .Name("zerotrace_bpf_prog_run_seconds_total")
@@ -244,9 +261,11 @@ void Daemon::RunUntilSignalled() {
 
 void Daemon::Shutdown() {
   server_.Stop();
+  if (pipeline_) pipeline_->Stop();
   std::lock_guard lock(refresh_mu_);
   syscalls_.reset();
   probes_.clear();  // skeleton destroy detaches every link and closes every program
+  pipeline_.reset();
   filter_.reset();
   if (stats_fd_ >= 0) {
     close(stats_fd_);

@@ -17,6 +17,7 @@
 #include "http/http_server.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"
+#include "aggregators/request_pipeline.h"
 #include "process/process_catalog.h"
 
 namespace zerotrace {
@@ -38,6 +39,7 @@ class Daemon {
 
  private:
   struct ProbeSlot {
+    ProbeSlot(std::string n, std::unique_ptr<Probe> p) : name(std::move(n)), probe(std::move(p)) {}
     std::string name;
     std::unique_ptr<Probe> probe;
     bool attached = false;
@@ -66,6 +68,7 @@ class Daemon {
   std::unique_ptr<SelfMetrics> self_metrics_;
   std::vector<ProbeSlot> probes_;
   std::unique_ptr<SyscallAggregator> syscalls_;
+  std::unique_ptr<RequestPipeline> pipeline_;
   std::unique_ptr<CumulativeCounter> syscall_events_;
   prometheus::Gauge* syscall_entries_ = nullptr;
   std::map<std::string, ProgramCounters> program_counters_;

@@ -48,6 +48,7 @@ zerotrace::Result<zerotrace::Config> BuildConfig(const std::string& config_path,
   if (o.probes) {
     c.probes = {};
     c.probes.syscalls = false;
+    c.probes.sockets = false;
     std::string list = *o.probes;
     size_t pos = 0;
     while (pos <= list.size()) {
@@ -56,8 +57,11 @@ zerotrace::Result<zerotrace::Config> BuildConfig(const std::string& config_path,
       const std::string name = list.substr(pos, comma - pos);
       if (name == "syscalls") {
         c.probes.syscalls = true;
+      } else if (name == "sockets") {
+        c.probes.sockets = true;
       } else if (!name.empty()) {
-        return zerotrace::Error{"--probes: unknown probe '" + name + "' (available: syscalls)"};
+        return zerotrace::Error{"--probes: unknown probe '" + name +
+                                "' (available: syscalls, sockets)"};
       }
       pos = comma + 1;
     }
@@ -104,7 +108,7 @@ int main(int argc, char** argv) {
   run->add_option("--interval", o.interval, "How often kernel maps are read (default 2s)");
   run->add_option("--proc-root", o.proc_root, "Where the host's /proc is mounted (default /proc)")
       ->envname("ZEROTRACE_PROC_ROOT");
-  run->add_option("--probes", o.probes, "Comma-separated probes to enable (default: syscalls)");
+  run->add_option("--probes", o.probes, "Comma-separated probes to enable (default: syscalls,sockets)");
 
   auto* probe = app.add_subcommand("probe", "Show what this kernel supports and each probe's path");
   bool probe_json = false;

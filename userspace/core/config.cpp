@@ -49,6 +49,15 @@ class YamlReader {
     return Status::Ok();
   }
 
+  Status Uint(const YAML::Node& node, const std::string& key, uint32_t* out) const {
+    uint32_t v;
+    if (!node.IsScalar() || !YAML::convert<uint32_t>::decode(node, v)) {
+      return Fail(key, "expected a non-negative integer, got '" + Scalar(node) + "'");
+    }
+    *out = v;
+    return Status::Ok();
+  }
+
   Status Duration(const YAML::Node& node, const std::string& key,
                   std::chrono::milliseconds* out) const {
     if (!node.IsScalar()) return Fail(key, "expected a duration like 2s");
@@ -103,11 +112,31 @@ Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
       if (v["pids"] && !(s = r.List(v["pids"], "select.pids", &c->select.pids))) return s;
       if (v["comms"]) s = r.List(v["comms"], "select.comms", &c->select.comms);
     } else if (key == "probes") {
-      if (!(s = r.CheckKeys(v, "probes", {"syscalls"}))) return s;
+      if (!(s = r.CheckKeys(v, "probes", {"syscalls", "sockets"}))) return s;
       if (v["syscalls"]) {
         const auto& p = v["syscalls"];
         if (!(s = r.CheckKeys(p, "probes.syscalls", {"enabled"}))) return s;
         if (p["enabled"]) s = r.Bool(p["enabled"], "probes.syscalls.enabled", &c->probes.syscalls);
+      }
+      if (!s) return s;
+      if (v["sockets"]) {
+        const auto& p = v["sockets"];
+        if (!(s = r.CheckKeys(p, "probes.sockets",
+                              {"enabled", "capture_bytes", "max_routes_per_service"}))) {
+          return s;
+        }
+        if (p["enabled"] && !(s = r.Bool(p["enabled"], "probes.sockets.enabled",
+                                         &c->probes.sockets))) {
+          return s;
+        }
+        if (p["capture_bytes"] && !(s = r.Uint(p["capture_bytes"], "probes.sockets.capture_bytes",
+                                               &c->sockets.capture_bytes))) {
+          return s;
+        }
+        if (p["max_routes_per_service"]) {
+          s = r.Uint(p["max_routes_per_service"], "probes.sockets.max_routes_per_service",
+                     &c->sockets.max_routes_per_service);
+        }
       }
     }
     if (!s) return s;
@@ -196,6 +225,12 @@ Status Validate(const Config& c) {
     if (comm.empty() || comm.size() > 15) {
       return Error{"comm '" + comm + "' must be 1-15 characters (the kernel's task comm length)"};
     }
+  }
+  if (c.sockets.capture_bytes > 16384) {
+    return Error{"probes.sockets.capture_bytes must be at most 16384"};
+  }
+  if (c.sockets.max_routes_per_service == 0) {
+    return Error{"probes.sockets.max_routes_per_service must be at least 1"};
   }
   for (auto pid : c.select.pids) {
     if (pid == 0) return Error{"pid 0 cannot be selected"};

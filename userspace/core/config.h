@@ -20,6 +20,12 @@ struct ProcessSelection {
 
 struct ProbeToggles {
   bool syscalls = true;
+  bool sockets = true;  // HTTP/gRPC RED metrics from socket syscalls
+};
+
+struct SocketsConfig {
+  uint32_t capture_bytes = 16384;  // copied per read/write for parsing (max 16384)
+  uint32_t max_routes_per_service = 100;
 };
 
 // The daemon's whole configuration. Defaults here; a YAML file then flags override them.
@@ -31,6 +37,7 @@ struct Config {
   std::string proc_root = "/proc";
   ProcessSelection select;
   ProbeToggles probes;
+  SocketsConfig sockets;
 };
 
 // Parses "250ms", "30s", "2m", "1h" or a bare number of seconds.

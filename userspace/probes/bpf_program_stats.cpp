@@ -2,6 +2,8 @@
 
 #include <bpf/bpf.h>
 
+#include <vector>
+
 namespace zerotrace {
 
 std::vector<ProgramStats> ReadProgramStats(bpf_object* obj) {
@@ -17,6 +19,23 @@ std::vector<ProgramStats> ReadProgramStats(bpf_object* obj) {
     out.push_back({bpf_program__name(prog), info.id, info.run_time_ns, info.run_cnt});
   }
   return out;
+}
+
+}  // namespace zerotrace
+
+namespace zerotrace {
+
+uint64_t SumPerCpuCounters(int map_fd, uint32_t n) {
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0 || map_fd < 0) return 0;
+  std::vector<__u64> values(static_cast<size_t>(ncpu));
+  uint64_t total = 0;
+  for (__u32 i = 0; i < n; ++i) {
+    if (bpf_map_lookup_elem(map_fd, &i, values.data()) == 0) {
+      for (auto v : values) total += v;
+    }
+  }
+  return total;
 }
 
 }  // namespace zerotrace

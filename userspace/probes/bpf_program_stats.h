@@ -19,3 +19,11 @@ struct ProgramStats {
 std::vector<ProgramStats> ReadProgramStats(bpf_object* obj);
 
 }  // namespace zerotrace
+
+namespace zerotrace {
+
+// Sum over CPUs and over indexes [0, n) of a BPF_MAP_TYPE_PERCPU_ARRAY of __u64 counters (the
+// probes' `drops` maps). 0 when the map cannot be read.
+uint64_t SumPerCpuCounters(int map_fd, uint32_t n);
+
+}  // namespace zerotrace

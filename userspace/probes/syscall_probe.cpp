@@ -5,8 +5,8 @@
 
 #include <cerrno>
 #include <cstring>
-#include <vector>
 
+#include "probes/bpf_program_stats.h"
 #include "syscalls.h"
 #include "syscalls.skel.h"
 
@@ -62,17 +62,7 @@ bpf_object* SyscallProbe::object() const { return skel_ ? skel_->obj : nullptr; 
 int SyscallProbe::stats_map_fd() const { return skel_ ? bpf_map__fd(skel_->maps.stats) : -1; }
 
 uint64_t SyscallProbe::events_lost() const {
-  if (!skel_) return 0;
-  const int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return 0;
-  std::vector<__u64> values(static_cast<size_t>(ncpu));
-  uint64_t total = 0;
-  for (__u32 reason = 0; reason < SYSCALL_DROP_MAX; ++reason) {
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.drops), &reason, values.data()) == 0) {
-      for (auto v : values) total += v;
-    }
-  }
-  return total;
+  return skel_ ? SumPerCpuCounters(bpf_map__fd(skel_->maps.drops), SYSCALL_DROP_MAX) : 0;
 }
 
 }  // namespace zerotrace

@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Socket connections and their bytes, from syscall tracepoints only (no kprobes needed).
+ * Enter handlers remember the arguments per thread; exit handlers know the result and emit. */
+#include "common.bpf.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "sockets.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define EINPROGRESS 115
+
+const volatile __u32 capture_bytes = ZT_SOCK_MAX_CAPTURE;
+const volatile __u32 self_tgid = 0; /* the collector itself: its own HTTP server is not traced */
+
+enum call_kind { CALL_BUF = 1, CALL_IOV = 2, CALL_MSG = 3, CALL_SIZE_ONLY = 4, CALL_ACCEPT = 5,
+                 CALL_CONNECT = 6 };
+
+struct call_args {
+  __u64 buf; /* buffer, iovec array, or user_msghdr */
+  __u32 iovcnt;
+  __s32 fd;
+  __u8 kind;
+  __u8 direction;
+};
+
+struct conn_key {
+  __u32 tgid;
+  __s32 fd;
+};
+
+struct conn_info {
+  __u64 gen;
+  __u8 is_socket; /* 0: a non-socket fd, remembered so it costs one lookup from now on */
+  __u8 role;
+  __u8 family;
+  __u8 pad;
+  __u16 lport;
+  __u16 rport;
+  __u8 laddr[16];
+  __u8 raddr[16];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32);
+  __type(value, struct call_args);
+} active SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, ZT_SOCK_MAX_CONNS);
+  __type(key, struct conn_key);
+  __type(value, struct conn_info);
+} conns SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 16 * 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct sock_data_event);
+} scratch SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, SOCK_DROP_MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+} drops SEC(".maps");
+
+static __always_inline void count_drop(__u32 reason)
+{
+  __u64 *v = bpf_map_lookup_elem(&drops, &reason);
+  if (v)
+    *v += 1;
+}
+
+/* task -> files -> fdt -> fd[fd] -> file -> socket, or NULL for anything but a socket. */
+static __always_inline struct socket *fd_to_socket(int fd)
+{
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+  if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+    return NULL;
+  struct file **fds = BPF_CORE_READ(fdt, fd);
+  struct file *file = NULL;
+  bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+  if (!file)
+    return NULL;
+  umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
+  if ((mode & S_IFMT) != S_IFSOCK)
+    return NULL;
+  return (struct socket *)BPF_CORE_READ(file, private_data);
+}
+
+/* Fills `info` for a TCP socket over IPv4/IPv6; false for anything else. */
+static __always_inline bool describe_socket(int fd, struct conn_info *info)
+{
+  struct socket *sock = fd_to_socket(fd);
+  if (!sock)
+    return false;
+  if (BPF_CORE_READ(sock, type) != 1 /* SOCK_STREAM */)
+    return false;
+  struct sock *sk = BPF_CORE_READ(sock, sk);
+  if (!sk)
+    return false;
+  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  if (family != AF_INET && family != AF_INET6)
+    return false;
+  info->family = family;
+  info->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+  info->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  if (family == AF_INET) {
+    BPF_CORE_READ_INTO(info->laddr, sk, __sk_common.skc_rcv_saddr);
+    BPF_CORE_READ_INTO(info->raddr, sk, __sk_common.skc_daddr);
+  } else {
+    BPF_CORE_READ_INTO(info->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+    BPF_CORE_READ_INTO(info->raddr, sk, __sk_common.skc_v6_daddr);
+  }
+  return true;
+}
+
+static __always_inline void fill_header(struct sock_event_header *h, __u64 id, int fd,
+                                        const struct conn_info *c, __u8 type)
+{
+  h->ts = bpf_ktime_get_ns();
+  h->gen = c->gen;
+  h->tgid = id >> 32;
+  h->tid = (__u32)id;
+  h->fd = fd;
+  h->type = type;
+  h->role = c->role;
+  h->family = c->family;
+  h->lport = c->lport;
+  h->rport = c->rport;
+  __builtin_memcpy(h->laddr, c->laddr, 16);
+  __builtin_memcpy(h->raddr, c->raddr, 16);
+  h->size = 0;
+  h->captured = 0;
+  h->direction = 0;
+}
+
+static __always_inline void emit_header(__u64 id, int fd, const struct conn_info *c, __u8 type)
+{
+  struct sock_event_header h = {};
+  fill_header(&h, id, fd, c, type);
+  if (bpf_ringbuf_output(&events, &h, sizeof(h), 0))
+    count_drop(SOCK_DROP_RINGBUF);
+}
+
+static __always_inline struct conn_info *track(__u64 id, int fd, __u8 role, bool announce)
+{
+  struct conn_key key = {.tgid = id >> 32, .fd = fd};
+  struct conn_info info = {};
+  info.gen = bpf_ktime_get_ns();
+  info.role = role;
+  info.is_socket = describe_socket(fd, &info);
+  if (bpf_map_update_elem(&conns, &key, &info, BPF_ANY)) {
+    count_drop(SOCK_DROP_CONNS_FULL);
+    return NULL;
+  }
+  if (info.is_socket && announce)
+    emit_header(id, fd, &info, SOCK_EVENT_OPEN);
+  return bpf_map_lookup_elem(&conns, &key);
+}
+
+/* Known connection, or a socket that was open before we started (picked up now), or NULL. */
+static __always_inline struct conn_info *lookup_conn(__u64 id, int fd)
+{
+  struct conn_key key = {.tgid = id >> 32, .fd = fd};
+  struct conn_info *c = bpf_map_lookup_elem(&conns, &key);
+  if (!c)
+    c = track(id, fd, SOCK_ROLE_UNKNOWN, true);
+  if (!c || !c->is_socket)
+    return NULL;
+  return c;
+}
+
+static __always_inline void emit_data(__u64 id, int fd, const struct conn_info *c, __u8 dir,
+                                      const void *buf, __u64 size, bool copy)
+{
+  __u32 zero = 0;
+  struct sock_data_event *e = bpf_map_lookup_elem(&scratch, &zero);
+  if (!e)
+    return;
+  fill_header(&e->h, id, fd, c, SOCK_EVENT_DATA);
+  e->h.direction = dir;
+  e->h.size = size;
+  __u32 len = 0;
+  if (copy) {
+    len = size < capture_bytes ? (__u32)size : capture_bytes;
+    if (len > ZT_SOCK_MAX_CAPTURE)
+      len = ZT_SOCK_MAX_CAPTURE;
+    if (bpf_probe_read_user(e->data, len, buf))
+      len = 0;
+  }
+  e->h.captured = len;
+  __u64 total = sizeof(e->h) + len;
+  if (total > sizeof(*e))
+    total = sizeof(*e);
+  if (bpf_ringbuf_output(&events, e, total, 0))
+    count_drop(SOCK_DROP_RINGBUF);
+}
+
+static __always_inline int enter(int fd, __u64 buf, __u32 iovcnt, __u8 kind, __u8 dir)
+{
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tgid = id >> 32, tid = (__u32)id;
+  if (tgid == self_tgid || !zt_is_traced(tgid))
+    return 0;
+  struct call_args a = {.buf = buf, .iovcnt = iovcnt, .fd = fd, .kind = kind, .direction = dir};
+  bpf_map_update_elem(&active, &tid, &a, BPF_ANY);
+  return 0;
+}
+
+static __always_inline void emit_iov(__u64 id, const struct conn_info *c, const struct call_args *a,
+                                     __u64 iov_addr, __u32 iovcnt, __u64 bytes)
+{
+  const struct iovec *iov = (const struct iovec *)iov_addr;
+  for (int i = 0; i < ZT_SOCK_MAX_IOV; i++) {
+    if (i >= iovcnt || bytes == 0)
+      break;
+    struct iovec v = {};
+    if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
+      break;
+    __u64 seg = v.iov_len < bytes ? v.iov_len : bytes;
+    emit_data(id, a->fd, c, a->direction, v.iov_base, seg, true);
+    bytes -= seg;
+  }
+  if (bytes > 0) /* more iovecs than we walk: report the rest by size so parsers stay in sync */
+    emit_data(id, a->fd, c, a->direction, NULL, bytes, false);
+}
+
+static __always_inline int exit_call(long ret)
+{
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tid = (__u32)id;
+  struct call_args *ap = bpf_map_lookup_elem(&active, &tid);
+  if (!ap)
+    return 0;
+  struct call_args a = *ap;
+  bpf_map_delete_elem(&active, &tid);
+
+  if (a.kind == CALL_ACCEPT) {
+    if (ret >= 0)
+      track(id, (int)ret, SOCK_ROLE_SERVER, true);
+    return 0;
+  }
+  if (a.kind == CALL_CONNECT) {
+    if (ret == 0 || ret == -EINPROGRESS)
+      track(id, a.fd, SOCK_ROLE_CLIENT, true);
+    return 0;
+  }
+  if (ret <= 0)
+    return 0;
+  struct conn_info *c = lookup_conn(id, a.fd);
+  if (!c)
+    return 0;
+  struct conn_info conn = *c;
+  switch (a.kind) {
+  case CALL_BUF:
+    emit_data(id, a.fd, &conn, a.direction, (const void *)a.buf, ret, true);
+    break;
+  case CALL_IOV:
+    emit_iov(id, &conn, &a, a.buf, a.iovcnt, ret);
+    break;
+  case CALL_MSG: {
+    struct user_msghdr msg = {};
+    if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)a.buf) == 0)
+      emit_iov(id, &conn, &a, (__u64)msg.msg_iov, (__u32)msg.msg_iovlen, ret);
+    break;
+  }
+  case CALL_SIZE_ONLY:
+    emit_data(id, a.fd, &conn, a.direction, NULL, ret, false);
+    break;
+  }
+  return 0;
+}
+
+#define ARG(n) (ctx->args[n])
+
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int enter_accept4(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), 0, 0, CALL_ACCEPT, 0); }
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_accept")
+int enter_accept(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), 0, 0, CALL_ACCEPT, 0); }
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), 0, 0, CALL_CONNECT, 0); }
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int enter_read(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), ARG(1), 0, CALL_BUF, SOCK_DIR_INGRESS); }
+SEC("tracepoint/syscalls/sys_exit_read")
+int exit_read(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_write")
+int enter_write(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), ARG(1), 0, CALL_BUF, SOCK_DIR_EGRESS); }
+SEC("tracepoint/syscalls/sys_exit_write")
+int exit_write(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int enter_recvfrom(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), ARG(1), 0, CALL_BUF, SOCK_DIR_INGRESS); }
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int enter_sendto(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), ARG(1), 0, CALL_BUF, SOCK_DIR_EGRESS); }
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int exit_sendto(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_readv")
+int enter_readv(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), ARG(1), ARG(2), CALL_IOV, SOCK_DIR_INGRESS); }
+SEC("tracepoint/syscalls/sys_exit_readv")
+int exit_readv(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_writev")
+int enter_writev(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), ARG(1), ARG(2), CALL_IOV, SOCK_DIR_EGRESS); }
+SEC("tracepoint/syscalls/sys_exit_writev")
+int exit_writev(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int enter_recvmsg(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), ARG(1), 0, CALL_MSG, SOCK_DIR_INGRESS); }
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int enter_sendmsg(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), ARG(1), 0, CALL_MSG, SOCK_DIR_EGRESS); }
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
+/* sendfile(out_fd, in_fd, ...) and splice(..., fd_out, ...) move bytes we cannot copy: counted
+ * by size so the parsers can skip a body of known length. */
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int enter_sendfile(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), 0, 0, CALL_SIZE_ONLY, SOCK_DIR_EGRESS); }
+SEC("tracepoint/syscalls/sys_exit_sendfile64")
+int exit_sendfile(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_splice")
+int enter_splice(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(2), 0, 0, CALL_SIZE_ONLY, SOCK_DIR_EGRESS); }
+SEC("tracepoint/syscalls/sys_exit_splice")
+int exit_splice(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+  __u64 id = bpf_get_current_pid_tgid();
+  struct conn_key key = {.tgid = id >> 32, .fd = (int)ARG(0)};
+  struct conn_info *c = bpf_map_lookup_elem(&conns, &key);
+  if (!c)
+    return 0;
+  if (c->is_socket)
+    emit_header(id, key.fd, c, SOCK_EVENT_CLOSE);
+  bpf_map_delete_elem(&conns, &key);
+  return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,58 @@
+/* sockets probe: kernel/user ABI. Connection lifecycle and data events from syscall
+ * tracepoints; protocol parsing happens in userspace. */
+#pragma once
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define ZT_SOCK_MAX_CAPTURE 16384 /* per read/write; the loader may lower it (capture_bytes) */
+#define ZT_SOCK_MAX_IOV 8         /* iovecs walked per readv/writev/recvmsg/sendmsg */
+#define ZT_SOCK_MAX_CONNS 65536
+
+enum sock_event_type {
+  SOCK_EVENT_OPEN = 1,  /* a connection was accepted, connected, or first seen */
+  SOCK_EVENT_DATA = 2,  /* bytes read or written */
+  SOCK_EVENT_CLOSE = 3, /* close() on the fd */
+};
+
+enum sock_role {
+  SOCK_ROLE_UNKNOWN = 0, /* already open when we started: inferred from the bytes */
+  SOCK_ROLE_SERVER = 1,  /* the process accepted it */
+  SOCK_ROLE_CLIENT = 2,  /* the process connected it */
+};
+
+enum sock_direction {
+  SOCK_DIR_INGRESS = 0, /* the process read these bytes */
+  SOCK_DIR_EGRESS = 1,  /* the process wrote these bytes */
+};
+
+enum sock_drop_reason {
+  SOCK_DROP_RINGBUF = 0,    /* ring buffer full: an event was lost */
+  SOCK_DROP_CONNS_FULL = 1, /* connection map full: a connection is not tracked */
+  SOCK_DROP_MAX = 2,
+};
+
+/* (tgid, fd, gen) names a connection; gen tells apart two connections that reused one fd. */
+struct sock_event_header {
+  __u64 ts;   /* bpf_ktime_get_ns() at the syscall's exit */
+  __u64 gen;  /* connection generation: the time it was first seen */
+  __u64 size; /* DATA: true byte count of the read/write (>= captured) */
+  __u32 tgid;
+  __u32 tid;
+  __s32 fd;
+  __u32 captured; /* DATA: bytes of data[] that follow */
+  __u8 type;      /* enum sock_event_type */
+  __u8 role;      /* enum sock_role */
+  __u8 direction; /* enum sock_direction */
+  __u8 family;    /* AF_INET / AF_INET6 */
+  __u16 lport;    /* host byte order */
+  __u16 rport;    /* host byte order */
+  __u8 laddr[16]; /* IPv4 in the first 4 bytes */
+  __u8 raddr[16];
+};
+
+struct sock_data_event {
+  struct sock_event_header h;
+  __u8 data[ZT_SOCK_MAX_CAPTURE];
+};

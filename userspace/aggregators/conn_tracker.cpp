@@ -1,0 +1,137 @@
+#include "aggregators/conn_tracker.h"
+
+#include <arpa/inet.h>
+
+namespace zerotrace {
+
+std::string FormatAddress(uint8_t family, const uint8_t* addr) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (family == 2 /* AF_INET */) {
+    inet_ntop(AF_INET, addr, buf, sizeof(buf));
+  } else {
+    inet_ntop(AF_INET6, addr, buf, sizeof(buf));
+  }
+  return buf;
+}
+
+// Adds the connection's identity to each record the parser completes.
+class ConnTracker::Sink : public protocols::RecordSink {
+ public:
+  Sink(ConnTracker& tracker, const ConnMeta& meta) : tracker_(tracker), meta_(meta) {}
+  void OnRecord(const protocols::RequestRecord& record) override {
+    ++tracker_.counters_.requests;
+    for (auto* c : tracker_.consumers_) c->OnRequest(record, meta_);
+  }
+
+ private:
+  ConnTracker& tracker_;
+  const ConnMeta& meta_;
+};
+
+struct ConnTracker::Conn {
+  uint64_t gen = 0;
+  ConnMeta meta;
+  std::unique_ptr<protocols::ConnectionParser> parser;
+};
+
+ConnTracker::ConnTracker(ProcessCatalog& catalog, size_t max_connections,
+                         size_t max_routes_per_service)
+    : catalog_(catalog),
+      max_connections_(max_connections),
+      max_routes_per_service_(max_routes_per_service) {}
+
+ConnTracker::~ConnTracker() = default;
+
+protocols::RouteTemplater* ConnTracker::TemplaterFor(const std::string& service) {
+  auto& t = templaters_[service];
+  if (!t) t = std::make_unique<protocols::RouteTemplater>(max_routes_per_service_);
+  return t.get();
+}
+
+ConnTracker::Conn* ConnTracker::Open(const sock_event_header& h) {
+  if (conns_.size() >= max_connections_) {
+    ++counters_.connections_dropped;
+    return nullptr;
+  }
+  auto conn = std::make_unique<Conn>();
+  conn->gen = h.gen;
+  auto& m = conn->meta;
+  m.tgid = h.tgid;
+  auto info = catalog_.Lookup(h.tgid);
+  m.service = info ? info->service_name : "unknown";
+  m.local_port = h.lport;
+  m.remote_port = h.rport;
+  m.local_addr = FormatAddress(h.family, h.laddr);
+  m.remote_addr = FormatAddress(h.family, h.raddr);
+  protocols::ConnectionParser::Options opts;
+  opts.role = h.role == SOCK_ROLE_SERVER   ? protocols::Role::kServer
+              : h.role == SOCK_ROLE_CLIENT ? protocols::Role::kClient
+                                           : protocols::Role::kUnknown;
+  opts.templater = TemplaterFor(m.service);
+  conn->parser = std::make_unique<protocols::ConnectionParser>(opts);
+  ++counters_.connections_opened;
+  Conn* raw = conn.get();
+  conns_[{h.tgid, h.fd}] = std::move(conn);
+  return raw;
+}
+
+void ConnTracker::Close(const Key& key, uint64_t ts) {
+  auto it = conns_.find(key);
+  if (it == conns_.end()) return;
+  Sink sink(*this, it->second->meta);
+  it->second->parser->OnClose(ts, sink);
+  closed_parser_counters_.Add(it->second->parser->TakeCounters());
+  conns_.erase(it);
+}
+
+void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
+  const Key key{h.tgid, h.fd};
+  auto it = conns_.find(key);
+  // A different generation on the same fd: the old connection's close was not seen.
+  if (it != conns_.end() && it->second->gen != h.gen) {
+    Close(key, h.ts);
+    it = conns_.end();
+  }
+  switch (h.type) {
+    case SOCK_EVENT_OPEN:
+      if (it == conns_.end()) Open(h);
+      return;
+    case SOCK_EVENT_CLOSE:
+      Close(key, h.ts);
+      return;
+    case SOCK_EVENT_DATA: {
+      Conn* conn = it != conns_.end() ? it->second.get() : Open(h);
+      if (!conn) return;
+      counters_.bytes_captured += h.captured;
+      conn->meta.tid = h.tid;
+      protocols::DataEvent ev;
+      ev.direction =
+          h.direction == SOCK_DIR_EGRESS ? protocols::Direction::kEgress : protocols::Direction::kIngress;
+      ev.timestamp_ns = h.ts;
+      ev.captured = std::span<const uint8_t>(data, h.captured);
+      ev.size = h.size;
+      Sink sink(*this, conn->meta);
+      conn->parser->OnData(ev, sink);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void ConnTracker::SweepDead() {
+  std::vector<Key> dead;
+  for (const auto& [key, conn] : conns_) {
+    if (!catalog_.IsAlive(key.tgid)) dead.push_back(key);
+  }
+  for (const auto& key : dead) Close(key, 0);
+}
+
+protocols::ParserCounters ConnTracker::TakeParserCounters() {
+  protocols::ParserCounters total = closed_parser_counters_;
+  closed_parser_counters_ = {};
+  for (auto& [key, conn] : conns_) total.Add(conn->parser->TakeCounters());
+  return total;
+}
+
+}  // namespace zerotrace

@@ -1,0 +1,89 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "process/process_catalog.h"
+#include "protocols/common/connection_parser.h"
+#include "protocols/common/request_record.h"
+#include "protocols/common/route_templater.h"
+#include "sockets.h"
+
+namespace zerotrace {
+
+// Who a request belongs to: the process and the connection's endpoints.
+struct ConnMeta {
+  uint32_t tgid = 0;
+  uint32_t tid = 0;  // thread of the event that completed the request
+  std::string service;
+  uint16_t local_port = 0;
+  uint16_t remote_port = 0;
+  std::string local_addr;
+  std::string remote_addr;
+};
+
+class RequestConsumer {
+ public:
+  virtual ~RequestConsumer() = default;
+  virtual void OnRequest(const protocols::RequestRecord& record, const ConnMeta& conn) = 0;
+};
+
+struct ConnTrackerCounters {
+  uint64_t connections_opened = 0;
+  uint64_t connections_dropped = 0;  // over the connection bound
+  uint64_t bytes_captured = 0;
+  uint64_t requests = 0;
+};
+
+// Routes socket events to one ConnectionParser per connection (tgid, fd, generation) and hands
+// completed requests to the consumers. Single-threaded: the ring-buffer thread owns it.
+class ConnTracker {
+ public:
+  ConnTracker(ProcessCatalog& catalog, size_t max_connections = 65536,
+              size_t max_routes_per_service = 100);
+  ~ConnTracker();
+
+  void AddConsumer(RequestConsumer* consumer) { consumers_.push_back(consumer); }
+  void OnEvent(const sock_event_header& h, const uint8_t* data);
+  // Drops connections of processes that exited (their close may never have been seen).
+  void SweepDead();
+
+  size_t connections() const { return conns_.size(); }
+  const ConnTrackerCounters& counters() const { return counters_; }
+  // Parser counters (unparsed per protocol, ...) since the previous call.
+  protocols::ParserCounters TakeParserCounters();
+
+ private:
+  struct Conn;
+  struct Key {
+    uint32_t tgid;
+    int32_t fd;
+    bool operator==(const Key& o) const { return tgid == o.tgid && fd == o.fd; }
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      return (static_cast<size_t>(k.tgid) << 32) ^ static_cast<uint32_t>(k.fd);
+    }
+  };
+  class Sink;
+
+  Conn* Open(const sock_event_header& h);
+  void Close(const Key& key, uint64_t ts);
+  protocols::RouteTemplater* TemplaterFor(const std::string& service);
+
+  ProcessCatalog& catalog_;
+  size_t max_connections_;
+  size_t max_routes_per_service_;
+  std::unordered_map<Key, std::unique_ptr<Conn>, KeyHash> conns_;
+  std::unordered_map<std::string, std::unique_ptr<protocols::RouteTemplater>> templaters_;
+  std::vector<RequestConsumer*> consumers_;
+  ConnTrackerCounters counters_;
+  protocols::ParserCounters closed_parser_counters_;
+};
+
+std::string FormatAddress(uint8_t family, const uint8_t* addr);
+
+}  // namespace zerotrace

@@ -1,0 +1,65 @@
+#include "aggregators/red_aggregator.h"
+
+namespace zerotrace {
+
+const std::vector<double>& RedAggregator::Buckets() {
+  static const std::vector<double> b = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
+                                        0.5,   0.75, 1.0,   2.5,  5.0,   7.5, 10.0};
+  return b;
+}
+
+RedAggregator::RedAggregator(prometheus::Registry& registry)
+    : http_server_(prometheus::BuildHistogram()
+                       .Name("http_server_request_duration_seconds")
+                       .Help("Duration of HTTP server requests (first request byte read to last "
+                             "response byte written)")
+                       .Register(registry)),
+      http_client_(prometheus::BuildHistogram()
+                       .Name("http_client_request_duration_seconds")
+                       .Help("Duration of HTTP client requests (first request byte written to "
+                             "last response byte read)")
+                       .Register(registry)),
+      rpc_server_(prometheus::BuildHistogram()
+                      .Name("rpc_server_duration_seconds")
+                      .Help("Duration of inbound RPCs")
+                      .Register(registry)),
+      rpc_client_(prometheus::BuildHistogram()
+                      .Name("rpc_client_duration_seconds")
+                      .Help("Duration of outbound RPCs")
+                      .Register(registry)),
+      unparsed_(prometheus::BuildCounter()
+                    .Name("zerotrace_http_unparsed_requests_total")
+                    .Help("Requests seen but not parsed (malformed, truncated, joined mid-stream)")
+                    .Register(registry)) {}
+
+void RedAggregator::OnRequest(const protocols::RequestRecord& r, const ConnMeta& conn) {
+  const std::string protocol(protocols::ProtocolName(r.protocol));
+  if (!r.parsed_ok || r.end_ns < r.start_ns) {
+    unparsed_.Add({{"protocol", protocol}}).Increment();
+    return;
+  }
+  const double seconds = static_cast<double>(r.end_ns - r.start_ns) / 1e9;
+  const bool server = r.role == protocols::Role::kServer;
+  if (r.protocol == protocols::Protocol::kGrpc) {
+    prometheus::Labels labels{{"service_name", conn.service},
+                              {"rpc_system", "grpc"},
+                              {"rpc_service", r.rpc_service},
+                              {"rpc_method", r.rpc_method},
+                              {"rpc_grpc_status_code",
+                               r.grpc_status >= 0 ? std::to_string(r.grpc_status) : "unknown"}};
+    (server ? rpc_server_ : rpc_client_).Add(labels, Buckets()).Observe(seconds);
+    return;
+  }
+  prometheus::Labels labels{{"service_name", conn.service},
+                            {"http_request_method", r.method},
+                            {"http_response_status_code", std::to_string(r.status_code)},
+                            {"http_route", r.route}};
+  if (server) {
+    labels["server_port"] = std::to_string(conn.local_port);
+    http_server_.Add(labels, Buckets()).Observe(seconds);
+  } else {
+    http_client_.Add(labels, Buckets()).Observe(seconds);
+  }
+}
+
+}  // namespace zerotrace

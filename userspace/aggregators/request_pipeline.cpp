@@ -1,0 +1,82 @@
+#include "aggregators/request_pipeline.h"
+
+namespace zerotrace {
+
+RequestPipeline::RequestPipeline(prometheus::Registry& registry, ProcessCatalog& catalog)
+    : tracker_(catalog),
+      red_(registry),
+      connections_(prometheus::BuildGauge()
+                       .Name("zerotrace_connections_tracked")
+                       .Help("TCP connections currently tracked by the L7 parsers")
+                       .Register(registry)
+                       .Add({})),
+      bytes_captured_(prometheus::BuildCounter()
+                          .Name("zerotrace_socket_bytes_captured_total")
+                          .Help("Socket payload bytes copied from the kernel for parsing")
+                          .Register(registry)
+                          .Add({})),
+      requests_(prometheus::BuildCounter()
+                    .Name("zerotrace_requests_total")
+                    .Help("Requests completed by the L7 parsers (parsed or not)")
+                    .Register(registry)
+                    .Add({})),
+      conns_dropped_(prometheus::BuildCounter()
+                         .Name("zerotrace_connections_dropped_total")
+                         .Help("Connections not tracked because the connection bound was reached")
+                         .Register(registry)
+                         .Add({})),
+      unknown_protocol_(prometheus::BuildCounter()
+                            .Name("zerotrace_unknown_protocol_connections_total")
+                            .Help("Connections whose protocol was not recognised (ignored)")
+                            .Register(registry)
+                            .Add({})) {
+  tracker_.AddConsumer(&red_);
+}
+
+RequestPipeline::~RequestPipeline() { Stop(); }
+
+SocketsProbe::Handler RequestPipeline::Handler() {
+  // Locked per event (uncontended but for Refresh), so polling itself never blocks a scrape.
+  return [this](const sock_event_header& h, const uint8_t* data) {
+    std::lock_guard lock(mu_);
+    tracker_.OnEvent(h, data);
+  };
+}
+
+void RequestPipeline::AddConsumer(RequestConsumer* consumer) {
+  std::lock_guard lock(mu_);
+  tracker_.AddConsumer(consumer);
+}
+
+void RequestPipeline::Start(SocketsProbe* probe) {
+  probe_ = probe;
+  stop_ = false;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void RequestPipeline::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void RequestPipeline::Loop() {
+  while (!stop_) {
+    probe_->Poll(100);  // a short timeout keeps Stop() prompt
+  }
+}
+
+void RequestPipeline::Refresh() {
+  std::lock_guard lock(mu_);
+  tracker_.SweepDead();
+  const auto& c = tracker_.counters();
+  connections_.Set(static_cast<double>(tracker_.connections()));
+  bytes_captured_.Update(c.bytes_captured);
+  requests_.Update(c.requests);
+  conns_dropped_.Update(c.connections_dropped);
+  const auto parser = tracker_.TakeParserCounters();
+  if (parser.unknown_protocol_connections) {
+    unknown_protocol_.Increment(static_cast<double>(parser.unknown_protocol_connections));
+  }
+}
+
+}  // namespace zerotrace
