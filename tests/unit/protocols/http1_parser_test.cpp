@@ -51,6 +51,15 @@ TEST(Http1ParserTest, SimpleExchangeKeepsOnlyNeededFields) {
   EXPECT_EQ(r.response_bytes, kResp.size());
   EXPECT_EQ(f.parser.counters().http1_requests, 1u);
   EXPECT_EQ(f.parser.counters().http1_unparsed, 0u);
+  // Credentials, cookies, query strings and bodies are never kept.
+  for (const std::string* s : {&r.method, &r.path, &r.route, &r.host, &r.traceparent,
+                               &r.tracestate, &r.version}) {
+    EXPECT_EQ(s->find("Bearer"), std::string::npos);
+    EXPECT_EQ(s->find("a=b"), std::string::npos);
+    EXPECT_EQ(s->find("s=1"), std::string::npos);
+    EXPECT_EQ(s->find("secret"), std::string::npos);
+    EXPECT_EQ(s->find("hello"), std::string::npos);
+  }
 }
 
 // Every split point of request and response must give the same record.

@@ -99,9 +99,7 @@ class Http1Parser {
   size_t pending_count_ = 0;
   uint64_t next_seq_ = 1;
   int resp_status_ = 0;
-  bool resp_ok_ = true;
   bool upgraded_ = false;
-  RequestRecord orphan_;
   ParserCounters counters_;
 };
 

@@ -145,7 +145,7 @@ void Http2Parser::FeedDir(Dir& d, uint64_t ts, std::span<const uint8_t> data, ui
       if (d.hdr_have < kFrameHeaderSize) continue;
       d.hdr_have = 0;
       d.frame = ParseFrameHeader(d.hdr);
-      OnFrameHeader(d, ts);
+      OnFrameHeader(d);
       if (d.state == Dir::State::kLost) return;
       if (d.payload_left == 0) {
         d.state = Dir::State::kHeader;
@@ -176,16 +176,11 @@ void Http2Parser::FeedDir(Dir& d, uint64_t ts, std::span<const uint8_t> data, ui
   }
 }
 
-void Http2Parser::OnFrameHeader(Dir& d, uint64_t ts) {
-  (void)ts;
+void Http2Parser::OnFrameHeader(Dir& d) {
   const FrameHeader& f = d.frame;
   const auto type = static_cast<FrameType>(f.type);
   if (d.in_block && (type != FrameType::kContinuation || f.stream_id != d.block_stream)) {
     // RFC 9113 §6.10: nothing may interleave a header block. Treat as lost framing.
-    LoseFraming(d);
-    return;
-  }
-  if (f.length > (1u << 24) - 1) {
     LoseFraming(d);
     return;
   }

@@ -76,7 +76,7 @@ class Http2Parser {
 
   void FeedDir(Dir& d, uint64_t ts, std::span<const uint8_t> captured, uint64_t gap,
                RecordSink& sink);
-  void OnFrameHeader(Dir& d, uint64_t ts);
+  void OnFrameHeader(Dir& d);
   void OnFrame(Dir& d, std::span<const uint8_t> payload, uint64_t ts, RecordSink& sink);
   void OnHeaderBlock(Dir& d, uint64_t ts, RecordSink& sink);
   void LoseFraming(Dir& d);
