@@ -161,3 +161,51 @@ TEST(ConnectionParserTest, H2cUpgradeSwitchesToHttp2) {
 
 }  // namespace
 }  // namespace zerotrace::protocols
+
+namespace zerotrace::protocols {
+namespace {
+
+TEST(ConnectionParserTest, Http1MidStreamJoinCountsOrphanResponse) {
+  ConnectionParser c;  // role unknown: pre-existing connection
+  VectorSink sink;
+  c.OnData(Event(Direction::kIngress, 1, "tail of a request body"), sink);
+  c.OnData(Event(Direction::kEgress, 2, kResp), sink);  // its response: no request to pair
+  EXPECT_EQ(c.protocol(), Protocol::kHttp1);
+  EXPECT_EQ(c.role(), Role::kServer);
+  EXPECT_EQ(sink.records.size(), 0u);
+  EXPECT_EQ(c.counters().http1_unparsed, 1u);
+  c.OnData(Event(Direction::kIngress, 3, kReq), sink);
+  c.OnData(Event(Direction::kEgress, 4, kResp), sink);
+  ASSERT_EQ(sink.records.size(), 1u);
+  EXPECT_TRUE(sink.records[0].parsed_ok);
+  EXPECT_EQ(sink.records[0].start_ns, 3u);
+}
+
+TEST(ConnectionParserTest, Http2ClientTiming) {
+  ConnectionParser::Options o;
+  o.role = Role::kClient;
+  ConnectionParser c(o);
+  VectorSink sink;
+  c.OnData(Event(Direction::kEgress, 100,
+                 std::string(kHttp2Preface) +
+                     Frame(FrameType::kHeaders, frame_flags::kEndHeaders, 1,
+                           EncodeBlock({{":method", "POST"}, {":path", "/a/1"}}))),
+           sink);
+  c.OnData(Event(Direction::kEgress, 110, Frame(FrameType::kData, frame_flags::kEndStream, 1, "x")),
+           sink);
+  c.OnData(Event(Direction::kIngress, 300,
+                 Frame(FrameType::kHeaders, frame_flags::kEndHeaders, 1,
+                       EncodeBlock({{":status", "201"}}))),
+           sink);
+  c.OnData(Event(Direction::kIngress, 350, Frame(FrameType::kData, frame_flags::kEndStream, 1, "")),
+           sink);
+  ASSERT_EQ(sink.records.size(), 1u);
+  EXPECT_EQ(sink.records[0].role, Role::kClient);
+  EXPECT_EQ(sink.records[0].start_ns, 100u);
+  EXPECT_EQ(sink.records[0].end_ns, 350u);
+  EXPECT_EQ(sink.records[0].status_code, 201);
+  EXPECT_EQ(sink.records[0].route, "/a/{id}");
+}
+
+}  // namespace
+}  // namespace zerotrace::protocols
