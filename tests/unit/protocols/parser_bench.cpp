@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "protocols/common/connection_parser.h"
+#include "protocols/http2/frame.h"
+#include "protocols/http2/huffman.h"
 
 namespace zt = zerotrace::protocols;
 
@@ -109,15 +111,102 @@ std::vector<Exchange> MakeTraffic(size_t n) {
   return out;
 }
 
+
+void PutInt(int prefix_bits, uint8_t first, uint64_t v, std::string* out) {
+  const uint64_t max = (1u << prefix_bits) - 1;
+  if (v < max) {
+    out->push_back(static_cast<char>(first | v));
+    return;
+  }
+  out->push_back(static_cast<char>(first | max));
+  for (v -= max; v >= 128; v >>= 7) out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+  out->push_back(static_cast<char>(v));
+}
+
+// Literal field: 0x40 with incremental indexing, 0x00 without. Values are Huffman coded.
+void PutLiteral(uint8_t kind, std::string_view name, std::string_view value, std::string* out) {
+  out->push_back(static_cast<char>(kind));
+  PutInt(7, 0, name.size(), out);
+  out->append(name);
+  std::string h;
+  zt::HuffmanEncode(value, &h);
+  PutInt(7, 0x80, h.size(), out);
+  out->append(h);
+}
+
+void PutFrame(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload,
+              std::string* out) {
+  zt::FrameHeader h;
+  h.length = static_cast<uint32_t>(payload.size());
+  h.type = type;
+  h.flags = flags;
+  h.stream_id = stream;
+  zt::AppendFrameHeader(h, out);
+  out->append(payload);
+}
+
+// gRPC unary calls on one connection, encoded like a real client/server would: the first call
+// inserts the repeated fields into the HPACK tables, later calls reference them.
+std::vector<Exchange> MakeGrpcTraffic(size_t n) {
+  std::mt19937 rng(7);
+  std::vector<Exchange> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t id = static_cast<uint32_t>(2 * i + 1);
+    std::string req_block;
+    req_block += '\x83';  // :method POST
+    req_block += '\x86';  // :scheme http
+    const char* methods[] = {"/shop.v1.Catalog/GetItem", "/shop.v1.Catalog/ListItems",
+                             "/shop.v1.Cart/AddItem", "/grpc.health.v1.Health/Check"};
+    PutLiteral(0x00, ":path", methods[rng() % 4], &req_block);
+    if (i == 0) {
+      PutLiteral(0x40, ":authority", "catalog.shop.svc.cluster.local:50051", &req_block);
+      PutLiteral(0x40, "content-type", "application/grpc", &req_block);
+      PutLiteral(0x40, "user-agent", "grpc-go/1.60.1", &req_block);
+      PutLiteral(0x40, "te", "trailers", &req_block);
+    } else {
+      req_block += "\xc1\xc0\xbf\xbe";  // indices 65..62: authority, content-type, ua, te
+    }
+    char tp[80];
+    std::snprintf(tp, sizeof(tp), "00-%016lx%016lx-%016lx-01", static_cast<unsigned long>(rng()),
+                  static_cast<unsigned long>(rng()), static_cast<unsigned long>(rng()));
+    PutLiteral(0x00, "traceparent", tp, &req_block);
+    PutLiteral(0x00, "grpc-timeout", "999m", &req_block);
+    Exchange e;
+    PutFrame(1, zt::frame_flags::kEndHeaders, id, req_block, &e.request);
+    PutFrame(0, zt::frame_flags::kEndStream, id, std::string(5 + 40 + rng() % 200, 'q'),
+             &e.request);
+    std::string resp_block, trailers;
+    if (i == 0) {
+      resp_block += '\x88';  // :status 200
+      PutLiteral(0x40, "content-type", "application/grpc", &resp_block);
+      PutLiteral(0x40, "grpc-status", "0", &trailers);
+    } else {
+      resp_block += "\x88\xbf";  // content-type is now second newest
+      trailers += '\xbe';         // grpc-status: 0
+    }
+    PutFrame(1, zt::frame_flags::kEndHeaders, id, resp_block, &e.response);
+    PutFrame(0, 0, id, std::string(5 + 100 + rng() % 900, 'r'), &e.response);
+    PutFrame(1, zt::frame_flags::kEndHeaders | zt::frame_flags::kEndStream, id, trailers,
+             &e.response);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  // argv: [seconds] [distinct exchanges in the corpus] [connections]. A large corpus makes every
-  // event a cache miss, like data fresh from a ring buffer written on another CPU.
+  // argv: [seconds] [distinct exchanges in the corpus] [connections] [http1|grpc]. A large corpus
+  // makes every event a cache miss, like data fresh from a ring buffer written on another CPU.
   const double seconds = argc > 1 ? std::atof(argv[1]) : 3.0;
   const size_t corpus = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1024;
-  const size_t kConnections = argc > 3 ? std::strtoul(argv[3], nullptr, 10) : 64;
-  const auto traffic = MakeTraffic(corpus == 0 ? 1 : corpus);
+  const std::string mode = argc > 4 ? argv[4] : "http1";
+  const bool grpc = mode == "grpc";
+  // HTTP/2 keeps HPACK state per connection, so the gRPC corpus is one connection's history.
+  const size_t kConnections = grpc ? 1 : (argc > 3 ? std::strtoul(argv[3], nullptr, 10) : 64);
+  const auto traffic = grpc ? MakeGrpcTraffic(corpus == 0 ? 1 : corpus)
+                            : MakeTraffic(corpus == 0 ? 1 : corpus);
   zt::RouteTemplater routes(100);
   std::vector<std::unique_ptr<zt::ConnectionParser>> conns;
   zt::ConnectionParser::Options o;
@@ -129,6 +218,16 @@ int main(int argc, char** argv) {
   for (const auto& e : traffic) corpus_bytes += e.request.size() + e.response.size();
   uint64_t bytes = 0;
   uint64_t ts = 1;
+  if (grpc) {
+    // The preface once; replaying exchange 0 later re-inserts the same HPACK entries, so the
+    // indices of the following exchanges stay valid on every pass.
+    zt::DataEvent ev;
+    ev.direction = zt::Direction::kIngress;
+    ev.captured = {reinterpret_cast<const uint8_t*>(zt::kHttp2Preface.data()),
+                   zt::kHttp2Preface.size()};
+    ev.size = zt::kHttp2Preface.size();
+    conns[0]->OnData(ev, sink);
+  }
   const auto start = std::chrono::steady_clock::now();
   double elapsed = 0;
   size_t i = 0;
@@ -152,6 +251,7 @@ int main(int argc, char** argv) {
     elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   const double rps = static_cast<double>(sink.records) / elapsed;
+  std::printf("mode: %s\n", grpc ? "grpc (HTTP/2 + HPACK)" : "http1");
   std::printf("corpus: %zu exchanges (%.1f MiB), %zu connections\n", traffic.size(),
               static_cast<double>(corpus_bytes) / (1024.0 * 1024.0), kConnections);
   std::printf("requests: %llu (parsed_ok %llu) in %.2fs, routes %zu\n",
