@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdarg>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -46,6 +47,16 @@ std::string KernelRelease() {
 
 }  // namespace
 
+std::unique_ptr<Features> MakeFeatures() {
+  std::vector<Feature> disabled;
+  if (const char* env = std::getenv("ZEROTRACE_DISABLE_FEATURES")) {
+    std::string unknown;
+    disabled = ParseFeatureList(env, &unknown);
+    if (!unknown.empty()) spdlog::warn("ZEROTRACE_DISABLE_FEATURES: unknown feature(s) {}", unknown);
+  }
+  return std::make_unique<Features>(MakeKernelFeatureProber(), std::move(disabled));
+}
+
 Daemon::Daemon(Config config)
     : config_(std::move(config)),
       started_(std::chrono::steady_clock::now()),
@@ -64,7 +75,7 @@ Status Daemon::Start() {
       return Error{"--pid " + std::to_string(pid) + ": no such process"};
     }
   }
-  features_ = std::make_unique<Features>(MakeKernelFeatureProber());
+  features_ = MakeFeatures();
   catalog_ = std::make_unique<ProcessCatalog>(config_.proc_root);
   auto filter = ProcessFilter::Create(config_.select);
   if (!filter) return filter.error();

@@ -24,6 +24,9 @@ namespace zerotrace {
 
 class SyscallAggregator;
 
+// The kernel's features, minus any the operator disabled with ZEROTRACE_DISABLE_FEATURES.
+std::unique_ptr<Features> MakeFeatures();
+
 // `zerotrace run`: loads the enabled probes, serves /metrics, /health and /ready, and reads the
 // kernel maps on an interval until SIGINT/SIGTERM.
 class Daemon {

@@ -142,9 +142,9 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("probe")) {
     // Tracepoint probing needs tracefs; without it the answer would be a misleading "no".
     if (auto t = zerotrace::EnsureTracefsMounted(); !t) spdlog::warn("{}", t.error().message);
-    zerotrace::Features features(zerotrace::MakeKernelFeatureProber());
-    std::fputs(probe_json ? zerotrace::ProbeReportJson(features).c_str()
-                          : zerotrace::ProbeReportTable(features).c_str(),
+    auto features = zerotrace::MakeFeatures();
+    std::fputs(probe_json ? zerotrace::ProbeReportJson(*features).c_str()
+                          : zerotrace::ProbeReportTable(*features).c_str(),
                stdout);
     return 0;
   }

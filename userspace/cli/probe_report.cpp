@@ -25,6 +25,11 @@ std::vector<ProbePath> ProbePaths(Features& f) {
                  syscalls == SyscallAttachMode::kRawTracepoint
                      ? "raw_syscalls sys_enter/sys_exit via raw_tp"
                      : "raw_syscalls sys_enter/sys_exit tracepoints"});
+  const bool raw = f.Has(Feature::kRawTracepoint);
+  out.push_back({"sockets",
+                 raw ? "raw_tracepoint" : (f.Has(Feature::kTracepoint) ? "tracepoint" : "unavailable"),
+                 raw ? "raw_syscalls sys_enter/sys_exit, socket syscalls picked by number"
+                     : "syscalls/sys_{enter,exit}_{accept4,connect,read,write,...} tracepoints"});
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -119,11 +120,36 @@ std::unique_ptr<FeatureProber> MakeKernelFeatureProber() {
   return std::make_unique<KernelFeatureProber>();
 }
 
-Features::Features(std::unique_ptr<FeatureProber> prober) : prober_(std::move(prober)) {}
+std::vector<Feature> ParseFeatureList(const std::string& list, std::string* unknown) {
+  std::vector<Feature> out;
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    size_t comma = list.find(',', pos);
+    if (comma == std::string::npos) comma = list.size();
+    const std::string name = list.substr(pos, comma - pos);
+    pos = comma + 1;
+    if (name.empty()) continue;
+    bool found = false;
+    for (int i = 0; i < static_cast<int>(Feature::kCount); ++i) {
+      if (name == FeatureName(static_cast<Feature>(i))) {
+        out.push_back(static_cast<Feature>(i));
+        found = true;
+      }
+    }
+    if (!found && unknown) *unknown += (unknown->empty() ? "" : ",") + name;
+  }
+  return out;
+}
+
+Features::Features(std::unique_ptr<FeatureProber> prober, std::vector<Feature> disabled)
+    : prober_(std::move(prober)), disabled_(std::move(disabled)) {}
 
 const FeatureAnswer& Features::Answer(Feature f) {
   std::lock_guard lock(mu_);
   auto& slot = cache_[static_cast<size_t>(f)];
+  if (!slot && std::find(disabled_.begin(), disabled_.end(), f) != disabled_.end()) {
+    slot = FeatureAnswer{false, "disabled by ZEROTRACE_DISABLE_FEATURES"};
+  }
   if (!slot) slot = prober_->Probe(f);
   return *slot;
 }

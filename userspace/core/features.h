@@ -24,6 +24,9 @@ enum class Feature {
 };
 
 const char* FeatureName(Feature f);
+// Parses "raw_tracepoint,tp_btf" (feature names as FeatureName prints them); unknown names are
+// returned in *unknown.
+std::vector<Feature> ParseFeatureList(const std::string& list, std::string* unknown);
 
 struct FeatureAnswer {
   bool supported = false;
@@ -43,12 +46,15 @@ std::unique_ptr<FeatureProber> MakeKernelFeatureProber();
 // Caches each answer: probing loads programs and must happen once per run, not per probe.
 class Features {
  public:
-  explicit Features(std::unique_ptr<FeatureProber> prober);
+  // `disabled` features answer "no" without probing: ZEROTRACE_DISABLE_FEATURES lets an operator
+  // (and the tests) force a fallback path on a kernel that has the preferred one.
+  explicit Features(std::unique_ptr<FeatureProber> prober, std::vector<Feature> disabled = {});
   bool Has(Feature f);
   const FeatureAnswer& Answer(Feature f);
 
  private:
   std::unique_ptr<FeatureProber> prober_;
+  std::vector<Feature> disabled_;
   std::mutex mu_;
   std::array<std::optional<FeatureAnswer>, static_cast<size_t>(Feature::kCount)> cache_;
 };

@@ -131,6 +131,10 @@ void OffCpuProbe::ClearStacks() {
   if (skel_) profiling::ClearStackTraceMap(bpf_map__fd(skel_->maps.stackmap));
 }
 
+void OffCpuProbe::DeleteStack(int32_t id) {
+  if (skel_) profiling::DeleteStackTrace(bpf_map__fd(skel_->maps.stackmap), id);
+}
+
 uint64_t OffCpuProbe::kernel_drops() const {
   return skel_ ? profiling::SumPerCpuArray(bpf_map__fd(skel_->maps.drops), OFFCPU_DROP_MAX) : 0;
 }

@@ -116,6 +116,10 @@ void OnCpuProbe::ClearStacks() {
   if (skel_) profiling::ClearStackTraceMap(bpf_map__fd(skel_->maps.stackmap));
 }
 
+void OnCpuProbe::DeleteStack(int32_t id) {
+  if (skel_) profiling::DeleteStackTrace(bpf_map__fd(skel_->maps.stackmap), id);
+}
+
 uint64_t OnCpuProbe::kernel_drops() const {
   return skel_ ? profiling::SumPerCpuArray(bpf_map__fd(skel_->maps.drops), ONCPU_DROP_MAX) : 0;
 }

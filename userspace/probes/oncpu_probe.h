@@ -47,6 +47,8 @@ class OnCpuProbe : public Probe, public profiling::StackSource {
   Result<std::vector<profiling::RawStackCount>> Drain() override;
   bool ReadStack(int32_t id, std::vector<uint64_t>* leaf_first) override;
   void ClearStacks() override;
+  void DeleteStack(int32_t id) override;
+  bool delete_stacks_after_read() const override { return true; }
   uint32_t stack_capacity() const override { return options_.stack_entries; }
   uint32_t max_stack_depth() const override;
   uint64_t kernel_drops() const override;

@@ -3,8 +3,12 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <sys/syscall.h>
+
 #include <cerrno>
 #include <cstring>
+#include <thread>
+#include <vector>
 
 #include "probes/bpf_program_stats.h"
 #include "sockets.skel.h"
@@ -20,12 +24,28 @@ SocketsProbe::SocketsProbe(Features& features, ProcessFilter& filter, SocketsPro
 
 SocketsProbe::~SocketsProbe() {
   if (rb_) ring_buffer__free(rb_);
-  if (skel_) sockets_bpf__destroy(skel_);
+  if (!skel_) return;
+  // Each tracepoint link waits for an RCU grace period on release; ~30 of them one after another
+  // took ~2 s. Releasing them concurrently lets the grace periods overlap, keeping shutdown fast.
+  std::vector<std::thread> detachers;
+  const bpf_object_skeleton* s = skel_->skeleton;
+  for (int i = 0; i < s->prog_cnt; ++i) {
+    bpf_link** link = s->progs[i].link;
+    if (link && *link) {
+      detachers.emplace_back([link] {
+        bpf_link__destroy(*link);
+        *link = nullptr;
+      });
+    }
+  }
+  for (auto& t : detachers) t.join();
+  sockets_bpf__destroy(skel_);
 }
 
 Status SocketsProbe::Attach() {
-  if (!features_.Has(Feature::kTracepoint)) {
-    return Error{"sockets: syscall tracepoints are unavailable (" +
+  const bool raw = features_.Has(Feature::kRawTracepoint);
+  if (!raw && !features_.Has(Feature::kTracepoint)) {
+    return Error{"sockets: neither raw tracepoints nor syscall tracepoints are available (" +
                  features_.Answer(Feature::kTracepoint).detail + ")"};
   }
   if (!features_.Has(Feature::kRingBuffer)) {
@@ -36,6 +56,29 @@ Status SocketsProbe::Attach() {
   skel_->rodata->capture_bytes =
       options_.capture_bytes > ZT_SOCK_MAX_CAPTURE ? ZT_SOCK_MAX_CAPTURE : options_.capture_bytes;
   skel_->rodata->self_tgid = options_.self_tgid;
+  bpf_program* p;
+  bpf_object__for_each_program(p, skel_->obj) {
+    const bool is_raw = std::strncmp(bpf_program__name(p), "raw_", 4) == 0;
+    bpf_program__set_autoload(p, is_raw == raw);
+  }
+  auto& ro = *skel_->rodata;
+  ro.nr_read = SYS_read;
+  ro.nr_write = SYS_write;
+  ro.nr_readv = SYS_readv;
+  ro.nr_writev = SYS_writev;
+  ro.nr_recvfrom = SYS_recvfrom;
+  ro.nr_sendto = SYS_sendto;
+  ro.nr_recvmsg = SYS_recvmsg;
+  ro.nr_sendmsg = SYS_sendmsg;
+#ifdef SYS_accept
+  ro.nr_accept = SYS_accept;
+#endif
+  ro.nr_accept4 = SYS_accept4;
+  ro.nr_connect = SYS_connect;
+  ro.nr_close = SYS_close;
+  ro.nr_sendfile = SYS_sendfile;
+  ro.nr_splice = SYS_splice;
+  mode_ = raw ? "raw_tracepoint" : "tracepoint";
   bpf_map__set_max_entries(skel_->maps.events, options_.ring_buffer_bytes);
   if (auto s = filter_.ApplyTo(skel_); !s) return s;
   if (int err = sockets_bpf__load(skel_); err) {

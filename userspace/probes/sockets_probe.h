@@ -34,7 +34,7 @@ class SocketsProbe : public Probe {
 
   const char* name() const override { return "sockets"; }
   Status Attach() override;
-  std::string attach_mode() const override { return attached_ ? "tracepoint" : "unavailable"; }
+  std::string attach_mode() const override { return attached_ ? mode_ : "unavailable"; }
   bpf_object* object() const override;
   uint64_t events_lost() const override;
 
@@ -53,6 +53,7 @@ class SocketsProbe : public Probe {
   sockets_bpf* skel_ = nullptr;
   ring_buffer* rb_ = nullptr;
   bool attached_ = false;
+  std::string mode_;
   std::atomic<uint64_t> events_seen_{0};
   std::atomic<uint64_t> malformed_{0};
 };

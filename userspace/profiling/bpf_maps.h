@@ -73,6 +73,11 @@ inline bool ReadStackTrace(int fd, int32_t id, uint32_t depth, std::vector<uint6
   return true;
 }
 
+inline void DeleteStackTrace(int fd, int32_t id) {
+  uint32_t key = static_cast<uint32_t>(id);
+  if (id >= 0) bpf_map_delete_elem(fd, &key);
+}
+
 inline void ClearStackTraceMap(int fd) {
   uint32_t next = 0;
   // Deleting the first key each time avoids walking a map that changes under us.

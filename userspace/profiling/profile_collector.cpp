@@ -115,7 +115,7 @@ Status ProfileCollector::Poll() {
       if (added) flamegraph::MergeIdenticalStacks(rec.profile);
     }
   }
-  assembler_.ClearIfNearlyFull();
+  assembler_.EndPoll();
   SweepExited();
   return Status::Ok();
 }

@@ -51,8 +51,7 @@ flamegraph::StackSample StackAssembler::Assemble(const RawStackCount& raw,
     if (id == -EFAULT) return;  // no stack of this kind: not a loss
     const char* marker = user ? kLostUserStack : kLostKernelStack;
     const auto kind = user ? flamegraph::FrameKind::kUser : flamegraph::FrameKind::kKernel;
-    if (id < 0) {
-      ++lost_stacks_;
+    if (id < 0) {  // the kernel could not store it and counted that in its drops already
       s.frames.push_back(Marker(marker, kind));
       return;
     }
@@ -70,7 +69,15 @@ flamegraph::StackSample StackAssembler::Assemble(const RawStackCount& raw,
   return s;
 }
 
-bool StackAssembler::ClearIfNearlyFull() {
+bool StackAssembler::EndPoll() {
+  if (source_.delete_stacks_after_read()) {
+    if (ids_seen_.empty()) return false;
+    for (int32_t id : ids_seen_) source_.DeleteStack(id);
+    kernel_.clear();
+    user_.clear();
+    ids_seen_.clear();
+    return true;
+  }
   if (ids_seen_.size() * 4 < static_cast<size_t>(source_.stack_capacity()) * 3) return false;
   source_.ClearStacks();
   kernel_.clear();

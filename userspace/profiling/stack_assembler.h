@@ -33,12 +33,16 @@ class StackAssembler {
 
   flamegraph::StackSample Assemble(const RawStackCount& raw, const std::string& process_name);
 
-  // Empties the kernel stack map and our id caches once 3/4 of its capacity is in use, so new
-  // stacks keep finding room. Returns true when it cleared.
-  bool ClearIfNearlyFull();
+  // Ends a poll: with a source that deletes stacks after reading (on-CPU), deletes every id read
+  // since the last call from the map and our caches; otherwise empties the map and the caches
+  // once 3/4 of its capacity is in use, so new stacks keep finding room. Returns true when it
+  // removed anything.
+  bool EndPoll();
   void ForgetProcess(uint32_t pid);
 
   size_t distinct_stacks() const { return ids_seen_.size(); }
+  // Stacks whose id was gone when we read it (cleared map); kernel-side failures are counted
+  // in the probe's drops instead.
   uint64_t lost_stacks() const { return lost_stacks_; }
 
  private:

@@ -36,6 +36,12 @@ class StackSource {
   virtual bool ReadStack(int32_t id, std::vector<uint64_t>* leaf_first) = 0;
   // Empties the stack map (ids become invalid). Called when it is getting full.
   virtual void ClearStacks() = 0;
+  virtual void DeleteStack(int32_t id) = 0;
+  // True when stacks should be deleted from the map as soon as they were read (each poll). On-CPU
+  // stacks are many (every leaf address differs) and short-lived, so keeping them would fill the
+  // hash buckets and make new stacks collide; off-CPU stacks are few and long-lived (a thread
+  // switched out an hour ago still refers to its id), so they stay until the map is 3/4 full.
+  virtual bool delete_stacks_after_read() const { return false; }
   virtual uint32_t stack_capacity() const = 0;
   // Frames per stack the map stores: a stack this long hit the limit and is truncated.
   virtual uint32_t max_stack_depth() const = 0;
