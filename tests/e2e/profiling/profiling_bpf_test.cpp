@@ -190,6 +190,72 @@ TEST(ProfilingBpfTest, OffCpuProfileOfSleeperAttributesOneSecondToTheKnownFuncti
   EXPECT_EQ(totals[pid].comm, "sleeper");
 }
 
+// Answers like the kernel except that tp_btf is "missing", to exercise the raw_tp fallback.
+class NoTpBtfProber : public FeatureProber {
+ public:
+  FeatureAnswer Probe(Feature f) override {
+    if (f == Feature::kTpBtf) return {false, "disabled by the test"};
+    return real_->Probe(f);
+  }
+
+ private:
+  std::unique_ptr<FeatureProber> real_ = MakeKernelFeatureProber();
+};
+
+// Seconds the sleeper's 10 x 100 ms spend in wait_in_known_function, as seen by an off-CPU
+// collector built with `features` and `options`.
+double SleeperOffCpuSeconds(Features& features, const OffCpuOptions& options,
+                            std::string* attach_mode, std::string* describe) {
+  Child sleeper({ZT_SLEEPER, "10", "100"});
+  if (sleeper.ReadLine(std::chrono::seconds(10)) != "ready") return -1;
+  const uint32_t pid = static_cast<uint32_t>(sleeper.pid());
+  ProcessSelection sel;
+  sel.pids = {pid};
+  auto filter = ProcessFilter::Create(sel);
+  auto syms = profiling::MakeDefaultSymbolizers();
+  if (!filter.ok() || !syms.ok()) return -1;
+  auto collector = profiling::ProfileCollector::CreateOffCpu(features, *filter, options, *syms);
+  if (!collector.ok()) {
+    *describe = collector.error().message;
+    return -1;
+  }
+  *attach_mode = (*collector)->probe()->attach_mode();
+  const auto id = (*collector)->StartRecording({pid});
+  sleeper.WriteLine("go");
+  if (sleeper.ReadLine(std::chrono::seconds(10)) != "done") return -1;
+  const Profile p = (*collector)->StopRecording(id);
+  *describe = Describe(p);
+  return static_cast<double>(ValueFor(p, pid, [](const StackSample& s) {
+           return HasFunction(s, "wait_in_known_function") && HasKernelSchedulingFrame(s);
+         })) / 1e9;
+}
+
+TEST(ProfilingBpfTest, OffCpuFallsBackToRawTracepointWithoutTpBtf) {
+  ZT_REQUIRE_BPF();
+  Features features(std::make_unique<NoTpBtfProber>());
+  std::string mode, describe;
+  const double s = SleeperOffCpuSeconds(features, {}, &mode, &describe);
+  EXPECT_EQ(mode, "raw_tracepoint");
+  EXPECT_NEAR(s, 1.0, 0.2) << describe;
+}
+
+TEST(ProfilingBpfTest, OffCpuStateFilterSelectsSleepsOrDiskWaits) {
+  ZT_REQUIRE_BPF();
+  Features features(MakeKernelFeatureProber());
+  std::string mode, describe;
+  OffCpuOptions interruptible;
+  interruptible.state = OffCpuStateFilter::kInterruptible;
+  EXPECT_NEAR(SleeperOffCpuSeconds(features, interruptible, &mode, &describe), 1.0, 0.2)
+      << describe;
+  OffCpuOptions uninterruptible;
+  uninterruptible.state = OffCpuStateFilter::kUninterruptible;
+  EXPECT_LT(SleeperOffCpuSeconds(features, uninterruptible, &mode, &describe), 0.05) << describe;
+  // A block longer than max_block (the 100 ms sleeps) is not counted.
+  OffCpuOptions short_only;
+  short_only.max_block = std::chrono::milliseconds(50);
+  EXPECT_LT(SleeperOffCpuSeconds(features, short_only, &mode, &describe), 0.05) << describe;
+}
+
 TEST(ProfilingBpfTest, ProcessThatExitsMidwayKeepsWhatWasCaptured) {
   ZT_REQUIRE_BPF();
   Child burner({ZT_BURN_CPU, "2"});

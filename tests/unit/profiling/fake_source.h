@@ -34,6 +34,8 @@ class FakeSource : public StackSource {
     stacks.clear();
     ++clears;
   }
+  void DeleteStack(int32_t id) override { deleted.push_back(id); }
+  bool delete_stacks_after_read() const override { return delete_after_read; }
   uint32_t stack_capacity() const override { return capacity; }
   uint32_t max_stack_depth() const override { return depth; }
   uint64_t kernel_drops() const override { return 7; }
@@ -44,6 +46,8 @@ class FakeSource : public StackSource {
   uint32_t depth = 127;
   int reads = 0;
   int clears = 0;
+  bool delete_after_read = false;
+  std::vector<int32_t> deleted;
 
  private:
   flamegraph::ProfileType type_;

@@ -98,7 +98,7 @@ TEST(ProfileCollectorTest, OffCpuTotalsAreNanosecondsBlocked) {
 
 TEST(ProfileCollectorTest, EventsLostAddsKernelDropsAndLostStacks) {
   Fixture f;
-  f.source->pending = {Count(1, -EEXIST, 2, 1)};
+  f.source->pending = {Count(1, -EEXIST, 2, 1), Count(1, 1, 99, 1)};  // 99: cleared id
   ASSERT_TRUE(f.collector->Poll().ok());
   EXPECT_EQ(f.collector->events_lost(), 7u + 1u);
 }

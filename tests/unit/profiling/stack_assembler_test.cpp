@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "fake_source.h"
 
 namespace zerotrace::profiling {
@@ -55,7 +57,7 @@ TEST(StackAssemblerTest, FailedAndClearedStacksBecomeMarkers) {
   EXPECT_EQ(f.Names(collided), (std::vector<std::string>{"u1_11", kLostKernelStack}));
   auto cleared = f.assembler->Assemble(Count(1, -EFAULT, 99, 1), "app");
   EXPECT_EQ(f.Names(cleared), (std::vector<std::string>{kLostUserStack}));
-  EXPECT_EQ(f.assembler->lost_stacks(), 2u);
+  EXPECT_EQ(f.assembler->lost_stacks(), 1u);  // the kernel counts its own failures
 }
 
 TEST(StackAssemblerTest, StacksAtTheDepthLimitAreTruncated) {
@@ -89,11 +91,25 @@ TEST(StackAssemblerTest, ClearsTheStackMapWhenThreeQuartersFull) {
   f.source.capacity = 4;
   for (int32_t id = 0; id < 3; ++id) f.source.stacks[id] = {0x1};
   f.assembler->Assemble(Count(1, 0, 1, 1), "a");
-  EXPECT_FALSE(f.assembler->ClearIfNearlyFull());
+  EXPECT_FALSE(f.assembler->EndPoll());
   f.assembler->Assemble(Count(1, 2, -EFAULT, 1), "a");
-  EXPECT_TRUE(f.assembler->ClearIfNearlyFull());
+  EXPECT_TRUE(f.assembler->EndPoll());
   EXPECT_EQ(f.source.clears, 1);
   EXPECT_EQ(f.assembler->distinct_stacks(), 0u);
+}
+
+TEST(StackAssemblerTest, OnCpuStacksAreDeletedAfterEachPoll) {
+  Fixture f;
+  f.source.delete_after_read = true;
+  f.source.stacks[1] = {0xa1};
+  f.source.stacks[2] = {0x11};
+  f.assembler->Assemble(Count(1, 1, 2, 1), "a");
+  EXPECT_TRUE(f.assembler->EndPoll());
+  std::sort(f.source.deleted.begin(), f.source.deleted.end());
+  EXPECT_EQ(f.source.deleted, (std::vector<int32_t>{1, 2}));
+  EXPECT_FALSE(f.assembler->EndPoll());  // nothing read since
+  f.assembler->Assemble(Count(1, 1, 2, 1), "a");
+  EXPECT_EQ(f.source.reads, 4);  // read again: the cache went with the ids
 }
 
 }  // namespace
