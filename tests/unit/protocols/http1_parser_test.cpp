@@ -82,6 +82,7 @@ TEST(Http1ParserTest, SplitAtEveryBytePosition) {
       EXPECT_EQ(r.response_bytes, kResp.size());
       EXPECT_EQ(r.start_ns, i > 0 ? 10u : 11u);
       EXPECT_EQ(r.end_ns, j < kResp.size() ? 21u : 20u);
+      EXPECT_EQ(f.parser.counters().http1_unparsed, 0u);
     }
   }
 }
@@ -113,6 +114,7 @@ TEST(Http1ParserTest, PipelinedAndMergedMessages) {
   EXPECT_EQ(f.sink.records[1].status_code, 404);
   EXPECT_EQ(f.sink.records[2].path, "/item/2");
   EXPECT_EQ(f.sink.records[2].status_code, 500);
+  EXPECT_EQ(f.parser.counters().http1_unparsed, 0u);
 }
 
 TEST(Http1ParserTest, KeepAliveManyExchanges) {
@@ -169,6 +171,7 @@ TEST(Http1ParserTest, HeadAnd204And304HaveNoBody) {
   EXPECT_EQ(f.sink.records[1].status_code, 204);
   EXPECT_EQ(f.sink.records[2].status_code, 304);
   for (const auto& r : f.sink.records) EXPECT_TRUE(r.parsed_ok);
+  EXPECT_EQ(f.parser.counters().http1_unparsed, 0u);
 }
 
 TEST(Http1ParserTest, HundredContinue) {
@@ -178,7 +181,10 @@ TEST(Http1ParserTest, HundredContinue) {
   f.Req("data", 3);
   f.Resp("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 4);
   ASSERT_EQ(f.sink.records.size(), 1u);
+  EXPECT_EQ(f.parser.counters().http1_unparsed, 0u);
+  EXPECT_EQ(f.parser.counters().http1_requests, 1u);
   const RequestRecord& r = f.sink.records[0];
+  EXPECT_TRUE(r.parsed_ok);
   EXPECT_EQ(r.status_code, 201);
   EXPECT_EQ(r.start_ns, 1u);
   EXPECT_EQ(r.end_ns, 4u);

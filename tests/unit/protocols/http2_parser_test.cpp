@@ -67,6 +67,8 @@ TEST(Http2ParserTest, PrefaceSettingsAndSimpleExchange) {
   EXPECT_EQ(r.start_ns, 10u);
   EXPECT_EQ(r.end_ns, 13u);
   EXPECT_EQ(h.parser.open_streams(), 0u);
+  EXPECT_EQ(h.parser.counters().http2_unparsed, 0u);
+  EXPECT_EQ(h.parser.counters().http2_requests, 1u);
 }
 
 TEST(Http2ParserTest, HeadersWithContinuationPaddedAndPriority) {
@@ -295,6 +297,8 @@ TEST(GrpcTest, ServerStreamingIsOneRecordPerStream) {
     EXPECT_EQ(r.rpc_method, "Subscribe");
     EXPECT_EQ(r.grpc_status, 0);
   }
+  EXPECT_EQ(c.h.parser.counters().grpc_unparsed, 0u);
+  EXPECT_EQ(c.h.parser.counters().grpc_requests, 2u);
 }
 
 TEST(GrpcTest, PathAndContentTypeHelpers) {

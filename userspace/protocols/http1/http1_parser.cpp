@@ -228,7 +228,11 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
           return;
         }
         if (upgraded_) return;
-        if (s.state == State::kIdle) OnMessageComplete(from_client, s, ts, sink);
+        if (s.interim) {
+          s.interim = false;  // nothing to complete: the final response follows
+        } else if (s.state == State::kIdle) {
+          OnMessageComplete(from_client, s, ts, sink);
+        }
         break;
       }
       case State::kBody:
@@ -448,6 +452,7 @@ bool Http1Parser::OnResponseHeaders(Side& s, std::string_view block, uint64_t ts
     s.msg_bytes = 0;
     s.state = State::kIdle;
     s.bound = false;
+    s.interim = true;
     return true;
   }
   s.bound = pending_count_ > 0;

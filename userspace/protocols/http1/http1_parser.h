@@ -66,6 +66,7 @@ class Http1Parser {
     uint64_t last_ts = 0;
     uint64_t msg_seq = 0;  // request side: sequence number of the message being read
     bool bound = false;    // response side: current response is paired with pending_front
+    bool interim = false;  // response side: the message just parsed was a 1xx interim response
   };
 
   struct Pending {
