@@ -7,6 +7,7 @@
 #include <iostream>
 #include <optional>
 
+#include "cli/attach.h"
 #include "cli/daemon.h"
 #include "cli/probe_report.h"
 #include "core/config.h"
@@ -114,6 +115,19 @@ int main(int argc, char** argv) {
   bool probe_json = false;
   probe->add_flag("--json", probe_json, "JSON instead of a table");
 
+  auto* attach = app.add_subcommand("attach", "Observe one running process for a while");
+  zerotrace::AttachOptions attach_opts;
+  std::string attach_duration = "30s";
+  std::string attach_profiles;
+  attach->add_option("--pid", attach_opts.pid, "Process to observe")->required();
+  attach->add_option("--duration", attach_duration, "How long (default 30s)");
+  attach->add_option("--out", attach_opts.out_dir, "Directory for output files (default .)");
+  attach->add_option("--summary-json", attach_opts.summary_json,
+                     "Also write the RED table as JSON to this file");
+  attach->add_option("--profile", attach_profiles, "Profiles to record: oncpu,offcpu,gpu");
+  attach->add_option("--proc-root", attach_opts.proc_root, "Where /proc is mounted")
+      ->envname("ZEROTRACE_PROC_ROOT");
+
   app.add_subcommand("version", "Print the version");
 
   try {
@@ -147,6 +161,29 @@ int main(int argc, char** argv) {
                           : zerotrace::ProbeReportTable(*features).c_str(),
                stdout);
     return 0;
+  }
+  if (app.got_subcommand("attach")) {
+    auto d = zerotrace::ParseDuration(attach_duration);
+    if (!d) {
+      std::fprintf(stderr, "zerotrace: --duration: %s\n", d.error().message.c_str());
+      return kExitUsage;
+    }
+    attach_opts.duration = *d;
+    std::string p = attach_profiles;
+    for (size_t pos = 0; pos <= p.size();) {
+      size_t comma = p.find(',', pos);
+      if (comma == std::string::npos) comma = p.size();
+      std::string name = p.substr(pos, comma - pos);
+      pos = comma + 1;
+      if (name.empty()) continue;
+      if (name != "oncpu" && name != "offcpu" && name != "gpu") {
+        std::fprintf(stderr, "zerotrace: --profile: unknown profile '%s' (oncpu, offcpu, gpu)\n",
+                     name.c_str());
+        return kExitUsage;
+      }
+      attach_opts.profiles.push_back(name);
+    }
+    return zerotrace::RunAttach(attach_opts);
   }
   return RunDaemon(*config);
 }

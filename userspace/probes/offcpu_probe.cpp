@@ -44,9 +44,12 @@ OffCpuAttachMode ChooseOffCpuAttachMode(Features& features) {
 
 const char* AttachModeName(OffCpuAttachMode mode) {
   switch (mode) {
-    case OffCpuAttachMode::kTpBtf: return "tp_btf";
-    case OffCpuAttachMode::kRawTracepoint: return "raw_tracepoint";
-    case OffCpuAttachMode::kUnavailable: break;
+    case OffCpuAttachMode::kTpBtf:
+      return "tp_btf";
+    case OffCpuAttachMode::kRawTracepoint:
+      return "raw_tracepoint";
+    case OffCpuAttachMode::kUnavailable:
+      break;
   }
   return "unavailable";
 }
@@ -72,11 +75,12 @@ Status OffCpuProbe::Attach() {
   bpf_program__set_autoload(skel_->progs.sched_switch_btf, btf);
   bpf_program__set_autoload(skel_->progs.sched_switch_raw, !btf);
   skel_->rodata->min_block_ns = static_cast<__u64>(options_.min_block.count());
-  skel_->rodata->max_block_ns = options_.max_block.count() == 0
-                                    ? ~__u64{0}
-                                    : static_cast<__u64>(options_.max_block.count());
+  skel_->rodata->max_block_ns =
+      options_.max_block.count() == 0 ? ~__u64{0} : static_cast<__u64>(options_.max_block.count());
   switch (options_.state) {
-    case OffCpuStateFilter::kAny: skel_->rodata->state_filter = OFFCPU_STATE_ANY; break;
+    case OffCpuStateFilter::kAny:
+      skel_->rodata->state_filter = OFFCPU_STATE_ANY;
+      break;
     case OffCpuStateFilter::kInterruptible:
       skel_->rodata->state_filter = OFFCPU_STATE_INTERRUPTIBLE;
       break;
@@ -102,8 +106,7 @@ bpf_object* OffCpuProbe::object() const { return skel_ ? skel_->obj : nullptr; }
 
 Result<std::vector<profiling::RawStackCount>> OffCpuProbe::Drain() {
   if (!skel_) return Error{"offcpu: not attached"};
-  auto entries =
-      profiling::DrainHashMap<offcpu_key, offcpu_value>(bpf_map__fd(skel_->maps.counts));
+  auto entries = profiling::DrainHashMap<offcpu_key, offcpu_value>(bpf_map__fd(skel_->maps.counts));
   if (!entries) return entries.error();
   std::vector<profiling::RawStackCount> out;
   out.reserve(entries->size());

@@ -51,9 +51,7 @@ class OffCpuProbe : public Probe, public profiling::StackSource {
   bpf_object* object() const override;
   uint64_t events_lost() const override { return kernel_drops(); }
 
-  flamegraph::ProfileType profile_type() const override {
-    return flamegraph::ProfileType::kOffCpu;
-  }
+  flamegraph::ProfileType profile_type() const override { return flamegraph::ProfileType::kOffCpu; }
   uint64_t sample_period_ns() const override { return 0; }
   Result<std::vector<profiling::RawStackCount>> Drain() override;
   bool ReadStack(int32_t id, std::vector<uint64_t>* leaf_first) override;

@@ -62,8 +62,8 @@ Status OnCpuProbe::Attach() {
     attr.config = PERF_COUNT_SW_CPU_CLOCK;
     // Fixed period, not frequency mode: every sample then stands for exactly one period of CPU.
     attr.sample_period = sample_period_ns();
-    const int fd = static_cast<int>(
-        syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+    const int fd =
+        static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
     if (fd < 0) {
       if (errno == ENODEV) continue;  // CPU offline
       return Error{"oncpu: perf_event_open on CPU " + std::to_string(cpu) + ": " +
@@ -73,8 +73,8 @@ Status OnCpuProbe::Attach() {
     if (!link) {
       const int err = errno;
       close(fd);
-      return Error{"oncpu: attaching to CPU " + std::to_string(cpu) + " failed: " +
-                   std::strerror(err)};
+      return Error{"oncpu: attaching to CPU " + std::to_string(cpu) +
+                   " failed: " + std::strerror(err)};
     }
     links_.push_back(link);
   }
@@ -87,8 +87,7 @@ bpf_object* OnCpuProbe::object() const { return skel_ ? skel_->obj : nullptr; }
 
 Result<std::vector<profiling::RawStackCount>> OnCpuProbe::Drain() {
   if (!skel_) return Error{"oncpu: not attached"};
-  auto entries =
-      profiling::DrainHashMap<oncpu_key, oncpu_value>(bpf_map__fd(skel_->maps.counts));
+  auto entries = profiling::DrainHashMap<oncpu_key, oncpu_value>(bpf_map__fd(skel_->maps.counts));
   if (!entries) return entries.error();
   std::vector<profiling::RawStackCount> out;
   out.reserve(entries->size());

@@ -36,9 +36,8 @@ std::string FormatValue(flamegraph::ProfileType type, uint64_t value) {
 
 std::string Percent(uint64_t part, uint64_t whole) {
   char buf[32];
-  std::snprintf(buf, sizeof(buf), "%5.1f%%", whole ? 100.0 * static_cast<double>(part) /
-                                                         static_cast<double>(whole)
-                                                   : 0.0);
+  std::snprintf(buf, sizeof(buf), "%5.1f%%",
+                whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0);
   return buf;
 }
 
@@ -156,8 +155,7 @@ Result<AttachProfilesResult> RunAttachProfiles(const AttachProfilesOptions& opti
     collectors.push_back(std::move(*c));
   }
   if (options.offcpu) {
-    auto c = ProfileCollector::CreateOffCpu(features, filter, options.offcpu_options,
-                                            *symbolizers);
+    auto c = ProfileCollector::CreateOffCpu(features, filter, options.offcpu_options, *symbolizers);
     if (!c) return c.error();
     collectors.push_back(std::move(*c));
   }
@@ -177,8 +175,7 @@ Result<AttachProfilesResult> RunAttachProfiles(const AttachProfilesOptions& opti
   }
   auto progress = [&](bool final_line) {
     if (!options.progress) return;
-    const double secs =
-        std::chrono::duration<double>(Clock::now() - start).count();
+    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
     char buf[200];
     std::snprintf(buf, sizeof(buf), "\rprofiling %s: %.0f/%.0f s", target.c_str(), secs,
                   std::chrono::duration<double>(options.duration).count());
@@ -203,8 +200,9 @@ Result<AttachProfilesResult> RunAttachProfiles(const AttachProfilesOptions& opti
       char buf[160];
       std::snprintf(buf, sizeof(buf),
                     "%s exited after %.1f s; the profiles contain what was captured until then",
-                    options.pids.size() == 1 ? ("process " + std::to_string(options.pids[0])).c_str()
-                                             : "all selected processes",
+                    options.pids.size() == 1
+                        ? ("process " + std::to_string(options.pids[0])).c_str()
+                        : "all selected processes",
                     std::chrono::duration<double>(now - start).count());
       result.warnings.push_back(buf);
       break;
@@ -236,10 +234,11 @@ Result<AttachProfilesResult> RunAttachProfiles(const AttachProfilesOptions& opti
       }
     }
     if (uint64_t lost = collectors[i]->events_lost(); lost > 0) {
-      result.warnings.push_back(std::string(flamegraph::ProfileTypeName(result.profiles.back().type)) +
-                                ": " + std::to_string(lost) +
-                                " stacks or samples could not be recorded (maps full or stack "
-                                "collisions)");
+      result.warnings.push_back(
+          std::string(flamegraph::ProfileTypeName(result.profiles.back().type)) + ": " +
+          std::to_string(lost) +
+          " stacks or samples could not be recorded (maps full or stack "
+          "collisions)");
     }
   }
   progress(true);

@@ -35,9 +35,10 @@ Result<Symbolizers> MakeDefaultSymbolizers(const std::string& kallsyms) {
   return s;
 }
 
-Result<std::unique_ptr<ProfileCollector>> ProfileCollector::CreateOnCpu(
-    Features& features, ProcessFilter& filter, const OnCpuOptions& options,
-    Symbolizers symbolizers) {
+Result<std::unique_ptr<ProfileCollector>> ProfileCollector::CreateOnCpu(Features& features,
+                                                                        ProcessFilter& filter,
+                                                                        const OnCpuOptions& options,
+                                                                        Symbolizers symbolizers) {
   auto probe = std::make_unique<OnCpuProbe>(features, filter, options);
   if (auto s = probe->Attach(); !s) return Error{s.message()};
   Probe* p = probe.get();

@@ -18,8 +18,7 @@ namespace zerotrace::symbolizer {
 // One bcc cache per process, created at Prepare() while the process lives.
 class BccUserSymbolizer : public Symbolizer {
  public:
-  explicit BccUserSymbolizer(std::string proc_root = "/proc",
-                             std::string perf_map_dir = "/tmp");
+  explicit BccUserSymbolizer(std::string proc_root = "/proc", std::string perf_map_dir = "/tmp");
   ~BccUserSymbolizer() override;
   BccUserSymbolizer(const BccUserSymbolizer&) = delete;
   BccUserSymbolizer& operator=(const BccUserSymbolizer&) = delete;

@@ -33,11 +33,13 @@ Result<KernelSymbols> KernelSymbols::Parse(std::istream& in) {
   }
   if (out.symbols_.empty()) return Error{"no kernel text symbols found"};
   if (!any_nonzero) {
-    return Error{"kernel symbol addresses are hidden (all zero): run as root or lower "
-                 "kernel.kptr_restrict"};
+    return Error{
+        "kernel symbol addresses are hidden (all zero): run as root or lower "
+        "kernel.kptr_restrict"};
   }
-  std::stable_sort(out.symbols_.begin(), out.symbols_.end(),
-                   [](const KernelSymbol& a, const KernelSymbol& b) { return a.address < b.address; });
+  std::stable_sort(
+      out.symbols_.begin(), out.symbols_.end(),
+      [](const KernelSymbol& a, const KernelSymbol& b) { return a.address < b.address; });
   return out;
 }
 

@@ -9,7 +9,8 @@ namespace zerotrace::symbolizer {
 namespace {
 
 bool ParseHex(std::string_view text, uint64_t* out) {
-  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) text.remove_prefix(2);
+  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X'))
+    text.remove_prefix(2);
   if (text.empty() || text.size() > 16) return false;
   uint64_t v = 0;
   for (char c : text) {

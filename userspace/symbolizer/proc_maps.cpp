@@ -17,10 +17,10 @@ ProcMaps ProcMaps::Parse(std::string_view text) {
     MapEntry e;
     char perms[8] = {};
     int path_pos = -1;
-    const int n = std::sscanf(line.c_str(), "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %" SCNx64
-                              ":%" SCNx64 " %" SCNu64 " %n",
-                              &e.start, &e.end, perms, &e.offset, &e.dev_major, &e.dev_minor,
-                              &e.inode, &path_pos);
+    const int n = std::sscanf(
+        line.c_str(),
+        "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %" SCNx64 ":%" SCNx64 " %" SCNu64 " %n", &e.start,
+        &e.end, perms, &e.offset, &e.dev_major, &e.dev_minor, &e.inode, &path_pos);
     if (n < 7 || e.end <= e.start) continue;
     e.perms = perms;
     if (path_pos > 0 && static_cast<size_t>(path_pos) < line.size()) {

@@ -23,7 +23,8 @@ double CpuSeconds(const timeval& tv) {
 }
 
 int Usage() {
-  std::fprintf(stderr, "usage: zt_profile_bench [--hz N] [--seconds S] [--profile oncpu|offcpu|both]\n");
+  std::fprintf(stderr,
+               "usage: zt_profile_bench [--hz N] [--seconds S] [--profile oncpu|offcpu|both]\n");
   return 2;
 }
 
@@ -48,7 +49,8 @@ int main(int argc, char** argv) {
     }
   }
   const int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-  if (stats_fd < 0) std::fprintf(stderr, "warning: BPF run-time stats unavailable: %s\n", std::strerror(errno));
+  if (stats_fd < 0)
+    std::fprintf(stderr, "warning: BPF run-time stats unavailable: %s\n", std::strerror(errno));
 
   Features features(MakeKernelFeatureProber());
   auto filter = ProcessFilter::Create({});
@@ -107,7 +109,8 @@ int main(int argc, char** argv) {
     stacks += collectors[i]->StopRecording(ids[i]).samples.size();
   }
   getrusage(RUSAGE_SELF, &after);
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double user = CpuSeconds(after.ru_utime) - CpuSeconds(before.ru_utime);
   const double sys = CpuSeconds(after.ru_stime) - CpuSeconds(before.ru_stime);
   double bpf_s = 0;

@@ -1,0 +1,147 @@
+#include "cli/attach.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "aggregators/endpoint_stats.h"
+#include "aggregators/request_pipeline.h"
+#include "cli/daemon.h"
+#include "core/privileges.h"
+#include "core/tracefs.h"
+#include "probes/process_filter.h"
+#include "probes/sockets_probe.h"
+#include "process/process_catalog.h"
+
+namespace zerotrace {
+namespace {
+
+bool WaitForStop(const sigset_t& set, std::chrono::milliseconds slice) {
+  timespec ts{static_cast<time_t>(slice.count() / 1000),
+              static_cast<long>((slice.count() % 1000) * 1000000)};
+  int sig = sigtimedwait(&set, nullptr, &ts);
+  return sig == SIGINT || sig == SIGTERM;
+}
+
+Status PrepareOutDir(const std::string& dir) {
+  mkdir(dir.c_str(), 0755);
+  const std::string probe = dir + "/.zerotrace-write-test";
+  int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return Error{"--out " + dir + " is not a writable directory"};
+  close(fd);
+  unlink(probe.c_str());
+  return Status::Ok();
+}
+
+}  // namespace
+
+int RunAttach(const AttachOptions& o) {
+  if (o.pid == 0) {
+    std::fprintf(stderr, "zerotrace attach: --pid is required\n");
+    return 2;
+  }
+  if (auto s = PrepareOutDir(o.out_dir); !s) {
+    std::fprintf(stderr, "zerotrace attach: %s\n", s.message().c_str());
+    return 2;
+  }
+  ProcessCatalog catalog(o.proc_root);
+  auto target = catalog.Lookup(o.pid);
+  if (!target) {
+    std::fprintf(stderr, "zerotrace attach: process %u does not exist\n", o.pid);
+    return 1;
+  }
+  if (auto s = CheckBpfPrivileges(); !s) {
+    std::fprintf(stderr, "zerotrace attach: %s\n", s.message().c_str());
+    return 1;
+  }
+  RaiseMemlockLimit();
+  if (auto t = EnsureTracefsMounted(); !t) {
+    std::fprintf(stderr, "zerotrace attach: %s\n", t.error().message.c_str());
+    return 1;
+  }
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  auto features = MakeFeatures();
+  ProcessSelection selection;
+  selection.pids = {o.pid};
+  auto filter = ProcessFilter::Create(selection);
+  if (!filter) {
+    std::fprintf(stderr, "zerotrace attach: %s\n", filter.error().message.c_str());
+    return 1;
+  }
+  prometheus::Registry registry;
+  RequestPipeline pipeline(registry, catalog);
+  EndpointStats endpoints;
+  pipeline.AddConsumer(&endpoints);
+  SocketsProbeOptions sopts;
+  sopts.self_tgid = static_cast<uint32_t>(getpid());
+  SocketsProbe sockets(*features, *filter, sopts, pipeline.Handler());
+  if (auto s = sockets.Attach(); !s) {
+    std::fprintf(stderr, "zerotrace attach: %s\n", s.message().c_str());
+    return 1;
+  }
+  pipeline.Start(&sockets);
+
+  std::fprintf(stderr, "attached to pid %u (%s, service %s) for %.0f s; Ctrl-C stops early\n",
+               o.pid, target->comm.c_str(), target->service_name.c_str(),
+               std::chrono::duration<double>(o.duration).count());
+  const auto start = std::chrono::steady_clock::now();
+  const auto end = start + o.duration;
+  bool exited = false;
+  while (std::chrono::steady_clock::now() < end) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        end - std::chrono::steady_clock::now());
+    if (WaitForStop(set, std::min(left, std::chrono::milliseconds(1000)))) break;
+    pipeline.Refresh();
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    uint64_t requests = 0;
+    for (const auto& row : endpoints.Rows()) requests += row.count;
+    if (isatty(STDERR_FILENO)) {
+      std::fprintf(stderr, "\r  %5.1f s  requests %-8lu socket events %-10lu", elapsed,
+                   static_cast<unsigned long>(requests),
+                   static_cast<unsigned long>(sockets.events_seen()));
+    }
+    if (!catalog.IsAlive(o.pid)) {
+      exited = true;
+      break;
+    }
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  pipeline.Stop();
+  if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\n");
+  if (exited) {
+    std::fprintf(stderr, "process %u exited after %.1f s; showing what was captured\n", o.pid,
+                 seconds);
+  }
+  const auto rows = endpoints.Rows();
+  std::printf("\nRequests (RED per endpoint) over %.1f s:\n%s", seconds,
+              EndpointStats::Table(rows, seconds).c_str());
+  if (endpoints.unparsed()) {
+    std::printf("(%lu requests could not be parsed)\n",
+                static_cast<unsigned long>(endpoints.unparsed()));
+  }
+  if (sockets.events_lost()) {
+    std::printf("warning: %lu socket events were lost (ring buffer full)\n",
+                static_cast<unsigned long>(sockets.events_lost()));
+  }
+  if (!o.summary_json.empty()) {
+    std::ofstream out(o.summary_json);
+    out << EndpointStats::Json(rows, seconds) << "\n";
+    if (!out) std::fprintf(stderr, "cannot write %s\n", o.summary_json.c_str());
+  }
+  return 0;
+}
+
+}  // namespace zerotrace

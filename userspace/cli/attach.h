@@ -1,0 +1,24 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace zerotrace {
+
+struct AttachOptions {
+  uint32_t pid = 0;
+  std::chrono::milliseconds duration{30000};
+  std::vector<std::string> profiles;  // oncpu, offcpu, gpu (empty: requests only)
+  std::string out_dir = ".";
+  std::string summary_json;  // also write the RED table as JSON here
+  std::string proc_root = "/proc";
+};
+
+// `zerotrace attach`: observes one running process for a while, with progress on the terminal,
+// then prints a RED table per endpoint (and profile summaries) and writes the files. Returns the
+// process exit code: 0 done, 1 cannot trace, 2 bad arguments.
+int RunAttach(const AttachOptions& options);
+
+}  // namespace zerotrace
