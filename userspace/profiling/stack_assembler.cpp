@@ -9,13 +9,13 @@ StackAssembler::StackAssembler(StackSource& source, Symbolizers symbolizers)
 
 const StackAssembler::Cached& StackAssembler::Resolve(uint32_t pid, int32_t id, bool user) {
   const uint64_t user_key = (static_cast<uint64_t>(pid) << 32) | static_cast<uint32_t>(id);
+  ids_seen_.insert(id);
   if (user) {
     if (auto it = user_.find(user_key); it != user_.end()) return it->second;
   } else {
     if (auto it = kernel_.find(id); it != kernel_.end()) return it->second;
   }
   Cached c;
-  ids_seen_.insert(id);
   if (!source_.ReadStack(id, &scratch_)) {
     c.lost = true;  // the id was cleared between the kernel's count and our read
   } else {
@@ -71,11 +71,26 @@ flamegraph::StackSample StackAssembler::Assemble(const RawStackCount& raw,
 
 bool StackAssembler::EndPoll() {
   if (source_.delete_stacks_after_read()) {
-    if (ids_seen_.empty()) return false;
-    for (int32_t id : ids_seen_) source_.DeleteStack(id);
-    kernel_.clear();
-    user_.clear();
+    // Delete what the previous poll used and this one did not: a sample counted right after our
+    // drain may still refer to an id this poll read, and finds it in the next poll.
+    std::unordered_set<int32_t> gone;
+    for (int32_t id : previous_ids_) {
+      if (!ids_seen_.count(id)) gone.insert(id);
+    }
+    previous_ids_ = std::move(ids_seen_);
     ids_seen_.clear();
+    if (gone.empty()) return false;
+    for (int32_t id : gone) {
+      source_.DeleteStack(id);
+      kernel_.erase(id);
+    }
+    for (auto it = user_.begin(); it != user_.end();) {
+      if (gone.count(static_cast<int32_t>(static_cast<uint32_t>(it->first)))) {
+        it = user_.erase(it);
+      } else {
+        ++it;
+      }
+    }
     return true;
   }
   if (ids_seen_.size() * 4 < static_cast<size_t>(source_.stack_capacity()) * 3) return false;

@@ -33,10 +33,10 @@ class StackAssembler {
 
   flamegraph::StackSample Assemble(const RawStackCount& raw, const std::string& process_name);
 
-  // Ends a poll: with a source that deletes stacks after reading (on-CPU), deletes every id read
-  // since the last call from the map and our caches; otherwise empties the map and the caches
-  // once 3/4 of its capacity is in use, so new stacks keep finding room. Returns true when it
-  // removed anything.
+  // Ends a poll: with a source that deletes stacks after reading (on-CPU), deletes the ids the
+  // previous poll used and this one did not from the map and our caches; otherwise empties the map
+  // and the caches once 3/4 of its capacity is in use, so new stacks keep finding room. Returns
+  // true when it removed anything.
   bool EndPoll();
   void ForgetProcess(uint32_t pid);
 
@@ -57,7 +57,8 @@ class StackAssembler {
   Symbolizers symbolizers_;
   std::unordered_map<int32_t, Cached> kernel_;
   std::unordered_map<uint64_t, Cached> user_;  // key: pid << 32 | id
-  std::unordered_set<int32_t> ids_seen_;
+  std::unordered_set<int32_t> ids_seen_;       // ids used since the last EndPoll (or clear)
+  std::unordered_set<int32_t> previous_ids_;   // ids the poll before used (delete mode)
   std::vector<uint64_t> scratch_;
   std::atomic<uint64_t> lost_stacks_{0};
 };

@@ -6,10 +6,11 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <set>
 #include <sstream>
-#include <thread>
 #include <string>
+#include <thread>
 
 #include "flamegraph/folded.h"
 #include "flamegraph/gzip.h"
@@ -39,7 +40,8 @@ bool HasKernelSchedulingFrame(const StackSample& s) {
   });
 }
 
-uint64_t ValueFor(const Profile& p, uint32_t pid, const std::function<bool(const StackSample&)>& pred) {
+uint64_t ValueFor(const Profile& p, uint32_t pid,
+                  const std::function<bool(const StackSample&)>& pred) {
   uint64_t v = 0;
   for (const auto& s : p.samples) {
     if (s.pid == pid && pred(s)) v += s.value;
@@ -109,9 +111,8 @@ TEST(ProfilingBpfTest, OnCpuProfileOfBurnCpuNamesTheHotFunctionInEveryFormat) {
   EXPECT_EQ(p.period_ns, 1000000000u / 99);
 
   const uint64_t all = ValueFor(p, pid, [](const StackSample&) { return true; });
-  const uint64_t hot = ValueFor(p, pid, [](const StackSample& s) {
-    return HasFunction(s, "burn_cpu_for_test");
-  });
+  const uint64_t hot =
+      ValueFor(p, pid, [](const StackSample& s) { return HasFunction(s, "burn_cpu_for_test"); });
   // ~3 s at 99 Hz of a process spinning on one CPU is ~297 samples when it has a CPU to itself;
   // on a busy (CI) machine it gets less, and the sample count follows its CPU time.
   EXPECT_GT(all, 30u) << Describe(p);
@@ -120,6 +121,7 @@ TEST(ProfilingBpfTest, OnCpuProfileOfBurnCpuNamesTheHotFunctionInEveryFormat) {
   EXPECT_GE(static_cast<double>(hot), 0.8 * static_cast<double>(all)) << Describe(p);
   for (const auto& s : p.samples) EXPECT_EQ(s.pid, pid) << "pid selection leaked";
   EXPECT_NE(r->summary.find("burn_cpu_for_test"), std::string::npos) << r->summary;
+  std::cout << r->summary;
 
   // Folded.
   const std::string folded = ReadFileOrEmpty(o.out_dir + "/oncpu.folded");
@@ -150,7 +152,8 @@ TEST(ProfilingBpfTest, OnCpuProfileOfBurnCpuNamesTheHotFunctionInEveryFormat) {
   bool build_id = false;
   for (const auto& m : pb.mapping()) {
     const std::string& file = pb.string_table(static_cast<int>(m.filename()));
-    if (file.find("burn_cpu") != std::string::npos && !pb.string_table(static_cast<int>(m.build_id())).empty()) {
+    if (file.find("burn_cpu") != std::string::npos &&
+        !pb.string_table(static_cast<int>(m.build_id())).empty()) {
       build_id = true;
     }
   }
@@ -225,9 +228,12 @@ double SleeperOffCpuSeconds(Features& features, const OffCpuOptions& options,
   if (sleeper.ReadLine(std::chrono::seconds(10)) != "done") return -1;
   const Profile p = (*collector)->StopRecording(id);
   *describe = Describe(p);
-  return static_cast<double>(ValueFor(p, pid, [](const StackSample& s) {
-           return HasFunction(s, "wait_in_known_function") && HasKernelSchedulingFrame(s);
-         })) / 1e9;
+  return static_cast<double>(ValueFor(p, pid,
+                                      [](const StackSample& s) {
+                                        return HasFunction(s, "wait_in_known_function") &&
+                                               HasKernelSchedulingFrame(s);
+                                      })) /
+         1e9;
 }
 
 TEST(ProfilingBpfTest, OffCpuFallsBackToRawTracepointWithoutTpBtf) {
@@ -266,6 +272,7 @@ TEST(ProfilingBpfTest, ProcessThatExitsMidwayKeepsWhatWasCaptured) {
   o.pids = {pid};
   o.duration = std::chrono::seconds(20);
   o.out_dir = TempDir() + "/exit";
+  o.progress = &std::cerr;
   const auto start = std::chrono::steady_clock::now();
   // Reap the child as soon as it exits, so /proc/PID goes away as for any non-child target.
   std::thread reaper([&] { burner.Wait(std::chrono::seconds(30)); });
@@ -279,9 +286,8 @@ TEST(ProfilingBpfTest, ProcessThatExitsMidwayKeepsWhatWasCaptured) {
   ASSERT_EQ(r->profiles.size(), 2u);
   const Profile& p = r->profiles[0];
   const uint64_t all = ValueFor(p, pid, [](const StackSample&) { return true; });
-  const uint64_t hot = ValueFor(p, pid, [](const StackSample& s) {
-    return HasFunction(s, "burn_cpu_for_test");
-  });
+  const uint64_t hot =
+      ValueFor(p, pid, [](const StackSample& s) { return HasFunction(s, "burn_cpu_for_test"); });
   EXPECT_GT(all, 10u) << Describe(p);  // up to ~2 s at 49 Hz
   EXPECT_GE(static_cast<double>(hot), 0.8 * static_cast<double>(all)) << Describe(p);
   EXPECT_NE(ReadFileOrEmpty(o.out_dir + "/oncpu.folded").find("burn_cpu_for_test"),

@@ -49,8 +49,8 @@ TEST(AttachProfilesTest, UnwritableOutFailsBeforeThePidCheck) {
   EXPECT_NE(r.error().message.find("--out /proc/version/out"), std::string::npos);
 }
 
-flamegraph::Frame Fn(const std::string& name, flamegraph::FrameKind kind =
-                                                  flamegraph::FrameKind::kUser) {
+flamegraph::Frame Fn(const std::string& name,
+                     flamegraph::FrameKind kind = flamegraph::FrameKind::kUser) {
   flamegraph::Frame f;
   f.function = name;
   f.kind = kind;
@@ -62,7 +62,11 @@ TEST(AttachProfilesTest, SummaryListsTopFunctionsBySelfAndTotal) {
   p.type = flamegraph::ProfileType::kOnCpu;
   p.period_ns = 1000000000 / 49;
   p.samples.push_back({"app", 1, {Fn("main"), Fn("hot")}, 90, false});
-  p.samples.push_back({"app", 1, {Fn("main"), Fn("read"), Fn("vfs_read", flamegraph::FrameKind::kKernel)}, 10, false});
+  p.samples.push_back({"app",
+                       1,
+                       {Fn("main"), Fn("read"), Fn("vfs_read", flamegraph::FrameKind::kKernel)},
+                       10,
+                       false});
   const std::string s = FormatTopFunctions(p, 15);
   EXPECT_NE(s.find("100 samples"), std::string::npos) << s;
   EXPECT_NE(s.find("Top 15 functions by self"), std::string::npos) << s;

@@ -19,9 +19,8 @@ struct Fixture {
     collector = std::make_unique<ProfileCollector>(
         std::move(src), nullptr,
         Symbolizers{std::make_shared<NamingSymbolizer>("k", flamegraph::FrameKind::kKernel), user});
-    collector->SetProcessNamer([](uint32_t pid, const std::string& comm) {
-      return comm + "#" + std::to_string(pid);
-    });
+    collector->SetProcessNamer(
+        [](uint32_t pid, const std::string& comm) { return comm + "#" + std::to_string(pid); });
     source->stacks[1] = {0xa1};
     source->stacks[2] = {0x11, 0x12};
     source->stacks[3] = {0x21};
@@ -49,7 +48,8 @@ TEST(ProfileCollectorTest, RecordingGetsWhatIsPolledBetweenStartAndStop) {
   EXPECT_EQ(p.samples[0].value, 5u);
   EXPECT_EQ(p.samples[1].process, "db#2");
   // Every process was prepared (snapshotted) before its frames were resolved.
-  EXPECT_NE(std::find(f.user->prepared.begin(), f.user->prepared.end(), 2u), f.user->prepared.end());
+  EXPECT_NE(std::find(f.user->prepared.begin(), f.user->prepared.end(), 2u),
+            f.user->prepared.end());
 }
 
 TEST(ProfileCollectorTest, RecordingsFilterByPidAndRunSideBySide) {
@@ -107,8 +107,8 @@ TEST(ProfileCollectorTest, RecordPollsForTheDuration) {
   Fixture f;
   f.source->pending = {Count(1, 1, 2, 3)};
   int polls = 0;
-  auto p = f.collector->Record(std::chrono::milliseconds(250), {},
-                               std::chrono::milliseconds(50), {}, [&] { ++polls; });
+  auto p = f.collector->Record(std::chrono::milliseconds(250), {}, std::chrono::milliseconds(50),
+                               {}, [&] { ++polls; });
   EXPECT_GE(polls, 2);
   EXPECT_EQ(p.duration_ns >= 250000000, true);
   EXPECT_TRUE(p.samples.empty());  // drained by the start's poll, before the window

@@ -34,8 +34,8 @@ TEST(StackAssemblerTest, UserRootFirstThenKernelOnTop) {
   f.source.stacks[1] = {0xa1, 0xa2};        // kernel: leaf a1, caller a2
   f.source.stacks[2] = {0x11, 0x12, 0x13};  // user: leaf 11 ... main 13
   auto s = f.assembler->Assemble(Count(42, 1, 2, 5), "app");
-  EXPECT_EQ(f.Names(s), (std::vector<std::string>{"u42_13", "u42_12", "u42_11", "k42_a2",
-                                                  "k42_a1"}));
+  EXPECT_EQ(f.Names(s),
+            (std::vector<std::string>{"u42_13", "u42_12", "u42_11", "k42_a2", "k42_a1"}));
   EXPECT_EQ(s.process, "app");
   EXPECT_EQ(s.pid, 42u);
   EXPECT_EQ(s.value, 5u);
@@ -98,18 +98,23 @@ TEST(StackAssemblerTest, ClearsTheStackMapWhenThreeQuartersFull) {
   EXPECT_EQ(f.assembler->distinct_stacks(), 0u);
 }
 
-TEST(StackAssemblerTest, OnCpuStacksAreDeletedAfterEachPoll) {
+TEST(StackAssemblerTest, OnCpuStacksAreDeletedOnePollAfterTheirLastUse) {
   Fixture f;
   f.source.delete_after_read = true;
   f.source.stacks[1] = {0xa1};
   f.source.stacks[2] = {0x11};
   f.assembler->Assemble(Count(1, 1, 2, 1), "a");
+  EXPECT_FALSE(f.assembler->EndPoll());  // a sample counted after the drain may still use them
+  f.assembler->Assemble(Count(1, 1, -EFAULT, 1), "a");  // kernel stack 1 used again
+  EXPECT_TRUE(f.assembler->EndPoll());
+  EXPECT_EQ(f.source.deleted, (std::vector<int32_t>{2}));
+  EXPECT_EQ(f.source.reads, 2);  // stack 1 came from the cache
   EXPECT_TRUE(f.assembler->EndPoll());
   std::sort(f.source.deleted.begin(), f.source.deleted.end());
   EXPECT_EQ(f.source.deleted, (std::vector<int32_t>{1, 2}));
-  EXPECT_FALSE(f.assembler->EndPoll());  // nothing read since
-  f.assembler->Assemble(Count(1, 1, 2, 1), "a");
-  EXPECT_EQ(f.source.reads, 4);  // read again: the cache went with the ids
+  f.source.stacks[1] = {0xa1};  // the kernel stores it again
+  f.assembler->Assemble(Count(1, 1, -EFAULT, 1), "a");
+  EXPECT_EQ(f.source.reads, 3);  // read again: the cache entry went with the id
 }
 
 }  // namespace

@@ -66,8 +66,8 @@ TEST(BccSymbolizerTest, JitFramesComeFromThePerfMapAndAreMarked) {
   EXPECT_EQ(flamegraph::FrameLabel(f), "LazyCompile:*handleRequest app.js:10_[j]");
   // Outside the JIT entry: the bare address, still a frame.
   auto outside = sym.Symbolize(Self(), base + 0x200);
-  EXPECT_EQ(flamegraph::FrameName(outside), flamegraph::FrameName(
-      flamegraph::Frame{.address = base + 0x200}));
+  EXPECT_EQ(flamegraph::FrameName(outside),
+            flamegraph::FrameName(flamegraph::Frame{.address = base + 0x200}));
   munmap(region, 4096);
 }
 
