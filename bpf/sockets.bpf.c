@@ -70,8 +70,10 @@ struct {
   __uint(max_entries, 16 * 1024 * 1024);
 } events SEC(".maps");
 
+/* One scratch event per CPU. A plain array indexed by CPU because per-CPU map values are capped
+ * at 32 KiB; the loader sizes it to the number of possible CPUs. Programs do not migrate. */
 struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, 1);
   __type(key, __u32);
   __type(value, struct sock_data_event);
@@ -192,28 +194,41 @@ static __always_inline struct conn_info *lookup_conn(__u64 id, int fd)
   return c;
 }
 
-static __always_inline void emit_data(__u64 id, int fd, const struct conn_info *c, __u8 dir,
-                                      const void *buf, __u64 size, bool copy)
+static __always_inline struct sock_data_event *start_data(__u64 id, int fd,
+                                                          const struct conn_info *c, __u8 dir,
+                                                          __u64 size)
 {
-  __u32 zero = 0;
-  struct sock_data_event *e = bpf_map_lookup_elem(&scratch, &zero);
+  __u32 cpu = bpf_get_smp_processor_id();
+  struct sock_data_event *e = bpf_map_lookup_elem(&scratch, &cpu);
   if (!e)
-    return;
+    return NULL;
   fill_header(&e->h, id, fd, c, SOCK_EVENT_DATA);
   e->h.direction = dir;
   e->h.size = size;
-  __u32 len = 0;
-  if (copy) {
-    len = size < capture_bytes ? (__u32)size : capture_bytes;
-    if (len > ZT_SOCK_MAX_CAPTURE)
-      len = ZT_SOCK_MAX_CAPTURE;
-    if (bpf_probe_read_user(e->data, len, buf))
-      len = 0;
-  }
-  e->h.captured = len;
-  __u64 total = sizeof(e->h) + len;
-  if (total > sizeof(*e))
-    total = sizeof(*e);
+  return e;
+}
+
+/* Appends up to `len` user bytes at e->h.captured, within the capture limit. */
+static __always_inline void append(struct sock_data_event *e, const void *src, __u64 len)
+{
+  __u32 off = e->h.captured;
+  if (off >= capture_bytes || off >= ZT_SOCK_MAX_CAPTURE)
+    return;
+  __u64 room = capture_bytes - off;
+  if (len > room)
+    len = room;
+  if (len > ZT_SOCK_MAX_CAPTURE)
+    len = ZT_SOCK_MAX_CAPTURE;
+  off &= ZT_SOCK_MAX_CAPTURE - 1;
+  if (bpf_probe_read_user(&e->data[off], len, src) == 0)
+    e->h.captured = off + len;
+}
+
+static __always_inline void send_data(struct sock_data_event *e)
+{
+  __u64 total = sizeof(e->h) + e->h.captured;
+  if (total > sizeof(e->h) + ZT_SOCK_MAX_CAPTURE)
+    total = sizeof(e->h) + ZT_SOCK_MAX_CAPTURE;
   if (bpf_ringbuf_output(&events, e, total, 0))
     count_drop(SOCK_DROP_RINGBUF);
 }
@@ -229,22 +244,22 @@ static __always_inline int enter(int fd, __u64 buf, __u32 iovcnt, __u8 kind, __u
   return 0;
 }
 
-static __always_inline void emit_iov(__u64 id, const struct conn_info *c, const struct call_args *a,
-                                     __u64 iov_addr, __u32 iovcnt, __u64 bytes)
+/* Gathers the iovecs of one readv/writev/recvmsg/sendmsg into one event, in order. Bytes past
+ * the capture limit or past the last walked iovec are reported by size only. */
+static __always_inline void gather_iov(struct sock_data_event *e, __u64 iov_addr, __u32 iovcnt,
+                                       __u64 bytes)
 {
   const struct iovec *iov = (const struct iovec *)iov_addr;
   for (int i = 0; i < ZT_SOCK_MAX_IOV; i++) {
-    if (i >= iovcnt || bytes == 0)
+    if (i >= iovcnt || bytes == 0 || e->h.captured >= capture_bytes)
       break;
     struct iovec v = {};
     if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
       break;
     __u64 seg = v.iov_len < bytes ? v.iov_len : bytes;
-    emit_data(id, a->fd, c, a->direction, v.iov_base, seg, true);
+    append(e, v.iov_base, seg);
     bytes -= seg;
   }
-  if (bytes > 0) /* more iovecs than we walk: report the rest by size so parsers stay in sync */
-    emit_data(id, a->fd, c, a->direction, NULL, bytes, false);
 }
 
 static __always_inline int exit_call(long ret)
@@ -272,24 +287,26 @@ static __always_inline int exit_call(long ret)
   struct conn_info *c = lookup_conn(id, a.fd);
   if (!c)
     return 0;
-  struct conn_info conn = *c;
+  struct sock_data_event *e = start_data(id, a.fd, c, a.direction, ret);
+  if (!e)
+    return 0;
   switch (a.kind) {
   case CALL_BUF:
-    emit_data(id, a.fd, &conn, a.direction, (const void *)a.buf, ret, true);
+    append(e, (const void *)a.buf, ret);
     break;
   case CALL_IOV:
-    emit_iov(id, &conn, &a, a.buf, a.iovcnt, ret);
+    gather_iov(e, a.buf, a.iovcnt, ret);
     break;
   case CALL_MSG: {
     struct user_msghdr msg = {};
     if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)a.buf) == 0)
-      emit_iov(id, &conn, &a, (__u64)msg.msg_iov, (__u32)msg.msg_iovlen, ret);
+      gather_iov(e, (__u64)msg.msg_iov, (__u32)msg.msg_iovlen, ret);
     break;
   }
-  case CALL_SIZE_ONLY:
-    emit_data(id, a.fd, &conn, a.direction, NULL, ret, false);
+  default: /* CALL_SIZE_ONLY: sendfile/splice bytes cannot be copied */
     break;
   }
+  send_data(e);
   return 0;
 }
 

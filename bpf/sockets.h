@@ -7,7 +7,7 @@
 #endif
 
 #define ZT_SOCK_MAX_CAPTURE 16384 /* per read/write; the loader may lower it (capture_bytes) */
-#define ZT_SOCK_MAX_IOV 8         /* iovecs walked per readv/writev/recvmsg/sendmsg */
+#define ZT_SOCK_MAX_IOV 32        /* iovecs gathered per readv/writev/recvmsg/sendmsg */
 #define ZT_SOCK_MAX_CONNS 65536
 
 enum sock_event_type {
@@ -52,7 +52,9 @@ struct sock_event_header {
   __u8 raddr[16];
 };
 
+/* data[] is twice the capture limit only so the kernel side can gather iovecs at a bounded
+ * offset; at most ZT_SOCK_MAX_CAPTURE bytes are ever sent. */
 struct sock_data_event {
   struct sock_event_header h;
-  __u8 data[ZT_SOCK_MAX_CAPTURE];
+  __u8 data[2 * ZT_SOCK_MAX_CAPTURE];
 };

@@ -1,6 +1,10 @@
 #include "aggregators/conn_tracker.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 namespace zerotrace {
 
@@ -85,6 +89,15 @@ void ConnTracker::Close(const Key& key, uint64_t ts) {
 }
 
 void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
+  if (spdlog::should_log(spdlog::level::trace)) {
+    std::string head;
+    for (uint32_t i = 0; i < std::min<uint32_t>(h.captured, 24); ++i) {
+      head += fmt::format("{:02x}", data[i]);
+    }
+    spdlog::trace("sock event type={} tgid={} tid={} fd={} gen={} role={} dir={} size={} "
+                  "captured={} head={}",
+                  h.type, h.tgid, h.tid, h.fd, h.gen, h.role, h.direction, h.size, h.captured, head);
+  }
   const Key key{h.tgid, h.fd};
   auto it = conns_.find(key);
   // A different generation on the same fd: the old connection's close was not seen.

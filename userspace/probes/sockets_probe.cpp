@@ -80,6 +80,8 @@ Status SocketsProbe::Attach() {
   ro.nr_splice = SYS_splice;
   mode_ = raw ? "raw_tracepoint" : "tracepoint";
   bpf_map__set_max_entries(skel_->maps.events, options_.ring_buffer_bytes);
+  const int ncpu = libbpf_num_possible_cpus();
+  bpf_map__set_max_entries(skel_->maps.scratch, ncpu > 0 ? static_cast<__u32>(ncpu) : 1);
   if (auto s = filter_.ApplyTo(skel_); !s) return s;
   if (int err = sockets_bpf__load(skel_); err) {
     return Error{std::string("sockets: loading BPF programs failed: ") + std::strerror(-err)};

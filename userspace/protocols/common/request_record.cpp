@@ -62,6 +62,7 @@ void ParserCounters::Add(const ParserCounters& o) {
   bytes_parsed += o.bytes_parsed;
   bytes_skipped += o.bytes_skipped;
   dropped_pending += o.dropped_pending;
+  sync_lost += o.sync_lost;
 }
 
 ParserCounters ParserCounters::Minus(const ParserCounters& o) const {
@@ -76,6 +77,7 @@ ParserCounters ParserCounters::Minus(const ParserCounters& o) const {
   d.bytes_parsed = bytes_parsed - o.bytes_parsed;
   d.bytes_skipped = bytes_skipped - o.bytes_skipped;
   d.dropped_pending = dropped_pending - o.dropped_pending;
+  d.sync_lost = sync_lost - o.sync_lost;
   return d;
 }
 

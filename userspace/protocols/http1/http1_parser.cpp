@@ -533,6 +533,7 @@ void Http1Parser::EmitFront(uint64_t end_ts, bool ok, RecordSink& sink) {
 }
 
 void Http1Parser::LoseSync(bool from_client, Side& s, uint64_t ts) {
+  ++counters_.sync_lost;
   if (from_client) {
     bool found = false;
     if (s.state != State::kIdle) {

@@ -81,6 +81,7 @@ void Http2Parser::Feed(bool from_client, uint64_t ts_ns, std::span<const uint8_t
 }
 
 void Http2Parser::LoseFraming(Dir& d) {
+  ++counters_.sync_lost;
   d.state = Dir::State::kLost;
   d.hdr_have = 0;
   d.payload.clear();

@@ -1,0 +1,44 @@
+#!/usr/bin/python3
+"""gRPC test server (Debian's python3-grpcio, no generated stubs: raw bytes messages).
+
+/zt.test.Echo/Ok        unary, OK
+/zt.test.Echo/Missing   unary, fails with NOT_FOUND
+/zt.test.Echo/Stream    server streaming, 3 messages, OK
+Prints "ready <port>"; exits when stdin closes.
+"""
+import sys
+from concurrent import futures
+
+import grpc
+
+
+def ok(request, context):
+    return b"pong:" + request
+
+
+def missing(request, context):
+    context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
+
+
+def stream(request, context):
+    for i in range(3):
+        yield b"item-%d" % i
+
+
+def main():
+    handlers = {
+        "Ok": grpc.unary_unary_rpc_method_handler(ok),
+        "Missing": grpc.unary_unary_rpc_method_handler(missing),
+        "Stream": grpc.unary_stream_rpc_method_handler(stream),
+    }
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("zt.test.Echo", handlers),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    print("ready", port, flush=True)
+    sys.stdin.read()
+    server.stop(0)
+
+
+if __name__ == "__main__":
+    main()
