@@ -324,5 +324,32 @@ TEST(ProfilingBpfTest, AllProcessesAndTotalsSinceLastCall) {
   EXPECT_TRUE(pids.count(pid));
 }
 
+TEST(ProfilingBpfTest, CommSelectionAndPerThreadKeysLoadAndSelectInTheKernel) {
+  ZT_REQUIRE_BPF();
+  Child burner({ZT_BURN_CPU, "4"});
+  ASSERT_EQ(burner.ReadLine(std::chrono::seconds(10)), "ready");
+  const uint32_t pid = static_cast<uint32_t>(burner.pid());
+  Features features(MakeKernelFeatureProber());
+  ProcessSelection sel;
+  sel.comms = {"burn_cpu"};
+  auto filter = ProcessFilter::Create(sel);
+  ASSERT_TRUE(filter.ok()) << filter.error().message;
+  auto syms = profiling::MakeDefaultSymbolizers();
+  ASSERT_TRUE(syms.ok());
+  OnCpuOptions on;
+  on.per_thread = true;
+  on.frequency_hz = 99;
+  auto oncpu = profiling::ProfileCollector::CreateOnCpu(features, *filter, on, *syms);
+  ASSERT_TRUE(oncpu.ok()) << oncpu.error().message;
+  auto offcpu = profiling::ProfileCollector::CreateOffCpu(features, *filter, {}, *syms);
+  ASSERT_TRUE(offcpu.ok()) << offcpu.error().message;
+  const Profile p = (*oncpu)->Record(std::chrono::milliseconds(1500));
+  ASSERT_FALSE(p.samples.empty());
+  for (const auto& s : p.samples) {
+    EXPECT_EQ(s.process, "burn_cpu") << "comm selection leaked pid " << s.pid;
+  }
+  EXPECT_GT(ValueFor(p, pid, [](const StackSample&) { return true; }), 0u) << Describe(p);
+}
+
 }  // namespace
 }  // namespace zerotrace::testing
