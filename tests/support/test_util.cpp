@@ -83,7 +83,7 @@ std::vector<Sample> ParsePrometheusText(const std::string& text) {
         i = j + 1;
         if (i < line.size() && line[i] == ',') ++i;
       }
-      pos = line.find('}', pos) + 1;
+      pos = i + 1;  // just past the closing brace (label values may contain braces)
     }
     s.value = std::strtod(line.c_str() + pos, nullptr);
     out.push_back(std::move(s));
