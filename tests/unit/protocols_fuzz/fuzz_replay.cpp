@@ -156,6 +156,10 @@ bool ReadFile(const fs::path& p, std::string* out) {
 }
 
 void Run(const NamedTarget& t, const std::string& input) {
+  // ZT_FUZZ_DUMP=FILE: every input is written there first, so a crash leaves it behind.
+  if (const char* dump = std::getenv("ZT_FUZZ_DUMP")) {
+    std::ofstream(dump, std::ios::binary | std::ios::trunc) << input;
+  }
   t.fn(reinterpret_cast<const uint8_t*>(input.data()), input.size());
 }
 
