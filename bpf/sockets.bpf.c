@@ -23,7 +23,9 @@ const volatile long nr_read = -1, nr_write = -1, nr_readv = -1, nr_writev = -1, 
                     nr_accept4 = -1, nr_connect = -1, nr_close = -1, nr_sendfile = -1,
                     nr_splice = -1;
 
-enum call_kind { CALL_BUF = 1, CALL_IOV = 2, CALL_MSG = 3, CALL_SIZE_ONLY = 4, CALL_ACCEPT = 5,
+#define MSG_PEEK 2
+
+enum call_kind { CALL_PEEK = 0, CALL_BUF = 1, CALL_IOV = 2, CALL_MSG = 3, CALL_SIZE_ONLY = 4, CALL_ACCEPT = 5,
                  CALL_CONNECT = 6 };
 
 struct call_args {
@@ -44,12 +46,15 @@ struct conn_info {
   __u8 is_socket; /* 0: a non-socket fd, remembered so it costs one lookup from now on */
   __u8 role;
   __u8 family;
-  __u8 pad;
+  __u8 flags;     /* CONN_* */
   __u16 lport;
   __u16 rport;
   __u8 laddr[16];
   __u8 raddr[16];
 };
+
+#define CONN_SEEN_DATA 1 /* the first payload byte was inspected */
+#define CONN_TLS 2       /* TLS records on the wire: plaintext comes from the SSL uprobes */
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -57,6 +62,36 @@ struct {
   __type(key, __u32);
   __type(value, struct call_args);
 } active SEC(".maps");
+
+/* An SSL_read/SSL_write in progress on a thread. The socket syscall it makes underneath tells
+ * which fd the SSL object uses; a call served from OpenSSL's buffers makes none, hence ssl_fds. */
+struct tls_call {
+  __u64 ssl;
+  __u64 buf;
+  __u64 bytes_ptr; /* SSL_*_ex: where the byte count is written */
+  __s32 fd;
+  __u8 direction;
+};
+
+struct ssl_key {
+  __u32 tgid;
+  __u32 pad;
+  __u64 ssl;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32);
+  __type(value, struct tls_call);
+} tls_active SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct ssl_key);
+  __type(value, __s32);
+} ssl_fds SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -282,10 +317,26 @@ static __always_inline int exit_call(long ret)
       track(id, a.fd, SOCK_ROLE_CLIENT, true);
     return 0;
   }
-  if (ret <= 0)
+  if (ret <= 0 || a.kind == CALL_PEEK) /* peeked bytes are read again later */
     return 0;
   struct conn_info *c = lookup_conn(id, a.fd);
   if (!c)
+    return 0;
+  struct tls_call *tls = bpf_map_lookup_elem(&tls_active, &tid);
+  if (tls) {
+    tls->fd = a.fd;
+    c->flags |= CONN_TLS;
+  }
+  if (!(c->flags & CONN_SEEN_DATA) && ret >= 2) {
+    c->flags |= CONN_SEEN_DATA;
+    /* A TLS handshake record (0x16 0x03 ..) as first bytes: the ciphertext is useless to the
+     * parsers and would make them give up on the connection before the plaintext arrives. */
+    __u8 head[2] = {};
+    if (a.kind == CALL_BUF && bpf_probe_read_user(head, 2, (const void *)a.buf) == 0 &&
+        head[0] == 0x16 && head[1] == 0x03)
+      c->flags |= CONN_TLS;
+  }
+  if (c->flags & CONN_TLS)
     return 0;
   struct sock_data_event *e = start_data(id, a.fd, c, a.direction, ret);
   if (!e)
@@ -334,7 +385,10 @@ int enter_write(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), AR
 SEC("tracepoint/syscalls/sys_exit_write")
 int exit_write(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int enter_recvfrom(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), ARG(1), 0, CALL_BUF, SOCK_DIR_INGRESS); }
+int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
+{
+  return enter(ARG(0), ARG(1), 0, (ARG(3) & MSG_PEEK) ? CALL_PEEK : CALL_BUF, SOCK_DIR_INGRESS);
+}
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
 int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
 SEC("tracepoint/syscalls/sys_enter_sendto")
@@ -381,6 +435,78 @@ static __always_inline int handle_close(int fd)
   return 0;
 }
 
+/* OpenSSL: SSL_read(ssl, buf, num), SSL_write(ssl, buf, num) return the byte count;
+ * SSL_read_ex/SSL_write_ex(ssl, buf, num, size_t *bytes) return 1 and write the count. */
+static __always_inline int tls_enter(struct pt_regs *ctx, __u8 dir, bool ex)
+{
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tgid = id >> 32, tid = (__u32)id;
+  if (tgid == self_tgid || !zt_is_traced(tgid))
+    return 0;
+  struct tls_call t = {.ssl = PT_REGS_PARM1(ctx), .buf = PT_REGS_PARM2(ctx),
+                       .bytes_ptr = ex ? PT_REGS_PARM4(ctx) : 0, .fd = -1, .direction = dir};
+  bpf_map_update_elem(&tls_active, &tid, &t, BPF_ANY);
+  return 0;
+}
+
+static __always_inline int tls_exit(struct pt_regs *ctx, bool ex)
+{
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tid = (__u32)id;
+  struct tls_call *tp = bpf_map_lookup_elem(&tls_active, &tid);
+  if (!tp)
+    return 0;
+  struct tls_call t = *tp;
+  bpf_map_delete_elem(&tls_active, &tid);
+  int ret = (int)PT_REGS_RC(ctx); /* C int: the upper half of the register is not the sign */
+  __u64 bytes = 0;
+  if (ex) {
+    if (ret != 1 || bpf_probe_read_user(&bytes, sizeof(bytes), (const void *)t.bytes_ptr))
+      return 0;
+  } else {
+    if (ret <= 0)
+      return 0;
+    bytes = ret;
+  }
+  struct ssl_key sk = {.tgid = id >> 32, .ssl = t.ssl};
+  if (t.fd >= 0) {
+    bpf_map_update_elem(&ssl_fds, &sk, &t.fd, BPF_ANY);
+  } else {
+    __s32 *fd = bpf_map_lookup_elem(&ssl_fds, &sk);
+    if (!fd)
+      return 0; /* no syscall seen for this SSL object yet: cannot tie it to a connection */
+    t.fd = *fd;
+  }
+  struct conn_key key = {.tgid = id >> 32, .fd = t.fd};
+  struct conn_info *c = bpf_map_lookup_elem(&conns, &key);
+  if (!c || !c->is_socket)
+    return 0;
+  c->flags |= CONN_TLS | CONN_SEEN_DATA;
+  struct sock_data_event *e = start_data(id, t.fd, c, t.direction, bytes);
+  if (!e)
+    return 0;
+  append(e, (const void *)t.buf, bytes);
+  send_data(e);
+  return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tls_read_enter) { return tls_enter(ctx, SOCK_DIR_INGRESS, false); }
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_read_exit) { return tls_exit(ctx, false); }
+SEC("uprobe")
+int BPF_KPROBE(tls_write_enter) { return tls_enter(ctx, SOCK_DIR_EGRESS, false); }
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_write_exit) { return tls_exit(ctx, false); }
+SEC("uprobe")
+int BPF_KPROBE(tls_read_ex_enter) { return tls_enter(ctx, SOCK_DIR_INGRESS, true); }
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_read_ex_exit) { return tls_exit(ctx, true); }
+SEC("uprobe")
+int BPF_KPROBE(tls_write_ex_enter) { return tls_enter(ctx, SOCK_DIR_EGRESS, true); }
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_write_ex_exit) { return tls_exit(ctx, true); }
+
 SEC("tracepoint/syscalls/sys_enter_close")
 int enter_close(struct trace_event_raw_sys_enter *ctx) { return handle_close((int)ARG(0)); }
 
@@ -390,10 +516,15 @@ int enter_close(struct trace_event_raw_sys_enter *ctx) { return handle_close((in
 SEC("raw_tp/sys_enter")
 int BPF_PROG(raw_enter, struct pt_regs *regs, long nr)
 {
-  if (nr == nr_read || nr == nr_write || nr == nr_recvfrom || nr == nr_sendto) {
-    __u8 dir = (nr == nr_read || nr == nr_recvfrom) ? SOCK_DIR_INGRESS : SOCK_DIR_EGRESS;
+  if (nr == nr_read || nr == nr_write || nr == nr_sendto) {
+    __u8 dir = nr == nr_read ? SOCK_DIR_INGRESS : SOCK_DIR_EGRESS;
     return enter(PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs), 0,
                  CALL_BUF, dir);
+  }
+  if (nr == nr_recvfrom) {
+    __u8 kind = (PT_REGS_PARM4_CORE_SYSCALL(regs) & MSG_PEEK) ? CALL_PEEK : CALL_BUF;
+    return enter(PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs), 0, kind,
+                 SOCK_DIR_INGRESS);
   }
   if (nr == nr_readv || nr == nr_writev)
     return enter(PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs),

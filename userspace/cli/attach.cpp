@@ -90,6 +90,7 @@ int RunAttach(const AttachOptions& o) {
     std::fprintf(stderr, "zerotrace attach: %s\n", s.message().c_str());
     return 1;
   }
+  sockets.AttachTlsLibraries(o.proc_root);
   pipeline.Start(&sockets);
 
   std::fprintf(stderr, "attached to pid %u (%s, service %s) for %.0f s; Ctrl-C stops early\n",

@@ -150,6 +150,7 @@ void Daemon::StartProbes() {
     opts.self_tgid = static_cast<uint32_t>(getpid());
     auto probe = std::make_unique<SocketsProbe>(*features_, *filter_, opts, pipeline_->Handler());
     sockets = probe.get();
+    sockets_ = sockets;
     probes_.push_back({"sockets", std::move(probe)});
   }
   for (auto& slot : probes_) {
@@ -178,7 +179,10 @@ void Daemon::StartProbes() {
   if (pipeline_) {
     auto it = std::find_if(probes_.begin(), probes_.end(),
                            [](const ProbeSlot& s) { return s.name == "sockets"; });
-    if (it != probes_.end() && it->attached) pipeline_->Start(sockets);
+    if (it != probes_.end() && it->attached) {
+      if (config_.probes.tls) sockets->AttachTlsLibraries(config_.proc_root);
+      pipeline_->Start(sockets);
+    }
   }
 }
 
@@ -217,6 +221,7 @@ void Daemon::Refresh() {
 
 void Daemon::Housekeeping() {
   Refresh();
+  if (sockets_ && config_.probes.tls) sockets_->AttachTlsLibraries(config_.proc_root);
   catalog_->Sweep();
   filter_->Sweep(config_.proc_root);
 }

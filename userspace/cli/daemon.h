@@ -18,6 +18,7 @@
 #include "probes/probe.h"
 #include "probes/process_filter.h"
 #include "aggregators/request_pipeline.h"
+#include "probes/sockets_probe.h"
 #include "process/process_catalog.h"
 
 namespace zerotrace {
@@ -72,6 +73,7 @@ class Daemon {
   std::vector<ProbeSlot> probes_;
   std::unique_ptr<SyscallAggregator> syscalls_;
   std::unique_ptr<RequestPipeline> pipeline_;
+  SocketsProbe* sockets_ = nullptr;  // owned by probes_
   std::unique_ptr<CumulativeCounter> syscall_events_;
   prometheus::Gauge* syscall_entries_ = nullptr;
   std::map<std::string, ProgramCounters> program_counters_;

@@ -50,6 +50,7 @@ zerotrace::Result<zerotrace::Config> BuildConfig(const std::string& config_path,
     c.probes = {};
     c.probes.syscalls = false;
     c.probes.sockets = false;
+    c.probes.tls = false;
     std::string list = *o.probes;
     size_t pos = 0;
     while (pos <= list.size()) {
@@ -60,9 +61,12 @@ zerotrace::Result<zerotrace::Config> BuildConfig(const std::string& config_path,
         c.probes.syscalls = true;
       } else if (name == "sockets") {
         c.probes.sockets = true;
+      } else if (name == "tls") {
+        c.probes.sockets = true;  // TLS plaintext flows through the sockets pipeline
+        c.probes.tls = true;
       } else if (!name.empty()) {
         return zerotrace::Error{"--probes: unknown probe '" + name +
-                                "' (available: syscalls, sockets)"};
+                                "' (available: syscalls, sockets, tls)"};
       }
       pos = comma + 1;
     }
@@ -109,7 +113,7 @@ int main(int argc, char** argv) {
   run->add_option("--interval", o.interval, "How often kernel maps are read (default 2s)");
   run->add_option("--proc-root", o.proc_root, "Where the host's /proc is mounted (default /proc)")
       ->envname("ZEROTRACE_PROC_ROOT");
-  run->add_option("--probes", o.probes, "Comma-separated probes to enable (default: syscalls,sockets)");
+  run->add_option("--probes", o.probes, "Comma-separated probes to enable (default: syscalls,sockets,tls)");
 
   auto* probe = app.add_subcommand("probe", "Show what this kernel supports and each probe's path");
   bool probe_json = false;

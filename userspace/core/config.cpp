@@ -112,7 +112,14 @@ Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
       if (v["pids"] && !(s = r.List(v["pids"], "select.pids", &c->select.pids))) return s;
       if (v["comms"]) s = r.List(v["comms"], "select.comms", &c->select.comms);
     } else if (key == "probes") {
-      if (!(s = r.CheckKeys(v, "probes", {"syscalls", "sockets"}))) return s;
+      if (!(s = r.CheckKeys(v, "probes", {"syscalls", "sockets", "tls"}))) return s;
+      if (v["tls"]) {
+        const auto& p = v["tls"];
+        if (!(s = r.CheckKeys(p, "probes.tls", {"enabled"}))) return s;
+        if (p["enabled"] && !(s = r.Bool(p["enabled"], "probes.tls.enabled", &c->probes.tls))) {
+          return s;
+        }
+      }
       if (v["syscalls"]) {
         const auto& p = v["syscalls"];
         if (!(s = r.CheckKeys(p, "probes.syscalls", {"enabled"}))) return s;

@@ -21,6 +21,7 @@ struct ProcessSelection {
 struct ProbeToggles {
   bool syscalls = true;
   bool sockets = true;  // HTTP/gRPC RED metrics from socket syscalls
+  bool tls = true;      // OpenSSL plaintext through uprobes (needs sockets)
 };
 
 struct SocketsConfig {

@@ -5,7 +5,13 @@
 
 #include <sys/syscall.h>
 
+#include <dirent.h>
+#include <spdlog/spdlog.h>
+
 #include <cerrno>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -24,6 +30,7 @@ SocketsProbe::SocketsProbe(Features& features, ProcessFilter& filter, SocketsPro
 
 SocketsProbe::~SocketsProbe() {
   if (rb_) ring_buffer__free(rb_);
+  for (bpf_link* l : tls_links_) bpf_link__destroy(l);
   if (!skel_) return;
   // Each tracepoint link waits for an RCU grace period on release; ~30 of them one after another
   // took ~2 s. Releasing them concurrently lets the grace periods overlap, keeping shutdown fast.
@@ -58,7 +65,9 @@ Status SocketsProbe::Attach() {
   skel_->rodata->self_tgid = options_.self_tgid;
   bpf_program* p;
   bpf_object__for_each_program(p, skel_->obj) {
-    const bool is_raw = std::strncmp(bpf_program__name(p), "raw_", 4) == 0;
+    const char* name = bpf_program__name(p);
+    if (std::strncmp(name, "tls_", 4) == 0) continue;  // uprobes, attached per library later
+    const bool is_raw = std::strncmp(name, "raw_", 4) == 0;
     bpf_program__set_autoload(p, is_raw == raw);
   }
   auto& ro = *skel_->rodata;
@@ -94,6 +103,77 @@ Status SocketsProbe::Attach() {
   if (!rb_) return Error{std::string("sockets: ring buffer setup failed: ") + std::strerror(errno)};
   attached_ = true;
   return Status::Ok();
+}
+
+namespace {
+
+// Files named libssl.so* mapped by any process under proc_root, as paths through that process's
+// root so libraries inside containers resolve from the host.
+std::map<std::string, std::string> FindLibssl(const std::string& proc_root) {
+  std::map<std::string, std::string> found;  // inode key -> path usable from here
+  DIR* dir = opendir(proc_root.c_str());
+  if (!dir) return found;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    std::ifstream maps(proc_root + "/" + e->d_name + "/maps");
+    std::string line;
+    while (std::getline(maps, line)) {
+      auto slash = line.find('/');
+      if (slash == std::string::npos) continue;
+      const std::string path = line.substr(slash);
+      const auto base = path.substr(path.rfind('/') + 1);
+      if (base.rfind("libssl.so", 0) != 0) continue;
+      // Fields: address perms offset dev inode path; dev+inode identify the file across mounts.
+      std::istringstream f(line);
+      std::string addr, perms, off, dev, inode;
+      f >> addr >> perms >> off >> dev >> inode;
+      found.emplace(dev + ":" + inode, proc_root + "/" + e->d_name + "/root" + path);
+    }
+  }
+  closedir(dir);
+  return found;
+}
+
+}  // namespace
+
+int SocketsProbe::AttachTlsLibraries(const std::string& proc_root) {
+  if (!attached_) return 0;
+  struct Target {
+    bpf_program* prog;
+    const char* func;
+    bool ret;
+  };
+  const Target targets[] = {
+      {skel_->progs.tls_read_enter, "SSL_read", false},
+      {skel_->progs.tls_read_exit, "SSL_read", true},
+      {skel_->progs.tls_write_enter, "SSL_write", false},
+      {skel_->progs.tls_write_exit, "SSL_write", true},
+      {skel_->progs.tls_read_ex_enter, "SSL_read_ex", false},
+      {skel_->progs.tls_read_ex_exit, "SSL_read_ex", true},
+      {skel_->progs.tls_write_ex_enter, "SSL_write_ex", false},
+      {skel_->progs.tls_write_ex_exit, "SSL_write_ex", true},
+  };
+  int added = 0;
+  for (const auto& [file, path] : FindLibssl(proc_root)) {
+    if (!tls_paths_.insert(file).second) continue;
+    int ok = 0;
+    for (const auto& t : targets) {
+      LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = t.ret, .func_name = t.func);
+      // pid -1: every process mapping this file; the kernel-side selection filters them.
+      bpf_link* link = bpf_program__attach_uprobe_opts(t.prog, -1, path.c_str(), 0, &opts);
+      if (link) {
+        tls_links_.push_back(link);
+        ++ok;
+      }
+    }
+    if (ok) {
+      ++added;
+      spdlog::info("sockets: TLS plaintext capture attached to {} ({} probes)", path, ok);
+    } else {
+      spdlog::warn("sockets: could not attach TLS probes to {}", path);
+    }
+  }
+  return added;
 }
 
 int SocketsProbe::OnEvent(void* ctx, void* data, size_t size) {

@@ -3,7 +3,9 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "core/features.h"
 #include "probes/probe.h"
@@ -38,6 +40,12 @@ class SocketsProbe : public Probe {
   bpf_object* object() const override;
   uint64_t events_lost() const override;
 
+  // Attaches the OpenSSL uprobes to every libssl that a process maps and that is not covered yet
+  // (a library file is covered for every process that maps it). Call periodically so libraries
+  // loaded by processes started later are picked up. Returns the number of new libraries.
+  int AttachTlsLibraries(const std::string& proc_root);
+  size_t tls_libraries() const { return tls_paths_.size(); }
+
   // Drains the ring buffer, waiting up to timeout_ms for the first event. Returns events handled.
   int Poll(int timeout_ms);
   uint64_t events_seen() const { return events_seen_; }
@@ -54,6 +62,8 @@ class SocketsProbe : public Probe {
   ring_buffer* rb_ = nullptr;
   bool attached_ = false;
   std::string mode_;
+  std::set<std::string> tls_paths_;   // libssl files attached (or failed: not retried)
+  std::vector<bpf_link*> tls_links_;
   std::atomic<uint64_t> events_seen_{0};
   std::atomic<uint64_t> malformed_{0};
 };

@@ -1,0 +1,208 @@
+#include "gpu/cuda_probe.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "bpf/cuda.h"
+#include "cuda.skel.h"
+#include "gpu/library_scan.h"
+#include "probes/bpf_program_stats.h"
+
+namespace zerotrace::gpu {
+namespace {
+
+struct UprobeSpec {
+  const char* program;
+  const char* symbol;
+  bool retprobe;
+  bool required;  // a driver without it is not a CUDA driver (or a very old one)
+};
+
+// Every program in cuda.bpf.c and the symbols it goes on. Optional entries are newer or
+// per-thread-default-stream variants a driver may lack.
+constexpr UprobeSpec kUprobes[] = {
+    {"cuLaunchKernel", "cuLaunchKernel", false, true},
+    {"cuLaunchKernel", "cuLaunchKernel_ptsz", false, false},
+    {"cuLaunchKernelEx", "cuLaunchKernelEx", false, false},
+    {"cuLaunchKernelEx", "cuLaunchKernelEx_ptsz", false, false},
+    {"cuModuleGetFunction", "cuModuleGetFunction", false, false},
+    {"cuModuleGetFunction_ret", "cuModuleGetFunction", true, false},
+    {"cuLibraryGetKernel", "cuLibraryGetKernel", false, false},
+    {"cuLibraryGetKernel_ret", "cuLibraryGetKernel", true, false},
+    {"cuKernelGetFunction", "cuKernelGetFunction", false, false},
+    {"cuKernelGetFunction_ret", "cuKernelGetFunction", true, false},
+    {"cuMemAlloc_v2", "cuMemAlloc_v2", false, false},
+    {"cuMemAlloc_v2_ret", "cuMemAlloc_v2", true, false},
+    {"cuMemAllocAsync", "cuMemAllocAsync", false, false},
+    {"cuMemAllocAsync_ret", "cuMemAllocAsync", true, false},
+    {"cuMemFree_v2", "cuMemFree_v2", false, false},
+    {"cuMemFree_v2_ret", "cuMemFree_v2", true, false},
+    {"cuMemFreeAsync", "cuMemFreeAsync", false, false},
+    {"cuMemFreeAsync_ret", "cuMemFreeAsync", true, false},
+    {"cuMemcpyHtoD_v2", "cuMemcpyHtoD_v2", false, false},
+    {"cuMemcpyHtoD_v2_ret", "cuMemcpyHtoD_v2", true, false},
+    {"cuMemcpyDtoH_v2", "cuMemcpyDtoH_v2", false, false},
+    {"cuMemcpyDtoH_v2_ret", "cuMemcpyDtoH_v2", true, false},
+    {"cuMemcpyDtoD_v2", "cuMemcpyDtoD_v2", false, false},
+    {"cuMemcpyDtoD_v2_ret", "cuMemcpyDtoD_v2", true, false},
+    {"cuMemcpyAsync", "cuMemcpyAsync", false, false},
+    {"cuMemcpyAsync_ret", "cuMemcpyAsync", true, false},
+    {"cuMemcpyHtoDAsync_v2", "cuMemcpyHtoDAsync_v2", false, false},
+    {"cuMemcpyHtoDAsync_v2_ret", "cuMemcpyHtoDAsync_v2", true, false},
+    {"cuMemcpyDtoHAsync_v2", "cuMemcpyDtoHAsync_v2", false, false},
+    {"cuMemcpyDtoHAsync_v2_ret", "cuMemcpyDtoHAsync_v2", true, false},
+    {"cuCtxSynchronize", "cuCtxSynchronize", false, false},
+    {"cuCtxSynchronize_ret", "cuCtxSynchronize", true, false},
+    {"cuStreamSynchronize", "cuStreamSynchronize", false, false},
+    {"cuStreamSynchronize_ret", "cuStreamSynchronize", true, false},
+    {"cuEventSynchronize", "cuEventSynchronize", false, false},
+    {"cuEventSynchronize_ret", "cuEventSynchronize", true, false},
+};
+
+}  // namespace
+
+CudaProbe::CudaProbe(Features& features, ProcessFilter& filter, CudaProbeOptions options,
+                     Handler handler)
+    : features_(features),
+      filter_(filter),
+      options_(std::move(options)),
+      handler_(std::move(handler)) {}
+
+CudaProbe::~CudaProbe() {
+  if (rb_) ring_buffer__free(rb_);
+  for (auto& [key, a] : libs_) Detach(a);
+  if (skel_) cuda_bpf__destroy(skel_);
+}
+
+Status CudaProbe::Attach() {
+  if (!features_.Has(Feature::kUprobe)) {
+    return Error{"cuda: uprobes are unavailable (" + features_.Answer(Feature::kUprobe).detail +
+                 ")"};
+  }
+  if (!features_.Has(Feature::kRingBuffer)) {
+    return Error{"cuda: BPF ring buffers are unavailable (kernel older than 5.8)"};
+  }
+  skel_ = cuda_bpf__open();
+  if (!skel_) return Error{std::string("cuda: cannot open BPF object: ") + std::strerror(errno)};
+  if (auto s = filter_.ApplyTo(skel_); !s) return s;
+  if (int err = cuda_bpf__load(skel_); err) {
+    return Error{std::string("cuda: loading BPF programs failed: ") + std::strerror(-err)};
+  }
+  rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.cuda_events), OnEvent, this, nullptr);
+  if (!rb_) return Error{std::string("cuda: ring buffer setup failed: ") + std::strerror(errno)};
+  attached_ = true;
+  return Rescan();
+}
+
+Status CudaProbe::AttachLibrary(const std::string& path, Attached* out) {
+  out->path = path;
+  std::string missing;
+  for (const auto& spec : kUprobes) {
+    bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, spec.program);
+    if (!prog) continue;
+    LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = spec.retprobe, .func_name = spec.symbol);
+    bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), 0, &opts);
+    if (!link) {
+      if (spec.required) missing += std::string(missing.empty() ? "" : ", ") + spec.symbol;
+      continue;
+    }
+    out->links.push_back(link);
+  }
+  if (!missing.empty()) {
+    Detach(*out);
+    return Error{"cuda: " + path + " has no " + missing + " (not a CUDA driver?)"};
+  }
+  return Status::Ok();
+}
+
+void CudaProbe::Detach(Attached& a) {
+  for (bpf_link* l : a.links) bpf_link__destroy(l);
+  a.links.clear();
+}
+
+Status CudaProbe::Rescan() {
+  if (!attached_) return Error{"cuda: not attached"};
+  std::map<std::pair<dev_t, ino_t>, std::string> want;
+  for (const auto& path : options_.library_paths) {
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) {
+      return Error{"cuda: " + path + ": " + std::strerror(errno)};
+    }
+    want[{st.st_dev, st.st_ino}] = path;
+  }
+  if (options_.scan_processes) {
+    // With a pid selection only the selected processes are scanned, so libraries only other
+    // processes use get no uprobes (each hit costs a trap even when the filter then drops it).
+    std::vector<uint32_t> pids;
+    if (filter_.enabled() && !filter_.by_comm()) {
+      pids = filter_.TracedPids();
+      if (pids.empty()) pids.push_back(0);  // nothing selected yet: scan nothing
+    }
+    for (auto& [key, lib] : ScanMappedLibraries(options_.proc_root, pids, IsLibcudaPath)) {
+      want.emplace(key, lib.path);
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string errors;
+  for (auto it = libs_.begin(); it != libs_.end();) {
+    if (want.count(it->first)) {
+      ++it;
+      continue;
+    }
+    Detach(it->second);
+    it = libs_.erase(it);
+  }
+  for (const auto& [key, path] : want) {
+    if (libs_.count(key)) continue;
+    Attached a;
+    if (auto s = AttachLibrary(path, &a); !s) {
+      errors += (errors.empty() ? "" : "; ") + s.message();
+      continue;
+    }
+    libs_.emplace(key, std::move(a));
+  }
+  if (!errors.empty()) return Error{errors};
+  return Status::Ok();
+}
+
+int CudaProbe::OnEvent(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<CudaProbe*>(ctx);
+  if (size < sizeof(cuda_event_header)) return 0;
+  ++self->events_seen_;
+  self->handler_(data, size);
+  return 0;
+}
+
+int CudaProbe::Poll(int timeout_ms) { return rb_ ? ring_buffer__poll(rb_, timeout_ms) : 0; }
+
+int CudaProbe::epoll_fd() const { return rb_ ? ring_buffer__epoll_fd(rb_) : -1; }
+
+std::vector<uint64_t> CudaProbe::ReadStack(int32_t stack_id) const {
+  std::vector<uint64_t> ips;
+  if (!skel_ || stack_id < 0) return ips;
+  ips.resize(ZT_CUDA_STACK_DEPTH);
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.cuda_stacks), &stack_id, ips.data()) != 0) {
+    return {};
+  }
+  while (!ips.empty() && ips.back() == 0) ips.pop_back();
+  return ips;
+}
+
+std::vector<std::string> CudaProbe::libraries() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [key, a] : libs_) out.push_back(a.path);
+  return out;
+}
+
+bpf_object* CudaProbe::object() const { return skel_ ? skel_->obj : nullptr; }
+
+uint64_t CudaProbe::events_lost() const {
+  return skel_ ? SumPerCpuCounters(bpf_map__fd(skel_->maps.cuda_drops), CUDA_DROP_MAX) : 0;
+}
+
+}  // namespace zerotrace::gpu

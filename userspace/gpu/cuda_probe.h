@@ -1,0 +1,85 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/features.h"
+#include "probes/probe.h"
+#include "probes/process_filter.h"
+
+struct cuda_bpf;
+struct ring_buffer;
+struct bpf_link;
+
+namespace zerotrace::gpu {
+
+struct CudaProbeOptions {
+  std::string proc_root = "/proc";
+  // Attached in addition to what the /proc scan finds (tests point this at the fake driver).
+  std::vector<std::string> library_paths;
+  // Scan /proc/*/maps for libcuda.so(.1) at Attach() and every Rescan().
+  bool scan_processes = true;
+};
+
+// Loader for bpf/cuda.bpf.c: uprobes/uretprobes on the CUDA driver API, attached by symbol name
+// to every libcuda.so.1 a selected process maps. Each distinct library file is attached once for
+// all processes (pid -1); the kernel-side process filter drops unselected callers. Rescan()
+// picks up libraries mapped by processes started later and detaches those no process maps any
+// more. Events (each starting with a cuda_event_header) go to `handler` from Poll().
+class CudaProbe : public Probe {
+ public:
+  using Handler = std::function<void(const void* event, size_t size)>;
+
+  CudaProbe(Features& features, ProcessFilter& filter, CudaProbeOptions options, Handler handler);
+  ~CudaProbe() override;
+  CudaProbe(const CudaProbe&) = delete;
+  CudaProbe& operator=(const CudaProbe&) = delete;
+
+  const char* name() const override { return "cuda"; }
+  Status Attach() override;
+  std::string attach_mode() const override { return attached_ ? "uprobe" : "unavailable"; }
+  bpf_object* object() const override;
+  uint64_t events_lost() const override;
+
+  // Attaches to newly mapped driver libraries. Fails only when a library could not be attached
+  // at all (the message names it); the others stay attached.
+  Status Rescan();
+  // Drains the ring buffer, waiting up to timeout_ms for the first event. Returns events handled.
+  int Poll(int timeout_ms);
+  int epoll_fd() const;
+  // User stack `stack_id` of `cuda_stacks`, leaf first, zeros dropped; empty when gone.
+  std::vector<uint64_t> ReadStack(int32_t stack_id) const;
+  // Paths of the library files attached now.
+  std::vector<std::string> libraries() const;
+  uint64_t events_seen() const { return events_seen_; }
+
+ private:
+  struct Attached {
+    std::string path;
+    std::vector<bpf_link*> links;
+  };
+  static int OnEvent(void* ctx, void* data, size_t size);
+  Status AttachLibrary(const std::string& path, Attached* out);
+  void Detach(Attached& a);
+
+  Features& features_;
+  ProcessFilter& filter_;
+  CudaProbeOptions options_;
+  Handler handler_;
+  cuda_bpf* skel_ = nullptr;
+  ring_buffer* rb_ = nullptr;
+  bool attached_ = false;
+  mutable std::mutex mu_;  // guards libs_
+  std::map<std::pair<dev_t, ino_t>, Attached> libs_;
+  std::atomic<uint64_t> events_seen_{0};
+};
+
+}  // namespace zerotrace::gpu

@@ -1,0 +1,175 @@
+#include "gpu/cupti_probe.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "cupti.skel.h"
+#include "gpu/library_scan.h"
+#include "probes/bpf_program_stats.h"
+
+namespace zerotrace::gpu {
+namespace {
+
+constexpr const char* kProbes[] = {"kernel", "memcpy", "memset", "memory",
+                                   "sync",   "launch", "dropped"};
+
+}  // namespace
+
+CuptiProbe::CuptiProbe(Features& features, ProcessFilter& filter, CuptiProbeOptions options,
+                       Handler handler)
+    : features_(features),
+      filter_(filter),
+      options_(std::move(options)),
+      handler_(std::move(handler)) {}
+
+CuptiProbe::~CuptiProbe() {
+  if (rb_) ring_buffer__free(rb_);
+  for (auto& [key, a] : libs_) Detach(a);
+  if (skel_) cupti_bpf__destroy(skel_);
+}
+
+Status CuptiProbe::Attach() {
+  if (!features_.Has(Feature::kUprobe)) {
+    return Error{"cupti: uprobes (USDT) are unavailable (" +
+                 features_.Answer(Feature::kUprobe).detail + ")"};
+  }
+  if (!features_.Has(Feature::kRingBuffer)) {
+    return Error{"cupti: BPF ring buffers are unavailable (kernel older than 5.8)"};
+  }
+  skel_ = cupti_bpf__open();
+  if (!skel_) return Error{std::string("cupti: cannot open BPF object: ") + std::strerror(errno)};
+  if (auto s = filter_.ApplyTo(skel_); !s) return s;
+  if (int err = cupti_bpf__load(skel_); err) {
+    return Error{std::string("cupti: loading BPF programs failed: ") + std::strerror(-err)};
+  }
+  rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.cupti_events), OnEvent, this, nullptr);
+  if (!rb_) return Error{std::string("cupti: ring buffer setup failed: ") + std::strerror(errno)};
+  attached_ = true;
+  return Rescan();
+}
+
+Status CuptiProbe::AttachBinary(const std::string& path, Attached* out) {
+  out->path = path;
+  for (const char* probe : kProbes) {
+    const std::string prog_name = std::string("cupti_") + probe;
+    bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, prog_name.c_str());
+    if (!prog) continue;
+    bpf_link* link = bpf_program__attach_usdt(prog, -1, path.c_str(), "zerotrace", probe, nullptr);
+    if (!link) {
+      const int err = errno;
+      Detach(*out);
+      return Error{"cupti: attaching zerotrace:" + std::string(probe) + " in " + path +
+                   " failed: " + std::strerror(err)};
+    }
+    out->links.push_back(link);
+  }
+  return Status::Ok();
+}
+
+void CuptiProbe::Detach(Attached& a) {
+  for (bpf_link* l : a.links) bpf_link__destroy(l);
+  a.links.clear();
+}
+
+Status CuptiProbe::Rescan() {
+  if (!attached_) return Error{"cupti: not attached"};
+  std::map<std::pair<dev_t, ino_t>, std::string> want;
+  for (const auto& path : options_.binary_paths) {
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) {
+      return Error{"cupti: " + path + ": " + std::strerror(errno)};
+    }
+    want[{st.st_dev, st.st_ino}] = path;
+  }
+  std::set<uint32_t> injected;
+  if (options_.scan_processes) {
+    std::vector<uint32_t> pids;
+    if (filter_.enabled() && !filter_.by_comm()) {
+      pids = filter_.TracedPids();
+      if (pids.empty()) pids.push_back(0);
+    }
+    for (auto& [key, lib] : ScanMappedLibraries(options_.proc_root, pids, IsCuptiInjectorPath)) {
+      want.emplace(key, lib.path);
+      injected.insert(lib.pids.begin(), lib.pids.end());
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  injected_ = std::move(injected);
+  std::string errors;
+  for (auto it = libs_.begin(); it != libs_.end();) {
+    if (want.count(it->first)) {
+      ++it;
+      continue;
+    }
+    Detach(it->second);
+    it = libs_.erase(it);
+  }
+  for (const auto& [key, path] : want) {
+    if (libs_.count(key)) continue;
+    Attached a;
+    if (auto s = AttachBinary(path, &a); !s) {
+      errors += (errors.empty() ? "" : "; ") + s.message();
+      continue;
+    }
+    libs_.emplace(key, std::move(a));
+  }
+  if (!errors.empty()) return Error{errors};
+  return Status::Ok();
+}
+
+int CuptiProbe::OnEvent(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<CuptiProbe*>(ctx);
+  if (size < sizeof(cupti_event_header)) return 0;
+  ++self->events_seen_;
+  self->handler_(data, size);
+  return 0;
+}
+
+int CuptiProbe::Poll(int timeout_ms) { return rb_ ? ring_buffer__poll(rb_, timeout_ms) : 0; }
+
+int CuptiProbe::epoll_fd() const { return rb_ ? ring_buffer__epoll_fd(rb_) : -1; }
+
+std::optional<cupti_launch_info> CuptiProbe::TakeLaunch(uint32_t tgid, uint32_t correlation_id) {
+  if (!skel_) return std::nullopt;
+  const int fd = bpf_map__fd(skel_->maps.launch_stacks);
+  cupti_launch_key key = {tgid, correlation_id};
+  cupti_launch_info info{};
+  if (bpf_map_lookup_elem(fd, &key, &info) != 0) return std::nullopt;
+  bpf_map_delete_elem(fd, &key);
+  return info;
+}
+
+std::vector<uint64_t> CuptiProbe::ReadStack(int32_t stack_id) const {
+  std::vector<uint64_t> ips;
+  if (!skel_ || stack_id < 0) return ips;
+  ips.resize(ZT_CUPTI_STACK_DEPTH);
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.cupti_stacks), &stack_id, ips.data()) != 0) {
+    return {};
+  }
+  while (!ips.empty() && ips.back() == 0) ips.pop_back();
+  return ips;
+}
+
+std::vector<std::string> CuptiProbe::libraries() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [key, a] : libs_) out.push_back(a.path);
+  return out;
+}
+
+std::set<uint32_t> CuptiProbe::injected_pids() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return injected_;
+}
+
+bpf_object* CuptiProbe::object() const { return skel_ ? skel_->obj : nullptr; }
+
+uint64_t CuptiProbe::events_lost() const {
+  return skel_ ? SumPerCpuCounters(bpf_map__fd(skel_->maps.cupti_drops), CUPTI_DROP_MAX) : 0;
+}
+
+}  // namespace zerotrace::gpu

@@ -1,0 +1,91 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bpf/cupti.h"
+#include "core/features.h"
+#include "probes/probe.h"
+#include "probes/process_filter.h"
+
+struct cupti_bpf;
+struct ring_buffer;
+struct bpf_link;
+
+namespace zerotrace::gpu {
+
+struct CuptiProbeOptions {
+  std::string proc_root = "/proc";
+  // Binaries carrying the zerotrace USDT probes, attached in addition to the libzerotrace_cupti
+  // libraries the /proc scan finds (tests: cupti_synthetic, which links the publish code in).
+  std::vector<std::string> binary_paths;
+  bool scan_processes = true;
+};
+
+// Loader for bpf/cupti.bpf.c: the USDT probes (provider "zerotrace") of the CUPTI injector,
+// attached to every libzerotrace_cupti.so a selected process maps, once per library file for all
+// processes (pid -1; the kernel-side filter drops the unselected). Attaching increments the
+// probes' semaphores, which is what makes the injector start collecting.
+class CuptiProbe : public Probe {
+ public:
+  using Handler = std::function<void(const void* event, size_t size)>;
+
+  CuptiProbe(Features& features, ProcessFilter& filter, CuptiProbeOptions options,
+             Handler handler);
+  ~CuptiProbe() override;
+  CuptiProbe(const CuptiProbe&) = delete;
+  CuptiProbe& operator=(const CuptiProbe&) = delete;
+
+  const char* name() const override { return "cupti"; }
+  Status Attach() override;
+  std::string attach_mode() const override { return attached_ ? "usdt" : "unavailable"; }
+  bpf_object* object() const override;
+  uint64_t events_lost() const override;
+
+  Status Rescan();
+  int Poll(int timeout_ms);
+  int epoll_fd() const;
+
+  // The launching thread's record for a kernel's correlation id (removed from the map).
+  std::optional<cupti_launch_info> TakeLaunch(uint32_t tgid, uint32_t correlation_id);
+  // User stack `stack_id` of `cupti_stacks`, leaf first, zeros dropped; empty when gone.
+  std::vector<uint64_t> ReadStack(int32_t stack_id) const;
+
+  std::vector<std::string> libraries() const;
+  // Processes that mapped an injector at the last scan (their GPU-side numbers come from CUPTI).
+  std::set<uint32_t> injected_pids() const;
+  uint64_t events_seen() const { return events_seen_; }
+
+ private:
+  struct Attached {
+    std::string path;
+    std::vector<bpf_link*> links;
+  };
+  static int OnEvent(void* ctx, void* data, size_t size);
+  Status AttachBinary(const std::string& path, Attached* out);
+  static void Detach(Attached& a);
+
+  Features& features_;
+  ProcessFilter& filter_;
+  CuptiProbeOptions options_;
+  Handler handler_;
+  cupti_bpf* skel_ = nullptr;
+  ring_buffer* rb_ = nullptr;
+  bool attached_ = false;
+  mutable std::mutex mu_;  // guards libs_, injected_
+  std::map<std::pair<dev_t, ino_t>, Attached> libs_;
+  std::set<uint32_t> injected_;
+  std::atomic<uint64_t> events_seen_{0};
+};
+
+}  // namespace zerotrace::gpu

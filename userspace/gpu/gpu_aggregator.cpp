@@ -1,0 +1,727 @@
+#include "gpu/gpu_aggregator.h"
+
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+
+#include "bpf/cuda.h"
+
+namespace zerotrace::gpu {
+namespace {
+
+constexpr uint64_t kGpuTrackBase = 1000000000;  // above any pid_max: never a real tid
+constexpr size_t kMaxStackCache = 16384;
+constexpr size_t kMaxNamesPerProcess = 65536;
+constexpr const char* kUnknown = "unknown";
+
+const std::vector<double>& KernelBuckets() {
+  static const std::vector<double> b = {1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
+                                        2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.5, 1, 5};
+  return b;
+}
+
+template <typename T>
+bool Read(const void* data, size_t size, T* out) {
+  if (size < sizeof(T)) return false;
+  std::memcpy(out, data, sizeof(T));
+  return true;
+}
+
+double Seconds(uint64_t ns) { return static_cast<double>(ns) / 1e9; }
+
+std::string CString(const char* s, size_t max) { return std::string(s, strnlen(s, max)); }
+
+const char* LaunchCallName(uint32_t cbid, uint32_t domain) {
+  // The callback ids of the common launch entry points (CUPTI's cupti_driver_cbid.h /
+  // cupti_runtime_cbid.h); others are named by domain.
+  if (domain == 1) {
+    switch (cbid) {
+      case 307: return "cuLaunchKernel";
+      case 442: return "cuLaunchKernel_ptsz";
+      case 652: return "cuLaunchKernelEx";
+      case 653: return "cuLaunchKernelEx_ptsz";
+      default: return "cuLaunch";
+    }
+  }
+  switch (cbid) {
+    case 211: return "cudaLaunchKernel";
+    case 214: return "cudaLaunchKernel_ptsz";
+    case 430: return "cudaLaunchKernelExC";
+    default: return "cudaLaunch";
+  }
+}
+
+}  // namespace
+
+const char* MemcpyKindName(uint32_t kind) {
+  switch (kind) {
+    case CUPTI_ZT_MEMCPY_HTOD: return "HtoD";
+    case CUPTI_ZT_MEMCPY_DTOH: return "DtoH";
+    case CUPTI_ZT_MEMCPY_HTOA: return "HtoA";
+    case CUPTI_ZT_MEMCPY_ATOH: return "AtoH";
+    case CUPTI_ZT_MEMCPY_ATOA: return "AtoA";
+    case CUPTI_ZT_MEMCPY_ATOD: return "AtoD";
+    case CUPTI_ZT_MEMCPY_DTOA: return "DtoA";
+    case CUPTI_ZT_MEMCPY_DTOD: return "DtoD";
+    case CUPTI_ZT_MEMCPY_HTOH: return "HtoH";
+    case CUPTI_ZT_MEMCPY_PTOP: return "PtoP";
+    default: return "unknown";
+  }
+}
+
+const char* DriverMemcpyKindName(uint32_t direction) {
+  switch (direction) {
+    case CUDA_MEMCPY_HTOD: return "HtoD";
+    case CUDA_MEMCPY_DTOH: return "DtoH";
+    case CUDA_MEMCPY_DTOD: return "DtoD";
+    default: return "unknown";  // cuMemcpyAsync: unified addressing, the driver decides
+  }
+}
+
+const char* SyncCallName(uint32_t call) {
+  switch (call) {
+    case CUDA_CALL_CTX_SYNCHRONIZE: return "cuCtxSynchronize";
+    case CUDA_CALL_STREAM_SYNCHRONIZE: return "cuStreamSynchronize";
+    case CUDA_CALL_EVENT_SYNCHRONIZE: return "cuEventSynchronize";
+    default: return "unknown";
+  }
+}
+
+const char* CuptiSyncName(uint32_t type) {
+  switch (type) {
+    case 1: return "event";
+    case 2: return "stream_wait_event";
+    case 3: return "stream";
+    case 4: return "context";
+    default: return "unknown";
+  }
+}
+
+static const char* DriverCallName(uint32_t call) {
+  switch (call) {
+    case CUDA_CALL_LAUNCH_KERNEL: return "cuLaunchKernel";
+    case CUDA_CALL_LAUNCH_KERNEL_EX: return "cuLaunchKernelEx";
+    case CUDA_CALL_MEM_ALLOC: return "cuMemAlloc_v2";
+    case CUDA_CALL_MEM_ALLOC_ASYNC: return "cuMemAllocAsync";
+    case CUDA_CALL_MEM_FREE: return "cuMemFree_v2";
+    case CUDA_CALL_MEM_FREE_ASYNC: return "cuMemFreeAsync";
+    case CUDA_CALL_MEMCPY_HTOD: return "cuMemcpyHtoD_v2";
+    case CUDA_CALL_MEMCPY_DTOH: return "cuMemcpyDtoH_v2";
+    case CUDA_CALL_MEMCPY_DTOD: return "cuMemcpyDtoD_v2";
+    case CUDA_CALL_MEMCPY_ASYNC: return "cuMemcpyAsync";
+    case CUDA_CALL_MEMCPY_HTOD_ASYNC: return "cuMemcpyHtoDAsync_v2";
+    case CUDA_CALL_MEMCPY_DTOH_ASYNC: return "cuMemcpyDtoHAsync_v2";
+    default: return SyncCallName(call);
+  }
+}
+
+size_t GpuAggregator::ProfileKeyHash::operator()(const ProfileKey& k) const {
+  size_t h = std::hash<const void*>()(k.stack);
+  h ^= std::hash<std::string>()(k.kernel) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  return h ^ (static_cast<size_t>(k.pid) * 0x9e3779b97f4a7c15ULL);
+}
+
+GpuAggregator::GpuAggregator(prometheus::Registry& registry, ProcessCatalog& catalog,
+                             GpuSources sources, GpuAggregatorOptions options)
+    : registry_(registry),
+      catalog_(catalog),
+      sources_(std::move(sources)),
+      options_(std::move(options)),
+      launches_(prometheus::BuildCounter()
+                    .Name("zerotrace_gpu_kernel_launches_total")
+                    .Help("CUDA kernel launches seen in the driver API (cuLaunchKernel*)")
+                    .Register(registry)),
+      kernel_duration_(prometheus::BuildHistogram()
+                           .Name("zerotrace_gpu_kernel_duration_seconds")
+                           .Help("GPU execution time of CUDA kernels (CUPTI kernel records)")
+                           .Register(registry)),
+      memcpy_bytes_(prometheus::BuildCounter()
+                        .Name("zerotrace_gpu_memcpy_bytes_total")
+                        .Help("Bytes copied by CUDA memcpy operations, by direction")
+                        .Register(registry)),
+      memcpy_duration_(prometheus::BuildHistogram()
+                           .Name("zerotrace_gpu_memcpy_duration_seconds")
+                           .Help("Duration of CUDA memcpy operations (GPU time with CUPTI, "
+                                 "else time in the driver call)")
+                           .Register(registry)),
+      memory_allocated_(prometheus::BuildGauge()
+                            .Name("zerotrace_gpu_memory_allocated_bytes")
+                            .Help("Device memory allocated and not yet freed, per process")
+                            .Register(registry)),
+      busy_(prometheus::BuildCounter()
+                .Name("zerotrace_gpu_busy_seconds_total")
+                .Help("Time the GPU executed at least one traced kernel")
+                .Register(registry)),
+      sync_wait_(prometheus::BuildCounter()
+                     .Name("zerotrace_cuda_sync_wait_seconds_total")
+                     .Help("CPU time blocked in CUDA synchronization calls")
+                     .Register(registry)),
+      kernel_names_(4096, options_.max_kernel_name_len),
+      kernel_labels_(options_.max_kernels_per_service) {}
+
+GpuAggregator::~GpuAggregator() {
+  for (auto& [tgid, p] : procs_) {
+    if (p.memory_gauge) memory_allocated_.Remove(p.memory_gauge);
+  }
+}
+
+GpuAggregator::ProcessState& GpuAggregator::State(uint32_t tgid) {
+  auto [it, inserted] = procs_.try_emplace(tgid);
+  ProcessState& p = it->second;
+  if (inserted) {
+    auto info = catalog_.Lookup(tgid);
+    if (info && !info->service_name.empty()) {
+      p.service = info->service_name;
+    } else if (info && !info->comm.empty()) {
+      p.service = info->comm;
+    } else {
+      p.service = kUnknown;
+    }
+  }
+  if (!p.prepared && options_.symbolizer) {
+    options_.symbolizer->Prepare(tgid);
+    p.prepared = true;
+  }
+  return p;
+}
+
+bool GpuAggregator::HasInjector(uint32_t tgid, const ProcessState& p) const {
+  return p.cupti_seen || (sources_.has_injector && sources_.has_injector(tgid));
+}
+
+FramesPtr GpuAggregator::ResolveStack(StackSource source, uint32_t tgid, ProcessState& p,
+                                      int32_t stack_id) {
+  (void)p;
+  if (stack_id < 0) return nullptr;
+  const uint64_t key = (static_cast<uint64_t>(source) << 63) | (static_cast<uint64_t>(tgid) << 32) |
+                       static_cast<uint32_t>(stack_id);
+  if (auto it = stack_cache_.find(key); it != stack_cache_.end()) return it->second;
+  const auto& reader = source == StackSource::kCuda ? sources_.cuda_stack : sources_.cupti_stack;
+  if (!reader) return nullptr;
+  std::vector<uint64_t> ips = reader(stack_id);
+  if (ips.empty()) return nullptr;
+  auto frames = std::make_shared<Frames>();
+  frames->reserve(ips.size());
+  for (auto it = ips.rbegin(); it != ips.rend(); ++it) {  // leaf first -> root first
+    if (options_.symbolizer) {
+      flamegraph::Frame f = options_.symbolizer->Symbolize(tgid, *it);
+      if (f.kind == flamegraph::FrameKind::kUnknown) f.kind = flamegraph::FrameKind::kUser;
+      frames->push_back(std::move(f));
+    } else {
+      flamegraph::Frame f;
+      f.address = *it;
+      f.kind = flamegraph::FrameKind::kUser;
+      frames->push_back(std::move(f));
+    }
+  }
+  if (stack_cache_.size() >= kMaxStackCache) stack_cache_.clear();
+  FramesPtr out = std::move(frames);
+  stack_cache_.emplace(key, out);
+  return out;
+}
+
+uint64_t GpuAggregator::GpuTrack(uint32_t tgid, uint32_t device, uint32_t stream) {
+  auto key = std::make_tuple(tgid, device, stream);
+  if (auto it = gpu_tracks_.find(key); it != gpu_tracks_.end()) return it->second;
+  uint64_t n = 0;
+  for (const auto& [k, v] : gpu_tracks_) n += std::get<0>(k) == tgid;
+  const uint64_t tid = kGpuTrackBase + n;
+  gpu_tracks_.emplace(key, tid);
+  track_names_[{tgid, tid}] =
+      "GPU " + std::to_string(device) + " stream " + std::to_string(stream);
+  return tid;
+}
+
+void GpuAggregator::AddSlice(chrome::Slice slice) {
+  slices_.push_back(std::move(slice));
+  while (slices_.size() > options_.max_trace_slices) slices_.pop_front();
+}
+
+void GpuAggregator::UpdateMemoryGauge(ProcessState& p) {
+  if (!p.memory_gauge) p.memory_gauge = &memory_allocated_.Add({{"service_name", p.service}});
+  // Several processes of one service share the series: it holds their sum.
+  double total = 0;
+  for (const auto& [tgid, q] : procs_) {
+    if (q.service != p.service) continue;
+    total += static_cast<double>(q.driver_alloc_seen ? q.outstanding : q.cupti_outstanding);
+  }
+  p.memory_gauge->Set(total);
+}
+
+void GpuAggregator::AddProfileSample(uint32_t tgid, const FramesPtr& stack,
+                                     const std::string& kernel, uint64_t ns) {
+  static const FramesPtr kEmpty = std::make_shared<Frames>();
+  const FramesPtr& s = stack ? stack : kEmpty;
+  ProfileKey key{tgid, s.get(), kernel};
+  auto add = [&](std::unordered_map<ProfileKey, ProfileEntry, ProfileKeyHash>& m, bool bounded) {
+    auto it = m.find(key);
+    if (it == m.end()) {
+      if (bounded && m.size() >= options_.max_profile_stacks) {
+        // Full: the time still counts, under the kernel alone.
+        key.stack = kEmpty.get();
+        it = m.try_emplace(key, ProfileEntry{kEmpty, 0}).first;
+        key.stack = s.get();
+      } else {
+        it = m.emplace(key, ProfileEntry{s, 0}).first;
+      }
+    }
+    it->second.ns += ns;
+  };
+  add(profile_, true);
+  for (auto& [id, r] : recordings_) {
+    if (r.pids.empty() || r.pids.count(tgid)) add(r.samples, false);
+  }
+}
+
+void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
+  cuda_event_header h;
+  if (!Read(data, size, &h)) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.cuda_events;
+  ProcessState& p = State(h.tgid);
+  p.driver_seen = true;
+  switch (h.type) {
+    case CUDA_EV_LAUNCH: {
+      if (size < sizeof(cuda_launch_event)) return;
+      HandleLaunch(data);
+      break;
+    }
+    case CUDA_EV_FUNC_NAME: {
+      cuda_func_name_event e;
+      if (!Read(data, size, &e)) return;
+      const std::string name = CString(e.name, sizeof(e.name));
+      auto [it, inserted] = name_ids_.try_emplace(name, names_by_id_.size());
+      if (inserted) names_by_id_.push_back(name);
+      if (p.names.size() >= kMaxNamesPerProcess) p.names.clear();
+      p.names[e.function] = it->second;
+      break;
+    }
+    case CUDA_EV_FUNC_ALIAS: {
+      cuda_func_alias_event e;
+      if (!Read(data, size, &e)) return;
+      if (p.aliases.size() >= kMaxNamesPerProcess) p.aliases.clear();
+      p.aliases[e.function] = e.kernel;
+      break;
+    }
+    case CUDA_EV_ALLOC: {
+      cuda_alloc_event e;
+      if (!Read(data, size, &e)) return;
+      p.driver_alloc_seen = true;
+      if (p.allocations.size() >= options_.max_allocations_per_process) break;
+      Allocation a{e.bytes, e.ustack_id, ResolveStack(StackSource::kCuda, h.tgid, p, e.ustack_id)};
+      auto [it, inserted] = p.allocations.try_emplace(e.dptr, a);
+      if (!inserted) {  // a free we missed: replace
+        p.outstanding -= it->second.bytes;
+        it->second = a;
+      }
+      p.outstanding += e.bytes;
+      UpdateMemoryGauge(p);
+      AddSlice({DriverCallName(h.call), "cuda", h.tgid, h.tid, static_cast<int64_t>(h.ts), 0,
+                {{"bytes", static_cast<uint64_t>(e.bytes)}}});
+      break;
+    }
+    case CUDA_EV_FREE: {
+      cuda_free_event e;
+      if (!Read(data, size, &e)) return;
+      auto it = p.allocations.find(e.dptr);
+      if (it == p.allocations.end()) {
+        ++stats_.unknown_frees;
+        break;
+      }
+      p.outstanding -= it->second.bytes;
+      p.allocations.erase(it);
+      UpdateMemoryGauge(p);
+      break;
+    }
+    case CUDA_EV_MEMCPY: {
+      cuda_memcpy_event e;
+      if (!Read(data, size, &e)) return;
+      const char* kind = DriverMemcpyKindName(e.direction);
+      if (!HasInjector(h.tgid, p)) {
+        memcpy_bytes_.Add({{"service_name", p.service}, {"kind", kind}})
+            .Increment(static_cast<double>(e.bytes));
+        memcpy_duration_.Add({{"service_name", p.service}, {"kind", kind}}, KernelBuckets())
+            .Observe(Seconds(e.duration_ns));
+      }
+      AddSlice({DriverCallName(h.call), "cuda", h.tgid, h.tid, static_cast<int64_t>(h.ts),
+                static_cast<int64_t>(e.duration_ns),
+                {{"bytes", static_cast<uint64_t>(e.bytes)}, {"kind", std::string(kind)}}});
+      break;
+    }
+    case CUDA_EV_SYNC: {
+      cuda_sync_event e;
+      if (!Read(data, size, &e)) return;
+      sync_wait_.Add({{"service_name", p.service}, {"call", SyncCallName(h.call)}})
+          .Increment(Seconds(e.duration_ns));
+      AddSlice({SyncCallName(h.call), "cuda", h.tgid, h.tid, static_cast<int64_t>(h.ts),
+                static_cast<int64_t>(e.duration_ns), {}});
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void GpuAggregator::HandleLaunch(const void* data) {
+  cuda_launch_event e;
+  std::memcpy(&e, data, sizeof(e));
+  ProcessState& p = procs_[e.hdr.tgid];
+  auto name_id = p.names.find(e.function);
+  if (name_id == p.names.end()) {
+    if (auto a = p.aliases.find(e.function); a != p.aliases.end()) name_id = p.names.find(a->second);
+  }
+  const std::string& mangled = name_id == p.names.end() ? std::string() : names_by_id_[name_id->second];
+  const auto& names = kernel_names_.Get(mangled);
+  launches_.Add({{"service_name", p.service}, {"kernel", kernel_labels_.Bound(p.service, names.short_)}})
+      .Increment();
+  if (!HasInjector(e.hdr.tgid, p)) {
+    AddSlice({DriverCallName(e.hdr.call), "cuda", e.hdr.tgid, e.hdr.tid,
+              static_cast<int64_t>(e.hdr.ts), 0,
+              {{"kernel", names.full},
+               {"grid", std::to_string(e.grid_x) + "x" + std::to_string(e.grid_y) + "x" +
+                            std::to_string(e.grid_z)},
+               {"block", std::to_string(e.block_x) + "x" + std::to_string(e.block_y) + "x" +
+                             std::to_string(e.block_z)}}});
+  }
+}
+
+void GpuAggregator::OnCuptiEvent(const void* data, size_t size) {
+  cupti_event_header h;
+  if (!Read(data, size, &h)) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.cupti_events;
+  ProcessState& p = State(h.tgid);
+  p.cupti_seen = true;
+  switch (h.type) {
+    case CUPTI_EV_KERNEL: {
+      cupti_kernel_event e;
+      if (!Read(data, size, &e)) return;
+      HandleCuptiKernel(e);
+      break;
+    }
+    case CUPTI_EV_MEMCPY: {
+      cupti_memcpy_event e;
+      if (!Read(data, size, &e)) return;
+      HandleCuptiMemcpy(e);
+      break;
+    }
+    case CUPTI_EV_MEMSET: {
+      cupti_memset_event e;
+      if (!Read(data, size, &e)) return;
+      const auto& r = e.rec;
+      AddSlice({"Memset", "gpu", h.tgid, GpuTrack(h.tgid, r.device_id, r.stream_id),
+                static_cast<int64_t>(r.start), static_cast<int64_t>(r.end - r.start),
+                {{"bytes", static_cast<uint64_t>(r.bytes)},
+                 {"correlation_id", static_cast<uint64_t>(r.correlation_id)}}});
+      break;
+    }
+    case CUPTI_EV_MEMORY: {
+      cupti_memory_event e;
+      if (!Read(data, size, &e)) return;
+      const auto& r = e.rec;
+      if (r.op == CUPTI_ZT_MEMORY_OP_ALLOC) {
+        if (p.cupti_allocations.size() < options_.max_allocations_per_process &&
+            p.cupti_allocations.try_emplace(r.address, r.bytes).second) {
+          p.cupti_outstanding += r.bytes;
+        }
+      } else if (r.op == CUPTI_ZT_MEMORY_OP_RELEASE) {
+        if (auto it = p.cupti_allocations.find(r.address); it != p.cupti_allocations.end()) {
+          p.cupti_outstanding -= it->second;
+          p.cupti_allocations.erase(it);
+        }
+      }
+      if (!p.driver_alloc_seen) UpdateMemoryGauge(p);
+      break;
+    }
+    case CUPTI_EV_SYNC: {
+      cupti_sync_event e;
+      if (!Read(data, size, &e)) return;
+      if (!p.driver_seen && e.rec.end > e.rec.start) {
+        sync_wait_.Add({{"service_name", p.service}, {"call", CuptiSyncName(e.rec.type)}})
+            .Increment(Seconds(e.rec.end - e.rec.start));
+      }
+      break;
+    }
+    case CUPTI_EV_DROPPED: {
+      cupti_dropped_event e;
+      if (!Read(data, size, &e)) return;
+      // Cumulative per process: count the increase.
+      if (e.cupti_dropped_total >= p.dropped_cupti) {
+        stats_.injector_dropped += e.cupti_dropped_total - p.dropped_cupti;
+      }
+      if (e.rate_skipped_total >= p.dropped_rate) {
+        stats_.injector_dropped += e.rate_skipped_total - p.dropped_rate;
+      }
+      p.dropped_cupti = e.cupti_dropped_total;
+      p.dropped_rate = e.rate_skipped_total;
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void GpuAggregator::HandleCuptiKernel(const cupti_kernel_event& e) {
+  const uint32_t tgid = e.hdr.tgid;
+  ProcessState& p = procs_[tgid];
+  const auto& r = e.rec;
+  ++stats_.kernels;
+  const auto& names = kernel_names_.Get(CString(e.name, sizeof(e.name)));
+  const uint64_t ns = r.end > r.start ? r.end - r.start : 0;
+  kernel_duration_
+      .Add({{"service_name", p.service}, {"kernel", kernel_labels_.Bound(p.service, names.short_)}},
+           KernelBuckets())
+      .Observe(Seconds(ns));
+  // Busy time: the union of kernel intervals per device (records arrive roughly in order).
+  uint64_t& until = busy_until_[r.device_id];
+  uint64_t busy = 0;
+  if (r.start >= until) {
+    busy = ns;
+  } else if (r.end > until) {
+    busy = r.end - until;
+  }
+  until = std::max<uint64_t>(until, r.end);
+  if (busy) busy_.Add({{"device", std::to_string(r.device_id)}}).Increment(Seconds(busy));
+
+  FramesPtr stack;
+  std::optional<cupti_launch_info> launch;
+  if (sources_.take_launch) launch = sources_.take_launch(tgid, r.correlation_id);
+  if (launch) {
+    stack = ResolveStack(StackSource::kCupti, tgid, p, launch->ustack_id);
+    if (stack) ++stats_.kernels_with_launch_stack;
+  }
+  AddProfileSample(tgid, stack, names.full, ns);
+
+  const uint64_t track = GpuTrack(tgid, r.device_id, r.stream_id);
+  AddSlice({names.short_, "gpu", tgid, track, static_cast<int64_t>(r.start),
+            static_cast<int64_t>(ns),
+            {{"kernel", names.full},
+             {"correlation_id", static_cast<uint64_t>(r.correlation_id)},
+             {"grid", std::to_string(r.grid_x) + "x" + std::to_string(r.grid_y) + "x" +
+                          std::to_string(r.grid_z)},
+             {"block", std::to_string(r.block_x) + "x" + std::to_string(r.block_y) + "x" +
+                           std::to_string(r.block_z)},
+             {"registers_per_thread", static_cast<uint64_t>(r.registers_per_thread)},
+             {"shared_memory", static_cast<int64_t>(r.static_shared_mem) + r.dynamic_shared_mem},
+             {"device", static_cast<uint64_t>(r.device_id)},
+             {"stream", static_cast<uint64_t>(r.stream_id)}}});
+  if (launch) {
+    // The CPU side: the launch call on the launching thread (its duration is not probed; a
+    // 1 us slice marks it) and an arrow to the kernel.
+    AddSlice({LaunchCallName(launch->cbid, launch->domain), "cuda", tgid, launch->tid,
+              static_cast<int64_t>(launch->ts), 1000,
+              {{"kernel", names.full}, {"correlation_id", static_cast<uint64_t>(r.correlation_id)}}});
+    chrome::Flow f;
+    f.id = next_flow_id_++;
+    f.name = "launch";
+    f.category = "launch";
+    f.from_pid = tgid;
+    f.from_tid = launch->tid;
+    f.from_ns = static_cast<int64_t>(launch->ts);
+    f.to_pid = tgid;
+    f.to_tid = track;
+    f.to_ns = static_cast<int64_t>(r.start);
+    flows_.push_back(std::move(f));
+    while (flows_.size() > options_.max_trace_slices / 2 + 1) flows_.pop_front();
+  }
+}
+
+void GpuAggregator::HandleCuptiMemcpy(const cupti_memcpy_event& e) {
+  const uint32_t tgid = e.hdr.tgid;
+  ProcessState& p = procs_[tgid];
+  const auto& r = e.rec;
+  const char* kind = MemcpyKindName(r.copy_kind);
+  const uint64_t ns = r.end > r.start ? r.end - r.start : 0;
+  memcpy_bytes_.Add({{"service_name", p.service}, {"kind", kind}})
+      .Increment(static_cast<double>(r.bytes));
+  memcpy_duration_.Add({{"service_name", p.service}, {"kind", kind}}, KernelBuckets())
+      .Observe(Seconds(ns));
+  AddSlice({std::string("Memcpy ") + kind, "gpu", tgid, GpuTrack(tgid, r.device_id, r.stream_id),
+            static_cast<int64_t>(r.start), static_cast<int64_t>(ns),
+            {{"bytes", static_cast<uint64_t>(r.bytes)},
+             {"correlation_id", static_cast<uint64_t>(r.correlation_id)}}});
+}
+
+flamegraph::Profile GpuAggregator::ToProfile(
+    const std::unordered_map<ProfileKey, ProfileEntry, ProfileKeyHash>& samples,
+    const std::set<uint32_t>& pids) const {
+  flamegraph::Profile out;
+  out.type = flamegraph::ProfileType::kGpu;
+  for (const auto& [key, entry] : samples) {
+    if (!pids.empty() && !pids.count(key.pid)) continue;
+    flamegraph::StackSample s;
+    s.pid = key.pid;
+    auto it = procs_.find(key.pid);
+    s.process = it != procs_.end() ? it->second.service : kUnknown;
+    if (entry.stack) s.frames = *entry.stack;
+    if (s.frames.empty()) {
+      flamegraph::Frame unknown;
+      unknown.function = "[unknown launch site]";
+      unknown.kind = flamegraph::FrameKind::kUser;
+      s.frames.push_back(std::move(unknown));
+    }
+    flamegraph::Frame gpu;
+    gpu.function = key.kernel;
+    gpu.kind = flamegraph::FrameKind::kGpu;
+    s.frames.push_back(std::move(gpu));
+    s.value = entry.ns;
+    out.samples.push_back(std::move(s));
+  }
+  // Deterministic order: by process, then stack text.
+  std::sort(out.samples.begin(), out.samples.end(),
+            [](const flamegraph::StackSample& a, const flamegraph::StackSample& b) {
+              if (a.pid != b.pid) return a.pid < b.pid;
+              const size_t n = std::min(a.frames.size(), b.frames.size());
+              for (size_t i = 0; i < n; i++) {
+                const std::string fa = flamegraph::FrameName(a.frames[i]);
+                const std::string fb = flamegraph::FrameName(b.frames[i]);
+                if (fa != fb) return fa < fb;
+              }
+              return a.frames.size() < b.frames.size();
+            });
+  flamegraph::MergeIdenticalStacks(out);
+  return out;
+}
+
+flamegraph::Profile GpuAggregator::Profile(const std::set<uint32_t>& pids) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ToProfile(profile_, pids);
+}
+
+GpuAggregator::RecordingId GpuAggregator::StartRecording(std::set<uint32_t> pids) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const RecordingId id = next_recording_++;
+  recordings_[id].pids = std::move(pids);
+  return id;
+}
+
+flamegraph::Profile GpuAggregator::StopRecording(RecordingId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = recordings_.find(id);
+  if (it == recordings_.end()) return flamegraph::Profile{flamegraph::ProfileType::kGpu, {}, 0, 0, 0};
+  flamegraph::Profile p = ToProfile(it->second.samples, {});
+  recordings_.erase(it);
+  return p;
+}
+
+chrome::Trace GpuAggregator::ChromeTrace(const std::set<uint32_t>& pids, int64_t since_ns) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  chrome::Trace t;
+  t.metadata["tool"] = "zerotrace";
+  t.metadata["clock"] = "CLOCK_MONOTONIC";
+  std::set<uint32_t> seen_pids;
+  std::set<std::pair<uint32_t, uint64_t>> seen_tracks;
+  for (const auto& s : slices_) {
+    if (s.start_ns < since_ns || (!pids.empty() && !pids.count(s.pid))) continue;
+    t.slices.push_back(s);
+    seen_pids.insert(s.pid);
+    seen_tracks.insert({s.pid, s.tid});
+  }
+  for (const auto& f : flows_) {
+    if (f.from_ns < since_ns || (!pids.empty() && !pids.count(f.from_pid))) continue;
+    t.flows.push_back(f);
+  }
+  for (uint32_t pid : seen_pids) {
+    auto it = procs_.find(pid);
+    const std::string service = it != procs_.end() ? it->second.service : kUnknown;
+    t.names.push_back({pid, 0, true, service + " (pid " + std::to_string(pid) + ")", 0});
+  }
+  for (const auto& [pid, tid] : seen_tracks) {
+    if (auto it = track_names_.find({pid, tid}); it != track_names_.end()) {
+      t.names.push_back({pid, tid, false, it->second, static_cast<int64_t>(tid)});
+    }
+  }
+  return t;
+}
+
+std::vector<ProcessLeaks> GpuAggregator::Leaks(size_t top_sites) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<ProcessLeaks> out;
+  for (const auto& [tgid, p] : procs_) {
+    if (p.allocations.empty()) continue;
+    ProcessLeaks l;
+    l.pid = tgid;
+    l.service = p.service;
+    std::map<int32_t, LeakSite> sites;
+    for (const auto& [ptr, a] : p.allocations) {
+      l.outstanding_bytes += a.bytes;
+      ++l.outstanding_allocations;
+      LeakSite& s = sites[a.stack_id];
+      s.stack_id = a.stack_id;
+      s.bytes += a.bytes;
+      ++s.allocations;
+      if (!s.stack) s.stack = a.stack;
+    }
+    for (auto& [id, s] : sites) l.sites.push_back(std::move(s));
+    std::sort(l.sites.begin(), l.sites.end(),
+              [](const LeakSite& a, const LeakSite& b) { return a.bytes > b.bytes; });
+    if (l.sites.size() > top_sites) l.sites.resize(top_sites);
+    out.push_back(std::move(l));
+  }
+  std::sort(out.begin(), out.end(), [](const ProcessLeaks& a, const ProcessLeaks& b) {
+    return a.outstanding_bytes != b.outstanding_bytes ? a.outstanding_bytes > b.outstanding_bytes
+                                                      : a.pid < b.pid;
+  });
+  return out;
+}
+
+std::string GpuAggregator::LeakReport(size_t top_n) const {
+  std::ostringstream out;
+  const auto leaks = Leaks(top_n);
+  if (leaks.empty()) return "no outstanding GPU allocations\n";
+  for (const auto& l : leaks) {
+    out << l.service << " (pid " << l.pid << "): " << l.outstanding_bytes << " bytes in "
+        << l.outstanding_allocations << " outstanding allocation"
+        << (l.outstanding_allocations == 1 ? "" : "s") << "\n";
+    for (const auto& s : l.sites) {
+      out << "  " << s.bytes << " bytes in " << s.allocations << " allocation"
+          << (s.allocations == 1 ? "" : "s") << " from:\n";
+      if (!s.stack || s.stack->empty()) {
+        out << "    [stack lost]\n";
+        continue;
+      }
+      for (auto it = s.stack->rbegin(); it != s.stack->rend(); ++it) {  // leaf first, like gdb
+        out << "    " << flamegraph::FrameName(*it) << "\n";
+      }
+    }
+  }
+  return out.str();
+}
+
+void GpuAggregator::ForgetProcesses(const std::vector<uint32_t>& pids) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (uint32_t pid : pids) {
+    auto it = procs_.find(pid);
+    if (it == procs_.end()) continue;
+    ProcessState gone = std::move(it->second);
+    procs_.erase(it);
+    if (gone.memory_gauge) {
+      bool shared = false;
+      for (const auto& [tgid, q] : procs_) shared |= q.memory_gauge == gone.memory_gauge;
+      if (shared) {
+        for (auto& [tgid, q] : procs_) {
+          if (q.memory_gauge == gone.memory_gauge) {
+            UpdateMemoryGauge(q);
+            break;
+          }
+        }
+      } else {
+        memory_allocated_.Remove(gone.memory_gauge);
+      }
+    }
+    for (auto t = gpu_tracks_.begin(); t != gpu_tracks_.end();) {
+      t = std::get<0>(t->first) == pid ? gpu_tracks_.erase(t) : std::next(t);
+    }
+    for (auto t = track_names_.begin(); t != track_names_.end();) {
+      t = t->first.first == pid ? track_names_.erase(t) : std::next(t);
+    }
+    if (options_.symbolizer) options_.symbolizer->Forget(pid);
+  }
+}
+
+GpuAggregatorStats GpuAggregator::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+}  // namespace zerotrace::gpu

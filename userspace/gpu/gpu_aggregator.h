@@ -1,0 +1,229 @@
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <tuple>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "bpf/cupti.h"
+#include "chrome/trace.h"
+#include "flamegraph/profile.h"
+#include "gpu/kernel_names.h"
+#include "process/process_catalog.h"
+#include "symbolizer/symbolizer.h"
+
+namespace zerotrace::gpu {
+
+using Frames = std::vector<flamegraph::Frame>;  // root first
+using FramesPtr = std::shared_ptr<const Frames>;
+
+// What the events only reference, looked up in the probes' maps. Any member may be empty (tests,
+// or a probe that is not attached): stacks then stay empty and every process counts as one
+// without the injector.
+struct GpuSources {
+  // User stack of an id in `cuda_stacks` / `cupti_stacks`, leaf first.
+  std::function<std::vector<uint64_t>(int32_t stack_id)> cuda_stack;
+  std::function<std::vector<uint64_t>(int32_t stack_id)> cupti_stack;
+  // The launching thread of a kernel record, removed from `launch_stacks`.
+  std::function<std::optional<cupti_launch_info>(uint32_t tgid, uint32_t correlation_id)>
+      take_launch;
+  // True when the process mapped libzerotrace_cupti (its GPU-side numbers come from CUPTI).
+  std::function<bool(uint32_t tgid)> has_injector;
+};
+
+struct GpuAggregatorOptions {
+  size_t max_kernels_per_service = 100;  // distinct `kernel` label values, then "other"
+  size_t max_kernel_name_len = 96;       // metric label length (see ShortenKernelName)
+  size_t max_trace_slices = 200000;      // Chrome trace: the last N slices (and N/2 flows)
+  size_t max_profile_stacks = 20000;     // distinct stacks in the cumulative GPU profile
+  size_t max_allocations_per_process = 1 << 20;  // tracked outstanding allocations
+  // Symbolizes launch and allocation stacks; null keeps raw addresses (`0x...` frames).
+  symbolizer::SymbolizerPtr symbolizer;
+};
+
+// One allocation site with allocations still outstanding.
+struct LeakSite {
+  uint64_t bytes = 0;
+  uint64_t allocations = 0;
+  int32_t stack_id = -1;  // in `cuda_stacks`; negative when the stack was lost
+  FramesPtr stack;        // root first; empty when lost
+};
+
+struct ProcessLeaks {
+  uint32_t pid = 0;
+  std::string service;
+  uint64_t outstanding_bytes = 0;
+  uint64_t outstanding_allocations = 0;
+  std::vector<LeakSite> sites;  // largest first
+};
+
+// Counters for tests and self-metrics.
+struct GpuAggregatorStats {
+  uint64_t cuda_events = 0;
+  uint64_t cupti_events = 0;
+  uint64_t kernels = 0;
+  uint64_t kernels_with_launch_stack = 0;
+  uint64_t unknown_frees = 0;  // frees of allocations made before we attached
+  uint64_t injector_dropped = 0;  // CUPTI drops + rate-cap skips reported by injectors
+};
+
+// Turns the cuda (driver uprobes) and cupti (injector USDT) events into metrics, leak reports,
+// GPU flamegraphs and Chrome traces. Which path feeds what, so nothing is counted twice:
+//  - kernel launches (counts), allocations/frees/leaks, CPU sync wait: driver uprobes;
+//  - kernel GPU time, busy time, flamegraph: CUPTI kernel records;
+//  - memcpy bytes/duration: CUPTI for processes with the injector, driver uprobes otherwise
+//    (then the duration is the time in the call);
+//  - outstanding memory: driver uprobes, CUPTI MEMORY2 for processes without driver events;
+//  - sync wait from CUPTI records only for processes without driver events.
+// Thread-safe: the daemon polls on one thread and serves reports on others.
+class GpuAggregator {
+ public:
+  using RecordingId = uint64_t;
+
+  GpuAggregator(prometheus::Registry& registry, ProcessCatalog& catalog, GpuSources sources,
+                GpuAggregatorOptions options = {});
+  ~GpuAggregator();
+  GpuAggregator(const GpuAggregator&) = delete;
+  GpuAggregator& operator=(const GpuAggregator&) = delete;
+
+  // One ring buffer event of each probe (starting with cuda_event_header / cupti_event_header).
+  void OnCudaEvent(const void* data, size_t size);
+  void OnCuptiEvent(const void* data, size_t size);
+
+  // GPU flamegraph (type kGpu, ns of kernel execution): CPU launch stack + `[gpu] kernel`.
+  // Cumulative since start (bounded), for `pids` (empty = all).
+  flamegraph::Profile Profile(const std::set<uint32_t>& pids = {}) const;
+  // A recording collects the kernels processed between Start and Stop.
+  RecordingId StartRecording(std::set<uint32_t> pids = {});
+  flamegraph::Profile StopRecording(RecordingId id);
+
+  // Chrome trace of the retained records (the last max_trace_slices) that started at or after
+  // `since_ns` (CLOCK_MONOTONIC), for `pids` (empty = all).
+  chrome::Trace ChromeTrace(const std::set<uint32_t>& pids = {}, int64_t since_ns = 0) const;
+
+  // Outstanding allocations per process, largest first, `top_sites` sites each.
+  std::vector<ProcessLeaks> Leaks(size_t top_sites = 10) const;
+  // The same as text: one block per process, the `top_n` largest sites with their stacks.
+  std::string LeakReport(size_t top_n = 10) const;
+
+  // Drops per-process state of processes that exited.
+  void ForgetProcesses(const std::vector<uint32_t>& pids);
+  GpuAggregatorStats stats() const;
+
+ private:
+  struct Allocation {
+    uint64_t bytes = 0;
+    int32_t stack_id = -1;
+    FramesPtr stack;
+  };
+  struct ProcessState {
+    std::string service;
+    bool driver_seen = false;        // any cuda uprobe event
+    bool driver_alloc_seen = false;  // any cuda uprobe allocation
+    bool cupti_seen = false;
+    std::unordered_map<uint64_t, uint64_t> names;    // CUfunction/CUkernel -> name id
+    std::unordered_map<uint64_t, uint64_t> aliases;  // CUfunction -> CUkernel
+    std::unordered_map<uint64_t, Allocation> allocations;      // driver path
+    std::unordered_map<uint64_t, uint64_t> cupti_allocations;  // MEMORY2 path: address -> bytes
+    uint64_t outstanding = 0;
+    uint64_t cupti_outstanding = 0;
+    uint64_t dropped_cupti = 0, dropped_rate = 0;
+    bool prepared = false;
+    prometheus::Gauge* memory_gauge = nullptr;
+  };
+  struct ProfileKey {
+    uint32_t pid;
+    const Frames* stack;  // interned: same pointer = same stack
+    std::string kernel;
+    bool operator==(const ProfileKey&) const = default;
+  };
+  struct ProfileKeyHash {
+    size_t operator()(const ProfileKey& k) const;
+  };
+  struct ProfileEntry {
+    FramesPtr stack;
+    uint64_t ns = 0;
+  };
+  struct Recording {
+    std::set<uint32_t> pids;
+    std::unordered_map<ProfileKey, ProfileEntry, ProfileKeyHash> samples;
+  };
+
+  ProcessState& State(uint32_t tgid);
+  bool HasInjector(uint32_t tgid, const ProcessState& p) const;
+  enum class StackSource { kCuda = 0, kCupti = 1 };
+  FramesPtr ResolveStack(StackSource source, uint32_t tgid, ProcessState& p, int32_t stack_id);
+  uint64_t GpuTrack(uint32_t tgid, uint32_t device, uint32_t stream);
+  void AddSlice(chrome::Slice slice);
+  void UpdateMemoryGauge(ProcessState& p);
+  void AddProfileSample(uint32_t tgid, const FramesPtr& stack, const std::string& kernel,
+                        uint64_t ns);
+  flamegraph::Profile ToProfile(
+      const std::unordered_map<ProfileKey, ProfileEntry, ProfileKeyHash>& samples,
+      const std::set<uint32_t>& pids) const;
+
+  void HandleLaunch(const void* data);
+  void HandleCuptiKernel(const cupti_kernel_event& e);
+  void HandleCuptiMemcpy(const cupti_memcpy_event& e);
+
+  prometheus::Registry& registry_;
+  ProcessCatalog& catalog_;
+  GpuSources sources_;
+  GpuAggregatorOptions options_;
+
+  prometheus::Family<prometheus::Counter>& launches_;
+  prometheus::Family<prometheus::Histogram>& kernel_duration_;
+  prometheus::Family<prometheus::Counter>& memcpy_bytes_;
+  prometheus::Family<prometheus::Histogram>& memcpy_duration_;
+  prometheus::Family<prometheus::Gauge>& memory_allocated_;
+  prometheus::Family<prometheus::Counter>& busy_;
+  prometheus::Family<prometheus::Counter>& sync_wait_;
+
+  mutable std::mutex mu_;
+  KernelNameCache kernel_names_;
+  LabelBound kernel_labels_;
+  std::unordered_map<uint32_t, ProcessState> procs_;
+  // Driver-path function names, interned (id -> mangled name).
+  std::unordered_map<std::string, uint64_t> name_ids_;
+  std::vector<std::string> names_by_id_;
+  // Per-device busy accounting: end of the last counted interval.
+  std::unordered_map<uint32_t, uint64_t> busy_until_;
+  // Resolved stacks by (source, tgid, stack id): ids are stable while the stack maps are not
+  // cleared, and interning lets profile keys compare stacks by pointer. Bounded.
+  std::unordered_map<uint64_t, FramesPtr> stack_cache_;
+  // Cumulative GPU profile and recordings.
+  std::unordered_map<ProfileKey, ProfileEntry, ProfileKeyHash> profile_;
+  std::map<RecordingId, Recording> recordings_;
+  RecordingId next_recording_ = 1;
+  // Chrome trace rings.
+  std::deque<chrome::Slice> slices_;
+  std::deque<chrome::Flow> flows_;
+  uint64_t next_flow_id_ = 1;
+  std::map<std::tuple<uint32_t, uint32_t, uint32_t>, uint64_t> gpu_tracks_;  // -> tid
+  std::map<std::pair<uint32_t, uint64_t>, std::string> track_names_;
+  GpuAggregatorStats stats_;
+};
+
+// `kind` label of a CUPTI copy kind / a driver copy direction.
+const char* MemcpyKindName(uint32_t cupti_kind);
+const char* DriverMemcpyKindName(uint32_t direction);
+// `call` label of a driver sync call / a CUPTI synchronization type.
+const char* SyncCallName(uint32_t cuda_call);
+const char* CuptiSyncName(uint32_t type);
+
+}  // namespace zerotrace::gpu

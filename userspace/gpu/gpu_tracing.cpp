@@ -1,0 +1,181 @@
+#include "gpu/gpu_tracing.h"
+
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "chrome/trace.h"
+
+namespace zerotrace::gpu {
+
+int64_t MonotonicNowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+Result<std::unique_ptr<GpuTracing>> GpuTracing::Create(Features& features, ProcessFilter& filter,
+                                                       ProcessCatalog& catalog,
+                                                       prometheus::Registry& registry,
+                                                       GpuOptions options) {
+  if (!options.cuda && !options.cupti) return Error{"gpu: neither cuda nor cupti is enabled"};
+  std::unique_ptr<GpuTracing> t(new GpuTracing());
+  t->options_ = std::move(options);
+  GpuTracing* self = t.get();
+  GpuSources sources;
+  sources.cuda_stack = [self](int32_t id) {
+    return self->cuda_attached_ ? self->cuda_->ReadStack(id) : std::vector<uint64_t>{};
+  };
+  sources.cupti_stack = [self](int32_t id) {
+    return self->cupti_attached_ ? self->cupti_->ReadStack(id) : std::vector<uint64_t>{};
+  };
+  sources.take_launch = [self](uint32_t tgid, uint32_t corr) -> std::optional<cupti_launch_info> {
+    if (!self->cupti_attached_) return std::nullopt;
+    return self->cupti_->TakeLaunch(tgid, corr);
+  };
+  sources.has_injector = [self](uint32_t tgid) {
+    return self->cupti_attached_ && self->cupti_->injected_pids().count(tgid) > 0;
+  };
+  t->aggregator_ = std::make_unique<GpuAggregator>(registry, catalog, std::move(sources),
+                                                   t->options_.aggregator);
+  GpuAggregator* agg = t->aggregator_.get();
+  if (t->options_.cuda) {
+    CudaProbeOptions o;
+    o.proc_root = t->options_.proc_root;
+    o.library_paths = t->options_.libcuda_paths;
+    o.scan_processes = t->options_.scan_processes;
+    t->cuda_ = std::make_unique<CudaProbe>(
+        features, filter, std::move(o),
+        [agg](const void* data, size_t size) { agg->OnCudaEvent(data, size); });
+  }
+  if (t->options_.cupti) {
+    CuptiProbeOptions o;
+    o.proc_root = t->options_.proc_root;
+    o.binary_paths = t->options_.cupti_paths;
+    o.scan_processes = t->options_.scan_processes;
+    t->cupti_ = std::make_unique<CuptiProbe>(
+        features, filter, std::move(o),
+        [agg](const void* data, size_t size) { agg->OnCuptiEvent(data, size); });
+  }
+  return t;
+}
+
+GpuTracing::~GpuTracing() {
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+  // Probes go before the aggregator their handlers point at.
+  cuda_.reset();
+  cupti_.reset();
+}
+
+Status GpuTracing::Attach() {
+  std::string errors;
+  if (cuda_) {
+    Status s = cuda_->Attach();
+    // A library that failed to attach is reported, the probe itself still works.
+    cuda_attached_ = cuda_->attach_mode() != "unavailable";
+    if (!s) errors += s.message();
+  }
+  if (cupti_) {
+    Status s = cupti_->Attach();
+    cupti_attached_ = cupti_->attach_mode() != "unavailable";
+    if (!s) errors += (errors.empty() ? "" : "; ") + s.message();
+  }
+  if (!cuda_attached_ && !cupti_attached_) return Error{errors};
+  if (!errors.empty()) warnings_.push_back(errors);
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  for (int fd : {cuda_attached_ ? cuda_->epoll_fd() : -1,
+                 cupti_attached_ ? cupti_->epoll_fd() : -1}) {
+    if (fd < 0 || epoll_fd_ < 0) continue;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  }
+  return Status::Ok();
+}
+
+std::vector<Probe*> GpuTracing::probes() {
+  std::vector<Probe*> out;
+  if (cuda_attached_) out.push_back(cuda_.get());
+  if (cupti_attached_) out.push_back(cupti_.get());
+  return out;
+}
+
+int GpuTracing::Poll(int timeout_ms) {
+  if (timeout_ms > 0 && epoll_fd_ >= 0) {
+    epoll_event events[2];
+    epoll_wait(epoll_fd_, events, 2, timeout_ms);
+  }
+  int n = 0;
+  if (cuda_attached_) n += std::max(0, cuda_->Poll(0));
+  if (cupti_attached_) n += std::max(0, cupti_->Poll(0));
+  return n;
+}
+
+Status GpuTracing::Rescan() {
+  std::string errors;
+  if (cuda_attached_) {
+    if (auto s = cuda_->Rescan(); !s) errors += s.message();
+  }
+  if (cupti_attached_) {
+    if (auto s = cupti_->Rescan(); !s) errors += (errors.empty() ? "" : "; ") + s.message();
+  }
+  if (!errors.empty()) return Error{errors};
+  return Status::Ok();
+}
+
+flamegraph::Profile GpuTracing::GpuProfile(uint32_t pid) const {
+  return aggregator_->Profile(pid ? std::set<uint32_t>{pid} : std::set<uint32_t>{});
+}
+
+flamegraph::Profile GpuTracing::Record(std::chrono::milliseconds duration,
+                                       std::set<uint32_t> pids,
+                                       std::chrono::milliseconds poll_interval,
+                                       const std::function<bool()>& stop) {
+  Poll(0);
+  const auto id = aggregator_->StartRecording(std::move(pids));
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t start_unix = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+  while (std::chrono::steady_clock::now() - start < duration && !(stop && stop())) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        duration - (std::chrono::steady_clock::now() - start));
+    Poll(static_cast<int>(std::max<int64_t>(0, std::min(left, poll_interval).count())));
+  }
+  Poll(0);
+  flamegraph::Profile p = aggregator_->StopRecording(id);
+  p.start_unix_ns = start_unix;
+  p.duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  return p;
+}
+
+std::string GpuTracing::ChromeTraceJson(uint32_t pid, int64_t since_ns) const {
+  return chrome::TraceWriter::ToJson(
+      aggregator_->ChromeTrace(pid ? std::set<uint32_t>{pid} : std::set<uint32_t>{}, since_ns));
+}
+
+Status GpuTracing::WriteChromeTrace(const std::string& path, uint32_t pid,
+                                    int64_t since_ns) const {
+  std::string error;
+  if (!chrome::TraceWriter::WriteFile(
+          aggregator_->ChromeTrace(pid ? std::set<uint32_t>{pid} : std::set<uint32_t>{},
+                                   since_ns),
+          path, &error)) {
+    return Error{"gpu trace: " + error};
+  }
+  return Status::Ok();
+}
+
+uint64_t GpuTracing::events_lost() const {
+  uint64_t n = aggregator_->stats().injector_dropped;
+  if (cuda_attached_) n += cuda_->events_lost();
+  if (cupti_attached_) n += cupti_->events_lost();
+  return n;
+}
+
+}  // namespace zerotrace::gpu

@@ -1,0 +1,98 @@
+#pragma once
+
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/features.h"
+#include "core/result.h"
+#include "flamegraph/profile.h"
+#include "gpu/cuda_probe.h"
+#include "gpu/cupti_probe.h"
+#include "gpu/gpu_aggregator.h"
+#include "probes/probe.h"
+#include "probes/process_filter.h"
+#include "process/process_catalog.h"
+
+namespace zerotrace::gpu {
+
+struct GpuOptions {
+  bool cuda = true;   // driver uprobes on libcuda.so.1
+  bool cupti = true;  // USDT probes of libzerotrace_cupti.so
+  std::string proc_root = "/proc";
+  bool scan_processes = true;
+  std::vector<std::string> libcuda_paths;  // attached besides what the scan finds
+  std::vector<std::string> cupti_paths;    // binaries with the zerotrace USDT probes
+  GpuAggregatorOptions aggregator;
+};
+
+// The daemon's handle on GPU tracing: both probes, the aggregator between them and the outputs.
+//   auto gpu = GpuTracing::Create(features, filter, catalog, registry, {});
+//   if (gpu && (*gpu)->Attach()) { ...; every tick: (*gpu)->Poll(0); every interval: Rescan() }
+// Poll() and Rescan() from one thread; the report methods from any thread.
+class GpuTracing {
+ public:
+  static Result<std::unique_ptr<GpuTracing>> Create(Features& features, ProcessFilter& filter,
+                                                    ProcessCatalog& catalog,
+                                                    prometheus::Registry& registry,
+                                                    GpuOptions options = {});
+  ~GpuTracing();
+  GpuTracing(const GpuTracing&) = delete;
+  GpuTracing& operator=(const GpuTracing&) = delete;
+
+  // Loads and attaches the enabled probes. Succeeds when at least one attached; the other's
+  // error is kept in warnings(). With no driver or injector mapped yet nothing is attached until
+  // a Rescan() finds one.
+  Status Attach();
+  // The attached probes, for self-metrics (attach mode, program stats, events lost).
+  std::vector<Probe*> probes();
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+  // Waits up to timeout_ms for events of either probe, then drains both. Returns events handled.
+  int Poll(int timeout_ms);
+  // Attaches to driver/injector libraries mapped since the last scan (call once per interval).
+  Status Rescan();
+  // Drops state of exited processes (the daemon's ProcessCatalog::Sweep() result).
+  void ForgetProcesses(const std::vector<uint32_t>& pids) { aggregator_->ForgetProcesses(pids); }
+
+  // GPU flamegraph since start (pid 0 = all processes).
+  flamegraph::Profile GpuProfile(uint32_t pid = 0) const;
+  // GPU flamegraph of the kernels processed during `duration` (polls every `poll_interval`
+  // itself; stop() ends early). For `/flamegraph?type=gpu&seconds=N` and `attach --profile gpu`.
+  flamegraph::Profile Record(std::chrono::milliseconds duration, std::set<uint32_t> pids = {},
+                             std::chrono::milliseconds poll_interval = std::chrono::milliseconds(200),
+                             const std::function<bool()>& stop = {});
+  // Chrome trace JSON of the retained records since `since_ns` (CLOCK_MONOTONIC; 0 = all).
+  std::string ChromeTraceJson(uint32_t pid = 0, int64_t since_ns = 0) const;
+  Status WriteChromeTrace(const std::string& path, uint32_t pid = 0, int64_t since_ns = 0) const;
+  std::string LeakReport(size_t top_n = 10) const { return aggregator_->LeakReport(top_n); }
+
+  GpuAggregator& aggregator() { return *aggregator_; }
+  CudaProbe* cuda_probe() { return cuda_attached_ ? cuda_.get() : nullptr; }
+  CuptiProbe* cupti_probe() { return cupti_attached_ ? cupti_.get() : nullptr; }
+  // Kernel-side drops of both probes plus records the injectors dropped or skipped.
+  uint64_t events_lost() const;
+
+ private:
+  GpuTracing() = default;
+
+  GpuOptions options_;
+  std::unique_ptr<GpuAggregator> aggregator_;
+  std::unique_ptr<CudaProbe> cuda_;
+  std::unique_ptr<CuptiProbe> cupti_;
+  bool cuda_attached_ = false;
+  bool cupti_attached_ = false;
+  int epoll_fd_ = -1;
+  std::vector<std::string> warnings_;
+};
+
+// CLOCK_MONOTONIC now in ns (the clock of every GPU and BPF timestamp).
+int64_t MonotonicNowNs();
+
+}  // namespace zerotrace::gpu

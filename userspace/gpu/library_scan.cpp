@@ -1,0 +1,82 @@
+#include "gpu/library_scan.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace zerotrace::gpu {
+namespace {
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::vector<uint32_t> AllPids(const std::string& proc_root) {
+  std::vector<uint32_t> pids;
+  DIR* d = opendir(proc_root.c_str());
+  if (!d) return pids;
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    const unsigned long v = std::strtoul(e->d_name, &end, 10);
+    if (end != e->d_name && *end == '\0' && v > 0) pids.push_back(static_cast<uint32_t>(v));
+  }
+  closedir(d);
+  return pids;
+}
+
+void ScanOne(const std::string& proc_root, uint32_t pid, const LibraryMatcher& match,
+             std::map<std::pair<dev_t, ino_t>, MappedLibrary>* out) {
+  const std::string base = proc_root + "/" + std::to_string(pid);
+  std::ifstream maps(base + "/maps");
+  if (!maps) return;
+  std::string line;
+  std::set<std::string> seen;
+  while (std::getline(maps, line)) {
+    // addr perms offset dev inode path
+    std::istringstream in(line);
+    std::string addr, perms, offset, dev, inode, path;
+    if (!(in >> addr >> perms >> offset >> dev >> inode)) continue;
+    std::getline(in >> std::ws, path);
+    if (path.empty() || path[0] != '/' || perms.size() < 3 || perms[2] != 'x') continue;
+    if (EndsWith(path, " (deleted)") || !match(path) || !seen.insert(path).second) continue;
+    std::string open_path = base + "/root" + path;
+    struct stat st;
+    if (stat(open_path.c_str(), &st) != 0) {
+      // No access to the process's root (or not a container): the path as mapped.
+      open_path = path;
+      if (stat(open_path.c_str(), &st) != 0) continue;
+    }
+    auto& lib = (*out)[{st.st_dev, st.st_ino}];
+    if (lib.path.empty()) {
+      lib.path = open_path;
+      lib.mapped_path = path;
+      lib.device = st.st_dev;
+      lib.inode = st.st_ino;
+    }
+    lib.pids.insert(pid);
+  }
+}
+
+}  // namespace
+
+std::map<std::pair<dev_t, ino_t>, MappedLibrary> ScanMappedLibraries(
+    const std::string& proc_root, const std::vector<uint32_t>& pids, const LibraryMatcher& match) {
+  std::map<std::pair<dev_t, ino_t>, MappedLibrary> out;
+  for (uint32_t pid : pids.empty() ? AllPids(proc_root) : pids) ScanOne(proc_root, pid, match, &out);
+  return out;
+}
+
+bool IsLibcudaPath(const std::string& path) {
+  return EndsWith(path, "/libcuda.so.1") || EndsWith(path, "/libcuda.so");
+}
+
+bool IsCuptiInjectorPath(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return path.find("libzerotrace_cupti", slash == std::string::npos ? 0 : slash) !=
+         std::string::npos;
+}
+
+}  // namespace zerotrace::gpu

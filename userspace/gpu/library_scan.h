@@ -1,0 +1,38 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace zerotrace::gpu {
+
+// One shared object mapped by one or more processes. `path` is how this process (the daemon)
+// opens it: PROC_ROOT/PID/root/<path in the process's mount namespace>, so libraries inside
+// containers resolve. Distinct files are told apart by (device, inode).
+struct MappedLibrary {
+  std::string path;
+  std::string mapped_path;  // as /proc/PID/maps shows it
+  dev_t device = 0;
+  ino_t inode = 0;
+  std::set<uint32_t> pids;
+};
+
+// True when `path` (a /proc/PID/maps path) is the library we look for.
+using LibraryMatcher = std::function<bool(const std::string& path)>;
+
+// Scans PROC_ROOT/PID/maps of `pids` (empty = every process) for executable mappings `match`
+// accepts. Unreadable processes (exited, permissions) are skipped. Keyed by (device, inode).
+std::map<std::pair<dev_t, ino_t>, MappedLibrary> ScanMappedLibraries(
+    const std::string& proc_root, const std::vector<uint32_t>& pids, const LibraryMatcher& match);
+
+// Matchers for the two GPU libraries.
+bool IsLibcudaPath(const std::string& path);  // ends in libcuda.so.1 or libcuda.so
+bool IsCuptiInjectorPath(const std::string& path);  // contains libzerotrace_cupti
+
+}  // namespace zerotrace::gpu
