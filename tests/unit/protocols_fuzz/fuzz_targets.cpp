@@ -165,6 +165,9 @@ int FuzzHttp2(const uint8_t* data, size_t size) {
   o.max_frame_buffer = 1024;
   o.max_header_block = 2048;
   Http2Parser p(o);
+  Http2Parser split(o);
+  SummarySink a;
+  SummarySink b;
   // Half of the inputs start with a real preface so the frame layer is reached quickly.
   const bool preface = size > 0 && (data[0] & 0x80);
   if (size > 0) {
@@ -173,14 +176,40 @@ int FuzzHttp2(const uint8_t* data, size_t size) {
   }
   if (preface) {
     const std::string_view pre = kHttp2Preface;
-    p.Feed(true, 0, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pre.data()),
-                                             pre.size()),
-           pre.size(), sink);
+    const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(pre.data()),
+                                         pre.size());
+    p.Feed(true, 0, bytes, pre.size(), sink);
+    split.Feed(true, 0, bytes, pre.size(), b);
   }
+  bool gaps = false;
   ForEachEvent(data, size, [&](bool dir, uint64_t ts, auto bytes, uint64_t n) {
     p.Feed(dir, ts, bytes, n, sink);
     Check(p.open_streams() <= 8, "stream bound");
+    gaps |= n != bytes.size();
+    if (n == bytes.size()) {
+      const size_t cut = bytes.empty() ? 0 : (bytes[0] * 7u) % (bytes.size() + 1);
+      split.Feed(dir, ts, bytes.subspan(0, cut), cut, b);
+      split.Feed(dir, ts, bytes.subspan(cut), bytes.size() - cut, b);
+    }
   });
+  if (!gaps && p.counters().sync_lost == 0) {
+    // Same input without the re-split, recorded the same way, must give the same records.
+    Http2Parser whole(o);
+    if (preface) {
+      const std::string_view pre = kHttp2Preface;
+      whole.Feed(true, 0, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pre.data()),
+                                                   pre.size()),
+                 pre.size(), a);
+    }
+    ForEachEvent(data, size, [&](bool dir, uint64_t ts, auto bytes, uint64_t n) {
+      whole.Feed(dir, ts, bytes, n, a);
+    });
+    if (a.text != b.text) {
+      std::fprintf(stderr, "whole reads:\n%s\nsplit reads:\n%s\n", a.text.c_str(),
+                   b.text.c_str());
+    }
+    Check(a.text == b.text, "http2: split reads give the same records");
+  }
   p.Close(1u << 30, sink);
   return 0;
 }
