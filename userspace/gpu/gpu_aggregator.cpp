@@ -214,6 +214,18 @@ FramesPtr GpuAggregator::ResolveStack(StackSource source, uint32_t tgid, Process
       frames->push_back(std::move(f));
     }
   }
+  if (source == StackSource::kCupti) {
+    // The injector's callback and CUPTI itself sit on top of every launch stack: drop them, the
+    // launch site (the runtime/driver call and its caller) is what the flamegraph should show.
+    while (frames->size() > 1) {
+      const std::string& m = frames->back().module;
+      if (m.find("libzerotrace_cupti") == std::string::npos &&
+          m.find("libcupti") == std::string::npos) {
+        break;
+      }
+      frames->pop_back();
+    }
+  }
   if (stack_cache_.size() >= kMaxStackCache) stack_cache_.clear();
   FramesPtr out = std::move(frames);
   stack_cache_.emplace(key, out);
