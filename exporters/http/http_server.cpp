@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <thread>
 
 namespace zerotrace::http {
 namespace {
@@ -121,6 +122,8 @@ std::string Server::Start(const std::string& host, uint16_t port) {
 void Server::Stop() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
+  // Handlers see stopping() and finish; their sockets have send timeouts, so this is bounded.
+  while (in_flight_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   if (listen_fd_ >= 0) close(listen_fd_);
   listen_fd_ = -1;
 }
@@ -132,8 +135,19 @@ void Server::Loop() {
     if (poll(&p, 1, 200) <= 0) continue;
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    Serve(fd);
-    close(fd);
+    timeval send_timeout{2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
+    if (in_flight_ >= kMaxInFlight) {
+      SendAll(fd, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      close(fd);
+      continue;
+    }
+    ++in_flight_;
+    std::thread([this, fd] {
+      Serve(fd);
+      close(fd);
+      --in_flight_;
+    }).detach();
   }
 }
 

@@ -29,9 +29,10 @@ using Handler = std::function<Response(const Request&)>;
 std::map<std::string, std::string> ParseQuery(const std::string& query);
 
 // A small HTTP/1.1 server for the daemon's own endpoints (/metrics, /health, /ready,
-// /flamegraph). One request per connection and a handful of scrapers at a time, so one thread
-// accepting and serving in turn is enough; each connection has a read deadline and a size cap so
-// a slow or hostile client cannot stall the scrape path or grow memory.
+// /flamegraph). One request per connection, each served on its own thread (a flamegraph request
+// records for N seconds and must not hold up scrapes), at most kMaxInFlight at once (more get
+// 503). Each connection has a read deadline and a size cap so a slow or hostile client cannot
+// stall the server or grow memory.
 class Server {
  public:
   Server() = default;
@@ -44,6 +45,10 @@ class Server {
   std::string Start(const std::string& host, uint16_t port);
   void Stop();
   uint16_t port() const { return port_; }
+  // True once Stop() began: long handlers poll this to return early.
+  bool stopping() const { return stop_; }
+
+  static constexpr int kMaxInFlight = 8;
 
  private:
   void Loop();
@@ -53,6 +58,7 @@ class Server {
   int listen_fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<int> in_flight_{0};
   std::thread thread_;
 };
 

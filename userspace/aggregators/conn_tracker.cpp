@@ -6,6 +6,9 @@
 
 #include <algorithm>
 
+#include "protocols/common/text_util.h"
+#include "protocols/http1/http1_parser.h"
+
 namespace zerotrace {
 
 std::string FormatAddress(uint8_t family, const uint8_t* addr) {
@@ -45,6 +48,54 @@ ConnTracker::ConnTracker(ProcessCatalog& catalog, size_t max_connections,
       max_routes_per_service_(max_routes_per_service) {}
 
 ConnTracker::~ConnTracker() = default;
+
+void ConnTracker::AddConsumer(RequestConsumer* consumer) {
+  consumers_.push_back(consumer);
+  if (auto* observer = dynamic_cast<RequestStartObserver*>(consumer)) {
+    start_observers_.push_back(observer);
+  }
+}
+
+namespace {
+
+// traceparent / tracestate from the header lines of a captured HTTP/1 request head.
+void FindTraceHeaders(std::string_view head, RequestStart* start) {
+  const size_t end = protocols::FindHeaderEnd(head, 0);
+  if (end != std::string_view::npos) head = head.substr(0, end + 2);
+  size_t pos = head.find("\r\n");
+  while (pos != std::string_view::npos && pos + 2 < head.size()) {
+    const size_t line_start = pos + 2;
+    pos = head.find("\r\n", line_start);
+    if (pos == std::string_view::npos) break;  // a truncated last line is not trusted
+    const std::string_view line = head.substr(line_start, pos - line_start);
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    const std::string_view name = line.substr(0, colon);
+    const std::string_view value = protocols::TrimOws(line.substr(colon + 1));
+    if (protocols::EqualsIgnoreCase(name, "traceparent")) start->traceparent = value;
+    if (protocols::EqualsIgnoreCase(name, "tracestate")) start->tracestate = value;
+  }
+}
+
+}  // namespace
+
+void ConnTracker::NotifyRequestStart(const Conn& conn, const protocols::DataEvent& event) {
+  const auto& parser = *conn.parser;
+  if (parser.protocol() != protocols::Protocol::kHttp1) return;
+  const protocols::Role role = parser.role();
+  const protocols::Direction request_dir = role == protocols::Role::kServer
+                                               ? protocols::Direction::kIngress
+                                               : protocols::Direction::kEgress;
+  if (role == protocols::Role::kUnknown || event.direction != request_dir) return;
+  const std::string_view head = protocols::AsStringView(event.captured);
+  if (!protocols::LooksLikeHttp1Request(head)) return;
+  RequestStart start;
+  start.protocol = protocols::Protocol::kHttp1;
+  start.role = role;
+  start.start_ns = event.timestamp_ns;
+  FindTraceHeaders(head, &start);
+  for (auto* o : start_observers_) o->OnRequestStart(start, conn.meta);
+}
 
 protocols::RouteTemplater* ConnTracker::TemplaterFor(const std::string& service) {
   auto& t = templaters_[service];
@@ -125,6 +176,7 @@ void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
       ev.size = h.size;
       Sink sink(*this, conn->meta);
       conn->parser->OnData(ev, sink);
+      if (!start_observers_.empty()) NotifyRequestStart(*conn, ev);
       return;
     }
     default:

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -31,6 +32,27 @@ class RequestConsumer {
   virtual void OnRequest(const protocols::RequestRecord& record, const ConnMeta& conn) = 0;
 };
 
+// The first bytes of a request were seen (HTTP/1 only: a read/write in the request direction
+// that begins with a request line). `start_ns` equals the start_ns of the RequestRecord that
+// the request completes with later, so the two can be matched; `conn.tid` is the thread that
+// read (server) or wrote (client) those bytes. Views are valid only during the call.
+struct RequestStart {
+  protocols::Protocol protocol = protocols::Protocol::kUnknown;
+  protocols::Role role = protocols::Role::kUnknown;
+  uint64_t start_ns = 0;
+  std::string_view traceparent;  // header values found in the captured bytes, else empty
+  std::string_view tracestate;
+};
+
+// Optional: told when requests start (e.g. to allocate a server span id before the client
+// calls made while serving it complete). A RequestConsumer that also implements this interface
+// is registered for both by AddConsumer.
+class RequestStartObserver {
+ public:
+  virtual ~RequestStartObserver() = default;
+  virtual void OnRequestStart(const RequestStart& start, const ConnMeta& conn) = 0;
+};
+
 struct ConnTrackerCounters {
   uint64_t connections_opened = 0;
   uint64_t connections_dropped = 0;  // over the connection bound
@@ -46,7 +68,9 @@ class ConnTracker {
               size_t max_routes_per_service = 100);
   ~ConnTracker();
 
-  void AddConsumer(RequestConsumer* consumer) { consumers_.push_back(consumer); }
+  // A consumer that is also a RequestStartObserver receives request starts too.
+  void AddConsumer(RequestConsumer* consumer);
+  void AddStartObserver(RequestStartObserver* observer) { start_observers_.push_back(observer); }
   void OnEvent(const sock_event_header& h, const uint8_t* data);
   // Drops connections of processes that exited (their close may never have been seen).
   void SweepDead();
@@ -73,6 +97,7 @@ class ConnTracker {
   Conn* Open(const sock_event_header& h);
   void Close(const Key& key, uint64_t ts);
   protocols::RouteTemplater* TemplaterFor(const std::string& service);
+  void NotifyRequestStart(const Conn& conn, const protocols::DataEvent& event);
 
   ProcessCatalog& catalog_;
   size_t max_connections_;
@@ -80,6 +105,7 @@ class ConnTracker {
   std::unordered_map<Key, std::unique_ptr<Conn>, KeyHash> conns_;
   std::unordered_map<std::string, std::unique_ptr<protocols::RouteTemplater>> templaters_;
   std::vector<RequestConsumer*> consumers_;
+  std::vector<RequestStartObserver*> start_observers_;
   ConnTrackerCounters counters_;
   protocols::ParserCounters closed_parser_counters_;
 };

@@ -99,11 +99,14 @@ Status Daemon::Start() {
   server_.Route("/metrics", [this](const http::Request&) { return Metrics(); });
   server_.Route("/health", [this](const http::Request&) { return Health(); });
   server_.Route("/ready", [this](const http::Request&) { return Ready(); });
+  server_.Route("/flamegraph", [this](const http::Request& r) { return Flamegraph(r); });
   server_.Route("/", [](const http::Request&) {
-    return http::Response{200, "text/plain; charset=utf-8",
-                          "zerotrace " ZT_VERSION "\n/metrics  Prometheus metrics\n/health   "
-                          "liveness\n/ready    readiness (all enabled probes attached)\n",
-                          {}};
+    return http::Response{
+        200, "text/plain; charset=utf-8",
+        "zerotrace " ZT_VERSION "\n/metrics     Prometheus metrics\n/health      liveness\n"
+        "/ready       readiness (all enabled probes attached)\n"
+        "/flamegraph  ?type=oncpu|offcpu&seconds=10&pid=P&format=svg|folded|pprof\n",
+        {}};
   });
   if (auto err = server_.Start(addr->host, addr->port); !err.empty()) return Error{err};
   spdlog::info("zerotrace {} serving on http://{}:{}/metrics", ZT_VERSION, addr->host,
@@ -153,19 +156,46 @@ void Daemon::StartProbes() {
     sockets_ = sockets;
     probes_.push_back({"sockets", std::move(probe)});
   }
-  for (auto& slot : probes_) {
-    if (auto s = slot.probe->Attach(); !s) {
-      slot.error = s.message();
-      spdlog::error("probe {} not attached: {}", slot.name, slot.error);
-    } else {
-      slot.attached = true;
-      spdlog::info("probe {} attached ({})", slot.name, slot.probe->attach_mode());
+  if (config_.probes.oncpu || config_.probes.offcpu) {
+    profiling::ProfilingServiceOptions po;
+    po.oncpu = config_.probes.oncpu;
+    po.offcpu = config_.probes.offcpu;
+    po.oncpu_options.frequency_hz = config_.profiling.oncpu_frequency_hz;
+    po.offcpu_options.min_block = config_.profiling.offcpu_min_block;
+    po.offcpu_options.max_block = config_.profiling.offcpu_max_block;
+    if (auto st = ParseOffCpuStateFilter(config_.profiling.offcpu_state); st) {
+      po.offcpu_options.state = *st;
     }
+    profiling_ = std::make_unique<profiling::ProfilingService>(*features_, *filter_, *catalog_,
+                                                               *registry_, po);
+    if (po.oncpu) {
+      auto* c = profiling_->oncpu();
+      probes_.emplace_back("oncpu", c ? c->probe() : nullptr, profiling_->oncpu_error());
+    }
+    if (po.offcpu) {
+      auto* c = profiling_->offcpu();
+      probes_.emplace_back("offcpu", c ? c->probe() : nullptr, profiling_->offcpu_error());
+    }
+  }
+  for (auto& slot : probes_) {
+    if (slot.owned) {
+      if (auto s = slot.probe->Attach(); !s) {
+        slot.error = s.message();
+      } else {
+        slot.attached = true;
+      }
+    }
+    if (slot.attached) {
+      spdlog::info("probe {} attached ({})", slot.name, slot.probe->attach_mode());
+    } else {
+      spdlog::error("probe {} not attached: {}", slot.name, slot.error);
+    }
+    const std::string how = slot.probe ? slot.probe->attach_mode() : "unavailable";
     attached.Add({{"probe", slot.name}}).Set(slot.attached ? 1 : 0);
-    mode.Add({{"probe", slot.name}, {"mode", slot.probe->attach_mode()}}).Set(1);
+    mode.Add({{"probe", slot.name}, {"mode", how}}).Set(1);
     slot.lost = std::make_unique<CumulativeCounter>(lost.Add({{"probe", slot.name}}));
     if (slot.attached && slot.name == "syscalls") {
-      auto* p = static_cast<SyscallProbe*>(slot.probe.get());
+      auto* p = static_cast<SyscallProbe*>(slot.probe);
       syscalls_ = std::make_unique<SyscallAggregator>(*registry_, *catalog_, p->stats_map_fd());
       syscall_events_ = std::make_unique<CumulativeCounter>(events.Add({{"probe", "syscalls"}}));
       syscall_entries_ = &prometheus::BuildGauge()
@@ -194,6 +224,7 @@ void Daemon::Refresh() {
     syscall_entries_->Set(static_cast<double>(syscalls_->tracked_entries()));
   }
   if (pipeline_) pipeline_->Refresh();
+  if (profiling_) profiling_->Tick();
   self_metrics_->Update();
   auto& run_seconds = prometheus::BuildCounter()
                           .Name("zerotrace_bpf_prog_run_seconds_total")
@@ -245,17 +276,50 @@ http::Response Daemon::Ready() {
   bool ready = true;
   for (const auto& slot : probes_) {
     nlohmann::json p{{"state", slot.attached ? "attached" : "failed"},
-                     {"mode", slot.probe->attach_mode()}};
+                     {"mode", slot.probe ? slot.probe->attach_mode() : "unavailable"}};
     if (!slot.attached) p["error"] = slot.error;
     // Program ids let an operator (and the shutdown test) find exactly our programs in bpftool.
     p["program_ids"] = nlohmann::json::array();
-    for (const auto& prog : ReadProgramStats(slot.probe->object())) p["program_ids"].push_back(prog.id);
+    if (slot.probe) {
+      for (const auto& prog : ReadProgramStats(slot.probe->object())) {
+        p["program_ids"].push_back(prog.id);
+      }
+    }
     j["probes"][slot.name] = p;
     ready = ready && slot.attached;
   }
   j["ready"] = ready;
   if (probes_.empty()) j["probes"] = nlohmann::json::object();
   return {ready ? 200 : 503, "application/json", j.dump() + "\n", {}};
+}
+
+http::Response Daemon::Flamegraph(const http::Request& r) {
+  auto param = [&](const std::string& k, const std::string& def) {
+    auto it = r.query.find(k);
+    return it == r.query.end() ? def : it->second;
+  };
+  const std::string type = param("type", "oncpu");
+  const std::string format = param("format", "svg");
+  uint32_t seconds = 0, pid = 0;
+  try {
+    seconds = static_cast<uint32_t>(std::stoul(param("seconds", "10")));
+    pid = static_cast<uint32_t>(std::stoul(param("pid", "0")));
+  } catch (const std::exception&) {
+    return {400, "text/plain", "seconds and pid must be numbers\n", {}};
+  }
+  if (seconds < 1 || seconds > 300) return {400, "text/plain", "seconds must be 1..300\n", {}};
+  if (!profiling_) {
+    return {503, "text/plain", "profiling is disabled (probes oncpu/offcpu)\n", {}};
+  }
+  auto out = profiling_->Record(type, std::chrono::seconds(seconds), pid, format,
+                                [this] { return server_.stopping(); });
+  if (!out) return {400, "text/plain", out.error().message + "\n", {}};
+  http::Response resp{200, out->content_type, std::move(out->body), {}};
+  if (format != "svg") {
+    resp.headers["Content-Disposition"] =
+        "attachment; filename=\"" + type + (format == "pprof" ? ".pb.gz\"" : ".folded\"");
+  }
+  return resp;
 }
 
 void Daemon::RunUntilSignalled() {
@@ -281,6 +345,7 @@ void Daemon::Shutdown() {
   std::lock_guard lock(refresh_mu_);
   syscalls_.reset();
   probes_.clear();  // skeleton destroy detaches every link and closes every program
+  profiling_.reset();
   pipeline_.reset();
   filter_.reset();
   if (stats_fd_ >= 0) {

@@ -19,6 +19,7 @@
 #include "probes/process_filter.h"
 #include "aggregators/request_pipeline.h"
 #include "probes/sockets_probe.h"
+#include "profiling/profiling_service.h"
 #include "process/process_catalog.h"
 
 namespace zerotrace {
@@ -42,10 +43,16 @@ class Daemon {
   void Shutdown();
 
  private:
+  // One enabled probe. Loaders the daemon drives itself are owned here (`owned`); collectors own
+  // theirs and hand over a pointer, already attached, or an error.
   struct ProbeSlot {
-    ProbeSlot(std::string n, std::unique_ptr<Probe> p) : name(std::move(n)), probe(std::move(p)) {}
+    ProbeSlot(std::string n, std::unique_ptr<Probe> p)
+        : name(std::move(n)), probe(p.get()), owned(std::move(p)) {}
+    ProbeSlot(std::string n, Probe* p, std::string why)
+        : name(std::move(n)), probe(p), attached(p != nullptr), error(std::move(why)) {}
     std::string name;
-    std::unique_ptr<Probe> probe;
+    Probe* probe = nullptr;
+    std::unique_ptr<Probe> owned;
     bool attached = false;
     std::string error;
     std::unique_ptr<CumulativeCounter> lost;
@@ -62,6 +69,7 @@ class Daemon {
   http::Response Metrics();
   http::Response Health() const;
   http::Response Ready();
+  http::Response Flamegraph(const http::Request& request);
 
   Config config_;
   std::chrono::steady_clock::time_point started_;
@@ -73,6 +81,7 @@ class Daemon {
   std::vector<ProbeSlot> probes_;
   std::unique_ptr<SyscallAggregator> syscalls_;
   std::unique_ptr<RequestPipeline> pipeline_;
+  std::unique_ptr<profiling::ProfilingService> profiling_;
   SocketsProbe* sockets_ = nullptr;  // owned by probes_
   std::unique_ptr<CumulativeCounter> syscall_events_;
   prometheus::Gauge* syscall_entries_ = nullptr;

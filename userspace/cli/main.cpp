@@ -51,6 +51,8 @@ zerotrace::Result<zerotrace::Config> BuildConfig(const std::string& config_path,
     c.probes.syscalls = false;
     c.probes.sockets = false;
     c.probes.tls = false;
+    c.probes.oncpu = false;
+    c.probes.offcpu = false;
     std::string list = *o.probes;
     size_t pos = 0;
     while (pos <= list.size()) {
@@ -61,12 +63,16 @@ zerotrace::Result<zerotrace::Config> BuildConfig(const std::string& config_path,
         c.probes.syscalls = true;
       } else if (name == "sockets") {
         c.probes.sockets = true;
+      } else if (name == "oncpu") {
+        c.probes.oncpu = true;
+      } else if (name == "offcpu") {
+        c.probes.offcpu = true;
       } else if (name == "tls") {
         c.probes.sockets = true;  // TLS plaintext flows through the sockets pipeline
         c.probes.tls = true;
       } else if (!name.empty()) {
         return zerotrace::Error{"--probes: unknown probe '" + name +
-                                "' (available: syscalls, sockets, tls)"};
+                                "' (available: syscalls, sockets, tls, oncpu, offcpu)"};
       }
       pos = comma + 1;
     }
@@ -113,7 +119,7 @@ int main(int argc, char** argv) {
   run->add_option("--interval", o.interval, "How often kernel maps are read (default 2s)");
   run->add_option("--proc-root", o.proc_root, "Where the host's /proc is mounted (default /proc)")
       ->envname("ZEROTRACE_PROC_ROOT");
-  run->add_option("--probes", o.probes, "Comma-separated probes to enable (default: syscalls,sockets,tls)");
+  run->add_option("--probes", o.probes, "Comma-separated probes to enable (default: syscalls,sockets,tls,oncpu,offcpu)");
 
   auto* probe = app.add_subcommand("probe", "Show what this kernel supports and each probe's path");
   bool probe_json = false;

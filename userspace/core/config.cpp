@@ -112,7 +112,53 @@ Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
       if (v["pids"] && !(s = r.List(v["pids"], "select.pids", &c->select.pids))) return s;
       if (v["comms"]) s = r.List(v["comms"], "select.comms", &c->select.comms);
     } else if (key == "probes") {
-      if (!(s = r.CheckKeys(v, "probes", {"syscalls", "sockets", "tls"}))) return s;
+      if (!(s = r.CheckKeys(v, "probes", {"syscalls", "sockets", "tls", "oncpu", "offcpu"}))) {
+        return s;
+      }
+      if (v["oncpu"]) {
+        const auto& p = v["oncpu"];
+        if (!(s = r.CheckKeys(p, "probes.oncpu", {"enabled", "frequency_hz"}))) return s;
+        if (p["enabled"] && !(s = r.Bool(p["enabled"], "probes.oncpu.enabled", &c->probes.oncpu))) {
+          return s;
+        }
+        if (p["frequency_hz"] && !(s = r.Uint(p["frequency_hz"], "probes.oncpu.frequency_hz",
+                                              &c->profiling.oncpu_frequency_hz))) {
+          return s;
+        }
+      }
+      if (v["offcpu"]) {
+        const auto& p = v["offcpu"];
+        if (!(s = r.CheckKeys(p, "probes.offcpu", {"enabled", "min_block", "max_block", "state"}))) {
+          return s;
+        }
+        if (p["enabled"] &&
+            !(s = r.Bool(p["enabled"], "probes.offcpu.enabled", &c->probes.offcpu))) {
+          return s;
+        }
+        std::chrono::milliseconds ms{};
+        for (const char* k : {"min_block", "max_block"}) {
+          if (!p[k]) continue;
+          // Sub-millisecond values are common here ("1us"); ParseDuration handles ms and up, so
+          // accept "<n>us" explicitly.
+          const std::string text = p[k].as<std::string>();
+          auto& out = std::string(k) == "min_block" ? c->profiling.offcpu_min_block
+                                                    : c->profiling.offcpu_max_block;
+          if (text.size() > 2 && text.compare(text.size() - 2, 2, "us") == 0) {
+            try {
+              out = std::chrono::microseconds(std::stoull(text.substr(0, text.size() - 2)));
+            } catch (const std::exception&) {
+              return r.Fail(std::string("probes.offcpu.") + k, "bad duration '" + text + "'");
+            }
+          } else {
+            if (!(s = r.Duration(p[k], std::string("probes.offcpu.") + k, &ms))) return s;
+            out = std::chrono::duration_cast<std::chrono::microseconds>(ms);
+          }
+        }
+        if (p["state"] && !(s = r.String(p["state"], "probes.offcpu.state",
+                                         &c->profiling.offcpu_state))) {
+          return s;
+        }
+      }
       if (v["tls"]) {
         const auto& p = v["tls"];
         if (!(s = r.CheckKeys(p, "probes.tls", {"enabled"}))) return s;
@@ -232,6 +278,14 @@ Status Validate(const Config& c) {
     if (comm.empty() || comm.size() > 15) {
       return Error{"comm '" + comm + "' must be 1-15 characters (the kernel's task comm length)"};
     }
+  }
+  if (c.profiling.oncpu_frequency_hz < 19 || c.profiling.oncpu_frequency_hz > 999) {
+    return Error{"probes.oncpu.frequency_hz must be between 19 and 999"};
+  }
+  static const std::set<std::string> kStates = {"any", "interruptible", "uninterruptible"};
+  if (!kStates.count(c.profiling.offcpu_state)) {
+    return Error{"probes.offcpu.state '" + c.profiling.offcpu_state +
+                 "' is not one of any|interruptible|uninterruptible"};
   }
   if (c.sockets.capture_bytes > 16384) {
     return Error{"probes.sockets.capture_bytes must be at most 16384"};

@@ -22,6 +22,15 @@ struct ProbeToggles {
   bool syscalls = true;
   bool sockets = true;  // HTTP/gRPC RED metrics from socket syscalls
   bool tls = true;      // OpenSSL plaintext through uprobes (needs sockets)
+  bool oncpu = true;    // continuous on-CPU profiling (perf_event cpu-clock)
+  bool offcpu = true;   // continuous off-CPU profiling (sched_switch)
+};
+
+struct ProfilingConfig {
+  uint32_t oncpu_frequency_hz = 49;  // 19..999
+  std::chrono::microseconds offcpu_min_block{1};
+  std::chrono::microseconds offcpu_max_block{0};  // 0 = no upper bound
+  std::string offcpu_state = "any";               // any | interruptible | uninterruptible
 };
 
 struct SocketsConfig {
@@ -39,6 +48,7 @@ struct Config {
   ProcessSelection select;
   ProbeToggles probes;
   SocketsConfig sockets;
+  ProfilingConfig profiling;
 };
 
 // Parses "250ms", "30s", "2m", "1h" or a bare number of seconds.

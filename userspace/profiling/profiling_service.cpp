@@ -1,0 +1,116 @@
+#include "profiling/profiling_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include "flamegraph/folded.h"
+#include "flamegraph/pprof.h"
+#include "flamegraph/svg.h"
+
+namespace zerotrace::profiling {
+
+Result<RenderedProfile> RenderProfile(const flamegraph::Profile& profile, const std::string& format,
+                                      const std::string& title) {
+  if (format == "svg") {
+    flamegraph::SvgOptions o;
+    o.title = title;
+    return RenderedProfile{flamegraph::SvgFlamegraphWriter(o).ToString(profile), "image/svg+xml"};
+  }
+  if (format == "folded") {
+    return RenderedProfile{flamegraph::FoldedWriter::ToString(profile),
+                           "text/plain; charset=utf-8"};
+  }
+  if (format == "pprof") {
+    std::string body;
+    if (auto s = flamegraph::PprofWriter().Encode(profile, &body); !s) return Error{s.error};
+    return RenderedProfile{std::move(body), "application/octet-stream"};
+  }
+  return Error{"unknown format '" + format + "' (svg, folded, pprof)"};
+}
+
+ProfilingService::ProfilingService(Features& features, ProcessFilter& filter,
+                                   ProcessCatalog& catalog, prometheus::Registry& registry,
+                                   const ProfilingServiceOptions& options)
+    : catalog_(catalog),
+      oncpu_samples_(prometheus::BuildCounter()
+                         .Name("zerotrace_oncpu_samples_total")
+                         .Help("On-CPU profile samples (cpu-clock perf events) per service")
+                         .Register(registry)),
+      offcpu_seconds_(prometheus::BuildCounter()
+                          .Name("zerotrace_offcpu_seconds_total")
+                          .Help("Time threads spent blocked off-CPU, per service")
+                          .Register(registry)) {
+  auto symbolizers = MakeDefaultSymbolizers();
+  if (!symbolizers) {
+    oncpu_error_ = offcpu_error_ = symbolizers.error().message;
+    return;
+  }
+  auto namer = [this](uint32_t pid, const std::string& comm) {
+    auto info = catalog_.Lookup(pid);
+    return info ? info->service_name : comm;
+  };
+  if (options.oncpu) {
+    auto c = ProfileCollector::CreateOnCpu(features, filter, options.oncpu_options, *symbolizers);
+    if (c) {
+      oncpu_ = std::move(c.value());
+      oncpu_->SetProcessNamer(namer);
+    } else {
+      oncpu_error_ = c.error().message;
+    }
+  }
+  if (options.offcpu) {
+    auto c = ProfileCollector::CreateOffCpu(features, filter, options.offcpu_options, *symbolizers);
+    if (c) {
+      offcpu_ = std::move(c.value());
+      offcpu_->SetProcessNamer(namer);
+    } else {
+      offcpu_error_ = c.error().message;
+    }
+  }
+}
+
+void ProfilingService::Tick() {
+  auto service_of = [this](uint32_t pid, const std::string& comm) {
+    auto info = catalog_.Lookup(pid);
+    return info ? info->service_name : comm;
+  };
+  if (oncpu_) {
+    if (auto s = oncpu_->Poll(); !s) spdlog::warn("oncpu: {}", s.message());
+    for (const auto& [pid, t] : oncpu_->TakeTotals()) {
+      if (t.samples) {
+        oncpu_samples_.Add({{"service_name", service_of(pid, t.comm)}})
+            .Increment(static_cast<double>(t.samples));
+      }
+    }
+  }
+  if (offcpu_) {
+    if (auto s = offcpu_->Poll(); !s) spdlog::warn("offcpu: {}", s.message());
+    for (const auto& [pid, t] : offcpu_->TakeTotals()) {
+      if (t.nanoseconds) {
+        offcpu_seconds_.Add({{"service_name", service_of(pid, t.comm)}})
+            .Increment(static_cast<double>(t.nanoseconds) / 1e9);
+      }
+    }
+  }
+}
+
+Result<RenderedProfile> ProfilingService::Record(const std::string& type,
+                                                 std::chrono::milliseconds duration, uint32_t pid,
+                                                 const std::string& format,
+                                                 const std::function<bool()>& stop) {
+  ProfileCollector* c = type == "oncpu" ? oncpu_.get() : type == "offcpu" ? offcpu_.get() : nullptr;
+  if (!c) {
+    const std::string& why = type == "oncpu" ? oncpu_error_ : offcpu_error_;
+    if (type != "oncpu" && type != "offcpu") {
+      return Error{"unknown profile type '" + type + "' (oncpu, offcpu, gpu)"};
+    }
+    return Error{type + " profiling is not running" + (why.empty() ? "" : ": " + why)};
+  }
+  std::set<uint32_t> pids;
+  if (pid) pids.insert(pid);
+  auto profile = c->Record(duration, pids, std::chrono::milliseconds(500), stop);
+  const std::string title = (type == "oncpu" ? "On-CPU" : "Off-CPU") + std::string(" flamegraph") +
+                            (pid ? " for pid " + std::to_string(pid) : "");
+  return RenderProfile(profile, format, title);
+}
+
+}  // namespace zerotrace::profiling

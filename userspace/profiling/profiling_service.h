@@ -1,0 +1,70 @@
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/features.h"
+#include "core/result.h"
+#include "probes/offcpu_probe.h"
+#include "probes/oncpu_probe.h"
+#include "probes/process_filter.h"
+#include "process/process_catalog.h"
+#include "profiling/profile_collector.h"
+
+namespace zerotrace::profiling {
+
+struct ProfilingServiceOptions {
+  bool oncpu = true;
+  bool offcpu = true;
+  OnCpuOptions oncpu_options;
+  OffCpuOptions offcpu_options;
+};
+
+// A rendered flamegraph: body plus its media type.
+struct RenderedProfile {
+  std::string body;
+  std::string content_type;
+};
+
+// The daemon's continuous profiling: owns the on-CPU and off-CPU collectors (sharing one
+// symbolizer cache), feeds zerotrace_oncpu_samples_total / zerotrace_offcpu_seconds_total per
+// service on every tick, and records on-demand flamegraphs for /flamegraph.
+class ProfilingService {
+ public:
+  ProfilingService(Features& features, ProcessFilter& filter, ProcessCatalog& catalog,
+                   prometheus::Registry& registry, const ProfilingServiceOptions& options);
+
+  // Each collector's probe, or the reason it could not attach. Probes are owned here.
+  ProfileCollector* oncpu() const { return oncpu_.get(); }
+  ProfileCollector* offcpu() const { return offcpu_.get(); }
+  const std::string& oncpu_error() const { return oncpu_error_; }
+  const std::string& offcpu_error() const { return offcpu_error_; }
+
+  // Drains the kernel maps, symbolizes while processes live, updates the counters.
+  void Tick();
+
+  // Records `type` ("oncpu" | "offcpu") for `seconds` (pid 0 = every traced process) and renders
+  // it as "svg" | "folded" | "pprof". `stop` ends the recording early (shutdown).
+  Result<RenderedProfile> Record(const std::string& type, std::chrono::milliseconds duration,
+                                 uint32_t pid, const std::string& format,
+                                 const std::function<bool()>& stop);
+
+ private:
+  ProcessCatalog& catalog_;
+  std::unique_ptr<ProfileCollector> oncpu_, offcpu_;
+  std::string oncpu_error_, offcpu_error_;
+  prometheus::Family<prometheus::Counter>& oncpu_samples_;
+  prometheus::Family<prometheus::Counter>& offcpu_seconds_;
+};
+
+// Renders a profile in one of the flamegraph formats.
+Result<RenderedProfile> RenderProfile(const flamegraph::Profile& profile, const std::string& format,
+                                      const std::string& title);
+
+}  // namespace zerotrace::profiling

@@ -1,0 +1,196 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "aggregators/conn_tracker.h"
+#include "otlp/otlp_options.h"
+#include "process/process_catalog.h"
+#include "protocols/common/request_record.h"
+#include "tracing/clock_converter.h"
+#include "tracing/id_generator.h"
+#include "tracing/result.h"
+#include "tracing/sampler.h"
+#include "tracing/span.h"
+#include "tracing/thread_span_context.h"
+#include "tracing/trace_context.h"
+
+namespace prometheus {
+class Registry;
+class Counter;
+}  // namespace prometheus
+
+namespace zerotrace::otlp {
+class OtlpTraceExporter;
+class OtlpFileExporter;
+}  // namespace zerotrace::otlp
+
+namespace zerotrace::tracing {
+
+struct SpanBuilderOptions {
+  SamplerOptions sampler;
+  ThreadSpanContextOptions thread_context;
+  std::string host_name;                  // host.name; empty = gethostname()
+  size_t max_open_requests = 65536;       // requests started but not completed, remembered
+  uint64_t open_request_timeout_ns = 300'000'000'000ULL;  // forgotten after this
+  uint64_t maintenance_interval_ns = 1'000'000'000ULL;    // expiry / process sweep
+  uint64_t clock_refresh_interval_ns = 60'000'000'000ULL;  // ClockConverter::Refresh
+};
+
+struct SpanBuilderCounters {
+  uint64_t server_spans = 0;       // built (before sampling)
+  uint64_t client_spans = 0;
+  uint64_t sampled_out = 0;        // built but dropped by the sampler
+  uint64_t request_starts = 0;     // RequestStart notifications
+  uint64_t without_start = 0;      // records completed with no matching start (ids made late)
+  uint64_t open_dropped = 0;       // starts forgotten (bound reached or never completed)
+  uint64_t unparsed_skipped = 0;   // records with no method/rpc (nothing to name a span after)
+};
+
+// Turns completed requests (RequestRecord + ConnMeta) into OTLP spans:
+//  - SERVER spans for inbound requests, CLIENT spans for outbound ones, OTel semconv
+//    attributes and names ("GET /users/{id}", "pkg.Service/Method"), status ERROR for
+//    server 5xx / client 4xx-5xx / gRPC errors, one Resource per process.
+//  - Ids are allocated when the request STARTS (RequestStartObserver, HTTP/1), so that the
+//    records completing before their parent can still name it:
+//      * an incoming W3C traceparent makes the server span a child of the remote parent;
+//      * a client call made by a thread while it serves a request is a child of that server
+//        span (ThreadSpanContext);
+//      * a server request on a connection whose other end is a client request seen by this
+//        collector (same host: the 4-tuple mirrored) is a child of that client span;
+//      * an outgoing traceparent (the application propagates context itself) is honoured: the
+//        client span joins that trace as a child of the span it names, unless that header was
+//        merely forwarded from the inbound request, in which case the thread's server span is
+//        the parent.
+//    Records without a matching start (HTTP/2, gRPC, missed bytes) get ids at completion.
+//  - Sampling (Sampler) is decided per completed span. Bodies, Authorization, Cookie,
+//    Set-Cookie and query strings are never put on a span.
+// Thread-safe (one mutex); normally driven by the ConnTracker's thread.
+class SpanBuilder : public RequestConsumer, public RequestStartObserver {
+ public:
+  using SpanSink = std::function<void(Span span)>;
+
+  // `catalog` (may be null) gives each process's service and executable names. `registry`
+  // (may be null) receives zerotrace_spans_built_total{kind} and
+  // zerotrace_spans_sampled_out_total.
+  SpanBuilder(ProcessCatalog* catalog, SpanSink sink, SpanBuilderOptions options = {},
+              prometheus::Registry* registry = nullptr, ClockSource clock = ClockSource::System(),
+              std::unique_ptr<IdGenerator> ids = nullptr);
+  ~SpanBuilder() override;
+  SpanBuilder(const SpanBuilder&) = delete;
+  SpanBuilder& operator=(const SpanBuilder&) = delete;
+
+  void OnRequestStart(const RequestStart& start, const ConnMeta& conn) override;
+  void OnRequest(const protocols::RequestRecord& record, const ConnMeta& conn) override;
+
+  // Expires old state, forgets exited processes, refreshes the clock offset when due.
+  // `now_ns` is CLOCK_MONOTONIC; called from OnRequest* on its own every
+  // maintenance_interval_ns, public for tests and idle periods.
+  void Maintain(uint64_t now_ns);
+
+  SpanBuilderCounters counters() const;
+  size_t open_requests() const;
+
+ private:
+  struct Open {
+    SpanContext context;
+    std::optional<SpanId> parent;
+    uint64_t start_ns = 0;
+    uint32_t start_tid = 0;
+    bool server = false;
+  };
+  struct Parent {
+    SpanContext context;
+    std::optional<SpanId> parent_span_id;
+  };
+
+  static std::string ConnKey(const ConnMeta& conn, uint64_t start_ns);
+  static std::string TupleKey(const std::string& local_addr, uint16_t local_port,
+                              const std::string& remote_addr, uint16_t remote_port);
+
+  // Server: the remote parent (traceparent or the mirrored local client span) and the ids.
+  Open AllocateServer(uint32_t tgid, uint32_t tid, uint64_t start_ns, const ConnMeta& conn,
+                      std::string_view traceparent, std::string_view tracestate);
+  Open AllocateClient(uint32_t tgid, uint32_t tid, uint64_t start_ns,
+                      std::string_view traceparent, std::string_view tracestate);
+  void Build(const protocols::RequestRecord& record, const ConnMeta& conn, const Open& open);
+  std::shared_ptr<const Resource> ResourceFor(const ConnMeta& conn);
+  void MaybeMaintainLocked(uint64_t now_ns);
+  void MaintainLocked(uint64_t now_ns);
+  void ForgetOpenLocked(const std::string& key);
+
+  ProcessCatalog* catalog_;
+  SpanSink sink_;
+  SpanBuilderOptions options_;
+  ClockConverter clock_;
+  std::unique_ptr<IdGenerator> ids_;
+  Sampler sampler_;
+  ThreadSpanContext threads_;
+  std::string host_name_;
+
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Open> open_;  // ConnKey → request in flight
+  std::multimap<uint64_t, std::string> open_by_start_;  // start_ns → ConnKey, for expiry
+  std::unordered_map<std::string, SpanContext> clients_by_tuple_;  // in-flight client spans
+  std::unordered_map<std::string, SpanId> server_parents_;  // server span id hex → parent id
+  std::unordered_map<uint32_t, std::shared_ptr<const Resource>> resources_;
+  uint64_t last_maintenance_ns_ = 0;
+  uint64_t last_clock_refresh_ns_ = 0;
+  SpanBuilderCounters counters_;
+  prometheus::Counter* built_server_ = nullptr;
+  prometheus::Counter* built_client_ = nullptr;
+  prometheus::Counter* sampled_out_ = nullptr;
+};
+
+// What the daemon / `zerotrace attach --spans` owns: a SpanBuilder feeding an exporter.
+//   auto spans = SpanPipeline::Create(catalog, &registry, otlp_options, builder_options);
+//   request_pipeline.AddConsumer(spans.value()->consumer());   // before RequestPipeline::Start
+//   ... spans.value()->Shutdown();                             // after RequestPipeline::Stop
+class SpanPipeline {
+ public:
+  // OTLP/HTTP (OtlpTraceExporter). Error when `exporter` has no endpoint configured.
+  // `registry` (may be null) receives zerotrace_spans_* counters; must outlive the pipeline.
+  static Result<std::unique_ptr<SpanPipeline>> Create(ProcessCatalog& catalog,
+                                                      prometheus::Registry* registry,
+                                                      const otlp::OtlpExporterOptions& exporter,
+                                                      const SpanBuilderOptions& options = {});
+  // OTLP JSON lines to `path` ("-" = stdout), for `zerotrace attach --spans FILE`. Spans are
+  // written in batches: every 256 spans, on Flush() and on Shutdown().
+  static Result<std::unique_ptr<SpanPipeline>> CreateFile(ProcessCatalog& catalog,
+                                                          const std::string& path,
+                                                          const SpanBuilderOptions& options = {});
+  ~SpanPipeline();
+  SpanPipeline(const SpanPipeline&) = delete;
+  SpanPipeline& operator=(const SpanPipeline&) = delete;
+
+  // Give to RequestPipeline::AddConsumer (it also receives request starts).
+  RequestConsumer* consumer() { return builder_.get(); }
+  SpanBuilder& builder() { return *builder_; }
+  // Hands buffered spans to the exporter / file and waits up to `timeout` for them to go.
+  bool Flush(std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  // Final flush (bounded, <= 2 s for OTLP); idempotent. Call after the RequestPipeline stopped.
+  void Shutdown();
+  SpanBuilderCounters counters() const { return builder_->counters(); }
+
+ private:
+  SpanPipeline() = default;
+  void OnSpan(Span span);
+  void WriteFileBatchLocked();
+
+  std::unique_ptr<otlp::OtlpTraceExporter> otlp_;
+  std::unique_ptr<otlp::OtlpFileExporter> file_;
+  std::mutex file_mu_;
+  std::vector<Span> file_batch_;
+  std::unique_ptr<SpanBuilder> builder_;
+  bool shut_down_ = false;
+};
+
+}  // namespace zerotrace::tracing
