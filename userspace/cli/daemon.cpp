@@ -18,7 +18,7 @@
 #include "aggregators/syscall_aggregator.h"
 #include "core/privileges.h"
 #include "core/tracefs.h"
-#include "probes/bpf_program_stats.h"
+#include "probes/bpf_util.h"
 #include "probes/sockets_probe.h"
 #include "probes/syscall_probe.h"
 #include "zt_version.h"

@@ -10,7 +10,7 @@
 #include "bpf/cuda.h"
 #include "cuda.skel.h"
 #include "gpu/library_scan.h"
-#include "probes/bpf_program_stats.h"
+#include "probes/bpf_util.h"
 
 namespace zerotrace::gpu {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "cupti.skel.h"
 #include "gpu/library_scan.h"
-#include "probes/bpf_program_stats.h"
+#include "probes/bpf_util.h"
 
 namespace zerotrace::gpu {
 namespace {

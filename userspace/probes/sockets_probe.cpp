@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "probes/bpf_program_stats.h"
+#include "probes/bpf_util.h"
 #include "sockets.skel.h"
 
 namespace zerotrace {
@@ -30,22 +30,16 @@ SocketsProbe::SocketsProbe(Features& features, ProcessFilter& filter, SocketsPro
 
 SocketsProbe::~SocketsProbe() {
   if (rb_) ring_buffer__free(rb_);
-  for (bpf_link* l : tls_links_) bpf_link__destroy(l);
   if (!skel_) return;
-  // Each tracepoint link waits for an RCU grace period on release; ~30 of them one after another
-  // took ~2 s. Releasing them concurrently lets the grace periods overlap, keeping shutdown fast.
-  std::vector<std::thread> detachers;
+  std::vector<bpf_link*> links = tls_links_;
   const bpf_object_skeleton* s = skel_->skeleton;
   for (int i = 0; i < s->prog_cnt; ++i) {
-    bpf_link** link = s->progs[i].link;
-    if (link && *link) {
-      detachers.emplace_back([link] {
-        bpf_link__destroy(*link);
-        *link = nullptr;
-      });
+    if (s->progs[i].link && *s->progs[i].link) {
+      links.push_back(*s->progs[i].link);
+      *s->progs[i].link = nullptr;
     }
   }
-  for (auto& t : detachers) t.join();
+  DestroyLinksConcurrently(links);
   sockets_bpf__destroy(skel_);
 }
 

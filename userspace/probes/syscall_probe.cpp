@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "probes/bpf_program_stats.h"
+#include "probes/bpf_util.h"
 #include "syscalls.h"
 #include "syscalls.skel.h"
 

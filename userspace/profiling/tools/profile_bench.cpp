@@ -13,7 +13,7 @@
 #include <string>
 #include <thread>
 
-#include "probes/bpf_program_stats.h"
+#include "probes/bpf_util.h"
 #include "profiling/profile_collector.h"
 
 namespace {

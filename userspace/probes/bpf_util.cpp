@@ -1,7 +1,8 @@
-#include "probes/bpf_program_stats.h"
+#include "probes/bpf_util.h"
 
 #include <bpf/bpf.h>
 
+#include <thread>
 #include <vector>
 
 namespace zerotrace {
@@ -36,6 +37,20 @@ uint64_t SumPerCpuCounters(int map_fd, uint32_t n) {
     }
   }
   return total;
+}
+
+}  // namespace zerotrace
+
+namespace zerotrace {
+
+void DestroyLinksConcurrently(std::vector<bpf_link*>& links) {
+  std::vector<std::thread> threads;
+  for (bpf_link*& link : links) {
+    if (!link) continue;
+    threads.emplace_back([l = link] { bpf_link__destroy(l); });
+    link = nullptr;
+  }
+  for (auto& t : threads) t.join();
 }
 
 }  // namespace zerotrace

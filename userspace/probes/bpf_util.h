@@ -27,3 +27,12 @@ namespace zerotrace {
 uint64_t SumPerCpuCounters(int map_fd, uint32_t n);
 
 }  // namespace zerotrace
+
+namespace zerotrace {
+
+// Destroys the links together: each uprobe or perf-event tracepoint link waits for an RCU grace
+// period on release (~0.1 s), so releasing dozens one by one would take seconds at shutdown.
+// Null entries are skipped; every entry is null afterwards.
+void DestroyLinksConcurrently(std::vector<bpf_link*>& links);
+
+}  // namespace zerotrace
