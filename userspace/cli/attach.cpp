@@ -6,7 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <iostream>
+#include <optional>
 #include <fstream>
 #include <thread>
 
@@ -18,15 +21,19 @@
 #include "probes/process_filter.h"
 #include "probes/sockets_probe.h"
 #include "process/process_catalog.h"
+#include "profiling/attach_profiles.h"
 
 namespace zerotrace {
 namespace {
 
-bool WaitForStop(const sigset_t& set, std::chrono::milliseconds slice) {
-  timespec ts{static_cast<time_t>(slice.count() / 1000),
-              static_cast<long>((slice.count() % 1000) * 1000000)};
+bool WaitForStop(const sigset_t& set, timespec ts) {
   int sig = sigtimedwait(&set, nullptr, &ts);
   return sig == SIGINT || sig == SIGTERM;
+}
+
+bool WaitForStop(const sigset_t& set, std::chrono::milliseconds slice) {
+  return WaitForStop(set, timespec{static_cast<time_t>(slice.count() / 1000),
+                                   static_cast<long>((slice.count() % 1000) * 1000000)});
 }
 
 Status PrepareOutDir(const std::string& dir) {
@@ -99,7 +106,36 @@ int RunAttach(const AttachOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   const auto end = start + o.duration;
   bool exited = false;
-  while (std::chrono::steady_clock::now() < end) {
+  const bool want_oncpu =
+      std::find(o.profiles.begin(), o.profiles.end(), "oncpu") != o.profiles.end();
+  const bool want_offcpu =
+      std::find(o.profiles.begin(), o.profiles.end(), "offcpu") != o.profiles.end();
+  std::optional<profiling::AttachProfilesResult> profiles;
+  if (want_oncpu || want_offcpu) {
+    // The profiler drives the wait (with its own progress line); requests flow meanwhile.
+    profiling::AttachProfilesOptions po;
+    po.pids = {o.pid};
+    po.duration = o.duration;
+    po.oncpu = want_oncpu;
+    po.offcpu = want_offcpu;
+    po.out_dir = o.out_dir;
+    po.progress = &std::cerr;
+    po.proc_root = o.proc_root;
+    bool stop = false;
+    po.stop_requested = [&] {
+      timespec zero{0, 0};
+      if (!stop) stop = WaitForStop(set, zero);
+      return stop;
+    };
+    auto r = profiling::RunAttachProfiles(po, *features, *filter);
+    if (!r) {
+      std::fprintf(stderr, "zerotrace attach: %s\n", r.error().message.c_str());
+      return 1;
+    }
+    profiles = std::move(r.value());
+    exited = profiles->target_exited;
+  }
+  while (!profiles && std::chrono::steady_clock::now() < end) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         end - std::chrono::steady_clock::now());
     if (WaitForStop(set, std::min(left, std::chrono::milliseconds(1000)))) break;
@@ -122,9 +158,14 @@ int RunAttach(const AttachOptions& o) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   pipeline.Stop();
   if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\n");
-  if (exited) {
+  if (exited && !profiles) {
     std::fprintf(stderr, "process %u exited after %.1f s; showing what was captured\n", o.pid,
                  seconds);
+  }
+  if (profiles) {
+    for (const auto& w : profiles->warnings) std::fprintf(stderr, "%s\n", w.c_str());
+    std::printf("%s", profiles->summary.c_str());
+    for (const auto& f : profiles->files) std::printf("wrote %s\n", f.c_str());
   }
   const auto rows = endpoints.Rows();
   std::printf("\nRequests (RED per endpoint) over %.1f s:\n%s", seconds,

@@ -9,6 +9,7 @@
 
 #include "cli/attach.h"
 #include "cli/daemon.h"
+#include "cli/flamegraph_command.h"
 #include "cli/probe_report.h"
 #include "core/config.h"
 #include "core/logging.h"
@@ -138,6 +139,14 @@ int main(int argc, char** argv) {
   attach->add_option("--proc-root", attach_opts.proc_root, "Where /proc is mounted")
       ->envname("ZEROTRACE_PROC_ROOT");
 
+  auto* fg = app.add_subcommand("flamegraph", "Convert folded stacks to an SVG flamegraph or pprof");
+  std::string fg_in, fg_out, fg_type = "oncpu", fg_title;
+  fg->add_option("input", fg_in, "Folded stacks file ('-' for stdin)")->required();
+  fg->add_option("-o,--output", fg_out, "Output: .svg, .pb.gz (pprof) or .folded")->required();
+  fg->add_option("--type", fg_type, "What the values mean: oncpu (samples), offcpu|gpu (ns)")
+      ->check(CLI::IsMember({"oncpu", "offcpu", "gpu"}));
+  fg->add_option("--title", fg_title, "SVG title");
+
   app.add_subcommand("version", "Print the version");
 
   try {
@@ -171,6 +180,9 @@ int main(int argc, char** argv) {
                           : zerotrace::ProbeReportTable(*features).c_str(),
                stdout);
     return 0;
+  }
+  if (app.got_subcommand("flamegraph")) {
+    return zerotrace::ConvertFlamegraph(fg_in, fg_out, fg_type, fg_title);
   }
   if (app.got_subcommand("attach")) {
     auto d = zerotrace::ParseDuration(attach_duration);
