@@ -114,6 +114,7 @@ ConnTracker::Conn* ConnTracker::Open(const sock_event_header& h) {
   m.tgid = h.tgid;
   auto info = catalog_.Lookup(h.tgid);
   m.service = info ? info->service_name : "unknown";
+  if (info) m.k8s = K8sLabels(info->k8s);
   m.local_port = h.lport;
   m.remote_port = h.rport;
   m.local_addr = FormatAddress(h.family, h.laddr);

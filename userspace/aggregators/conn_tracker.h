@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,6 +21,7 @@ struct ConnMeta {
   uint32_t tgid = 0;
   uint32_t tid = 0;  // thread of the event that completed the request
   std::string service;
+  std::map<std::string, std::string> k8s;  // k8s_* labels, empty off Kubernetes
   uint16_t local_port = 0;
   uint16_t remote_port = 0;
   std::string local_addr;

@@ -41,19 +41,20 @@ void RedAggregator::OnRequest(const protocols::RequestRecord& r, const ConnMeta&
   const double seconds = static_cast<double>(r.end_ns - r.start_ns) / 1e9;
   const bool server = r.role == protocols::Role::kServer;
   if (r.protocol == protocols::Protocol::kGrpc) {
-    prometheus::Labels labels{{"service_name", conn.service},
-                              {"rpc_system", "grpc"},
-                              {"rpc_service", r.rpc_service},
-                              {"rpc_method", r.rpc_method},
-                              {"rpc_grpc_status_code",
-                               r.grpc_status >= 0 ? std::to_string(r.grpc_status) : "unknown"}};
+    prometheus::Labels labels = conn.k8s;
+    labels["service_name"] = conn.service;
+    labels["rpc_system"] = "grpc";
+    labels["rpc_service"] = r.rpc_service;
+    labels["rpc_method"] = r.rpc_method;
+    labels["rpc_grpc_status_code"] = r.grpc_status >= 0 ? std::to_string(r.grpc_status) : "unknown";
     (server ? rpc_server_ : rpc_client_).Add(labels, Buckets()).Observe(seconds);
     return;
   }
-  prometheus::Labels labels{{"service_name", conn.service},
-                            {"http_request_method", r.method},
-                            {"http_response_status_code", std::to_string(r.status_code)},
-                            {"http_route", r.route}};
+  prometheus::Labels labels = conn.k8s;
+  labels["service_name"] = conn.service;
+  labels["http_request_method"] = r.method;
+  labels["http_response_status_code"] = std::to_string(r.status_code);
+  labels["http_route"] = r.route;
   if (server) {
     labels["server_port"] = std::to_string(conn.local_port);
     http_server_.Add(labels, Buckets()).Observe(seconds);

@@ -39,8 +39,9 @@ void SyscallAggregator::Apply(const syscall_key& key, const syscall_stats& now, 
   for (size_t i = 0; i < dhist.size(); ++i) {
     dhist[i] = reset || now.hist[i] < last.hist[i] ? now.hist[i] : now.hist[i] - last.hist[i];
   }
-  const prometheus::Labels labels{{"service_name", seen.service},
-                                  {"syscall", SyscallName(key.nr)}};
+  prometheus::Labels labels = seen.k8s;
+  labels["service_name"] = seen.service;
+  labels["syscall"] = SyscallName(key.nr);
   calls_.Add(labels).Increment(static_cast<double>(dcount));
   auto& errs = errors_.Add(labels);  // present at 0 so rate() works before the first error
   if (derr) errs.Increment(static_cast<double>(derr));
@@ -72,6 +73,7 @@ void SyscallAggregator::Collect() {
       auto info = catalog_.Lookup(k.tgid);
       it->second.service = info ? info->service_name
                                 : std::string(now.comm, strnlen(now.comm, sizeof(now.comm)));
+      if (info) it->second.k8s = K8sLabels(info->k8s);
     }
     Apply(k, now, it->second);
     auto a = alive.find(k.tgid);

@@ -37,6 +37,7 @@ class SyscallAggregator {
   struct Seen {
     syscall_stats last{};
     std::string service;
+    std::map<std::string, std::string> k8s;  // k8s_* labels, empty off Kubernetes
   };
   struct KeyHash {
     size_t operator()(const syscall_key& k) const {

@@ -76,7 +76,18 @@ Status Daemon::Start() {
     }
   }
   features_ = MakeFeatures();
-  catalog_ = std::make_unique<ProcessCatalog>(config_.proc_root);
+  pods_ = std::make_unique<zt::k8s::PodMetadataClient>(
+      zt::k8s::PodMetadataClientOptions::from_env());
+  K8sResolver k8s;
+  if (pods_->enabled()) {
+    pods_->start();
+    k8s = [this](uint32_t pid) -> std::optional<K8sIdentity> {
+      auto m = pods_->lookup_pid(static_cast<int>(pid), config_.proc_root);
+      if (!m) return std::nullopt;
+      return K8sIdentity{m->namespace_name, m->pod_name, m->container_name, m->node_name};
+    };
+  }
+  catalog_ = std::make_unique<ProcessCatalog>(config_.proc_root, k8s);
   auto filter = ProcessFilter::Create(config_.select);
   if (!filter) return filter.error();
   filter_ = std::make_unique<ProcessFilter>(std::move(filter.value()));
@@ -347,6 +358,7 @@ void Daemon::Shutdown() {
   probes_.clear();  // skeleton destroy detaches every link and closes every program
   profiling_.reset();
   pipeline_.reset();
+  if (pods_) pods_->stop();
   filter_.reset();
   if (stats_fd_ >= 0) {
     close(stats_fd_);

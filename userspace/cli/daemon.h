@@ -15,6 +15,7 @@
 #include "core/result.h"
 #include "core/self_metrics.h"
 #include "http/http_server.h"
+#include "k8s/pod_metadata_client.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"
 #include "aggregators/request_pipeline.h"
@@ -75,6 +76,7 @@ class Daemon {
   std::chrono::steady_clock::time_point started_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<Features> features_;
+  std::unique_ptr<zt::k8s::PodMetadataClient> pods_;
   std::unique_ptr<ProcessCatalog> catalog_;
   std::unique_ptr<ProcessFilter> filter_;
   std::unique_ptr<SelfMetrics> self_metrics_;

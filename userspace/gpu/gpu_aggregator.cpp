@@ -80,9 +80,9 @@ const char* DriverMemcpyKindName(uint32_t direction) {
 
 const char* SyncCallName(uint32_t call) {
   switch (call) {
-    case CUDA_CALL_CTX_SYNCHRONIZE: return "cuCtxSynchronize";
-    case CUDA_CALL_STREAM_SYNCHRONIZE: return "cuStreamSynchronize";
-    case CUDA_CALL_EVENT_SYNCHRONIZE: return "cuEventSynchronize";
+    case CUDA_CALL_CTX_SYNCHRONIZE: return "context";
+    case CUDA_CALL_STREAM_SYNCHRONIZE: return "stream";
+    case CUDA_CALL_EVENT_SYNCHRONIZE: return "event";
     default: return "unknown";
   }
 }
@@ -111,7 +111,10 @@ static const char* DriverCallName(uint32_t call) {
     case CUDA_CALL_MEMCPY_ASYNC: return "cuMemcpyAsync";
     case CUDA_CALL_MEMCPY_HTOD_ASYNC: return "cuMemcpyHtoDAsync_v2";
     case CUDA_CALL_MEMCPY_DTOH_ASYNC: return "cuMemcpyDtoHAsync_v2";
-    default: return SyncCallName(call);
+    case CUDA_CALL_CTX_SYNCHRONIZE: return "cuCtxSynchronize";
+    case CUDA_CALL_STREAM_SYNCHRONIZE: return "cuStreamSynchronize";
+    case CUDA_CALL_EVENT_SYNCHRONIZE: return "cuEventSynchronize";
+    default: return "unknown";
   }
 }
 
@@ -363,9 +366,13 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
     case CUDA_EV_SYNC: {
       cuda_sync_event e;
       if (!Read(data, size, &e)) return;
-      sync_wait_.Add({{"service_name", p.service}, {"call", SyncCallName(h.call)}})
-          .Increment(Seconds(e.duration_ns));
-      AddSlice({SyncCallName(h.call), "cuda", h.tgid, h.tid, static_cast<int64_t>(h.ts),
+      // With the injector, CUPTI's synchronization records cover every sync (the runtime does
+      // not always go through the exported driver symbols); counting both would double.
+      if (!HasInjector(h.tgid, p)) {
+        sync_wait_.Add({{"service_name", p.service}, {"call", SyncCallName(h.call)}})
+            .Increment(Seconds(e.duration_ns));
+      }
+      AddSlice({DriverCallName(h.call), "cuda", h.tgid, h.tid, static_cast<int64_t>(h.ts),
                 static_cast<int64_t>(e.duration_ns), {}});
       break;
     }
@@ -448,7 +455,7 @@ void GpuAggregator::OnCuptiEvent(const void* data, size_t size) {
     case CUPTI_EV_SYNC: {
       cupti_sync_event e;
       if (!Read(data, size, &e)) return;
-      if (!p.driver_seen && e.rec.end > e.rec.start) {
+      if (e.rec.end > e.rec.start) {
         sync_wait_.Add({{"service_name", p.service}, {"call", CuptiSyncName(e.rec.type)}})
             .Increment(Seconds(e.rec.end - e.rec.start));
       }

@@ -43,6 +43,7 @@ struct GpuSources {
   std::function<std::optional<cupti_launch_info>(uint32_t tgid, uint32_t correlation_id)>
       take_launch;
   // True when the process mapped libzerotrace_cupti (its GPU-side numbers come from CUPTI).
+  // Asked at driver events, which can come before the process's first CUPTI record.
   std::function<bool(uint32_t tgid)> has_injector;
 };
 
@@ -84,12 +85,13 @@ struct GpuAggregatorStats {
 
 // Turns the cuda (driver uprobes) and cupti (injector USDT) events into metrics, leak reports,
 // GPU flamegraphs and Chrome traces. Which path feeds what, so nothing is counted twice:
-//  - kernel launches (counts), allocations/frees/leaks, CPU sync wait: driver uprobes;
+//  - kernel launches (counts), allocations/frees/leaks: driver uprobes;
 //  - kernel GPU time, busy time, flamegraph: CUPTI kernel records;
-//  - memcpy bytes/duration: CUPTI for processes with the injector, driver uprobes otherwise
-//    (then the duration is the time in the call);
-//  - outstanding memory: driver uprobes, CUPTI MEMORY2 for processes without driver events;
-//  - sync wait from CUPTI records only for processes without driver events.
+//  - memcpy bytes/duration and sync wait: CUPTI for processes with the injector (the runtime
+//    does not always call the exported driver symbols, CUPTI sees every call), driver uprobes
+//    otherwise (the memcpy duration is then the time in the call);
+//  - outstanding memory: driver uprobes, CUPTI MEMORY2 for processes without driver allocations.
+// `call` labels of the sync wait: context, stream, event (and stream_wait_event from CUPTI).
 // Thread-safe: the daemon polls on one thread and serves reports on others.
 class GpuAggregator {
  public:

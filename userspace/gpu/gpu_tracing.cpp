@@ -4,9 +4,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "chrome/trace.h"
+#include "gpu/library_scan.h"
 
 namespace zerotrace::gpu {
 
@@ -36,7 +38,25 @@ Result<std::unique_ptr<GpuTracing>> GpuTracing::Create(Features& features, Proce
     return self->cupti_->TakeLaunch(tgid, corr);
   };
   sources.has_injector = [self](uint32_t tgid) {
-    return self->cupti_attached_ && self->cupti_->injected_pids().count(tgid) > 0;
+    if (!self->cupti_attached_) return false;
+    const auto now = std::chrono::steady_clock::now();
+    auto it = self->injector_cache_.find(tgid);
+    if (it != self->injector_cache_.end() &&
+        (it->second.first || now - it->second.second < std::chrono::seconds(1))) {
+      return it->second.first;
+    }
+    const bool yes = self->cupti_->injected_pids().count(tgid) > 0 ||
+                     ProcessMaps(self->options_.proc_root, tgid, IsCuptiInjectorPath) ||
+                     std::any_of(self->options_.cupti_paths.begin(),
+                                 self->options_.cupti_paths.end(), [&](const std::string& path) {
+                                   return ProcessMaps(self->options_.proc_root, tgid,
+                                                      [&](const std::string& p) {
+                                                        return p == path;
+                                                      });
+                                 });
+    if (self->injector_cache_.size() >= 65536) self->injector_cache_.clear();
+    self->injector_cache_[tgid] = {yes, now};
+    return yes;
   };
   t->aggregator_ = std::make_unique<GpuAggregator>(registry, catalog, std::move(sources),
                                                    t->options_.aggregator);

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <utility>
 #include <memory>
 #include <set>
 #include <string>
@@ -89,6 +91,9 @@ class GpuTracing {
   bool cuda_attached_ = false;
   bool cupti_attached_ = false;
   int epoll_fd_ = -1;
+  // has_injector answers per process: the injector is mapped during cuInit, before any driver
+  // call we probe, so one look at the maps decides; "no" is looked at again after a second.
+  std::map<uint32_t, std::pair<bool, std::chrono::steady_clock::time_point>> injector_cache_;
   std::vector<std::string> warnings_;
 };
 

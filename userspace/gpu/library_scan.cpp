@@ -69,6 +69,19 @@ std::map<std::pair<dev_t, ino_t>, MappedLibrary> ScanMappedLibraries(
   return out;
 }
 
+bool ProcessMaps(const std::string& proc_root, uint32_t pid, const LibraryMatcher& match) {
+  std::ifstream maps(proc_root + "/" + std::to_string(pid) + "/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    std::istringstream in(line);
+    std::string addr, perms, offset, dev, inode, path;
+    if (!(in >> addr >> perms >> offset >> dev >> inode)) continue;
+    std::getline(in >> std::ws, path);
+    if (!path.empty() && perms.size() >= 3 && perms[2] == 'x' && match(path)) return true;
+  }
+  return false;
+}
+
 bool IsLibcudaPath(const std::string& path) {
   return EndsWith(path, "/libcuda.so.1") || EndsWith(path, "/libcuda.so");
 }

@@ -31,6 +31,9 @@ using LibraryMatcher = std::function<bool(const std::string& path)>;
 std::map<std::pair<dev_t, ino_t>, MappedLibrary> ScanMappedLibraries(
     const std::string& proc_root, const std::vector<uint32_t>& pids, const LibraryMatcher& match);
 
+// True when PROC_ROOT/PID/maps has an executable mapping `match` accepts.
+bool ProcessMaps(const std::string& proc_root, uint32_t pid, const LibraryMatcher& match);
+
 // Matchers for the two GPU libraries.
 bool IsLibcudaPath(const std::string& path);  // ends in libcuda.so.1 or libcuda.so
 bool IsCuptiInjectorPath(const std::string& path);  // contains libzerotrace_cupti

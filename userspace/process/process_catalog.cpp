@@ -56,8 +56,17 @@ std::string ResolveServiceName(const std::string& environ_blob,
   return comm.empty() ? "unknown" : comm;
 }
 
-ProcessCatalog::ProcessCatalog(std::string proc_root, ServiceNameHook hook)
-    : proc_root_(std::move(proc_root)), hook_(std::move(hook)) {}
+std::map<std::string, std::string> K8sLabels(const K8sIdentity& k8s) {
+  std::map<std::string, std::string> labels;
+  if (!k8s.namespace_name.empty()) labels["k8s_namespace_name"] = k8s.namespace_name;
+  if (!k8s.pod_name.empty()) labels["k8s_pod_name"] = k8s.pod_name;
+  if (!k8s.container_name.empty()) labels["k8s_container_name"] = k8s.container_name;
+  if (!k8s.node_name.empty()) labels["k8s_node_name"] = k8s.node_name;
+  return labels;
+}
+
+ProcessCatalog::ProcessCatalog(std::string proc_root, K8sResolver k8s)
+    : proc_root_(std::move(proc_root)), k8s_(std::move(k8s)) {}
 
 std::optional<uint64_t> ProcessCatalog::StartTime(uint32_t pid) const {
   const std::string stat = ReadFile(proc_root_ + "/" + std::to_string(pid) + "/stat", 4096);
@@ -85,7 +94,12 @@ std::optional<ProcessInfo> ProcessCatalog::Read(uint32_t pid) const {
   ssize_t n = readlink((dir + "/exe").c_str(), buf, sizeof(buf) - 1);
   if (n > 0) info.exe_name = Basename(std::string(buf, static_cast<size_t>(n)));
   std::optional<std::string> hook_name;
-  if (hook_) hook_name = hook_(pid);
+  if (k8s_) {
+    if (auto id = k8s_(pid)) {
+      info.k8s = *id;
+      hook_name = id->container_name;
+    }
+  }
   info.service_name =
       ResolveServiceName(ReadFile(dir + "/environ"), hook_name, info.exe_name, info.comm);
   return info;

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -10,17 +11,28 @@
 
 namespace zerotrace {
 
+// Where a process runs in Kubernetes; empty off Kubernetes.
+struct K8sIdentity {
+  std::string namespace_name;
+  std::string pod_name;
+  std::string container_name;
+  std::string node_name;
+};
+
 struct ProcessInfo {
   uint32_t pid = 0;
   std::string comm;          // /proc/PID/comm
   std::string exe_name;      // basename of /proc/PID/exe
   std::string service_name;  // see ResolveServiceName
   uint64_t start_time = 0;   // /proc/PID/stat field 22: tells a reused pid from the original
+  K8sIdentity k8s;
 };
 
-// Extra naming source consulted between OTEL_SERVICE_NAME and the executable name (the
-// Kubernetes container name once pod metadata is known).
-using ServiceNameHook = std::function<std::optional<std::string>(uint32_t pid)>;
+// Looks up a process's pod (cgroup → container id → API server names); nullopt off Kubernetes.
+using K8sResolver = std::function<std::optional<K8sIdentity>(uint32_t pid)>;
+
+// The k8s_* labels every per-process series carries on Kubernetes (none elsewhere).
+std::map<std::string, std::string> K8sLabels(const K8sIdentity& k8s);
 
 // design.md §4: OTEL_SERVICE_NAME from the environment, else the hook's answer, else the
 // executable's name, else the comm.
@@ -31,7 +43,7 @@ std::string ResolveServiceName(const std::string& environ_blob, const std::optio
 // exited are dropped by Sweep(), so memory follows the live process count, not PID churn.
 class ProcessCatalog {
  public:
-  explicit ProcessCatalog(std::string proc_root = "/proc", ServiceNameHook hook = nullptr);
+  explicit ProcessCatalog(std::string proc_root = "/proc", K8sResolver k8s = nullptr);
 
   // Metadata for a live process; nullopt once it has exited (callers fall back to the comm the
   // kernel recorded).
@@ -49,7 +61,7 @@ class ProcessCatalog {
   std::optional<ProcessInfo> Read(uint32_t pid) const;
 
   std::string proc_root_;
-  ServiceNameHook hook_;
+  K8sResolver k8s_;
   mutable std::mutex mu_;
   std::unordered_map<uint32_t, ProcessInfo> cache_;
 };

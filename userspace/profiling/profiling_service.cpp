@@ -69,15 +69,18 @@ ProfilingService::ProfilingService(Features& features, ProcessFilter& filter,
 }
 
 void ProfilingService::Tick() {
-  auto service_of = [this](uint32_t pid, const std::string& comm) {
+  auto labels_of = [this](uint32_t pid, const std::string& comm) {
     auto info = catalog_.Lookup(pid);
-    return info ? info->service_name : comm;
+    prometheus::Labels labels;
+    if (info) labels = K8sLabels(info->k8s);
+    labels["service_name"] = info ? info->service_name : comm;
+    return labels;
   };
   if (oncpu_) {
     if (auto s = oncpu_->Poll(); !s) spdlog::warn("oncpu: {}", s.message());
     for (const auto& [pid, t] : oncpu_->TakeTotals()) {
       if (t.samples) {
-        oncpu_samples_.Add({{"service_name", service_of(pid, t.comm)}})
+        oncpu_samples_.Add(labels_of(pid, t.comm))
             .Increment(static_cast<double>(t.samples));
       }
     }
@@ -86,7 +89,7 @@ void ProfilingService::Tick() {
     if (auto s = offcpu_->Poll(); !s) spdlog::warn("offcpu: {}", s.message());
     for (const auto& [pid, t] : offcpu_->TakeTotals()) {
       if (t.nanoseconds) {
-        offcpu_seconds_.Add({{"service_name", service_of(pid, t.comm)}})
+        offcpu_seconds_.Add(labels_of(pid, t.comm))
             .Increment(static_cast<double>(t.nanoseconds) / 1e9);
       }
     }

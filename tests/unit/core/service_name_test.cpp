@@ -79,3 +79,27 @@ TEST(ProcessCatalogTest, MissingProcRootIsHarmless) {
 
 }  // namespace
 }  // namespace zerotrace
+
+namespace zerotrace {
+namespace {
+
+TEST(ProcessCatalogTest, KubernetesIdentityNamesTheServiceAndLabelsIt) {
+  const uint32_t me = static_cast<uint32_t>(getpid());
+  ProcessCatalog catalog("/proc", [me](uint32_t pid) -> std::optional<K8sIdentity> {
+    if (pid != me) return std::nullopt;
+    return K8sIdentity{"shop", "checkout-7d9f", "checkout", "node-1"};
+  });
+  auto info = catalog.Lookup(me);
+  ASSERT_TRUE(info.has_value());
+  // The test binary has no OTEL_SERVICE_NAME at start-up, so the container name wins over the exe.
+  EXPECT_EQ(info->service_name, "checkout");
+  auto labels = K8sLabels(info->k8s);
+  EXPECT_EQ(labels["k8s_namespace_name"], "shop");
+  EXPECT_EQ(labels["k8s_pod_name"], "checkout-7d9f");
+  EXPECT_EQ(labels["k8s_container_name"], "checkout");
+  EXPECT_EQ(labels["k8s_node_name"], "node-1");
+  EXPECT_TRUE(K8sLabels(K8sIdentity{}).empty());
+}
+
+}  // namespace
+}  // namespace zerotrace
