@@ -183,6 +183,32 @@ TEST_F(GpuAggregatorTest, DriverCopiesCountOnlyWithoutInjector) {
   EXPECT_EQ(SumSamples(s, "zerotrace_gpu_memcpy_bytes_total", {}), 8192);
 }
 
+TEST_F(GpuAggregatorTest, SyncWaitFromCuptiWhenInjected) {
+  Make({}, /*injector=*/true);
+  cuda_sync_event d{};
+  d.hdr = Hdr(CUDA_EV_SYNC, CUDA_CALL_CTX_SYNCHRONIZE);
+  d.duration_ns = 5000;
+  Cuda(d);  // the driver's view: not counted, CUPTI's is
+  cupti_sync_event c{};
+  c.hdr = {CUPTI_EV_SYNC, kPid, 0};
+  c.rec.type = 4;
+  c.rec.start = 100;
+  c.rec.end = 2100;
+  Cupti(c);
+  EXPECT_NEAR(SumSamples(Scrape(), "zerotrace_cuda_sync_wait_seconds_total", {{"call", "context"}}),
+              2000e-9, 1e-15);
+}
+
+TEST_F(GpuAggregatorTest, SyncWaitFromDriverWithoutInjector) {
+  Make();
+  cuda_sync_event d{};
+  d.hdr = Hdr(CUDA_EV_SYNC, CUDA_CALL_STREAM_SYNCHRONIZE);
+  d.duration_ns = 5000;
+  Cuda(d);
+  EXPECT_NEAR(SumSamples(Scrape(), "zerotrace_cuda_sync_wait_seconds_total", {{"call", "stream"}}),
+              5000e-9, 1e-15);
+}
+
 TEST_F(GpuAggregatorTest, DriverCopiesWithoutInjector) {
   Make();
   Memcpy(CUDA_MEMCPY_HTOD, 4096);
