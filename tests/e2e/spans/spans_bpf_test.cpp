@@ -121,7 +121,8 @@ std::string ValueText(const opentelemetry::proto::common::v1::AnyValue& v) {
   return "?";
 }
 
-std::vector<Got> Collected(const TestOtlpReceiver& receiver, const std::set<std::string>& services) {
+std::vector<Got> Collected(const TestOtlpReceiver& receiver,
+                           const std::set<std::string>& services) {
   std::vector<Got> out;
   for (const auto& req : receiver.requests()) {
     auto decoded = TestOtlpReceiver::Decode(req);

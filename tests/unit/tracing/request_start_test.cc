@@ -1,0 +1,128 @@
+// ConnTracker's request-start notifications (what SpanBuilder allocates ids from), fed with
+// hand-made socket events.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "aggregators/conn_tracker.h"
+
+namespace zerotrace {
+namespace {
+
+struct Recorder : RequestConsumer, RequestStartObserver {
+  struct Seen {
+    protocols::Role role;
+    uint64_t start_ns;
+    uint32_t tid;
+    std::string traceparent;
+    std::string tracestate;
+  };
+  void OnRequestStart(const RequestStart& s, const ConnMeta& c) override {
+    starts.push_back({s.role, s.start_ns, c.tid, std::string(s.traceparent),
+                      std::string(s.tracestate)});
+  }
+  void OnRequest(const protocols::RequestRecord& r, const ConnMeta& c) override {
+    records.push_back(r);
+    record_tids.push_back(c.tid);
+  }
+  std::vector<Seen> starts;
+  std::vector<protocols::RequestRecord> records;
+  std::vector<uint32_t> record_tids;
+};
+
+sock_event_header Header(uint8_t type, uint8_t role, uint8_t dir, uint64_t ts, uint32_t tid,
+                         uint32_t size) {
+  sock_event_header h;
+  std::memset(&h, 0, sizeof(h));
+  h.ts = ts;
+  h.gen = 1;
+  h.tgid = 4242;
+  h.tid = tid;
+  h.fd = 7;
+  h.type = type;
+  h.role = role;
+  h.direction = dir;
+  h.family = 2;
+  h.lport = 8080;
+  h.rport = 50000;
+  h.laddr[0] = 127;
+  h.laddr[3] = 1;
+  h.raddr[0] = 127;
+  h.raddr[3] = 1;
+  h.size = size;
+  h.captured = size;
+  return h;
+}
+
+void Feed(ConnTracker& t, uint8_t role, uint8_t dir, uint64_t ts, uint32_t tid,
+          const std::string& bytes) {
+  auto h = Header(SOCK_EVENT_DATA, role, dir, ts, tid, static_cast<uint32_t>(bytes.size()));
+  t.OnEvent(h, reinterpret_cast<const uint8_t*>(bytes.data()));
+}
+
+TEST(RequestStartTest, ServerStartCarriesTraceHeadersAndMatchesRecord) {
+  ProcessCatalog catalog("/nonexistent-proc");
+  ConnTracker tracker(catalog);
+  Recorder rec;
+  tracker.AddConsumer(&rec);  // also registered as a start observer
+  Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_INGRESS, 100, 11,
+       "GET /users/7?token=x HTTP/1.1\r\nHost: a\r\n"
+       "TraceParent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
+       "tracestate:  congo=t61rcWkgMzE \r\n\r\n");
+  ASSERT_EQ(rec.starts.size(), 1u);
+  EXPECT_TRUE(rec.records.empty());
+  EXPECT_EQ(rec.starts[0].role, protocols::Role::kServer);
+  EXPECT_EQ(rec.starts[0].start_ns, 100u);
+  EXPECT_EQ(rec.starts[0].tid, 11u);
+  EXPECT_EQ(rec.starts[0].traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  EXPECT_EQ(rec.starts[0].tracestate, "congo=t61rcWkgMzE");
+  Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_EGRESS, 200, 12,
+       "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_EQ(rec.records.size(), 1u);
+  EXPECT_EQ(rec.records[0].start_ns, rec.starts[0].start_ns);  // how the two are matched
+  EXPECT_EQ(rec.record_tids[0], 12u);                           // completing thread
+
+  // Keep-alive: the next request on the connection starts again; no trace headers.
+  Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_INGRESS, 300, 11, "GET /b HTTP/1.1\r\n\r\n");
+  ASSERT_EQ(rec.starts.size(), 2u);
+  EXPECT_EQ(rec.starts[1].start_ns, 300u);
+  EXPECT_TRUE(rec.starts[1].traceparent.empty());
+  // Body bytes and responses are not starts.
+  Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_EGRESS, 400, 11,
+       "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc");
+  EXPECT_EQ(rec.starts.size(), 2u);
+  EXPECT_EQ(rec.records.size(), 2u);
+}
+
+TEST(RequestStartTest, ClientStartIsTheWrite) {
+  ProcessCatalog catalog("/nonexistent-proc");
+  ConnTracker tracker(catalog);
+  Recorder rec;
+  tracker.AddConsumer(&rec);
+  Feed(tracker, SOCK_ROLE_CLIENT, SOCK_DIR_EGRESS, 10, 5,
+       "POST /x HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi");
+  ASSERT_EQ(rec.starts.size(), 1u);
+  EXPECT_EQ(rec.starts[0].role, protocols::Role::kClient);
+  Feed(tracker, SOCK_ROLE_CLIENT, SOCK_DIR_INGRESS, 20, 5,
+       "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_EQ(rec.records.size(), 1u);
+  EXPECT_EQ(rec.records[0].start_ns, 10u);
+}
+
+TEST(RequestStartTest, PlainConsumersAreNotObservers) {
+  struct Plain : RequestConsumer {
+    void OnRequest(const protocols::RequestRecord&, const ConnMeta&) override { ++n; }
+    int n = 0;
+  } plain;
+  ProcessCatalog catalog("/nonexistent-proc");
+  ConnTracker tracker(catalog);
+  tracker.AddConsumer(&plain);
+  Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_INGRESS, 1, 1, "GET / HTTP/1.1\r\n\r\n");
+  Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_EGRESS, 2, 1, "HTTP/1.1 204 No Content\r\n\r\n");
+  EXPECT_EQ(plain.n, 1);
+}
+
+}  // namespace
+}  // namespace zerotrace
