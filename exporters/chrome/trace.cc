@@ -60,19 +60,21 @@ std::string TraceWriter::ToJson(const Trace& trace) {
     }
   }
   for (const auto& s : trace.slices) {
-    json e = {{"ph", "X"},          {"name", s.name},      {"cat", s.category},
-              {"pid", s.pid},       {"tid", s.tid},        {"ts", Us(s.start_ns)},
+    json e = {{"ph", "X"},
+              {"name", s.name},
+              {"cat", s.category},
+              {"pid", s.pid},
+              {"tid", s.tid},
+              {"ts", Us(s.start_ns)},
               {"dur", Us(std::max<int64_t>(s.duration_ns, 0))}};
     if (!s.args.empty()) e["args"] = ArgsJson(s.args);
     events.push_back({s.start_ns, 1, std::move(e)});
   }
   for (const auto& f : trace.flows) {
-    json s = {{"ph", "s"},        {"id", f.id},         {"name", f.name},
-              {"cat", f.category}, {"pid", f.from_pid}, {"tid", f.from_tid},
-              {"ts", Us(f.from_ns)}};
-    json t = {{"ph", "f"},        {"bp", "e"},         {"id", f.id},
-              {"name", f.name},   {"cat", f.category}, {"pid", f.to_pid},
-              {"tid", f.to_tid},  {"ts", Us(f.to_ns)}};
+    json s = {{"ph", "s"},         {"id", f.id},        {"name", f.name},     {"cat", f.category},
+              {"pid", f.from_pid}, {"tid", f.from_tid}, {"ts", Us(f.from_ns)}};
+    json t = {{"ph", "f"},         {"bp", "e"},       {"id", f.id},      {"name", f.name},
+              {"cat", f.category}, {"pid", f.to_pid}, {"tid", f.to_tid}, {"ts", Us(f.to_ns)}};
     events.push_back({f.from_ns, 2, std::move(s)});
     events.push_back({f.to_ns, 2, std::move(t)});
   }

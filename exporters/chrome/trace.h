@@ -44,7 +44,7 @@ struct Flow {
 
 struct TrackName {
   uint32_t pid = 0;
-  uint64_t tid = 0;      // ignored for process names
+  uint64_t tid = 0;  // ignored for process names
   bool is_process = false;
   std::string name;
   int64_t sort_index = 0;  // thread/process ordering in the UI; 0 = leave to the viewer

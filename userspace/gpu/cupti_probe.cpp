@@ -125,6 +125,19 @@ int CuptiProbe::OnEvent(void* ctx, void* data, size_t size) {
   auto* self = static_cast<CuptiProbe*>(ctx);
   if (size < sizeof(cupti_event_header)) return 0;
   ++self->events_seen_;
+  cupti_event_header h;
+  std::memcpy(&h, data, sizeof(h));
+  if (h.type == CUPTI_EV_DROPPED && size >= sizeof(cupti_dropped_event)) {
+    cupti_dropped_event d;
+    std::memcpy(&d, data, sizeof(d));
+    if (self->dropped_totals_.size() >= 65536) self->dropped_totals_.clear();
+    auto& last = self->dropped_totals_[h.tgid];
+    if (d.cupti_dropped_total >= last.first)
+      self->injector_dropped_ += d.cupti_dropped_total - last.first;
+    if (d.rate_skipped_total >= last.second)
+      self->injector_dropped_ += d.rate_skipped_total - last.second;
+    last = {d.cupti_dropped_total, d.rate_skipped_total};
+  }
   self->handler_(data, size);
   return 0;
 }
@@ -169,7 +182,8 @@ std::set<uint32_t> CuptiProbe::injected_pids() const {
 bpf_object* CuptiProbe::object() const { return skel_ ? skel_->obj : nullptr; }
 
 uint64_t CuptiProbe::events_lost() const {
-  return skel_ ? SumPerCpuCounters(bpf_map__fd(skel_->maps.cupti_drops), CUPTI_DROP_MAX) : 0;
+  return injector_dropped_ +
+         (skel_ ? SumPerCpuCounters(bpf_map__fd(skel_->maps.cupti_drops), CUPTI_DROP_MAX) : 0);
 }
 
 }  // namespace zerotrace::gpu

@@ -40,13 +40,14 @@ class CuptiProbe : public Probe {
  public:
   using Handler = std::function<void(const void* event, size_t size)>;
 
-  CuptiProbe(Features& features, ProcessFilter& filter, CuptiProbeOptions options,
-             Handler handler);
+  CuptiProbe(Features& features, ProcessFilter& filter, CuptiProbeOptions options, Handler handler);
   ~CuptiProbe() override;
   CuptiProbe(const CuptiProbe&) = delete;
   CuptiProbe& operator=(const CuptiProbe&) = delete;
 
   const char* name() const override { return "cupti"; }
+  // Kernel-side drops plus the records injectors reported dropped (CUPTI buffers full) or
+  // skipped (rate cap) through zerotrace:dropped.
   Status Attach() override;
   std::string attach_mode() const override { return attached_ ? "usdt" : "unavailable"; }
   bpf_object* object() const override;
@@ -86,6 +87,8 @@ class CuptiProbe : public Probe {
   std::map<std::pair<dev_t, ino_t>, Attached> libs_;
   std::set<uint32_t> injected_;
   std::atomic<uint64_t> events_seen_{0};
+  std::atomic<uint64_t> injector_dropped_{0};
+  std::map<uint32_t, std::pair<uint64_t, uint64_t>> dropped_totals_;  // tgid -> last cumulative
 };
 
 }  // namespace zerotrace::gpu

@@ -15,8 +15,8 @@ constexpr size_t kMaxNamesPerProcess = 65536;
 constexpr const char* kUnknown = "unknown";
 
 const std::vector<double>& KernelBuckets() {
-  static const std::vector<double> b = {1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
-                                        2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.5, 1, 5};
+  static const std::vector<double> b = {1e-6, 5e-6, 1e-5,   5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3,
+                                        5e-3, 1e-2, 2.5e-2, 5e-2, 0.1,  0.5,    1,    5};
   return b;
 }
 
@@ -36,18 +36,27 @@ const char* LaunchCallName(uint32_t cbid, uint32_t domain) {
   // cupti_runtime_cbid.h); others are named by domain.
   if (domain == 1) {
     switch (cbid) {
-      case 307: return "cuLaunchKernel";
-      case 442: return "cuLaunchKernel_ptsz";
-      case 652: return "cuLaunchKernelEx";
-      case 653: return "cuLaunchKernelEx_ptsz";
-      default: return "cuLaunch";
+      case 307:
+        return "cuLaunchKernel";
+      case 442:
+        return "cuLaunchKernel_ptsz";
+      case 652:
+        return "cuLaunchKernelEx";
+      case 653:
+        return "cuLaunchKernelEx_ptsz";
+      default:
+        return "cuLaunch";
     }
   }
   switch (cbid) {
-    case 211: return "cudaLaunchKernel";
-    case 214: return "cudaLaunchKernel_ptsz";
-    case 430: return "cudaLaunchKernelExC";
-    default: return "cudaLaunch";
+    case 211:
+      return "cudaLaunchKernel";
+    case 214:
+      return "cudaLaunchKernel_ptsz";
+    case 430:
+      return "cudaLaunchKernelExC";
+    default:
+      return "cudaLaunch";
   }
 }
 
@@ -55,66 +64,106 @@ const char* LaunchCallName(uint32_t cbid, uint32_t domain) {
 
 const char* MemcpyKindName(uint32_t kind) {
   switch (kind) {
-    case CUPTI_ZT_MEMCPY_HTOD: return "HtoD";
-    case CUPTI_ZT_MEMCPY_DTOH: return "DtoH";
-    case CUPTI_ZT_MEMCPY_HTOA: return "HtoA";
-    case CUPTI_ZT_MEMCPY_ATOH: return "AtoH";
-    case CUPTI_ZT_MEMCPY_ATOA: return "AtoA";
-    case CUPTI_ZT_MEMCPY_ATOD: return "AtoD";
-    case CUPTI_ZT_MEMCPY_DTOA: return "DtoA";
-    case CUPTI_ZT_MEMCPY_DTOD: return "DtoD";
-    case CUPTI_ZT_MEMCPY_HTOH: return "HtoH";
-    case CUPTI_ZT_MEMCPY_PTOP: return "PtoP";
-    default: return "unknown";
+    case CUPTI_ZT_MEMCPY_HTOD:
+      return "HtoD";
+    case CUPTI_ZT_MEMCPY_DTOH:
+      return "DtoH";
+    case CUPTI_ZT_MEMCPY_HTOA:
+      return "HtoA";
+    case CUPTI_ZT_MEMCPY_ATOH:
+      return "AtoH";
+    case CUPTI_ZT_MEMCPY_ATOA:
+      return "AtoA";
+    case CUPTI_ZT_MEMCPY_ATOD:
+      return "AtoD";
+    case CUPTI_ZT_MEMCPY_DTOA:
+      return "DtoA";
+    case CUPTI_ZT_MEMCPY_DTOD:
+      return "DtoD";
+    case CUPTI_ZT_MEMCPY_HTOH:
+      return "HtoH";
+    case CUPTI_ZT_MEMCPY_PTOP:
+      return "PtoP";
+    default:
+      return "unknown";
   }
 }
 
 const char* DriverMemcpyKindName(uint32_t direction) {
   switch (direction) {
-    case CUDA_MEMCPY_HTOD: return "HtoD";
-    case CUDA_MEMCPY_DTOH: return "DtoH";
-    case CUDA_MEMCPY_DTOD: return "DtoD";
-    default: return "unknown";  // cuMemcpyAsync: unified addressing, the driver decides
+    case CUDA_MEMCPY_HTOD:
+      return "HtoD";
+    case CUDA_MEMCPY_DTOH:
+      return "DtoH";
+    case CUDA_MEMCPY_DTOD:
+      return "DtoD";
+    default:
+      return "unknown";  // cuMemcpyAsync: unified addressing, the driver decides
   }
 }
 
 const char* SyncCallName(uint32_t call) {
   switch (call) {
-    case CUDA_CALL_CTX_SYNCHRONIZE: return "context";
-    case CUDA_CALL_STREAM_SYNCHRONIZE: return "stream";
-    case CUDA_CALL_EVENT_SYNCHRONIZE: return "event";
-    default: return "unknown";
+    case CUDA_CALL_CTX_SYNCHRONIZE:
+      return "context";
+    case CUDA_CALL_STREAM_SYNCHRONIZE:
+      return "stream";
+    case CUDA_CALL_EVENT_SYNCHRONIZE:
+      return "event";
+    default:
+      return "unknown";
   }
 }
 
 const char* CuptiSyncName(uint32_t type) {
   switch (type) {
-    case 1: return "event";
-    case 2: return "stream_wait_event";
-    case 3: return "stream";
-    case 4: return "context";
-    default: return "unknown";
+    case 1:
+      return "event";
+    case 2:
+      return "stream_wait_event";
+    case 3:
+      return "stream";
+    case 4:
+      return "context";
+    default:
+      return "unknown";
   }
 }
 
 static const char* DriverCallName(uint32_t call) {
   switch (call) {
-    case CUDA_CALL_LAUNCH_KERNEL: return "cuLaunchKernel";
-    case CUDA_CALL_LAUNCH_KERNEL_EX: return "cuLaunchKernelEx";
-    case CUDA_CALL_MEM_ALLOC: return "cuMemAlloc_v2";
-    case CUDA_CALL_MEM_ALLOC_ASYNC: return "cuMemAllocAsync";
-    case CUDA_CALL_MEM_FREE: return "cuMemFree_v2";
-    case CUDA_CALL_MEM_FREE_ASYNC: return "cuMemFreeAsync";
-    case CUDA_CALL_MEMCPY_HTOD: return "cuMemcpyHtoD_v2";
-    case CUDA_CALL_MEMCPY_DTOH: return "cuMemcpyDtoH_v2";
-    case CUDA_CALL_MEMCPY_DTOD: return "cuMemcpyDtoD_v2";
-    case CUDA_CALL_MEMCPY_ASYNC: return "cuMemcpyAsync";
-    case CUDA_CALL_MEMCPY_HTOD_ASYNC: return "cuMemcpyHtoDAsync_v2";
-    case CUDA_CALL_MEMCPY_DTOH_ASYNC: return "cuMemcpyDtoHAsync_v2";
-    case CUDA_CALL_CTX_SYNCHRONIZE: return "cuCtxSynchronize";
-    case CUDA_CALL_STREAM_SYNCHRONIZE: return "cuStreamSynchronize";
-    case CUDA_CALL_EVENT_SYNCHRONIZE: return "cuEventSynchronize";
-    default: return "unknown";
+    case CUDA_CALL_LAUNCH_KERNEL:
+      return "cuLaunchKernel";
+    case CUDA_CALL_LAUNCH_KERNEL_EX:
+      return "cuLaunchKernelEx";
+    case CUDA_CALL_MEM_ALLOC:
+      return "cuMemAlloc_v2";
+    case CUDA_CALL_MEM_ALLOC_ASYNC:
+      return "cuMemAllocAsync";
+    case CUDA_CALL_MEM_FREE:
+      return "cuMemFree_v2";
+    case CUDA_CALL_MEM_FREE_ASYNC:
+      return "cuMemFreeAsync";
+    case CUDA_CALL_MEMCPY_HTOD:
+      return "cuMemcpyHtoD_v2";
+    case CUDA_CALL_MEMCPY_DTOH:
+      return "cuMemcpyDtoH_v2";
+    case CUDA_CALL_MEMCPY_DTOD:
+      return "cuMemcpyDtoD_v2";
+    case CUDA_CALL_MEMCPY_ASYNC:
+      return "cuMemcpyAsync";
+    case CUDA_CALL_MEMCPY_HTOD_ASYNC:
+      return "cuMemcpyHtoDAsync_v2";
+    case CUDA_CALL_MEMCPY_DTOH_ASYNC:
+      return "cuMemcpyDtoHAsync_v2";
+    case CUDA_CALL_CTX_SYNCHRONIZE:
+      return "cuCtxSynchronize";
+    case CUDA_CALL_STREAM_SYNCHRONIZE:
+      return "cuStreamSynchronize";
+    case CUDA_CALL_EVENT_SYNCHRONIZE:
+      return "cuEventSynchronize";
+    default:
+      return "unknown";
   }
 }
 
@@ -242,8 +291,7 @@ uint64_t GpuAggregator::GpuTrack(uint32_t tgid, uint32_t device, uint32_t stream
   for (const auto& [k, v] : gpu_tracks_) n += std::get<0>(k) == tgid;
   const uint64_t tid = kGpuTrackBase + n;
   gpu_tracks_.emplace(key, tid);
-  track_names_[{tgid, tid}] =
-      "GPU " + std::to_string(device) + " stream " + std::to_string(stream);
+  track_names_[{tgid, tid}] = "GPU " + std::to_string(device) + " stream " + std::to_string(stream);
   return tid;
 }
 
@@ -331,7 +379,12 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
       }
       p.outstanding += e.bytes;
       UpdateMemoryGauge(p);
-      AddSlice({DriverCallName(h.call), "cuda", h.tgid, h.tid, static_cast<int64_t>(h.ts), 0,
+      AddSlice({DriverCallName(h.call),
+                "cuda",
+                h.tgid,
+                h.tid,
+                static_cast<int64_t>(h.ts),
+                0,
                 {{"bytes", static_cast<uint64_t>(e.bytes)}}});
       break;
     }
@@ -358,7 +411,11 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
         memcpy_duration_.Add({{"service_name", p.service}, {"kind", kind}}, KernelBuckets())
             .Observe(Seconds(e.duration_ns));
       }
-      AddSlice({DriverCallName(h.call), "cuda", h.tgid, h.tid, static_cast<int64_t>(h.ts),
+      AddSlice({DriverCallName(h.call),
+                "cuda",
+                h.tgid,
+                h.tid,
+                static_cast<int64_t>(h.ts),
                 static_cast<int64_t>(e.duration_ns),
                 {{"bytes", static_cast<uint64_t>(e.bytes)}, {"kind", std::string(kind)}}});
       break;
@@ -372,8 +429,13 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
         sync_wait_.Add({{"service_name", p.service}, {"call", SyncCallName(h.call)}})
             .Increment(Seconds(e.duration_ns));
       }
-      AddSlice({DriverCallName(h.call), "cuda", h.tgid, h.tid, static_cast<int64_t>(h.ts),
-                static_cast<int64_t>(e.duration_ns), {}});
+      AddSlice({DriverCallName(h.call),
+                "cuda",
+                h.tgid,
+                h.tid,
+                static_cast<int64_t>(h.ts),
+                static_cast<int64_t>(e.duration_ns),
+                {}});
       break;
     }
     default:
@@ -387,15 +449,22 @@ void GpuAggregator::HandleLaunch(const void* data) {
   ProcessState& p = procs_[e.hdr.tgid];
   auto name_id = p.names.find(e.function);
   if (name_id == p.names.end()) {
-    if (auto a = p.aliases.find(e.function); a != p.aliases.end()) name_id = p.names.find(a->second);
+    if (auto a = p.aliases.find(e.function); a != p.aliases.end())
+      name_id = p.names.find(a->second);
   }
-  const std::string& mangled = name_id == p.names.end() ? std::string() : names_by_id_[name_id->second];
+  const std::string& mangled =
+      name_id == p.names.end() ? std::string() : names_by_id_[name_id->second];
   const auto& names = kernel_names_.Get(mangled);
-  launches_.Add({{"service_name", p.service}, {"kernel", kernel_labels_.Bound(p.service, names.short_)}})
+  launches_
+      .Add({{"service_name", p.service}, {"kernel", kernel_labels_.Bound(p.service, names.short_)}})
       .Increment();
   if (!HasInjector(e.hdr.tgid, p)) {
-    AddSlice({DriverCallName(e.hdr.call), "cuda", e.hdr.tgid, e.hdr.tid,
-              static_cast<int64_t>(e.hdr.ts), 0,
+    AddSlice({DriverCallName(e.hdr.call),
+              "cuda",
+              e.hdr.tgid,
+              e.hdr.tid,
+              static_cast<int64_t>(e.hdr.ts),
+              0,
               {{"kernel", names.full},
                {"grid", std::to_string(e.grid_x) + "x" + std::to_string(e.grid_y) + "x" +
                             std::to_string(e.grid_z)},
@@ -428,8 +497,12 @@ void GpuAggregator::OnCuptiEvent(const void* data, size_t size) {
       cupti_memset_event e;
       if (!Read(data, size, &e)) return;
       const auto& r = e.rec;
-      AddSlice({"Memset", "gpu", h.tgid, GpuTrack(h.tgid, r.device_id, r.stream_id),
-                static_cast<int64_t>(r.start), static_cast<int64_t>(r.end - r.start),
+      AddSlice({"Memset",
+                "gpu",
+                h.tgid,
+                GpuTrack(h.tgid, r.device_id, r.stream_id),
+                static_cast<int64_t>(r.start),
+                static_cast<int64_t>(r.end - r.start),
                 {{"bytes", static_cast<uint64_t>(r.bytes)},
                  {"correlation_id", static_cast<uint64_t>(r.correlation_id)}}});
       break;
@@ -512,7 +585,11 @@ void GpuAggregator::HandleCuptiKernel(const cupti_kernel_event& e) {
   AddProfileSample(tgid, stack, names.full, ns);
 
   const uint64_t track = GpuTrack(tgid, r.device_id, r.stream_id);
-  AddSlice({names.short_, "gpu", tgid, track, static_cast<int64_t>(r.start),
+  AddSlice({names.short_,
+            "gpu",
+            tgid,
+            track,
+            static_cast<int64_t>(r.start),
             static_cast<int64_t>(ns),
             {{"kernel", names.full},
              {"correlation_id", static_cast<uint64_t>(r.correlation_id)},
@@ -527,9 +604,14 @@ void GpuAggregator::HandleCuptiKernel(const cupti_kernel_event& e) {
   if (launch) {
     // The CPU side: the launch call on the launching thread (its duration is not probed; a
     // 1 us slice marks it) and an arrow to the kernel.
-    AddSlice({LaunchCallName(launch->cbid, launch->domain), "cuda", tgid, launch->tid,
-              static_cast<int64_t>(launch->ts), 1000,
-              {{"kernel", names.full}, {"correlation_id", static_cast<uint64_t>(r.correlation_id)}}});
+    AddSlice(
+        {LaunchCallName(launch->cbid, launch->domain),
+         "cuda",
+         tgid,
+         launch->tid,
+         static_cast<int64_t>(launch->ts),
+         1000,
+         {{"kernel", names.full}, {"correlation_id", static_cast<uint64_t>(r.correlation_id)}}});
     chrome::Flow f;
     f.id = next_flow_id_++;
     f.name = "launch";
@@ -555,8 +637,12 @@ void GpuAggregator::HandleCuptiMemcpy(const cupti_memcpy_event& e) {
       .Increment(static_cast<double>(r.bytes));
   memcpy_duration_.Add({{"service_name", p.service}, {"kind", kind}}, KernelBuckets())
       .Observe(Seconds(ns));
-  AddSlice({std::string("Memcpy ") + kind, "gpu", tgid, GpuTrack(tgid, r.device_id, r.stream_id),
-            static_cast<int64_t>(r.start), static_cast<int64_t>(ns),
+  AddSlice({std::string("Memcpy ") + kind,
+            "gpu",
+            tgid,
+            GpuTrack(tgid, r.device_id, r.stream_id),
+            static_cast<int64_t>(r.start),
+            static_cast<int64_t>(ns),
             {{"bytes", static_cast<uint64_t>(r.bytes)},
              {"correlation_id", static_cast<uint64_t>(r.correlation_id)}}});
 }
@@ -617,7 +703,8 @@ GpuAggregator::RecordingId GpuAggregator::StartRecording(std::set<uint32_t> pids
 flamegraph::Profile GpuAggregator::StopRecording(RecordingId id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = recordings_.find(id);
-  if (it == recordings_.end()) return flamegraph::Profile{flamegraph::ProfileType::kGpu, {}, 0, 0, 0};
+  if (it == recordings_.end())
+    return flamegraph::Profile{flamegraph::ProfileType::kGpu, {}, 0, 0, 0};
   flamegraph::Profile p = ToProfile(it->second.samples, {});
   recordings_.erase(it);
   return p;

@@ -14,8 +14,8 @@
 #include <mutex>
 #include <optional>
 #include <set>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -48,10 +48,10 @@ struct GpuSources {
 };
 
 struct GpuAggregatorOptions {
-  size_t max_kernels_per_service = 100;  // distinct `kernel` label values, then "other"
-  size_t max_kernel_name_len = 96;       // metric label length (see ShortenKernelName)
-  size_t max_trace_slices = 200000;      // Chrome trace: the last N slices (and N/2 flows)
-  size_t max_profile_stacks = 20000;     // distinct stacks in the cumulative GPU profile
+  size_t max_kernels_per_service = 100;          // distinct `kernel` label values, then "other"
+  size_t max_kernel_name_len = 96;               // metric label length (see ShortenKernelName)
+  size_t max_trace_slices = 200000;              // Chrome trace: the last N slices (and N/2 flows)
+  size_t max_profile_stacks = 20000;             // distinct stacks in the cumulative GPU profile
   size_t max_allocations_per_process = 1 << 20;  // tracked outstanding allocations
   // Symbolizes launch and allocation stacks; null keeps raw addresses (`0x...` frames).
   symbolizer::SymbolizerPtr symbolizer;
@@ -79,7 +79,7 @@ struct GpuAggregatorStats {
   uint64_t cupti_events = 0;
   uint64_t kernels = 0;
   uint64_t kernels_with_launch_stack = 0;
-  uint64_t unknown_frees = 0;  // frees of allocations made before we attached
+  uint64_t unknown_frees = 0;     // frees of allocations made before we attached
   uint64_t injector_dropped = 0;  // CUPTI drops + rate-cap skips reported by injectors
 };
 
@@ -138,8 +138,8 @@ class GpuAggregator {
     bool driver_seen = false;        // any cuda uprobe event
     bool driver_alloc_seen = false;  // any cuda uprobe allocation
     bool cupti_seen = false;
-    std::unordered_map<uint64_t, uint64_t> names;    // CUfunction/CUkernel -> name id
-    std::unordered_map<uint64_t, uint64_t> aliases;  // CUfunction -> CUkernel
+    std::unordered_map<uint64_t, uint64_t> names;              // CUfunction/CUkernel -> name id
+    std::unordered_map<uint64_t, uint64_t> aliases;            // CUfunction -> CUkernel
     std::unordered_map<uint64_t, Allocation> allocations;      // driver path
     std::unordered_map<uint64_t, uint64_t> cupti_allocations;  // MEMORY2 path: address -> bytes
     uint64_t outstanding = 0;

@@ -45,15 +45,14 @@ Result<std::unique_ptr<GpuTracing>> GpuTracing::Create(Features& features, Proce
         (it->second.first || now - it->second.second < std::chrono::seconds(1))) {
       return it->second.first;
     }
-    const bool yes = self->cupti_->injected_pids().count(tgid) > 0 ||
-                     ProcessMaps(self->options_.proc_root, tgid, IsCuptiInjectorPath) ||
-                     std::any_of(self->options_.cupti_paths.begin(),
-                                 self->options_.cupti_paths.end(), [&](const std::string& path) {
-                                   return ProcessMaps(self->options_.proc_root, tgid,
-                                                      [&](const std::string& p) {
-                                                        return p == path;
-                                                      });
-                                 });
+    const bool yes =
+        self->cupti_->injected_pids().count(tgid) > 0 ||
+        ProcessMaps(self->options_.proc_root, tgid, IsCuptiInjectorPath) ||
+        std::any_of(self->options_.cupti_paths.begin(), self->options_.cupti_paths.end(),
+                    [&](const std::string& path) {
+                      return ProcessMaps(self->options_.proc_root, tgid,
+                                         [&](const std::string& p) { return p == path; });
+                    });
     if (self->injector_cache_.size() >= 65536) self->injector_cache_.clear();
     self->injector_cache_[tgid] = {yes, now};
     return yes;
@@ -105,8 +104,8 @@ Status GpuTracing::Attach() {
   if (!cuda_attached_ && !cupti_attached_) return Error{errors};
   if (!errors.empty()) warnings_.push_back(errors);
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  for (int fd : {cuda_attached_ ? cuda_->epoll_fd() : -1,
-                 cupti_attached_ ? cupti_->epoll_fd() : -1}) {
+  for (int fd :
+       {cuda_attached_ ? cuda_->epoll_fd() : -1, cupti_attached_ ? cupti_->epoll_fd() : -1}) {
     if (fd < 0 || epoll_fd_ < 0) continue;
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -150,8 +149,7 @@ flamegraph::Profile GpuTracing::GpuProfile(uint32_t pid) const {
   return aggregator_->Profile(pid ? std::set<uint32_t>{pid} : std::set<uint32_t>{});
 }
 
-flamegraph::Profile GpuTracing::Record(std::chrono::milliseconds duration,
-                                       std::set<uint32_t> pids,
+flamegraph::Profile GpuTracing::Record(std::chrono::milliseconds duration, std::set<uint32_t> pids,
                                        std::chrono::milliseconds poll_interval,
                                        const std::function<bool()>& stop) {
   Poll(0);
@@ -168,9 +166,9 @@ flamegraph::Profile GpuTracing::Record(std::chrono::milliseconds duration,
   Poll(0);
   flamegraph::Profile p = aggregator_->StopRecording(id);
   p.start_unix_ns = start_unix;
-  p.duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                      std::chrono::steady_clock::now() - start)
-                      .count();
+  p.duration_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+          .count();
   return p;
 }
 
@@ -179,12 +177,10 @@ std::string GpuTracing::ChromeTraceJson(uint32_t pid, int64_t since_ns) const {
       aggregator_->ChromeTrace(pid ? std::set<uint32_t>{pid} : std::set<uint32_t>{}, since_ns));
 }
 
-Status GpuTracing::WriteChromeTrace(const std::string& path, uint32_t pid,
-                                    int64_t since_ns) const {
+Status GpuTracing::WriteChromeTrace(const std::string& path, uint32_t pid, int64_t since_ns) const {
   std::string error;
   if (!chrome::TraceWriter::WriteFile(
-          aggregator_->ChromeTrace(pid ? std::set<uint32_t>{pid} : std::set<uint32_t>{},
-                                   since_ns),
+          aggregator_->ChromeTrace(pid ? std::set<uint32_t>{pid} : std::set<uint32_t>{}, since_ns),
           path, &error)) {
     return Error{"gpu trace: " + error};
   }
@@ -192,7 +188,7 @@ Status GpuTracing::WriteChromeTrace(const std::string& path, uint32_t pid,
 }
 
 uint64_t GpuTracing::events_lost() const {
-  uint64_t n = aggregator_->stats().injector_dropped;
+  uint64_t n = 0;  // the cupti probe's count includes what injectors reported dropped
   if (cuda_attached_) n += cuda_->events_lost();
   if (cupti_attached_) n += cupti_->events_lost();
   return n;

@@ -6,10 +6,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <utility>
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/features.h"
@@ -67,9 +67,10 @@ class GpuTracing {
   flamegraph::Profile GpuProfile(uint32_t pid = 0) const;
   // GPU flamegraph of the kernels processed during `duration` (polls every `poll_interval`
   // itself; stop() ends early). For `/flamegraph?type=gpu&seconds=N` and `attach --profile gpu`.
-  flamegraph::Profile Record(std::chrono::milliseconds duration, std::set<uint32_t> pids = {},
-                             std::chrono::milliseconds poll_interval = std::chrono::milliseconds(200),
-                             const std::function<bool()>& stop = {});
+  flamegraph::Profile Record(
+      std::chrono::milliseconds duration, std::set<uint32_t> pids = {},
+      std::chrono::milliseconds poll_interval = std::chrono::milliseconds(200),
+      const std::function<bool()>& stop = {});
   // Chrome trace JSON of the retained records since `since_ns` (CLOCK_MONOTONIC; 0 = all).
   std::string ChromeTraceJson(uint32_t pid = 0, int64_t since_ns = 0) const;
   Status WriteChromeTrace(const std::string& path, uint32_t pid = 0, int64_t since_ns = 0) const;
@@ -78,7 +79,8 @@ class GpuTracing {
   GpuAggregator& aggregator() { return *aggregator_; }
   CudaProbe* cuda_probe() { return cuda_attached_ ? cuda_.get() : nullptr; }
   CuptiProbe* cupti_probe() { return cupti_attached_ ? cupti_.get() : nullptr; }
-  // Kernel-side drops of both probes plus records the injectors dropped or skipped.
+  // Kernel-side drops of both probes plus records the injectors dropped or skipped (the sum of
+  // the probes' events_lost()).
   uint64_t events_lost() const;
 
  private:

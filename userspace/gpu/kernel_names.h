@@ -21,8 +21,8 @@ std::string ShortenKernelName(const std::string& demangled, size_t max_len = 96)
 class KernelNameCache {
  public:
   struct Names {
-    std::string full;   // demangled, for flamegraphs and traces
-    std::string short_; // shortened, for metric labels
+    std::string full;    // demangled, for flamegraphs and traces
+    std::string short_;  // shortened, for metric labels
   };
   explicit KernelNameCache(size_t max_entries = 4096, size_t max_len = 96)
       : max_entries_(max_entries), max_len_(max_len) {}

@@ -11,7 +11,8 @@ namespace zerotrace::gpu {
 namespace {
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::vector<uint32_t> AllPids(const std::string& proc_root) {
@@ -65,7 +66,8 @@ void ScanOne(const std::string& proc_root, uint32_t pid, const LibraryMatcher& m
 std::map<std::pair<dev_t, ino_t>, MappedLibrary> ScanMappedLibraries(
     const std::string& proc_root, const std::vector<uint32_t>& pids, const LibraryMatcher& match) {
   std::map<std::pair<dev_t, ino_t>, MappedLibrary> out;
-  for (uint32_t pid : pids.empty() ? AllPids(proc_root) : pids) ScanOne(proc_root, pid, match, &out);
+  for (uint32_t pid : pids.empty() ? AllPids(proc_root) : pids)
+    ScanOne(proc_root, pid, match, &out);
   return out;
 }
 

@@ -35,7 +35,7 @@ std::map<std::pair<dev_t, ino_t>, MappedLibrary> ScanMappedLibraries(
 bool ProcessMaps(const std::string& proc_root, uint32_t pid, const LibraryMatcher& match);
 
 // Matchers for the two GPU libraries.
-bool IsLibcudaPath(const std::string& path);  // ends in libcuda.so.1 or libcuda.so
+bool IsLibcudaPath(const std::string& path);        // ends in libcuda.so.1 or libcuda.so
 bool IsCuptiInjectorPath(const std::string& path);  // contains libzerotrace_cupti
 
 }  // namespace zerotrace::gpu

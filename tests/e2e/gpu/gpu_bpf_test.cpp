@@ -115,9 +115,9 @@ TEST(GpuBpf, DriverUprobesThroughCudaProbe) {
   EXPECT_EQ(bytes("HtoD"), static_cast<double>(ZT_CUDA_HTOD_BYTES + ZT_CUDA_ASYNC_COPY_BYTES));
   EXPECT_EQ(bytes("DtoH"), static_cast<double>(ZT_CUDA_DTOH_BYTES + ZT_CUDA_ASYNC_COPY_BYTES));
   EXPECT_EQ(bytes("DtoD"), static_cast<double>(ZT_CUDA_DTOD_BYTES));
-  EXPECT_EQ(SumSamples(samples, "zerotrace_gpu_memcpy_duration_seconds_count",
-                       {{"service_name", svc}}),
-            6);
+  EXPECT_EQ(
+      SumSamples(samples, "zerotrace_gpu_memcpy_duration_seconds_count", {{"service_name", svc}}),
+      6);
 
   EXPECT_EQ(SumSamples(samples, "zerotrace_gpu_memory_allocated_bytes", {{"service_name", svc}}),
             static_cast<double>(ZT_CUDA_LEAK_BYTES));
@@ -209,6 +209,8 @@ TEST(GpuBpf, CuptiRecordsThroughCuptiProbe) {
   EXPECT_EQ(stats.kernels, 5u);
   EXPECT_EQ(stats.kernels_with_launch_stack, 5u);
   EXPECT_EQ(stats.injector_dropped, ZT_SYNTH_DROPPED_CUPTI + ZT_SYNTH_DROPPED_RATE);
+  EXPECT_EQ((*gpu)->cupti_probe()->events_lost(), ZT_SYNTH_DROPPED_CUPTI + ZT_SYNTH_DROPPED_RATE);
+  EXPECT_EQ((*gpu)->events_lost(), ZT_SYNTH_DROPPED_CUPTI + ZT_SYNTH_DROPPED_RATE);
 
   const auto samples = Scrape(env.registry);
   const std::string svc = "cupti_synthetic";
@@ -224,8 +226,8 @@ TEST(GpuBpf, CuptiRecordsThroughCuptiProbe) {
   EXPECT_EQ(count("matMul"), ZT_CUDA_MATMUL_LAUNCHES);
   EXPECT_NEAR(sum("vecAdd"), ZT_CUDA_VECADD_LAUNCHES * ZT_SYNTH_VECADD_NS / 1e9, 1e-9);
   EXPECT_NEAR(sum("matMul"), ZT_CUDA_MATMUL_LAUNCHES * ZT_SYNTH_MATMUL_NS / 1e9, 1e-9);
-  const double gpu_ns = ZT_CUDA_VECADD_LAUNCHES * ZT_SYNTH_VECADD_NS +
-                        ZT_CUDA_MATMUL_LAUNCHES * ZT_SYNTH_MATMUL_NS;
+  const double gpu_ns =
+      ZT_CUDA_VECADD_LAUNCHES * ZT_SYNTH_VECADD_NS + ZT_CUDA_MATMUL_LAUNCHES * ZT_SYNTH_MATMUL_NS;
   EXPECT_NEAR(SumSamples(samples, "zerotrace_gpu_busy_seconds_total", {{"device", "0"}}),
               gpu_ns / 1e9, 1e-9);
   EXPECT_EQ(SumSamples(samples, "zerotrace_gpu_memcpy_bytes_total",

@@ -17,8 +17,14 @@ Trace Sample() {
   Trace t;
   t.names.push_back({42, 0, true, "svc (pid 42)", 0});
   t.names.push_back({42, 1000000000, false, "GPU 0 stream 7", 1000000000});
-  t.slices.push_back({"cuLaunchKernel", "cuda", 42, 43, 2000, 1000, {{"kernel", std::string("k")}}});
-  t.slices.push_back({"k", "gpu", 42, 1000000000, 5000, 2500,
+  t.slices.push_back(
+      {"cuLaunchKernel", "cuda", 42, 43, 2000, 1000, {{"kernel", std::string("k")}}});
+  t.slices.push_back({"k",
+                      "gpu",
+                      42,
+                      1000000000,
+                      5000,
+                      2500,
                       {{"correlation_id", uint64_t{7}}, {"shared", int64_t{-1}}, {"x", 0.5}}});
   t.flows.push_back({1, "launch", "launch", 42, 43, 2000, 42, 1000000000, 5000});
   t.metadata["tool"] = "zerotrace";

@@ -136,7 +136,8 @@ TEST_F(GpuAggregatorTest, KernelLabelsAreBoundedPerService) {
   EXPECT_EQ(SumSamples(s, "zerotrace_gpu_kernel_launches_total", {{"kernel", "kernel1"}}), 1);
   EXPECT_EQ(SumSamples(s, "zerotrace_gpu_kernel_launches_total", {{"kernel", "kernel2"}}), 1);
   EXPECT_EQ(SumSamples(s, "zerotrace_gpu_kernel_launches_total", {{"kernel", "other"}}), 3);
-  EXPECT_FALSE(testing::HasSample(s, "zerotrace_gpu_kernel_launches_total", {{"kernel", "kernel3"}}));
+  EXPECT_FALSE(
+      testing::HasSample(s, "zerotrace_gpu_kernel_launches_total", {{"kernel", "kernel3"}}));
 }
 
 TEST_F(GpuAggregatorTest, OutstandingMemoryAndLeaks) {
@@ -223,8 +224,8 @@ TEST_F(GpuAggregatorTest, BusyTimeIsTheUnionOfKernelIntervals) {
   Kernel("a", 1, 1000, 1000);  // [1000, 2000)
   Kernel("b", 2, 1500, 1000);  // overlaps: +500
   Kernel("c", 3, 5000, 100);   // +100
-  EXPECT_NEAR(SumSamples(Scrape(), "zerotrace_gpu_busy_seconds_total", {{"device", "0"}}),
-              1600e-9, 1e-15);
+  EXPECT_NEAR(SumSamples(Scrape(), "zerotrace_gpu_busy_seconds_total", {{"device", "0"}}), 1600e-9,
+              1e-15);
 }
 
 TEST_F(GpuAggregatorTest, ProfileAndTraceJoinLaunchesByCorrelation) {
@@ -255,7 +256,8 @@ TEST_F(GpuAggregatorTest, ProfileAndTraceJoinLaunchesByCorrelation) {
   EXPECT_TRUE(agg_->Profile({1}).samples.empty());
 
   const auto s = Scrape();
-  EXPECT_EQ(SumSamples(s, "zerotrace_gpu_kernel_duration_seconds_count", {{"kernel", "vecAdd"}}), 2);
+  EXPECT_EQ(SumSamples(s, "zerotrace_gpu_kernel_duration_seconds_count", {{"kernel", "vecAdd"}}),
+            2);
   EXPECT_NEAR(SumSamples(s, "zerotrace_gpu_kernel_duration_seconds_sum", {{"kernel", "matMul"}}),
               1200e-9, 1e-15);
 

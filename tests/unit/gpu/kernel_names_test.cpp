@@ -44,7 +44,8 @@ TEST(KernelNames, DropsTemplateReturnTypeAndCollapsesLongTemplates) {
 TEST(KernelNames, CacheMemoizesAndStaysBounded) {
   KernelNameCache cache(2);
   EXPECT_EQ(cache.Get("_Z6vecAddPKfS0_Pfi").short_, "vecAdd");
-  EXPECT_EQ(cache.Get("_Z6vecAddPKfS0_Pfi").full, "vecAdd(float const*, float const*, float*, int)");
+  EXPECT_EQ(cache.Get("_Z6vecAddPKfS0_Pfi").full,
+            "vecAdd(float const*, float const*, float*, int)");
   cache.Get("a");
   cache.Get("b");
   EXPECT_LE(cache.size(), 2u);
@@ -55,7 +56,7 @@ TEST(LabelBound, OverflowGoesToOther) {
   EXPECT_EQ(bound.Bound("svc", "a"), "a");
   EXPECT_EQ(bound.Bound("svc", "b"), "b");
   EXPECT_EQ(bound.Bound("svc", "c"), "other");
-  EXPECT_EQ(bound.Bound("svc", "a"), "a");  // known values keep their label
+  EXPECT_EQ(bound.Bound("svc", "a"), "a");        // known values keep their label
   EXPECT_EQ(bound.Bound("other-svc", "c"), "c");  // per service
   bound.ForgetService("svc");
   EXPECT_EQ(bound.Bound("svc", "c"), "c");

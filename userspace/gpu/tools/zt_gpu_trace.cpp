@@ -193,7 +193,8 @@ int Main(int argc, char** argv) {
     kill(child, SIGKILL);
     return 1;
   }
-  for (const auto& w : (*gpu)->warnings()) std::fprintf(stderr, "zt_gpu_trace: warning: %s\n", w.c_str());
+  for (const auto& w : (*gpu)->warnings())
+    std::fprintf(stderr, "zt_gpu_trace: warning: %s\n", w.c_str());
   for (Probe* p : (*gpu)->probes()) {
     std::fprintf(stderr, "zt_gpu_trace: probe %s attached (%s)\n", p->name(),
                  p->attach_mode().c_str());
@@ -237,15 +238,15 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "zt_gpu_trace: %s\n", s.message().c_str());
   }
   const auto st = (*gpu)->aggregator().stats();
-  std::printf("== stats cuda_events=%llu cupti_events=%llu kernels=%llu with_launch_stack=%llu "
-              "unknown_frees=%llu injector_dropped=%llu events_lost=%llu\n",
-              static_cast<unsigned long long>(st.cuda_events),
-              static_cast<unsigned long long>(st.cupti_events),
-              static_cast<unsigned long long>(st.kernels),
-              static_cast<unsigned long long>(st.kernels_with_launch_stack),
-              static_cast<unsigned long long>(st.unknown_frees),
-              static_cast<unsigned long long>(st.injector_dropped),
-              static_cast<unsigned long long>((*gpu)->events_lost()));
+  std::printf(
+      "== stats cuda_events=%llu cupti_events=%llu kernels=%llu with_launch_stack=%llu "
+      "unknown_frees=%llu injector_dropped=%llu events_lost=%llu\n",
+      static_cast<unsigned long long>(st.cuda_events),
+      static_cast<unsigned long long>(st.cupti_events), static_cast<unsigned long long>(st.kernels),
+      static_cast<unsigned long long>(st.kernels_with_launch_stack),
+      static_cast<unsigned long long>(st.unknown_frees),
+      static_cast<unsigned long long>(st.injector_dropped),
+      static_cast<unsigned long long>((*gpu)->events_lost()));
   std::printf("== command exit %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
