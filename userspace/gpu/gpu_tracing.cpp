@@ -123,6 +123,7 @@ std::vector<Probe*> GpuTracing::probes() {
 }
 
 int GpuTracing::Poll(int timeout_ms) {
+  std::lock_guard<std::mutex> lock(poll_mu_);
   if (timeout_ms > 0 && epoll_fd_ >= 0) {
     epoll_event events[2];
     epoll_wait(epoll_fd_, events, 2, timeout_ms);
@@ -134,6 +135,7 @@ int GpuTracing::Poll(int timeout_ms) {
 }
 
 Status GpuTracing::Rescan() {
+  std::lock_guard<std::mutex> lock(poll_mu_);
   std::string errors;
   if (cuda_attached_) {
     if (auto s = cuda_->Rescan(); !s) errors += s.message();

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <utility>
@@ -37,7 +38,8 @@ struct GpuOptions {
 // The daemon's handle on GPU tracing: both probes, the aggregator between them and the outputs.
 //   auto gpu = GpuTracing::Create(features, filter, catalog, registry, {});
 //   if (gpu && (*gpu)->Attach()) { ...; every tick: (*gpu)->Poll(0); every interval: Rescan() }
-// Poll() and Rescan() from one thread; the report methods from any thread.
+// Thread-safe: Poll()/Rescan() serialize (Record() polls too, e.g. from an HTTP handler while
+// the daemon's loop polls); the report methods may run on any thread.
 class GpuTracing {
  public:
   static Result<std::unique_ptr<GpuTracing>> Create(Features& features, ProcessFilter& filter,
@@ -93,6 +95,7 @@ class GpuTracing {
   bool cuda_attached_ = false;
   bool cupti_attached_ = false;
   int epoll_fd_ = -1;
+  std::mutex poll_mu_;  // Poll()/Rescan() from the daemon's loop and from Record() on another
   // has_injector answers per process: the injector is mapped during cuInit, before any driver
   // call we probe, so one look at the maps decides; "no" is looked at again after a second.
   std::map<uint32_t, std::pair<bool, std::chrono::steady_clock::time_point>> injector_cache_;
