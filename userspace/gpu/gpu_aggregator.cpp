@@ -352,11 +352,8 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
     case CUDA_EV_FUNC_NAME: {
       cuda_func_name_event e;
       if (!Read(data, size, &e)) return;
-      const std::string name = CString(e.name, sizeof(e.name));
-      auto [it, inserted] = name_ids_.try_emplace(name, names_by_id_.size());
-      if (inserted) names_by_id_.push_back(name);
       if (p.names.size() >= kMaxNamesPerProcess) p.names.clear();
-      p.names[e.function] = it->second;
+      p.names[e.function] = CString(e.name, sizeof(e.name));
       break;
     }
     case CUDA_EV_FUNC_ALIAS: {
@@ -452,8 +449,8 @@ void GpuAggregator::HandleLaunch(const void* data) {
     if (auto a = p.aliases.find(e.function); a != p.aliases.end())
       name_id = p.names.find(a->second);
   }
-  const std::string& mangled =
-      name_id == p.names.end() ? std::string() : names_by_id_[name_id->second];
+  static const std::string kNoName;
+  const std::string& mangled = name_id == p.names.end() ? kNoName : name_id->second;
   const auto& names = kernel_names_.Get(mangled);
   launches_
       .Add({{"service_name", p.service}, {"kernel", kernel_labels_.Bound(p.service, names.short_)}})

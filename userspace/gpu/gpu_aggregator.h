@@ -200,9 +200,6 @@ class GpuAggregator {
   KernelNameCache kernel_names_;
   LabelBound kernel_labels_;
   std::unordered_map<uint32_t, ProcessState> procs_;
-  // Driver-path function names, interned (id -> mangled name).
-  std::unordered_map<std::string, uint64_t> name_ids_;
-  std::vector<std::string> names_by_id_;
   // Per-device busy accounting: end of the last counted interval.
   std::unordered_map<uint32_t, uint64_t> busy_until_;
   // Resolved stacks by (source, tgid, stack id): ids are stable while the stack maps are not
