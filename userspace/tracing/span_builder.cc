@@ -388,8 +388,15 @@ std::shared_ptr<const Resource> SpanBuilder::ResourceFor(const ConnMeta& conn) {
       exe = info->exe_name.empty() ? info->comm : info->exe_name;
     }
   }
-  auto resource = std::make_shared<const Resource>(
-      Resource::ForProcess(service, host_name_, static_cast<int64_t>(conn.tgid), exe));
+  Resource r = Resource::ForProcess(service, host_name_, static_cast<int64_t>(conn.tgid), exe);
+  // k8s_pod_name → k8s.pod.name, k8s_namespace_name → k8s.namespace.name, ...
+  for (const auto& [label, value] : conn.k8s) {
+    if (label.rfind("k8s_", 0) != 0) continue;
+    std::string suffix = label.substr(4);
+    std::replace(suffix.begin(), suffix.end(), '_', '.');
+    r.SetK8s(suffix, value);
+  }
+  auto resource = std::make_shared<const Resource>(std::move(r));
   resources_.emplace(conn.tgid, resource);
   return resource;
 }

@@ -89,6 +89,7 @@ bool Has(const Span& s, std::string_view key) { return s.attributes.Find(key) !=
 TEST(SpanBuilderTest, ServerSpanAttributesNameStatusAndTimes) {
   Harness h;
   auto conn = Conn(10, 11, "users-api", "10.0.0.1", 8080, "10.0.0.2", 40000);
+  conn.k8s = {{"k8s_namespace_name", "shop"}, {"k8s_pod_name", "users-api-7d9f"}};
   auto r = Http(Role::kServer, "GET", "/users/123", "/users/{id}", 200, 1'000, 3'000);
   r.host = "api.example.com:8080";
   h.builder.OnRequest(r, conn);
@@ -114,6 +115,10 @@ TEST(SpanBuilderTest, ServerSpanAttributesNameStatusAndTimes) {
   EXPECT_EQ(*s.resource->attributes.Find("service.name"), AttributeValue(std::string("users-api")));
   EXPECT_EQ(*s.resource->attributes.Find("host.name"), AttributeValue(std::string("test-host")));
   EXPECT_EQ(*s.resource->attributes.Find("process.pid"), AttributeValue(int64_t{10}));
+  EXPECT_EQ(*s.resource->attributes.Find("k8s.namespace.name"),
+            AttributeValue(std::string("shop")));
+  EXPECT_EQ(*s.resource->attributes.Find("k8s.pod.name"),
+            AttributeValue(std::string("users-api-7d9f")));
 }
 
 TEST(SpanBuilderTest, StatusMappingServerAndClient) {
