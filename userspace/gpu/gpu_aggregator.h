@@ -138,9 +138,9 @@ class GpuAggregator {
     bool driver_seen = false;        // any cuda uprobe event
     bool driver_alloc_seen = false;  // any cuda uprobe allocation
     bool cupti_seen = false;
-    std::unordered_map<uint64_t, uint64_t> names;              // CUfunction/CUkernel -> name id
-    std::unordered_map<uint64_t, uint64_t> aliases;            // CUfunction -> CUkernel
-    std::unordered_map<uint64_t, Allocation> allocations;      // driver path
+    std::unordered_map<uint64_t, std::string> names;       // CUfunction/CUkernel -> mangled name
+    std::unordered_map<uint64_t, uint64_t> aliases;        // CUfunction -> CUkernel
+    std::unordered_map<uint64_t, Allocation> allocations;  // driver path
     std::unordered_map<uint64_t, uint64_t> cupti_allocations;  // MEMORY2 path: address -> bytes
     uint64_t outstanding = 0;
     uint64_t cupti_outstanding = 0;
