@@ -15,6 +15,7 @@
 
 const volatile __u32 capture_bytes = ZT_SOCK_MAX_CAPTURE;
 const volatile __u32 self_tgid = 0; /* the collector itself: its own HTTP server is not traced */
+const volatile __u64 ring_wakeup_bytes = 4 * 1024 * 1024; /* loader sets: a quarter of the ring */
 
 /* Syscall numbers for the raw_tp variant, set by the loader from <sys/syscall.h> (vmlinux.h has
  * no __NR_* constants). -1 = not on this architecture. */
@@ -193,11 +194,19 @@ static __always_inline void fill_header(struct sock_event_header *h, __u64 id, i
   h->direction = 0;
 }
 
+/* Waking the reader per event costs a context switch per syscall of a busy server; the reader
+ * polls on a short timer instead, and is woken only when the buffer fills up. */
+static __always_inline __u64 wakeup_flags(void)
+{
+  return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > ring_wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+                                                                           : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void emit_header(__u64 id, int fd, const struct conn_info *c, __u8 type)
 {
   struct sock_event_header h = {};
   fill_header(&h, id, fd, c, type);
-  if (bpf_ringbuf_output(&events, &h, sizeof(h), 0))
+  if (bpf_ringbuf_output(&events, &h, sizeof(h), wakeup_flags()))
     count_drop(SOCK_DROP_RINGBUF);
 }
 
@@ -264,7 +273,7 @@ static __always_inline void send_data(struct sock_data_event *e)
   __u64 total = sizeof(e->h) + e->h.captured;
   if (total > sizeof(e->h) + ZT_SOCK_MAX_CAPTURE)
     total = sizeof(e->h) + ZT_SOCK_MAX_CAPTURE;
-  if (bpf_ringbuf_output(&events, e, total, 0))
+  if (bpf_ringbuf_output(&events, e, total, wakeup_flags()))
     count_drop(SOCK_DROP_RINGBUF);
 }
 

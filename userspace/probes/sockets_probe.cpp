@@ -83,6 +83,7 @@ Status SocketsProbe::Attach() {
   ro.nr_splice = SYS_splice;
   mode_ = raw ? "raw_tracepoint" : "tracepoint";
   bpf_map__set_max_entries(skel_->maps.events, options_.ring_buffer_bytes);
+  skel_->rodata->ring_wakeup_bytes = options_.ring_buffer_bytes / 4;
   const int ncpu = libbpf_num_possible_cpus();
   bpf_map__set_max_entries(skel_->maps.scratch, ncpu > 0 ? static_cast<__u32>(ncpu) : 1);
   if (auto s = filter_.ApplyTo(skel_); !s) return s;
@@ -187,7 +188,14 @@ int SocketsProbe::OnEvent(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-int SocketsProbe::Poll(int timeout_ms) { return rb_ ? ring_buffer__poll(rb_, timeout_ms) : 0; }
+int SocketsProbe::Poll(int timeout_ms) {
+  if (!rb_) return 0;
+  // Events are written without waking us (see sockets.bpf.c) unless the ring fills, so the
+  // timeout is the normal way out of poll; consume whatever arrived either way.
+  const int woken = ring_buffer__poll(rb_, timeout_ms);
+  const int drained = ring_buffer__consume(rb_);
+  return (woken > 0 ? woken : 0) + (drained > 0 ? drained : 0);
+}
 
 bpf_object* SocketsProbe::object() const { return skel_ ? skel_->obj : nullptr; }
 

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# nginx + wrk on loopback, with and without zerotrace's L7 capture (sockets probe), interleaved
+# so machine noise hits both sides alike. Prints throughput and p99 per run and the ratios.
+#   sudo scripts/bench-l7.sh [BUILD_DIR] [ROUNDS] [SECONDS]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${1:-$root/build}"
+rounds="${2:-3}"
+secs="${3:-10}"
+zt="$build/userspace/cli/zerotrace"
+[ -x "$zt" ] || { echo "build first: $zt missing"; exit 1; }
+command -v wrk >/dev/null || { echo "wrk missing (apt-get install wrk)"; exit 1; }
+dir="$(mktemp -d)"
+port=18777
+cat > "$dir/nginx.conf" <<CONF
+daemon off; master_process off; worker_processes 1; pid $dir/nginx.pid; error_log $dir/error.log;
+events { worker_connections 256; }
+http { access_log off; client_body_temp_path $dir/body;
+  server { listen 127.0.0.1:$port; location / { return 200 "hello from nginx\n"; } } }
+CONF
+/usr/sbin/nginx -c "$dir/nginx.conf" -p "$dir" &
+nginx_pid=$!
+trap 'kill $nginx_pid 2>/dev/null; kill $zt_pid 2>/dev/null || true; rm -rf "$dir"' EXIT
+zt_pid=""
+sleep 1
+
+run_wrk() {  # prints "<requests/s> <p99 ms>"
+  wrk -t1 -c16 -d"${secs}s" --latency "http://127.0.0.1:$port/" | awk '
+    /Requests\/sec/ {rps=$2}
+    /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p99=v}
+    END {print rps, p99}'
+}
+
+echo "round mode rps p99_ms"
+base_rps=0; base_p99=0; on_rps=0; on_p99=0
+for r in $(seq 1 "$rounds"); do
+  read -r rps p99 < <(run_wrk)
+  echo "$r off $rps $p99"
+  base_rps=$(echo "$base_rps + $rps" | bc -l); base_p99=$(echo "$base_p99 + $p99" | bc -l)
+  "$zt" --log-level warn run --listen 127.0.0.1:$((port + 1)) --probes sockets &
+  zt_pid=$!
+  sleep 2
+  read -r rps p99 < <(run_wrk)
+  echo "$r on  $rps $p99"
+  requests=$(curl -s "http://127.0.0.1:$((port + 1))/metrics" |
+    awk '/^http_server_request_duration_seconds_count/ {s+=$2} END {print s+0}')
+  echo "    zerotrace counted $requests server requests"
+  kill "$zt_pid"; wait "$zt_pid" 2>/dev/null || true; zt_pid=""
+  on_rps=$(echo "$on_rps + $rps" | bc -l); on_p99=$(echo "$on_p99 + $p99" | bc -l)
+done
+printf "throughput with capture: %.1f%% of baseline\n" "$(echo "100 * $on_rps / $base_rps" | bc -l)"
+printf "p99 with capture: %.2fx baseline\n" "$(echo "$on_p99 / $base_p99" | bc -l)"
