@@ -6,11 +6,13 @@
 #include <prometheus/text_serializer.h>
 
 #include <cstdio>
+#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "core/features.h"
 #include "cuda_expect.h"
@@ -192,6 +194,12 @@ TEST(GpuBpf, CuptiRecordsThroughCuptiProbe) {
   EXPECT_EQ((*gpu)->cupti_probe()->attach_mode(), "usdt");
   EXPECT_EQ((*gpu)->cupti_probe()->libraries().size(), 1u);
 
+  // A recording on another thread (like /flamegraph?type=gpu&seconds=N) while this thread polls
+  // too: Poll() serializes.
+  auto recording = std::async(std::launch::async, [&] {
+    return (*gpu)->Record(milliseconds(2500), {static_cast<uint32_t>(pid)}, milliseconds(50));
+  });
+  std::this_thread::sleep_for(milliseconds(300));  // the recording has started
   child.WriteLine("go");
   auto done = child.ReadLine(milliseconds(10000));
   ASSERT_TRUE(done.has_value());
@@ -204,6 +212,7 @@ TEST(GpuBpf, CuptiRecordsThroughCuptiProbe) {
         return (*gpu)->aggregator().stats().cupti_events >= want;
       },
       milliseconds(5000));
+  const flamegraph::Profile recorded = recording.get();
   const auto stats = (*gpu)->aggregator().stats();
   EXPECT_EQ(stats.cupti_events, want);
   EXPECT_EQ(stats.kernels, 5u);
@@ -268,6 +277,10 @@ TEST(GpuBpf, CuptiRecordsThroughCuptiProbe) {
       {std::string("[gpu] ") + kVecAdd, ZT_CUDA_VECADD_LAUNCHES * ZT_SYNTH_VECADD_NS},
       {std::string("[gpu] ") + kMatMul, ZT_CUDA_MATMUL_LAUNCHES * ZT_SYNTH_MATMUL_NS}};
   EXPECT_EQ(by_leaf, want_leaves) << folded;
+  // The recording saw the same kernels.
+  EXPECT_EQ(recorded.type, flamegraph::ProfileType::kGpu);
+  EXPECT_EQ(flamegraph::TotalValue(recorded), flamegraph::TotalValue(profile));
+  EXPECT_GT(recorded.duration_ns, 0);
 
   // Chrome trace: the kernels on the GPU stream track, launches on the CPU, arrows between.
   auto trace = nlohmann::json::parse((*gpu)->ChromeTraceJson(static_cast<uint32_t>(pid)));
