@@ -295,9 +295,57 @@ uint64_t GpuAggregator::GpuTrack(uint32_t tgid, uint32_t device, uint32_t stream
   return tid;
 }
 
-void GpuAggregator::AddSlice(chrome::Slice slice) {
-  slices_.push_back(std::move(slice));
-  while (slices_.size() > options_.max_trace_slices) slices_.pop_front();
+void GpuAggregator::AddRecord(TraceRecord r) {
+  records_.push_back(std::move(r));
+  while (records_.size() > options_.max_trace_slices) records_.pop_front();
+}
+
+chrome::Slice GpuAggregator::ToSlice(const TraceRecord& r) {
+  using Kind = TraceRecord::Kind;
+  chrome::Slice s;
+  s.pid = r.pid;
+  s.tid = r.tid;
+  s.start_ns = r.start_ns;
+  s.duration_ns = r.duration_ns;
+  const bool gpu = r.kind == Kind::kKernel || r.kind == Kind::kMemcpy || r.kind == Kind::kMemset;
+  s.category = gpu ? "gpu" : "cuda";
+  auto dims = [](const int64_t* d) {
+    return std::to_string(d[0]) + "x" + std::to_string(d[1]) + "x" + std::to_string(d[2]);
+  };
+  switch (r.kind) {
+    case Kind::kDriverCall:
+    case Kind::kLaunch:
+      s.name = r.name ? r.name : "unknown";
+      break;
+    case Kind::kKernel:
+      s.name = r.kernel ? r.kernel->short_ : "unknown";
+      break;
+    case Kind::kMemcpy:
+      s.name = std::string("Memcpy ") + (r.detail ? r.detail : "unknown");
+      break;
+    case Kind::kMemset:
+      s.name = "Memset";
+      break;
+  }
+  if (r.kernel && r.kind != Kind::kKernel) s.args["kernel"] = r.kernel->full;
+  if (r.bytes) s.args["bytes"] = r.bytes;
+  if (r.detail && r.kind == Kind::kDriverCall) s.args["kind"] = std::string(r.detail);
+  if (r.kind == Kind::kLaunch || gpu) s.args["correlation_id"] = uint64_t{r.correlation_id};
+  if (r.kind == Kind::kKernel) {
+    if (r.kernel) s.args["kernel"] = r.kernel->full;
+    s.args["grid"] = dims(r.grid);
+    s.args["block"] = dims(r.block);
+    s.args["registers_per_thread"] = uint64_t{r.registers};
+    s.args["shared_memory"] = r.shared_memory;
+  } else if (r.kind == Kind::kDriverCall && r.kernel) {
+    s.args["grid"] = dims(r.grid);
+    s.args["block"] = dims(r.block);
+  }
+  if (gpu) {
+    s.args["device"] = uint64_t{r.device};
+    s.args["stream"] = uint64_t{r.stream};
+  }
+  return s;
 }
 
 void GpuAggregator::UpdateMemoryGauge(ProcessState& p) {
@@ -376,13 +424,15 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
       }
       p.outstanding += e.bytes;
       UpdateMemoryGauge(p);
-      AddSlice({DriverCallName(h.call),
-                "cuda",
-                h.tgid,
-                h.tid,
-                static_cast<int64_t>(h.ts),
-                0,
-                {{"bytes", static_cast<uint64_t>(e.bytes)}}});
+      {
+        TraceRecord r;
+        r.pid = h.tgid;
+        r.tid = h.tid;
+        r.start_ns = static_cast<int64_t>(h.ts);
+        r.name = DriverCallName(h.call);
+        r.bytes = e.bytes;
+        AddRecord(std::move(r));
+      }
       break;
     }
     case CUDA_EV_FREE: {
@@ -408,13 +458,17 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
         memcpy_duration_.Add({{"service_name", p.service}, {"kind", kind}}, KernelBuckets())
             .Observe(Seconds(e.duration_ns));
       }
-      AddSlice({DriverCallName(h.call),
-                "cuda",
-                h.tgid,
-                h.tid,
-                static_cast<int64_t>(h.ts),
-                static_cast<int64_t>(e.duration_ns),
-                {{"bytes", static_cast<uint64_t>(e.bytes)}, {"kind", std::string(kind)}}});
+      {
+        TraceRecord r;
+        r.pid = h.tgid;
+        r.tid = h.tid;
+        r.start_ns = static_cast<int64_t>(h.ts);
+        r.duration_ns = static_cast<int64_t>(e.duration_ns);
+        r.name = DriverCallName(h.call);
+        r.detail = kind;
+        r.bytes = e.bytes;
+        AddRecord(std::move(r));
+      }
       break;
     }
     case CUDA_EV_SYNC: {
@@ -426,13 +480,15 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
         sync_wait_.Add({{"service_name", p.service}, {"call", SyncCallName(h.call)}})
             .Increment(Seconds(e.duration_ns));
       }
-      AddSlice({DriverCallName(h.call),
-                "cuda",
-                h.tgid,
-                h.tid,
-                static_cast<int64_t>(h.ts),
-                static_cast<int64_t>(e.duration_ns),
-                {}});
+      {
+        TraceRecord r;
+        r.pid = h.tgid;
+        r.tid = h.tid;
+        r.start_ns = static_cast<int64_t>(h.ts);
+        r.duration_ns = static_cast<int64_t>(e.duration_ns);
+        r.name = DriverCallName(h.call);
+        AddRecord(std::move(r));
+      }
       break;
     }
     default:
@@ -451,22 +507,25 @@ void GpuAggregator::HandleLaunch(const void* data) {
   }
   static const std::string kNoName;
   const std::string& mangled = name_id == p.names.end() ? kNoName : name_id->second;
-  const auto& names = kernel_names_.Get(mangled);
+  const auto names = kernel_names_.Get(mangled);
   launches_
-      .Add({{"service_name", p.service}, {"kernel", kernel_labels_.Bound(p.service, names.short_)}})
+      .Add(
+          {{"service_name", p.service}, {"kernel", kernel_labels_.Bound(p.service, names->short_)}})
       .Increment();
   if (!HasInjector(e.hdr.tgid, p)) {
-    AddSlice({DriverCallName(e.hdr.call),
-              "cuda",
-              e.hdr.tgid,
-              e.hdr.tid,
-              static_cast<int64_t>(e.hdr.ts),
-              0,
-              {{"kernel", names.full},
-               {"grid", std::to_string(e.grid_x) + "x" + std::to_string(e.grid_y) + "x" +
-                            std::to_string(e.grid_z)},
-               {"block", std::to_string(e.block_x) + "x" + std::to_string(e.block_y) + "x" +
-                             std::to_string(e.block_z)}}});
+    TraceRecord r;
+    r.pid = e.hdr.tgid;
+    r.tid = e.hdr.tid;
+    r.start_ns = static_cast<int64_t>(e.hdr.ts);
+    r.name = DriverCallName(e.hdr.call);
+    r.kernel = names;
+    r.grid[0] = e.grid_x;
+    r.grid[1] = e.grid_y;
+    r.grid[2] = e.grid_z;
+    r.block[0] = e.block_x;
+    r.block[1] = e.block_y;
+    r.block[2] = e.block_z;
+    AddRecord(std::move(r));
   }
 }
 
@@ -494,14 +553,17 @@ void GpuAggregator::OnCuptiEvent(const void* data, size_t size) {
       cupti_memset_event e;
       if (!Read(data, size, &e)) return;
       const auto& r = e.rec;
-      AddSlice({"Memset",
-                "gpu",
-                h.tgid,
-                GpuTrack(h.tgid, r.device_id, r.stream_id),
-                static_cast<int64_t>(r.start),
-                static_cast<int64_t>(r.end - r.start),
-                {{"bytes", static_cast<uint64_t>(r.bytes)},
-                 {"correlation_id", static_cast<uint64_t>(r.correlation_id)}}});
+      TraceRecord t;
+      t.kind = TraceRecord::Kind::kMemset;
+      t.pid = h.tgid;
+      t.tid = GpuTrack(h.tgid, r.device_id, r.stream_id);
+      t.start_ns = static_cast<int64_t>(r.start);
+      t.duration_ns = static_cast<int64_t>(r.end > r.start ? r.end - r.start : 0);
+      t.bytes = r.bytes;
+      t.correlation_id = r.correlation_id;
+      t.device = r.device_id;
+      t.stream = r.stream_id;
+      AddRecord(std::move(t));
       break;
     }
     case CUPTI_EV_MEMORY: {
@@ -555,12 +617,17 @@ void GpuAggregator::HandleCuptiKernel(const cupti_kernel_event& e) {
   ProcessState& p = procs_[tgid];
   const auto& r = e.rec;
   ++stats_.kernels;
-  const auto& names = kernel_names_.Get(CString(e.name, sizeof(e.name)));
+  const auto names = kernel_names_.Get(CString(e.name, sizeof(e.name)));
   const uint64_t ns = r.end > r.start ? r.end - r.start : 0;
-  kernel_duration_
-      .Add({{"service_name", p.service}, {"kernel", kernel_labels_.Bound(p.service, names.short_)}},
-           KernelBuckets())
-      .Observe(Seconds(ns));
+  const std::string& label = kernel_labels_.Bound(p.service, names->short_);
+  std::string key = p.service;
+  key.push_back('\0');
+  key += label;
+  prometheus::Histogram*& hist = kernel_hist_[key];
+  if (!hist) {
+    hist = &kernel_duration_.Add({{"service_name", p.service}, {"kernel", label}}, KernelBuckets());
+  }
+  hist->Observe(Seconds(ns));
   // Busy time: the union of kernel intervals per device (records arrive roughly in order).
   uint64_t& until = busy_until_[r.device_id];
   uint64_t busy = 0;
@@ -570,7 +637,11 @@ void GpuAggregator::HandleCuptiKernel(const cupti_kernel_event& e) {
     busy = r.end - until;
   }
   until = std::max<uint64_t>(until, r.end);
-  if (busy) busy_.Add({{"device", std::to_string(r.device_id)}}).Increment(Seconds(busy));
+  if (busy) {
+    prometheus::Counter*& c = busy_counters_[r.device_id];
+    if (!c) c = &busy_.Add({{"device", std::to_string(r.device_id)}});
+    c->Increment(Seconds(busy));
+  }
 
   FramesPtr stack;
   std::optional<cupti_launch_info> launch;
@@ -579,36 +650,41 @@ void GpuAggregator::HandleCuptiKernel(const cupti_kernel_event& e) {
     stack = ResolveStack(StackSource::kCupti, tgid, p, launch->ustack_id);
     if (stack) ++stats_.kernels_with_launch_stack;
   }
-  AddProfileSample(tgid, stack, names.full, ns);
+  AddProfileSample(tgid, stack, names->full, ns);
 
   const uint64_t track = GpuTrack(tgid, r.device_id, r.stream_id);
-  AddSlice({names.short_,
-            "gpu",
-            tgid,
-            track,
-            static_cast<int64_t>(r.start),
-            static_cast<int64_t>(ns),
-            {{"kernel", names.full},
-             {"correlation_id", static_cast<uint64_t>(r.correlation_id)},
-             {"grid", std::to_string(r.grid_x) + "x" + std::to_string(r.grid_y) + "x" +
-                          std::to_string(r.grid_z)},
-             {"block", std::to_string(r.block_x) + "x" + std::to_string(r.block_y) + "x" +
-                           std::to_string(r.block_z)},
-             {"registers_per_thread", static_cast<uint64_t>(r.registers_per_thread)},
-             {"shared_memory", static_cast<int64_t>(r.static_shared_mem) + r.dynamic_shared_mem},
-             {"device", static_cast<uint64_t>(r.device_id)},
-             {"stream", static_cast<uint64_t>(r.stream_id)}}});
+  TraceRecord k;
+  k.kind = TraceRecord::Kind::kKernel;
+  k.pid = tgid;
+  k.tid = track;
+  k.start_ns = static_cast<int64_t>(r.start);
+  k.duration_ns = static_cast<int64_t>(ns);
+  k.kernel = names;
+  k.correlation_id = r.correlation_id;
+  k.device = r.device_id;
+  k.stream = r.stream_id;
+  k.registers = r.registers_per_thread;
+  k.shared_memory = static_cast<int64_t>(r.static_shared_mem) + r.dynamic_shared_mem;
+  k.grid[0] = r.grid_x;
+  k.grid[1] = r.grid_y;
+  k.grid[2] = r.grid_z;
+  k.block[0] = r.block_x;
+  k.block[1] = r.block_y;
+  k.block[2] = r.block_z;
+  AddRecord(std::move(k));
   if (launch) {
     // The CPU side: the launch call on the launching thread (its duration is not probed; a
     // 1 us slice marks it) and an arrow to the kernel.
-    AddSlice(
-        {LaunchCallName(launch->cbid, launch->domain),
-         "cuda",
-         tgid,
-         launch->tid,
-         static_cast<int64_t>(launch->ts),
-         1000,
-         {{"kernel", names.full}, {"correlation_id", static_cast<uint64_t>(r.correlation_id)}}});
+    TraceRecord l;
+    l.kind = TraceRecord::Kind::kLaunch;
+    l.pid = tgid;
+    l.tid = launch->tid;
+    l.start_ns = static_cast<int64_t>(launch->ts);
+    l.duration_ns = 1000;
+    l.name = LaunchCallName(launch->cbid, launch->domain);
+    l.kernel = names;
+    l.correlation_id = r.correlation_id;
+    AddRecord(std::move(l));
     chrome::Flow f;
     f.id = next_flow_id_++;
     f.name = "launch";
@@ -634,14 +710,18 @@ void GpuAggregator::HandleCuptiMemcpy(const cupti_memcpy_event& e) {
       .Increment(static_cast<double>(r.bytes));
   memcpy_duration_.Add({{"service_name", p.service}, {"kind", kind}}, KernelBuckets())
       .Observe(Seconds(ns));
-  AddSlice({std::string("Memcpy ") + kind,
-            "gpu",
-            tgid,
-            GpuTrack(tgid, r.device_id, r.stream_id),
-            static_cast<int64_t>(r.start),
-            static_cast<int64_t>(ns),
-            {{"bytes", static_cast<uint64_t>(r.bytes)},
-             {"correlation_id", static_cast<uint64_t>(r.correlation_id)}}});
+  TraceRecord t;
+  t.kind = TraceRecord::Kind::kMemcpy;
+  t.pid = tgid;
+  t.tid = GpuTrack(tgid, r.device_id, r.stream_id);
+  t.start_ns = static_cast<int64_t>(r.start);
+  t.duration_ns = static_cast<int64_t>(ns);
+  t.detail = kind;
+  t.bytes = r.bytes;
+  t.correlation_id = r.correlation_id;
+  t.device = r.device_id;
+  t.stream = r.stream_id;
+  AddRecord(std::move(t));
 }
 
 flamegraph::Profile GpuAggregator::ToProfile(
@@ -714,11 +794,11 @@ chrome::Trace GpuAggregator::ChromeTrace(const std::set<uint32_t>& pids, int64_t
   t.metadata["clock"] = "CLOCK_MONOTONIC";
   std::set<uint32_t> seen_pids;
   std::set<std::pair<uint32_t, uint64_t>> seen_tracks;
-  for (const auto& s : slices_) {
-    if (s.start_ns < since_ns || (!pids.empty() && !pids.count(s.pid))) continue;
-    t.slices.push_back(s);
-    seen_pids.insert(s.pid);
-    seen_tracks.insert({s.pid, s.tid});
+  for (const auto& r : records_) {
+    if (r.start_ns < since_ns || (!pids.empty() && !pids.count(r.pid))) continue;
+    t.slices.push_back(ToSlice(r));
+    seen_pids.insert(r.pid);
+    seen_tracks.insert({r.pid, r.tid});
   }
   for (const auto& f : flows_) {
     if (f.from_ns < since_ns || (!pids.empty() && !pids.count(f.from_pid))) continue;

@@ -171,7 +171,29 @@ class GpuAggregator {
   enum class StackSource { kCuda = 0, kCupti = 1 };
   FramesPtr ResolveStack(StackSource source, uint32_t tgid, ProcessState& p, int32_t stack_id);
   uint64_t GpuTrack(uint32_t tgid, uint32_t device, uint32_t stream);
-  void AddSlice(chrome::Slice slice);
+  // One retained Chrome trace slice, compact (the ring holds up to max_trace_slices of them);
+  // turned into a chrome::Slice only when a trace is asked for.
+  struct TraceRecord {
+    enum class Kind : uint8_t { kDriverCall, kLaunch, kKernel, kMemcpy, kMemset };
+    Kind kind = Kind::kDriverCall;
+    uint32_t pid = 0;
+    uint64_t tid = 0;  // thread, or a GPU track
+    int64_t start_ns = 0;
+    int64_t duration_ns = 0;
+    const char* name = nullptr;    // static: the driver call / launch API
+    const char* detail = nullptr;  // static: memcpy kind
+    std::shared_ptr<const KernelNameCache::Names> kernel;
+    uint64_t bytes = 0;
+    uint32_t correlation_id = 0;
+    uint32_t device = 0;
+    uint32_t stream = 0;
+    uint32_t registers = 0;
+    int64_t shared_memory = 0;
+    int64_t grid[3] = {0, 0, 0};
+    int64_t block[3] = {0, 0, 0};
+  };
+  void AddRecord(TraceRecord r);
+  static chrome::Slice ToSlice(const TraceRecord& r);
   void UpdateMemoryGauge(ProcessState& p);
   void AddProfileSample(uint32_t tgid, const FramesPtr& stack, const std::string& kernel,
                         uint64_t ns);
@@ -200,6 +222,9 @@ class GpuAggregator {
   KernelNameCache kernel_names_;
   LabelBound kernel_labels_;
   std::unordered_map<uint32_t, ProcessState> procs_;
+  // Series looked up per kernel record, cached (series are never removed).
+  std::unordered_map<std::string, prometheus::Histogram*> kernel_hist_;  // service \0 kernel
+  std::unordered_map<uint32_t, prometheus::Counter*> busy_counters_;
   // Per-device busy accounting: end of the last counted interval.
   std::unordered_map<uint32_t, uint64_t> busy_until_;
   // Resolved stacks by (source, tgid, stack id): ids are stable while the stack maps are not
@@ -210,7 +235,7 @@ class GpuAggregator {
   std::map<RecordingId, Recording> recordings_;
   RecordingId next_recording_ = 1;
   // Chrome trace rings.
-  std::deque<chrome::Slice> slices_;
+  std::deque<TraceRecord> records_;
   std::deque<chrome::Flow> flows_;
   uint64_t next_flow_id_ = 1;
   std::map<std::tuple<uint32_t, uint32_t, uint32_t>, uint64_t> gpu_tracks_;  // -> tid

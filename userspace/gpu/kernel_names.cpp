@@ -95,12 +95,12 @@ std::string ShortenKernelName(const std::string& demangled, size_t max_len) {
   return name.empty() ? "unknown" : name;
 }
 
-const KernelNameCache::Names& KernelNameCache::Get(const std::string& mangled) {
+std::shared_ptr<const KernelNameCache::Names> KernelNameCache::Get(const std::string& mangled) {
   if (auto it = cache_.find(mangled); it != cache_.end()) return it->second;
   if (cache_.size() >= max_entries_) cache_.clear();
-  Names n;
-  n.full = DemangleKernelName(mangled);
-  n.short_ = ShortenKernelName(n.full, max_len_);
+  auto n = std::make_shared<Names>();
+  n->full = DemangleKernelName(mangled);
+  n->short_ = ShortenKernelName(n->full, max_len_);
   return cache_.emplace(mangled, std::move(n)).first->second;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -26,13 +27,14 @@ class KernelNameCache {
   };
   explicit KernelNameCache(size_t max_entries = 4096, size_t max_len = 96)
       : max_entries_(max_entries), max_len_(max_len) {}
-  const Names& Get(const std::string& mangled);
+  // Shared so that retained records keep their names when the cache is emptied.
+  std::shared_ptr<const Names> Get(const std::string& mangled);
   size_t size() const { return cache_.size(); }
 
  private:
   size_t max_entries_;
   size_t max_len_;
-  std::unordered_map<std::string, Names> cache_;
+  std::unordered_map<std::string, std::shared_ptr<const Names>> cache_;
 };
 
 // Bounds a label's distinct values per service: the first `max_values` values seen for a service

@@ -43,8 +43,8 @@ TEST(KernelNames, DropsTemplateReturnTypeAndCollapsesLongTemplates) {
 
 TEST(KernelNames, CacheMemoizesAndStaysBounded) {
   KernelNameCache cache(2);
-  EXPECT_EQ(cache.Get("_Z6vecAddPKfS0_Pfi").short_, "vecAdd");
-  EXPECT_EQ(cache.Get("_Z6vecAddPKfS0_Pfi").full,
+  EXPECT_EQ(cache.Get("_Z6vecAddPKfS0_Pfi")->short_, "vecAdd");
+  EXPECT_EQ(cache.Get("_Z6vecAddPKfS0_Pfi")->full,
             "vecAdd(float const*, float const*, float*, int)");
   cache.Get("a");
   cache.Get("b");
