@@ -161,6 +161,7 @@ SpanBuilder::Open SpanBuilder::AllocateServer(uint32_t tgid, uint32_t tid, uint6
   open.context = handle.context;
   open.parent = handle.parent_span_id;
   open.start_ns = start_ns;
+  open.tgid = tgid;
   open.start_tid = tid;
   open.server = true;
   if (open.parent) server_parents_[ToHex(open.context.span_id)] = *open.parent;
@@ -172,6 +173,7 @@ SpanBuilder::Open SpanBuilder::AllocateClient(uint32_t tgid, uint32_t tid, uint6
                                               std::string_view tracestate) {
   Open open;
   open.start_ns = start_ns;
+  open.tgid = tgid;
   open.start_tid = tid;
   open.server = false;
   const std::optional<SpanContext> thread_parent = threads_.FindParent(tgid, tid, start_ns);
@@ -225,12 +227,41 @@ void SpanBuilder::OnRequestStart(const RequestStart& start, const ConnMeta& conn
                                    start.tracestate)
                   : AllocateClient(conn.tgid, conn.tid, start.start_ns, start.traceparent,
                                    start.tracestate);
-  if (!open.server) {
-    clients_by_tuple_[TupleKey(conn.local_addr, conn.local_port, conn.remote_addr,
-                               conn.remote_port)] = open.context;
+  const std::string tuple =
+      TupleKey(conn.local_addr, conn.local_port, conn.remote_addr, conn.remote_port);
+  if (open.server) {
+    servers_by_tuple_[tuple] = key;
+  } else {
+    clients_by_tuple_[tuple] = open.context;
+    AdoptEarlyPeerLocked(conn, open);
   }
   open_by_start_.emplace(start.start_ns, key);
   open_.emplace(key, std::move(open));
+}
+
+void SpanBuilder::AdoptEarlyPeerLocked(const ConnMeta& client_conn, const Open& client) {
+  const auto peer = servers_by_tuple_.find(TupleKey(client_conn.remote_addr,
+                                                    client_conn.remote_port,
+                                                    client_conn.local_addr,
+                                                    client_conn.local_port));
+  if (peer == servers_by_tuple_.end()) return;
+  auto it = open_.find(peer->second);
+  if (it == open_.end()) return;
+  Open& server = it->second;
+  const uint64_t window = options_.peer_race_window_ns;
+  if (server.parent || server.start_ns + window < client.start_ns ||
+      client.start_ns + window < server.start_ns) {
+    return;
+  }
+  // Re-begin the server span as the client's child (its old ids were never handed out: the
+  // server could not have completed or made calls of its own within the race window).
+  SpanContext parent = client.context;
+  const ServerSpanHandle handle =
+      threads_.BeginServerSpan(server.tgid, server.start_tid, server.start_ns, parent, *ids_);
+  server.context = handle.context;
+  server.parent = handle.parent_span_id;
+  if (server.parent) server_parents_[ToHex(server.context.span_id)] = *server.parent;
+  ++counters_.relinked;
 }
 
 void SpanBuilder::ForgetOpenLocked(const std::string& key) {
@@ -244,13 +275,15 @@ void SpanBuilder::ForgetOpenLocked(const std::string& key) {
       break;
     }
   }
+  // key = tgid|tuple|start
+  const size_t a = key.find('|');
+  const size_t b = key.rfind('|');
+  const std::string tuple = key.substr(a + 1, b - a - 1);
   if (open.server) {
     server_parents_.erase(ToHex(open.context.span_id));
+    auto sv = servers_by_tuple_.find(tuple);
+    if (sv != servers_by_tuple_.end() && sv->second == key) servers_by_tuple_.erase(sv);
   } else {
-    // key = tgid|tuple|start
-    const size_t a = key.find('|');
-    const size_t b = key.rfind('|');
-    const std::string tuple = key.substr(a + 1, b - a - 1);
     auto c = clients_by_tuple_.find(tuple);
     if (c != clients_by_tuple_.end() && c->second.span_id == open.context.span_id) {
       clients_by_tuple_.erase(c);

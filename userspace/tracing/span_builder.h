@@ -43,6 +43,10 @@ struct SpanBuilderOptions {
   uint64_t open_request_timeout_ns = 300'000'000'000ULL;  // forgotten after this
   uint64_t maintenance_interval_ns = 1'000'000'000ULL;    // expiry / process sweep
   uint64_t clock_refresh_interval_ns = 60'000'000'000ULL;  // ClockConverter::Refresh
+  // A server request may be seen starting a little before the client request that sent it
+  // (both timestamps are syscall exits on different CPUs); within this window, a client start
+  // adopts the still-parentless server request on the mirrored connection as its child.
+  uint64_t peer_race_window_ns = 100'000'000ULL;
 };
 
 struct SpanBuilderCounters {
@@ -53,6 +57,7 @@ struct SpanBuilderCounters {
   uint64_t without_start = 0;      // records completed with no matching start (ids made late)
   uint64_t open_dropped = 0;       // starts forgotten (bound reached or never completed)
   uint64_t unparsed_skipped = 0;   // records with no method/rpc (nothing to name a span after)
+  uint64_t relinked = 0;           // server starts seen before their peer's client start
 };
 
 // Turns completed requests (RequestRecord + ConnMeta) into OTLP spans:
@@ -104,6 +109,7 @@ class SpanBuilder : public RequestConsumer, public RequestStartObserver {
     SpanContext context;
     std::optional<SpanId> parent;
     uint64_t start_ns = 0;
+    uint32_t tgid = 0;
     uint32_t start_tid = 0;
     bool server = false;
   };
@@ -126,6 +132,9 @@ class SpanBuilder : public RequestConsumer, public RequestStartObserver {
   void MaybeMaintainLocked(uint64_t now_ns);
   void MaintainLocked(uint64_t now_ns);
   void ForgetOpenLocked(const std::string& key);
+  // A client request started: a server request on the mirrored connection that was seen
+  // starting first (timestamp race) without a parent becomes the client span's child.
+  void AdoptEarlyPeerLocked(const ConnMeta& client_conn, const Open& client);
 
   ProcessCatalog* catalog_;
   SpanSink sink_;
@@ -140,6 +149,7 @@ class SpanBuilder : public RequestConsumer, public RequestStartObserver {
   std::unordered_map<std::string, Open> open_;  // ConnKey → request in flight
   std::multimap<uint64_t, std::string> open_by_start_;  // start_ns → ConnKey, for expiry
   std::unordered_map<std::string, SpanContext> clients_by_tuple_;  // in-flight client spans
+  std::unordered_map<std::string, std::string> servers_by_tuple_;  // tuple → ConnKey
   std::unordered_map<std::string, SpanId> server_parents_;  // server span id hex → parent id
   std::unordered_map<uint32_t, std::shared_ptr<const Resource>> resources_;
   uint64_t last_maintenance_ns_ = 0;

@@ -38,6 +38,7 @@ using otlp::testing::TestOtlpReceiver;
 const std::string kPython = "/usr/bin/python3";
 const std::string kServers = ZT_SERVERS_DIR;
 constexpr int kRequests = 8;
+constexpr int kTraces = kRequests + 2;  // + one with a traceparent, + one failing
 constexpr const char* kTraceId = "4bf92f3577b34da6a3ce929d0e0e4736";
 constexpr const char* kParentId = "00f067aa0ba902b7";
 
@@ -83,7 +84,7 @@ int RunCurl(const std::vector<std::string>& args) {
   return status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
 }
 
-// kRequests plain requests, then one carrying a traceparent.
+// kRequests plain requests, one carrying a traceparent, one failing (back 500 → front 502).
 void Drive(int front_port) {
   const std::string base = "http://127.0.0.1:" + std::to_string(front_port);
   for (int i = 0; i < kRequests; ++i) {
@@ -92,6 +93,7 @@ void Drive(int front_port) {
   ASSERT_EQ(RunCurl({"-H", std::string("traceparent: 00-") + kTraceId + "-" + kParentId + "-01",
                      base + "/api/orders/999"}),
             0);
+  ASSERT_EQ(RunCurl({base + "/api/fail"}), 22);  // curl -f: HTTP error
 }
 
 std::string Hex(const std::string& bytes) {
@@ -164,6 +166,18 @@ std::string Describe(const std::vector<Got>& spans) {
   return out.empty() ? "(no spans)\n" : out;
 }
 
+// front ⊇ client ⊇ back in time. Across processes the kernel timestamps are syscall exits on
+// different CPUs: the back's read may return (and be stamped) a few µs before the client's
+// write that fed it, and the client's last read before the back's last write; allow 1 ms there.
+void ExpectNested(const Got& front, const Got& client, const Got& back) {
+  constexpr uint64_t kSlack = 1'000'000;
+  EXPECT_LE(front.start, client.start);  // same thread: strictly ordered
+  EXPECT_LE(client.end, front.end);
+  EXPECT_LE(client.start, back.start + kSlack);
+  EXPECT_LE(back.end, client.end + kSlack);
+  EXPECT_LT(back.start, back.end);
+}
+
 // The assertions shared by the harness and the daemon test.
 void VerifyTraces(const std::vector<Got>& spans, const Services& svc) {
   SCOPED_TRACE(Describe(spans));
@@ -173,6 +187,7 @@ void VerifyTraces(const std::vector<Got>& spans, const Services& svc) {
   for (const auto& s : spans) by_trace[s.trace].push_back(&s);
   int front_servers = 0;
   int with_traceparent = 0;
+  int failing = 0;
   for (const auto& [trace, members] : by_trace) {
     const Got* front = nullptr;
     const Got* client = nullptr;
@@ -194,6 +209,18 @@ void VerifyTraces(const std::vector<Got>& spans, const Services& svc) {
       EXPECT_EQ(front->attrs.at("url.path"), "/api/orders/999");
     } else {
       EXPECT_EQ(front->parent, "") << "unexpected parent on " << trace;
+    }
+    if (front->attrs.at("url.path") == "/api/fail") {
+      // Errors: 5xx on every span (the client span: 4xx and 5xx), status code ERROR (2).
+      ++failing;
+      EXPECT_EQ(front->name, "GET /api/fail");
+      EXPECT_EQ(front->attrs.at("http.response.status_code"), "502");
+      EXPECT_EQ(client->name, "GET /fail");
+      EXPECT_EQ(client->attrs.at("http.response.status_code"), "500");
+      EXPECT_EQ(back->attrs.at("http.response.status_code"), "500");
+      for (const Got* s : {front, client, back}) EXPECT_EQ(s->status, 2) << s->name;
+      ExpectNested(*front, *client, *back);
+      continue;
     }
     // Names and attributes.
     EXPECT_EQ(front->name, "GET /api/orders/{id}");
@@ -223,10 +250,7 @@ void VerifyTraces(const std::vector<Got>& spans, const Services& svc) {
     EXPECT_NE(front->resource.at("process.executable.name").find("python"), std::string::npos);
     EXPECT_FALSE(front->resource.at("host.name").empty());
     // Durations: front ⊇ client ⊇ back; back sleeps 20 ms, front 10 ms more.
-    EXPECT_LE(front->start, client->start);
-    EXPECT_LE(client->start, back->start);
-    EXPECT_LE(back->end, client->end);
-    EXPECT_LE(client->end, front->end);
+    ExpectNested(*front, *client, *back);
     EXPECT_GE(back->end - back->start, 20'000'000u);
     EXPECT_GE((front->end - front->start) - (client->end - client->start), 10'000'000u);
     EXPECT_LT(front->end - front->start, 2'000'000'000u);
@@ -236,15 +260,16 @@ void VerifyTraces(const std::vector<Got>& spans, const Services& svc) {
                                                .count());
     EXPECT_LT(now - front->start, 60'000'000'000u);
   }
-  EXPECT_EQ(front_servers, kRequests + 1);
+  EXPECT_EQ(front_servers, kTraces);
   EXPECT_EQ(with_traceparent, 1);
+  EXPECT_EQ(failing, 1);
 }
 
 // Waits until 3 spans per front request have arrived from the two services.
 std::vector<Got> WaitForSpans(const TestOtlpReceiver& receiver, const Services& svc,
                               std::chrono::seconds timeout) {
   const std::set<std::string> services{svc.front_service, svc.back_service};
-  WaitFor([&] { return Collected(receiver, services).size() >= 3u * (kRequests + 1); }, timeout);
+  WaitFor([&] { return Collected(receiver, services).size() >= 3u * kTraces; }, timeout);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // anything extra shows too
   return Collected(receiver, services);
 }
@@ -287,8 +312,8 @@ TEST(SpansBpfTest, FrontClientBackTracesInProcessPipeline) {
   VerifyTraces(got, svc);
   const auto c = spans.value()->counters();
   EXPECT_EQ(c.without_start, 0u) << "every HTTP/1 record should have matched its start";
-  EXPECT_EQ(c.server_spans, 2u * (kRequests + 1));
-  EXPECT_EQ(c.client_spans, 1u * (kRequests + 1));
+  EXPECT_EQ(c.server_spans, 2u * kTraces);
+  EXPECT_EQ(c.client_spans, 1u * kTraces);
 }
 
 // `zerotrace run` with OTEL_EXPORTER_OTLP_ENDPOINT in its environment.

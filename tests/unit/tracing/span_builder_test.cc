@@ -282,6 +282,29 @@ TEST(SpanBuilderTest, ClientOfServingThreadAndMirroredServerFormOneTrace) {
   EXPECT_EQ(*back->resource->attributes.Find("service.name"), AttributeValue(std::string("back")));
 }
 
+TEST(SpanBuilderTest, ServerSeenStartingBeforeItsClientIsRelinked) {
+  // Syscall-exit timestamps race across CPUs: the back server's read can be reported before
+  // the front client's write that it returned.
+  Harness h;
+  Chain c;
+  c.back.start_ns = c.client.start_ns - 5;
+  h.builder.OnRequestStart(Start(Role::kServer, c.front.start_ns), c.front_in);
+  h.builder.OnRequestStart(Start(Role::kServer, c.back.start_ns), c.back_in);
+  h.builder.OnRequestStart(Start(Role::kClient, c.client.start_ns), c.front_out);
+  h.builder.OnRequest(c.back, c.back_in);
+  h.builder.OnRequest(c.client, c.front_out);
+  h.builder.OnRequest(c.front, c.front_in);
+  const Span* front = h.Named("GET /api", SpanKind::kServer);
+  const Span* client = h.Named("GET /data", SpanKind::kClient);
+  const Span* back = h.Named("GET /data", SpanKind::kServer);
+  ASSERT_TRUE(front && client && back);
+  EXPECT_EQ(back->trace_id, front->trace_id);
+  ASSERT_TRUE(back->parent_span_id.has_value());
+  EXPECT_EQ(*back->parent_span_id, client->span_id);
+  EXPECT_EQ(*client->parent_span_id, front->span_id);
+  EXPECT_EQ(h.builder.counters().relinked, 1u);
+}
+
 TEST(SpanBuilderTest, ChainJoinsIncomingTrace) {
   Harness h;
   Chain c;
