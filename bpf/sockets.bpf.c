@@ -87,6 +87,14 @@ struct {
   __type(value, struct tls_call);
 } tls_active SEC(".maps");
 
+/* Processes whose environment was already sent with an OPEN event. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32);
+  __type(value, __u8);
+} env_sent SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 65536);
@@ -192,6 +200,7 @@ static __always_inline void fill_header(struct sock_event_header *h, __u64 id, i
   h->size = 0;
   h->captured = 0;
   h->direction = 0;
+  bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
 /* Waking the reader per event costs a context switch per syscall of a busy server; the reader
@@ -206,36 +215,11 @@ static __always_inline void emit_header(__u64 id, int fd, const struct conn_info
 {
   struct sock_event_header h = {};
   fill_header(&h, id, fd, c, type);
-  if (bpf_ringbuf_output(&events, &h, sizeof(h), wakeup_flags()))
+  /* A new connection wakes the reader: it names the process from /proc while the process still
+   * lives (short-lived clients exit within milliseconds). One wakeup per connection is cheap. */
+  __u64 flags = type == SOCK_EVENT_OPEN ? BPF_RB_FORCE_WAKEUP : wakeup_flags();
+  if (bpf_ringbuf_output(&events, &h, sizeof(h), flags))
     count_drop(SOCK_DROP_RINGBUF);
-}
-
-static __always_inline struct conn_info *track(__u64 id, int fd, __u8 role, bool announce)
-{
-  struct conn_key key = {.tgid = id >> 32, .fd = fd};
-  struct conn_info info = {};
-  info.gen = bpf_ktime_get_ns();
-  info.role = role;
-  info.is_socket = describe_socket(fd, &info);
-  if (bpf_map_update_elem(&conns, &key, &info, BPF_ANY)) {
-    count_drop(SOCK_DROP_CONNS_FULL);
-    return NULL;
-  }
-  if (info.is_socket && announce)
-    emit_header(id, fd, &info, SOCK_EVENT_OPEN);
-  return bpf_map_lookup_elem(&conns, &key);
-}
-
-/* Known connection, or a socket that was open before we started (picked up now), or NULL. */
-static __always_inline struct conn_info *lookup_conn(__u64 id, int fd)
-{
-  struct conn_key key = {.tgid = id >> 32, .fd = fd};
-  struct conn_info *c = bpf_map_lookup_elem(&conns, &key);
-  if (!c)
-    c = track(id, fd, SOCK_ROLE_UNKNOWN, true);
-  if (!c || !c->is_socket)
-    return NULL;
-  return c;
 }
 
 static __always_inline struct sock_data_event *start_data(__u64 id, int fd,
@@ -275,6 +259,62 @@ static __always_inline void send_data(struct sock_data_event *e)
     total = sizeof(e->h) + ZT_SOCK_MAX_CAPTURE;
   if (bpf_ringbuf_output(&events, e, total, wakeup_flags()))
     count_drop(SOCK_DROP_RINGBUF);
+}
+
+/* OPEN event; the first one of each process carries its environment (see sockets.h). */
+static __always_inline void announce_open(__u64 id, int fd, const struct conn_info *c)
+{
+  __u32 tgid = id >> 32;
+  __u8 one = 1;
+  if (bpf_map_update_elem(&env_sent, &tgid, &one, BPF_NOEXIST)) {
+    emit_header(id, fd, c, SOCK_EVENT_OPEN);
+    return;
+  }
+  __u32 cpu = bpf_get_smp_processor_id();
+  struct sock_data_event *e = bpf_map_lookup_elem(&scratch, &cpu);
+  if (!e) {
+    emit_header(id, fd, c, SOCK_EVENT_OPEN);
+    return;
+  }
+  fill_header(&e->h, id, fd, c, SOCK_EVENT_OPEN);
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  __u64 start = BPF_CORE_READ(task, mm, env_start);
+  __u64 end = BPF_CORE_READ(task, mm, env_end);
+  if (end > start)
+    append(e, (const void *)start, end - start);
+  __u64 total = sizeof(e->h) + e->h.captured;
+  if (total > sizeof(e->h) + ZT_SOCK_MAX_CAPTURE)
+    total = sizeof(e->h) + ZT_SOCK_MAX_CAPTURE;
+  if (bpf_ringbuf_output(&events, e, total, BPF_RB_FORCE_WAKEUP))
+    count_drop(SOCK_DROP_RINGBUF);
+}
+
+static __always_inline struct conn_info *track(__u64 id, int fd, __u8 role, bool announce)
+{
+  struct conn_key key = {.tgid = id >> 32, .fd = fd};
+  struct conn_info info = {};
+  info.gen = bpf_ktime_get_ns();
+  info.role = role;
+  info.is_socket = describe_socket(fd, &info);
+  if (bpf_map_update_elem(&conns, &key, &info, BPF_ANY)) {
+    count_drop(SOCK_DROP_CONNS_FULL);
+    return NULL;
+  }
+  if (info.is_socket && announce)
+    announce_open(id, fd, &info);
+  return bpf_map_lookup_elem(&conns, &key);
+}
+
+/* Known connection, or a socket that was open before we started (picked up now), or NULL. */
+static __always_inline struct conn_info *lookup_conn(__u64 id, int fd)
+{
+  struct conn_key key = {.tgid = id >> 32, .fd = fd};
+  struct conn_info *c = bpf_map_lookup_elem(&conns, &key);
+  if (!c)
+    c = track(id, fd, SOCK_ROLE_UNKNOWN, true);
+  if (!c || !c->is_socket)
+    return NULL;
+  return c;
 }
 
 static __always_inline int enter(int fd, __u64 buf, __u32 iovcnt, __u8 kind, __u8 dir)

@@ -50,7 +50,11 @@ struct sock_event_header {
   __u16 rport;    /* host byte order */
   __u8 laddr[16]; /* IPv4 in the first 4 bytes */
   __u8 raddr[16];
+  char comm[16];  /* the thread's comm at the event */
 };
+/* An OPEN event may carry data: the process environment (NUL-separated, a prefix of at most the
+ * capture size), sent with the first connection of each process so a process that exits before
+ * userspace reads /proc is still named by its OTEL_SERVICE_NAME. */
 
 /* data[] is twice the capture limit only so the kernel side can gather iovecs at a bounded
  * offset; at most ZT_SOCK_MAX_CAPTURE bytes are ever sent. */

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "protocols/common/text_util.h"
 #include "protocols/http1/http1_parser.h"
@@ -103,7 +104,7 @@ protocols::RouteTemplater* ConnTracker::TemplaterFor(const std::string& service)
   return t.get();
 }
 
-ConnTracker::Conn* ConnTracker::Open(const sock_event_header& h) {
+ConnTracker::Conn* ConnTracker::Open(const sock_event_header& h, std::string_view environ) {
   if (conns_.size() >= max_connections_) {
     ++counters_.connections_dropped;
     return nullptr;
@@ -113,8 +114,15 @@ ConnTracker::Conn* ConnTracker::Open(const sock_event_header& h) {
   auto& m = conn->meta;
   m.tgid = h.tgid;
   auto info = catalog_.Lookup(h.tgid);
-  m.service = info ? info->service_name : "unknown";
-  if (info) m.k8s = K8sLabels(info->k8s);
+  if (info) {
+    m.service = info->service_name;
+    m.k8s = K8sLabels(info->k8s);
+  } else {
+    // Already gone from /proc (a short-lived client): the environment the kernel sent with the
+    // first connection still holds OTEL_SERVICE_NAME; else the comm names it.
+    m.service = ResolveServiceName(std::string(environ), std::nullopt, "",
+                                   std::string(h.comm, strnlen(h.comm, sizeof(h.comm))));
+  }
   m.local_port = h.lport;
   m.remote_port = h.rport;
   m.local_addr = FormatAddress(h.family, h.laddr);
@@ -159,7 +167,9 @@ void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
   }
   switch (h.type) {
     case SOCK_EVENT_OPEN:
-      if (it == conns_.end()) Open(h);
+      if (it == conns_.end()) {
+        Open(h, std::string_view(reinterpret_cast<const char*>(data), h.captured));
+      }
       return;
     case SOCK_EVENT_CLOSE:
       Close(key, h.ts);

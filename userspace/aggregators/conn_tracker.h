@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -96,7 +97,8 @@ class ConnTracker {
   };
   class Sink;
 
-  Conn* Open(const sock_event_header& h);
+  // `environ` is the process environment an OPEN event may carry (empty otherwise).
+  Conn* Open(const sock_event_header& h, std::string_view environ = {});
   void Close(const Key& key, uint64_t ts);
   protocols::RouteTemplater* TemplaterFor(const std::string& service);
   void NotifyRequestStart(const Conn& conn, const protocols::DataEvent& event);

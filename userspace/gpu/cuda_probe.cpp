@@ -157,10 +157,11 @@ Status CudaProbe::Rescan() {
     it = libs_.erase(it);
   }
   for (const auto& [key, path] : want) {
-    if (libs_.count(key)) continue;
+    if (libs_.count(key) || failed_.count(key)) continue;
     Attached a;
     if (auto s = AttachLibrary(path, &a); !s) {
       errors += (errors.empty() ? "" : "; ") + s.message();
+      if (failed_.size() < 4096) failed_.insert(key);
       continue;
     }
     libs_.emplace(key, std::move(a));

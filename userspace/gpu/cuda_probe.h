@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -79,6 +80,8 @@ class CudaProbe : public Probe {
   bool attached_ = false;
   mutable std::mutex mu_;  // guards libs_
   std::map<std::pair<dev_t, ino_t>, Attached> libs_;
+  // Files that failed to attach: reported once, not retried at every rescan.
+  std::set<std::pair<dev_t, ino_t>> failed_;
   std::atomic<uint64_t> events_seen_{0};
 };
 

@@ -85,6 +85,8 @@ class CuptiProbe : public Probe {
   bool attached_ = false;
   mutable std::mutex mu_;  // guards libs_, injected_
   std::map<std::pair<dev_t, ino_t>, Attached> libs_;
+  // Files that failed to attach: reported once, not retried at every rescan.
+  std::set<std::pair<dev_t, ino_t>> failed_;
   std::set<uint32_t> injected_;
   std::atomic<uint64_t> events_seen_{0};
   std::atomic<uint64_t> injector_dropped_{0};

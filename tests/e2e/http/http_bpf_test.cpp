@@ -94,10 +94,12 @@ TEST(HttpBpfTest, Http1ServerAndClientExactCounts) {
 
   const std::string m = "http_server_request_duration_seconds";
   auto expect_counts = [&](const std::vector<Sample>& s) {
-    return Count(s, m, {{"service_name", service}}) == 200;
+    return Count(s, m, {{"service_name", service}}) == 200 &&
+           Count(s, "http_client_request_duration_seconds", {{"service_name", client}}) == 200;
   };
   ASSERT_TRUE(WaitFor([&] { return expect_counts(collector.Scrape()); }, std::chrono::seconds(10)))
-      << "server requests seen: " << Count(collector.Scrape(), m, {{"service_name", service}});
+      << Describe(collector.Scrape(), m + "_count", service)
+      << Describe(collector.Scrape(), "http_client_request_duration_seconds_count", client);
   const auto s = collector.Scrape();
   const std::string port = std::to_string(server.port);
   for (const auto& [route, status] : std::vector<std::pair<std::string, std::string>>{
