@@ -101,9 +101,16 @@ Status CudaProbe::Attach() {
 Status CudaProbe::AttachLibrary(const std::string& path, Attached* out) {
   out->path = path;
   std::string missing;
+  // Optional symbols a driver lacks are skipped here rather than left to fail in libbpf (which
+  // logs a warning for each).
+  const std::set<std::string> defined = DefinedFunctions(path);
   for (const auto& spec : kUprobes) {
     bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, spec.program);
     if (!prog) continue;
+    if (!defined.empty() && !defined.count(spec.symbol)) {
+      if (spec.required) missing += std::string(missing.empty() ? "" : ", ") + spec.symbol;
+      continue;
+    }
     LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = spec.retprobe, .func_name = spec.symbol);
     bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), 0, &opts);
     if (!link) {

@@ -1,7 +1,11 @@
 #include "gpu/library_scan.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -82,6 +86,38 @@ bool ProcessMaps(const std::string& proc_root, uint32_t pid, const LibraryMatche
     if (!path.empty() && perms.size() >= 3 && perms[2] == 'x' && match(path)) return true;
   }
   return false;
+}
+
+std::set<std::string> DefinedFunctions(const std::string& path) {
+  std::set<std::string> out;
+  if (elf_version(EV_CURRENT) == EV_NONE) return out;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  if (Elf* elf = elf_begin(fd, ELF_C_READ, nullptr)) {
+    Elf_Scn* scn = nullptr;
+    while ((scn = elf_nextscn(elf, scn)) != nullptr) {
+      GElf_Shdr sh;
+      if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) ||
+          sh.sh_entsize == 0) {
+        continue;
+      }
+      Elf_Data* data = elf_getdata(scn, nullptr);
+      if (!data) continue;
+      for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+        GElf_Sym sym;
+        if (!gelf_getsym(data, static_cast<int>(i), &sym) || sym.st_shndx == SHN_UNDEF ||
+            GELF_ST_TYPE(sym.st_info) != STT_FUNC) {
+          continue;
+        }
+        if (const char* name = elf_strptr(elf, sh.sh_link, sym.st_name); name && *name) {
+          out.insert(name);
+        }
+      }
+    }
+    elf_end(elf);
+  }
+  close(fd);
+  return out;
 }
 
 bool IsLibcudaPath(const std::string& path) {

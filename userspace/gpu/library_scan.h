@@ -34,6 +34,9 @@ std::map<std::pair<dev_t, ino_t>, MappedLibrary> ScanMappedLibraries(
 // True when PROC_ROOT/PID/maps has an executable mapping `match` accepts.
 bool ProcessMaps(const std::string& proc_root, uint32_t pid, const LibraryMatcher& match);
 
+// Names of the functions an ELF file defines (.dynsym and .symtab); empty when unreadable.
+std::set<std::string> DefinedFunctions(const std::string& path);
+
 // Matchers for the two GPU libraries.
 bool IsLibcudaPath(const std::string& path);        // ends in libcuda.so.1 or libcuda.so
 bool IsCuptiInjectorPath(const std::string& path);  // contains libzerotrace_cupti

@@ -61,3 +61,16 @@ TEST(LibraryScan, FindsExecutableMappingsOncePerFile) {
 
 }  // namespace
 }  // namespace zerotrace::gpu
+
+namespace zerotrace::gpu {
+namespace {
+
+TEST(LibraryScan, DefinedFunctions) {
+  const auto self = DefinedFunctions("/proc/self/exe");
+  EXPECT_TRUE(self.count("main"));
+  EXPECT_FALSE(self.count("cuLaunchKernel_ptsz"));
+  EXPECT_TRUE(DefinedFunctions("/nonexistent").empty());
+}
+
+}  // namespace
+}  // namespace zerotrace::gpu
