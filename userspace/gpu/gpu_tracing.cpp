@@ -5,9 +5,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <sstream>
 #include <thread>
 
 #include "chrome/trace.h"
+#include "flamegraph/folded.h"
+#include "flamegraph/pprof.h"
+#include "flamegraph/svg.h"
 #include "gpu/library_scan.h"
 
 namespace zerotrace::gpu {
@@ -187,6 +192,47 @@ Status GpuTracing::WriteChromeTrace(const std::string& path, uint32_t pid, int64
     return Error{"gpu trace: " + error};
   }
   return Status::Ok();
+}
+
+Result<std::vector<std::string>> GpuTracing::WriteFiles(const std::string& dir,
+                                                        const flamegraph::Profile& profile,
+                                                        uint32_t pid, int64_t since_ns) const {
+  std::vector<std::string> written;
+  const std::string folded = dir + "/gpu.folded";
+  if (auto s = flamegraph::FoldedWriter::WriteFile(profile, folded); !s) return Error{s.error};
+  written.push_back(folded);
+  const std::string svg = dir + "/gpu.svg";
+  if (auto s = flamegraph::SvgFlamegraphWriter().WriteFile(profile, svg); !s) {
+    return Error{s.error};
+  }
+  written.push_back(svg);
+  const std::string pprof = dir + "/gpu.pb.gz";
+  if (auto s = flamegraph::PprofWriter().WriteFile(profile, pprof); !s) return Error{s.error};
+  written.push_back(pprof);
+  const std::string trace = dir + "/gpu_trace.json";
+  if (auto s = WriteChromeTrace(trace, pid, since_ns); !s) return Error{s.message()};
+  written.push_back(trace);
+  return written;
+}
+
+std::string GpuTracing::Summary(const flamegraph::Profile& profile, size_t top_n) const {
+  std::ostringstream out;
+  const uint64_t total = flamegraph::TotalValue(profile);
+  out << "GPU kernels by GPU time (" << total / 1000 << " us in all)\n";
+  const auto top = flamegraph::TopFunctions(profile, top_n, flamegraph::TopOrder::kBySelf);
+  size_t rows = 0;
+  for (const auto& f : top) {
+    if (f.kind != flamegraph::FrameKind::kGpu || f.self == 0) continue;
+    char line[64];
+    std::snprintf(line, sizeof(line), "  %12.3f ms %6.1f%%  ", static_cast<double>(f.self) / 1e6,
+                  total ? 100.0 * static_cast<double>(f.self) / static_cast<double>(total) : 0.0);
+    out << line << f.name << "\n";
+    ++rows;
+  }
+  if (rows == 0)
+    out << "  (no kernel records: is the application started with CUDA_INJECTION64_PATH?)\n";
+  out << "GPU memory outstanding\n" << aggregator_->LeakReport(5);
+  return out.str();
 }
 
 uint64_t GpuTracing::events_lost() const {

@@ -77,6 +77,13 @@ class GpuTracing {
   std::string ChromeTraceJson(uint32_t pid = 0, int64_t since_ns = 0) const;
   Status WriteChromeTrace(const std::string& path, uint32_t pid = 0, int64_t since_ns = 0) const;
   std::string LeakReport(size_t top_n = 10) const { return aggregator_->LeakReport(top_n); }
+  // `attach --profile gpu`: writes gpu.folded, gpu.svg, gpu.pb.gz (from `profile`) and
+  // gpu_trace.json (records of `pid`, 0 = all, since `since_ns`) into `dir`; returns the paths.
+  Result<std::vector<std::string>> WriteFiles(const std::string& dir,
+                                              const flamegraph::Profile& profile, uint32_t pid = 0,
+                                              int64_t since_ns = 0) const;
+  // Terminal summary: the `top_n` kernels by GPU time in `profile`, then the leak report.
+  std::string Summary(const flamegraph::Profile& profile, size_t top_n = 15) const;
 
   GpuAggregator& aggregator() { return *aggregator_; }
   CudaProbe* cuda_probe() { return cuda_attached_ ? cuda_.get() : nullptr; }

@@ -277,6 +277,16 @@ TEST(GpuBpf, CuptiRecordsThroughCuptiProbe) {
       {std::string("[gpu] ") + kVecAdd, ZT_CUDA_VECADD_LAUNCHES * ZT_SYNTH_VECADD_NS},
       {std::string("[gpu] ") + kMatMul, ZT_CUDA_MATMUL_LAUNCHES * ZT_SYNTH_MATMUL_NS}};
   EXPECT_EQ(by_leaf, want_leaves) << folded;
+  // attach --profile gpu: the files and the summary.
+  const std::string dir = TempDir();
+  auto files = (*gpu)->WriteFiles(dir, profile, static_cast<uint32_t>(pid));
+  ASSERT_TRUE(files.ok()) << files.error().message;
+  EXPECT_EQ(files->size(), 4u);
+  for (const auto& f : *files) EXPECT_FALSE(ReadFileOrEmpty(f).empty()) << f;
+  EXPECT_TRUE(nlohmann::json::accept(ReadFileOrEmpty(dir + "/gpu_trace.json")));
+  const std::string summary = (*gpu)->Summary(profile, 5);
+  EXPECT_NE(summary.find(std::string("[gpu] ") + kMatMul), std::string::npos) << summary;
+  EXPECT_NE(summary.find("10.000 ms"), std::string::npos) << summary;
   // The recording saw the same kernels.
   EXPECT_EQ(recorded.type, flamegraph::ProfileType::kGpu);
   EXPECT_EQ(flamegraph::TotalValue(recorded), flamegraph::TotalValue(profile));

@@ -62,7 +62,7 @@ metric() { grep -E "^$1\{.*$2.*\} " "$M" | awk '{s += $NF} END {print s + 0}'; }
   fail "HtoD bytes $(metric zerotrace_gpu_memcpy_bytes_total 'kind="HtoD"')"
 [ "$(metric zerotrace_gpu_memcpy_bytes_total 'kind="DtoH"')" = 4194304 ] && pass "DtoH bytes" ||
   fail "DtoH bytes $(metric zerotrace_gpu_memcpy_bytes_total 'kind="DtoH"')"
-grep -q "leaky_allocation_site" "$OUT/zt_gpu_trace.out" && pass "leak stack names leaky_allocation_site" ||
+grep -q "leaky_allocation_site" "$OUT/zt_gpu_trace.out" && grep -q "GPU kernels by GPU time" "$OUT/zt_gpu_trace.out" && pass "leak stack names leaky_allocation_site" ||
   fail "leak site not in the leak report"
 grep -q '\[gpu\] vecAdd' "$OUT/gpu.folded" && grep -q '\[gpu\] matMul' "$OUT/gpu.folded" &&
   pass "GPU flamegraph has both kernels" || fail "GPU flamegraph"

@@ -26,8 +26,6 @@
 #include <vector>
 
 #include "flamegraph/folded.h"
-#include "flamegraph/pprof.h"
-#include "flamegraph/svg.h"
 #include "gpu/gpu_tracing.h"
 #include "gpu/kernel_names.h"
 #include "symbolizer/proc_maps.h"
@@ -228,15 +226,11 @@ int Main(int argc, char** argv) {
     if (line.empty() || line[0] == '#' || line.find("_bucket{") != std::string::npos) continue;
     std::printf("%s\n", line.c_str());
   }
-  std::printf("== leaks\n%s", (*gpu)->LeakReport(5).c_str());
+  std::printf("== summary\n%s", (*gpu)->Summary(profile, 10).c_str());
   const std::string folded = flamegraph::FoldedWriter::ToString(profile);
   std::printf("== gpu.folded\n%s", folded.c_str());
-  (void)flamegraph::FoldedWriter::WriteFile(profile, out_dir + "/gpu.folded");
-  (void)flamegraph::SvgFlamegraphWriter().WriteFile(profile, out_dir + "/gpu.svg");
-  (void)flamegraph::PprofWriter().WriteFile(profile, out_dir + "/gpu.pb.gz");
-  if (auto s = (*gpu)->WriteChromeTrace(out_dir + "/gpu_trace.json", 0, start_ns); !s) {
-    std::fprintf(stderr, "zt_gpu_trace: %s\n", s.message().c_str());
-  }
+  auto files = (*gpu)->WriteFiles(out_dir, profile, 0, start_ns);
+  if (!files) std::fprintf(stderr, "zt_gpu_trace: %s\n", files.error().message.c_str());
   const auto st = (*gpu)->aggregator().stats();
   std::printf(
       "== stats cuda_events=%llu cupti_events=%llu kernels=%llu with_launch_stack=%llu "
