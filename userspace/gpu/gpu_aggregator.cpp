@@ -821,6 +821,17 @@ std::vector<ProcessLeaks> GpuAggregator::Leaks(size_t top_sites) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<ProcessLeaks> out;
   for (const auto& [tgid, p] : procs_) {
+    if (!p.driver_alloc_seen && !p.cupti_allocations.empty()) {
+      // Only CUPTI MEMORY2 records (no driver uprobes): sizes without allocation stacks.
+      ProcessLeaks l;
+      l.pid = tgid;
+      l.service = p.service;
+      l.outstanding_bytes = p.cupti_outstanding;
+      l.outstanding_allocations = p.cupti_allocations.size();
+      l.sites.push_back({p.cupti_outstanding, p.cupti_allocations.size(), -1, nullptr});
+      out.push_back(std::move(l));
+      continue;
+    }
     if (p.allocations.empty()) continue;
     ProcessLeaks l;
     l.pid = tgid;
@@ -860,7 +871,7 @@ std::string GpuAggregator::LeakReport(size_t top_n) const {
       out << "  " << s.bytes << " bytes in " << s.allocations << " allocation"
           << (s.allocations == 1 ? "" : "s") << " from:\n";
       if (!s.stack || s.stack->empty()) {
-        out << "    [stack lost]\n";
+        out << "    [no stack: lost, or seen only by CUPTI]\n";
         continue;
       }
       for (auto it = s.stack->rbegin(); it != s.stack->rend(); ++it) {  // leaf first, like gdb

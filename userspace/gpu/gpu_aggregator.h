@@ -118,7 +118,8 @@ class GpuAggregator {
   // `since_ns` (CLOCK_MONOTONIC), for `pids` (empty = all).
   chrome::Trace ChromeTrace(const std::set<uint32_t>& pids = {}, int64_t since_ns = 0) const;
 
-  // Outstanding allocations per process, largest first, `top_sites` sites each.
+  // Outstanding allocations per process, largest first, `top_sites` sites each. Processes seen
+  // only through CUPTI MEMORY2 records get one site without a stack.
   std::vector<ProcessLeaks> Leaks(size_t top_sites = 10) const;
   // The same as text: one block per process, the `top_n` largest sites with their stacks.
   std::string LeakReport(size_t top_n = 10) const;

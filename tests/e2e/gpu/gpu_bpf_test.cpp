@@ -254,6 +254,12 @@ TEST(GpuBpf, CuptiRecordsThroughCuptiProbe) {
                          {{"service_name", svc}, {"call", "stream"}}),
               ZT_CUDA_STREAM_SYNCS * ZT_SYNTH_SYNC_NS / 1e9, 1e-9);
 
+  // Outstanding memory from MEMORY2 alone: one stackless site.
+  const auto leaks = (*gpu)->aggregator().Leaks(5);
+  ASSERT_EQ(leaks.size(), 1u);
+  EXPECT_EQ(leaks[0].outstanding_bytes, ZT_CUDA_LEAK_BYTES);
+  EXPECT_EQ(leaks[0].outstanding_allocations, 1u);
+
   // GPU flamegraph: exactly the two kernels, under the launch site, weighted by GPU ns.
   const auto profile = (*gpu)->GpuProfile(static_cast<uint32_t>(pid));
   EXPECT_EQ(profile.type, flamegraph::ProfileType::kGpu);
