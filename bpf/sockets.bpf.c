@@ -172,12 +172,17 @@ static __always_inline bool describe_socket(int fd, struct conn_info *info)
   info->family = family;
   info->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
   info->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  /* Read into typed locals: BPF_CORE_READ_INTO copies sizeof(*dst), one byte for a __u8[16]. */
   if (family == AF_INET) {
-    BPF_CORE_READ_INTO(info->laddr, sk, __sk_common.skc_rcv_saddr);
-    BPF_CORE_READ_INTO(info->raddr, sk, __sk_common.skc_daddr);
+    __u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+    __u32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+    __builtin_memcpy(info->laddr, &l, 4);
+    __builtin_memcpy(info->raddr, &r, 4);
   } else {
-    BPF_CORE_READ_INTO(info->laddr, sk, __sk_common.skc_v6_rcv_saddr);
-    BPF_CORE_READ_INTO(info->raddr, sk, __sk_common.skc_v6_daddr);
+    struct in6_addr l = BPF_CORE_READ(sk, __sk_common.skc_v6_rcv_saddr);
+    struct in6_addr r = BPF_CORE_READ(sk, __sk_common.skc_v6_daddr);
+    __builtin_memcpy(info->laddr, &l, 16);
+    __builtin_memcpy(info->raddr, &r, 16);
   }
   return true;
 }

@@ -38,6 +38,7 @@ class ConnTracker::Sink : public protocols::RecordSink {
 
 struct ConnTracker::Conn {
   uint64_t gen = 0;
+  uint64_t last_ts = 0;  // monotonic ns of the latest event
   ConnMeta meta;
   std::unique_ptr<protocols::ConnectionParser> parser;
 };
@@ -111,6 +112,7 @@ ConnTracker::Conn* ConnTracker::Open(const sock_event_header& h, std::string_vie
   }
   auto conn = std::make_unique<Conn>();
   conn->gen = h.gen;
+  conn->last_ts = h.ts;
   auto& m = conn->meta;
   m.tgid = h.tgid;
   auto info = catalog_.Lookup(h.tgid);
@@ -160,6 +162,7 @@ void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
   }
   const Key key{h.tgid, h.fd};
   auto it = conns_.find(key);
+  if (it != conns_.end()) it->second->last_ts = h.ts;
   // A different generation on the same fd: the old connection's close was not seen.
   if (it != conns_.end() && it->second->gen != h.gen) {
     Close(key, h.ts);
@@ -195,10 +198,10 @@ void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
   }
 }
 
-void ConnTracker::SweepDead() {
+void ConnTracker::SweepDead(uint64_t now_ns, uint64_t grace_ns) {
   std::vector<Key> dead;
   for (const auto& [key, conn] : conns_) {
-    if (!catalog_.IsAlive(key.tgid)) dead.push_back(key);
+    if (now_ns - conn->last_ts > grace_ns && !catalog_.IsAlive(key.tgid)) dead.push_back(key);
   }
   for (const auto& key : dead) Close(key, 0);
 }

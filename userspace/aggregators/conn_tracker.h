@@ -75,8 +75,10 @@ class ConnTracker {
   void AddConsumer(RequestConsumer* consumer);
   void AddStartObserver(RequestStartObserver* observer) { start_observers_.push_back(observer); }
   void OnEvent(const sock_event_header& h, const uint8_t* data);
-  // Drops connections of processes that exited (their close may never have been seen).
-  void SweepDead();
+  // Drops connections of processes that exited (their close may never have been seen), once
+  // they have been quiet for `grace_ns`: events of a process that just exited may still be
+  // waiting in the ring buffer and must reach their connection first.
+  void SweepDead(uint64_t now_ns, uint64_t grace_ns = 5'000'000'000ull);
 
   size_t connections() const { return conns_.size(); }
   const ConnTrackerCounters& counters() const { return counters_; }

@@ -1,5 +1,7 @@
 #include "aggregators/request_pipeline.h"
 
+#include <time.h>
+
 namespace zerotrace {
 
 RequestPipeline::RequestPipeline(prometheus::Registry& registry, ProcessCatalog& catalog)
@@ -67,7 +69,10 @@ void RequestPipeline::Loop() {
 
 void RequestPipeline::Refresh() {
   std::lock_guard lock(mu_);
-  tracker_.SweepDead();
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock of the events' bpf_ktime_get_ns()
+  tracker_.SweepDead(static_cast<uint64_t>(ts.tv_sec) * 1000000000ull +
+                     static_cast<uint64_t>(ts.tv_nsec));
   const auto& c = tracker_.counters();
   connections_.Set(static_cast<double>(tracker_.connections()));
   bytes_captured_.Update(c.bytes_captured);

@@ -159,6 +159,7 @@ void Daemon::StartProbes() {
   SocketsProbe* sockets = nullptr;
   if (config_.probes.sockets) {
     pipeline_ = std::make_unique<RequestPipeline>(*registry_, *catalog_);
+    StartSpans();
     SocketsProbeOptions opts;
     opts.capture_bytes = config_.sockets.capture_bytes;
     opts.self_tgid = static_cast<uint32_t>(getpid());
@@ -225,6 +226,26 @@ void Daemon::StartProbes() {
       pipeline_->Start(sockets);
     }
   }
+}
+
+void Daemon::StartSpans() {
+  auto otlp = otlp::OtlpExporterOptions::FromEnvironment({});
+  if (!otlp.ok()) {
+    spdlog::error("spans disabled: {}", otlp.error());
+    return;
+  }
+  if (!otlp->Enabled()) {
+    spdlog::info("spans off: set OTEL_EXPORTER_OTLP_ENDPOINT to export request spans over OTLP");
+    return;
+  }
+  auto spans = tracing::SpanPipeline::Create(*catalog_, registry_.get(), *otlp);
+  if (!spans.ok()) {
+    spdlog::error("spans disabled: {}", spans.error());
+    return;
+  }
+  spans_ = std::move(spans.value());
+  pipeline_->AddConsumer(spans_->consumer());
+  spdlog::info("exporting request spans to {}", otlp->TracesUrl());
 }
 
 void Daemon::Refresh() {
@@ -353,6 +374,7 @@ void Daemon::RunUntilSignalled() {
 void Daemon::Shutdown() {
   server_.Stop();
   if (pipeline_) pipeline_->Stop();
+  if (spans_) spans_->Shutdown();  // bounded final flush
   std::lock_guard lock(refresh_mu_);
   syscalls_.reset();
   probes_.clear();  // skeleton destroy detaches every link and closes every program

@@ -21,6 +21,7 @@
 #include "aggregators/request_pipeline.h"
 #include "probes/sockets_probe.h"
 #include "profiling/profiling_service.h"
+#include "tracing/span_builder.h"
 #include "process/process_catalog.h"
 
 namespace zerotrace {
@@ -64,6 +65,7 @@ class Daemon {
   };
 
   void StartProbes();
+  void StartSpans();  // when an OTLP endpoint is configured
   void RegisterSelfMetrics();
   void Refresh();  // reads all kernel state into the registry; called per scrape and per tick
   void Housekeeping();
@@ -83,6 +85,7 @@ class Daemon {
   std::vector<ProbeSlot> probes_;
   std::unique_ptr<SyscallAggregator> syscalls_;
   std::unique_ptr<RequestPipeline> pipeline_;
+  std::unique_ptr<tracing::SpanPipeline> spans_;
   std::unique_ptr<profiling::ProfilingService> profiling_;
   SocketsProbe* sockets_ = nullptr;  // owned by probes_
   std::unique_ptr<CumulativeCounter> syscall_events_;
