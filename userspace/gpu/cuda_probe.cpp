@@ -200,6 +200,22 @@ std::vector<uint64_t> CudaProbe::ReadStack(int32_t stack_id) const {
   return ips;
 }
 
+bool CudaProbe::ClearStacksIfFull(double fraction) {
+  if (!skel_) return false;
+  const int fd = bpf_map__fd(skel_->maps.cuda_stacks);
+  std::vector<__u32> keys;
+  __u32 key = 0, next = 0;
+  __u32* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  if (static_cast<double>(keys.size()) <= fraction * ZT_CUDA_STACK_ENTRIES) return false;
+  for (__u32 k : keys) bpf_map_delete_elem(fd, &k);
+  return true;
+}
+
 std::vector<std::string> CudaProbe::libraries() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> out;

@@ -61,6 +61,11 @@ class CudaProbe : public Probe {
   // Paths of the library files attached now.
   std::vector<std::string> libraries() const;
   uint64_t events_seen() const { return events_seen_; }
+  // Stack ids are never reused while their entry exists, so a long run fills the stack map and
+  // later stacks are lost. Empties it (and, for cupti, `launch_stacks`) once more than
+  // `fraction` of it is in use; the caller must forget what it cached by stack id. Returns true
+  // when it emptied it.
+  bool ClearStacksIfFull(double fraction = 0.75);
 
  private:
   struct Attached {

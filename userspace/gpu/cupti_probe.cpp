@@ -168,6 +168,32 @@ std::vector<uint64_t> CuptiProbe::ReadStack(int32_t stack_id) const {
   return ips;
 }
 
+bool CuptiProbe::ClearStacksIfFull(double fraction) {
+  if (!skel_) return false;
+  const int fd = bpf_map__fd(skel_->maps.cupti_stacks);
+  std::vector<__u32> keys;
+  __u32 key = 0, next = 0;
+  __u32* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  if (static_cast<double>(keys.size()) <= fraction * ZT_CUPTI_STACK_ENTRIES) return false;
+  for (__u32 k : keys) bpf_map_delete_elem(fd, &k);
+  const int lfd = bpf_map__fd(skel_->maps.launch_stacks);
+  cupti_launch_key lkey, lnext;
+  cupti_launch_key* lprev = nullptr;
+  std::vector<cupti_launch_key> lkeys;
+  while (bpf_map_get_next_key(lfd, lprev, &lnext) == 0) {
+    lkeys.push_back(lnext);
+    lkey = lnext;
+    lprev = &lkey;
+  }
+  for (auto& k : lkeys) bpf_map_delete_elem(lfd, &k);
+  return true;
+}
+
 std::vector<std::string> CuptiProbe::libraries() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> out;

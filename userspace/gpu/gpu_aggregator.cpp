@@ -882,9 +882,21 @@ std::string GpuAggregator::LeakReport(size_t top_n) const {
   return out.str();
 }
 
+void GpuAggregator::ForgetStacks(bool cuda, bool cupti) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = stack_cache_.begin(); it != stack_cache_.end();) {
+    const bool is_cupti = (it->first >> 63) != 0;
+    it = (is_cupti ? cupti : cuda) ? stack_cache_.erase(it) : std::next(it);
+  }
+}
+
 void GpuAggregator::ForgetProcesses(const std::vector<uint32_t>& pids) {
   std::lock_guard<std::mutex> lock(mu_);
   for (uint32_t pid : pids) {
+    for (auto it = stack_cache_.begin(); it != stack_cache_.end();) {
+      const uint32_t tgid = static_cast<uint32_t>((it->first >> 32) & 0x7fffffffu);
+      it = tgid == pid ? stack_cache_.erase(it) : std::next(it);
+    }
     auto it = procs_.find(pid);
     if (it == procs_.end()) continue;
     ProcessState gone = std::move(it->second);

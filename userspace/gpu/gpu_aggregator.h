@@ -124,6 +124,8 @@ class GpuAggregator {
   // The same as text: one block per process, the `top_n` largest sites with their stacks.
   std::string LeakReport(size_t top_n = 10) const;
 
+  // Forgets stacks cached by id after a probe emptied its stack map (ids get reused).
+  void ForgetStacks(bool cuda, bool cupti);
   // Drops per-process state of processes that exited.
   void ForgetProcesses(const std::vector<uint32_t>& pids);
   GpuAggregatorStats stats() const;

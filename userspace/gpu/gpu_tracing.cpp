@@ -141,6 +141,12 @@ int GpuTracing::Poll(int timeout_ms) {
 
 Status GpuTracing::Rescan() {
   std::lock_guard<std::mutex> lock(poll_mu_);
+  // Stack maps: drain what references the current ids first, then empty a map that is filling.
+  if (cuda_attached_) cuda_->Poll(0);
+  if (cupti_attached_) cupti_->Poll(0);
+  const bool cuda_cleared = cuda_attached_ && cuda_->ClearStacksIfFull();
+  const bool cupti_cleared = cupti_attached_ && cupti_->ClearStacksIfFull();
+  if (cuda_cleared || cupti_cleared) aggregator_->ForgetStacks(cuda_cleared, cupti_cleared);
   std::string errors;
   if (cuda_attached_) {
     if (auto s = cuda_->Rescan(); !s) errors += s.message();

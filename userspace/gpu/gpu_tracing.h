@@ -60,7 +60,8 @@ class GpuTracing {
 
   // Waits up to timeout_ms for events of either probe, then drains both. Returns events handled.
   int Poll(int timeout_ms);
-  // Attaches to driver/injector libraries mapped since the last scan (call once per interval).
+  // Attaches to driver/injector libraries mapped since the last scan, and empties stack maps
+  // that are filling up (call once per interval, e.g. every 10 s).
   Status Rescan();
   // Drops state of exited processes (the daemon's ProcessCatalog::Sweep() result).
   void ForgetProcesses(const std::vector<uint32_t>& pids) { aggregator_->ForgetProcesses(pids); }

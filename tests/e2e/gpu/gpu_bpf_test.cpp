@@ -155,6 +155,15 @@ TEST(GpuBpf, DriverUprobesThroughCudaProbe) {
   EXPECT_NE(report.find(std::to_string(ZT_CUDA_LEAK_BYTES) + " bytes"), std::string::npos)
       << report;
 
+  // Emptying the stack map: the leak keeps its resolved stack, the map entry is gone.
+  const int32_t leak_stack = leaks[0].sites[0].stack_id;
+  EXPECT_FALSE((*gpu)->cuda_probe()->ReadStack(leak_stack).empty());
+  EXPECT_FALSE((*gpu)->cuda_probe()->ClearStacksIfFull(0.99));
+  EXPECT_TRUE((*gpu)->cuda_probe()->ClearStacksIfFull(0.0));
+  EXPECT_TRUE((*gpu)->cuda_probe()->ReadStack(leak_stack).empty());
+  (*gpu)->aggregator().ForgetStacks(true, false);
+  EXPECT_NE((*gpu)->LeakReport(5).find(ZT_CUDA_LEAK_FUNCTION), std::string::npos);
+
   // The CPU-side trace: copies and syncs on the workload's thread.
   auto trace = nlohmann::json::parse((*gpu)->ChromeTraceJson(static_cast<uint32_t>(pid)));
   int copies = 0, syncs = 0;

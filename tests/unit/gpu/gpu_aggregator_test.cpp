@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -28,7 +29,9 @@ class GpuAggregatorTest : public ::testing::Test {
 
   void Make(GpuAggregatorOptions options = {}, bool injector = false) {
     GpuSources s;
-    s.cuda_stack = [](int32_t id) { return std::vector<uint64_t>{0x1000u + id, 0x2000, 0x3000}; };
+    s.cuda_stack = [this](int32_t id) {
+      return std::vector<uint64_t>{cuda_stack_base_ + id, 0x2000, 0x3000};
+    };
     s.cupti_stack = [](int32_t id) { return std::vector<uint64_t>{0x5000u + id, 0x6000}; };
     s.take_launch = [this](uint32_t tgid, uint32_t corr) -> std::optional<cupti_launch_info> {
       auto it = launches_.find({tgid, corr});
@@ -106,6 +109,7 @@ class GpuAggregatorTest : public ::testing::Test {
     Cupti(e);
   }
 
+  uint64_t cuda_stack_base_ = 0x1000;
   prometheus::Registry registry_;
   ProcessCatalog catalog_;
   std::map<std::pair<uint32_t, uint32_t>, cupti_launch_info> launches_;
@@ -166,6 +170,20 @@ TEST_F(GpuAggregatorTest, OutstandingMemoryAndLeaks) {
   agg_->ForgetProcesses({kPid});
   EXPECT_TRUE(agg_->Leaks().empty());
   EXPECT_FALSE(testing::HasSample(Scrape(), "zerotrace_gpu_memory_allocated_bytes", {}));
+}
+
+TEST_F(GpuAggregatorTest, ForgetStacksDropsCachedFrames) {
+  Make();
+  Alloc(0xa, 100, 7);
+  cuda_stack_base_ = 0x9000;  // the id now names another stack
+  agg_->ForgetStacks(/*cuda=*/false, /*cupti=*/true);
+  Alloc(0xb, 100, 7);
+  agg_->ForgetStacks(/*cuda=*/true, /*cupti=*/false);
+  Alloc(0xc, 100, 7);
+  // Sites group by stack id; the first allocation's frames stand for the site.
+  EXPECT_EQ(agg_->Leaks(10)[0].sites.size(), 1u);
+  EXPECT_EQ(agg_->Leaks(10)[0].outstanding_allocations, 3u);
+  EXPECT_EQ(agg_->Leaks(10)[0].sites[0].stack->back().address, 0x1007u);
 }
 
 TEST_F(GpuAggregatorTest, DriverCopiesCountOnlyWithoutInjector) {
