@@ -19,6 +19,12 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+# Node runs one test: OpenTelemetry's own JS decoder reading our OTLP payloads. Any node >= 18
+# will do (Debian's, or one already installed from elsewhere).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup-deps: all ${#PACKAGES[@]} packages present"
   exit 0

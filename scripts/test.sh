@@ -8,6 +8,11 @@ SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 $SUDO bash scripts/setup-deps.sh
 bash scripts/build.sh
+# OpenTelemetry JS (from npm, pinned by package-lock.json) for the independent OTLP decode test.
+if [ ! -d tests/unit/otlp/node_modules/@opentelemetry/otlp-transformer ]; then
+  npm ci --prefix tests/unit/otlp --no-audit --no-fund --loglevel=error ||
+    echo "test.sh: npm ci failed; the OTLP JS decode test will say it skips"
+fi
 build="${ZT_BUILD_DIR:-$root/build}"
 # BPF tests load programs as root: run the suite as root when we are not.
 ctest_cmd=(ctest --test-dir "$build" --output-on-failure --timeout 600 -j 2)

@@ -22,6 +22,7 @@
 #include "probes/sockets_probe.h"
 #include "process/process_catalog.h"
 #include "profiling/attach_profiles.h"
+#include "tracing/span_builder.h"
 
 namespace zerotrace {
 namespace {
@@ -90,6 +91,17 @@ int RunAttach(const AttachOptions& o) {
   RequestPipeline pipeline(registry, catalog);
   EndpointStats endpoints;
   pipeline.AddConsumer(&endpoints);
+  std::unique_ptr<tracing::SpanPipeline> spans;
+  if (!o.spans_file.empty()) {
+    auto sp = tracing::SpanPipeline::CreateFile(catalog, o.spans_file);
+    if (!sp.ok()) {
+      std::fprintf(stderr, "zerotrace attach: --spans %s: %s\n", o.spans_file.c_str(),
+                   sp.error().c_str());
+      return 2;
+    }
+    spans = std::move(sp.value());
+    pipeline.AddConsumer(spans->consumer());
+  }
   SocketsProbeOptions sopts;
   sopts.self_tgid = static_cast<uint32_t>(getpid());
   SocketsProbe sockets(*features, *filter, sopts, pipeline.Handler());
@@ -140,6 +152,7 @@ int RunAttach(const AttachOptions& o) {
         end - std::chrono::steady_clock::now());
     if (WaitForStop(set, std::min(left, std::chrono::milliseconds(1000)))) break;
     pipeline.Refresh();
+    if (spans) spans->Flush(std::chrono::milliseconds(200));
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     uint64_t requests = 0;
@@ -157,6 +170,7 @@ int RunAttach(const AttachOptions& o) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   pipeline.Stop();
+  if (spans) spans->Shutdown();
   if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\n");
   if (exited && !profiles) {
     std::fprintf(stderr, "process %u exited after %.1f s; showing what was captured\n", o.pid,

@@ -13,6 +13,7 @@ struct AttachOptions {
   std::vector<std::string> profiles;  // oncpu, offcpu, gpu (empty: requests only)
   std::string out_dir = ".";
   std::string summary_json;  // also write the RED table as JSON here
+  std::string spans_file;    // write request spans as OTLP JSON lines here ("-" = stdout)
   std::string proc_root = "/proc";
 };
 

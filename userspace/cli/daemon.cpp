@@ -229,7 +229,16 @@ void Daemon::StartProbes() {
 }
 
 void Daemon::StartSpans() {
-  auto otlp = otlp::OtlpExporterOptions::FromEnvironment({});
+  const auto& c = config_.otlp;
+  otlp::OtlpExporterOptions base;
+  base.endpoint = c.endpoint;
+  base.traces_endpoint = c.traces_endpoint;
+  for (const auto& [k, v] : c.headers) base.headers.emplace_back(k, v);
+  base.compression = c.compression == "gzip" ? otlp::OtlpCompression::kGzip
+                                             : otlp::OtlpCompression::kNone;
+  base.encoding = c.protocol == "http/json" ? otlp::OtlpEncoding::kJson
+                                            : otlp::OtlpEncoding::kProtobuf;
+  auto otlp = otlp::OtlpExporterOptions::FromEnvironment(base);
   if (!otlp.ok()) {
     spdlog::error("spans disabled: {}", otlp.error());
     return;
@@ -238,7 +247,11 @@ void Daemon::StartSpans() {
     spdlog::info("spans off: set OTEL_EXPORTER_OTLP_ENDPOINT to export request spans over OTLP");
     return;
   }
-  auto spans = tracing::SpanPipeline::Create(*catalog_, registry_.get(), *otlp);
+  tracing::SpanBuilderOptions so;
+  so.sampler.ratio = c.sampling_ratio;
+  so.sampler.keep_errors = c.keep_errors;
+  so.sampler.keep_slower_than_ns = static_cast<uint64_t>(c.keep_slower_than.count()) * 1000000ull;
+  auto spans = tracing::SpanPipeline::Create(*catalog_, registry_.get(), *otlp, so);
   if (!spans.ok()) {
     spdlog::error("spans disabled: {}", spans.error());
     return;

@@ -136,6 +136,8 @@ int main(int argc, char** argv) {
   attach->add_option("--summary-json", attach_opts.summary_json,
                      "Also write the RED table as JSON to this file");
   attach->add_option("--profile", attach_profiles, "Profiles to record: oncpu,offcpu,gpu");
+  attach->add_option("--spans", attach_opts.spans_file,
+                     "Write request spans as OTLP JSON lines to this file ('-' = stdout)");
   attach->add_option("--proc-root", attach_opts.proc_root, "Where /proc is mounted")
       ->envname("ZEROTRACE_PROC_ROOT");
 

@@ -86,10 +86,47 @@ class YamlReader {
   std::string origin_;
 };
 
+Status ApplyOtlp(const YAML::Node& v, const YamlReader& r, OtlpConfig* o) {
+  Status s = r.CheckKeys(v, "otlp", {"endpoint", "traces_endpoint", "headers", "compression",
+                                     "protocol", "sampling_ratio", "keep_errors",
+                                     "keep_slower_than"});
+  if (!s) return s;
+  if (v["endpoint"] && !(s = r.String(v["endpoint"], "otlp.endpoint", &o->endpoint))) return s;
+  if (v["traces_endpoint"] &&
+      !(s = r.String(v["traces_endpoint"], "otlp.traces_endpoint", &o->traces_endpoint))) {
+    return s;
+  }
+  if (v["headers"]) {
+    if (!v["headers"].IsMap()) return r.Fail("otlp.headers", "expected a mapping of name: value");
+    for (const auto& kv : v["headers"]) {
+      o->headers[kv.first.as<std::string>()] = kv.second.as<std::string>();
+    }
+  }
+  if (v["compression"] &&
+      !(s = r.String(v["compression"], "otlp.compression", &o->compression))) {
+    return s;
+  }
+  if (v["protocol"] && !(s = r.String(v["protocol"], "otlp.protocol", &o->protocol))) return s;
+  if (v["sampling_ratio"]) {
+    double ratio;
+    if (!v["sampling_ratio"].IsScalar() || !YAML::convert<double>::decode(v["sampling_ratio"], ratio)) {
+      return r.Fail("otlp.sampling_ratio", "expected a number between 0 and 1");
+    }
+    o->sampling_ratio = ratio;
+  }
+  if (v["keep_errors"] && !(s = r.Bool(v["keep_errors"], "otlp.keep_errors", &o->keep_errors))) {
+    return s;
+  }
+  if (v["keep_slower_than"]) {
+    s = r.Duration(v["keep_slower_than"], "otlp.keep_slower_than", &o->keep_slower_than);
+  }
+  return s;
+}
+
 Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
   if (root.IsNull()) return Status::Ok();  // an empty file is a valid "all defaults" config
   if (auto s = r.CheckKeys(root, "", {"listen", "log_level", "log_format", "interval",
-                                      "proc_root", "select", "probes"});
+                                      "proc_root", "select", "probes", "otlp"});
       !s) {
     return s;
   }
@@ -107,6 +144,8 @@ Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
       s = r.Duration(v, key, &c->interval);
     } else if (key == "proc_root") {
       s = r.String(v, key, &c->proc_root);
+    } else if (key == "otlp") {
+      s = ApplyOtlp(v, r, &c->otlp);
     } else if (key == "select") {
       if (!(s = r.CheckKeys(v, "select", {"pids", "comms"}))) return s;
       if (v["pids"] && !(s = r.List(v["pids"], "select.pids", &c->select.pids))) return s;
@@ -286,6 +325,15 @@ Status Validate(const Config& c) {
   if (!kStates.count(c.profiling.offcpu_state)) {
     return Error{"probes.offcpu.state '" + c.profiling.offcpu_state +
                  "' is not one of any|interruptible|uninterruptible"};
+  }
+  if (c.otlp.sampling_ratio < 0 || c.otlp.sampling_ratio > 1) {
+    return Error{"otlp.sampling_ratio must be between 0 and 1"};
+  }
+  if (c.otlp.compression != "none" && c.otlp.compression != "gzip") {
+    return Error{"otlp.compression '" + c.otlp.compression + "' is not one of none|gzip"};
+  }
+  if (c.otlp.protocol != "http/protobuf" && c.otlp.protocol != "http/json") {
+    return Error{"otlp.protocol '" + c.otlp.protocol + "' is not one of http/protobuf|http/json"};
   }
   if (c.sockets.capture_bytes > 16384) {
     return Error{"probes.sockets.capture_bytes must be at most 16384"};

@@ -38,6 +38,18 @@ struct SocketsConfig {
   uint32_t max_routes_per_service = 100;
 };
 
+// Request spans over OTLP/HTTP. OTEL_EXPORTER_OTLP_* environment variables override these.
+struct OtlpConfig {
+  std::string endpoint;         // e.g. http://jaeger:4318 ("/v1/traces" is appended)
+  std::string traces_endpoint;  // used as is
+  std::map<std::string, std::string> headers;
+  std::string compression = "none";        // none | gzip
+  std::string protocol = "http/protobuf";  // http/protobuf | http/json
+  double sampling_ratio = 1.0;             // head sampling, deterministic by trace id
+  bool keep_errors = true;                 // always keep error spans
+  std::chrono::milliseconds keep_slower_than{0};  // always keep slower requests; 0 = off
+};
+
 // The daemon's whole configuration. Defaults here; a YAML file then flags override them.
 struct Config {
   std::string listen = "0.0.0.0:9464";
@@ -49,6 +61,7 @@ struct Config {
   ProbeToggles probes;
   SocketsConfig sockets;
   ProfilingConfig profiling;
+  OtlpConfig otlp;
 };
 
 // Parses "250ms", "30s", "2m", "1h" or a bare number of seconds.

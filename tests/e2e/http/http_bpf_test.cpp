@@ -135,7 +135,8 @@ TEST(HttpBpfTest, AttachPrintsRedTableWithPlausiblePercentiles) {
   const std::string dir = TempDir();
   const std::string log = dir + "/attach.log";
   Child attach({ZT_BIN, "attach", "--pid", std::to_string(server.child.pid()), "--duration",
-                "120s", "--out", dir, "--summary-json", dir + "/red.json"},
+                "120s", "--out", dir, "--summary-json", dir + "/red.json", "--spans",
+                dir + "/spans.jsonl"},
                {}, log);
   ASSERT_TRUE(WaitFor([&] { return ReadFileOrEmpty(log).find("attached to pid") != std::string::npos; },
                       std::chrono::seconds(20)))
@@ -164,6 +165,28 @@ TEST(HttpBpfTest, AttachPrintsRedTableWithPlausiblePercentiles) {
   EXPECT_GE(p50, 0.100);
   EXPECT_LE(p50, 0.150);
   EXPECT_LT(by_route["/ok"]["p50_seconds"].get<double>(), 0.05);
+
+  // --spans: OTLP JSON lines, one SERVER span per request, with the route and status.
+  std::ifstream spans(dir + "/spans.jsonl");
+  std::string line;
+  std::map<std::string, int> server_spans_by_route;
+  while (std::getline(spans, line)) {
+    auto req = nlohmann::json::parse(line);
+    for (const auto& rs : req["resourceSpans"]) {
+      for (const auto& ss : rs["scopeSpans"]) {
+        for (const auto& span : ss["spans"]) {
+          if (span["kind"] != 2) continue;  // SPAN_KIND_SERVER
+          EXPECT_EQ(span["traceId"].get<std::string>().size(), 32u);
+          for (const auto& a : span["attributes"]) {
+            if (a["key"] == "http.route") ++server_spans_by_route[a["value"]["stringValue"]];
+          }
+        }
+      }
+    }
+  }
+  for (const auto& route : {"/ok", "/missing", "/fail", "/slow"}) {
+    EXPECT_EQ(server_spans_by_route[route], 50) << route;
+  }
 }
 
 // nginx in the foreground as one process, configured for one server block.

@@ -112,3 +112,38 @@ TEST(ConfigTest, ListenAddresses) {
 
 }  // namespace
 }  // namespace zerotrace
+
+namespace zerotrace {
+namespace {
+
+TEST(ConfigTest, OtlpSection) {
+  auto c = LoadConfigText(R"(
+otlp:
+  endpoint: http://jaeger:4318
+  headers: {x-tenant: team-a}
+  compression: gzip
+  protocol: http/json
+  sampling_ratio: 0.25
+  keep_errors: false
+  keep_slower_than: 500ms
+)",
+                          "x.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->otlp.endpoint, "http://jaeger:4318");
+  EXPECT_EQ(c->otlp.headers.at("x-tenant"), "team-a");
+  EXPECT_EQ(c->otlp.compression, "gzip");
+  EXPECT_EQ(c->otlp.protocol, "http/json");
+  EXPECT_DOUBLE_EQ(c->otlp.sampling_ratio, 0.25);
+  EXPECT_FALSE(c->otlp.keep_errors);
+  EXPECT_EQ(c->otlp.keep_slower_than.count(), 500);
+  EXPECT_TRUE(Validate(*c).ok());
+  c->otlp.sampling_ratio = 2;
+  EXPECT_FALSE(Validate(*c).ok());
+  EXPECT_FALSE(LoadConfigText("otlp:\n  endpont: x\n", "x").ok());
+  auto bad = LoadConfigText("otlp:\n  compression: zstd\n", "x");
+  ASSERT_TRUE(bad.ok());
+  EXPECT_FALSE(Validate(*bad).ok());
+}
+
+}  // namespace
+}  // namespace zerotrace
