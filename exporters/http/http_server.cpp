@@ -21,13 +21,20 @@ constexpr int kReadTimeoutMs = 2000;
 
 std::string Reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
   }
 }
 
@@ -113,7 +120,7 @@ std::string Server::Start(const std::string& host, uint16_t port) {
   socklen_t len = sizeof(addr);
   getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
   port_ = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
-                                          : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+                                           : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
   stop_ = false;
   thread_ = std::thread([this] { Loop(); });
   return {};
@@ -138,7 +145,8 @@ void Server::Loop() {
     timeval send_timeout{2, 0};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
     if (in_flight_ >= kMaxInFlight) {
-      SendAll(fd, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      SendAll(fd,
+              "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
       close(fd);
       continue;
     }
@@ -153,7 +161,8 @@ void Server::Loop() {
 
 void Server::Serve(int fd) {
   std::string buf;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kReadTimeoutMs);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kReadTimeoutMs);
   while (buf.find("\r\n\r\n") == std::string::npos) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                           deadline - std::chrono::steady_clock::now())

@@ -12,8 +12,8 @@ namespace zerotrace::http {
 
 struct Request {
   std::string method;
-  std::string path;                           // without the query string
-  std::map<std::string, std::string> query;   // decoded query parameters
+  std::string path;                          // without the query string
+  std::map<std::string, std::string> query;  // decoded query parameters
 };
 
 struct Response {

@@ -16,13 +16,13 @@ std::string BpfUnavailableReason();
 bool InCi();
 
 // BPF tests never skip in CI (CI=true): there a missing privilege is a failure, not a skip.
-#define ZT_REQUIRE_BPF()                                                             \
-  do {                                                                               \
-    const std::string zt_reason = ::zerotrace::testing::BpfUnavailableReason();      \
-    if (!zt_reason.empty()) {                                                        \
+#define ZT_REQUIRE_BPF()                                                                        \
+  do {                                                                                          \
+    const std::string zt_reason = ::zerotrace::testing::BpfUnavailableReason();                 \
+    if (!zt_reason.empty()) {                                                                   \
       if (::zerotrace::testing::InCi()) FAIL() << "CI=true but BPF unavailable: " << zt_reason; \
-      GTEST_SKIP() << "skipping BPF test: " << zt_reason;                            \
-    }                                                                                \
+      GTEST_SKIP() << "skipping BPF test: " << zt_reason;                                       \
+    }                                                                                           \
   } while (0)
 
 struct HttpResult {

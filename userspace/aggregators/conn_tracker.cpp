@@ -156,9 +156,10 @@ void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
     for (uint32_t i = 0; i < std::min<uint32_t>(h.captured, 24); ++i) {
       head += fmt::format("{:02x}", data[i]);
     }
-    spdlog::trace("sock event type={} tgid={} tid={} fd={} gen={} role={} dir={} size={} "
-                  "captured={} head={}",
-                  h.type, h.tgid, h.tid, h.fd, h.gen, h.role, h.direction, h.size, h.captured, head);
+    spdlog::trace(
+        "sock event type={} tgid={} tid={} fd={} gen={} role={} dir={} size={} "
+        "captured={} head={}",
+        h.type, h.tgid, h.tid, h.fd, h.gen, h.role, h.direction, h.size, h.captured, head);
   }
   const Key key{h.tgid, h.fd};
   auto it = conns_.find(key);
@@ -183,8 +184,8 @@ void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
       counters_.bytes_captured += h.captured;
       conn->meta.tid = h.tid;
       protocols::DataEvent ev;
-      ev.direction =
-          h.direction == SOCK_DIR_EGRESS ? protocols::Direction::kEgress : protocols::Direction::kIngress;
+      ev.direction = h.direction == SOCK_DIR_EGRESS ? protocols::Direction::kEgress
+                                                    : protocols::Direction::kIngress;
       ev.timestamp_ns = h.ts;
       ev.captured = std::span<const uint8_t>(data, h.captured);
       ev.size = h.size;

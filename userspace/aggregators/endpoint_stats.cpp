@@ -55,17 +55,18 @@ std::vector<EndpointStats::Row> EndpointStats::Rows() const {
 }
 
 std::string EndpointStats::Table(const std::vector<Row>& rows, double seconds) {
-  std::string out = fmt::format("{:<7} {:<5} {:<40} {:>7} {:>8} {:>6} {:>9} {:>9} {:>9}\n", "KIND",
-                                "PROTO", "ENDPOINT", "COUNT", "RATE/s", "ERR%", "P50 ms",
-                                "P95 ms", "P99 ms");
+  std::string out =
+      fmt::format("{:<7} {:<5} {:<40} {:>7} {:>8} {:>6} {:>9} {:>9} {:>9}\n", "KIND", "PROTO",
+                  "ENDPOINT", "COUNT", "RATE/s", "ERR%", "P50 ms", "P95 ms", "P99 ms");
   for (const auto& r : rows) {
     std::string endpoint = r.key.method + (r.key.route.empty() ? "" : " " + r.key.route);
     if (endpoint.size() > 40) endpoint = endpoint.substr(0, 37) + "...";
-    out += fmt::format("{:<7} {:<5} {:<40} {:>7} {:>8.2f} {:>6.1f} {:>9.2f} {:>9.2f} {:>9.2f}\n",
-                       r.key.kind, r.key.protocol, endpoint, r.count,
-                       seconds > 0 ? static_cast<double>(r.count) / seconds : 0.0,
-                       r.count ? 100.0 * static_cast<double>(r.errors) / static_cast<double>(r.count) : 0.0,
-                       r.p50 * 1e3, r.p95 * 1e3, r.p99 * 1e3);
+    out += fmt::format(
+        "{:<7} {:<5} {:<40} {:>7} {:>8.2f} {:>6.1f} {:>9.2f} {:>9.2f} {:>9.2f}\n", r.key.kind,
+        r.key.protocol, endpoint, r.count,
+        seconds > 0 ? static_cast<double>(r.count) / seconds : 0.0,
+        r.count ? 100.0 * static_cast<double>(r.errors) / static_cast<double>(r.count) : 0.0,
+        r.p50 * 1e3, r.p95 * 1e3, r.p99 * 1e3);
   }
   if (rows.empty()) out += "(no HTTP or gRPC requests seen)\n";
   return out;

@@ -17,9 +17,9 @@ namespace zerotrace {
 class EndpointStats : public RequestConsumer {
  public:
   struct Key {
-    std::string kind;    // "server" | "client"
+    std::string kind;      // "server" | "client"
     std::string protocol;  // "http" | "grpc"
-    std::string method;  // HTTP method or gRPC "Service/Method"
+    std::string method;    // HTTP method or gRPC "Service/Method"
     std::string route;
     auto operator<=>(const Key&) const = default;
   };

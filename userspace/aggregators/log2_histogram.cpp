@@ -7,7 +7,8 @@ namespace zerotrace {
 const std::vector<double>& Log2Buckets::BoundariesSeconds() {
   static const std::vector<double> bounds = [] {
     std::vector<double> b;
-    for (int e = kFirstExponent; e <= kLastExponent; e += kStep) b.push_back(std::ldexp(1.0, e) / 1e9);
+    for (int e = kFirstExponent; e <= kLastExponent; e += kStep)
+      b.push_back(std::ldexp(1.0, e) / 1e9);
     return b;
   }();
   return bounds;

@@ -59,7 +59,8 @@ void SyscallAggregator::Collect() {
   syscall_key* prev = nullptr;
   // Bounded by the map size: get_next_key restarts from the beginning when `prev` vanished, so
   // a hard cap keeps a concurrently churning map from looping forever.
-  for (size_t i = 0; i < 2 * ZT_SYSCALL_MAX_ENTRIES && bpf_map_get_next_key(stats_fd_, prev, &next) == 0; ++i) {
+  for (size_t i = 0;
+       i < 2 * ZT_SYSCALL_MAX_ENTRIES && bpf_map_get_next_key(stats_fd_, prev, &next) == 0; ++i) {
     keys.push_back(next);
     key = next;
     prev = &key;
@@ -71,8 +72,8 @@ void SyscallAggregator::Collect() {
     auto [it, inserted] = seen_.try_emplace(k);
     if (inserted) {
       auto info = catalog_.Lookup(k.tgid);
-      it->second.service = info ? info->service_name
-                                : std::string(now.comm, strnlen(now.comm, sizeof(now.comm)));
+      it->second.service =
+          info ? info->service_name : std::string(now.comm, strnlen(now.comm, sizeof(now.comm)));
       if (info) it->second.k8s = K8sLabels(info->k8s);
     }
     Apply(k, now, it->second);

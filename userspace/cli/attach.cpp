@@ -8,9 +8,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <optional>
-#include <fstream>
 #include <thread>
 
 #include "aggregators/endpoint_stats.h"

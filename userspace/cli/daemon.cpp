@@ -52,7 +52,8 @@ std::unique_ptr<Features> MakeFeatures() {
   if (const char* env = std::getenv("ZEROTRACE_DISABLE_FEATURES")) {
     std::string unknown;
     disabled = ParseFeatureList(env, &unknown);
-    if (!unknown.empty()) spdlog::warn("ZEROTRACE_DISABLE_FEATURES: unknown feature(s) {}", unknown);
+    if (!unknown.empty())
+      spdlog::warn("ZEROTRACE_DISABLE_FEATURES: unknown feature(s) {}", unknown);
   }
   return std::make_unique<Features>(MakeKernelFeatureProber(), std::move(disabled));
 }
@@ -76,8 +77,8 @@ Status Daemon::Start() {
     }
   }
   features_ = MakeFeatures();
-  pods_ = std::make_unique<zt::k8s::PodMetadataClient>(
-      zt::k8s::PodMetadataClientOptions::from_env());
+  pods_ =
+      std::make_unique<zt::k8s::PodMetadataClient>(zt::k8s::PodMetadataClientOptions::from_env());
   K8sResolver k8s;
   if (pods_->enabled()) {
     pods_->start();
@@ -113,8 +114,10 @@ Status Daemon::Start() {
   server_.Route("/flamegraph", [this](const http::Request& r) { return Flamegraph(r); });
   server_.Route("/", [](const http::Request&) {
     return http::Response{
-        200, "text/plain; charset=utf-8",
-        "zerotrace " ZT_VERSION "\n/metrics     Prometheus metrics\n/health      liveness\n"
+        200,
+        "text/plain; charset=utf-8",
+        "zerotrace " ZT_VERSION
+        "\n/metrics     Prometheus metrics\n/health      liveness\n"
         "/ready       readiness (all enabled probes attached)\n"
         "/flamegraph  ?type=oncpu|offcpu&seconds=10&pid=P&format=svg|folded|pprof\n",
         {}};
@@ -212,8 +215,9 @@ void Daemon::StartProbes() {
       syscall_events_ = std::make_unique<CumulativeCounter>(events.Add({{"probe", "syscalls"}}));
       syscall_entries_ = &prometheus::BuildGauge()
                               .Name("zerotrace_syscall_map_entries")
-                              .Help("(process, syscall) entries held in the kernel map; entries "
-                                    "of exited processes are removed")
+                              .Help(
+                                  "(process, syscall) entries held in the kernel map; entries "
+                                  "of exited processes are removed")
                               .Register(*registry_)
                               .Add({});
     }
@@ -234,10 +238,10 @@ void Daemon::StartSpans() {
   base.endpoint = c.endpoint;
   base.traces_endpoint = c.traces_endpoint;
   for (const auto& [k, v] : c.headers) base.headers.emplace_back(k, v);
-  base.compression = c.compression == "gzip" ? otlp::OtlpCompression::kGzip
-                                             : otlp::OtlpCompression::kNone;
-  base.encoding = c.protocol == "http/json" ? otlp::OtlpEncoding::kJson
-                                            : otlp::OtlpEncoding::kProtobuf;
+  base.compression =
+      c.compression == "gzip" ? otlp::OtlpCompression::kGzip : otlp::OtlpCompression::kNone;
+  base.encoding =
+      c.protocol == "http/json" ? otlp::OtlpEncoding::kJson : otlp::OtlpEncoding::kProtobuf;
   auto otlp = otlp::OtlpExporterOptions::FromEnvironment(base);
   if (!otlp.ok()) {
     spdlog::error("spans disabled: {}", otlp.error());
@@ -286,7 +290,8 @@ void Daemon::Refresh() {
     for (const auto& st : ReadProgramStats(slot.probe->object())) {
       auto& c = program_counters_[st.name];
       if (!c.run_seconds) {
-        c.run_seconds = std::make_unique<CumulativeCounter>(run_seconds.Add({{"prog", st.name}}), 1e-9);
+        c.run_seconds =
+            std::make_unique<CumulativeCounter>(run_seconds.Add({{"prog", st.name}}), 1e-9);
         c.runs = std::make_unique<CumulativeCounter>(runs.Add({{"prog", st.name}}));
       }
       c.run_seconds->Update(st.run_time_ns);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "aggregators/request_pipeline.h"
 #include "core/config.h"
 #include "core/cumulative_counter.h"
 #include "core/features.h"
@@ -18,11 +19,10 @@
 #include "k8s/pod_metadata_client.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"
-#include "aggregators/request_pipeline.h"
 #include "probes/sockets_probe.h"
+#include "process/process_catalog.h"
 #include "profiling/profiling_service.h"
 #include "tracing/span_builder.h"
-#include "process/process_catalog.h"
 
 namespace zerotrace {
 

@@ -11,7 +11,8 @@ namespace zerotrace {
 namespace {
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
@@ -43,8 +44,7 @@ int ConvertFlamegraph(const std::string& input, const std::string& output, const
   const std::string format = EndsWith(output, ".pb.gz") || EndsWith(output, ".pprof") ? "pprof"
                              : EndsWith(output, ".folded")                            ? "folded"
                                                                                       : "svg";
-  auto rendered =
-      profiling::RenderProfile(read.profile, format, title.empty() ? input : title);
+  auto rendered = profiling::RenderProfile(read.profile, format, title.empty() ? input : title);
   if (!rendered) {
     std::fprintf(stderr, "zerotrace flamegraph: %s\n", rendered.error().message.c_str());
     return 1;

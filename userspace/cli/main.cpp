@@ -120,7 +120,8 @@ int main(int argc, char** argv) {
   run->add_option("--interval", o.interval, "How often kernel maps are read (default 2s)");
   run->add_option("--proc-root", o.proc_root, "Where the host's /proc is mounted (default /proc)")
       ->envname("ZEROTRACE_PROC_ROOT");
-  run->add_option("--probes", o.probes, "Comma-separated probes to enable (default: syscalls,sockets,tls,oncpu,offcpu)");
+  run->add_option("--probes", o.probes,
+                  "Comma-separated probes to enable (default: syscalls,sockets,tls,oncpu,offcpu)");
 
   auto* probe = app.add_subcommand("probe", "Show what this kernel supports and each probe's path");
   bool probe_json = false;
@@ -141,7 +142,8 @@ int main(int argc, char** argv) {
   attach->add_option("--proc-root", attach_opts.proc_root, "Where /proc is mounted")
       ->envname("ZEROTRACE_PROC_ROOT");
 
-  auto* fg = app.add_subcommand("flamegraph", "Convert folded stacks to an SVG flamegraph or pprof");
+  auto* fg =
+      app.add_subcommand("flamegraph", "Convert folded stacks to an SVG flamegraph or pprof");
   std::string fg_in, fg_out, fg_type = "oncpu", fg_title;
   fg->add_option("input", fg_in, "Folded stacks file ('-' for stdin)")->required();
   fg->add_option("-o,--output", fg_out, "Output: .svg, .pb.gz (pprof) or .folded")->required();

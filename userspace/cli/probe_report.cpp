@@ -26,10 +26,11 @@ std::vector<ProbePath> ProbePaths(Features& f) {
                      ? "raw_syscalls sys_enter/sys_exit via raw_tp"
                      : "raw_syscalls sys_enter/sys_exit tracepoints"});
   const bool raw = f.Has(Feature::kRawTracepoint);
-  out.push_back({"sockets",
-                 raw ? "raw_tracepoint" : (f.Has(Feature::kTracepoint) ? "tracepoint" : "unavailable"),
-                 raw ? "raw_syscalls sys_enter/sys_exit, socket syscalls picked by number"
-                     : "syscalls/sys_{enter,exit}_{accept4,connect,read,write,...} tracepoints"});
+  out.push_back(
+      {"sockets",
+       raw ? "raw_tracepoint" : (f.Has(Feature::kTracepoint) ? "tracepoint" : "unavailable"),
+       raw ? "raw_syscalls sys_enter/sys_exit, socket syscalls picked by number"
+           : "syscalls/sys_{enter,exit}_{accept4,connect,read,write,...} tracepoints"});
   return out;
 }
 
@@ -42,8 +43,8 @@ std::string Kernel() {
 }  // namespace
 
 std::string ProbeReportTable(Features& features) {
-  std::string out = fmt::format("kernel {}\n\n{:<16} {:<10} {}\n", Kernel(), "FEATURE", "SUPPORTED",
-                                "DETAIL");
+  std::string out =
+      fmt::format("kernel {}\n\n{:<16} {:<10} {}\n", Kernel(), "FEATURE", "SUPPORTED", "DETAIL");
   for (int i = 0; i < static_cast<int>(Feature::kCount); ++i) {
     auto f = static_cast<Feature>(i);
     const auto& a = features.Answer(f);

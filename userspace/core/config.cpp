@@ -87,9 +87,9 @@ class YamlReader {
 };
 
 Status ApplyOtlp(const YAML::Node& v, const YamlReader& r, OtlpConfig* o) {
-  Status s = r.CheckKeys(v, "otlp", {"endpoint", "traces_endpoint", "headers", "compression",
-                                     "protocol", "sampling_ratio", "keep_errors",
-                                     "keep_slower_than"});
+  Status s = r.CheckKeys(v, "otlp",
+                         {"endpoint", "traces_endpoint", "headers", "compression", "protocol",
+                          "sampling_ratio", "keep_errors", "keep_slower_than"});
   if (!s) return s;
   if (v["endpoint"] && !(s = r.String(v["endpoint"], "otlp.endpoint", &o->endpoint))) return s;
   if (v["traces_endpoint"] &&
@@ -102,14 +102,14 @@ Status ApplyOtlp(const YAML::Node& v, const YamlReader& r, OtlpConfig* o) {
       o->headers[kv.first.as<std::string>()] = kv.second.as<std::string>();
     }
   }
-  if (v["compression"] &&
-      !(s = r.String(v["compression"], "otlp.compression", &o->compression))) {
+  if (v["compression"] && !(s = r.String(v["compression"], "otlp.compression", &o->compression))) {
     return s;
   }
   if (v["protocol"] && !(s = r.String(v["protocol"], "otlp.protocol", &o->protocol))) return s;
   if (v["sampling_ratio"]) {
     double ratio;
-    if (!v["sampling_ratio"].IsScalar() || !YAML::convert<double>::decode(v["sampling_ratio"], ratio)) {
+    if (!v["sampling_ratio"].IsScalar() ||
+        !YAML::convert<double>::decode(v["sampling_ratio"], ratio)) {
       return r.Fail("otlp.sampling_ratio", "expected a number between 0 and 1");
     }
     o->sampling_ratio = ratio;
@@ -125,8 +125,9 @@ Status ApplyOtlp(const YAML::Node& v, const YamlReader& r, OtlpConfig* o) {
 
 Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
   if (root.IsNull()) return Status::Ok();  // an empty file is a valid "all defaults" config
-  if (auto s = r.CheckKeys(root, "", {"listen", "log_level", "log_format", "interval",
-                                      "proc_root", "select", "probes", "otlp"});
+  if (auto s = r.CheckKeys(root, "",
+                           {"listen", "log_level", "log_format", "interval", "proc_root", "select",
+                            "probes", "otlp"});
       !s) {
     return s;
   }
@@ -167,7 +168,8 @@ Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
       }
       if (v["offcpu"]) {
         const auto& p = v["offcpu"];
-        if (!(s = r.CheckKeys(p, "probes.offcpu", {"enabled", "min_block", "max_block", "state"}))) {
+        if (!(s = r.CheckKeys(p, "probes.offcpu",
+                              {"enabled", "min_block", "max_block", "state"}))) {
           return s;
         }
         if (p["enabled"] &&
@@ -193,8 +195,8 @@ Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
             out = std::chrono::duration_cast<std::chrono::microseconds>(ms);
           }
         }
-        if (p["state"] && !(s = r.String(p["state"], "probes.offcpu.state",
-                                         &c->profiling.offcpu_state))) {
+        if (p["state"] &&
+            !(s = r.String(p["state"], "probes.offcpu.state", &c->profiling.offcpu_state))) {
           return s;
         }
       }
@@ -217,8 +219,8 @@ Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
                               {"enabled", "capture_bytes", "max_routes_per_service"}))) {
           return s;
         }
-        if (p["enabled"] && !(s = r.Bool(p["enabled"], "probes.sockets.enabled",
-                                         &c->probes.sockets))) {
+        if (p["enabled"] &&
+            !(s = r.Bool(p["enabled"], "probes.sockets.enabled", &c->probes.sockets))) {
           return s;
         }
         if (p["capture_bytes"] && !(s = r.Uint(p["capture_bytes"], "probes.sockets.capture_bytes",
@@ -286,8 +288,8 @@ Result<Config> LoadConfigText(const std::string& yaml, const std::string& origin
   try {
     root = YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
-    return Error{"config " + origin + ": not valid YAML at line " + std::to_string(e.mark.line + 1) +
-                 ": " + e.msg};
+    return Error{"config " + origin + ": not valid YAML at line " +
+                 std::to_string(e.mark.line + 1) + ": " + e.msg};
   }
   YamlReader reader(origin);
   if (auto s = ApplyYaml(root, reader, &base); !s) return Error{s.message()};
@@ -303,8 +305,8 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
 }
 
 Status Validate(const Config& c) {
-  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error",
-                                                "critical", "off"};
+  static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
+                                                "error", "critical", "off"};
   if (!kLevels.count(c.log_level)) {
     return Error{"log_level '" + c.log_level + "' is not one of trace|debug|info|warn|error"};
   }

@@ -43,10 +43,10 @@ struct OtlpConfig {
   std::string endpoint;         // e.g. http://jaeger:4318 ("/v1/traces" is appended)
   std::string traces_endpoint;  // used as is
   std::map<std::string, std::string> headers;
-  std::string compression = "none";        // none | gzip
-  std::string protocol = "http/protobuf";  // http/protobuf | http/json
-  double sampling_ratio = 1.0;             // head sampling, deterministic by trace id
-  bool keep_errors = true;                 // always keep error spans
+  std::string compression = "none";               // none | gzip
+  std::string protocol = "http/protobuf";         // http/protobuf | http/json
+  double sampling_ratio = 1.0;                    // head sampling, deterministic by trace id
+  bool keep_errors = true;                        // always keep error spans
   std::chrono::milliseconds keep_slower_than{0};  // always keep slower requests; 0 = off
 };
 

@@ -49,8 +49,9 @@ class KernelFeatureProber : public FeatureProber {
       case Feature::kBtf:
         return FileExists("/sys/kernel/btf/vmlinux")
                    ? FeatureAnswer{true, "/sys/kernel/btf/vmlinux"}
-                   : FeatureAnswer{false, "no /sys/kernel/btf/vmlinux (kernel built without "
-                                          "CONFIG_DEBUG_INFO_BTF)"};
+                   : FeatureAnswer{false,
+                                   "no /sys/kernel/btf/vmlinux (kernel built without "
+                                   "CONFIG_DEBUG_INFO_BTF)"};
       case Feature::kRingBuffer:
         return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1
                    ? FeatureAnswer{true, "BPF_MAP_TYPE_RINGBUF"}
@@ -101,17 +102,28 @@ class KernelFeatureProber : public FeatureProber {
 
 const char* FeatureName(Feature f) {
   switch (f) {
-    case Feature::kBtf: return "btf";
-    case Feature::kRingBuffer: return "ring_buffer";
-    case Feature::kTracepoint: return "tracepoint";
-    case Feature::kRawTracepoint: return "raw_tracepoint";
-    case Feature::kTpBtf: return "tp_btf";
-    case Feature::kUprobe: return "uprobe";
-    case Feature::kPerfEvent: return "perf_event";
-    case Feature::kKprobe: return "kprobe";
-    case Feature::kFentry: return "fentry";
-    case Feature::kBpfStats: return "bpf_stats";
-    case Feature::kCount: break;
+    case Feature::kBtf:
+      return "btf";
+    case Feature::kRingBuffer:
+      return "ring_buffer";
+    case Feature::kTracepoint:
+      return "tracepoint";
+    case Feature::kRawTracepoint:
+      return "raw_tracepoint";
+    case Feature::kTpBtf:
+      return "tp_btf";
+    case Feature::kUprobe:
+      return "uprobe";
+    case Feature::kPerfEvent:
+      return "perf_event";
+    case Feature::kKprobe:
+      return "kprobe";
+    case Feature::kFentry:
+      return "fentry";
+    case Feature::kBpfStats:
+      return "bpf_stats";
+    case Feature::kCount:
+      break;
   }
   return "unknown";
 }

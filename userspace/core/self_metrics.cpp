@@ -26,9 +26,8 @@ SelfMetrics::SelfMetrics(prometheus::Registry& registry)
                       .Help("Start time of zerotrace since the Unix epoch in seconds")
                       .Register(registry)
                       .Add({})) {
-  start_time_.Set(std::chrono::duration<double>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count());
+  start_time_.Set(
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
   Update();
 }
 
@@ -45,7 +44,8 @@ void SelfMetrics::Update() {
   std::ifstream statm("/proc/self/statm");
   long pages_total = 0, pages_resident = 0;
   if (statm >> pages_total >> pages_resident) {
-    rss_bytes_.Set(static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
+    rss_bytes_.Set(static_cast<double>(pages_resident) *
+                   static_cast<double>(sysconf(_SC_PAGESIZE)));
   }
 }
 

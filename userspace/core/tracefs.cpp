@@ -19,9 +19,9 @@ Result<std::string> EnsureTracefsMounted(const std::string& path) {
   }
   mkdir(path.c_str(), 0700);
   if (mount("tracefs", path.c_str(), "tracefs", 0, nullptr) != 0) {
-    return Error{"tracefs is not mounted and mounting it at " + path + " failed: " +
-                 std::strerror(errno) + " (mount it with `mount -t tracefs tracefs " + path +
-                 "`, or in a container mount the host's /sys/kernel/tracing)"};
+    return Error{"tracefs is not mounted and mounting it at " + path +
+                 " failed: " + std::strerror(errno) + " (mount it with `mount -t tracefs tracefs " +
+                 path + "`, or in a container mount the host's /sys/kernel/tracing)"};
   }
   spdlog::info("mounted tracefs at {}", path);
   return path;

@@ -9,10 +9,10 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
-#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -23,10 +23,7 @@ namespace zerotrace {
 
 SocketsProbe::SocketsProbe(Features& features, ProcessFilter& filter, SocketsProbeOptions options,
                            Handler handler)
-    : features_(features),
-      filter_(filter),
-      options_(options),
-      handler_(std::move(handler)) {}
+    : features_(features), filter_(filter), options_(options), handler_(std::move(handler)) {}
 
 SocketsProbe::~SocketsProbe() {
   if (rb_) ring_buffer__free(rb_);

@@ -18,9 +18,9 @@ struct ring_buffer;
 namespace zerotrace {
 
 struct SocketsProbeOptions {
-  uint32_t capture_bytes = ZT_SOCK_MAX_CAPTURE;  // per read/write, at most ZT_SOCK_MAX_CAPTURE
+  uint32_t capture_bytes = ZT_SOCK_MAX_CAPTURE;   // per read/write, at most ZT_SOCK_MAX_CAPTURE
   uint32_t ring_buffer_bytes = 16 * 1024 * 1024;  // power of two
-  uint32_t self_tgid = 0;                          // excluded (the collector's own sockets)
+  uint32_t self_tgid = 0;                         // excluded (the collector's own sockets)
 };
 
 // Loader for bpf/sockets.bpf.c: connection lifecycle and data events from syscall tracepoints.
@@ -62,7 +62,7 @@ class SocketsProbe : public Probe {
   ring_buffer* rb_ = nullptr;
   bool attached_ = false;
   std::string mode_;
-  std::set<std::string> tls_paths_;   // libssl files attached (or failed: not retried)
+  std::set<std::string> tls_paths_;  // libssl files attached (or failed: not retried)
   std::vector<bpf_link*> tls_links_;
   std::atomic<uint64_t> events_seen_{0};
   std::atomic<uint64_t> malformed_{0};

@@ -20,9 +20,12 @@ SyscallAttachMode ChooseSyscallAttachMode(Features& features) {
 
 const char* AttachModeName(SyscallAttachMode mode) {
   switch (mode) {
-    case SyscallAttachMode::kRawTracepoint: return "raw_tracepoint";
-    case SyscallAttachMode::kTracepoint: return "tracepoint";
-    case SyscallAttachMode::kUnavailable: break;
+    case SyscallAttachMode::kRawTracepoint:
+      return "raw_tracepoint";
+    case SyscallAttachMode::kTracepoint:
+      return "tracepoint";
+    case SyscallAttachMode::kUnavailable:
+      break;
   }
   return "unavailable";
 }
@@ -40,7 +43,8 @@ Status SyscallProbe::Attach() {
     return Error{"syscalls: this kernel supports neither raw tracepoints nor tracepoints"};
   }
   skel_ = syscalls_bpf__open();
-  if (!skel_) return Error{std::string("syscalls: cannot open BPF object: ") + std::strerror(errno)};
+  if (!skel_)
+    return Error{std::string("syscalls: cannot open BPF object: ") + std::strerror(errno)};
   const bool raw = mode_ == SyscallAttachMode::kRawTracepoint;
   bpf_program__set_autoload(skel_->progs.raw_sys_enter, raw);
   bpf_program__set_autoload(skel_->progs.raw_sys_exit, raw);

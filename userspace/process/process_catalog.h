@@ -36,7 +36,8 @@ std::map<std::string, std::string> K8sLabels(const K8sIdentity& k8s);
 
 // design.md §4: OTEL_SERVICE_NAME from the environment, else the hook's answer, else the
 // executable's name, else the comm.
-std::string ResolveServiceName(const std::string& environ_blob, const std::optional<std::string>& hook_name,
+std::string ResolveServiceName(const std::string& environ_blob,
+                               const std::optional<std::string>& hook_name,
                                const std::string& exe_name, const std::string& comm);
 
 // Process metadata read from /proc, cached per (pid, start time). Entries for processes that

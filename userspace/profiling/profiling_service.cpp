@@ -80,8 +80,7 @@ void ProfilingService::Tick() {
     if (auto s = oncpu_->Poll(); !s) spdlog::warn("oncpu: {}", s.message());
     for (const auto& [pid, t] : oncpu_->TakeTotals()) {
       if (t.samples) {
-        oncpu_samples_.Add(labels_of(pid, t.comm))
-            .Increment(static_cast<double>(t.samples));
+        oncpu_samples_.Add(labels_of(pid, t.comm)).Increment(static_cast<double>(t.samples));
       }
     }
   }

@@ -18,7 +18,9 @@ std::string Service() { return "zt-burn-" + std::to_string(getpid()); }
 
 bool ValidXml(const std::string& path) {
   return std::system(("/usr/bin/python3 -c 'import sys, xml.etree.ElementTree as E; "
-                      "E.parse(sys.argv[1])' " + path + " 2>/dev/null").c_str()) == 0;
+                      "E.parse(sys.argv[1])' " +
+                      path + " 2>/dev/null")
+                         .c_str()) == 0;
 }
 
 TEST(DaemonProfilingBpfTest, FlamegraphEndpointAndCounters) {
@@ -29,8 +31,8 @@ TEST(DaemonProfilingBpfTest, FlamegraphEndpointAndCounters) {
   ASSERT_EQ(burn.ReadLine(std::chrono::seconds(10)), "ready");
   const std::string pid = std::to_string(burn.pid());
 
-  auto folded = HttpGet(collector.Url("/flamegraph?type=oncpu&seconds=2&format=folded&pid=" + pid),
-                        20000);
+  auto folded =
+      HttpGet(collector.Url("/flamegraph?type=oncpu&seconds=2&format=folded&pid=" + pid), 20000);
   ASSERT_EQ(folded.status, 200) << folded.body;
   EXPECT_NE(folded.body.find("burn_cpu_for_test"), std::string::npos) << folded.body;
   // Only the requested process: every stack's root is its service.
@@ -56,10 +58,12 @@ TEST(DaemonProfilingBpfTest, FlamegraphEndpointAndCounters) {
   EXPECT_EQ(HttpGet(collector.Url("/flamegraph?seconds=0")).status, 400);
 
   // Continuous counters: the burner is on CPU all the time, at 49 Hz per CPU.
-  ASSERT_TRUE(WaitFor([&] {
-    return SumSamples(collector.Scrape(), "zerotrace_oncpu_samples_total",
-                      {{"service_name", Service()}}) >= 49;
-  }, std::chrono::seconds(10)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return SumSamples(collector.Scrape(), "zerotrace_oncpu_samples_total",
+                          {{"service_name", Service()}}) >= 49;
+      },
+      std::chrono::seconds(10)));
   EXPECT_TRUE(HasSample(collector.Scrape(), "zerotrace_offcpu_seconds_total", {}));
 }
 
@@ -77,20 +81,22 @@ TEST(DaemonProfilingBpfTest, AttachWritesProfilesAndTheConverterReadsThem) {
   ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
       << ReadFileOrEmpty(dir + "/attach.log");
   EXPECT_NE(out.find("burn_cpu_for_test"), std::string::npos) << out;  // the top-15 summary
-  for (const char* f : {"oncpu.svg", "oncpu.folded", "oncpu.pb.gz", "offcpu.svg",
-                        "offcpu.folded", "offcpu.pb.gz"}) {
+  for (const char* f : {"oncpu.svg", "oncpu.folded", "oncpu.pb.gz", "offcpu.svg", "offcpu.folded",
+                        "offcpu.pb.gz"}) {
     EXPECT_FALSE(ReadFileOrEmpty(dir + "/" + f).empty()) << f;
   }
   EXPECT_TRUE(ValidXml(dir + "/oncpu.svg"));
 
   const std::string converted = dir + "/converted.svg";
   ASSERT_EQ(std::system((std::string(ZT_BIN) + " flamegraph " + dir + "/oncpu.folded -o " +
-                         converted + " >/dev/null").c_str()),
+                         converted + " >/dev/null")
+                            .c_str()),
             0);
   EXPECT_TRUE(ValidXml(converted));
   EXPECT_NE(ReadFileOrEmpty(converted).find("burn_cpu_for_test"), std::string::npos);
   EXPECT_NE(std::system((std::string(ZT_BIN) + " flamegraph /nonexistent.folded -o " + converted +
-                         " 2>/dev/null").c_str()),
+                         " 2>/dev/null")
+                            .c_str()),
             0);
 }
 

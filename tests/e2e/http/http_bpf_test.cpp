@@ -121,8 +121,8 @@ TEST(HttpBpfTest, Http1ServerAndClientExactCounts) {
         << route;
   }
   // 50 × /slow at ≥ 100 ms each: the duration sum says the server-side timing is real.
-  const double slow_sum = SumSamples(
-      s, m + "_sum", {{"service_name", service}, {"http_route", "/slow"}});
+  const double slow_sum =
+      SumSamples(s, m + "_sum", {{"service_name", service}, {"http_route", "/slow"}});
   EXPECT_GE(slow_sum, 50 * 0.1);
   EXPECT_LT(slow_sum, 50 * 0.2);
 }
@@ -134,12 +134,12 @@ TEST(HttpBpfTest, AttachPrintsRedTableWithPlausiblePercentiles) {
   ASSERT_GT(server.port, 0);
   const std::string dir = TempDir();
   const std::string log = dir + "/attach.log";
-  Child attach({ZT_BIN, "attach", "--pid", std::to_string(server.child.pid()), "--duration",
-                "120s", "--out", dir, "--summary-json", dir + "/red.json", "--spans",
-                dir + "/spans.jsonl"},
+  Child attach({ZT_BIN, "attach", "--pid", std::to_string(server.child.pid()), "--duration", "120s",
+                "--out", dir, "--summary-json", dir + "/red.json", "--spans", dir + "/spans.jsonl"},
                {}, log);
-  ASSERT_TRUE(WaitFor([&] { return ReadFileOrEmpty(log).find("attached to pid") != std::string::npos; },
-                      std::chrono::seconds(20)))
+  ASSERT_TRUE(
+      WaitFor([&] { return ReadFileOrEmpty(log).find("attached to pid") != std::string::npos; },
+              std::chrono::seconds(20)))
       << ReadFileOrEmpty(log);
   DriveHttp1(server.port, Unique("curl-attach"));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -203,8 +203,8 @@ struct Nginx {
         << "  client_body_temp_path " << dir << "/body;\n  proxy_temp_path " << dir << "/proxy;\n"
         << "  fastcgi_temp_path " << dir << "/fcgi;\n  uwsgi_temp_path " << dir << "/uwsgi;\n"
         << "  scgi_temp_path " << dir << "/scgi;\n"
-        << "  server {\n    listen 127.0.0.1:" << port << " " << listen_suffix << ";\n" << extra
-        << "    location = /ok { return 200 \"ok\\n\"; }\n"
+        << "  server {\n    listen 127.0.0.1:" << port << " " << listen_suffix << ";\n"
+        << extra << "    location = /ok { return 200 \"ok\\n\"; }\n"
         << "    location = /fail { return 500 \"fail\\n\"; }\n"
         << "    location / { return 404 \"missing\\n\"; }\n  }\n}\n";
     process = std::make_unique<Child>(
@@ -228,29 +228,44 @@ TEST(HttpBpfTest, NginxHttp2CleartextExactCounts) {
   Collector collector(ZT_BIN, {"--probes", "sockets"});
   ASSERT_EQ(collector.WaitReady(), "");
   const std::string base = "http://127.0.0.1:" + std::to_string(nginx.port);
-  ASSERT_TRUE(WaitFor([&] { return RunCurl({"--http2-prior-knowledge", base + "/warmup"}, "zt-warm") == 0; },
-                      std::chrono::seconds(10)))
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return RunCurl({"--http2-prior-knowledge", base + "/warmup"}, "zt-warm") == 0;
+      },
+      std::chrono::seconds(10)))
       << ReadFileOrEmpty(nginx.dir + "/error.log");
   constexpr int kEach = 20;
   for (int i = 0; i < kEach; ++i) {
     ASSERT_EQ(RunCurl({"--http2-prior-knowledge", base + "/ok"}, "zt-h2c"), 0);
     ASSERT_EQ(RunCurl({"--http2-prior-knowledge", base + "/fail"}, "zt-h2c"), 0);
-    ASSERT_EQ(RunCurl({"--http2-prior-knowledge", base + "/users/" + std::to_string(1000 + i)},
-                      "zt-h2c"),
-              0);
+    ASSERT_EQ(
+        RunCurl({"--http2-prior-knowledge", base + "/users/" + std::to_string(1000 + i)}, "zt-h2c"),
+        0);
   }
   const std::string m = "http_server_request_duration_seconds";
-  ASSERT_TRUE(WaitFor([&] {
-    return Count(collector.Scrape(), m, {{"service_name", service}}) == 3 * kEach + 1;
-  }, std::chrono::seconds(10))) << Describe(collector.Scrape(), m + "_count", service);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Count(collector.Scrape(), m, {{"service_name", service}}) == 3 * kEach + 1;
+      },
+      std::chrono::seconds(10)))
+      << Describe(collector.Scrape(), m + "_count", service);
   const auto s = collector.Scrape();
-  EXPECT_EQ(Count(s, m, {{"service_name", service}, {"http_route", "/ok"},
-                         {"http_response_status_code", "200"}}), kEach);
-  EXPECT_EQ(Count(s, m, {{"service_name", service}, {"http_route", "/fail"},
-                         {"http_response_status_code", "500"}}), kEach);
+  EXPECT_EQ(
+      Count(
+          s, m,
+          {{"service_name", service}, {"http_route", "/ok"}, {"http_response_status_code", "200"}}),
+      kEach);
+  EXPECT_EQ(Count(s, m,
+                  {{"service_name", service},
+                   {"http_route", "/fail"},
+                   {"http_response_status_code", "500"}}),
+            kEach);
   // Numeric path segments are templated, so 20 user ids make one route.
-  EXPECT_EQ(Count(s, m, {{"service_name", service}, {"http_route", "/users/{id}"},
-                         {"http_response_status_code", "404"}}), kEach);
+  EXPECT_EQ(Count(s, m,
+                  {{"service_name", service},
+                   {"http_route", "/users/{id}"},
+                   {"http_response_status_code", "404"}}),
+            kEach);
 }
 
 TEST(HttpBpfTest, NginxOverTlsExactCountsThroughOpenSslUprobes) {
@@ -258,23 +273,29 @@ TEST(HttpBpfTest, NginxOverTlsExactCountsThroughOpenSslUprobes) {
   const std::string service = Unique("nginx-tls"), client = Unique("curl-tls");
   const std::string certs = TempDir();
   ASSERT_EQ(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + certs +
-                         "/key.pem -out " + certs + "/cert.pem -days 1 -subj /CN=localhost "
-                         ">/dev/null 2>&1").c_str()),
+                         "/key.pem -out " + certs +
+                         "/cert.pem -days 1 -subj /CN=localhost "
+                         ">/dev/null 2>&1")
+                            .c_str()),
             0);
-  Nginx nginx("ssl", "    ssl_certificate " + certs + "/cert.pem;\n    ssl_certificate_key " +
-                         certs + "/key.pem;\n",
+  Nginx nginx("ssl",
+              "    ssl_certificate " + certs + "/cert.pem;\n    ssl_certificate_key " + certs +
+                  "/key.pem;\n",
               service);
   ASSERT_GT(nginx.port, 0);
   Collector collector(ZT_BIN, {"--probes", "tls"});
   ASSERT_EQ(collector.WaitReady(), "");
   const std::string base = "https://127.0.0.1:" + std::to_string(nginx.port);
-  ASSERT_TRUE(WaitFor([&] { return RunCurl({"-k", base + "/warmup"}, "zt-warm") == 0; },
-                      std::chrono::seconds(10)))
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return RunCurl({"-k", base + "/warmup"}, "zt-warm") == 0;
+      },
+      std::chrono::seconds(10)))
       << ReadFileOrEmpty(nginx.dir + "/error.log");
   // nginx maps libssl once it serves; the collector picks new libraries up every interval.
-  ASSERT_TRUE(WaitFor([&] { return collector.Log().find("TLS plaintext capture attached") !=
-                                   std::string::npos; },
-                      std::chrono::seconds(10)));
+  ASSERT_TRUE(WaitFor(
+      [&] { return collector.Log().find("TLS plaintext capture attached") != std::string::npos; },
+      std::chrono::seconds(10)));
   constexpr int kEach = 10;
   // Keep-alive: one curl, many URLs over one TLS connection; then one connection per request.
   std::vector<std::string> keepalive = {"-k"};
@@ -288,18 +309,28 @@ TEST(HttpBpfTest, NginxOverTlsExactCountsThroughOpenSslUprobes) {
   ASSERT_EQ(RunCurl(keepalive, client), 0);
   for (int i = 0; i < kEach; ++i) ASSERT_EQ(RunCurl({"-k", base + "/fail"}, client), 0);
   const std::string m = "http_server_request_duration_seconds";
-  ASSERT_TRUE(WaitFor([&] {
-    const auto s = collector.Scrape();
-    return Count(s, m, {{"service_name", service}, {"http_route", "/ok"}}) == kEach &&
-           Count(s, m, {{"service_name", service}, {"http_route", "/fail"}}) == kEach;
-  }, std::chrono::seconds(10))) << Describe(collector.Scrape(), m + "_count", service);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const auto s = collector.Scrape();
+        return Count(s, m, {{"service_name", service}, {"http_route", "/ok"}}) == kEach &&
+               Count(s, m, {{"service_name", service}, {"http_route", "/fail"}}) == kEach;
+      },
+      std::chrono::seconds(10)))
+      << Describe(collector.Scrape(), m + "_count", service);
   const auto s = collector.Scrape();
-  EXPECT_EQ(Count(s, m, {{"service_name", service}, {"http_route", "/ok"},
-                         {"http_response_status_code", "200"}}), kEach);
-  EXPECT_EQ(Count(s, m, {{"service_name", service}, {"http_route", "/fail"},
-                         {"http_response_status_code", "500"}}), kEach);
+  EXPECT_EQ(
+      Count(
+          s, m,
+          {{"service_name", service}, {"http_route", "/ok"}, {"http_response_status_code", "200"}}),
+      kEach);
+  EXPECT_EQ(Count(s, m,
+                  {{"service_name", service},
+                   {"http_route", "/fail"},
+                   {"http_response_status_code", "500"}}),
+            kEach);
   EXPECT_EQ(Count(s, "http_client_request_duration_seconds",
-                  {{"service_name", client}, {"http_route", "/ok"}}), kEach);
+                  {{"service_name", client}, {"http_route", "/ok"}}),
+            kEach);
 }
 
 TEST(HttpBpfTest, GrpcUnaryFailingAndStreamingExactCounts) {
@@ -315,17 +346,23 @@ TEST(HttpBpfTest, GrpcUnaryFailingAndStreamingExactCounts) {
                {"OTEL_SERVICE_NAME=" + client_service});
   ASSERT_EQ(client.ReadLine(std::chrono::seconds(60)), "done");
   const std::string m = "rpc_server_duration_seconds";
-  ASSERT_TRUE(WaitFor([&] {
-    return Count(collector.Scrape(), m, {{"service_name", service}}) == 3 * kCalls;
-  }, std::chrono::seconds(10))) << Count(collector.Scrape(), m, {{"service_name", service}});
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Count(collector.Scrape(), m, {{"service_name", service}}) == 3 * kCalls;
+      },
+      std::chrono::seconds(10)))
+      << Count(collector.Scrape(), m, {{"service_name", service}});
   const auto s = collector.Scrape();
   for (const std::string side : {"server", "client"}) {
     const std::string metric = "rpc_" + side + "_duration_seconds";
     const std::string svc = side == "server" ? service : client_service;
     auto c = [&](const std::string& method, const std::string& code) {
-      return Count(s, metric, {{"service_name", svc}, {"rpc_system", "grpc"},
-                               {"rpc_service", "zt.test.Echo"}, {"rpc_method", method},
-                               {"rpc_grpc_status_code", code}});
+      return Count(s, metric,
+                   {{"service_name", svc},
+                    {"rpc_system", "grpc"},
+                    {"rpc_service", "zt.test.Echo"},
+                    {"rpc_method", method},
+                    {"rpc_grpc_status_code", code}});
     };
     EXPECT_EQ(c("Ok", "0"), kCalls) << side;
     EXPECT_EQ(c("Missing", "5"), kCalls) << side;  // NOT_FOUND

@@ -1,7 +1,7 @@
 // zerotrace as its users' monitoring stack sees it: every exported metric is documented, and a
 // real Prometheus (Debian's) scraping a real collector answers PromQL about a known workload.
-#include <gtest/gtest.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -59,12 +59,14 @@ TEST(ObservabilityBpfTest, EveryExportedMetricIsDocumented) {
   ASSERT_EQ(collector.WaitReady(), "");
   MakeSomeHttpTraffic();
   std::set<std::string> exported;
-  ASSERT_TRUE(WaitFor([&] {
-    exported.clear();
-    for (const auto& s : collector.Scrape()) exported.insert(FamilyOf(s.name));
-    return exported.count("http_server_request_duration_seconds") &&
-           exported.count("zerotrace_oncpu_samples_total");
-  }, std::chrono::seconds(15)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        exported.clear();
+        for (const auto& s : collector.Scrape()) exported.insert(FamilyOf(s.name));
+        return exported.count("http_server_request_duration_seconds") &&
+               exported.count("zerotrace_oncpu_samples_total");
+      },
+      std::chrono::seconds(15)));
   const std::string doc = ReadFileOrEmpty(ZT_METRICS_DOC);
   ASSERT_FALSE(doc.empty());
   std::set<std::string> documented;
@@ -121,14 +123,14 @@ TEST(ObservabilityBpfTest, PrometheusScrapesTheCollectorAndAnswersPromQL) {
     if (j.is_discarded() || j["data"]["result"].empty()) return std::nullopt;
     return std::stod(j["data"]["result"][0]["value"][1].get<std::string>());
   };
-  const std::string q = "sum(zerotrace_syscalls_total{service_name=\"" + service +
-                        "\",syscall=\"getppid\"})";
+  const std::string q =
+      "sum(zerotrace_syscalls_total{service_name=\"" + service + "\",syscall=\"getppid\"})";
   std::optional<double> v;
   ASSERT_TRUE(WaitFor([&] { return (v = query(q)) && *v == 1000; }, std::chrono::seconds(30)))
       << "PromQL " << q << " gave " << (v ? std::to_string(*v) : "nothing") << "\n"
       << ReadFileOrEmpty(dir + "/prometheus.log");
-  const std::string errors = "sum(zerotrace_syscall_errors_total{service_name=\"" + service +
-                             "\",syscall=\"openat\"})";
+  const std::string errors =
+      "sum(zerotrace_syscall_errors_total{service_name=\"" + service + "\",syscall=\"openat\"})";
   EXPECT_EQ(query(errors), 500.0);
   EXPECT_EQ(query("up{job=\"zerotrace\"}"), 1.0);
   w.CloseStdin();

@@ -39,7 +39,8 @@ TEST(CliTest, UnknownConfigKeyExits2NamingTheKey) {
   auto r = RunZerotrace({"--config", WriteConfig("listen: :0\nprobez: {}\n"), "run"});
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("'probez'"), std::string::npos) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one error line expected: " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1)
+      << "one error line expected: " << r.err;
 }
 
 TEST(CliTest, BadValueExits2) {
@@ -56,8 +57,8 @@ TEST(CliTest, MissingConfigFileExits2NamingTheFile) {
 
 TEST(CliTest, FlagsOverrideTheFile) {
   // The file's bad log level is overridden by a valid flag, so the error comes from --listen.
-  auto r = RunZerotrace({"--config", WriteConfig("log_level: loud\n"), "--log-level", "info",
-                         "run", "--listen", "127.0.0.1:notaport"});
+  auto r = RunZerotrace({"--config", WriteConfig("log_level: loud\n"), "--log-level", "info", "run",
+                         "--listen", "127.0.0.1:notaport"});
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("notaport"), std::string::npos) << r.err;
 }
@@ -88,8 +89,8 @@ TEST(CliTest, UnprivilegedRunSaysWhatItNeeds) {
 
 TEST(CliTest, JsonLogsAreOneObjectPerLine) {
   ZT_REQUIRE_BPF();
-  auto r = RunZerotrace({"--log-format", "json", "run", "--listen", "127.0.0.1:0", "--pid",
-                         "4194303"});
+  auto r =
+      RunZerotrace({"--log-format", "json", "run", "--listen", "127.0.0.1:0", "--pid", "4194303"});
   EXPECT_EQ(r.code, 1);
   ASSERT_FALSE(r.err.empty());
   std::istringstream lines(r.err);

@@ -22,8 +22,7 @@ constexpr int kSleepMs = 20;
 
 std::string UniqueService(const char* what) {
   static std::atomic<int> n{0};
-  return std::string("zt-e2e-") + what + "-" + std::to_string(getpid()) + "-" +
-         std::to_string(n++);
+  return std::string("zt-e2e-") + what + "-" + std::to_string(getpid()) + "-" + std::to_string(n++);
 }
 
 struct Workload {
@@ -31,9 +30,7 @@ struct Workload {
       : child({ZT_SYSCALL_WORKLOAD, std::to_string(kGetppid), std::to_string(kFailingOpenat),
                std::to_string(kSleeps), std::to_string(kSleepMs)},
               {"OTEL_SERVICE_NAME=" + service}) {}
-  void Run() {
-    ASSERT_EQ(child.ReadLine(std::chrono::seconds(10)), "ready");
-  }
+  void Run() { ASSERT_EQ(child.ReadLine(std::chrono::seconds(10)), "ready"); }
   void Go() {
     child.WriteLine("go");
     ASSERT_EQ(child.ReadLine(std::chrono::seconds(30)), "done");
@@ -106,9 +103,12 @@ TEST(SyscallsBpfTest, CountersStayMonotonicAfterTheProcessExits) {
     w.Go();
     // The service name is read from /proc while the process lives (a process that lives shorter
     // than one interval is named by its comm instead).
-    ASSERT_TRUE(WaitFor([&] {
-      return Value(collector.Scrape(), "zerotrace_syscalls_total", service, "getppid") == kGetppid;
-    }, std::chrono::seconds(5)));
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return Value(collector.Scrape(), "zerotrace_syscalls_total", service, "getppid") ==
+                 kGetppid;
+        },
+        std::chrono::seconds(5)));
     w.child.CloseStdin();
     ASSERT_TRUE(w.child.Wait(std::chrono::seconds(5)).has_value());
   }
@@ -171,15 +171,17 @@ TEST(SyscallsBpfTest, MemoryFollowsLiveProcessesNotPidChurn) {
     ASSERT_TRUE(c.Wait(std::chrono::seconds(5)).has_value());
   }
   // Every one of them made syscalls that were counted...
-  EXPECT_TRUE(WaitFor([&] {
-    return SumSamples(collector.Scrape(), "zerotrace_syscalls_total", {{"service_name", "true"}}) >=
-           kProcesses * 5;
-  }, std::chrono::seconds(5)));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return SumSamples(collector.Scrape(), "zerotrace_syscalls_total",
+                          {{"service_name", "true"}}) >= kProcesses * 5;
+      },
+      std::chrono::seconds(5)));
   // ...and once they are gone, no kernel map entry of theirs is left behind.
-  EXPECT_TRUE(WaitFor([&] {
-    return SumSamples(collector.Scrape(), "zerotrace_syscall_map_entries", {}) == 0;
-  }, std::chrono::seconds(5))) << "map entries: "
-                               << SumSamples(collector.Scrape(), "zerotrace_syscall_map_entries", {});
+  EXPECT_TRUE(WaitFor(
+      [&] { return SumSamples(collector.Scrape(), "zerotrace_syscall_map_entries", {}) == 0; },
+      std::chrono::seconds(5)))
+      << "map entries: " << SumSamples(collector.Scrape(), "zerotrace_syscall_map_entries", {});
 }
 
 TEST(SyscallsBpfTest, HealthReadyAndCleanShutdown) {
@@ -201,7 +203,8 @@ TEST(SyscallsBpfTest, HealthReadyAndCleanShutdown) {
   std::vector<int> ids = r["probes"]["syscalls"]["program_ids"].get<std::vector<int>>();
   ASSERT_EQ(ids.size(), 2u);  // sys_enter + sys_exit, one variant only
   auto loaded = [](int id) {
-    return std::system(("bpftool prog show id " + std::to_string(id) + " >/dev/null 2>&1").c_str()) == 0;
+    return std::system(
+               ("bpftool prog show id " + std::to_string(id) + " >/dev/null 2>&1").c_str()) == 0;
   };
   for (int id : ids) EXPECT_TRUE(loaded(id)) << "program " << id << " not visible in bpftool";
 

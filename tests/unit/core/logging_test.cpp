@@ -11,9 +11,7 @@ TEST(LoggingTest, JsonEscape) {
   EXPECT_EQ(JsonEscape(std::string("\x01", 1)), "\\u0001");
 }
 
-TEST(LoggingTest, RejectsUnknownFormat) {
-  EXPECT_FALSE(SetupLogging("xml", "info").ok());
-}
+TEST(LoggingTest, RejectsUnknownFormat) { EXPECT_FALSE(SetupLogging("xml", "info").ok()); }
 
 }  // namespace
 }  // namespace zerotrace
