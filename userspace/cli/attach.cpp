@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <atomic>
 #include <thread>
 
 #include "aggregators/endpoint_stats.h"
@@ -22,6 +23,7 @@
 #include "probes/sockets_probe.h"
 #include "process/process_catalog.h"
 #include "profiling/attach_profiles.h"
+#include "gpu/gpu_tracing.h"
 #include "tracing/span_builder.h"
 
 namespace zerotrace {
@@ -112,6 +114,29 @@ int RunAttach(const AttachOptions& o) {
   sockets.AttachTlsLibraries(o.proc_root);
   pipeline.Start(&sockets);
 
+  // GPU: libcuda uprobes + CUPTI records of this process, drained on a thread of their own.
+  std::unique_ptr<gpu::GpuTracing> gpu;
+  std::thread gpu_poller;
+  std::atomic<bool> gpu_stop{false};
+  const int64_t gpu_start_ns = gpu::MonotonicNowNs();
+  if (std::find(o.profiles.begin(), o.profiles.end(), "gpu") != o.profiles.end()) {
+    gpu::GpuOptions go;
+    go.proc_root = o.proc_root;
+    if (auto sym = profiling::MakeDefaultSymbolizers(); sym) go.aggregator.symbolizer = sym->user;
+    auto g = gpu::GpuTracing::Create(*features, *filter, catalog, registry, go);
+    if (!g || !(*g)->Attach()) {
+      std::fprintf(stderr, "zerotrace attach: GPU tracing unavailable: %s\n",
+                   g ? "no libcuda.so or CUPTI injector mapped by this process"
+                     : g.error().message.c_str());
+    } else {
+      gpu = std::move(g.value());
+      for (const auto& w : gpu->warnings()) std::fprintf(stderr, "gpu: %s\n", w.c_str());
+      gpu_poller = std::thread([&] {
+        while (!gpu_stop) gpu->Poll(100);
+      });
+    }
+  }
+
   std::fprintf(stderr, "attached to pid %u (%s, service %s) for %.0f s; Ctrl-C stops early\n",
                o.pid, target->comm.c_str(), target->service_name.c_str(),
                std::chrono::duration<double>(o.duration).count());
@@ -171,6 +196,8 @@ int RunAttach(const AttachOptions& o) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   pipeline.Stop();
   if (spans) spans->Shutdown();
+  gpu_stop = true;
+  if (gpu_poller.joinable()) gpu_poller.join();
   if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\n");
   if (exited && !profiles) {
     std::fprintf(stderr, "process %u exited after %.1f s; showing what was captured\n", o.pid,
@@ -180,6 +207,17 @@ int RunAttach(const AttachOptions& o) {
     for (const auto& w : profiles->warnings) std::fprintf(stderr, "%s\n", w.c_str());
     std::printf("%s", profiles->summary.c_str());
     for (const auto& f : profiles->files) std::printf("wrote %s\n", f.c_str());
+  }
+  if (gpu) {
+    gpu->Poll(0);
+    const auto profile = gpu->GpuProfile(o.pid);
+    std::printf("\nGPU:\n%s", gpu->Summary(profile).c_str());
+    auto files = gpu->WriteFiles(o.out_dir, profile, o.pid, gpu_start_ns);
+    if (!files) {
+      std::fprintf(stderr, "zerotrace attach: %s\n", files.error().message.c_str());
+    } else {
+      for (const auto& f : *files) std::printf("wrote %s\n", f.c_str());
+    }
   }
   const auto rows = endpoints.Rows();
   std::printf("\nRequests (RED per endpoint) over %.1f s:\n%s", seconds,

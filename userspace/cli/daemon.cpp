@@ -192,6 +192,7 @@ void Daemon::StartProbes() {
       probes_.emplace_back("offcpu", c ? c->probe() : nullptr, profiling_->offcpu_error());
     }
   }
+  if (config_.probes.cuda || config_.probes.cupti) StartGpu();
   for (auto& slot : probes_) {
     if (slot.owned) {
       if (auto s = slot.probe->Attach(); !s) {
@@ -230,6 +231,32 @@ void Daemon::StartProbes() {
       pipeline_->Start(sockets);
     }
   }
+}
+
+void Daemon::StartGpu() {
+  gpu::GpuOptions go;
+  go.cuda = config_.probes.cuda;
+  go.cupti = config_.probes.cupti;
+  go.proc_root = config_.proc_root;
+  if (auto sym = profiling::MakeDefaultSymbolizers(); sym) go.aggregator.symbolizer = sym->user;
+  auto g = gpu::GpuTracing::Create(*features_, *filter_, *catalog_, *registry_, go);
+  std::string error;
+  if (g) {
+    gpu_ = std::move(g.value());
+    if (auto s = gpu_->Attach(); !s) error = s.message();
+    for (const auto& w : gpu_->warnings()) spdlog::info("gpu: {}", w);
+  } else {
+    error = g.error().message;
+  }
+  if (!error.empty()) {
+    for (const char* name : {"cuda", "cupti"}) probes_.emplace_back(name, nullptr, error);
+    gpu_.reset();
+    return;
+  }
+  for (Probe* p : gpu_->probes()) probes_.emplace_back(p->name(), p, "");
+  gpu_poller_ = std::thread([this] {
+    while (!gpu_stop_) gpu_->Poll(100);
+  });
 }
 
 void Daemon::StartSpans() {
@@ -301,9 +328,25 @@ void Daemon::Refresh() {
 }
 
 void Daemon::Housekeeping() {
+  const auto t0 = std::chrono::steady_clock::now();
   Refresh();
-  if (sockets_ && config_.probes.tls) sockets_->AttachTlsLibraries(config_.proc_root);
-  catalog_->Sweep();
+  const auto t1 = std::chrono::steady_clock::now();
+  // New libraries (libcuda, the CUPTI injector, libssl) are found by reading every process's
+  // maps, which costs hundreds of ms on a busy node: every 5th tick is soon enough.
+  const bool scan_libraries = tick_++ % 5 == 0;
+  if (gpu_ && scan_libraries) {
+    if (auto s = gpu_->Rescan(); !s) spdlog::warn("gpu: {}", s.message());
+  }
+  const auto t2 = std::chrono::steady_clock::now();
+  if (sockets_ && config_.probes.tls && scan_libraries) {
+    sockets_->AttachTlsLibraries(config_.proc_root);
+  }
+  const auto t3 = std::chrono::steady_clock::now();
+  auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  spdlog::debug("tick: refresh {} ms, gpu rescan {} ms, tls scan {} ms", ms(t1 - t0), ms(t2 - t1),
+                ms(t3 - t2));
+  const auto gone = catalog_->Sweep();
+  if (gpu_) gpu_->ForgetProcesses(gone);
   filter_->Sweep(config_.proc_root);
 }
 
@@ -358,11 +401,20 @@ http::Response Daemon::Flamegraph(const http::Request& r) {
     return {400, "text/plain", "seconds and pid must be numbers\n", {}};
   }
   if (seconds < 1 || seconds > 300) return {400, "text/plain", "seconds must be 1..300\n", {}};
-  if (!profiling_) {
+  auto stop = [this] { return server_.stopping(); };
+  Result<profiling::RenderedProfile> out = Error{""};
+  if (type == "gpu") {
+    if (!gpu_) return {503, "text/plain", "GPU tracing is not running (probes cuda/cupti)\n", {}};
+    std::set<uint32_t> pids;
+    if (pid) pids.insert(pid);
+    auto profile = gpu_->Record(std::chrono::seconds(seconds), pids,
+                                std::chrono::milliseconds(200), stop);
+    out = profiling::RenderProfile(profile, format, "GPU flamegraph (CPU launch stack + kernel)");
+  } else if (!profiling_) {
     return {503, "text/plain", "profiling is disabled (probes oncpu/offcpu)\n", {}};
+  } else {
+    out = profiling_->Record(type, std::chrono::seconds(seconds), pid, format, stop);
   }
-  auto out = profiling_->Record(type, std::chrono::seconds(seconds), pid, format,
-                                [this] { return server_.stopping(); });
   if (!out) return {400, "text/plain", out.error().message + "\n", {}};
   http::Response resp{200, out->content_type, std::move(out->body), {}};
   if (format != "svg") {
@@ -390,13 +442,28 @@ void Daemon::RunUntilSignalled() {
 }
 
 void Daemon::Shutdown() {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto step = [&](const char* what) {
+    spdlog::debug("shutdown: {} done after {} ms", what,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count());
+  };
   server_.Stop();
   if (pipeline_) pipeline_->Stop();
+  gpu_stop_ = true;
+  if (gpu_poller_.joinable()) gpu_poller_.join();
+  step("readers");
   if (spans_) spans_->Shutdown();  // bounded final flush
+  step("spans");
   std::lock_guard lock(refresh_mu_);
   syscalls_.reset();
   probes_.clear();  // skeleton destroy detaches every link and closes every program
+  step("probes");
   profiling_.reset();
+  step("profiling");
+  gpu_.reset();
+  step("gpu");
   pipeline_.reset();
   if (pods_) pods_->stop();
   filter_.reset();
@@ -404,6 +471,7 @@ void Daemon::Shutdown() {
     close(stats_fd_);
     stats_fd_ = -1;
   }
+  step("all");
 }
 
 }  // namespace zerotrace

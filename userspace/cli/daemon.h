@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <memory>
+#include <atomic>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,7 @@
 #include "probes/sockets_probe.h"
 #include "process/process_catalog.h"
 #include "profiling/profiling_service.h"
+#include "gpu/gpu_tracing.h"
 #include "tracing/span_builder.h"
 
 namespace zerotrace {
@@ -66,6 +69,7 @@ class Daemon {
 
   void StartProbes();
   void StartSpans();  // when an OTLP endpoint is configured
+  void StartGpu();
   void RegisterSelfMetrics();
   void Refresh();  // reads all kernel state into the registry; called per scrape and per tick
   void Housekeeping();
@@ -87,11 +91,15 @@ class Daemon {
   std::unique_ptr<RequestPipeline> pipeline_;
   std::unique_ptr<tracing::SpanPipeline> spans_;
   std::unique_ptr<profiling::ProfilingService> profiling_;
+  std::unique_ptr<gpu::GpuTracing> gpu_;
+  std::thread gpu_poller_;  // drains the GPU ring buffers between ticks
+  std::atomic<bool> gpu_stop_{false};
   SocketsProbe* sockets_ = nullptr;  // owned by probes_
   std::unique_ptr<CumulativeCounter> syscall_events_;
   prometheus::Gauge* syscall_entries_ = nullptr;
   std::map<std::string, ProgramCounters> program_counters_;
   int stats_fd_ = -1;
+  uint64_t tick_ = 0;
   std::mutex refresh_mu_;
   http::Server server_;
 };

@@ -54,6 +54,8 @@ zerotrace::Result<zerotrace::Config> BuildConfig(const std::string& config_path,
     c.probes.tls = false;
     c.probes.oncpu = false;
     c.probes.offcpu = false;
+    c.probes.cuda = false;
+    c.probes.cupti = false;
     std::string list = *o.probes;
     size_t pos = 0;
     while (pos <= list.size()) {
@@ -68,12 +70,16 @@ zerotrace::Result<zerotrace::Config> BuildConfig(const std::string& config_path,
         c.probes.oncpu = true;
       } else if (name == "offcpu") {
         c.probes.offcpu = true;
+      } else if (name == "cuda") {
+        c.probes.cuda = true;
+      } else if (name == "cupti") {
+        c.probes.cupti = true;
       } else if (name == "tls") {
         c.probes.sockets = true;  // TLS plaintext flows through the sockets pipeline
         c.probes.tls = true;
       } else if (!name.empty()) {
         return zerotrace::Error{"--probes: unknown probe '" + name +
-                                "' (available: syscalls, sockets, tls, oncpu, offcpu)"};
+                                "' (available: syscalls, sockets, tls, oncpu, offcpu, cuda, cupti)"};
       }
       pos = comma + 1;
     }
@@ -121,7 +127,7 @@ int main(int argc, char** argv) {
   run->add_option("--proc-root", o.proc_root, "Where the host's /proc is mounted (default /proc)")
       ->envname("ZEROTRACE_PROC_ROOT");
   run->add_option("--probes", o.probes,
-                  "Comma-separated probes to enable (default: syscalls,sockets,tls,oncpu,offcpu)");
+                  "Comma-separated probes to enable (default: all: syscalls,sockets,tls,oncpu,offcpu,cuda,cupti)");
 
   auto* probe = app.add_subcommand("probe", "Show what this kernel supports and each probe's path");
   bool probe_json = false;

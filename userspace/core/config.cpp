@@ -152,8 +152,18 @@ Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
       if (v["pids"] && !(s = r.List(v["pids"], "select.pids", &c->select.pids))) return s;
       if (v["comms"]) s = r.List(v["comms"], "select.comms", &c->select.comms);
     } else if (key == "probes") {
-      if (!(s = r.CheckKeys(v, "probes", {"syscalls", "sockets", "tls", "oncpu", "offcpu"}))) {
+      if (!(s = r.CheckKeys(v, "probes",
+                            {"syscalls", "sockets", "tls", "oncpu", "offcpu", "cuda", "cupti"}))) {
         return s;
+      }
+      for (auto [name, flag] : {std::pair<const char*, bool*>{"cuda", &c->probes.cuda},
+                                {"cupti", &c->probes.cupti}}) {
+        if (!v[name]) continue;
+        const std::string prefix = std::string("probes.") + name;
+        if (!(s = r.CheckKeys(v[name], prefix, {"enabled"}))) return s;
+        if (v[name]["enabled"] && !(s = r.Bool(v[name]["enabled"], prefix + ".enabled", flag))) {
+          return s;
+        }
       }
       if (v["oncpu"]) {
         const auto& p = v["oncpu"];

@@ -24,6 +24,8 @@ struct ProbeToggles {
   bool tls = true;      // OpenSSL plaintext through uprobes (needs sockets)
   bool oncpu = true;    // continuous on-CPU profiling (perf_event cpu-clock)
   bool offcpu = true;   // continuous off-CPU profiling (sched_switch)
+  bool cuda = true;     // libcuda.so.1 driver uprobes in every process that maps it
+  bool cupti = true;    // USDT records of libzerotrace_cupti.so (CUDA_INJECTION64_PATH)
 };
 
 struct ProfilingConfig {
