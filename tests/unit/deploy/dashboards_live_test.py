@@ -116,6 +116,12 @@ def synthetic(end):
     g.counter("zerotrace_gpu_busy_seconds_total", dict(NODE, device="0"), 0.8)
     g.counter("zerotrace_http_unparsed_requests_total", dict(NODE, protocol="http2"), 0.1)
     g.gauge("zerotrace_connections_tracked", NODE, lambda i: 120)
+    g.counter("zerotrace_connections_dropped_total", NODE, 0.0)
+    g.counter("zerotrace_requests_total", NODE, 500)
+    g.counter("zerotrace_socket_bytes_captured_total", NODE, 2e5)
+    g.counter("zerotrace_unknown_protocol_connections_total", NODE, 0.2)
+    g.gauge("zerotrace_syscall_map_entries", NODE, lambda i: 900)
+    g.gauge("process_start_time_seconds", NODE, lambda i: 1.79e9)
     g.gauge("zerotrace_build_info", dict(NODE, version="0.1.0", git_commit="abc1234", kernel="6.1.0"), lambda i: 1)
     for prog in ("sys_enter", "sys_exit", "sched_switch"):
         g.counter("zerotrace_bpf_prog_run_seconds_total", dict(NODE, prog=prog), 0.004)
