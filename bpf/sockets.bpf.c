@@ -205,7 +205,9 @@ static __always_inline void fill_header(struct sock_event_header *h, __u64 id, i
   h->size = 0;
   h->captured = 0;
   h->direction = 0;
-  bpf_get_current_comm(h->comm, sizeof(h->comm));
+  /* comm only matters when a connection is opened (naming); skip it on the per-syscall path */
+  if (type == SOCK_EVENT_OPEN)
+    bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
 /* Waking the reader per event costs a context switch per syscall of a busy server; the reader

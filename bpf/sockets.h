@@ -50,7 +50,7 @@ struct sock_event_header {
   __u16 rport;    /* host byte order */
   __u8 laddr[16]; /* IPv4 in the first 4 bytes */
   __u8 raddr[16];
-  char comm[16];  /* the thread's comm at the event */
+  char comm[16];  /* OPEN: the thread's comm (not filled in other events) */
 };
 /* An OPEN event may carry data: the process environment (NUL-separated, a prefix of at most the
  * capture size), sent with the first connection of each process so a process that exits before
