@@ -7,6 +7,7 @@
 
 #include "offcpu.h"
 #include "offcpu.skel.h"
+#include "probes/bpf_util.h"
 #include "profiling/bpf_maps.h"
 
 namespace zerotrace {
@@ -139,7 +140,7 @@ void OffCpuProbe::DeleteStack(int32_t id) {
 }
 
 uint64_t OffCpuProbe::kernel_drops() const {
-  return skel_ ? profiling::SumPerCpuArray(bpf_map__fd(skel_->maps.drops), OFFCPU_DROP_MAX) : 0;
+  return skel_ ? SumPerCpuCounters(bpf_map__fd(skel_->maps.drops), OFFCPU_DROP_MAX) : 0;
 }
 
 }  // namespace zerotrace

@@ -10,6 +10,7 @@
 
 #include "oncpu.h"
 #include "oncpu.skel.h"
+#include "probes/bpf_util.h"
 #include "profiling/bpf_maps.h"
 
 namespace zerotrace {
@@ -120,7 +121,7 @@ void OnCpuProbe::DeleteStack(int32_t id) {
 }
 
 uint64_t OnCpuProbe::kernel_drops() const {
-  return skel_ ? profiling::SumPerCpuArray(bpf_map__fd(skel_->maps.drops), ONCPU_DROP_MAX) : 0;
+  return skel_ ? SumPerCpuCounters(bpf_map__fd(skel_->maps.drops), ONCPU_DROP_MAX) : 0;
 }
 
 }  // namespace zerotrace

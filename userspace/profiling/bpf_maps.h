@@ -45,20 +45,6 @@ Result<std::vector<std::pair<Key, Value>>> DrainHashMap(int fd) {
   return out;
 }
 
-// Sum over CPUs of every slot of a per-CPU u64 array.
-inline uint64_t SumPerCpuArray(int fd, uint32_t slots) {
-  const int ncpu = libbpf_num_possible_cpus();
-  if (fd < 0 || ncpu <= 0) return 0;
-  std::vector<uint64_t> values(static_cast<size_t>(ncpu));
-  uint64_t total = 0;
-  for (uint32_t i = 0; i < slots; ++i) {
-    if (bpf_map_lookup_elem(fd, &i, values.data()) == 0) {
-      for (uint64_t v : values) total += v;
-    }
-  }
-  return total;
-}
-
 // Reads one stack of a BPF_MAP_TYPE_STACK_TRACE map: addresses up to the first zero.
 inline bool ReadStackTrace(int fd, int32_t id, uint32_t depth, std::vector<uint64_t>* out) {
   out->assign(depth, 0);
