@@ -127,6 +127,39 @@ TEST(HttpBpfTest, Http1ServerAndClientExactCounts) {
   EXPECT_LT(slow_sum, 50 * 0.2);
 }
 
+TEST(HttpBpfTest, ConnectionsOpenedBeforeZerotraceStartedArePickedUp) {
+  ZT_REQUIRE_BPF();
+  const std::string service = Unique("preexisting"), client = Unique("preexisting-client");
+  Server server({kPython, kServers + "/http_test_server.py"}, service);
+  ASSERT_GT(server.port, 0);
+  Child keepalive({kPython, kServers + "/keepalive_client.py", std::to_string(server.port)},
+                  {"OTEL_SERVICE_NAME=" + client});
+  ASSERT_EQ(keepalive.ReadLine(std::chrono::seconds(10)), "ready");
+  // Only now does the collector start: accept() and connect() of this connection are history.
+  Collector collector(ZT_BIN, {"--probes", "sockets"});
+  ASSERT_EQ(collector.WaitReady(), "");
+  // The server thread sits in a read() entered before the probes attached: that one request's
+  // bytes are never seen (its response is counted as unparsed). Every later one is exact.
+  keepalive.WriteLine("go 1");
+  ASSERT_EQ(keepalive.ReadLine(std::chrono::seconds(20)), "done");
+  const std::string m = "http_server_request_duration_seconds";
+  const std::map<std::string, std::string> ok{{"service_name", service}, {"http_route", "/ok"}};
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const double before = Count(collector.Scrape(), m, ok);
+  EXPECT_LE(before, 1);
+  constexpr int kRequests = 30;
+  keepalive.WriteLine("go " + std::to_string(kRequests));
+  ASSERT_EQ(keepalive.ReadLine(std::chrono::seconds(20)), "done");
+  ASSERT_TRUE(WaitFor([&] { return Count(collector.Scrape(), m, ok) - before == kRequests; },
+                      std::chrono::seconds(10)))
+      << Describe(collector.Scrape(), m + "_count", service);
+  // The role was not seen (no accept/connect): it is inferred from who sends the request.
+  EXPECT_EQ(Count(collector.Scrape(), "http_client_request_duration_seconds",
+                  {{"service_name", client}, {"http_route", "/ok"}}),
+            kRequests + 1);
+  keepalive.CloseStdin();
+}
+
 TEST(HttpBpfTest, AttachPrintsRedTableWithPlausiblePercentiles) {
   ZT_REQUIRE_BPF();
   const std::string service = Unique("attach");
