@@ -219,6 +219,11 @@ Status PprofWriter::Serialize(const Profile& profile, std::string* out) const {
     pb::Label* process = sample->add_label();
     process->set_key(key_process);
     process->set_str(strings.Intern(s.process));
+    for (const auto& [key, value] : s.labels) {
+      pb::Label* l = sample->add_label();
+      l->set_key(strings.Intern(key));
+      l->set_str(strings.Intern(value));
+    }
     if (s.truncated) {
       pb::Label* t = sample->add_label();
       t->set_key(key_truncated);

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -52,6 +53,8 @@ struct StackSample {
   // insert a `[truncated]` frame right under the process so this is visible instead of silently
   // attributing time to the wrong caller.
   bool truncated = false;
+  // Extra string labels for pprof samples, e.g. k8s_namespace_name/k8s_pod_name on Kubernetes.
+  std::map<std::string, std::string> labels;
 
   bool operator==(const StackSample&) const = default;
 };

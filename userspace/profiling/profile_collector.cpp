@@ -70,6 +70,13 @@ void ProfileCollector::SetProcessNamer(
   names_.clear();
 }
 
+void ProfileCollector::SetProcessLabeler(
+    std::function<std::map<std::string, std::string>(uint32_t pid)> labeler) {
+  std::lock_guard<std::mutex> lock(poll_mu_);
+  labeler_ = std::move(labeler);
+  labels_.clear();
+}
+
 std::string ProfileCollector::ProcessName(uint32_t pid, const std::string& comm) {
   if (auto it = names_.find(pid); it != names_.end()) return it->second;
   std::string name = namer_ ? namer_(pid, comm) : ReadComm(pid);
@@ -93,6 +100,11 @@ Status ProfileCollector::Poll() {
   for (const auto& r : *drained) {
     if (r.value == 0) continue;
     samples.push_back(assembler_.Assemble(r, ProcessName(r.tgid, r.comm)));
+    if (labeler_) {
+      auto it = labels_.find(r.tgid);
+      if (it == labels_.end()) it = labels_.emplace(r.tgid, labeler_(r.tgid)).first;
+      samples.back().labels = it->second;
+    }
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -135,6 +147,7 @@ void ProfileCollector::SweepExited() {
   for (uint32_t pid : gone) {
     dying_.erase(pid);
     names_.erase(pid);
+    labels_.erase(pid);
     assembler_.ForgetProcess(pid);
   }
   if (auto* caching = dynamic_cast<symbolizer::CachingSymbolizer*>(symbolizers_.user.get())) {

@@ -86,6 +86,8 @@ class ProfileCollector {
   // Names the root of each stack; default: /proc/PID/comm read once per process, else the
   // comm the kernel recorded. The daemon can plug in its service names here.
   void SetProcessNamer(std::function<std::string(uint32_t pid, const std::string& comm)> namer);
+  // Extra labels for every sample of a process (the daemon adds the k8s_* labels); cached per pid.
+  void SetProcessLabeler(std::function<std::map<std::string, std::string>(uint32_t pid)> labeler);
 
  private:
   struct Recording {
@@ -103,6 +105,8 @@ class ProfileCollector {
 
   std::mutex poll_mu_;  // serializes Poll(); guards the assembler and names
   std::unordered_map<uint32_t, std::string> names_;
+  std::unordered_map<uint32_t, std::map<std::string, std::string>> labels_;
+  std::function<std::map<std::string, std::string>(uint32_t)> labeler_;
   std::unordered_set<uint32_t> dying_;
   std::function<std::string(uint32_t, const std::string&)> namer_;
 

@@ -48,11 +48,16 @@ ProfilingService::ProfilingService(Features& features, ProcessFilter& filter,
     auto info = catalog_.Lookup(pid);
     return info ? info->service_name : comm;
   };
+  auto labeler = [this](uint32_t pid) {
+    auto info = catalog_.Lookup(pid);
+    return info ? K8sLabels(info->k8s) : std::map<std::string, std::string>{};
+  };
   if (options.oncpu) {
     auto c = ProfileCollector::CreateOnCpu(features, filter, options.oncpu_options, *symbolizers);
     if (c) {
       oncpu_ = std::move(c.value());
       oncpu_->SetProcessNamer(namer);
+      oncpu_->SetProcessLabeler(labeler);
     } else {
       oncpu_error_ = c.error().message;
     }
@@ -62,6 +67,7 @@ ProfilingService::ProfilingService(Features& features, ProcessFilter& filter,
     if (c) {
       offcpu_ = std::move(c.value());
       offcpu_->SetProcessNamer(namer);
+      offcpu_->SetProcessLabeler(labeler);
     } else {
       offcpu_error_ = c.error().message;
     }

@@ -126,6 +126,20 @@ TEST(PprofTest, OnCpuProfileStructure) {
   }
 }
 
+TEST(PprofTest, ExtraSampleLabelsBecomeStringLabels) {
+  Profile prof = testing::OnCpuProfile();
+  for (auto& s : prof.samples) s.labels = {{"k8s_namespace_name", "shop"}, {"k8s_pod_name", "web-1"}};
+  pb::Profile p = Decode(prof);
+  ASSERT_GT(p.sample_size(), 0);
+  Index idx(p);
+  std::map<std::string, std::string> seen;
+  for (const auto& l : p.sample(0).label()) {
+    if (l.str() != 0) seen[idx.Str(l.key())] = idx.Str(l.str());
+  }
+  EXPECT_EQ(seen["k8s_namespace_name"], "shop");
+  EXPECT_EQ(seen["k8s_pod_name"], "web-1");
+}
+
 TEST(PprofTest, OffCpuAndGpuSampleTypes) {
   Profile off;
   off.type = ProfileType::kOffCpu;
