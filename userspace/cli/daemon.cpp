@@ -239,6 +239,13 @@ void Daemon::StartGpu() {
   go.cupti = config_.probes.cupti;
   go.proc_root = config_.proc_root;
   if (auto sym = profiling::MakeDefaultSymbolizers(); sym) go.aggregator.symbolizer = sym->user;
+  if (spans_) {
+    // Kernels launched while a thread serves a request become spans in that request's trace.
+    go.aggregator.on_kernel = [spans = spans_.get()](const gpu::GpuKernelExecution& k) {
+      spans->builder().OnGpuKernel({k.tgid, k.launch_tid, k.launch_ns, k.start_ns, k.end_ns,
+                                    k.kernel, k.service, k.device, k.stream, k.correlation_id});
+    };
+  }
   auto g = gpu::GpuTracing::Create(*features_, *filter_, *catalog_, *registry_, go);
   std::string error;
   if (g) {

@@ -672,6 +672,20 @@ void GpuAggregator::HandleCuptiKernel(const cupti_kernel_event& e) {
   k.block[1] = r.block_y;
   k.block[2] = r.block_z;
   AddRecord(std::move(k));
+  if (launch && options_.on_kernel) {
+    GpuKernelExecution e;
+    e.tgid = tgid;
+    e.launch_tid = launch->tid;
+    e.launch_ns = launch->ts;
+    e.start_ns = r.start;
+    e.end_ns = r.end;
+    e.kernel = label;
+    e.service = p.service;
+    e.device = r.device_id;
+    e.stream = r.stream_id;
+    e.correlation_id = r.correlation_id;
+    options_.on_kernel(e);
+  }
   if (launch) {
     // The CPU side: the launch call on the launching thread (its duration is not probed; a
     // 1 us slice marks it) and an arrow to the kernel.

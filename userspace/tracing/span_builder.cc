@@ -410,6 +410,42 @@ void SpanBuilder::Build(const RequestRecord& r, const ConnMeta& conn, const Open
   if (sink_) sink_(std::move(span));
 }
 
+void SpanBuilder::OnGpuKernel(const GpuKernelRun& run) {
+  std::lock_guard lock(mu_);
+  auto parent = threads_.FindParent(run.tgid, run.launch_tid, run.launch_ns);
+  if (!parent) {
+    ++counters_.gpu_kernels_unparented;
+    return;
+  }
+  Span span;
+  span.trace_id = parent->trace_id;
+  span.span_id = ids_->NewSpanId();
+  span.parent_span_id = parent->span_id;
+  span.trace_state = parent->trace_state;
+  span.name = "gpu kernel " + run.kernel;
+  span.kind = SpanKind::kInternal;
+  span.start_unix_ns = clock_.MonotonicToUnixNs(run.start_ns);
+  span.end_unix_ns = clock_.MonotonicToUnixNs(std::max(run.end_ns, run.start_ns));
+  ConnMeta owner;
+  owner.tgid = run.tgid;
+  owner.service = run.service;
+  span.resource = ResourceFor(owner);
+  auto& a = span.attributes;
+  a.Set("gpu.kernel.name", run.kernel);
+  a.Set("gpu.device.id", static_cast<int64_t>(run.device));
+  a.Set("gpu.stream.id", static_cast<int64_t>(run.stream));
+  a.Set("cuda.correlation_id", static_cast<int64_t>(run.correlation_id));
+  a.Set("thread.id", static_cast<int64_t>(run.launch_tid));
+  ++counters_.gpu_kernel_spans;
+  // The request's own sampling decision is made later, when it completes; kernels follow the
+  // trace's head ratio so a kept trace keeps its kernels.
+  if (!sampler_.SampledByRatio(span.trace_id)) {
+    ++counters_.sampled_out;
+    return;
+  }
+  if (sink_) sink_(std::move(span));
+}
+
 std::shared_ptr<const Resource> SpanBuilder::ResourceFor(const ConnMeta& conn) {
   auto it = resources_.find(conn.tgid);
   if (it != resources_.end()) return it->second;

@@ -58,6 +58,22 @@ struct SpanBuilderCounters {
   uint64_t open_dropped = 0;       // starts forgotten (bound reached or never completed)
   uint64_t unparsed_skipped = 0;   // records with no method/rpc (nothing to name a span after)
   uint64_t relinked = 0;           // server starts seen before their peer's client start
+  uint64_t gpu_kernel_spans = 0;   // GPU kernels that ran for a request (INTERNAL spans)
+  uint64_t gpu_kernels_unparented = 0;  // launched while the thread served no known request
+};
+
+// One kernel execution on the GPU and the CPU launch it came from (CLOCK_MONOTONIC ns).
+struct GpuKernelRun {
+  uint32_t tgid = 0;
+  uint32_t launch_tid = 0;
+  uint64_t launch_ns = 0;
+  uint64_t start_ns = 0;
+  uint64_t end_ns = 0;
+  std::string kernel;  // demangled, shortened
+  std::string service;
+  uint32_t device = 0;
+  uint32_t stream = 0;
+  uint32_t correlation_id = 0;
 };
 
 // Turns completed requests (RequestRecord + ConnMeta) into OTLP spans:
@@ -95,6 +111,9 @@ class SpanBuilder : public RequestConsumer, public RequestStartObserver {
 
   void OnRequestStart(const RequestStart& start, const ConnMeta& conn) override;
   void OnRequest(const protocols::RequestRecord& record, const ConnMeta& conn) override;
+  // A GPU kernel launched by a thread while it served a request becomes an INTERNAL child span
+  // of that request's server span; kernels launched outside any request make no span.
+  void OnGpuKernel(const GpuKernelRun& run);
 
   // Expires old state, forgets exited processes, refreshes the clock offset when due.
   // `now_ns` is CLOCK_MONOTONIC; called from OnRequest* on its own every

@@ -339,3 +339,28 @@ TEST_F(GpuAggregatorTest, ShortEventsAreIgnored) {
 
 }  // namespace
 }  // namespace zerotrace::gpu
+
+namespace zerotrace::gpu {
+namespace {
+
+TEST_F(GpuAggregatorTest, KernelsWithAKnownLaunchAreReportedToOnKernel) {
+  std::vector<GpuKernelExecution> seen;
+  GpuAggregatorOptions o;
+  o.on_kernel = [&](const GpuKernelExecution& e) { seen.push_back(e); };
+  Make(o);
+  launches_[{kPid, 21}] = cupti_launch_info{500, 3, kPid + 5, 307, 1};
+  Kernel("_Z6vecAddPKfS0_Pfi", 21, 1000, 1000, 9);
+  Kernel("_Z6matMulPKfS0_Pfi", 22, 3000, 500);  // no launch record: nothing to attribute
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].tgid, kPid);
+  EXPECT_EQ(seen[0].launch_tid, kPid + 5);
+  EXPECT_EQ(seen[0].launch_ns, 500u);
+  EXPECT_EQ(seen[0].start_ns, 1000u);
+  EXPECT_EQ(seen[0].end_ns, 2000u);
+  EXPECT_EQ(seen[0].kernel, "vecAdd");
+  EXPECT_EQ(seen[0].stream, 9u);
+  EXPECT_EQ(seen[0].correlation_id, 21u);
+}
+
+}  // namespace
+}  // namespace zerotrace::gpu

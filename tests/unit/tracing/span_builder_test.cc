@@ -422,3 +422,42 @@ TEST(SpanBuilderTest, SkipsRecordsWithNothingToName) {
 
 }  // namespace
 }  // namespace zerotrace::tracing
+
+namespace zerotrace::tracing {
+namespace {
+
+TEST(SpanBuilderGpuTest, KernelLaunchedWhileServingIsAChildOfTheServerSpan) {
+  Harness h;
+  const ConnMeta conn = Conn(100, 101, "inference", "127.0.0.1", 8080, "127.0.0.1", 50000);
+  h.builder.OnRequestStart(Start(Role::kServer, 1000), conn);
+  GpuKernelRun k;
+  k.tgid = 100;
+  k.launch_tid = 101;
+  k.launch_ns = 1500;
+  k.start_ns = 1600;
+  k.end_ns = 2600;
+  k.kernel = "vecAdd";
+  k.service = "inference";
+  k.correlation_id = 7;
+  h.builder.OnGpuKernel(k);
+  GpuKernelRun other_thread = k;
+  other_thread.launch_tid = 999;  // this thread serves no request
+  h.builder.OnGpuKernel(other_thread);
+  h.builder.OnRequest(Http(Role::kServer, "POST", "/infer", "/infer", 200, 1000, 3000), conn);
+
+  const Span* server = h.Named("POST /infer", SpanKind::kServer);
+  const Span* kernel = h.Named("gpu kernel vecAdd", SpanKind::kInternal);
+  ASSERT_NE(server, nullptr);
+  ASSERT_NE(kernel, nullptr);
+  EXPECT_EQ(kernel->trace_id, server->trace_id);
+  ASSERT_TRUE(kernel->parent_span_id.has_value());
+  EXPECT_EQ(*kernel->parent_span_id, server->span_id);
+  EXPECT_EQ(kernel->end_unix_ns - kernel->start_unix_ns, 1000);
+  EXPECT_EQ(Attr<std::string>(*kernel, "gpu.kernel.name"), "vecAdd");
+  EXPECT_EQ(Attr<int64_t>(*kernel, "cuda.correlation_id"), 7);
+  EXPECT_EQ(h.builder.counters().gpu_kernel_spans, 1u);
+  EXPECT_EQ(h.builder.counters().gpu_kernels_unparented, 1u);
+}
+
+}  // namespace
+}  // namespace zerotrace::tracing
