@@ -40,27 +40,39 @@ void RedAggregator::OnRequest(const protocols::RequestRecord& r, const ConnMeta&
   }
   const double seconds = static_cast<double>(r.end_ns - r.start_ns) / 1e9;
   const bool server = r.role == protocols::Role::kServer;
-  if (r.protocol == protocols::Protocol::kGrpc) {
+  const bool grpc = r.protocol == protocols::Protocol::kGrpc;
+  const std::string grpc_code =
+      grpc ? (r.grpc_status >= 0 ? std::to_string(r.grpc_status) : "unknown") : "";
+  key_.clear();
+  key_.append(server ? "s" : "c").append(grpc ? "g\x1f" : "h\x1f").append(conn.service);
+  for (const auto& [k, v] : conn.k8s) key_.append("\x1f").append(v);
+  if (grpc) {
+    key_.append("\x1f").append(r.rpc_service).append("\x1f").append(r.rpc_method);
+    key_.append("\x1f").append(grpc_code);
+  } else {
+    key_.append("\x1f").append(r.method).append("\x1f").append(r.route);
+    key_.append("\x1f").append(std::to_string(r.status_code));
+    if (server) key_.append("\x1f").append(std::to_string(conn.local_port));
+  }
+  prometheus::Histogram*& hist = series_[key_];
+  if (!hist) {
     prometheus::Labels labels = conn.k8s;
     labels["service_name"] = conn.service;
-    labels["rpc_system"] = "grpc";
-    labels["rpc_service"] = r.rpc_service;
-    labels["rpc_method"] = r.rpc_method;
-    labels["rpc_grpc_status_code"] = r.grpc_status >= 0 ? std::to_string(r.grpc_status) : "unknown";
-    (server ? rpc_server_ : rpc_client_).Add(labels, Buckets()).Observe(seconds);
-    return;
+    if (grpc) {
+      labels["rpc_system"] = "grpc";
+      labels["rpc_service"] = r.rpc_service;
+      labels["rpc_method"] = r.rpc_method;
+      labels["rpc_grpc_status_code"] = grpc_code;
+      hist = &(server ? rpc_server_ : rpc_client_).Add(labels, Buckets());
+    } else {
+      labels["http_request_method"] = r.method;
+      labels["http_response_status_code"] = std::to_string(r.status_code);
+      labels["http_route"] = r.route;
+      if (server) labels["server_port"] = std::to_string(conn.local_port);
+      hist = &(server ? http_server_ : http_client_).Add(labels, Buckets());
+    }
   }
-  prometheus::Labels labels = conn.k8s;
-  labels["service_name"] = conn.service;
-  labels["http_request_method"] = r.method;
-  labels["http_response_status_code"] = std::to_string(r.status_code);
-  labels["http_route"] = r.route;
-  if (server) {
-    labels["server_port"] = std::to_string(conn.local_port);
-    http_server_.Add(labels, Buckets()).Observe(seconds);
-  } else {
-    http_client_.Add(labels, Buckets()).Observe(seconds);
-  }
+  hist->Observe(seconds);
 }
 
 }  // namespace zerotrace

@@ -5,6 +5,9 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <string>
+#include <unordered_map>
+
 #include "aggregators/conn_tracker.h"
 
 namespace zerotrace {
@@ -26,6 +29,10 @@ class RedAggregator : public RequestConsumer {
   prometheus::Family<prometheus::Histogram>& rpc_server_;
   prometheus::Family<prometheus::Histogram>& rpc_client_;
   prometheus::Family<prometheus::Counter>& unparsed_;
+  // Series looked up by a flat key: building prometheus::Labels (a map of strings) and hashing
+  // it for every request cost more than parsing the request. Bounded by the label cardinality.
+  std::unordered_map<std::string, prometheus::Histogram*> series_;
+  std::string key_;  // reused buffer
 };
 
 }  // namespace zerotrace
