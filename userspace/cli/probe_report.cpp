@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "probes/offcpu_probe.h"
 #include "probes/syscall_probe.h"
 
 namespace zerotrace {
@@ -31,6 +32,17 @@ std::vector<ProbePath> ProbePaths(Features& f) {
        raw ? "raw_tracepoint" : (f.Has(Feature::kTracepoint) ? "tracepoint" : "unavailable"),
        raw ? "raw_syscalls sys_enter/sys_exit, socket syscalls picked by number"
            : "syscalls/sys_{enter,exit}_{accept4,connect,read,write,...} tracepoints"});
+  const bool uprobes = f.Has(Feature::kUprobe);
+  out.push_back({"tls", uprobes ? "uprobe" : "unavailable",
+                 "SSL_read/SSL_write(_ex) in every libssl.so a traced process maps"});
+  out.push_back({"oncpu", f.Has(Feature::kPerfEvent) ? "perf_event" : "unavailable",
+                 "software cpu-clock sampling per CPU, kernel+user stacks"});
+  const auto offcpu = ChooseOffCpuAttachMode(f);
+  out.push_back({"offcpu", AttachModeName(offcpu), "sched/sched_switch, blocked time per stack"});
+  out.push_back({"cuda", uprobes ? "uprobe" : "unavailable",
+                 "cuLaunchKernel, cuMemAlloc/Free, cuMemcpy*, *Synchronize in libcuda.so.1"});
+  out.push_back({"cupti", uprobes ? "usdt" : "unavailable",
+                 "USDT probes of libzerotrace_cupti.so (CUDA_INJECTION64_PATH)"});
   return out;
 }
 

@@ -63,7 +63,9 @@ TEST(FeaturesTest, ReportListsEveryFeatureAndProbe) {
   for (int i = 0; i < static_cast<int>(Feature::kCount); ++i) {
     EXPECT_NE(table.find(FeatureName(static_cast<Feature>(i))), std::string::npos);
   }
-  EXPECT_NE(table.find("syscalls"), std::string::npos);
+  for (const char* probe : {"syscalls", "sockets", "tls", "oncpu", "offcpu", "cuda", "cupti"}) {
+    EXPECT_NE(table.find(probe), std::string::npos) << probe;
+  }
   const std::string json = ProbeReportJson(f);
   EXPECT_NE(json.find("\"tracepoint\""), std::string::npos);
 }
