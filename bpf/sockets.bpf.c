@@ -35,6 +35,7 @@ struct call_args {
   __s32 fd;
   __u8 kind;
   __u8 direction;
+  __u8 in_use; /* a call entered and has not exited yet */
 };
 
 struct conn_key {
@@ -57,10 +58,12 @@ struct conn_info {
 #define CONN_SEEN_DATA 1 /* the first payload byte was inspected */
 #define CONN_TLS 2       /* TLS records on the wire: plaintext comes from the SSL uprobes */
 
+/* The socket syscall in progress on each task. Task storage, not a tid-keyed hash: the exit
+ * handler runs for every syscall of the host and a task-local slot costs no hashing. */
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 16384);
-  __type(key, __u32);
+  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
   __type(value, struct call_args);
 } active SEC(".maps");
 
@@ -327,11 +330,19 @@ static __always_inline struct conn_info *lookup_conn(__u64 id, int fd)
 static __always_inline int enter(int fd, __u64 buf, __u32 iovcnt, __u8 kind, __u8 dir)
 {
   __u64 id = bpf_get_current_pid_tgid();
-  __u32 tgid = id >> 32, tid = (__u32)id;
+  __u32 tgid = id >> 32;
   if (tgid == self_tgid || !zt_is_traced(tgid))
     return 0;
-  struct call_args a = {.buf = buf, .iovcnt = iovcnt, .fd = fd, .kind = kind, .direction = dir};
-  bpf_map_update_elem(&active, &tid, &a, BPF_ANY);
+  struct call_args *a = bpf_task_storage_get(&active, bpf_get_current_task_btf(), NULL,
+                                             BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (!a)
+    return 0;
+  a->buf = buf;
+  a->iovcnt = iovcnt;
+  a->fd = fd;
+  a->kind = kind;
+  a->direction = dir;
+  a->in_use = 1;
   return 0;
 }
 
@@ -357,11 +368,11 @@ static __always_inline int exit_call(long ret)
 {
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tid = (__u32)id;
-  struct call_args *ap = bpf_map_lookup_elem(&active, &tid);
-  if (!ap)
+  struct call_args *ap = bpf_task_storage_get(&active, bpf_get_current_task_btf(), NULL, 0);
+  if (!ap || !ap->in_use)
     return 0;
   struct call_args a = *ap;
-  bpf_map_delete_elem(&active, &tid);
+  ap->in_use = 0;
 
   if (a.kind == CALL_ACCEPT) {
     if (ret >= 0)
