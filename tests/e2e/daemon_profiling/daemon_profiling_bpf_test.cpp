@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <thread>
 #include <sstream>
 
 #include "collector.h"
@@ -108,6 +109,42 @@ TEST(DaemonProfilingBpfTest, AttachToAMissingPidIsAClearError) {
   ASSERT_TRUE(status && WIFEXITED(*status));
   EXPECT_EQ(WEXITSTATUS(*status), 1);
   EXPECT_NE(ReadFileOrEmpty(log).find("does not exist"), std::string::npos) << ReadFileOrEmpty(log);
+}
+
+TEST(DaemonProfilingBpfTest, AttachWithAnUnwritableOutDirIsAClearError) {
+  ZT_REQUIRE_BPF();
+  Child burn({ZT_BURN_CPU, "0"});
+  ASSERT_EQ(burn.ReadLine(std::chrono::seconds(10)), "ready");
+  const std::string log = TempDir() + "/attach.log";
+  Child attach({ZT_BIN, "attach", "--pid", std::to_string(burn.pid()), "--profile", "oncpu",
+                "--out", "/proc/zerotrace-cannot-write-here"},
+               {}, log);
+  auto status = attach.Wait(std::chrono::seconds(10));
+  ASSERT_TRUE(status && WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 2);
+  EXPECT_NE(ReadFileOrEmpty(log).find("not a writable directory"), std::string::npos)
+      << ReadFileOrEmpty(log);
+}
+
+TEST(DaemonProfilingBpfTest, AttachToAProcessThatExitsMidwayKeepsWhatWasCaptured) {
+  ZT_REQUIRE_BPF();
+  Child burn({ZT_BURN_CPU, "2"});  // burns for 2 s, then exits
+  ASSERT_EQ(burn.ReadLine(std::chrono::seconds(10)), "ready");
+  const std::string dir = TempDir();
+  Child attach({ZT_BIN, "attach", "--pid", std::to_string(burn.pid()), "--duration", "30s",
+                "--profile", "oncpu", "--out", dir},
+               {}, dir + "/attach.log");
+  // Reap the burner when it exits, as its parent would; a zombie still shows in /proc.
+  std::thread reaper([&] { burn.Wait(std::chrono::seconds(20)); });
+  std::string out;
+  while (auto line = attach.ReadLine(std::chrono::seconds(30))) out += *line + "\n";
+  auto status = attach.Wait(std::chrono::seconds(10));
+  ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << ReadFileOrEmpty(dir + "/attach.log");
+  EXPECT_NE(ReadFileOrEmpty(dir + "/attach.log").find("exited"), std::string::npos)
+      << ReadFileOrEmpty(dir + "/attach.log");
+  EXPECT_NE(ReadFileOrEmpty(dir + "/oncpu.folded").find("burn_cpu_for_test"), std::string::npos);
+  reaper.join();
 }
 
 }  // namespace
