@@ -35,7 +35,6 @@ struct call_args {
   __s32 fd;
   __u8 kind;
   __u8 direction;
-  __u8 in_use; /* a call entered and has not exited yet */
 };
 
 struct conn_key {
@@ -58,12 +57,10 @@ struct conn_info {
 #define CONN_SEEN_DATA 1 /* the first payload byte was inspected */
 #define CONN_TLS 2       /* TLS records on the wire: plaintext comes from the SSL uprobes */
 
-/* The socket syscall in progress on each task. Task storage, not a tid-keyed hash: the exit
- * handler runs for every syscall of the host and a task-local slot costs no hashing. */
 struct {
-  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, int);
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32);
   __type(value, struct call_args);
 } active SEC(".maps");
 
@@ -330,19 +327,11 @@ static __always_inline struct conn_info *lookup_conn(__u64 id, int fd)
 static __always_inline int enter(int fd, __u64 buf, __u32 iovcnt, __u8 kind, __u8 dir)
 {
   __u64 id = bpf_get_current_pid_tgid();
-  __u32 tgid = id >> 32;
+  __u32 tgid = id >> 32, tid = (__u32)id;
   if (tgid == self_tgid || !zt_is_traced(tgid))
     return 0;
-  struct call_args *a = bpf_task_storage_get(&active, bpf_get_current_task_btf(), NULL,
-                                             BPF_LOCAL_STORAGE_GET_F_CREATE);
-  if (!a)
-    return 0;
-  a->buf = buf;
-  a->iovcnt = iovcnt;
-  a->fd = fd;
-  a->kind = kind;
-  a->direction = dir;
-  a->in_use = 1;
+  struct call_args a = {.buf = buf, .iovcnt = iovcnt, .fd = fd, .kind = kind, .direction = dir};
+  bpf_map_update_elem(&active, &tid, &a, BPF_ANY);
   return 0;
 }
 
@@ -368,11 +357,11 @@ static __always_inline int exit_call(long ret)
 {
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tid = (__u32)id;
-  struct call_args *ap = bpf_task_storage_get(&active, bpf_get_current_task_btf(), NULL, 0);
-  if (!ap || !ap->in_use)
+  struct call_args *ap = bpf_map_lookup_elem(&active, &tid);
+  if (!ap)
     return 0;
   struct call_args a = *ap;
-  ap->in_use = 0;
+  bpf_map_delete_elem(&active, &tid);
 
   if (a.kind == CALL_ACCEPT) {
     if (ret >= 0)

@@ -9,12 +9,11 @@ struct syscall_start {
   __u32 nr;
 };
 
-/* Per-task storage: no hashing and no shared LRU lists on the path every syscall of the host
- * takes; the kernel frees the slot with the task, so exit_group or a killed task leaks nothing. */
+/* LRU: exit_group and a killed task never reach sys_exit; LRU keeps the map from filling up. */
 struct {
-  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, int);
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32);
   __type(value, struct syscall_start);
 } start SEC(".maps");
 
@@ -47,30 +46,26 @@ static __always_inline void count_drop(__u32 reason)
 static __always_inline int handle_enter(long nr)
 {
   __u64 id = bpf_get_current_pid_tgid();
-  __u32 tgid = id >> 32;
+  __u32 tgid = id >> 32, tid = (__u32)id;
 
   if (!zt_is_traced(tgid))
     return 0;
-  struct syscall_start *s = bpf_task_storage_get(&start, bpf_get_current_task_btf(), NULL,
-                                                 BPF_LOCAL_STORAGE_GET_F_CREATE);
-  if (!s)
-    return 0;
-  s->ts = bpf_ktime_get_ns();
-  s->nr = (__u32)nr;
+  struct syscall_start s = {.ts = bpf_ktime_get_ns(), .nr = (__u32)nr};
+  bpf_map_update_elem(&start, &tid, &s, BPF_ANY);
   return 0;
 }
 
 static __always_inline int handle_exit(long ret)
 {
   __u64 id = bpf_get_current_pid_tgid();
-  __u32 tgid = id >> 32;
+  __u32 tgid = id >> 32, tid = (__u32)id;
 
-  struct syscall_start *s = bpf_task_storage_get(&start, bpf_get_current_task_btf(), NULL, 0);
-  if (!s || s->ts == 0)
+  struct syscall_start *s = bpf_map_lookup_elem(&start, &tid);
+  if (!s)
     return 0; /* entered before we attached, or not traced */
   __u64 delta = bpf_ktime_get_ns() - s->ts;
   struct syscall_key key = {.tgid = tgid, .nr = s->nr};
-  s->ts = 0;
+  bpf_map_delete_elem(&start, &tid);
 
   struct syscall_stats *st = bpf_map_lookup_elem(&stats, &key);
   if (!st) {
