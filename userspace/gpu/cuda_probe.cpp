@@ -154,25 +154,10 @@ Status CudaProbe::Rescan() {
     }
   }
   std::lock_guard<std::mutex> lock(mu_);
-  std::string errors;
-  for (auto it = libs_.begin(); it != libs_.end();) {
-    if (want.count(it->first)) {
-      ++it;
-      continue;
-    }
-    Detach(it->second);
-    it = libs_.erase(it);
-  }
-  for (const auto& [key, path] : want) {
-    if (libs_.count(key) || failed_.count(key)) continue;
-    Attached a;
-    if (auto s = AttachLibrary(path, &a); !s) {
-      errors += (errors.empty() ? "" : "; ") + s.message();
-      if (failed_.size() < 4096) failed_.insert(key);
-      continue;
-    }
-    libs_.emplace(key, std::move(a));
-  }
+  const std::string errors = ReconcileLibraries(
+      libs_, failed_, want,
+      [this](const std::string& path, Attached* a) { return AttachLibrary(path, a); },
+      [this](Attached& a) { Detach(a); });
   if (!errors.empty()) return Error{errors};
   return Status::Ok();
 }

@@ -31,6 +31,39 @@ using LibraryMatcher = std::function<bool(const std::string& path)>;
 std::map<std::pair<dev_t, ino_t>, MappedLibrary> ScanMappedLibraries(
     const std::string& proc_root, const std::vector<uint32_t>& pids, const LibraryMatcher& match);
 
+using LibraryKey = std::pair<dev_t, ino_t>;
+
+// Brings `attached` in line with `want` (key -> path): detaches libraries no longer mapped,
+// attaches new ones, and remembers failures in `failed` (bounded) so they are not retried every
+// scan. `attach(path, Attached*)` returns a Status-like value with ok()/message(). Returns the
+// attach errors joined with "; " (empty when none).
+template <typename Attached, typename AttachFn, typename DetachFn>
+std::string ReconcileLibraries(std::map<LibraryKey, Attached>& attached,
+                               std::set<LibraryKey>& failed,
+                               const std::map<LibraryKey, std::string>& want, AttachFn attach,
+                               DetachFn detach) {
+  std::string errors;
+  for (auto it = attached.begin(); it != attached.end();) {
+    if (want.count(it->first)) {
+      ++it;
+      continue;
+    }
+    detach(it->second);
+    it = attached.erase(it);
+  }
+  for (const auto& [key, path] : want) {
+    if (attached.count(key) || failed.count(key)) continue;
+    Attached a;
+    if (auto s = attach(path, &a); !s.ok()) {
+      errors += (errors.empty() ? "" : "; ") + s.message();
+      if (failed.size() < 4096) failed.insert(key);
+      continue;
+    }
+    attached.emplace(key, std::move(a));
+  }
+  return errors;
+}
+
 // True when PROC_ROOT/PID/maps has an executable mapping `match` accepts.
 bool ProcessMaps(const std::string& proc_root, uint32_t pid, const LibraryMatcher& match);
 
