@@ -16,6 +16,8 @@
 const volatile __u32 capture_bytes = ZT_SOCK_MAX_CAPTURE;
 const volatile __u32 self_tgid = 0; /* the collector itself: its own HTTP server is not traced */
 const volatile __u64 ring_wakeup_bytes = 4 * 1024 * 1024; /* loader sets: a quarter of the ring */
+/* Set by the loader once an SSL uprobe is attached; until then no syscall looks for a TLS call. */
+volatile bool tls_probes_attached = false;
 
 /* Syscall numbers for the raw_tp variant, set by the loader from <sys/syscall.h> (vmlinux.h has
  * no __NR_* constants). -1 = not on this architecture. */
@@ -353,16 +355,10 @@ static __always_inline void gather_iov(struct sock_data_event *e, __u64 iov_addr
   }
 }
 
-static __always_inline int exit_call(long ret)
+/* The end of a call whose arguments are known: track a new connection or emit its bytes. */
+static __always_inline int finish_call(__u64 id, struct call_args a, long ret)
 {
-  __u64 id = bpf_get_current_pid_tgid();
   __u32 tid = (__u32)id;
-  struct call_args *ap = bpf_map_lookup_elem(&active, &tid);
-  if (!ap)
-    return 0;
-  struct call_args a = *ap;
-  bpf_map_delete_elem(&active, &tid);
-
   if (a.kind == CALL_ACCEPT) {
     if (ret >= 0)
       track(id, (int)ret, SOCK_ROLE_SERVER, true);
@@ -378,10 +374,12 @@ static __always_inline int exit_call(long ret)
   struct conn_info *c = lookup_conn(id, a.fd);
   if (!c)
     return 0;
-  struct tls_call *tls = bpf_map_lookup_elem(&tls_active, &tid);
-  if (tls) {
-    tls->fd = a.fd;
-    c->flags |= CONN_TLS;
+  if (tls_probes_attached) {
+    struct tls_call *tls = bpf_map_lookup_elem(&tls_active, &tid);
+    if (tls) {
+      tls->fd = a.fd;
+      c->flags |= CONN_TLS;
+    }
   }
   if (!(c->flags & CONN_SEEN_DATA) && ret >= 2) {
     c->flags |= CONN_SEEN_DATA;
@@ -415,6 +413,19 @@ static __always_inline int exit_call(long ret)
   }
   send_data(e);
   return 0;
+}
+
+/* Tracepoint variant: the enter handler stored the arguments per thread. */
+static __always_inline int exit_call(long ret)
+{
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tid = (__u32)id;
+  struct call_args *ap = bpf_map_lookup_elem(&active, &tid);
+  if (!ap)
+    return 0;
+  struct call_args a = *ap;
+  bpf_map_delete_elem(&active, &tid);
+  return finish_call(id, a, ret);
 }
 
 #define ARG(n) (ctx->args[n])
@@ -566,37 +577,63 @@ int BPF_KRETPROBE(tls_write_ex_exit) { return tls_exit(ctx, true); }
 SEC("tracepoint/syscalls/sys_enter_close")
 int enter_close(struct trace_event_raw_sys_enter *ctx) { return handle_close((int)ARG(0)); }
 
-/* raw_tp variant: two links on raw_syscalls instead of ~30 tracepoint links. Cheaper per event,
- * and releasing two links is fast where ~30 perf-event links take about a second on shutdown.
- * Untraced syscall numbers cost a few compares. */
+/* raw_tp variant: two links on raw_syscalls instead of ~30 tracepoint links, and no per-call
+ * state. At sys_exit the saved user registers still hold the syscall number and its arguments
+ * (the syscall ABI preserves them; arm64 keeps the first one in orig_x0), so the exit handler
+ * alone decodes the call: no map update on entry and no lookup/delete on exit, which was most of
+ * the per-request cost on a busy server. close() is the exception: it is handled on entry, while
+ * the fd still names the connection (after it returns, another thread may already reuse it). */
+static __always_inline long syscall_nr(struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+  return BPF_CORE_READ(regs, orig_ax);
+#elif defined(__TARGET_ARCH_arm64)
+  return BPF_CORE_READ(regs, syscallno);
+#else
+#error "syscall_nr: unsupported architecture"
+#endif
+}
+
+/* The traced call `nr` with the arguments in `regs`, or false for any other syscall. */
+static __always_inline bool decode_call(struct pt_regs *regs, long nr, struct call_args *a)
+{
+  if (nr == nr_read || nr == nr_write || nr == nr_sendto) {
+    a->kind = CALL_BUF;
+    a->direction = nr == nr_read ? SOCK_DIR_INGRESS : SOCK_DIR_EGRESS;
+  } else if (nr == nr_recvfrom) {
+    a->kind = (PT_REGS_PARM4_CORE_SYSCALL(regs) & MSG_PEEK) ? CALL_PEEK : CALL_BUF;
+    a->direction = SOCK_DIR_INGRESS;
+  } else if (nr == nr_readv || nr == nr_writev) {
+    a->kind = CALL_IOV;
+    a->direction = nr == nr_readv ? SOCK_DIR_INGRESS : SOCK_DIR_EGRESS;
+    a->iovcnt = PT_REGS_PARM3_CORE_SYSCALL(regs);
+  } else if (nr == nr_recvmsg || nr == nr_sendmsg) {
+    a->kind = CALL_MSG;
+    a->direction = nr == nr_recvmsg ? SOCK_DIR_INGRESS : SOCK_DIR_EGRESS;
+  } else if (nr == nr_accept || nr == nr_accept4) {
+    a->kind = CALL_ACCEPT;
+  } else if (nr == nr_connect) {
+    a->kind = CALL_CONNECT;
+  } else if (nr == nr_sendfile) {
+    a->kind = CALL_SIZE_ONLY;
+    a->direction = SOCK_DIR_EGRESS;
+  } else if (nr == nr_splice) {
+    a->kind = CALL_SIZE_ONLY;
+    a->direction = SOCK_DIR_EGRESS;
+    a->fd = PT_REGS_PARM3_CORE_SYSCALL(regs); /* splice(fd_in, off_in, fd_out, ...) */
+    return true;
+  } else {
+    return false;
+  }
+  a->fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
+  if (a->kind != CALL_ACCEPT && a->kind != CALL_CONNECT && a->kind != CALL_SIZE_ONLY)
+    a->buf = PT_REGS_PARM2_CORE_SYSCALL(regs);
+  return true;
+}
+
 SEC("raw_tp/sys_enter")
 int BPF_PROG(raw_enter, struct pt_regs *regs, long nr)
 {
-  if (nr == nr_read || nr == nr_write || nr == nr_sendto) {
-    __u8 dir = nr == nr_read ? SOCK_DIR_INGRESS : SOCK_DIR_EGRESS;
-    return enter(PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs), 0,
-                 CALL_BUF, dir);
-  }
-  if (nr == nr_recvfrom) {
-    __u8 kind = (PT_REGS_PARM4_CORE_SYSCALL(regs) & MSG_PEEK) ? CALL_PEEK : CALL_BUF;
-    return enter(PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs), 0, kind,
-                 SOCK_DIR_INGRESS);
-  }
-  if (nr == nr_readv || nr == nr_writev)
-    return enter(PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs),
-                 PT_REGS_PARM3_CORE_SYSCALL(regs), CALL_IOV,
-                 nr == nr_readv ? SOCK_DIR_INGRESS : SOCK_DIR_EGRESS);
-  if (nr == nr_recvmsg || nr == nr_sendmsg)
-    return enter(PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs), 0, CALL_MSG,
-                 nr == nr_recvmsg ? SOCK_DIR_INGRESS : SOCK_DIR_EGRESS);
-  if (nr == nr_accept || nr == nr_accept4)
-    return enter(PT_REGS_PARM1_CORE_SYSCALL(regs), 0, 0, CALL_ACCEPT, 0);
-  if (nr == nr_connect)
-    return enter(PT_REGS_PARM1_CORE_SYSCALL(regs), 0, 0, CALL_CONNECT, 0);
-  if (nr == nr_sendfile)
-    return enter(PT_REGS_PARM1_CORE_SYSCALL(regs), 0, 0, CALL_SIZE_ONLY, SOCK_DIR_EGRESS);
-  if (nr == nr_splice)
-    return enter(PT_REGS_PARM3_CORE_SYSCALL(regs), 0, 0, CALL_SIZE_ONLY, SOCK_DIR_EGRESS);
   if (nr == nr_close)
     return handle_close(PT_REGS_PARM1_CORE_SYSCALL(regs));
   return 0;
@@ -605,7 +642,17 @@ int BPF_PROG(raw_enter, struct pt_regs *regs, long nr)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(raw_exit, struct pt_regs *regs, long ret)
 {
-  return exit_call(ret);
+  /* Failed calls (EAGAIN reads of an epoll server are most of them) end here, before any read. */
+  if (ret < 0 && ret != -EINPROGRESS)
+    return 0;
+  struct call_args a = {};
+  if (!decode_call(regs, syscall_nr(regs), &a))
+    return 0;
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tgid = id >> 32;
+  if (tgid == self_tgid || !zt_is_traced(tgid))
+    return 0;
+  return finish_call(id, a, ret);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -148,6 +148,8 @@ int SocketsProbe::AttachTlsLibraries(const std::string& proc_root) {
   int added = 0;
   for (const auto& [file, path] : FindLibssl(proc_root)) {
     if (!tls_paths_.insert(file).second) continue;
+    // Before the first uprobe can fire, so syscalls under an SSL call are tied to it from the start.
+    skel_->bss->tls_probes_attached = true;
     int ok = 0;
     for (const auto& t : targets) {
       LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = t.ret, .func_name = t.func);
