@@ -213,9 +213,13 @@ static __always_inline void fill_header(struct sock_event_header *h, __u64 id, i
 }
 
 /* Waking the reader per event costs a context switch per syscall of a busy server; the reader
- * polls on a short timer instead, and is woken only when the buffer fills up. */
-static __always_inline __u64 wakeup_flags(void)
+ * polls on a short timer instead, and is woken only when the buffer fills up. Asking the ring
+ * how full it is is itself a helper call, so only one event in 64 (by the timestamp's low bits)
+ * asks: at most 64 events (1 MiB) pass between checks, far below the ring's size. */
+static __always_inline __u64 wakeup_flags(__u64 ts)
 {
+  if (ts & 63)
+    return BPF_RB_NO_WAKEUP;
   return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > ring_wakeup_bytes ? BPF_RB_FORCE_WAKEUP
                                                                            : BPF_RB_NO_WAKEUP;
 }
@@ -226,7 +230,7 @@ static __always_inline void emit_header(__u64 id, int fd, const struct conn_info
   fill_header(&h, id, fd, c, type);
   /* A new connection wakes the reader: it names the process from /proc while the process still
    * lives (short-lived clients exit within milliseconds). One wakeup per connection is cheap. */
-  __u64 flags = type == SOCK_EVENT_OPEN ? BPF_RB_FORCE_WAKEUP : wakeup_flags();
+  __u64 flags = type == SOCK_EVENT_OPEN ? BPF_RB_FORCE_WAKEUP : wakeup_flags(h.ts);
   if (bpf_ringbuf_output(&events, &h, sizeof(h), flags))
     count_drop(SOCK_DROP_RINGBUF);
 }
@@ -266,7 +270,7 @@ static __always_inline void send_data(struct sock_data_event *e)
   __u64 total = sizeof(e->h) + e->h.captured;
   if (total > sizeof(e->h) + ZT_SOCK_MAX_CAPTURE)
     total = sizeof(e->h) + ZT_SOCK_MAX_CAPTURE;
-  if (bpf_ringbuf_output(&events, e, total, wakeup_flags()))
+  if (bpf_ringbuf_output(&events, e, total, wakeup_flags(e->h.ts)))
     count_drop(SOCK_DROP_RINGBUF);
 }
 
@@ -577,36 +581,42 @@ int BPF_KRETPROBE(tls_write_ex_exit) { return tls_exit(ctx, true); }
 SEC("tracepoint/syscalls/sys_enter_close")
 int enter_close(struct trace_event_raw_sys_enter *ctx) { return handle_close((int)ARG(0)); }
 
-/* raw_tp variant: two links on raw_syscalls instead of ~30 tracepoint links, and no per-call
- * state. At sys_exit the saved user registers still hold the syscall number and its arguments
- * (the syscall ABI preserves them; arm64 keeps the first one in orig_x0), so the exit handler
- * alone decodes the call: no map update on entry and no lookup/delete on exit, which was most of
- * the per-request cost on a busy server. close() is the exception: it is handled on entry, while
- * the fd still names the connection (after it returns, another thread may already reuse it). */
-static __always_inline long syscall_nr(struct pt_regs *regs)
+/* raw_syscalls variants (tp_btf, else raw_tp): one exit program for every syscall and no
+ * per-call state. At sys_exit the saved user registers still hold the syscall number and its
+ * arguments (the syscall ABI preserves them; arm64 keeps the first one in orig_x0), so the exit
+ * handler alone decodes the call: no map update on entry and no lookup/delete on exit, which was
+ * most of the per-request cost on a busy server. tp_btf reads the registers directly; raw_tp
+ * needs a probe-read per register. close() is handled on entry by its own syscall tracepoint,
+ * while the fd still names the connection (after close returns, another thread may already have
+ * reused the fd); that tracepoint fires on close only, not on every syscall as a raw_tp would. */
+#define REG_ARG(direct, n, regs) \
+  ((direct) ? (long)PT_REGS_PARM##n##_SYSCALL(regs) : (long)PT_REGS_PARM##n##_CORE_SYSCALL(regs))
+
+static __always_inline long syscall_nr(struct pt_regs *regs, bool direct)
 {
 #if defined(__TARGET_ARCH_x86)
-  return BPF_CORE_READ(regs, orig_ax);
+  return direct ? regs->orig_ax : BPF_CORE_READ(regs, orig_ax);
 #elif defined(__TARGET_ARCH_arm64)
-  return BPF_CORE_READ(regs, syscallno);
+  return direct ? regs->syscallno : BPF_CORE_READ(regs, syscallno);
 #else
 #error "syscall_nr: unsupported architecture"
 #endif
 }
 
 /* The traced call `nr` with the arguments in `regs`, or false for any other syscall. */
-static __always_inline bool decode_call(struct pt_regs *regs, long nr, struct call_args *a)
+static __always_inline bool decode_call(struct pt_regs *regs, long nr, bool direct,
+                                        struct call_args *a)
 {
   if (nr == nr_read || nr == nr_write || nr == nr_sendto) {
     a->kind = CALL_BUF;
     a->direction = nr == nr_read ? SOCK_DIR_INGRESS : SOCK_DIR_EGRESS;
   } else if (nr == nr_recvfrom) {
-    a->kind = (PT_REGS_PARM4_CORE_SYSCALL(regs) & MSG_PEEK) ? CALL_PEEK : CALL_BUF;
+    a->kind = (REG_ARG(direct, 4, regs) & MSG_PEEK) ? CALL_PEEK : CALL_BUF;
     a->direction = SOCK_DIR_INGRESS;
   } else if (nr == nr_readv || nr == nr_writev) {
     a->kind = CALL_IOV;
     a->direction = nr == nr_readv ? SOCK_DIR_INGRESS : SOCK_DIR_EGRESS;
-    a->iovcnt = PT_REGS_PARM3_CORE_SYSCALL(regs);
+    a->iovcnt = REG_ARG(direct, 3, regs);
   } else if (nr == nr_recvmsg || nr == nr_sendmsg) {
     a->kind = CALL_MSG;
     a->direction = nr == nr_recvmsg ? SOCK_DIR_INGRESS : SOCK_DIR_EGRESS;
@@ -620,39 +630,42 @@ static __always_inline bool decode_call(struct pt_regs *regs, long nr, struct ca
   } else if (nr == nr_splice) {
     a->kind = CALL_SIZE_ONLY;
     a->direction = SOCK_DIR_EGRESS;
-    a->fd = PT_REGS_PARM3_CORE_SYSCALL(regs); /* splice(fd_in, off_in, fd_out, ...) */
+    a->fd = REG_ARG(direct, 3, regs); /* splice(fd_in, off_in, fd_out, ...) */
     return true;
   } else {
     return false;
   }
-  a->fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
+  a->fd = REG_ARG(direct, 1, regs);
   if (a->kind != CALL_ACCEPT && a->kind != CALL_CONNECT && a->kind != CALL_SIZE_ONLY)
-    a->buf = PT_REGS_PARM2_CORE_SYSCALL(regs);
+    a->buf = REG_ARG(direct, 2, regs);
   return true;
 }
 
-SEC("raw_tp/sys_enter")
-int BPF_PROG(raw_enter, struct pt_regs *regs, long nr)
-{
-  if (nr == nr_close)
-    return handle_close(PT_REGS_PARM1_CORE_SYSCALL(regs));
-  return 0;
-}
-
-SEC("raw_tp/sys_exit")
-int BPF_PROG(raw_exit, struct pt_regs *regs, long ret)
+static __always_inline int syscall_exit(struct pt_regs *regs, long ret, bool direct)
 {
   /* Failed calls (EAGAIN reads of an epoll server are most of them) end here, before any read. */
   if (ret < 0 && ret != -EINPROGRESS)
     return 0;
   struct call_args a = {};
-  if (!decode_call(regs, syscall_nr(regs), &a))
+  if (!decode_call(regs, syscall_nr(regs, direct), direct, &a))
     return 0;
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tgid = id >> 32;
   if (tgid == self_tgid || !zt_is_traced(tgid))
     return 0;
   return finish_call(id, a, ret);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(btf_exit, struct pt_regs *regs, long ret)
+{
+  return syscall_exit(regs, ret, true);
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(raw_exit, struct pt_regs *regs, long ret)
+{
+  return syscall_exit(regs, ret, false);
 }
 
 char LICENSE[] SEC("license") = "GPL";

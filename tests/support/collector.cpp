@@ -4,12 +4,13 @@
 
 namespace zerotrace::testing {
 
-Collector::Collector(const std::string& binary, std::vector<std::string> extra_args) {
+Collector::Collector(const std::string& binary, std::vector<std::string> extra_args,
+                     std::vector<std::string> env) {
   log_path_ = TempDir() + "/zerotrace.log";
   std::vector<std::string> argv = {binary,     "--log-level", "debug",      "run",
                                    "--listen", "127.0.0.1:0", "--interval", "500ms"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  child_ = std::make_unique<Child>(argv, std::vector<std::string>{}, log_path_);
+  child_ = std::make_unique<Child>(argv, std::move(env), log_path_);
 }
 
 Collector::~Collector() {

@@ -11,7 +11,9 @@ namespace zerotrace::testing {
 // A real `zerotrace run` under test: started on an ephemeral port, ready when /ready says so.
 class Collector {
  public:
-  Collector(const std::string& binary, std::vector<std::string> extra_args);
+  // `env`: extra NAME=value entries, e.g. ZEROTRACE_DISABLE_FEATURES to force a fallback path.
+  Collector(const std::string& binary, std::vector<std::string> extra_args,
+            std::vector<std::string> env = {});
   ~Collector();
 
   // Empty on success, else why it did not become ready (with the daemon's log).

@@ -27,10 +27,14 @@ std::vector<ProbePath> ProbePaths(Features& f) {
                      ? "raw_syscalls sys_enter/sys_exit via raw_tp"
                      : "raw_syscalls sys_enter/sys_exit tracepoints"});
   const bool raw = f.Has(Feature::kRawTracepoint);
+  const bool btf = raw && f.Has(Feature::kTpBtf);
   out.push_back(
       {"sockets",
-       raw ? "raw_tracepoint" : (f.Has(Feature::kTracepoint) ? "tracepoint" : "unavailable"),
-       raw ? "raw_syscalls sys_enter/sys_exit, socket syscalls picked by number"
+       btf   ? "tp_btf"
+       : raw ? "raw_tracepoint"
+             : (f.Has(Feature::kTracepoint) ? "tracepoint" : "unavailable"),
+       raw ? "raw_syscalls sys_exit (socket syscalls picked by number, arguments from the saved "
+             "registers) + sys_enter_close"
            : "syscalls/sys_{enter,exit}_{accept4,connect,read,write,...} tracepoints"});
   const bool uprobes = f.Has(Feature::kUprobe);
   out.push_back({"tls", uprobes ? "uprobe" : "unavailable",

@@ -54,12 +54,19 @@ Status SocketsProbe::Attach() {
   skel_->rodata->capture_bytes =
       options_.capture_bytes > ZT_SOCK_MAX_CAPTURE ? ZT_SOCK_MAX_CAPTURE : options_.capture_bytes;
   skel_->rodata->self_tgid = options_.self_tgid;
+  // One exit program on raw_syscalls (tp_btf reads registers directly, raw_tp probe-reads them)
+  // plus close's own tracepoint; or, without either, one tracepoint pair per syscall.
+  const bool btf = features_.Has(Feature::kTpBtf);
+  const char* exit_prog = !raw ? nullptr : btf ? "btf_exit" : "raw_exit";
   bpf_program* p;
   bpf_object__for_each_program(p, skel_->obj) {
     const char* name = bpf_program__name(p);
     if (std::strncmp(name, "tls_", 4) == 0) continue;  // uprobes, attached per library later
-    const bool is_raw = std::strncmp(name, "raw_", 4) == 0;
-    bpf_program__set_autoload(p, is_raw == raw);
+    const bool per_syscall_tp =
+        std::strncmp(name, "enter_", 6) == 0 || std::strncmp(name, "exit_", 5) == 0;
+    bool load = per_syscall_tp && !raw;
+    if (raw) load = std::strcmp(name, exit_prog) == 0 || std::strcmp(name, "enter_close") == 0;
+    bpf_program__set_autoload(p, load);
   }
   auto& ro = *skel_->rodata;
   ro.nr_read = SYS_read;
@@ -78,7 +85,7 @@ Status SocketsProbe::Attach() {
   ro.nr_close = SYS_close;
   ro.nr_sendfile = SYS_sendfile;
   ro.nr_splice = SYS_splice;
-  mode_ = raw ? "raw_tracepoint" : "tracepoint";
+  mode_ = !raw ? "tracepoint" : btf ? "tp_btf" : "raw_tracepoint";
   bpf_map__set_max_entries(skel_->maps.events, options_.ring_buffer_bytes);
   skel_->rodata->ring_wakeup_bytes = options_.ring_buffer_bytes / 4;
   const int ncpu = libbpf_num_possible_cpus();
@@ -148,7 +155,8 @@ int SocketsProbe::AttachTlsLibraries(const std::string& proc_root) {
   int added = 0;
   for (const auto& [file, path] : FindLibssl(proc_root)) {
     if (!tls_paths_.insert(file).second) continue;
-    // Before the first uprobe can fire, so syscalls under an SSL call are tied to it from the start.
+    // Before the first uprobe can fire, so syscalls under an SSL call are tied to it from the
+    // start.
     skel_->bss->tls_probes_attached = true;
     int ok = 0;
     for (const auto& t : targets) {

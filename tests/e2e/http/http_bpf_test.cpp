@@ -70,9 +70,9 @@ double Count(const std::vector<Sample>& s, const std::string& metric,
 // Server requests of `service` on `route` answered with `status`.
 double ServerCount(const std::vector<Sample>& s, const std::string& service,
                    const std::string& route, const std::string& status) {
-  return Count(s, "http_server_request_duration_seconds",
-               {{"service_name", service}, {"http_route", route},
-                {"http_response_status_code", status}});
+  return Count(
+      s, "http_server_request_duration_seconds",
+      {{"service_name", service}, {"http_route", route}, {"http_response_status_code", status}});
 }
 
 // 200 requests to the Python server: per route 25 over one keep-alive connection (one curl, many
@@ -91,10 +91,30 @@ void DriveHttp1(int port, const std::string& client_service) {
   }
 }
 
-TEST(HttpBpfTest, Http1ServerAndClientExactCounts) {
+// Each attach path the sockets loader can take (the kernel here has them all); the fallbacks are
+// forced the way an operator would, by disabling the features the better paths need.
+struct AttachPath {
+  std::string mode;      // zerotrace_probe_attach_mode{probe="sockets"}
+  std::string disabled;  // ZEROTRACE_DISABLE_FEATURES
+};
+
+class Http1ExactCounts : public ::testing::TestWithParam<AttachPath> {};
+
+INSTANTIATE_TEST_SUITE_P(AttachPaths, Http1ExactCounts,
+                         ::testing::Values(AttachPath{"tp_btf", ""},
+                                           AttachPath{"raw_tracepoint", "tp_btf"},
+                                           AttachPath{"tracepoint", "raw_tracepoint,tp_btf"}),
+                         [](const auto& info) { return info.param.mode; });
+
+TEST_P(Http1ExactCounts, ServerAndClient) {
   ZT_REQUIRE_BPF();
-  Collector collector(ZT_BIN, {"--probes", "sockets"});
+  Collector collector(ZT_BIN, {"--probes", "sockets"},
+                      {"ZEROTRACE_DISABLE_FEATURES=" + GetParam().disabled});
   ASSERT_EQ(collector.WaitReady(), "");
+  EXPECT_EQ(SumSamples(collector.Scrape(), "zerotrace_probe_attach_mode",
+                       {{"probe", "sockets"}, {"mode", GetParam().mode}}),
+            1)
+      << collector.Log();
   const std::string service = Unique("http1"), client = Unique("curl");
   Server server({kPython, kServers + "/http_test_server.py"}, service);
   ASSERT_GT(server.port, 0);
