@@ -125,6 +125,12 @@ ConnTracker::Conn* ConnTracker::Open(const sock_event_header& h, std::string_vie
     m.service = ResolveServiceName(std::string(environ), std::nullopt, "",
                                    std::string(h.comm, strnlen(h.comm, sizeof(h.comm))));
   }
+  // The environment the kernel captured at the connection is the authority for
+  // OTEL_SERVICE_NAME: /proc may have been read in the moment the process was exiting (after its
+  // memory is released, environ reads empty but the process is not a zombie yet).
+  if (!environ.empty()) {
+    if (auto name = OtelServiceName(std::string(environ))) m.service = *name;
+  }
   m.local_port = h.lport;
   m.remote_port = h.rport;
   m.local_addr = FormatAddress(h.family, h.laddr);

@@ -38,9 +38,7 @@ std::string Basename(const std::string& path) {
 
 }  // namespace
 
-std::string ResolveServiceName(const std::string& environ_blob,
-                               const std::optional<std::string>& hook_name,
-                               const std::string& exe_name, const std::string& comm) {
+std::optional<std::string> OtelServiceName(const std::string& environ_blob) {
   static const std::string kKey = "OTEL_SERVICE_NAME=";
   size_t pos = 0;
   while (pos < environ_blob.size()) {
@@ -51,6 +49,13 @@ std::string ResolveServiceName(const std::string& environ_blob,
     }
     pos = end + 1;
   }
+  return std::nullopt;
+}
+
+std::string ResolveServiceName(const std::string& environ_blob,
+                               const std::optional<std::string>& hook_name,
+                               const std::string& exe_name, const std::string& comm) {
+  if (auto name = OtelServiceName(environ_blob)) return *name;
   if (hook_name && !hook_name->empty()) return *hook_name;
   if (!exe_name.empty()) return exe_name;
   return comm.empty() ? "unknown" : comm;
@@ -77,6 +82,7 @@ std::optional<uint64_t> ProcessCatalog::StartTime(uint32_t pid) const {
   std::string field;
   // After ")": field 3 (state) is index 0, so starttime (field 22) is index 19.
   for (int i = 0; i < 20 && (fields >> field); ++i) {
+    if (i == 0 && (field == "Z" || field == "X")) return std::nullopt;  // exited
     if (i == 19) return std::stoull(field);
   }
   return std::nullopt;
@@ -102,6 +108,9 @@ std::optional<ProcessInfo> ProcessCatalog::Read(uint32_t pid) const {
   }
   info.service_name =
       ResolveServiceName(ReadFile(dir + "/environ"), hook_name, info.exe_name, info.comm);
+  // A process that exited while we read it leaves empty files behind (environ, exe): that torn
+  // view would name it by its comm. Callers then fall back to what the kernel captured.
+  if (StartTime(pid) != start) return std::nullopt;
   return info;
 }
 

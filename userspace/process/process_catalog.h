@@ -34,6 +34,9 @@ using K8sResolver = std::function<std::optional<K8sIdentity>(uint32_t pid)>;
 // The k8s_* labels every per-process series carries on Kubernetes (none elsewhere).
 std::map<std::string, std::string> K8sLabels(const K8sIdentity& k8s);
 
+// The value of OTEL_SERVICE_NAME in a NUL-separated environment block, if set and non-empty.
+std::optional<std::string> OtelServiceName(const std::string& environ_blob);
+
 // design.md §4: OTEL_SERVICE_NAME from the environment, else the hook's answer, else the
 // executable's name, else the comm.
 std::string ResolveServiceName(const std::string& environ_blob,
@@ -58,6 +61,7 @@ class ProcessCatalog {
   std::vector<uint32_t> FindByComm(const std::string& comm) const;
 
  private:
+  // nullopt once the process has exited (gone, or a zombie whose memory is already released).
   std::optional<uint64_t> StartTime(uint32_t pid) const;
   std::optional<ProcessInfo> Read(uint32_t pid) const;
 

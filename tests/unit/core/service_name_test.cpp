@@ -71,6 +71,24 @@ TEST(ProcessCatalogTest, DeadPidIsNotFoundAndSweepForgetsIt) {
   EXPECT_EQ(catalog.size(), 0u);
 }
 
+TEST(ServiceNameTest, OtelServiceNameAloneHasNoFallback) {
+  EXPECT_EQ(OtelServiceName(Env({"A=1", "OTEL_SERVICE_NAME=cart"})), "cart");
+  EXPECT_EQ(OtelServiceName(Env({"A=1"})), std::nullopt);
+  EXPECT_EQ(OtelServiceName(""), std::nullopt);
+}
+
+// An exited but unreaped child still has /proc/PID/stat, but its environ and exe are gone: a
+// lookup then would name it by its comm, so it counts as gone (callers use the kernel's copy).
+TEST(ProcessCatalogTest, ZombieIsNotLookedUp) {
+  ProcessCatalog catalog;
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  siginfo_t info{};
+  ASSERT_EQ(waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT), 0);
+  EXPECT_FALSE(catalog.Lookup(static_cast<uint32_t>(child)).has_value());
+  waitpid(child, nullptr, 0);
+}
+
 TEST(ProcessCatalogTest, MissingProcRootIsHarmless) {
   ProcessCatalog catalog("/nonexistent-proc");
   EXPECT_FALSE(catalog.Lookup(1).has_value());
