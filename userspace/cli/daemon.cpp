@@ -96,7 +96,9 @@ Status Daemon::Start() {
     for (uint32_t pid : catalog_->FindByComm(comm)) (void)filter_->AddPid(pid);
   }
 
-  if (features_->Has(Feature::kBpfStats)) {
+  if (!config_.bpf_stats) {
+    spdlog::info("BPF run-time statistics off (bpf_stats: false): zerotrace_bpf_prog_* stay empty");
+  } else if (features_->Has(Feature::kBpfStats)) {
     stats_fd_ = bpf_enable_stats(BPF_STATS_RUN_TIME);
   } else {
     spdlog::warn("BPF run-time statistics unavailable ({}): zerotrace_bpf_prog_* stay empty",
@@ -414,8 +416,8 @@ http::Response Daemon::Flamegraph(const http::Request& r) {
     if (!gpu_) return {503, "text/plain", "GPU tracing is not running (probes cuda/cupti)\n", {}};
     std::set<uint32_t> pids;
     if (pid) pids.insert(pid);
-    auto profile = gpu_->Record(std::chrono::seconds(seconds), pids,
-                                std::chrono::milliseconds(200), stop);
+    auto profile =
+        gpu_->Record(std::chrono::seconds(seconds), pids, std::chrono::milliseconds(200), stop);
     out = profiling::RenderProfile(profile, format, "GPU flamegraph (CPU launch stack + kernel)");
   } else if (!profiling_) {
     return {503, "text/plain", "profiling is disabled (probes oncpu/offcpu)\n", {}};
@@ -451,10 +453,10 @@ void Daemon::RunUntilSignalled() {
 void Daemon::Shutdown() {
   const auto t0 = std::chrono::steady_clock::now();
   auto step = [&](const char* what) {
-    spdlog::debug("shutdown: {} done after {} ms", what,
-                  std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - t0)
-                      .count());
+    spdlog::debug(
+        "shutdown: {} done after {} ms", what,
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count());
   };
   server_.Stop();
   if (pipeline_) pipeline_->Stop();

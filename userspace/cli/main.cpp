@@ -26,6 +26,7 @@ struct Overrides {
   std::vector<uint32_t> pids;
   std::vector<std::string> comms;
   std::optional<std::string> probes;
+  std::optional<bool> bpf_stats;
 };
 
 zerotrace::Result<zerotrace::Config> BuildConfig(const std::string& config_path,
@@ -40,6 +41,7 @@ zerotrace::Result<zerotrace::Config> BuildConfig(const std::string& config_path,
   if (o.log_level) c.log_level = *o.log_level;
   if (o.log_format) c.log_format = *o.log_format;
   if (o.proc_root) c.proc_root = *o.proc_root;
+  if (o.bpf_stats) c.bpf_stats = *o.bpf_stats;
   if (o.interval) {
     auto d = zerotrace::ParseDuration(*o.interval);
     if (!d) return zerotrace::Error{"--interval: " + d.error().message};
@@ -78,8 +80,9 @@ zerotrace::Result<zerotrace::Config> BuildConfig(const std::string& config_path,
         c.probes.sockets = true;  // TLS plaintext flows through the sockets pipeline
         c.probes.tls = true;
       } else if (!name.empty()) {
-        return zerotrace::Error{"--probes: unknown probe '" + name +
-                                "' (available: syscalls, sockets, tls, oncpu, offcpu, cuda, cupti)"};
+        return zerotrace::Error{
+            "--probes: unknown probe '" + name +
+            "' (available: syscalls, sockets, tls, oncpu, offcpu, cuda, cupti)"};
       }
       pos = comma + 1;
     }
@@ -126,8 +129,12 @@ int main(int argc, char** argv) {
   run->add_option("--interval", o.interval, "How often kernel maps are read (default 2s)");
   run->add_option("--proc-root", o.proc_root, "Where the host's /proc is mounted (default /proc)")
       ->envname("ZEROTRACE_PROC_ROOT");
+  run->add_option("--bpf-stats", o.bpf_stats,
+                  "true|false: kernel BPF run-time statistics for zerotrace_bpf_prog_* (default "
+                  "true; a global kernel switch with a small cost per BPF program run)");
   run->add_option("--probes", o.probes,
-                  "Comma-separated probes to enable (default: all: syscalls,sockets,tls,oncpu,offcpu,cuda,cupti)");
+                  "Comma-separated probes to enable (default: all: "
+                  "syscalls,sockets,tls,oncpu,offcpu,cuda,cupti)");
 
   auto* probe = app.add_subcommand("probe", "Show what this kernel supports and each probe's path");
   bool probe_json = false;

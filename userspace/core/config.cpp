@@ -126,8 +126,8 @@ Status ApplyOtlp(const YAML::Node& v, const YamlReader& r, OtlpConfig* o) {
 Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
   if (root.IsNull()) return Status::Ok();  // an empty file is a valid "all defaults" config
   if (auto s = r.CheckKeys(root, "",
-                           {"listen", "log_level", "log_format", "interval", "proc_root", "select",
-                            "probes", "otlp"});
+                           {"listen", "log_level", "log_format", "interval", "proc_root",
+                            "bpf_stats", "select", "probes", "otlp"});
       !s) {
     return s;
   }
@@ -145,6 +145,8 @@ Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
       s = r.Duration(v, key, &c->interval);
     } else if (key == "proc_root") {
       s = r.String(v, key, &c->proc_root);
+    } else if (key == "bpf_stats") {
+      s = r.Bool(v, key, &c->bpf_stats);
     } else if (key == "otlp") {
       s = ApplyOtlp(v, r, &c->otlp);
     } else if (key == "select") {
@@ -156,8 +158,8 @@ Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
                             {"syscalls", "sockets", "tls", "oncpu", "offcpu", "cuda", "cupti"}))) {
         return s;
       }
-      for (auto [name, flag] : {std::pair<const char*, bool*>{"cuda", &c->probes.cuda},
-                                {"cupti", &c->probes.cupti}}) {
+      for (auto [name, flag] :
+           {std::pair<const char*, bool*>{"cuda", &c->probes.cuda}, {"cupti", &c->probes.cupti}}) {
         if (!v[name]) continue;
         const std::string prefix = std::string("probes.") + name;
         if (!(s = r.CheckKeys(v[name], prefix, {"enabled"}))) return s;

@@ -59,6 +59,9 @@ struct Config {
   std::string log_format = "text";
   std::chrono::milliseconds interval{2000};  // how often kernel maps are read
   std::string proc_root = "/proc";
+  // Kernel BPF run-time statistics (zerotrace_bpf_prog_*): they are global, so while on every BPF
+  // program on the host pays two clock reads per run (see docs/benchmarks.md for the cost).
+  bool bpf_stats = true;
   ProcessSelection select;
   ProbeToggles probes;
   SocketsConfig sockets;
