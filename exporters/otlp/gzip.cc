@@ -4,9 +4,6 @@
 
 namespace zerotrace::otlp {
 
-using tracing::Error;
-using tracing::Result;
-
 Result<std::string> GzipCompress(std::string_view data) {
   z_stream zs{};
   if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=

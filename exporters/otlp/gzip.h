@@ -3,14 +3,13 @@
 #include <string>
 #include <string_view>
 
-#include "tracing/result.h"
+#include "core/result.h"
 
 namespace zerotrace::otlp {
 
 // gzip (RFC 1952) framing via zlib.
-tracing::Result<std::string> GzipCompress(std::string_view data);
+Result<std::string> GzipCompress(std::string_view data);
 // Refuses to inflate beyond max_output bytes (bounded memory).
-tracing::Result<std::string> GzipDecompress(std::string_view data,
-                                            size_t max_output = 64 * 1024 * 1024);
+Result<std::string> GzipDecompress(std::string_view data, size_t max_output = 64 * 1024 * 1024);
 
 }  // namespace zerotrace::otlp

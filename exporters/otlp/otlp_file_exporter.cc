@@ -6,10 +6,6 @@
 
 namespace zerotrace::otlp {
 
-using tracing::Error;
-using tracing::Result;
-using tracing::Status;
-
 Result<std::unique_ptr<OtlpFileExporter>> OtlpFileExporter::Open(const std::string& path,
                                                                  tracing::Resource default_resource,
                                                                  EncodeOptions options) {

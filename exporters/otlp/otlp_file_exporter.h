@@ -6,8 +6,8 @@
 #include <span>
 #include <string>
 
+#include "core/result.h"
 #include "otlp/otlp_encoder.h"
-#include "tracing/result.h"
 #include "tracing/span.h"
 
 namespace zerotrace::otlp {
@@ -18,15 +18,16 @@ namespace zerotrace::otlp {
 class OtlpFileExporter {
  public:
   // Truncates/creates `path`, or uses stdout for "-".
-  static tracing::Result<std::unique_ptr<OtlpFileExporter>> Open(
-      const std::string& path, tracing::Resource default_resource = {}, EncodeOptions options = {});
+  static Result<std::unique_ptr<OtlpFileExporter>> Open(const std::string& path,
+                                                        tracing::Resource default_resource = {},
+                                                        EncodeOptions options = {});
   ~OtlpFileExporter();
   OtlpFileExporter(const OtlpFileExporter&) = delete;
   OtlpFileExporter& operator=(const OtlpFileExporter&) = delete;
 
   // Writes one line holding all `spans` (nothing for an empty span list).
-  tracing::Status Export(std::span<const tracing::Span> spans);
-  tracing::Status Flush();
+  Status Export(std::span<const tracing::Span> spans);
+  Status Flush();
   uint64_t spans_written() const;
 
  private:

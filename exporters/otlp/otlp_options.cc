@@ -6,9 +6,6 @@
 namespace zerotrace::otlp {
 namespace {
 
-using tracing::Error;
-using tracing::Result;
-
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -112,7 +109,7 @@ Result<OtlpExporterOptions> OtlpExporterOptions::FromEnvironment(OtlpExporterOpt
     auto v = get(name);
     if (!v) continue;
     auto parsed = ParseOtlpHeaders(*v);
-    if (!parsed) return Error{std::string(name) + ": " + parsed.error()};
+    if (!parsed) return Error{std::string(name) + ": " + parsed.error().message};
     for (auto& [k, val] : *parsed) {
       bool replaced = false;
       for (auto& [bk, bv] : base.headers) {

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "tracing/result.h"
+#include "core/result.h"
 
 namespace zerotrace::otlp {
 
@@ -56,12 +56,11 @@ struct OtlpExporterOptions {
   // `base` (e.g. from the config file) with every OTEL_* variable that is set (and non-empty)
   // applied on top: the environment wins; headers are merged by key (case-insensitive).
   // Errors name the variable and its value.
-  static tracing::Result<OtlpExporterOptions> FromEnvironment(
-      OtlpExporterOptions base, const EnvLookup& env = ProcessEnvironment());
+  static Result<OtlpExporterOptions> FromEnvironment(OtlpExporterOptions base,
+                                                     const EnvLookup& env = ProcessEnvironment());
 };
 
 // "k=v,k2=v2": keys and values URL-decoded, whitespace around items trimmed.
-tracing::Result<std::vector<std::pair<std::string, std::string>>> ParseOtlpHeaders(
-    std::string_view text);
+Result<std::vector<std::pair<std::string, std::string>>> ParseOtlpHeaders(std::string_view text);
 
 }  // namespace zerotrace::otlp

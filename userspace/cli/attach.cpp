@@ -7,11 +7,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <optional>
-#include <atomic>
 #include <thread>
 
 #include "aggregators/endpoint_stats.h"
@@ -19,11 +19,11 @@
 #include "cli/daemon.h"
 #include "core/privileges.h"
 #include "core/tracefs.h"
+#include "gpu/gpu_tracing.h"
 #include "probes/process_filter.h"
 #include "probes/sockets_probe.h"
 #include "process/process_catalog.h"
 #include "profiling/attach_profiles.h"
-#include "gpu/gpu_tracing.h"
 #include "tracing/span_builder.h"
 
 namespace zerotrace {
@@ -98,7 +98,7 @@ int RunAttach(const AttachOptions& o) {
     auto sp = tracing::SpanPipeline::CreateFile(catalog, o.spans_file);
     if (!sp.ok()) {
       std::fprintf(stderr, "zerotrace attach: --spans %s: %s\n", o.spans_file.c_str(),
-                   sp.error().c_str());
+                   sp.error().message.c_str());
       return 2;
     }
     spans = std::move(sp.value());
@@ -125,9 +125,9 @@ int RunAttach(const AttachOptions& o) {
     if (auto sym = profiling::MakeDefaultSymbolizers(); sym) go.aggregator.symbolizer = sym->user;
     auto g = gpu::GpuTracing::Create(*features, *filter, catalog, registry, go);
     if (!g || !(*g)->Attach()) {
-      std::fprintf(stderr, "zerotrace attach: GPU tracing unavailable: %s\n",
-                   g ? "no libcuda.so or CUPTI injector mapped by this process"
-                     : g.error().message.c_str());
+      std::fprintf(
+          stderr, "zerotrace attach: GPU tracing unavailable: %s\n",
+          g ? "no libcuda.so or CUPTI injector mapped by this process" : g.error().message.c_str());
     } else {
       gpu = std::move(g.value());
       for (const auto& w : gpu->warnings()) std::fprintf(stderr, "gpu: %s\n", w.c_str());

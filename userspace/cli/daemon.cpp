@@ -280,7 +280,7 @@ void Daemon::StartSpans() {
       c.protocol == "http/json" ? otlp::OtlpEncoding::kJson : otlp::OtlpEncoding::kProtobuf;
   auto otlp = otlp::OtlpExporterOptions::FromEnvironment(base);
   if (!otlp.ok()) {
-    spdlog::error("spans disabled: {}", otlp.error());
+    spdlog::error("spans disabled: {}", otlp.error().message);
     return;
   }
   if (!otlp->Enabled()) {
@@ -293,7 +293,7 @@ void Daemon::StartSpans() {
   so.sampler.keep_slower_than_ns = static_cast<uint64_t>(c.keep_slower_than.count()) * 1000000ull;
   auto spans = tracing::SpanPipeline::Create(*catalog_, registry_.get(), *otlp, so);
   if (!spans.ok()) {
-    spdlog::error("spans disabled: {}", spans.error());
+    spdlog::error("spans disabled: {}", spans.error().message);
     return;
   }
   spans_ = std::move(spans.value());

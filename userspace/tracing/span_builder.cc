@@ -45,11 +45,11 @@ std::string HostOnly(std::string_view host) {
   }
   if (!host.empty() && host.front() == '[') {
     const size_t close = host.find(']');
-    return std::string(host.substr(1, close == std::string_view::npos ? host.size() - 1
-                                                                       : close - 1));
+    return std::string(
+        host.substr(1, close == std::string_view::npos ? host.size() - 1 : close - 1));
   }
-  if (const size_t colon = host.find(':'); colon != std::string_view::npos &&
-                                           host.find(':', colon + 1) == std::string_view::npos) {
+  if (const size_t colon = host.find(':');
+      colon != std::string_view::npos && host.find(':', colon + 1) == std::string_view::npos) {
     host = host.substr(0, colon);
   }
   return std::string(host);
@@ -78,11 +78,10 @@ bool GrpcServerError(int code) {
 }
 
 constexpr std::array<std::string_view, 17> kGrpcCodeNames = {
-    "OK",           "CANCELLED",         "UNKNOWN",        "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED", "NOT_FOUND",    "ALREADY_EXISTS", "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-    "UNIMPLEMENTED", "INTERNAL",         "UNAVAILABLE",    "DATA_LOSS",
-    "UNAUTHENTICATED"};
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
 
 std::string GrpcCodeName(int code) {
   if (code >= 0 && code < static_cast<int>(kGrpcCodeNames.size())) {
@@ -140,8 +139,7 @@ std::string SpanBuilder::TupleKey(const std::string& local_addr, uint16_t local_
 }
 
 SpanBuilder::Open SpanBuilder::AllocateServer(uint32_t tgid, uint32_t tid, uint64_t start_ns,
-                                              const ConnMeta& conn,
-                                              std::string_view traceparent,
+                                              const ConnMeta& conn, std::string_view traceparent,
                                               std::string_view tracestate) {
   std::optional<SpanContext> incoming = ParseTraceParent(traceparent, tracestate);
   if (incoming && !incoming->IsValid()) incoming.reset();
@@ -240,10 +238,9 @@ void SpanBuilder::OnRequestStart(const RequestStart& start, const ConnMeta& conn
 }
 
 void SpanBuilder::AdoptEarlyPeerLocked(const ConnMeta& client_conn, const Open& client) {
-  const auto peer = servers_by_tuple_.find(TupleKey(client_conn.remote_addr,
-                                                    client_conn.remote_port,
-                                                    client_conn.local_addr,
-                                                    client_conn.local_port));
+  const auto peer =
+      servers_by_tuple_.find(TupleKey(client_conn.remote_addr, client_conn.remote_port,
+                                      client_conn.local_addr, client_conn.local_port));
   if (peer == servers_by_tuple_.end()) return;
   auto it = open_.find(peer->second);
   if (it == open_.end()) return;
@@ -354,9 +351,8 @@ void SpanBuilder::Build(const RequestRecord& r, const ConnMeta& conn, const Open
   if (!version.empty()) a.Set("network.protocol.version", version);
 
   if (IsGrpc(r)) {
-    span.name = r.rpc_service.empty() && r.rpc_method.empty()
-                    ? std::string(StripQuery(r.path))
-                    : r.rpc_service + "/" + r.rpc_method;
+    span.name = r.rpc_service.empty() && r.rpc_method.empty() ? std::string(StripQuery(r.path))
+                                                              : r.rpc_service + "/" + r.rpc_method;
     a.Set("rpc.system", "grpc");
     if (!r.rpc_service.empty()) a.Set("rpc.service", r.rpc_service);
     if (!r.rpc_method.empty()) a.Set("rpc.method", r.rpc_method);
@@ -519,8 +515,9 @@ Result<std::unique_ptr<SpanPipeline>> SpanPipeline::Create(
     ProcessCatalog& catalog, prometheus::Registry* registry,
     const otlp::OtlpExporterOptions& exporter, const SpanBuilderOptions& options) {
   if (!exporter.Enabled()) {
-    return Error{"no OTLP endpoint configured (OTEL_EXPORTER_OTLP_ENDPOINT or "
-                 "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)"};
+    return Error{
+        "no OTLP endpoint configured (OTEL_EXPORTER_OTLP_ENDPOINT or "
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)"};
   }
   std::unique_ptr<SpanPipeline> p(new SpanPipeline());
   Resource fallback = Resource::ForProcess(
@@ -536,7 +533,7 @@ Result<std::unique_ptr<SpanPipeline>> SpanPipeline::CreateFile(ProcessCatalog& c
                                                                const std::string& path,
                                                                const SpanBuilderOptions& options) {
   auto file = otlp::OtlpFileExporter::Open(path);
-  if (!file.ok()) return Error{"--spans " + path + ": " + file.error()};
+  if (!file.ok()) return Error{"--spans " + path + ": " + file.error().message};
   std::unique_ptr<SpanPipeline> p(new SpanPipeline());
   p->file_ = std::move(file.value());
   SpanPipeline* raw = p.get();

@@ -12,12 +12,12 @@
 #include <vector>
 
 #include "aggregators/conn_tracker.h"
+#include "core/result.h"
 #include "otlp/otlp_options.h"
 #include "process/process_catalog.h"
 #include "protocols/common/request_record.h"
 #include "tracing/clock_converter.h"
 #include "tracing/id_generator.h"
-#include "tracing/result.h"
 #include "tracing/sampler.h"
 #include "tracing/span.h"
 #include "tracing/thread_span_context.h"
@@ -38,10 +38,10 @@ namespace zerotrace::tracing {
 struct SpanBuilderOptions {
   SamplerOptions sampler;
   ThreadSpanContextOptions thread_context;
-  std::string host_name;                  // host.name; empty = gethostname()
-  size_t max_open_requests = 65536;       // requests started but not completed, remembered
-  uint64_t open_request_timeout_ns = 300'000'000'000ULL;  // forgotten after this
-  uint64_t maintenance_interval_ns = 1'000'000'000ULL;    // expiry / process sweep
+  std::string host_name;             // host.name; empty = gethostname()
+  size_t max_open_requests = 65536;  // requests started but not completed, remembered
+  uint64_t open_request_timeout_ns = 300'000'000'000ULL;   // forgotten after this
+  uint64_t maintenance_interval_ns = 1'000'000'000ULL;     // expiry / process sweep
   uint64_t clock_refresh_interval_ns = 60'000'000'000ULL;  // ClockConverter::Refresh
   // A server request may be seen starting a little before the client request that sent it
   // (both timestamps are syscall exits on different CPUs); within this window, a client start
@@ -50,15 +50,15 @@ struct SpanBuilderOptions {
 };
 
 struct SpanBuilderCounters {
-  uint64_t server_spans = 0;       // built (before sampling)
+  uint64_t server_spans = 0;  // built (before sampling)
   uint64_t client_spans = 0;
-  uint64_t sampled_out = 0;        // built but dropped by the sampler
-  uint64_t request_starts = 0;     // RequestStart notifications
-  uint64_t without_start = 0;      // records completed with no matching start (ids made late)
-  uint64_t open_dropped = 0;       // starts forgotten (bound reached or never completed)
-  uint64_t unparsed_skipped = 0;   // records with no method/rpc (nothing to name a span after)
-  uint64_t relinked = 0;           // server starts seen before their peer's client start
-  uint64_t gpu_kernel_spans = 0;   // GPU kernels that ran for a request (INTERNAL spans)
+  uint64_t sampled_out = 0;             // built but dropped by the sampler
+  uint64_t request_starts = 0;          // RequestStart notifications
+  uint64_t without_start = 0;           // records completed with no matching start (ids made late)
+  uint64_t open_dropped = 0;            // starts forgotten (bound reached or never completed)
+  uint64_t unparsed_skipped = 0;        // records with no method/rpc (nothing to name a span after)
+  uint64_t relinked = 0;                // server starts seen before their peer's client start
+  uint64_t gpu_kernel_spans = 0;        // GPU kernels that ran for a request (INTERNAL spans)
   uint64_t gpu_kernels_unparented = 0;  // launched while the thread served no known request
 };
 
@@ -144,8 +144,8 @@ class SpanBuilder : public RequestConsumer, public RequestStartObserver {
   // Server: the remote parent (traceparent or the mirrored local client span) and the ids.
   Open AllocateServer(uint32_t tgid, uint32_t tid, uint64_t start_ns, const ConnMeta& conn,
                       std::string_view traceparent, std::string_view tracestate);
-  Open AllocateClient(uint32_t tgid, uint32_t tid, uint64_t start_ns,
-                      std::string_view traceparent, std::string_view tracestate);
+  Open AllocateClient(uint32_t tgid, uint32_t tid, uint64_t start_ns, std::string_view traceparent,
+                      std::string_view tracestate);
   void Build(const protocols::RequestRecord& record, const ConnMeta& conn, const Open& open);
   std::shared_ptr<const Resource> ResourceFor(const ConnMeta& conn);
   void MaybeMaintainLocked(uint64_t now_ns);
@@ -165,7 +165,7 @@ class SpanBuilder : public RequestConsumer, public RequestStartObserver {
   std::string host_name_;
 
   mutable std::mutex mu_;
-  std::unordered_map<std::string, Open> open_;  // ConnKey → request in flight
+  std::unordered_map<std::string, Open> open_;          // ConnKey → request in flight
   std::multimap<uint64_t, std::string> open_by_start_;  // start_ns → ConnKey, for expiry
   std::unordered_map<std::string, SpanContext> clients_by_tuple_;  // in-flight client spans
   std::unordered_map<std::string, std::string> servers_by_tuple_;  // tuple → ConnKey

@@ -288,7 +288,7 @@ TEST(SpansBpfTest, FrontClientBackTracesInProcessPipeline) {
   exporter.endpoint = receiver.base_url();
   exporter.max_export_delay = std::chrono::milliseconds(200);
   auto spans = tracing::SpanPipeline::Create(catalog, &registry, exporter);
-  ASSERT_TRUE(spans.ok()) << spans.error();
+  ASSERT_TRUE(spans.ok()) << spans.error().message;
   pipeline.AddConsumer(spans.value()->consumer());
 
   Features features(MakeKernelFeatureProber());

@@ -16,7 +16,7 @@ TEST(OtlpFileExporterTest, WritesOneRequestPerLine) {
   std::string path = ::testing::TempDir() + "/zt_spans_test.jsonl";
   {
     auto exp = OtlpFileExporter::Open(path, tracing::Resource::ForProcess("svc", "h", 1, "x"));
-    ASSERT_TRUE(exp.ok()) << exp.error();
+    ASSERT_TRUE(exp.ok()) << exp.error().message;
     std::vector<tracing::Span> first = {testing::MakeRichSpan(), testing::MakeSimpleSpan(1)};
     ASSERT_TRUE((*exp)->Export(first).ok());
     std::vector<tracing::Span> second = {testing::MakeSimpleSpan(2)};
@@ -42,7 +42,7 @@ TEST(OtlpFileExporterTest, WritesOneRequestPerLine) {
 TEST(OtlpFileExporterTest, OpenErrorsAreValues) {
   auto exp = OtlpFileExporter::Open("/nonexistent-dir-zt/x.jsonl");
   ASSERT_FALSE(exp.ok());
-  EXPECT_NE(exp.error().find("/nonexistent-dir-zt/x.jsonl"), std::string::npos);
+  EXPECT_NE(exp.error().message.find("/nonexistent-dir-zt/x.jsonl"), std::string::npos);
   EXPECT_FALSE(OtlpFileExporter::Open("").ok());
 }
 

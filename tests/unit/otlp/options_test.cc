@@ -44,7 +44,7 @@ TEST(OtlpOptionsTest, EnvironmentOverridesBase) {
                {"OTEL_BSP_MAX_QUEUE_SIZE", "100"},
                {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "10"},
                {"OTEL_BSP_SCHEDULE_DELAY", "250"}}));
-  ASSERT_TRUE(r.ok()) << r.error();
+  ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->endpoint, "http://env:4318");
   EXPECT_EQ(r->TracesUrl(), "http://env:4318/v1/traces");
   EXPECT_EQ(r->compression, OtlpCompression::kGzip);
@@ -86,7 +86,7 @@ TEST(OtlpOptionsTest, BadValuesAreErrors) {
     auto r = OtlpExporterOptions::FromEnvironment({}, FakeEnv({{name, value}}));
     EXPECT_FALSE(r.ok()) << name << "=" << value;
     if (!r.ok()) {
-      EXPECT_NE(r.error().find(name), std::string::npos) << r.error();
+      EXPECT_NE(r.error().message.find(name), std::string::npos) << r.error().message;
     }
   };
   bad("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd");
