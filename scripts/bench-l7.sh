@@ -2,6 +2,8 @@
 # nginx + wrk on loopback, with and without zerotrace's L7 capture (sockets probe), interleaved
 # so machine noise hits both sides alike. Prints throughput and p99 per run and the ratios.
 #   sudo scripts/bench-l7.sh [BUILD_DIR] [ROUNDS] [SECONDS]
+# ZT_ARGS adds flags to `zerotrace run`, e.g. ZT_ARGS="--comm nginx" (server side only) or
+# ZT_ARGS="--bpf-stats false".
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
@@ -31,13 +33,15 @@ run_wrk() {  # prints "<requests/s> <p99 ms>"
     END {print rps, p99}'
 }
 
+echo "zerotrace run --probes sockets ${ZT_ARGS:-}"
 echo "round mode rps p99_ms"
 base_rps=0; base_p99=0; on_rps=0; on_p99=0
 for r in $(seq 1 "$rounds"); do
   read -r rps p99 < <(run_wrk)
   echo "$r off $rps $p99"
   base_rps=$(echo "$base_rps + $rps" | bc -l); base_p99=$(echo "$base_p99 + $p99" | bc -l)
-  "$zt" --log-level warn run --listen 127.0.0.1:$((port + 1)) --probes sockets &
+  # shellcheck disable=SC2086  # ZT_ARGS is a list of flags
+  "$zt" --log-level warn run --listen 127.0.0.1:$((port + 1)) --probes sockets ${ZT_ARGS:-} &
   zt_pid=$!
   sleep 2
   read -r rps p99 < <(run_wrk)
