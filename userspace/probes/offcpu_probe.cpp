@@ -107,22 +107,8 @@ bpf_object* OffCpuProbe::object() const { return skel_ ? skel_->obj : nullptr; }
 
 Result<std::vector<profiling::RawStackCount>> OffCpuProbe::Drain() {
   if (!skel_) return Error{"offcpu: not attached"};
-  auto entries = profiling::DrainHashMap<offcpu_key, offcpu_value>(bpf_map__fd(skel_->maps.counts));
-  if (!entries) return entries.error();
-  std::vector<profiling::RawStackCount> out;
-  out.reserve(entries->size());
-  for (const auto& [k, v] : *entries) {
-    profiling::RawStackCount r;
-    r.tgid = k.tgid;
-    r.tid = k.tid;
-    r.kstack_id = k.kstack_id;
-    r.ustack_id = k.ustack_id;
-    r.count = v.count;
-    r.value = v.total_ns;
-    r.comm.assign(v.comm, strnlen(v.comm, sizeof(v.comm)));
-    out.push_back(std::move(r));
-  }
-  return out;
+  return profiling::DrainStackCounts<offcpu_key, offcpu_value>(
+      bpf_map__fd(skel_->maps.counts), [](const offcpu_value& v) { return v.total_ns; });
 }
 
 bool OffCpuProbe::ReadStack(int32_t id, std::vector<uint64_t>* leaf_first) {

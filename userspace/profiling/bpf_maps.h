@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "profiling/stack_source.h"
 
 namespace zerotrace::profiling {
 
@@ -41,6 +42,28 @@ Result<std::vector<std::pair<Key, Value>>> DrainHashMap(int fd) {
       bpf_map_delete_elem(fd, &k);
       out.emplace_back(k, v);
     }
+  }
+  return out;
+}
+
+// Drains a stack-count map whose keys hold tgid, tid, kstack_id, ustack_id and whose values hold
+// count and comm (the oncpu and offcpu ABIs); `weight(value)` is the sample's RawStackCount::value.
+template <typename Key, typename Value, typename Weight>
+Result<std::vector<RawStackCount>> DrainStackCounts(int fd, Weight weight) {
+  auto entries = DrainHashMap<Key, Value>(fd);
+  if (!entries) return entries.error();
+  std::vector<RawStackCount> out;
+  out.reserve(entries->size());
+  for (const auto& [k, v] : *entries) {
+    RawStackCount r;
+    r.tgid = k.tgid;
+    r.tid = k.tid;
+    r.kstack_id = k.kstack_id;
+    r.ustack_id = k.ustack_id;
+    r.count = v.count;
+    r.value = weight(v);
+    r.comm.assign(v.comm, strnlen(v.comm, sizeof(v.comm)));
+    out.push_back(std::move(r));
   }
   return out;
 }
