@@ -176,29 +176,14 @@ int CudaProbe::epoll_fd() const { return rb_ ? ring_buffer__epoll_fd(rb_) : -1; 
 
 std::vector<uint64_t> CudaProbe::ReadStack(int32_t stack_id) const {
   std::vector<uint64_t> ips;
-  if (!skel_ || stack_id < 0) return ips;
-  ips.resize(ZT_CUDA_STACK_DEPTH);
-  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.cuda_stacks), &stack_id, ips.data()) != 0) {
-    return {};
-  }
-  while (!ips.empty() && ips.back() == 0) ips.pop_back();
+  if (skel_)
+    ReadStackTrace(bpf_map__fd(skel_->maps.cuda_stacks), stack_id, ZT_CUDA_STACK_DEPTH, &ips);
   return ips;
 }
 
 bool CudaProbe::ClearStacksIfFull(double fraction) {
-  if (!skel_) return false;
-  const int fd = bpf_map__fd(skel_->maps.cuda_stacks);
-  std::vector<__u32> keys;
-  __u32 key = 0, next = 0;
-  __u32* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    keys.push_back(next);
-    key = next;
-    prev = &key;
-  }
-  if (static_cast<double>(keys.size()) <= fraction * ZT_CUDA_STACK_ENTRIES) return false;
-  for (__u32 k : keys) bpf_map_delete_elem(fd, &k);
-  return true;
+  return skel_ && ClearStackTraceMapIfFull(bpf_map__fd(skel_->maps.cuda_stacks),
+                                           ZT_CUDA_STACK_ENTRIES, fraction);
 }
 
 std::vector<std::string> CudaProbe::libraries() const {

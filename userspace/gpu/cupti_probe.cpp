@@ -144,38 +144,20 @@ std::optional<cupti_launch_info> CuptiProbe::TakeLaunch(uint32_t tgid, uint32_t 
 
 std::vector<uint64_t> CuptiProbe::ReadStack(int32_t stack_id) const {
   std::vector<uint64_t> ips;
-  if (!skel_ || stack_id < 0) return ips;
-  ips.resize(ZT_CUPTI_STACK_DEPTH);
-  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.cupti_stacks), &stack_id, ips.data()) != 0) {
-    return {};
+  if (skel_) {
+    ReadStackTrace(bpf_map__fd(skel_->maps.cupti_stacks), stack_id, ZT_CUPTI_STACK_DEPTH, &ips);
   }
-  while (!ips.empty() && ips.back() == 0) ips.pop_back();
   return ips;
 }
 
 bool CuptiProbe::ClearStacksIfFull(double fraction) {
-  if (!skel_) return false;
-  const int fd = bpf_map__fd(skel_->maps.cupti_stacks);
-  std::vector<__u32> keys;
-  __u32 key = 0, next = 0;
-  __u32* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    keys.push_back(next);
-    key = next;
-    prev = &key;
+  if (!skel_ || !ClearStackTraceMapIfFull(bpf_map__fd(skel_->maps.cupti_stacks),
+                                          ZT_CUPTI_STACK_ENTRIES, fraction)) {
+    return false;
   }
-  if (static_cast<double>(keys.size()) <= fraction * ZT_CUPTI_STACK_ENTRIES) return false;
-  for (__u32 k : keys) bpf_map_delete_elem(fd, &k);
-  const int lfd = bpf_map__fd(skel_->maps.launch_stacks);
-  cupti_launch_key lkey, lnext;
-  cupti_launch_key* lprev = nullptr;
-  std::vector<cupti_launch_key> lkeys;
-  while (bpf_map_get_next_key(lfd, lprev, &lnext) == 0) {
-    lkeys.push_back(lnext);
-    lkey = lnext;
-    lprev = &lkey;
-  }
-  for (auto& k : lkeys) bpf_map_delete_elem(lfd, &k);
+  // The launches' stack ids are void now.
+  const int fd = bpf_map__fd(skel_->maps.launch_stacks);
+  for (const auto& k : ListMapKeys<cupti_launch_key>(fd)) bpf_map_delete_elem(fd, &k);
   return true;
 }
 

@@ -113,16 +113,15 @@ Result<std::vector<profiling::RawStackCount>> OffCpuProbe::Drain() {
 
 bool OffCpuProbe::ReadStack(int32_t id, std::vector<uint64_t>* leaf_first) {
   if (!skel_) return false;
-  return profiling::ReadStackTrace(bpf_map__fd(skel_->maps.stackmap), id, ZT_OFFCPU_STACK_DEPTH,
-                                   leaf_first);
+  return ReadStackTrace(bpf_map__fd(skel_->maps.stackmap), id, ZT_OFFCPU_STACK_DEPTH, leaf_first);
 }
 
 void OffCpuProbe::ClearStacks() {
-  if (skel_) profiling::ClearStackTraceMap(bpf_map__fd(skel_->maps.stackmap));
+  if (skel_) ClearStackTraceMap(bpf_map__fd(skel_->maps.stackmap));
 }
 
 void OffCpuProbe::DeleteStack(int32_t id) {
-  if (skel_) profiling::DeleteStackTrace(bpf_map__fd(skel_->maps.stackmap), id);
+  if (skel_) DeleteStackTrace(bpf_map__fd(skel_->maps.stackmap), id);
 }
 
 uint64_t OffCpuProbe::kernel_drops() const {
