@@ -18,6 +18,8 @@ const volatile __u32 self_tgid = 0; /* the collector itself: its own HTTP server
 const volatile __u64 ring_wakeup_bytes = 4 * 1024 * 1024; /* loader sets: a quarter of the ring */
 /* Set by the loader once an SSL uprobe is attached; until then no syscall looks for a TLS call. */
 volatile bool tls_probes_attached = false;
+/* Set by the loader when TLS capture is on: exec events tell it which processes to scan. */
+volatile bool tls_watch_exec = false;
 
 /* Syscall numbers for the raw_tp variant, set by the loader from <sys/syscall.h> (vmlinux.h has
  * no __NR_* constants). -1 = not on this architecture. */
@@ -577,6 +579,30 @@ SEC("uprobe")
 int BPF_KPROBE(tls_write_ex_enter) { return tls_enter(ctx, SOCK_DIR_EGRESS, true); }
 SEC("uretprobe")
 int BPF_KRETPROBE(tls_write_ex_exit) { return tls_exit(ctx, true); }
+
+/* A new program image: userspace scans its mappings for a libssl no uprobe covers yet, so a
+ * process started after zerotrace with its own OpenSSL (a container image, a bundled copy) is
+ * traced from its first request rather than from the next periodic /proc scan. */
+SEC("tracepoint/sched/sched_process_exec")
+int on_exec(void *ctx)
+{
+  if (!tls_watch_exec)
+    return 0;
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tgid = id >> 32;
+  if (tgid == self_tgid || !zt_is_traced(tgid))
+    return 0;
+  struct sock_event_header h = {};
+  h.ts = bpf_ktime_get_ns();
+  h.tgid = tgid;
+  h.tid = (__u32)id;
+  h.fd = -1;
+  h.type = SOCK_EVENT_EXEC;
+  bpf_get_current_comm(h.comm, sizeof(h.comm));
+  if (bpf_ringbuf_output(&events, &h, sizeof(h), BPF_RB_FORCE_WAKEUP))
+    count_drop(SOCK_DROP_RINGBUF);
+  return 0;
+}
 
 SEC("tracepoint/syscalls/sys_enter_close")
 int enter_close(struct trace_event_raw_sys_enter *ctx) { return handle_close((int)ARG(0)); }

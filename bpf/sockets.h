@@ -14,6 +14,7 @@ enum sock_event_type {
   SOCK_EVENT_OPEN = 1,  /* a connection was accepted, connected, or first seen */
   SOCK_EVENT_DATA = 2,  /* bytes read or written */
   SOCK_EVENT_CLOSE = 3, /* close() on the fd */
+  SOCK_EVENT_EXEC = 4,  /* a traced process exec'd (tgid, comm): userspace looks for new libssl */
 };
 
 enum sock_role {

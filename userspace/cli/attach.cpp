@@ -112,6 +112,7 @@ int RunAttach(const AttachOptions& o) {
     return 1;
   }
   sockets.AttachTlsLibraries(o.proc_root);
+  sockets.WatchTlsLibraries(o.proc_root);  // a libssl the process dlopens later
   pipeline.Start(&sockets);
 
   // GPU: libcuda uprobes + CUPTI records of this process, drained on a thread of their own.

@@ -229,7 +229,10 @@ void Daemon::StartProbes() {
     auto it = std::find_if(probes_.begin(), probes_.end(),
                            [](const ProbeSlot& s) { return s.name == "sockets"; });
     if (it != probes_.end() && it->attached) {
-      if (config_.probes.tls) sockets->AttachTlsLibraries(config_.proc_root);
+      if (config_.probes.tls) {
+        sockets->AttachTlsLibraries(config_.proc_root);
+        sockets->WatchTlsLibraries(config_.proc_root);
+      }
       pipeline_->Start(sockets);
     }
   }

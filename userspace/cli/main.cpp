@@ -126,7 +126,8 @@ int main(int argc, char** argv) {
   run->add_option("--listen", o.listen, "HTTP listen address (default 0.0.0.0:9464)");
   run->add_option("--pid", o.pids, "Trace only this process (repeatable)");
   run->add_option("--comm", o.comms, "Trace only processes with this command name (repeatable)");
-  run->add_option("--interval", o.interval, "How often kernel maps are read (default 2s)");
+  run->add_option("--interval", o.interval, "How often kernel maps are read (default 2s)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // the last one wins, as usual
   run->add_option("--proc-root", o.proc_root, "Where the host's /proc is mounted (default /proc)")
       ->envname("ZEROTRACE_PROC_ROOT");
   run->add_option("--bpf-stats", o.bpf_stats,

@@ -64,8 +64,10 @@ Status SocketsProbe::Attach() {
     if (std::strncmp(name, "tls_", 4) == 0) continue;  // uprobes, attached per library later
     const bool per_syscall_tp =
         std::strncmp(name, "enter_", 6) == 0 || std::strncmp(name, "exit_", 5) == 0;
-    bool load = per_syscall_tp && !raw;
-    if (raw) load = std::strcmp(name, exit_prog) == 0 || std::strcmp(name, "enter_close") == 0;
+    const bool load =
+        std::strcmp(name, "on_exec") == 0 ||
+        (raw ? std::strcmp(name, exit_prog) == 0 || std::strcmp(name, "enter_close") == 0
+             : per_syscall_tp);
     bpf_program__set_autoload(p, load);
   }
   auto& ro = *skel_->rodata;
@@ -106,36 +108,101 @@ Status SocketsProbe::Attach() {
 
 namespace {
 
-// Files named libssl.so* mapped by any process under proc_root, as paths through that process's
-// root so libraries inside containers resolve from the host.
-std::map<std::string, std::string> FindLibssl(const std::string& proc_root) {
-  std::map<std::string, std::string> found;  // inode key -> path usable from here
-  DIR* dir = opendir(proc_root.c_str());
-  if (!dir) return found;
-  while (dirent* e = readdir(dir)) {
-    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-    std::ifstream maps(proc_root + "/" + e->d_name + "/maps");
-    std::string line;
-    while (std::getline(maps, line)) {
-      auto slash = line.find('/');
-      if (slash == std::string::npos) continue;
-      const std::string path = line.substr(slash);
-      const auto base = path.substr(path.rfind('/') + 1);
-      if (base.rfind("libssl.so", 0) != 0) continue;
-      // Fields: address perms offset dev inode path; dev+inode identify the file across mounts.
-      std::istringstream f(line);
-      std::string addr, perms, off, dev, inode;
-      f >> addr >> perms >> off >> dev >> inode;
-      found.emplace(dev + ":" + inode, proc_root + "/" + e->d_name + "/root" + path);
-    }
+// Adds the files named libssl.so* that process `pid_dir` maps (file key -> path through that
+// process's root, so libraries inside containers resolve from the host).
+void FindLibsslOf(const std::string& proc_root, const std::string& pid_dir,
+                  std::map<std::string, std::string>* found) {
+  std::ifstream maps(proc_root + "/" + pid_dir + "/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    auto slash = line.find('/');
+    if (slash == std::string::npos) continue;
+    const std::string path = line.substr(slash);
+    const auto base = path.substr(path.rfind('/') + 1);
+    if (base.rfind("libssl.so", 0) != 0) continue;
+    // Fields: address perms offset dev inode path; dev+inode identify the file across mounts.
+    std::istringstream f(line);
+    std::string addr, perms, off, dev, inode;
+    f >> addr >> perms >> off >> dev >> inode;
+    found->emplace(dev + ":" + inode, proc_root + "/" + pid_dir + "/root" + path);
   }
-  closedir(dir);
-  return found;
+}
+
+std::vector<std::pair<std::string, std::string>> AsList(std::map<std::string, std::string> m) {
+  return {std::make_move_iterator(m.begin()), std::make_move_iterator(m.end())};
 }
 
 }  // namespace
 
 int SocketsProbe::AttachTlsLibraries(const std::string& proc_root) {
+  if (!attached_) return 0;
+  std::map<std::string, std::string> found;
+  if (DIR* dir = opendir(proc_root.c_str())) {
+    while (dirent* e = readdir(dir)) {
+      if (e->d_name[0] >= '1' && e->d_name[0] <= '9') FindLibsslOf(proc_root, e->d_name, &found);
+    }
+    closedir(dir);
+  }
+  return AttachTlsFiles(AsList(std::move(found)));
+}
+
+size_t SocketsProbe::tls_libraries() const {
+  std::lock_guard lock(tls_mu_);
+  return tls_paths_.size();
+}
+
+void SocketsProbe::WatchTlsLibraries(const std::string& proc_root) {
+  if (!attached_) return;
+  {
+    std::lock_guard lock(tls_mu_);
+    tls_watch_root_ = proc_root;
+  }
+  skel_->bss->tls_watch_exec = true;
+}
+
+void SocketsProbe::QueueTlsScan(uint32_t tgid, std::chrono::milliseconds delay) {
+  std::lock_guard lock(tls_mu_);
+  if (tls_watch_root_.empty()) return;
+  constexpr size_t kMaxPending = 4096;  // an exec storm must not grow this without bound
+  if (tls_pending_.size() >= kMaxPending) return;
+  tls_pending_.emplace_back(tgid, std::chrono::steady_clock::now() + delay);
+}
+
+void SocketsProbe::RunDueTlsScans() {
+  std::vector<uint32_t> due;
+  std::string root;
+  {
+    std::lock_guard lock(tls_mu_);
+    if (tls_pending_.empty()) return;
+    const auto now = std::chrono::steady_clock::now();
+    // Entries are queued with one of a few delays, so not strictly in time order: take all due.
+    for (auto it = tls_pending_.begin(); it != tls_pending_.end();) {
+      if (it->second <= now) {
+        due.push_back(it->first);
+        it = tls_pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    root = tls_watch_root_;
+  }
+  // A budget per second: an exec storm (a build, a shell loop) must not turn into thousands of
+  // /proc reads a second; what is skipped is still found by the periodic full scan.
+  constexpr int kScansPerSecond = 200;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - tls_scan_second_ >= std::chrono::seconds(1)) {
+    tls_scan_second_ = now;
+    tls_scans_this_second_ = 0;
+  }
+  std::map<std::string, std::string> found;
+  for (uint32_t tgid : due) {
+    if (tls_scans_this_second_++ >= kScansPerSecond) break;
+    FindLibsslOf(root, std::to_string(tgid), &found);
+  }
+  if (!found.empty()) AttachTlsFiles(AsList(std::move(found)));
+}
+
+int SocketsProbe::AttachTlsFiles(const std::vector<std::pair<std::string, std::string>>& found) {
   if (!attached_) return 0;
   struct Target {
     bpf_program* prog;
@@ -152,8 +219,9 @@ int SocketsProbe::AttachTlsLibraries(const std::string& proc_root) {
       {skel_->progs.tls_write_ex_enter, "SSL_write_ex", false},
       {skel_->progs.tls_write_ex_exit, "SSL_write_ex", true},
   };
+  std::lock_guard lock(tls_mu_);
   int added = 0;
-  for (const auto& [file, path] : FindLibssl(proc_root)) {
+  for (const auto& [file, path] : found) {
     if (!tls_paths_.insert(file).second) continue;
     // Before the first uprobe can fire, so syscalls under an SSL call are tied to it from the
     // start.
@@ -191,6 +259,21 @@ int SocketsProbe::OnEvent(void* ctx, void* data, size_t size) {
     return 0;
   }
   ++self->events_seen_;
+  if (h.type == SOCK_EVENT_EXEC) {
+    // ld.so maps the libraries right after exec: look twice, soon and a little later.
+    self->QueueTlsScan(h.tgid, std::chrono::milliseconds(20));
+    self->QueueTlsScan(h.tgid, std::chrono::milliseconds(500));
+    return 0;
+  }
+  if (h.type == SOCK_EVENT_OPEN && self->skel_->bss->tls_watch_exec) {
+    // A process started before zerotrace (no exec seen) or one that loaded libssl late
+    // (dlopen): its first connection is the moment it may start speaking TLS.
+    constexpr size_t kMaxSeen = 65536;
+    if (self->tls_seen_tgids_.size() >= kMaxSeen) self->tls_seen_tgids_.clear();
+    if (self->tls_seen_tgids_.insert(h.tgid).second) {
+      self->QueueTlsScan(h.tgid, std::chrono::milliseconds(0));
+    }
+  }
   self->handler_(h, static_cast<const uint8_t*>(data) + sizeof(h));
   return 0;
 }
@@ -201,6 +284,7 @@ int SocketsProbe::Poll(int timeout_ms) {
   // timeout is the normal way out of poll; consume whatever arrived either way.
   const int woken = ring_buffer__poll(rb_, timeout_ms);
   const int drained = ring_buffer__consume(rb_);
+  RunDueTlsScans();
   return (woken > 0 ? woken : 0) + (drained > 0 ? drained : 0);
 }
 

@@ -1,10 +1,15 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <mutex>
 #include <set>
 #include <string>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "core/features.h"
@@ -44,7 +49,11 @@ class SocketsProbe : public Probe {
   // (a library file is covered for every process that maps it). Call periodically so libraries
   // loaded by processes started later are picked up. Returns the number of new libraries.
   int AttachTlsLibraries(const std::string& proc_root);
-  size_t tls_libraries() const { return tls_paths_.size(); }
+  size_t tls_libraries() const;
+  // From now on, a process that execs or opens its first connection has its own mappings
+  // scanned (from Poll()), so a libssl it brings is covered within milliseconds, not at the next
+  // periodic AttachTlsLibraries().
+  void WatchTlsLibraries(const std::string& proc_root);
 
   // Drains the ring buffer, waiting up to timeout_ms for the first event. Returns events handled.
   int Poll(int timeout_ms);
@@ -53,6 +62,11 @@ class SocketsProbe : public Probe {
 
  private:
   static int OnEvent(void* ctx, void* data, size_t size);
+  // Queues a mappings scan of `tgid` at `delay` from now (exec: ld.so has not mapped libs yet).
+  void QueueTlsScan(uint32_t tgid, std::chrono::milliseconds delay);
+  void RunDueTlsScans();
+  // Attaches the uprobes to each file of `found` (file key -> path) not attached yet.
+  int AttachTlsFiles(const std::vector<std::pair<std::string, std::string>>& found);
 
   Features& features_;
   ProcessFilter& filter_;
@@ -62,8 +76,14 @@ class SocketsProbe : public Probe {
   ring_buffer* rb_ = nullptr;
   bool attached_ = false;
   std::string mode_;
+  mutable std::mutex tls_mu_;        // the periodic scan and Poll()'s targeted scans both attach
   std::set<std::string> tls_paths_;  // libssl files attached (or failed: not retried)
   std::vector<bpf_link*> tls_links_;
+  std::string tls_watch_root_;  // empty: not watching
+  std::deque<std::pair<uint32_t, std::chrono::steady_clock::time_point>> tls_pending_;
+  std::unordered_set<uint32_t> tls_seen_tgids_;  // first OPEN already scanned (bounded)
+  std::chrono::steady_clock::time_point tls_scan_second_{};
+  int tls_scans_this_second_ = 0;
   std::atomic<uint64_t> events_seen_{0};
   std::atomic<uint64_t> malformed_{0};
 };
