@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # zerotrace collector image: Debian 12, multi-stage.
 #   docker build -t zerotrace:dev .
 #   docker run --rm --privileged --pid=host -v /sys/kernel/tracing:/sys/kernel/tracing \
@@ -7,6 +6,10 @@
 # The build stage uses the same dependency script and CMake build as a developer machine, so the
 # binary is the one the test suite exercises. The runtime stage gets only the shared libraries the
 # binary links (computed with ldd + dpkg -S in the build stage), not compilers or -dev packages.
+# No "# syntax=" line on purpose: with BuildKit it makes every build first pull the
+# docker/dockerfile frontend image from Docker Hub, which fails where no registry is reachable;
+# nothing here needs more than the builder's built-in frontend. scripts/build-image.sh builds the
+# image with no registry at all (Debian mirror only).
 
 ARG DEBIAN_IMAGE=debian:12-slim
 
