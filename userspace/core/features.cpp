@@ -52,10 +52,14 @@ class KernelFeatureProber : public FeatureProber {
                    : FeatureAnswer{false,
                                    "no /sys/kernel/btf/vmlinux (kernel built without "
                                    "CONFIG_DEBUG_INFO_BTF)"};
-      case Feature::kRingBuffer:
-        return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1
-                   ? FeatureAnswer{true, "BPF_MAP_TYPE_RINGBUF"}
-                   : FeatureAnswer{false, "kernel older than 5.8"};
+      case Feature::kRingBuffer: {
+        // 0: the kernel does not know the map type; < 0: it could not even try (privileges).
+        const int r = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr);
+        if (r == 1) return {true, "BPF_MAP_TYPE_RINGBUF"};
+        if (r == 0) return {false, "BPF_MAP_TYPE_RINGBUF unknown to this kernel (older than 5.8)"};
+        return {false, std::string("cannot create a BPF map: ") + std::strerror(-r) +
+                           " (run as root or with CAP_BPF)"};
+      }
       case Feature::kTracepoint:
         return TryProgram("probe_tracepoint");
       case Feature::kRawTracepoint:

@@ -84,7 +84,8 @@ Status CudaProbe::Attach() {
                  ")"};
   }
   if (!features_.Has(Feature::kRingBuffer)) {
-    return Error{"cuda: BPF ring buffers are unavailable (kernel older than 5.8)"};
+    return Error{"cuda: BPF ring buffers are unavailable: " +
+                 features_.Answer(Feature::kRingBuffer).detail};
   }
   skel_ = cuda_bpf__open();
   if (!skel_) return Error{std::string("cuda: cannot open BPF object: ") + std::strerror(errno)};

@@ -38,7 +38,8 @@ Status CuptiProbe::Attach() {
                  features_.Answer(Feature::kUprobe).detail + ")"};
   }
   if (!features_.Has(Feature::kRingBuffer)) {
-    return Error{"cupti: BPF ring buffers are unavailable (kernel older than 5.8)"};
+    return Error{"cupti: BPF ring buffers are unavailable: " +
+                 features_.Answer(Feature::kRingBuffer).detail};
   }
   skel_ = cupti_bpf__open();
   if (!skel_) return Error{std::string("cupti: cannot open BPF object: ") + std::strerror(errno)};

@@ -47,7 +47,8 @@ Status SocketsProbe::Attach() {
                  features_.Answer(Feature::kTracepoint).detail + ")"};
   }
   if (!features_.Has(Feature::kRingBuffer)) {
-    return Error{"sockets: BPF ring buffers are unavailable (kernel older than 5.8)"};
+    return Error{"sockets: BPF ring buffers are unavailable: " +
+                 features_.Answer(Feature::kRingBuffer).detail};
   }
   skel_ = sockets_bpf__open();
   if (!skel_) return Error{std::string("sockets: cannot open BPF object: ") + std::strerror(errno)};
