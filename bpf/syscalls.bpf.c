@@ -9,10 +9,14 @@ struct syscall_start {
   __u32 nr;
 };
 
-/* LRU: exit_group and a killed task never reach sys_exit; LRU keeps the map from filling up. */
+/* Calls in progress, one per thread blocked in (or running) a syscall. A plain hash, not an LRU
+ * one (whose list upkeep was the larger part of this probe's cost on every syscall of the host):
+ * nothing leaks, because the only calls that never reach sys_exit, exit and exit_group, are not
+ * recorded (a killed task still passes sys_exit on its way out). Sized for nodes with tens of
+ * thousands of threads; when full, calls go untimed and are counted as SYSCALL_DROP_START_FULL. */
 struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 16384);
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
   __type(key, __u32);
   __type(value, struct syscall_start);
 } start SEC(".maps");
@@ -33,6 +37,9 @@ struct {
 
 static struct syscall_stats zero_stats;
 
+/* Set by the loader from <sys/syscall.h> (vmlinux.h has no __NR_* constants). */
+const volatile long nr_exit = -1, nr_exit_group = -1;
+
 static __always_inline void count_drop(__u32 reason)
 {
   __u64 *v = bpf_map_lookup_elem(&drops, &reason);
@@ -48,10 +55,11 @@ static __always_inline int handle_enter(long nr)
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tgid = id >> 32, tid = (__u32)id;
 
-  if (!zt_is_traced(tgid))
+  if (nr == nr_exit || nr == nr_exit_group || !zt_is_traced(tgid))
     return 0;
   struct syscall_start s = {.ts = bpf_ktime_get_ns(), .nr = (__u32)nr};
-  bpf_map_update_elem(&start, &tid, &s, BPF_ANY);
+  if (bpf_map_update_elem(&start, &tid, &s, BPF_ANY))
+    count_drop(SYSCALL_DROP_START_FULL);
   return 0;
 }
 

@@ -135,7 +135,8 @@ int main(int argc, char** argv) {
                   "true; a global kernel switch with a small cost per BPF program run)");
   run->add_option("--probes", o.probes,
                   "Comma-separated probes to enable (default: all: "
-                  "syscalls,sockets,tls,oncpu,offcpu,cuda,cupti)");
+                  "syscalls,sockets,tls,oncpu,offcpu,cuda,cupti)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 
   auto* probe = app.add_subcommand("probe", "Show what this kernel supports and each probe's path");
   bool probe_json = false;

@@ -1,6 +1,7 @@
 #include "probes/syscall_probe.h"
 
 #include <bpf/bpf.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -50,6 +51,8 @@ Status SyscallProbe::Attach() {
   bpf_program__set_autoload(skel_->progs.raw_sys_exit, raw);
   bpf_program__set_autoload(skel_->progs.tp_sys_enter, !raw);
   bpf_program__set_autoload(skel_->progs.tp_sys_exit, !raw);
+  skel_->rodata->nr_exit = SYS_exit;
+  skel_->rodata->nr_exit_group = SYS_exit_group;
   if (auto s = filter_.ApplyTo(skel_); !s) return s;
   if (int err = syscalls_bpf__load(skel_); err) {
     return Error{std::string("syscalls: loading BPF programs failed: ") + std::strerror(-err) +
