@@ -66,8 +66,8 @@ struct Services {
       : front_service(Unique("front")),
         back_service(Unique("back")),
         back({kPython, kServers + "/back_service.py"}, back_service),
-        front({kPython, kServers + "/front_service.py", std::to_string(back.port)},
-              front_service) {}
+        front({kPython, kServers + "/front_service.py", std::to_string(back.port)}, front_service) {
+  }
   std::string front_service;
   std::string back_service;
   Server back;
@@ -320,8 +320,8 @@ class Daemon {
  public:
   Daemon(const std::vector<std::string>& args, const std::vector<std::string>& env) {
     log_ = TempDir() + "/zerotrace.log";
-    std::vector<std::string> argv = {ZT_BIN, "--log-level", "debug", "run", "--listen",
-                                     "127.0.0.1:0", "--interval", "500ms"};
+    std::vector<std::string> argv = {ZT_BIN,     "--log-level", "debug",      "run",
+                                     "--listen", "127.0.0.1:0", "--interval", "500ms"};
     argv.insert(argv.end(), args.begin(), args.end());
     child_ = std::make_unique<Child>(argv, env, log_);
   }
@@ -365,10 +365,10 @@ TEST(SpansDaemonBpfTest, ZerotraceRunExportsFrontClientBackTracesOverOtlp) {
   ASSERT_GT(svc.front.port, 0);
   TestOtlpReceiver receiver;
   ASSERT_TRUE(receiver.Start());
-  Daemon daemon({"--probes", "sockets", "--pid", std::to_string(svc.front.child.pid()), "--pid",
-                 std::to_string(svc.back.child.pid())},
-                {"OTEL_EXPORTER_OTLP_ENDPOINT=" + receiver.base_url(),
-                 "OTEL_BSP_SCHEDULE_DELAY=200"});
+  Daemon daemon(
+      {"--probes", "sockets", "--pid", std::to_string(svc.front.child.pid()), "--pid",
+       std::to_string(svc.back.child.pid())},
+      {"OTEL_EXPORTER_OTLP_ENDPOINT=" + receiver.base_url(), "OTEL_BSP_SCHEDULE_DELAY=200"});
   ASSERT_EQ(daemon.WaitReady(), "");
   ASSERT_NE(HttpGet(daemon.Url("/metrics")).body.find("zerotrace_spans_built_total"),
             std::string::npos)
