@@ -5,14 +5,10 @@
 
 #include <sys/syscall.h>
 
-#include <dirent.h>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <map>
-#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -107,44 +103,9 @@ Status SocketsProbe::Attach() {
   return Status::Ok();
 }
 
-namespace {
-
-// Adds the files named libssl.so* that process `pid_dir` maps (file key -> path through that
-// process's root, so libraries inside containers resolve from the host).
-void FindLibsslOf(const std::string& proc_root, const std::string& pid_dir,
-                  std::map<std::string, std::string>* found) {
-  std::ifstream maps(proc_root + "/" + pid_dir + "/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    auto slash = line.find('/');
-    if (slash == std::string::npos) continue;
-    const std::string path = line.substr(slash);
-    const auto base = path.substr(path.rfind('/') + 1);
-    if (base.rfind("libssl.so", 0) != 0) continue;
-    // Fields: address perms offset dev inode path; dev+inode identify the file across mounts.
-    std::istringstream f(line);
-    std::string addr, perms, off, dev, inode;
-    f >> addr >> perms >> off >> dev >> inode;
-    found->emplace(dev + ":" + inode, proc_root + "/" + pid_dir + "/root" + path);
-  }
-}
-
-std::vector<std::pair<std::string, std::string>> AsList(std::map<std::string, std::string> m) {
-  return {std::make_move_iterator(m.begin()), std::make_move_iterator(m.end())};
-}
-
-}  // namespace
-
 int SocketsProbe::AttachTlsLibraries(const std::string& proc_root) {
   if (!attached_) return 0;
-  std::map<std::string, std::string> found;
-  if (DIR* dir = opendir(proc_root.c_str())) {
-    while (dirent* e = readdir(dir)) {
-      if (e->d_name[0] >= '1' && e->d_name[0] <= '9') FindLibsslOf(proc_root, e->d_name, &found);
-    }
-    closedir(dir);
-  }
-  return AttachTlsFiles(AsList(std::move(found)));
+  return AttachTlsFiles(LibsslScanner(proc_root).All());
 }
 
 size_t SocketsProbe::tls_libraries() const {
@@ -153,57 +114,21 @@ size_t SocketsProbe::tls_libraries() const {
 }
 
 void SocketsProbe::WatchTlsLibraries(const std::string& proc_root) {
-  if (!attached_) return;
-  {
-    std::lock_guard lock(tls_mu_);
-    tls_watch_root_ = proc_root;
-  }
+  if (!attached_ || tls_watch_) return;
+  tls_watch_ = std::make_unique<LibsslScanner>(proc_root);
   skel_->bss->tls_watch_exec = true;
 }
 
-void SocketsProbe::QueueTlsScan(uint32_t tgid, std::chrono::milliseconds delay) {
-  std::lock_guard lock(tls_mu_);
-  if (tls_watch_root_.empty()) return;
-  constexpr size_t kMaxPending = 4096;  // an exec storm must not grow this without bound
-  if (tls_pending_.size() >= kMaxPending) return;
-  tls_pending_.emplace_back(tgid, std::chrono::steady_clock::now() + delay);
-}
-
 void SocketsProbe::RunDueTlsScans() {
-  std::vector<uint32_t> due;
-  std::string root;
-  {
-    std::lock_guard lock(tls_mu_);
-    if (tls_pending_.empty()) return;
-    const auto now = std::chrono::steady_clock::now();
-    // Entries are queued with one of a few delays, so not strictly in time order: take all due.
-    for (auto it = tls_pending_.begin(); it != tls_pending_.end();) {
-      if (it->second <= now) {
-        due.push_back(it->first);
-        it = tls_pending_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    root = tls_watch_root_;
+  if (!tls_watch_) return;
+  LibsslScanner::Files found;
+  for (uint32_t pid : tls_watch_->TakeDue(LibsslScanner::Clock::now())) {
+    found.merge(tls_watch_->Of(pid));
   }
-  // A budget per second: an exec storm (a build, a shell loop) must not turn into thousands of
-  // /proc reads a second; what is skipped is still found by the periodic full scan.
-  constexpr int kScansPerSecond = 200;
-  const auto now = std::chrono::steady_clock::now();
-  if (now - tls_scan_second_ >= std::chrono::seconds(1)) {
-    tls_scan_second_ = now;
-    tls_scans_this_second_ = 0;
-  }
-  std::map<std::string, std::string> found;
-  for (uint32_t tgid : due) {
-    if (tls_scans_this_second_++ >= kScansPerSecond) break;
-    FindLibsslOf(root, std::to_string(tgid), &found);
-  }
-  if (!found.empty()) AttachTlsFiles(AsList(std::move(found)));
+  if (!found.empty()) AttachTlsFiles(found);
 }
 
-int SocketsProbe::AttachTlsFiles(const std::vector<std::pair<std::string, std::string>>& found) {
+int SocketsProbe::AttachTlsFiles(const LibsslScanner::Files& found) {
   if (!attached_) return 0;
   struct Target {
     bpf_program* prog;
@@ -262,18 +187,17 @@ int SocketsProbe::OnEvent(void* ctx, void* data, size_t size) {
   ++self->events_seen_;
   if (h.type == SOCK_EVENT_EXEC) {
     // ld.so maps the libraries right after exec: look twice, soon and a little later.
-    self->QueueTlsScan(h.tgid, std::chrono::milliseconds(20));
-    self->QueueTlsScan(h.tgid, std::chrono::milliseconds(500));
+    if (auto* w = self->tls_watch_.get()) {
+      const auto now = LibsslScanner::Clock::now();
+      w->Queue(h.tgid, std::chrono::milliseconds(20), now);
+      w->Queue(h.tgid, std::chrono::milliseconds(500), now);
+    }
     return 0;
   }
-  if (h.type == SOCK_EVENT_OPEN && self->skel_->bss->tls_watch_exec) {
-    // A process started before zerotrace (no exec seen) or one that loaded libssl late
-    // (dlopen): its first connection is the moment it may start speaking TLS.
-    constexpr size_t kMaxSeen = 65536;
-    if (self->tls_seen_tgids_.size() >= kMaxSeen) self->tls_seen_tgids_.clear();
-    if (self->tls_seen_tgids_.insert(h.tgid).second) {
-      self->QueueTlsScan(h.tgid, std::chrono::milliseconds(0));
-    }
+  // A process started before zerotrace (no exec seen) or one that loaded libssl late (dlopen):
+  // its first connection is the moment it may start speaking TLS.
+  if (h.type == SOCK_EVENT_OPEN && self->tls_watch_) {
+    self->tls_watch_->QueueFirstSeen(h.tgid, LibsslScanner::Clock::now());
   }
   self->handler_(h, static_cast<const uint8_t*>(data) + sizeof(h));
   return 0;

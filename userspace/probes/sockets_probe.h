@@ -1,18 +1,16 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
-#include <unordered_set>
-#include <utility>
 #include <vector>
 
 #include "core/features.h"
+#include "probes/libssl_scanner.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"
 #include "sockets.h"
@@ -62,11 +60,9 @@ class SocketsProbe : public Probe {
 
  private:
   static int OnEvent(void* ctx, void* data, size_t size);
-  // Queues a mappings scan of `tgid` at `delay` from now (exec: ld.so has not mapped libs yet).
-  void QueueTlsScan(uint32_t tgid, std::chrono::milliseconds delay);
   void RunDueTlsScans();
-  // Attaches the uprobes to each file of `found` (file key -> path) not attached yet.
-  int AttachTlsFiles(const std::vector<std::pair<std::string, std::string>>& found);
+  // Attaches the uprobes to each file not attached yet; returns how many were new.
+  int AttachTlsFiles(const LibsslScanner::Files& found);
 
   Features& features_;
   ProcessFilter& filter_;
@@ -79,11 +75,7 @@ class SocketsProbe : public Probe {
   mutable std::mutex tls_mu_;        // the periodic scan and Poll()'s targeted scans both attach
   std::set<std::string> tls_paths_;  // libssl files attached (or failed: not retried)
   std::vector<bpf_link*> tls_links_;
-  std::string tls_watch_root_;  // empty: not watching
-  std::deque<std::pair<uint32_t, std::chrono::steady_clock::time_point>> tls_pending_;
-  std::unordered_set<uint32_t> tls_seen_tgids_;  // first OPEN already scanned (bounded)
-  std::chrono::steady_clock::time_point tls_scan_second_{};
-  int tls_scans_this_second_ = 0;
+  std::unique_ptr<LibsslScanner> tls_watch_;  // set once by WatchTlsLibraries()
   std::atomic<uint64_t> events_seen_{0};
   std::atomic<uint64_t> malformed_{0};
 };
