@@ -7,6 +7,7 @@
 
 #define ZT_SYSCALL_HIST_SLOTS 32
 #define ZT_SYSCALL_MAX_ENTRIES 16384
+#define ZT_SYSCALL_START_SLOTS (1u << 18) /* calls in progress, indexed by tid; a power of two */
 
 /* Aggregation key: one entry per (process, syscall number). */
 struct syscall_key {
@@ -27,6 +28,7 @@ struct syscall_stats {
 /* Indexes of the `drops` array map. */
 enum syscall_drop_reason {
   SYSCALL_DROP_STATS_FULL = 0,  /* `stats` map full: a call was not counted */
-  SYSCALL_DROP_START_FULL = 1,  /* `start` map full: a call's latency was lost */
+  SYSCALL_DROP_START_FULL = 1,  /* a call's latency was lost: another thread took its `start`
+                                 * slot meanwhile (the call itself is still counted) */
   SYSCALL_DROP_MAX = 2,
 };
