@@ -15,14 +15,20 @@ namespace zerotrace::testing {
 std::string BpfUnavailableReason();
 bool InCi();
 
-// BPF tests never skip in CI (CI=true): there a missing privilege is a failure, not a skip.
-#define ZT_REQUIRE_BPF()                                                                        \
-  do {                                                                                          \
-    const std::string zt_reason = ::zerotrace::testing::BpfUnavailableReason();                 \
-    if (!zt_reason.empty()) {                                                                   \
-      if (::zerotrace::testing::InCi()) FAIL() << "CI=true but BPF unavailable: " << zt_reason; \
-      GTEST_SKIP() << "skipping BPF test: " << zt_reason;                                       \
-    }                                                                                           \
+// A test that cannot run here skips, naming why; under CI=true, where setup-deps.sh and root are
+// given, the same reason is a failure: a test never goes quietly missing in CI.
+#define ZT_SKIP_UNLESS_CI(reason)                                              \
+  do {                                                                         \
+    const std::string zt_skip_reason = (reason);                               \
+    if (::zerotrace::testing::InCi()) FAIL() << "CI=true: " << zt_skip_reason; \
+    GTEST_SKIP() << zt_skip_reason;                                            \
+  } while (0)
+
+// BPF tests: root and kernel BTF, or a skip (a failure in CI).
+#define ZT_REQUIRE_BPF()                                                        \
+  do {                                                                          \
+    const std::string zt_reason = ::zerotrace::testing::BpfUnavailableReason(); \
+    if (!zt_reason.empty()) ZT_SKIP_UNLESS_CI("BPF unavailable: " + zt_reason); \
   } while (0)
 
 struct HttpResult {

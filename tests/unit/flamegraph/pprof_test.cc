@@ -14,6 +14,7 @@
 #include "flamegraph/profile.pb.h"
 #include "flamegraph/utf8.h"
 #include "test_profiles.h"
+#include "test_util.h"
 
 namespace zerotrace::flamegraph {
 namespace {
@@ -128,7 +129,8 @@ TEST(PprofTest, OnCpuProfileStructure) {
 
 TEST(PprofTest, ExtraSampleLabelsBecomeStringLabels) {
   Profile prof = testing::OnCpuProfile();
-  for (auto& s : prof.samples) s.labels = {{"k8s_namespace_name", "shop"}, {"k8s_pod_name", "web-1"}};
+  for (auto& s : prof.samples)
+    s.labels = {{"k8s_namespace_name", "shop"}, {"k8s_pod_name", "web-1"}};
   pb::Profile p = Decode(prof);
   ASSERT_GT(p.sample_size(), 0);
   Index idx(p);
@@ -207,7 +209,9 @@ TEST(PprofTest, StringsAreValidUtf8) {
 TEST(Utf8Test, ReplacesInvalidSequencesOnly) {
   EXPECT_EQ(ToValidUtf8("plain ascii"), "plain ascii");
   EXPECT_EQ(ToValidUtf8("\xe6\x97\xa5\xf0\x9f\x94\xa5"), "\xe6\x97\xa5\xf0\x9f\x94\xa5");
-  EXPECT_EQ(ToValidUtf8("a\xff" "b"), "a?b");
+  EXPECT_EQ(ToValidUtf8("a\xff"
+                        "b"),
+            "a?b");
   EXPECT_EQ(ToValidUtf8("\xc0\x80"), "??");            // overlong
   EXPECT_EQ(ToValidUtf8("\xed\xa0\x80"), "???");       // surrogate
   EXPECT_EQ(ToValidUtf8("\xf4\x90\x80\x80"), "????");  // above U+10FFFF
@@ -222,7 +226,8 @@ TEST(PprofTest, EmptyProfileIsValid) {
 
 // An independent decoder: protoc parses our bytes against the .proto text.
 TEST(PprofTest, ProtocDecodesOutput) {
-  if (std::system(ZT_PROTOC " --version >/dev/null 2>&1") != 0) GTEST_SKIP() << "no protoc";
+  if (std::system(ZT_PROTOC " --version >/dev/null 2>&1") != 0)
+    ZT_SKIP_UNLESS_CI("protoc not found (protobuf-compiler)");
   std::string raw;
   ASSERT_TRUE(PprofWriter().Serialize(testing::OnCpuProfile(), &raw));
   std::string base = ::testing::TempDir() + "/zt_pprof_" + std::to_string(getpid());

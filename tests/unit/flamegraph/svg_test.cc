@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "test_profiles.h"
+#include "test_util.h"
 
 namespace zerotrace::flamegraph {
 namespace {
@@ -52,7 +53,7 @@ bool HavePython() { return std::system("python3 -c pass >/dev/null 2>&1") == 0; 
 }
 
 TEST(SvgTest, WellFormedWithFramesPercentagesScriptAndSearch) {
-  if (!HavePython()) GTEST_SKIP() << "python3 not available";
+  if (!HavePython()) ZT_SKIP_UNLESS_CI("python3 not available");
   std::string svg = SvgFlamegraphWriter().ToString(testing::OnCpuProfile());
   std::string titles;
   ASSERT_TRUE(ParseXml(svg, &titles));
@@ -86,7 +87,7 @@ TEST(SvgTest, KernelAndUserFramesGetDifferentPalettes) {
 }
 
 TEST(SvgTest, EscapesNamesAndSurvivesInvalidUtf8) {
-  if (!HavePython()) GTEST_SKIP() << "python3 not available";
+  if (!HavePython()) ZT_SKIP_UNLESS_CI("python3 not available");
   Profile p;
   p.samples.push_back(Stack("a&b", 1, {User("std::map<int, T&>::find(\"x\")")}, 3));
   p.samples.push_back(Stack("bin\xff\xfe", 2, {User(std::string("ctl\x01\x1b]]>", 7))}, 1));
@@ -143,7 +144,7 @@ TEST(SvgTest, TruncatedStacksShowMarker) {
 }
 
 TEST(SvgTest, EmptyProfileIsStillAValidDocument) {
-  if (!HavePython()) GTEST_SKIP() << "python3 not available";
+  if (!HavePython()) ZT_SKIP_UNLESS_CI("python3 not available");
   std::string svg = SvgFlamegraphWriter().ToString(Profile{});
   std::string titles;
   ASSERT_TRUE(ParseXml(svg, &titles));

@@ -12,6 +12,7 @@
 
 #include "otlp/otlp_encoder.h"
 #include "test_spans.h"
+#include "test_util.h"
 
 namespace zerotrace::otlp {
 namespace {
@@ -34,7 +35,7 @@ std::string RunCommand(const std::string& cmd, int* status) {
 
 TEST(OtelJsDecodeTest, PayloadDecodesWithOpenTelemetryJs) {
   const char* src = std::getenv("ZT_SOURCE_DIR");
-  if (src == nullptr) GTEST_SKIP() << "ZT_SOURCE_DIR not set (run through ctest)";
+  if (src == nullptr) ZT_SKIP_UNLESS_CI("ZT_SOURCE_DIR not set (run through ctest)");
   fs::path script = fs::path(src) / "tests/unit/otlp/decode_with_otel_js.mjs";
   const char* js_dir_env = std::getenv("ZT_OTEL_JS_DIR");
   fs::path js_dir = js_dir_env ? fs::path(js_dir_env) : script.parent_path();
@@ -44,7 +45,7 @@ TEST(OtelJsDecodeTest, PayloadDecodesWithOpenTelemetryJs) {
   }
   int status = 0;
   RunCommand("node --version >/dev/null 2>&1", &status);
-  if (status != 0) GTEST_SKIP() << "node not found on PATH";
+  if (status != 0) ZT_SKIP_UNLESS_CI("node not found on PATH (scripts/setup-deps.sh installs it)");
 
   auto span = testing::MakeRichSpan();
   span.resource = testing::MakeResource("checkout", 4242);
