@@ -246,9 +246,8 @@ void Daemon::StartGpu() {
   if (auto sym = profiling::MakeDefaultSymbolizers(); sym) go.aggregator.symbolizer = sym->user;
   if (spans_) {
     // Kernels launched while a thread serves a request become spans in that request's trace.
-    go.aggregator.on_kernel = [spans = spans_.get()](const gpu::GpuKernelExecution& k) {
-      spans->builder().OnGpuKernel({k.tgid, k.launch_tid, k.launch_ns, k.start_ns, k.end_ns,
-                                    k.kernel, k.service, k.device, k.stream, k.correlation_id});
+    go.aggregator.on_kernel = [spans = spans_.get()](const GpuKernelRun& k) {
+      spans->builder().OnGpuKernel(k);
     };
   }
   auto g = gpu::GpuTracing::Create(*features_, *filter_, *catalog_, *registry_, go);

@@ -673,7 +673,7 @@ void GpuAggregator::HandleCuptiKernel(const cupti_kernel_event& e) {
   k.block[2] = r.block_z;
   AddRecord(std::move(k));
   if (launch && options_.on_kernel) {
-    GpuKernelExecution e;
+    GpuKernelRun e;
     e.tgid = tgid;
     e.launch_tid = launch->tid;
     e.launch_ns = launch->ts;

@@ -22,6 +22,7 @@
 
 #include "bpf/cupti.h"
 #include "chrome/trace.h"
+#include "core/gpu_kernel_run.h"
 #include "flamegraph/profile.h"
 #include "gpu/kernel_names.h"
 #include "process/process_catalog.h"
@@ -47,21 +48,6 @@ struct GpuSources {
   std::function<bool(uint32_t tgid)> has_injector;
 };
 
-// One kernel execution whose CPU launch is known (CUPTI record + launch probe), for consumers
-// such as span building. Times are CLOCK_MONOTONIC ns.
-struct GpuKernelExecution {
-  uint32_t tgid = 0;
-  uint32_t launch_tid = 0;
-  uint64_t launch_ns = 0;
-  uint64_t start_ns = 0;
-  uint64_t end_ns = 0;
-  std::string kernel;  // the metric label: demangled, shortened
-  std::string service;
-  uint32_t device = 0;
-  uint32_t stream = 0;
-  uint32_t correlation_id = 0;
-};
-
 struct GpuAggregatorOptions {
   size_t max_kernels_per_service = 100;          // distinct `kernel` label values, then "other"
   size_t max_kernel_name_len = 96;               // metric label length (see ShortenKernelName)
@@ -71,7 +57,7 @@ struct GpuAggregatorOptions {
   // Symbolizes launch and allocation stacks; null keeps raw addresses (`0x...` frames).
   symbolizer::SymbolizerPtr symbolizer;
   // Called for each kernel execution with a known launch (e.g. GPU spans); may be empty.
-  std::function<void(const GpuKernelExecution&)> on_kernel;
+  std::function<void(const GpuKernelRun&)> on_kernel;
 };
 
 // One allocation site with allocations still outstanding.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "aggregators/conn_tracker.h"
+#include "core/gpu_kernel_run.h"
 #include "core/result.h"
 #include "otlp/otlp_options.h"
 #include "process/process_catalog.h"
@@ -60,20 +61,6 @@ struct SpanBuilderCounters {
   uint64_t relinked = 0;                // server starts seen before their peer's client start
   uint64_t gpu_kernel_spans = 0;        // GPU kernels that ran for a request (INTERNAL spans)
   uint64_t gpu_kernels_unparented = 0;  // launched while the thread served no known request
-};
-
-// One kernel execution on the GPU and the CPU launch it came from (CLOCK_MONOTONIC ns).
-struct GpuKernelRun {
-  uint32_t tgid = 0;
-  uint32_t launch_tid = 0;
-  uint64_t launch_ns = 0;
-  uint64_t start_ns = 0;
-  uint64_t end_ns = 0;
-  std::string kernel;  // demangled, shortened
-  std::string service;
-  uint32_t device = 0;
-  uint32_t stream = 0;
-  uint32_t correlation_id = 0;
 };
 
 // Turns completed requests (RequestRecord + ConnMeta) into OTLP spans:

@@ -344,9 +344,9 @@ namespace zerotrace::gpu {
 namespace {
 
 TEST_F(GpuAggregatorTest, KernelsWithAKnownLaunchAreReportedToOnKernel) {
-  std::vector<GpuKernelExecution> seen;
+  std::vector<GpuKernelRun> seen;
   GpuAggregatorOptions o;
-  o.on_kernel = [&](const GpuKernelExecution& e) { seen.push_back(e); };
+  o.on_kernel = [&](const GpuKernelRun& e) { seen.push_back(e); };
   Make(o);
   launches_[{kPid, 21}] = cupti_launch_info{500, 3, kPid + 5, 307, 1};
   Kernel("_Z6vecAddPKfS0_Pfi", 21, 1000, 1000, 9);
