@@ -123,20 +123,26 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", o.log_level, "trace|debug|info|warn|error");
 
   auto* run = app.add_subcommand("run", "Run the collector daemon (metrics on --listen)");
-  run->add_option("--listen", o.listen, "HTTP listen address (default 0.0.0.0:9464)");
+  // A single-valued flag given twice: the last one wins, as in most CLIs (and so a wrapper can
+  // append an override to a fixed command line).
+  constexpr auto kLastWins = CLI::MultiOptionPolicy::TakeLast;
+  run->add_option("--listen", o.listen, "HTTP listen address (default 0.0.0.0:9464)")
+      ->multi_option_policy(kLastWins);
   run->add_option("--pid", o.pids, "Trace only this process (repeatable)");
   run->add_option("--comm", o.comms, "Trace only processes with this command name (repeatable)");
   run->add_option("--interval", o.interval, "How often kernel maps are read (default 2s)")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // the last one wins, as usual
+      ->multi_option_policy(kLastWins);
   run->add_option("--proc-root", o.proc_root, "Where the host's /proc is mounted (default /proc)")
-      ->envname("ZEROTRACE_PROC_ROOT");
+      ->envname("ZEROTRACE_PROC_ROOT")
+      ->multi_option_policy(kLastWins);
   run->add_option("--bpf-stats", o.bpf_stats,
                   "true|false: kernel BPF run-time statistics for zerotrace_bpf_prog_* (default "
-                  "true; a global kernel switch with a small cost per BPF program run)");
+                  "true; a global kernel switch with a small cost per BPF program run)")
+      ->multi_option_policy(kLastWins);
   run->add_option("--probes", o.probes,
                   "Comma-separated probes to enable (default: all: "
                   "syscalls,sockets,tls,oncpu,offcpu,cuda,cupti)")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+      ->multi_option_policy(kLastWins);
 
   auto* probe = app.add_subcommand("probe", "Show what this kernel supports and each probe's path");
   bool probe_json = false;
