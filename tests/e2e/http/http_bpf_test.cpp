@@ -283,6 +283,14 @@ struct Nginx {
   std::unique_ptr<Child> process;
 };
 
+// nginx answers curl `args` within 10 s (it is up); else its error log says why not.
+::testing::AssertionResult Answers(const Nginx& nginx, const std::vector<std::string>& args) {
+  if (WaitFor([&] { return RunCurl(args, "zt-warm") == 0; }, std::chrono::seconds(10))) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << ReadFileOrEmpty(nginx.dir + "/error.log");
+}
+
 TEST(HttpBpfTest, NginxHttp2CleartextExactCounts) {
   ZT_REQUIRE_BPF();
   const std::string service = Unique("nginx");
@@ -291,12 +299,7 @@ TEST(HttpBpfTest, NginxHttp2CleartextExactCounts) {
   Collector collector(ZT_BIN, {"--probes", "sockets"});
   ASSERT_EQ(collector.WaitReady(), "");
   const std::string base = "http://127.0.0.1:" + std::to_string(nginx.port);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return RunCurl({"--http2-prior-knowledge", base + "/warmup"}, "zt-warm") == 0;
-      },
-      std::chrono::seconds(10)))
-      << ReadFileOrEmpty(nginx.dir + "/error.log");
+  ASSERT_TRUE(Answers(nginx, {"--http2-prior-knowledge", base + "/warmup"}));
   constexpr int kEach = 20;
   for (int i = 0; i < kEach; ++i) {
     ASSERT_EQ(RunCurl({"--http2-prior-knowledge", base + "/ok"}, "zt-h2c"), 0);
@@ -380,12 +383,7 @@ TEST(HttpBpfTest, NginxOverTlsExactCountsThroughOpenSslUprobes) {
   Collector collector(ZT_BIN, {"--probes", "tls"});
   ASSERT_EQ(collector.WaitReady(), "");
   const std::string base = "https://127.0.0.1:" + std::to_string(nginx.port);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return RunCurl({"-k", base + "/warmup"}, "zt-warm") == 0;
-      },
-      std::chrono::seconds(10)))
-      << ReadFileOrEmpty(nginx.dir + "/error.log");
+  ASSERT_TRUE(Answers(nginx, {"-k", base + "/warmup"}));
   ASSERT_TRUE(WaitFor(
       [&] { return collector.Log().find("TLS plaintext capture attached") != std::string::npos; },
       std::chrono::seconds(10)));
