@@ -24,6 +24,15 @@ int BPF_PROG(probe_tp_btf)
   return 0;
 }
 
+/* What the sockets probe's default path needs: the sock I/O tracepoints (Linux 6.3+) and, from
+ * them, the task's user registers and the socket cookie. */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(probe_sock_tp, struct sock *sk, int ret, int flags)
+{
+  struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+  return regs->ip == 0 && bpf_get_socket_cookie(sk) == 0;
+}
+
 SEC("raw_tp/sched_switch")
 int probe_raw_tp(void *ctx)
 {

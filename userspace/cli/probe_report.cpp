@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "probes/offcpu_probe.h"
+#include "probes/sockets_probe.h"
 #include "probes/syscall_probe.h"
 
 namespace zerotrace {
@@ -26,16 +27,8 @@ std::vector<ProbePath> ProbePaths(Features& f) {
                  syscalls == SyscallAttachMode::kRawTracepoint
                      ? "raw_syscalls sys_enter/sys_exit via raw_tp"
                      : "raw_syscalls sys_enter/sys_exit tracepoints"});
-  const bool raw = f.Has(Feature::kRawTracepoint);
-  const bool btf = raw && f.Has(Feature::kTpBtf);
-  out.push_back(
-      {"sockets",
-       btf   ? "tp_btf"
-       : raw ? "raw_tracepoint"
-             : (f.Has(Feature::kTracepoint) ? "tracepoint" : "unavailable"),
-       raw ? "raw_syscalls sys_exit (socket syscalls picked by number, arguments from the saved "
-             "registers) + sys_enter_close"
-           : "syscalls/sys_{enter,exit}_{accept4,connect,read,write,...} tracepoints"});
+  const auto sockets = ChooseSocketsAttachMode(f);
+  out.push_back({"sockets", AttachModeName(sockets), AttachModeHooks(sockets)});
   const bool uprobes = f.Has(Feature::kUprobe);
   out.push_back({"tls", uprobes ? "uprobe" : "unavailable",
                  "SSL_read/SSL_write(_ex) in every libssl.so a traced process maps"});

@@ -66,6 +66,8 @@ class KernelFeatureProber : public FeatureProber {
         return TryProgram("probe_raw_tp");
       case Feature::kTpBtf:
         return TryProgram("probe_tp_btf");
+      case Feature::kSockTracepoints:
+        return TryProgram("probe_sock_tp");
       case Feature::kFentry:
         return TryProgram("probe_fentry");
       case Feature::kKprobe:
@@ -116,6 +118,8 @@ const char* FeatureName(Feature f) {
       return "raw_tracepoint";
     case Feature::kTpBtf:
       return "tp_btf";
+    case Feature::kSockTracepoints:
+      return "sock_tracepoints";
     case Feature::kUprobe:
       return "uprobe";
     case Feature::kPerfEvent:

@@ -15,6 +15,7 @@ enum class Feature {
   kTracepoint,
   kRawTracepoint,
   kTpBtf,
+  kSockTracepoints,  // tp_btf on sock:sock_{send,recv}_length (Linux 6.3+), with task registers
   kUprobe,
   kPerfEvent,
   kKprobe,

@@ -36,9 +36,75 @@ SocketsProbe::~SocketsProbe() {
   sockets_bpf__destroy(skel_);
 }
 
+SocketsAttachMode ChooseSocketsAttachMode(Features& features) {
+  if (features.Has(Feature::kSockTracepoints)) return SocketsAttachMode::kSockTracepoints;
+  if (features.Has(Feature::kRawTracepoint)) {
+    return features.Has(Feature::kTpBtf) ? SocketsAttachMode::kTpBtf
+                                         : SocketsAttachMode::kRawTracepoint;
+  }
+  if (features.Has(Feature::kTracepoint)) return SocketsAttachMode::kTracepoint;
+  return SocketsAttachMode::kUnavailable;
+}
+
+const char* AttachModeName(SocketsAttachMode mode) {
+  switch (mode) {
+    case SocketsAttachMode::kSockTracepoints:
+      return "sock_tracepoints";
+    case SocketsAttachMode::kTpBtf:
+      return "tp_btf";
+    case SocketsAttachMode::kRawTracepoint:
+      return "raw_tracepoint";
+    case SocketsAttachMode::kTracepoint:
+      return "tracepoint";
+    case SocketsAttachMode::kUnavailable:
+      break;
+  }
+  return "unavailable";
+}
+
+const char* AttachModeHooks(SocketsAttachMode mode) {
+  switch (mode) {
+    case SocketsAttachMode::kSockTracepoints:
+      return "sock:sock_send_length/sock_recv_length (socket I/O only; fd and buffer from the "
+             "syscall's saved registers) + sock:inet_sock_set_state";
+    case SocketsAttachMode::kTpBtf:
+    case SocketsAttachMode::kRawTracepoint:
+      return "raw_syscalls sys_exit (socket syscalls picked by number, arguments from the saved "
+             "registers) + sys_enter_close";
+    case SocketsAttachMode::kTracepoint:
+      return "syscalls/sys_{enter,exit}_{accept4,connect,read,write,...} tracepoints";
+    case SocketsAttachMode::kUnavailable:
+      break;
+  }
+  return "none";
+}
+
+namespace {
+
+// The programs of bpf/sockets.bpf.c that `mode` loads. The TLS uprobes and on_exec are loaded in
+// every mode (the uprobes are attached per library later).
+bool LoadedIn(SocketsAttachMode mode, const char* name) {
+  if (std::strncmp(name, "tls_", 4) == 0 || std::strcmp(name, "on_exec") == 0) return true;
+  switch (mode) {
+    case SocketsAttachMode::kSockTracepoints:
+      return std::strncmp(name, "sock_", 5) == 0;
+    case SocketsAttachMode::kTpBtf:
+      return std::strcmp(name, "btf_exit") == 0 || std::strcmp(name, "enter_close") == 0;
+    case SocketsAttachMode::kRawTracepoint:
+      return std::strcmp(name, "raw_exit") == 0 || std::strcmp(name, "enter_close") == 0;
+    case SocketsAttachMode::kTracepoint:
+      return std::strncmp(name, "enter_", 6) == 0 || std::strncmp(name, "exit_", 5) == 0;
+    case SocketsAttachMode::kUnavailable:
+      break;
+  }
+  return false;
+}
+
+}  // namespace
+
 Status SocketsProbe::Attach() {
-  const bool raw = features_.Has(Feature::kRawTracepoint);
-  if (!raw && !features_.Has(Feature::kTracepoint)) {
+  const SocketsAttachMode mode = ChooseSocketsAttachMode(features_);
+  if (mode == SocketsAttachMode::kUnavailable) {
     return Error{"sockets: neither raw tracepoints nor syscall tracepoints are available (" +
                  features_.Answer(Feature::kTracepoint).detail + ")"};
   }
@@ -51,21 +117,9 @@ Status SocketsProbe::Attach() {
   skel_->rodata->capture_bytes =
       options_.capture_bytes > ZT_SOCK_MAX_CAPTURE ? ZT_SOCK_MAX_CAPTURE : options_.capture_bytes;
   skel_->rodata->self_tgid = options_.self_tgid;
-  // One exit program on raw_syscalls (tp_btf reads registers directly, raw_tp probe-reads them)
-  // plus close's own tracepoint; or, without either, one tracepoint pair per syscall.
-  const bool btf = features_.Has(Feature::kTpBtf);
-  const char* exit_prog = !raw ? nullptr : btf ? "btf_exit" : "raw_exit";
   bpf_program* p;
   bpf_object__for_each_program(p, skel_->obj) {
-    const char* name = bpf_program__name(p);
-    if (std::strncmp(name, "tls_", 4) == 0) continue;  // uprobes, attached per library later
-    const bool per_syscall_tp =
-        std::strncmp(name, "enter_", 6) == 0 || std::strncmp(name, "exit_", 5) == 0;
-    const bool load =
-        std::strcmp(name, "on_exec") == 0 ||
-        (raw ? std::strcmp(name, exit_prog) == 0 || std::strcmp(name, "enter_close") == 0
-             : per_syscall_tp);
-    bpf_program__set_autoload(p, load);
+    bpf_program__set_autoload(p, LoadedIn(mode, bpf_program__name(p)));
   }
   auto& ro = *skel_->rodata;
   ro.nr_read = SYS_read;
@@ -84,7 +138,7 @@ Status SocketsProbe::Attach() {
   ro.nr_close = SYS_close;
   ro.nr_sendfile = SYS_sendfile;
   ro.nr_splice = SYS_splice;
-  mode_ = !raw ? "tracepoint" : btf ? "tp_btf" : "raw_tracepoint";
+  mode_ = mode;
   bpf_map__set_max_entries(skel_->maps.events, options_.ring_buffer_bytes);
   skel_->rodata->ring_wakeup_bytes = options_.ring_buffer_bytes / 4;
   const int ncpu = libbpf_num_possible_cpus();
@@ -94,8 +148,8 @@ Status SocketsProbe::Attach() {
     return Error{std::string("sockets: loading BPF programs failed: ") + std::strerror(-err)};
   }
   if (int err = sockets_bpf__attach(skel_); err) {
-    return Error{std::string("sockets: attaching syscall tracepoints failed: ") +
-                 std::strerror(-err)};
+    return Error{std::string("sockets: attaching ") + AttachModeName(mode) +
+                 " programs failed: " + std::strerror(-err)};
   }
   rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), OnEvent, this, nullptr);
   if (!rb_) return Error{std::string("sockets: ring buffer setup failed: ") + std::strerror(errno)};

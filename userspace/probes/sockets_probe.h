@@ -20,13 +20,28 @@ struct ring_buffer;
 
 namespace zerotrace {
 
+// Preferred first: the sock I/O tracepoints run only on socket I/O; the others run a program on
+// every syscall of the host (see bpf/sockets.bpf.c).
+enum class SocketsAttachMode {
+  kSockTracepoints,
+  kTpBtf,
+  kRawTracepoint,
+  kTracepoint,
+  kUnavailable
+};
+SocketsAttachMode ChooseSocketsAttachMode(Features& features);
+const char* AttachModeName(SocketsAttachMode mode);
+// What the mode hooks, in words (for `zerotrace probe`).
+const char* AttachModeHooks(SocketsAttachMode mode);
+
 struct SocketsProbeOptions {
   uint32_t capture_bytes = ZT_SOCK_MAX_CAPTURE;   // per read/write, at most ZT_SOCK_MAX_CAPTURE
   uint32_t ring_buffer_bytes = 16 * 1024 * 1024;  // power of two
   uint32_t self_tgid = 0;                         // excluded (the collector's own sockets)
 };
 
-// Loader for bpf/sockets.bpf.c: connection lifecycle and data events from syscall tracepoints.
+// Loader for bpf/sockets.bpf.c: connection lifecycle and data events from sock or syscall
+// tracepoints.
 // Events are handed to `handler` from Poll(), on the caller's thread.
 class SocketsProbe : public Probe {
  public:
@@ -39,7 +54,9 @@ class SocketsProbe : public Probe {
 
   const char* name() const override { return "sockets"; }
   Status Attach() override;
-  std::string attach_mode() const override { return attached_ ? mode_ : "unavailable"; }
+  std::string attach_mode() const override {
+    return AttachModeName(attached_ ? mode_ : SocketsAttachMode::kUnavailable);
+  }
   bpf_object* object() const override;
   uint64_t events_lost() const override;
 
@@ -71,7 +88,7 @@ class SocketsProbe : public Probe {
   sockets_bpf* skel_ = nullptr;
   ring_buffer* rb_ = nullptr;
   bool attached_ = false;
-  std::string mode_;
+  SocketsAttachMode mode_ = SocketsAttachMode::kUnavailable;
   mutable std::mutex tls_mu_;        // the periodic scan and Poll()'s targeted scans both attach
   std::set<std::string> tls_paths_;  // libssl files attached (or failed: not retried)
   std::vector<bpf_link*> tls_links_;

@@ -100,11 +100,12 @@ struct AttachPath {
 
 class Http1ExactCounts : public ::testing::TestWithParam<AttachPath> {};
 
-INSTANTIATE_TEST_SUITE_P(AttachPaths, Http1ExactCounts,
-                         ::testing::Values(AttachPath{"tp_btf", ""},
-                                           AttachPath{"raw_tracepoint", "tp_btf"},
-                                           AttachPath{"tracepoint", "raw_tracepoint,tp_btf"}),
-                         [](const auto& info) { return info.param.mode; });
+INSTANTIATE_TEST_SUITE_P(
+    AttachPaths, Http1ExactCounts,
+    ::testing::Values(AttachPath{"sock_tracepoints", ""}, AttachPath{"tp_btf", "sock_tracepoints"},
+                      AttachPath{"raw_tracepoint", "sock_tracepoints,tp_btf"},
+                      AttachPath{"tracepoint", "sock_tracepoints,raw_tracepoint,tp_btf"}),
+    [](const auto& info) { return info.param.mode; });
 
 TEST_P(Http1ExactCounts, ServerAndClient) {
   ZT_REQUIRE_BPF();
