@@ -60,7 +60,6 @@ struct conn_key {
 
 struct conn_info {
   __u64 gen;
-  __u64 cookie; /* sock tracepoint path: the socket's cookie, to tell a reused fd */
   __u8 is_socket; /* 0: a non-socket fd, remembered so it costs one lookup from now on */
   __u8 role;
   __u8 family;
@@ -82,12 +81,11 @@ struct {
 } active SEC(".maps");
 
 /* An SSL_read/SSL_write in progress on a thread. The socket syscall it makes underneath tells
- * which fd the SSL object uses; a call served from OpenSSL's buffers makes none, hence ssl_fds. */
+ * which fd the SSL object uses; a call served from OpenSSL's buffers makes none, hence ssl_conns. */
 struct tls_call {
   __u64 ssl;
   __u64 buf;
   __u64 bytes_ptr; /* SSL_*_ex: where the byte count is written */
-  __s32 fd;
   __u8 direction;
 };
 
@@ -112,12 +110,20 @@ struct {
   __type(value, __u8);
 } env_sent SEC(".maps");
 
+/* The connection an SSL object was last seen doing socket I/O on. A copy, not a reference: the
+ * uretprobe cannot reach socket storage, and the copy stays valid for an SSL_read served from
+ * OpenSSL's buffers after the socket's entry changed. */
+struct ssl_conn {
+  struct conn_info info;
+  __s32 fd;
+};
+
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 65536);
   __type(key, struct ssl_key);
-  __type(value, __s32);
-} ssl_fds SEC(".maps");
+  __type(value, struct ssl_conn);
+} ssl_conns SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -126,21 +132,22 @@ struct {
   __type(value, struct conn_info);
 } conns SEC(".maps");
 
-/* sock tracepoint path: what is known of a TCP socket by its cookie. The role is recorded when
- * the handshake completes (any process: that runs in softirq), the owner when its first bytes
- * are seen, so the socket's end (TCP_CLOSE, wherever it happens) finds the connection. */
-struct sock_owner {
+/* sock tracepoint path: the connection lives in its socket's local storage, so it is found
+ * without a hash lookup, cannot be confused with a later socket on the same fd, and is freed
+ * with the socket. The role is recorded when the handshake completes (in softirq, any process),
+ * the owner when the first bytes are seen. */
+struct sk_conn {
+  struct conn_info info; /* info.gen == 0: no bytes seen yet (or closed) */
   __u32 tgid;
-  __s32 fd; /* -1 until the first bytes are seen */
-  __u8 role;
+  __s32 fd;
 };
 
 struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 2 * ZT_SOCK_MAX_CONNS);
-  __type(key, __u64);
-  __type(value, struct sock_owner);
-} socks SEC(".maps");
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct sk_conn);
+} sk_conns SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -381,20 +388,31 @@ static __always_inline int enter(int fd, __u64 buf, __u32 iovcnt, __u8 kind, __u
 }
 
 /* Gathers the iovecs of one readv/writev/recvmsg/sendmsg into one event, in order. Bytes past
- * the capture limit or past the last walked iovec are reported by size only. */
+ * the capture limit or past the last walked iovec are reported by size only. The iovec array
+ * is read 8 entries per helper call (most calls have 1-3). */
+#define IOV_BATCH 8
 static __always_inline void gather_iov(struct sock_data_event *e, __u64 iov_addr, __u32 iovcnt,
                                        __u64 bytes)
 {
   const struct iovec *iov = (const struct iovec *)iov_addr;
-  for (int i = 0; i < ZT_SOCK_MAX_IOV; i++) {
-    if (i >= iovcnt || bytes == 0 || e->h.captured >= capture_bytes)
+  struct iovec v[IOV_BATCH];
+  for (int b = 0; b < ZT_SOCK_MAX_IOV / IOV_BATCH; b++) {
+    __u32 first = b * IOV_BATCH;
+    if (first >= iovcnt || bytes == 0 || e->h.captured >= capture_bytes)
       break;
-    struct iovec v = {};
-    if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
+    __u64 size = (__u64)(iovcnt - first) * sizeof(v[0]);
+    if (size > sizeof(v))
+      size = sizeof(v);
+    barrier_var(size); /* keep the bound in the register the helper gets */
+    if (size > sizeof(v) || bpf_probe_read_user(v, size, &iov[first]))
       break;
-    __u64 seg = v.iov_len < bytes ? v.iov_len : bytes;
-    append(e, v.iov_base, seg);
-    bytes -= seg;
+    for (int i = 0; i < IOV_BATCH; i++) {
+      if (first + i >= iovcnt || bytes == 0 || e->h.captured >= capture_bytes)
+        break;
+      __u64 seg = v[i].iov_len < bytes ? v[i].iov_len : bytes;
+      append(e, v[i].iov_base, seg);
+      bytes -= seg;
+    }
   }
 }
 
@@ -406,8 +424,10 @@ static __always_inline int emit_call_data(__u64 id, struct call_args a, long ret
     __u32 tid = (__u32)id;
     struct tls_call *tls = bpf_map_lookup_elem(&tls_active, &tid);
     if (tls) {
-      tls->fd = a.fd;
       c->flags |= CONN_TLS;
+      struct ssl_key key = {.tgid = id >> 32, .ssl = tls->ssl};
+      struct ssl_conn sc = {.info = *c, .fd = a.fd};
+      bpf_map_update_elem(&ssl_conns, &key, &sc, BPF_ANY);
     }
   }
   if (!(c->flags & CONN_SEEN_DATA) && ret >= 2) {
@@ -561,7 +581,7 @@ static __always_inline int tls_enter(struct pt_regs *ctx, __u8 dir, bool ex)
   if (tgid == self_tgid || !zt_is_traced(tgid))
     return 0;
   struct tls_call t = {.ssl = PT_REGS_PARM1(ctx), .buf = PT_REGS_PARM2(ctx),
-                       .bytes_ptr = ex ? PT_REGS_PARM4(ctx) : 0, .fd = -1, .direction = dir};
+                       .bytes_ptr = ex ? PT_REGS_PARM4(ctx) : 0, .direction = dir};
   bpf_map_update_elem(&tls_active, &tid, &t, BPF_ANY);
   return 0;
 }
@@ -585,21 +605,12 @@ static __always_inline int tls_exit(struct pt_regs *ctx, bool ex)
       return 0;
     bytes = ret;
   }
-  struct ssl_key sk = {.tgid = id >> 32, .ssl = t.ssl};
-  if (t.fd >= 0) {
-    bpf_map_update_elem(&ssl_fds, &sk, &t.fd, BPF_ANY);
-  } else {
-    __s32 *fd = bpf_map_lookup_elem(&ssl_fds, &sk);
-    if (!fd)
-      return 0; /* no syscall seen for this SSL object yet: cannot tie it to a connection */
-    t.fd = *fd;
-  }
-  struct conn_key key = {.tgid = id >> 32, .fd = t.fd};
-  struct conn_info *c = bpf_map_lookup_elem(&conns, &key);
-  if (!c || !c->is_socket)
-    return 0;
-  c->flags |= CONN_TLS | CONN_SEEN_DATA;
-  struct sock_data_event *e = start_data(id, t.fd, c, t.direction, bytes);
+  struct ssl_key key = {.tgid = id >> 32, .ssl = t.ssl};
+  struct ssl_conn *sc = bpf_map_lookup_elem(&ssl_conns, &key);
+  if (!sc)
+    return 0; /* no socket I/O seen under this SSL object yet: cannot tie it to a connection */
+  struct conn_info *c = &sc->info;
+  struct sock_data_event *e = start_data(id, sc->fd, c, t.direction, bytes);
   if (!e)
     return 0;
   append(e, (const void *)t.buf, bytes);
@@ -747,29 +758,6 @@ static __always_inline void emit_close(__u32 tgid, int fd, const struct conn_inf
   emit_header(((__u64)tgid << 32) | tgid, fd, c, SOCK_EVENT_CLOSE);
 }
 
-/* (tgid, fd) now names the socket `cookie`: a new connection, or an fd reused after a close
- * whose TCP_CLOSE has not come yet (the old connection is closed first). */
-static __always_inline struct conn_info *track_sock(__u64 id, int fd, struct sock *sk,
-                                                    __u64 cookie, struct conn_info *old)
-{
-  __u32 tgid = id >> 32;
-  if (old && old->is_socket)
-    emit_close(tgid, fd, old);
-  struct conn_info info = {};
-  if (!describe_sock(sk, &info))
-    return NULL;
-  info.gen = bpf_ktime_get_ns();
-  info.cookie = cookie;
-  info.is_socket = 1;
-  struct sock_owner owner = {.tgid = tgid, .fd = fd};
-  struct sock_owner *known = bpf_map_lookup_elem(&socks, &cookie);
-  if (known)
-    owner.role = known->role;
-  info.role = owner.role;
-  bpf_map_update_elem(&socks, &cookie, &owner, BPF_ANY);
-  return remember(id, fd, &info, true);
-}
-
 static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir)
 {
   if (ret <= 0 || (flags & MSG_PEEK)) /* peeked bytes are read again later */
@@ -787,15 +775,23 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
   if (!decode_call(regs, syscall_nr(regs, true), true, &a) || a.direction != dir ||
       a.kind == CALL_ACCEPT || a.kind == CALL_CONNECT || a.kind == CALL_PEEK)
     return 0;
-  __u64 cookie = bpf_get_socket_cookie(sk);
-  struct conn_key key = {.tgid = tgid, .fd = a.fd};
-  struct conn_info *c = bpf_map_lookup_elem(&conns, &key);
-  if (!c || c->cookie != cookie) {
-    c = track_sock(id, a.fd, sk, cookie, c);
-    if (!c)
-      return 0;
+  struct sk_conn *s = bpf_sk_storage_get(&sk_conns, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+  if (!s) {
+    count_drop(SOCK_DROP_CONNS_FULL);
+    return 0;
   }
-  return emit_call_data(id, a, ret, c);
+  if (!s->info.gen) {
+    /* First bytes: the connection starts being tracked, under the process and fd doing I/O.
+     * Another fd on the same socket (dup, fd passing) reports under its own (tgid, fd). */
+    if (!describe_sock(sk, &s->info))
+      return 0;
+    s->info.gen = bpf_ktime_get_ns();
+    s->info.is_socket = 1;
+    s->tgid = tgid;
+    s->fd = a.fd;
+    announce_open(id, a.fd, &s->info);
+  }
+  return emit_call_data(id, a, ret, &s->info);
 }
 
 SEC("tp_btf/sock_send_length")
@@ -816,32 +812,29 @@ int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(sock_state, struct sock *sk, int oldstate, int newstate)
 {
+  if (sk->sk_protocol != IPPROTO_TCP)
+    return 0;
   if (newstate == TCP_ESTABLISHED) {
     __u8 role = oldstate == TCP_SYN_SENT   ? SOCK_ROLE_CLIENT
                 : oldstate == TCP_SYN_RECV ? SOCK_ROLE_SERVER
                                            : SOCK_ROLE_UNKNOWN;
-    if (role == SOCK_ROLE_UNKNOWN || sk->sk_protocol != IPPROTO_TCP)
+    if (role == SOCK_ROLE_UNKNOWN)
       return 0;
-    __u64 cookie = bpf_get_socket_cookie(sk);
-    struct sock_owner owner = {.fd = -1, .role = role};
-    bpf_map_update_elem(&socks, &cookie, &owner, BPF_ANY);
+    struct sk_conn *s = bpf_sk_storage_get(&sk_conns, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+    if (s)
+      s->info.role = role;
     return 0;
   }
   if (newstate != TCP_CLOSE)
     return 0;
-  __u64 cookie = bpf_get_socket_cookie(sk);
-  struct sock_owner *owner = bpf_map_lookup_elem(&socks, &cookie);
-  if (!owner)
+  struct sk_conn *s = bpf_sk_storage_get(&sk_conns, sk, 0, 0);
+  if (!s || !s->info.gen)
     return 0;
-  if (owner->fd >= 0) {
-    struct conn_key key = {.tgid = owner->tgid, .fd = owner->fd};
-    struct conn_info *c = bpf_map_lookup_elem(&conns, &key);
-    if (c && c->cookie == cookie) {
-      emit_close(key.tgid, key.fd, c);
-      bpf_map_delete_elem(&conns, &key);
-    }
-  }
-  bpf_map_delete_elem(&socks, &cookie);
+  emit_close(s->tgid, s->fd, &s->info);
+  /* A socket can connect again after TCP_CLOSE: that is a new connection. */
+  s->info.gen = 0;
+  s->info.flags = 0;
+  s->info.role = SOCK_ROLE_UNKNOWN;
   return 0;
 }
 

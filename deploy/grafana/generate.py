@@ -355,7 +355,7 @@ def collector():
     d.row("Overhead")
     d.panel("timeseries", "BPF run time per program (CPU-seconds per second)",
             [(f"sum by (prog) (rate(zerotrace_bpf_prog_run_seconds_total{{{inst}}}[{RI}]))", "{{prog}}")], "s", stack=True,
-            description="Needs sysctl kernel.bpf_stats_enabled=1. Alert ZerotraceBPFOverheadHigh at 0.05 per node.")
+            description="Needs bpf_stats: true in the zerotrace config (or sysctl kernel.bpf_stats_enabled=1). Alert ZerotraceBPFOverheadHigh at 0.05 per node.")
     d.panel("timeseries", "Mean BPF run time per invocation",
             [(f"sum by (prog) (rate(zerotrace_bpf_prog_run_seconds_total{{{inst}}}[{RI}])) / "
               f"sum by (prog) (rate(zerotrace_bpf_prog_runs_total{{{inst}}}[{RI}]))", "{{prog}}")], "s")

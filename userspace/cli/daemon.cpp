@@ -27,11 +27,19 @@ namespace zerotrace {
 namespace {
 
 int LibbpfLog(enum libbpf_print_level level, const char* fmt, va_list args) {
-  char buf[1024];
-  int n = vsnprintf(buf, sizeof(buf), fmt, args);
-  std::string msg(buf, n > 0 ? std::min<size_t>(static_cast<size_t>(n), sizeof(buf) - 1) : 0);
+  va_list copy;
+  va_copy(copy, args);
+  const int n = vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
+  if (n <= 0) return n;
+  std::string msg(static_cast<size_t>(n) + 1, '\0');
+  vsnprintf(msg.data(), msg.size(), fmt, args);
+  msg.resize(static_cast<size_t>(n));
   while (!msg.empty() && msg.back() == '\n') msg.pop_back();
   if (level == LIBBPF_WARN) {
+    // A verifier log arrives as one message of thousands of lines; its end says what failed.
+    constexpr size_t kKeep = 16 * 1024;
+    if (msg.size() > kKeep) msg = "[...] " + msg.substr(msg.size() - kKeep);
     spdlog::warn("libbpf: {}", msg);
   } else {
     spdlog::debug("libbpf: {}", msg);
@@ -97,7 +105,9 @@ Status Daemon::Start() {
   }
 
   if (!config_.bpf_stats) {
-    spdlog::info("BPF run-time statistics off (bpf_stats: false): zerotrace_bpf_prog_* stay empty");
+    spdlog::info(
+        "BPF run-time statistics off (the default; bpf_stats: true or --bpf-stats true turns "
+        "them on): zerotrace_bpf_prog_* stay empty");
   } else if (features_->Has(Feature::kBpfStats)) {
     stats_fd_ = bpf_enable_stats(BPF_STATS_RUN_TIME);
   } else {

@@ -137,7 +137,8 @@ int main(int argc, char** argv) {
       ->multi_option_policy(kLastWins);
   run->add_option("--bpf-stats", o.bpf_stats,
                   "true|false: kernel BPF run-time statistics for zerotrace_bpf_prog_* (default "
-                  "true; a global kernel switch with a small cost per BPF program run)")
+                  "false: a global kernel switch that costs every BPF program on the host two "
+                  "clock reads per run)")
       ->multi_option_policy(kLastWins);
   run->add_option("--probes", o.probes,
                   "Comma-separated probes to enable (default: all: "

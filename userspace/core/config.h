@@ -60,8 +60,9 @@ struct Config {
   std::chrono::milliseconds interval{2000};  // how often kernel maps are read
   std::string proc_root = "/proc";
   // Kernel BPF run-time statistics (zerotrace_bpf_prog_*): they are global, so while on every BPF
-  // program on the host pays two clock reads per run (see docs/benchmarks.md for the cost).
-  bool bpf_stats = true;
+  // program on the host pays two clock reads per run (≈ 10 % of nginx+wrk throughput with L7
+  // capture on a 2-vCPU VM, docs/benchmarks.md): off unless asked for.
+  bool bpf_stats = false;
   ProcessSelection select;
   ProbeToggles probes;
   SocketsConfig sockets;

@@ -20,7 +20,12 @@ using SkelPtr = std::unique_ptr<features_bpf, decltype(&features_bpf__destroy)>;
 // Loads and attaches exactly one program of features.bpf.c. Attaching matters: fentry programs
 // load on kernels whose trampolines then refuse to attach.
 FeatureAnswer TryProgram(const char* prog_name) {
-  libbpf_set_print(nullptr);  // failed probes are expected; their verifier noise is not useful
+  // Failed probes are expected; their verifier noise is not useful. The caller's printer is put
+  // back: features are probed lazily, and a real probe's load failure must still be explained.
+  struct QuietLibbpf {
+    libbpf_print_fn_t saved = libbpf_set_print(nullptr);
+    ~QuietLibbpf() { libbpf_set_print(saved); }
+  } quiet;
   SkelPtr skel(features_bpf__open(), features_bpf__destroy);
   if (!skel) return {false, "cannot open feature-probe object"};
   bpf_program* target = nullptr;

@@ -156,6 +156,32 @@ TEST_P(Http1ExactCounts, ServerAndClient) {
   EXPECT_LT(slow_sum, 50 * 0.2);
 }
 
+// Every connection that ends is forgotten (the sock path learns it from TCP_CLOSE, the syscall
+// paths from close()), and the server's fds, reused by each new connection, never mix two
+// connections. Only the server is selected, so nothing else on the host is tracked.
+TEST_P(Http1ExactCounts, EndedConnectionsAreForgotten) {
+  ZT_REQUIRE_BPF();
+  const std::string service = Unique("http1-close");
+  Server server({kPython, kServers + "/http_test_server.py"}, service);
+  ASSERT_GT(server.port, 0);
+  Collector collector(ZT_BIN, {"--probes", "sockets", "--pid", std::to_string(server.child.pid())},
+                      {"ZEROTRACE_DISABLE_FEATURES=" + GetParam().disabled});
+  ASSERT_EQ(collector.WaitReady(), "");
+  constexpr int kConnections = 30;
+  const std::string url = "http://127.0.0.1:" + std::to_string(server.port) + "/ok";
+  for (int i = 0; i < kConnections; ++i) ASSERT_EQ(RunCurl({url}, "zt-close-client"), 0);
+  const std::string m = "http_server_request_duration_seconds";
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const auto s = collector.Scrape();
+        return ServerCount(s, service, "/ok", "200") == kConnections &&
+               SumSamples(s, "zerotrace_connections_tracked", {}) == 0;
+      },
+      std::chrono::seconds(10)))
+      << Describe(collector.Scrape(), m + "_count", service) << "connections tracked: "
+      << SumSamples(collector.Scrape(), "zerotrace_connections_tracked", {});
+}
+
 TEST(HttpBpfTest, ConnectionsOpenedBeforeZerotraceStartedArePickedUp) {
   ZT_REQUIRE_BPF();
   const std::string service = Unique("preexisting"), client = Unique("preexisting-client");

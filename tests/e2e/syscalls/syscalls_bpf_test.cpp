@@ -45,7 +45,7 @@ double Value(const std::vector<Sample>& s, const std::string& name, const std::s
 
 TEST(SyscallsBpfTest, ExactCountsErrorsAndDurationsForOneProcess) {
   ZT_REQUIRE_BPF();
-  Collector collector(ZT_BIN, {});
+  Collector collector(ZT_BIN, {"--bpf-stats", "true"});  // self-metrics of BPF run time below
   ASSERT_EQ(collector.WaitReady(), "");
 
   const std::string service = UniqueService("counts");

@@ -12,7 +12,7 @@ TEST(ConfigTest, EmptyTextKeepsDefaults) {
   ASSERT_TRUE(c.ok()) << c.error().message;
   EXPECT_EQ(c->listen, "0.0.0.0:9464");
   EXPECT_TRUE(c->probes.syscalls);
-  EXPECT_TRUE(c->bpf_stats);
+  EXPECT_FALSE(c->bpf_stats);
   EXPECT_EQ(c->interval.count(), 2000);
 }
 
@@ -23,7 +23,7 @@ log_level: debug
 log_format: json
 interval: 500ms
 proc_root: /host/proc
-bpf_stats: false
+bpf_stats: true
 select:
   pids: [12, 34]
   comms: [nginx]
@@ -38,7 +38,7 @@ probes:
   EXPECT_EQ(c->log_format, "json");
   EXPECT_EQ(c->interval.count(), 500);
   EXPECT_EQ(c->proc_root, "/host/proc");
-  EXPECT_FALSE(c->bpf_stats);
+  EXPECT_TRUE(c->bpf_stats);
   EXPECT_EQ(c->select.pids, (std::vector<uint32_t>{12, 34}));
   EXPECT_EQ(c->select.comms, (std::vector<std::string>{"nginx"}));
   EXPECT_FALSE(c->probes.syscalls);
