@@ -684,6 +684,18 @@ static __always_inline long syscall_nr(struct pt_regs *regs, bool direct)
 #endif
 }
 
+/* A 32-bit syscall (int 0x80 / ia32 process) has other numbers and argument registers than the
+ * 64-bit table decode_call() knows: such calls are skipped rather than misread. */
+static __always_inline bool compat_syscall(struct task_struct *task, bool direct)
+{
+#if defined(__TARGET_ARCH_x86)
+  __u32 status = direct ? task->thread_info.status : BPF_CORE_READ(task, thread_info.status);
+  return status & 0x0002; /* TS_COMPAT */
+#else
+  return false;
+#endif
+}
+
 /* The traced call `nr` with the arguments in `regs`, or false for any other syscall. */
 static __always_inline bool decode_call(struct pt_regs *regs, long nr, bool direct,
                                         struct call_args *a)
@@ -734,6 +746,10 @@ static __always_inline int syscall_exit(struct pt_regs *regs, long ret, bool dir
   __u32 tgid = id >> 32;
   if (tgid == self_tgid || !zt_is_traced(tgid))
     return 0;
+  if (compat_syscall(direct ? bpf_get_current_task_btf()
+                            : (struct task_struct *)bpf_get_current_task(),
+                     direct))
+    return 0;
   return finish_call(id, a, ret);
 }
 
@@ -770,9 +786,11 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
   __u32 tgid = id >> 32;
   if (tgid == self_tgid || !zt_is_traced(tgid))
     return 0;
-  struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+  struct task_struct *task = bpf_get_current_task_btf();
+  struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
   struct call_args a = {};
-  if (!decode_call(regs, syscall_nr(regs, true), true, &a) || a.direction != dir ||
+  if (compat_syscall(task, true) || !decode_call(regs, syscall_nr(regs, true), true, &a) ||
+      a.direction != dir ||
       a.kind == CALL_ACCEPT || a.kind == CALL_CONNECT || a.kind == CALL_PEEK)
     return 0;
   struct sk_conn *s = bpf_sk_storage_get(&sk_conns, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);

@@ -62,13 +62,16 @@ void RequestPipeline::Stop() {
 }
 
 void RequestPipeline::Loop() {
-  // Events do not wake us one by one, so the poll timeout is the batching interval. A busy node
-  // gets short intervals: a long batch would hold a CPU for milliseconds at a time, stalling the
-  // traced servers that share it (their p99); a quiet one is polled 20 times a second.
-  int timeout_ms = 50;
+  // Events do not wake us one by one, so the poll timeout is the batching interval. Above 10k
+  // events/s the interval is 2 ms: a long batch holds a CPU for a millisecond or more, stalling
+  // the traced servers that share it (their p99), and its events have left the cache by the time
+  // they are read; 2 ms measured 5 points more nginx+wrk throughput than 10 ms on 2 vCPUs
+  // (docs/benchmarks.md). A quiet node is polled 20 times a second.
+  constexpr int kBusyMs = 2, kIdleMs = 50, kBusyEventsPerMs = 10;
+  int timeout_ms = kIdleMs;
   while (!stop_) {
     const int events = probe_->Poll(timeout_ms);
-    timeout_ms = events > 256 ? 10 : 50;
+    timeout_ms = events > kBusyEventsPerMs * timeout_ms ? kBusyMs : kIdleMs;
   }
 }
 
