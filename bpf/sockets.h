@@ -1,5 +1,5 @@
-/* sockets probe: kernel/user ABI. Connection lifecycle and data events from syscall
- * tracepoints; protocol parsing happens in userspace. */
+/* sockets probe: kernel/user ABI. Connection lifecycle and data events from the sock
+ * tracepoints (or syscall tracepoints on older kernels); protocol parsing happens in userspace. */
 #pragma once
 
 #ifndef __VMLINUX_H__
@@ -13,7 +13,7 @@
 enum sock_event_type {
   SOCK_EVENT_OPEN = 1,  /* a connection was accepted, connected, or first seen */
   SOCK_EVENT_DATA = 2,  /* bytes read or written */
-  SOCK_EVENT_CLOSE = 3, /* close() on the fd */
+  SOCK_EVENT_CLOSE = 3, /* close() on the fd, or the socket reached TCP_CLOSE */
   SOCK_EVENT_EXEC = 4,  /* a traced process exec'd (tgid, comm): userspace looks for new libssl */
 };
 

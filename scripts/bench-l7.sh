@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # nginx + wrk on loopback, with and without zerotrace's L7 capture (sockets probe), interleaved
 # so machine noise hits both sides alike. Prints throughput and p99 per run and the ratios.
-#   sudo scripts/bench-l7.sh [BUILD_DIR] [ROUNDS] [SECONDS]
+#   scripts/bench-l7.sh (as root) [BUILD_DIR] [ROUNDS] [SECONDS]
 # ZT_ARGS adds flags to `zerotrace run`, e.g. ZT_ARGS="--comm nginx" (server side only) or
 # ZT_ARGS="--bpf-stats false".
 set -euo pipefail
