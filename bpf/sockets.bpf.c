@@ -72,6 +72,7 @@ struct conn_info {
 
 #define CONN_SEEN_DATA 1 /* the first payload byte was inspected */
 #define CONN_TLS 2       /* TLS records on the wire: plaintext comes from the SSL uprobes */
+#define CONN_CLOSED 4    /* sock path: TCP_CLOSE was reported */
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -839,8 +840,13 @@ int BPF_PROG(sock_state, struct sock *sk, int oldstate, int newstate)
     if (role == SOCK_ROLE_UNKNOWN)
       return 0;
     struct sk_conn *s = bpf_sk_storage_get(&sk_conns, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-    if (s)
-      s->info.role = role;
+    if (!s)
+      return 0;
+    if (s->info.gen) { /* connected again after an earlier connection ended: a new one */
+      s->info.gen = 0;
+      s->info.flags = 0;
+    }
+    s->info.role = role;
     return 0;
   }
   if (newstate != TCP_CLOSE)
@@ -848,11 +854,14 @@ int BPF_PROG(sock_state, struct sock *sk, int oldstate, int newstate)
   struct sk_conn *s = bpf_sk_storage_get(&sk_conns, sk, 0, 0);
   if (!s || !s->info.gen)
     return 0;
+  /* The connection keeps its generation: the syscall whose I/O ended the socket (a write the
+   * loopback peer answered with a reset, processed inside that write) reports its bytes after
+   * this, and userspace gives them to the closed connection (ConnTracker::kCloseLingerNs). A
+   * later connect() on this socket starts a new generation at the handshake. */
+  if (s->info.flags & CONN_CLOSED)
+    return 0;
+  s->info.flags |= CONN_CLOSED;
   emit_close(s->tgid, s->fd, &s->info);
-  /* A socket can connect again after TCP_CLOSE: that is a new connection. */
-  s->info.gen = 0;
-  s->info.flags = 0;
-  s->info.role = SOCK_ROLE_UNKNOWN;
   return 0;
 }
 

@@ -38,7 +38,8 @@ class ConnTracker::Sink : public protocols::RecordSink {
 
 struct ConnTracker::Conn {
   uint64_t gen = 0;
-  uint64_t last_ts = 0;  // monotonic ns of the latest event
+  uint64_t last_ts = 0;    // monotonic ns of the latest event
+  uint64_t closed_ts = 0;  // when its CLOSE came (0: open); see kCloseLingerNs
   ConnMeta meta;
   std::unique_ptr<protocols::ConnectionParser> parser;
 };
@@ -167,6 +168,7 @@ void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
         "captured={} head={}",
         h.type, h.tgid, h.tid, h.fd, h.gen, h.role, h.direction, h.size, h.captured, head);
   }
+  if (!closing_.empty()) SweepClosed(h.ts);
   const Key key{h.tgid, h.fd};
   auto it = conns_.find(key);
   if (it != conns_.end()) it->second->last_ts = h.ts;
@@ -182,7 +184,10 @@ void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
       }
       return;
     case SOCK_EVENT_CLOSE:
-      Close(key, h.ts);
+      if (it != conns_.end() && !it->second->closed_ts) {
+        it->second->closed_ts = h.ts ? h.ts : 1;
+        closing_.push_back({key, h.gen, h.ts});
+      }
       return;
     case SOCK_EVENT_DATA: {
       Conn* conn = it != conns_.end() ? it->second.get() : Open(h);
@@ -202,6 +207,15 @@ void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
     }
     default:
       return;
+  }
+}
+
+void ConnTracker::SweepClosed(uint64_t now_ns) {
+  while (!closing_.empty() && closing_.front().ts + kCloseLingerNs <= now_ns) {
+    const Closing c = closing_.front();
+    closing_.pop_front();
+    auto it = conns_.find(c.key);
+    if (it != conns_.end() && it->second->gen == c.gen) Close(c.key, c.ts);
   }
 }
 

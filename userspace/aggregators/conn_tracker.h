@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -79,6 +80,13 @@ class ConnTracker {
   // waiting in the ring buffer and must reach their connection first.
   void SweepDead(uint64_t now_ns, uint64_t grace_ns = 5'000'000'000ull);
 
+  // A CLOSE does not end its connection at once: the kernel can report the socket's end before
+  // the last bytes of the syscall that caused it (on loopback a write's peer reset is processed
+  // inside that write), so the connection lingers this long in event time, or until its fd
+  // names another connection, taking late bytes. `now_ns` ends those older than that.
+  static constexpr uint64_t kCloseLingerNs = 100'000'000ull;
+  void SweepClosed(uint64_t now_ns);
+
   size_t connections() const { return conns_.size(); }
   const ConnTrackerCounters& counters() const { return counters_; }
   // Parser counters (unparsed per protocol, ...) since the previous call.
@@ -101,6 +109,11 @@ class ConnTracker {
   // `environ` is the process environment an OPEN event may carry (empty otherwise).
   Conn* Open(const sock_event_header& h, std::string_view environ = {});
   void Close(const Key& key, uint64_t ts);
+  struct Closing {
+    Key key;
+    uint64_t gen;
+    uint64_t ts;
+  };
   protocols::RouteTemplater* TemplaterFor(const std::string& service);
   void NotifyRequestStart(const Conn& conn, const protocols::DataEvent& event);
 
@@ -108,6 +121,7 @@ class ConnTracker {
   size_t max_connections_;
   size_t max_routes_per_service_;
   std::unordered_map<Key, std::unique_ptr<Conn>, KeyHash> conns_;
+  std::deque<Closing> closing_;  // in CLOSE order; entries whose connection is gone are skipped
   std::unordered_map<std::string, std::unique_ptr<protocols::RouteTemplater>> templaters_;
   std::vector<RequestConsumer*> consumers_;
   std::vector<RequestStartObserver*> start_observers_;

@@ -79,8 +79,10 @@ void RequestPipeline::Refresh() {
   std::lock_guard lock(mu_);
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock of the events' bpf_ktime_get_ns()
-  tracker_.SweepDead(static_cast<uint64_t>(ts.tv_sec) * 1000000000ull +
-                     static_cast<uint64_t>(ts.tv_nsec));
+  const uint64_t now =
+      static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+  tracker_.SweepClosed(now);
+  tracker_.SweepDead(now);
   const auto& c = tracker_.counters();
   connections_.Set(static_cast<double>(tracker_.connections()));
   bytes_captured_.Update(c.bytes_captured);

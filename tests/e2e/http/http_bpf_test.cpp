@@ -182,6 +182,28 @@ TEST_P(Http1ExactCounts, EndedConnectionsAreForgotten) {
       << SumSamples(collector.Scrape(), "zerotrace_connections_tracked", {});
 }
 
+// curl -f gives up on a 502 as soon as it has the headers and closes; the server's body write
+// then meets the reset, which loopback processes inside that write, so the kernel reports the
+// socket's end before the write's bytes. Every request must still be counted once.
+TEST(HttpBpfTest, ClientClosingAfterTheHeadersIsCountedExactly) {
+  ZT_REQUIRE_BPF();
+  const std::string service = Unique("front-fail");
+  Server back({kPython, kServers + "/http_test_server.py"}, Unique("back-fail"));
+  ASSERT_GT(back.port, 0);
+  Server front({kPython, kServers + "/front_service.py", std::to_string(back.port)}, service);
+  ASSERT_GT(front.port, 0);
+  Collector collector(ZT_BIN, {"--probes", "sockets", "--pid", std::to_string(front.child.pid())});
+  ASSERT_EQ(collector.WaitReady(), "");
+  constexpr int kRequests = 40;
+  const std::string url = "http://127.0.0.1:" + std::to_string(front.port) + "/api/fail";
+  for (int i = 0; i < kRequests; ++i) ASSERT_EQ(RunCurl({"-f", url}, "zt-fail-client"), 22);
+  const std::string m = "http_server_request_duration_seconds";
+  ASSERT_TRUE(WaitFor(
+      [&] { return ServerCount(collector.Scrape(), service, "/api/fail", "502") == kRequests; },
+      std::chrono::seconds(10)))
+      << Describe(collector.Scrape(), m + "_count", service);
+}
+
 TEST(HttpBpfTest, ConnectionsOpenedBeforeZerotraceStartedArePickedUp) {
   ZT_REQUIRE_BPF();
   const std::string service = Unique("preexisting"), client = Unique("preexisting-client");

@@ -20,8 +20,8 @@ struct Recorder : RequestConsumer, RequestStartObserver {
     std::string tracestate;
   };
   void OnRequestStart(const RequestStart& s, const ConnMeta& c) override {
-    starts.push_back({s.role, s.start_ns, c.tid, std::string(s.traceparent),
-                      std::string(s.tracestate)});
+    starts.push_back(
+        {s.role, s.start_ns, c.tid, std::string(s.traceparent), std::string(s.tracestate)});
   }
   void OnRequest(const protocols::RequestRecord& r, const ConnMeta& c) override {
     records.push_back(r);
@@ -62,6 +62,49 @@ void Feed(ConnTracker& t, uint8_t role, uint8_t dir, uint64_t ts, uint32_t tid,
   t.OnEvent(h, reinterpret_cast<const uint8_t*>(bytes.data()));
 }
 
+// The kernel can report a socket's end (TCP_CLOSE on a loopback reset) before the bytes of the
+// write that caused it: the connection takes late bytes of its generation for a while after CLOSE
+// and ends after ConnTracker::kCloseLingerNs of event time, or at once when its fd names a new
+// connection.
+TEST(ConnTrackerCloseTest, BytesAfterCloseStillCompleteTheRequest) {
+  ProcessCatalog catalog("/nonexistent-proc");
+  ConnTracker tracker(catalog);
+  Recorder rec;
+  tracker.AddConsumer(&rec);
+  Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_INGRESS, 100, 11, "GET /api/fail HTTP/1.1\r\n\r\n");
+  Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_EGRESS, 200, 11,
+       "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 6\r\n\r\n");
+  auto close = Header(SOCK_EVENT_CLOSE, SOCK_ROLE_SERVER, 0, 250, 11, 0);
+  tracker.OnEvent(close, nullptr);
+  EXPECT_TRUE(rec.records.empty());
+  EXPECT_EQ(tracker.connections(), 1u);
+  Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_EGRESS, 260, 11, "front\n");
+  ASSERT_EQ(rec.records.size(), 1u);
+  EXPECT_EQ(rec.records[0].status_code, 502);
+  tracker.SweepClosed(250 + ConnTracker::kCloseLingerNs - 1);
+  EXPECT_EQ(tracker.connections(), 1u);
+  tracker.SweepClosed(250 + ConnTracker::kCloseLingerNs);
+  EXPECT_EQ(tracker.connections(), 0u);
+}
+
+TEST(ConnTrackerCloseTest, ANewConnectionOnTheFdEndsTheClosedOneAtOnce) {
+  ProcessCatalog catalog("/nonexistent-proc");
+  ConnTracker tracker(catalog);
+  Recorder rec;
+  tracker.AddConsumer(&rec);
+  Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_INGRESS, 100, 11, "GET /a HTTP/1.1\r\n\r\n");
+  auto close = Header(SOCK_EVENT_CLOSE, SOCK_ROLE_SERVER, 0, 150, 11, 0);
+  tracker.OnEvent(close, nullptr);
+  auto next = Header(SOCK_EVENT_DATA, SOCK_ROLE_SERVER, SOCK_DIR_INGRESS, 160, 11, 20);
+  next.gen = 2;
+  const std::string req = "GET /b HTTP/1.1\r\n\r\n";
+  next.size = next.captured = static_cast<uint32_t>(req.size());
+  tracker.OnEvent(next, reinterpret_cast<const uint8_t*>(req.data()));
+  EXPECT_EQ(tracker.connections(), 1u);                    // only the new one
+  tracker.SweepClosed(150 + ConnTracker::kCloseLingerNs);  // the stale entry is skipped
+  EXPECT_EQ(tracker.connections(), 1u);
+}
+
 TEST(RequestStartTest, ServerStartCarriesTraceHeadersAndMatchesRecord) {
   ProcessCatalog catalog("/nonexistent-proc");
   ConnTracker tracker(catalog);
@@ -82,7 +125,7 @@ TEST(RequestStartTest, ServerStartCarriesTraceHeadersAndMatchesRecord) {
        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
   ASSERT_EQ(rec.records.size(), 1u);
   EXPECT_EQ(rec.records[0].start_ns, rec.starts[0].start_ns);  // how the two are matched
-  EXPECT_EQ(rec.record_tids[0], 12u);                           // completing thread
+  EXPECT_EQ(rec.record_tids[0], 12u);                          // completing thread
 
   // Keep-alive: the next request on the connection starts again; no trace headers.
   Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_INGRESS, 300, 11, "GET /b HTTP/1.1\r\n\r\n");
