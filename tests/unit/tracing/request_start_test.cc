@@ -66,11 +66,15 @@ void Feed(ConnTracker& t, uint8_t role, uint8_t dir, uint64_t ts, uint32_t tid,
 // write that caused it: the connection takes late bytes of its generation for a while after CLOSE
 // and ends after ConnTracker::kCloseLingerNs of event time, or at once when its fd names a new
 // connection.
-TEST(ConnTrackerCloseTest, BytesAfterCloseStillCompleteTheRequest) {
-  ProcessCatalog catalog("/nonexistent-proc");
-  ConnTracker tracker(catalog);
+class ConnTrackerCloseTest : public ::testing::Test {
+ protected:
+  void SetUp() override { tracker.AddConsumer(&rec); }
+  ProcessCatalog catalog{"/nonexistent-proc"};
+  ConnTracker tracker{catalog};
   Recorder rec;
-  tracker.AddConsumer(&rec);
+};
+
+TEST_F(ConnTrackerCloseTest, BytesAfterCloseStillCompleteTheRequest) {
   Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_INGRESS, 100, 11, "GET /api/fail HTTP/1.1\r\n\r\n");
   Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_EGRESS, 200, 11,
        "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 6\r\n\r\n");
@@ -87,11 +91,7 @@ TEST(ConnTrackerCloseTest, BytesAfterCloseStillCompleteTheRequest) {
   EXPECT_EQ(tracker.connections(), 0u);
 }
 
-TEST(ConnTrackerCloseTest, ANewConnectionOnTheFdEndsTheClosedOneAtOnce) {
-  ProcessCatalog catalog("/nonexistent-proc");
-  ConnTracker tracker(catalog);
-  Recorder rec;
-  tracker.AddConsumer(&rec);
+TEST_F(ConnTrackerCloseTest, ANewConnectionOnTheFdEndsTheClosedOneAtOnce) {
   Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_INGRESS, 100, 11, "GET /a HTTP/1.1\r\n\r\n");
   auto close = Header(SOCK_EVENT_CLOSE, SOCK_ROLE_SERVER, 0, 150, 11, 0);
   tracker.OnEvent(close, nullptr);
