@@ -32,20 +32,32 @@ namespace {
 
 uint64_t PtrToU64(const void* p) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)); }
 
+// Zeroes `out` (the padding reaches the tracer too) and copies the ids every record has.
+template <typename Activity, typename Record>
+void StartRecord(const Activity& in, Record* out) {
+  std::memset(out, 0, sizeof(*out));
+  out->context_id = in.contextId;
+  out->stream_id = in.streamId;
+  out->correlation_id = in.correlationId;
+}
+
+// The same for records of a timed GPU operation on a device.
+template <typename Activity, typename Record>
+void StartDeviceSpan(const Activity& in, Record* out) {
+  StartRecord(in, out);
+  out->start = in.start;
+  out->end = in.end;
+  out->device_id = in.deviceId;
+}
+
 }  // namespace
 
 void ToKernelRecord(const CUpti_ActivityKernel10& in, cupti_kernel_record* out) {
-  std::memset(out, 0, sizeof(*out));
-  out->start = in.start;
-  out->end = in.end;
+  StartDeviceSpan(in, out);
   out->queued = in.queued == CUPTI_TIMESTAMP_UNKNOWN ? 0 : in.queued;
   out->submitted = in.submitted == CUPTI_TIMESTAMP_UNKNOWN ? 0 : in.submitted;
   out->grid_id = static_cast<uint64_t>(in.gridId);
   out->name = PtrToU64(in.name);
-  out->device_id = in.deviceId;
-  out->context_id = in.contextId;
-  out->stream_id = in.streamId;
-  out->correlation_id = in.correlationId;
   out->grid_x = in.gridX;
   out->grid_y = in.gridY;
   out->grid_z = in.gridZ;
@@ -61,14 +73,8 @@ void ToKernelRecord(const CUpti_ActivityKernel10& in, cupti_kernel_record* out) 
 }
 
 void ToMemcpyRecord(const CUpti_ActivityMemcpy6& in, cupti_memcpy_record* out) {
-  std::memset(out, 0, sizeof(*out));
-  out->start = in.start;
-  out->end = in.end;
+  StartDeviceSpan(in, out);
   out->bytes = in.bytes;
-  out->device_id = in.deviceId;
-  out->context_id = in.contextId;
-  out->stream_id = in.streamId;
-  out->correlation_id = in.correlationId;
   out->copy_kind = in.copyKind;
   out->src_kind = in.srcKind;
   out->dst_kind = in.dstKind;
@@ -76,29 +82,20 @@ void ToMemcpyRecord(const CUpti_ActivityMemcpy6& in, cupti_memcpy_record* out) {
 }
 
 void ToMemsetRecord(const CUpti_ActivityMemset4& in, cupti_memset_record* out) {
-  std::memset(out, 0, sizeof(*out));
-  out->start = in.start;
-  out->end = in.end;
+  StartDeviceSpan(in, out);
   out->bytes = in.bytes;
-  out->device_id = in.deviceId;
-  out->context_id = in.contextId;
-  out->stream_id = in.streamId;
-  out->correlation_id = in.correlationId;
   out->value = in.value;
   out->flags = in.flags;
   out->memory_kind = in.memoryKind;
 }
 
 void ToMemoryRecord(const CUpti_ActivityMemory4& in, cupti_memory_record* out) {
-  std::memset(out, 0, sizeof(*out));
+  StartRecord(in, out);
   out->timestamp = in.timestamp;
   out->address = in.address;
   out->bytes = in.bytes;
   out->pc = in.PC;
   out->device_id = in.deviceId;
-  out->context_id = in.contextId;
-  out->stream_id = in.streamId;
-  out->correlation_id = in.correlationId;
   switch (in.memoryOperationType) {
     case CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION:
       out->op = CUPTI_ZT_MEMORY_OP_ALLOC;
@@ -114,13 +111,10 @@ void ToMemoryRecord(const CUpti_ActivityMemory4& in, cupti_memory_record* out) {
 }
 
 void ToSyncRecord(const CUpti_ActivitySynchronization2& in, cupti_sync_record* out) {
-  std::memset(out, 0, sizeof(*out));
+  StartRecord(in, out);
   out->start = in.start;
   out->end = in.end;
   out->type = static_cast<uint32_t>(in.type);
-  out->context_id = in.contextId;
-  out->stream_id = in.streamId;
-  out->correlation_id = in.correlationId;
   out->cuda_event_id = in.cudaEventId;
   out->return_value = in.returnValue;
 }

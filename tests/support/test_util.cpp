@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -199,6 +200,17 @@ std::optional<int> Child::Wait(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return std::nullopt;
+}
+
+std::optional<ReadyWorkload> AwaitReady(Child& child, std::chrono::milliseconds timeout,
+                                        std::string* line) {
+  auto got = child.ReadLine(timeout);
+  *line = got.value_or("(no line)");
+  ReadyWorkload w;
+  if (!got || std::sscanf(got->c_str(), "ready %d %llx", &w.pid, &w.site) != 2) {
+    return std::nullopt;
+  }
+  return w;
 }
 
 bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {

@@ -78,6 +78,17 @@ class Child {
   int status_ = 0;
 };
 
+// The first line of a GPU test workload (tests/testprogs/cuda): "ready <pid> <hex address>",
+// the address being the call site its test checks stacks against (leak or launch site).
+struct ReadyWorkload {
+  int pid = 0;
+  unsigned long long site = 0;
+};
+// Reads that line; nullopt when none came within `timeout` or it did not parse (`*line` holds
+// what came, for the failure message).
+std::optional<ReadyWorkload> AwaitReady(Child& child, std::chrono::milliseconds timeout,
+                                        std::string* line);
+
 // Waits until `pred` holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 

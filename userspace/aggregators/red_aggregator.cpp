@@ -1,5 +1,7 @@
 #include "aggregators/red_aggregator.h"
 
+#include "core/metric_family.h"
+
 namespace zerotrace {
 
 const std::vector<double>& RedAggregator::Buckets() {
@@ -9,28 +11,19 @@ const std::vector<double>& RedAggregator::Buckets() {
 }
 
 RedAggregator::RedAggregator(prometheus::Registry& registry)
-    : http_server_(prometheus::BuildHistogram()
-                       .Name("http_server_request_duration_seconds")
-                       .Help("Duration of HTTP server requests (first request byte read to last "
-                             "response byte written)")
-                       .Register(registry)),
-      http_client_(prometheus::BuildHistogram()
-                       .Name("http_client_request_duration_seconds")
-                       .Help("Duration of HTTP client requests (first request byte written to "
-                             "last response byte read)")
-                       .Register(registry)),
-      rpc_server_(prometheus::BuildHistogram()
-                      .Name("rpc_server_duration_seconds")
-                      .Help("Duration of inbound RPCs")
-                      .Register(registry)),
-      rpc_client_(prometheus::BuildHistogram()
-                      .Name("rpc_client_duration_seconds")
-                      .Help("Duration of outbound RPCs")
-                      .Register(registry)),
-      unparsed_(prometheus::BuildCounter()
-                    .Name("zerotrace_http_unparsed_requests_total")
-                    .Help("Requests seen but not parsed (malformed, truncated, joined mid-stream)")
-                    .Register(registry)) {}
+    : http_server_(HistogramFamily(registry, "http_server_request_duration_seconds",
+                                   "Duration of HTTP server requests (first request byte read to "
+                                   "last response byte written)")),
+      http_client_(HistogramFamily(registry, "http_client_request_duration_seconds",
+                                   "Duration of HTTP client requests (first request byte written "
+                                   "to last response byte read)")),
+      rpc_server_(
+          HistogramFamily(registry, "rpc_server_duration_seconds", "Duration of inbound RPCs")),
+      rpc_client_(
+          HistogramFamily(registry, "rpc_client_duration_seconds", "Duration of outbound RPCs")),
+      unparsed_(CounterFamily(
+          registry, "zerotrace_http_unparsed_requests_total",
+          "Requests seen but not parsed (malformed, truncated, joined mid-stream)")) {}
 
 void RedAggregator::OnRequest(const protocols::RequestRecord& r, const ConnMeta& conn) {
   const std::string protocol(protocols::ProtocolName(r.protocol));

@@ -1,5 +1,7 @@
 #include "aggregators/request_pipeline.h"
 
+#include "core/metric_family.h"
+
 #include <time.h>
 
 namespace zerotrace {
@@ -7,30 +9,21 @@ namespace zerotrace {
 RequestPipeline::RequestPipeline(prometheus::Registry& registry, ProcessCatalog& catalog)
     : tracker_(catalog),
       red_(registry),
-      connections_(prometheus::BuildGauge()
-                       .Name("zerotrace_connections_tracked")
-                       .Help("TCP connections currently tracked by the L7 parsers")
-                       .Register(registry)
+      connections_(GaugeFamily(registry, "zerotrace_connections_tracked",
+                               "TCP connections currently tracked by the L7 parsers")
                        .Add({})),
-      bytes_captured_(prometheus::BuildCounter()
-                          .Name("zerotrace_socket_bytes_captured_total")
-                          .Help("Socket payload bytes copied from the kernel for parsing")
-                          .Register(registry)
+      bytes_captured_(CounterFamily(registry, "zerotrace_socket_bytes_captured_total",
+                                    "Socket payload bytes copied from the kernel for parsing")
                           .Add({})),
-      requests_(prometheus::BuildCounter()
-                    .Name("zerotrace_requests_total")
-                    .Help("Requests completed by the L7 parsers (parsed or not)")
-                    .Register(registry)
+      requests_(CounterFamily(registry, "zerotrace_requests_total",
+                              "Requests completed by the L7 parsers (parsed or not)")
                     .Add({})),
-      conns_dropped_(prometheus::BuildCounter()
-                         .Name("zerotrace_connections_dropped_total")
-                         .Help("Connections not tracked because the connection bound was reached")
-                         .Register(registry)
-                         .Add({})),
-      unknown_protocol_(prometheus::BuildCounter()
-                            .Name("zerotrace_unknown_protocol_connections_total")
-                            .Help("Connections whose protocol was not recognised (ignored)")
-                            .Register(registry)
+      conns_dropped_(
+          CounterFamily(registry, "zerotrace_connections_dropped_total",
+                        "Connections not tracked because the connection bound was reached")
+              .Add({})),
+      unknown_protocol_(CounterFamily(registry, "zerotrace_unknown_protocol_connections_total",
+                                      "Connections whose protocol was not recognised (ignored)")
                             .Add({})) {
   tracker_.AddConsumer(&red_);
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "aggregators/log2_histogram.h"
+#include "core/metric_family.h"
 #include "core/syscall_table.h"
 
 namespace zerotrace {
@@ -14,18 +15,12 @@ SyscallAggregator::SyscallAggregator(prometheus::Registry& registry, ProcessCata
                                      int stats_map_fd)
     : catalog_(catalog),
       stats_fd_(stats_map_fd),
-      calls_(prometheus::BuildCounter()
-                 .Name("zerotrace_syscalls_total")
-                 .Help("System calls completed, by service and syscall")
-                 .Register(registry)),
-      errors_(prometheus::BuildCounter()
-                  .Name("zerotrace_syscall_errors_total")
-                  .Help("System calls that returned an error (negative return value)")
-                  .Register(registry)),
-      duration_(prometheus::BuildHistogram()
-                    .Name("zerotrace_syscall_duration_seconds")
-                    .Help("Time from syscall entry to exit")
-                    .Register(registry)) {}
+      calls_(CounterFamily(registry, "zerotrace_syscalls_total",
+                           "System calls completed, by service and syscall")),
+      errors_(CounterFamily(registry, "zerotrace_syscall_errors_total",
+                            "System calls that returned an error (negative return value)")),
+      duration_(HistogramFamily(registry, "zerotrace_syscall_duration_seconds",
+                                "Time from syscall entry to exit")) {}
 
 void SyscallAggregator::Apply(const syscall_key& key, const syscall_stats& now, Seen& seen) {
   const syscall_stats& last = seen.last;

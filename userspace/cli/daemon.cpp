@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "aggregators/syscall_aggregator.h"
+#include "core/metric_family.h"
 #include "core/privileges.h"
 #include "core/tracefs.h"
 #include "probes/bpf_util.h"
@@ -142,31 +143,20 @@ Status Daemon::Start() {
 
 void Daemon::RegisterSelfMetrics() {
   self_metrics_ = std::make_unique<SelfMetrics>(*registry_);
-  prometheus::BuildGauge()
-      .Name("zerotrace_build_info")
-      .Help("zerotrace build and host information; always 1")
-      .Register(*registry_)
+  GaugeFamily(*registry_, "zerotrace_build_info", "zerotrace build and host information; always 1")
       .Add({{"version", ZT_VERSION}, {"git_commit", ZT_GIT_COMMIT}, {"kernel", KernelRelease()}})
       .Set(1);
 }
 
 void Daemon::StartProbes() {
-  auto& attached = prometheus::BuildGauge()
-                       .Name("zerotrace_probe_attached")
-                       .Help("1 when the probe's BPF programs are loaded and attached")
-                       .Register(*registry_);
-  auto& mode = prometheus::BuildGauge()
-                   .Name("zerotrace_probe_attach_mode")
-                   .Help("The attach path each probe took after feature probing; always 1")
-                   .Register(*registry_);
-  auto& lost = prometheus::BuildCounter()
-                   .Name("zerotrace_events_lost_total")
-                   .Help("Events the kernel side could not record (full maps or ring buffers)")
-                   .Register(*registry_);
-  auto& events = prometheus::BuildCounter()
-                     .Name("zerotrace_events_total")
-                     .Help("Events recorded by each probe")
-                     .Register(*registry_);
+  auto& attached = GaugeFamily(*registry_, "zerotrace_probe_attached",
+                               "1 when the probe's BPF programs are loaded and attached");
+  auto& mode = GaugeFamily(*registry_, "zerotrace_probe_attach_mode",
+                           "The attach path each probe took after feature probing; always 1");
+  auto& lost = CounterFamily(*registry_, "zerotrace_events_lost_total",
+                             "Events the kernel side could not record (full maps or ring buffers)");
+  auto& events =
+      CounterFamily(*registry_, "zerotrace_events_total", "Events recorded by each probe");
 
   if (config_.probes.syscalls) {
     probes_.push_back({"syscalls", std::make_unique<SyscallProbe>(*features_, *filter_)});
@@ -226,12 +216,9 @@ void Daemon::StartProbes() {
       auto* p = static_cast<SyscallProbe*>(slot.probe);
       syscalls_ = std::make_unique<SyscallAggregator>(*registry_, *catalog_, p->stats_map_fd());
       syscall_events_ = std::make_unique<CumulativeCounter>(events.Add({{"probe", "syscalls"}}));
-      syscall_entries_ = &prometheus::BuildGauge()
-                              .Name("zerotrace_syscall_map_entries")
-                              .Help(
-                                  "(process, syscall) entries held in the kernel map; entries "
-                                  "of exited processes are removed")
-                              .Register(*registry_)
+      syscall_entries_ = &GaugeFamily(*registry_, "zerotrace_syscall_map_entries",
+                                      "(process, syscall) entries held in the kernel map; entries "
+                                      "of exited processes are removed")
                               .Add({});
     }
   }
@@ -323,14 +310,10 @@ void Daemon::Refresh() {
   if (pipeline_) pipeline_->Refresh();
   if (profiling_) profiling_->Tick();
   self_metrics_->Update();
-  auto& run_seconds = prometheus::BuildCounter()
-                          .Name("zerotrace_bpf_prog_run_seconds_total")
-                          .Help("CPU time spent in each BPF program (kernel BPF stats)")
-                          .Register(*registry_);
-  auto& runs = prometheus::BuildCounter()
-                   .Name("zerotrace_bpf_prog_runs_total")
-                   .Help("Times each BPF program ran (kernel BPF stats)")
-                   .Register(*registry_);
+  auto& run_seconds = CounterFamily(*registry_, "zerotrace_bpf_prog_run_seconds_total",
+                                    "CPU time spent in each BPF program (kernel BPF stats)");
+  auto& runs = CounterFamily(*registry_, "zerotrace_bpf_prog_runs_total",
+                             "Times each BPF program ran (kernel BPF stats)");
   for (auto& slot : probes_) {
     if (!slot.attached) continue;
     slot.lost->Update(slot.probe->events_lost());

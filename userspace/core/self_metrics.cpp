@@ -1,5 +1,7 @@
 #include "core/self_metrics.h"
 
+#include "core/metric_family.h"
+
 #include <prometheus/gauge.h>
 #include <sys/resource.h>
 #include <sys/time.h>
@@ -11,20 +13,14 @@
 namespace zerotrace {
 
 SelfMetrics::SelfMetrics(prometheus::Registry& registry)
-    : cpu_seconds_(prometheus::BuildCounter()
-                       .Name("process_cpu_seconds_total")
-                       .Help("Total user and system CPU time spent by zerotrace in seconds")
-                       .Register(registry)
+    : cpu_seconds_(CounterFamily(registry, "process_cpu_seconds_total",
+                                 "Total user and system CPU time spent by zerotrace in seconds")
                        .Add({})),
-      rss_bytes_(prometheus::BuildGauge()
-                     .Name("process_resident_memory_bytes")
-                     .Help("Resident memory size of zerotrace in bytes")
-                     .Register(registry)
+      rss_bytes_(GaugeFamily(registry, "process_resident_memory_bytes",
+                             "Resident memory size of zerotrace in bytes")
                      .Add({})),
-      start_time_(prometheus::BuildGauge()
-                      .Name("process_start_time_seconds")
-                      .Help("Start time of zerotrace since the Unix epoch in seconds")
-                      .Register(registry)
+      start_time_(GaugeFamily(registry, "process_start_time_seconds",
+                              "Start time of zerotrace since the Unix epoch in seconds")
                       .Add({})) {
   start_time_.Set(
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());

@@ -2,7 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
@@ -74,7 +73,7 @@ CudaProbe::CudaProbe(Features& features, ProcessFilter& filter, CudaProbeOptions
 
 CudaProbe::~CudaProbe() {
   if (rb_) ring_buffer__free(rb_);
-  for (auto& [key, a] : libs_) Detach(a);
+  libs_.reset();
   if (skel_) cuda_bpf__destroy(skel_);
 }
 
@@ -95,12 +94,16 @@ Status CudaProbe::Attach() {
   }
   rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.cuda_events), OnEvent, this, nullptr);
   if (!rb_) return Error{std::string("cuda: ring buffer setup failed: ") + std::strerror(errno)};
-  attached_ = true;
+  libs_ = std::make_unique<LibraryAttachments>(
+      LibraryAttachmentsOptions{"cuda", options_.proc_root, options_.library_paths,
+                                options_.scan_processes, IsLibcudaPath},
+      filter_, [this](const std::string& path, std::vector<bpf_link*>* links) {
+        return AttachLibrary(path, links);
+      });
   return Rescan();
 }
 
-Status CudaProbe::AttachLibrary(const std::string& path, Attached* out) {
-  out->path = path;
+Status CudaProbe::AttachLibrary(const std::string& path, std::vector<bpf_link*>* links) {
   std::string missing;
   // Optional symbols a driver lacks are skipped here rather than left to fail in libbpf (which
   // logs a warning for each).
@@ -118,49 +121,17 @@ Status CudaProbe::AttachLibrary(const std::string& path, Attached* out) {
       if (spec.required) missing += std::string(missing.empty() ? "" : ", ") + spec.symbol;
       continue;
     }
-    out->links.push_back(link);
+    links->push_back(link);
   }
   if (!missing.empty()) {
-    Detach(*out);
     return Error{"cuda: " + path + " has no " + missing + " (not a CUDA driver?)"};
   }
   return Status::Ok();
 }
 
-void CudaProbe::Detach(Attached& a) {
-  for (bpf_link* l : a.links) bpf_link__destroy(l);
-  a.links.clear();
-}
-
 Status CudaProbe::Rescan() {
-  if (!attached_) return Error{"cuda: not attached"};
-  std::map<std::pair<dev_t, ino_t>, std::string> want;
-  for (const auto& path : options_.library_paths) {
-    struct stat st;
-    if (stat(path.c_str(), &st) != 0) {
-      return Error{"cuda: " + path + ": " + std::strerror(errno)};
-    }
-    want[{st.st_dev, st.st_ino}] = path;
-  }
-  if (options_.scan_processes) {
-    // With a pid selection only the selected processes are scanned, so libraries only other
-    // processes use get no uprobes (each hit costs a trap even when the filter then drops it).
-    std::vector<uint32_t> pids;
-    if (filter_.enabled() && !filter_.by_comm()) {
-      pids = filter_.TracedPids();
-      if (pids.empty()) pids.push_back(0);  // nothing selected yet: scan nothing
-    }
-    for (auto& [key, lib] : ScanMappedLibraries(options_.proc_root, pids, IsLibcudaPath)) {
-      want.emplace(key, lib.path);
-    }
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  const std::string errors = ReconcileLibraries(
-      libs_, failed_, want,
-      [this](const std::string& path, Attached* a) { return AttachLibrary(path, a); },
-      [this](Attached& a) { Detach(a); });
-  if (!errors.empty()) return Error{errors};
-  return Status::Ok();
+  if (!libs_) return Error{"cuda: not attached"};
+  return libs_->Rescan();
 }
 
 int CudaProbe::OnEvent(void* ctx, void* data, size_t size) {
@@ -188,10 +159,7 @@ bool CudaProbe::ClearStacksIfFull(double fraction) {
 }
 
 std::vector<std::string> CudaProbe::libraries() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<std::string> out;
-  for (const auto& [key, a] : libs_) out.push_back(a.path);
-  return out;
+  return libs_ ? libs_->paths() : std::vector<std::string>{};
 }
 
 bpf_object* CudaProbe::object() const { return skel_ ? skel_->obj : nullptr; }

@@ -1,18 +1,14 @@
 #pragma once
 
-#include <sys/types.h>
-
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <map>
-#include <mutex>
-#include <set>
+#include <memory>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "core/features.h"
+#include "gpu/library_attachments.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"
 
@@ -46,12 +42,11 @@ class CudaProbe : public Probe {
 
   const char* name() const override { return "cuda"; }
   Status Attach() override;
-  std::string attach_mode() const override { return attached_ ? "uprobe" : "unavailable"; }
+  std::string attach_mode() const override { return libs_ ? "uprobe" : "unavailable"; }
   bpf_object* object() const override;
   uint64_t events_lost() const override;
 
-  // Attaches to newly mapped driver libraries. Fails only when a library could not be attached
-  // at all (the message names it); the others stay attached.
+  // Attaches to newly mapped driver libraries, detaches unmapped ones (LibraryAttachments).
   Status Rescan();
   // Drains the ring buffer, waiting up to timeout_ms for the first event. Returns events handled.
   int Poll(int timeout_ms);
@@ -68,13 +63,8 @@ class CudaProbe : public Probe {
   bool ClearStacksIfFull(double fraction = 0.75);
 
  private:
-  struct Attached {
-    std::string path;
-    std::vector<bpf_link*> links;
-  };
   static int OnEvent(void* ctx, void* data, size_t size);
-  Status AttachLibrary(const std::string& path, Attached* out);
-  void Detach(Attached& a);
+  Status AttachLibrary(const std::string& path, std::vector<bpf_link*>* links);
 
   Features& features_;
   ProcessFilter& filter_;
@@ -82,11 +72,7 @@ class CudaProbe : public Probe {
   Handler handler_;
   cuda_bpf* skel_ = nullptr;
   ring_buffer* rb_ = nullptr;
-  bool attached_ = false;
-  mutable std::mutex mu_;  // guards libs_
-  std::map<std::pair<dev_t, ino_t>, Attached> libs_;
-  // Files that failed to attach: reported once, not retried at every rescan.
-  std::set<std::pair<dev_t, ino_t>> failed_;
+  std::unique_ptr<LibraryAttachments> libs_;  // set once loaded
   std::atomic<uint64_t> events_seen_{0};
 };
 

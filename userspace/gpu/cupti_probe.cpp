@@ -2,7 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
@@ -28,7 +27,7 @@ CuptiProbe::CuptiProbe(Features& features, ProcessFilter& filter, CuptiProbeOpti
 
 CuptiProbe::~CuptiProbe() {
   if (rb_) ring_buffer__free(rb_);
-  for (auto& [key, a] : libs_) Detach(a);
+  libs_.reset();
   if (skel_) cupti_bpf__destroy(skel_);
 }
 
@@ -49,12 +48,16 @@ Status CuptiProbe::Attach() {
   }
   rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.cupti_events), OnEvent, this, nullptr);
   if (!rb_) return Error{std::string("cupti: ring buffer setup failed: ") + std::strerror(errno)};
-  attached_ = true;
+  libs_ = std::make_unique<LibraryAttachments>(
+      LibraryAttachmentsOptions{"cupti", options_.proc_root, options_.binary_paths,
+                                options_.scan_processes, IsCuptiInjectorPath},
+      filter_, [this](const std::string& path, std::vector<bpf_link*>* links) {
+        return AttachBinary(path, links);
+      });
   return Rescan();
 }
 
-Status CuptiProbe::AttachBinary(const std::string& path, Attached* out) {
-  out->path = path;
+Status CuptiProbe::AttachBinary(const std::string& path, std::vector<bpf_link*>* links) {
   for (const char* probe : kProbes) {
     const std::string prog_name = std::string("cupti_") + probe;
     bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, prog_name.c_str());
@@ -62,50 +65,17 @@ Status CuptiProbe::AttachBinary(const std::string& path, Attached* out) {
     bpf_link* link = bpf_program__attach_usdt(prog, -1, path.c_str(), "zerotrace", probe, nullptr);
     if (!link) {
       const int err = errno;
-      Detach(*out);
       return Error{"cupti: attaching zerotrace:" + std::string(probe) + " in " + path +
                    " failed: " + std::strerror(err)};
     }
-    out->links.push_back(link);
+    links->push_back(link);
   }
   return Status::Ok();
-}
-
-void CuptiProbe::Detach(Attached& a) {
-  for (bpf_link* l : a.links) bpf_link__destroy(l);
-  a.links.clear();
 }
 
 Status CuptiProbe::Rescan() {
-  if (!attached_) return Error{"cupti: not attached"};
-  std::map<std::pair<dev_t, ino_t>, std::string> want;
-  for (const auto& path : options_.binary_paths) {
-    struct stat st;
-    if (stat(path.c_str(), &st) != 0) {
-      return Error{"cupti: " + path + ": " + std::strerror(errno)};
-    }
-    want[{st.st_dev, st.st_ino}] = path;
-  }
-  std::set<uint32_t> injected;
-  if (options_.scan_processes) {
-    std::vector<uint32_t> pids;
-    if (filter_.enabled() && !filter_.by_comm()) {
-      pids = filter_.TracedPids();
-      if (pids.empty()) pids.push_back(0);
-    }
-    for (auto& [key, lib] : ScanMappedLibraries(options_.proc_root, pids, IsCuptiInjectorPath)) {
-      want.emplace(key, lib.path);
-      injected.insert(lib.pids.begin(), lib.pids.end());
-    }
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  injected_ = std::move(injected);
-  const std::string errors = ReconcileLibraries(
-      libs_, failed_, want,
-      [this](const std::string& path, Attached* a) { return AttachBinary(path, a); },
-      [this](Attached& a) { Detach(a); });
-  if (!errors.empty()) return Error{errors};
-  return Status::Ok();
+  if (!libs_) return Error{"cupti: not attached"};
+  return libs_->Rescan();
 }
 
 int CuptiProbe::OnEvent(void* ctx, void* data, size_t size) {
@@ -163,15 +133,11 @@ bool CuptiProbe::ClearStacksIfFull(double fraction) {
 }
 
 std::vector<std::string> CuptiProbe::libraries() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<std::string> out;
-  for (const auto& [key, a] : libs_) out.push_back(a.path);
-  return out;
+  return libs_ ? libs_->paths() : std::vector<std::string>{};
 }
 
 std::set<uint32_t> CuptiProbe::injected_pids() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return injected_;
+  return libs_ ? libs_->mapping_pids() : std::set<uint32_t>{};
 }
 
 bpf_object* CuptiProbe::object() const { return skel_ ? skel_->obj : nullptr; }

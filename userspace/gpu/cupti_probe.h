@@ -1,12 +1,10 @@
 #pragma once
 
-#include <sys/types.h>
-
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -15,6 +13,7 @@
 
 #include "bpf/cupti.h"
 #include "core/features.h"
+#include "gpu/library_attachments.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"
 
@@ -49,7 +48,7 @@ class CuptiProbe : public Probe {
   // Kernel-side drops plus the records injectors reported dropped (CUPTI buffers full) or
   // skipped (rate cap) through zerotrace:dropped.
   Status Attach() override;
-  std::string attach_mode() const override { return attached_ ? "usdt" : "unavailable"; }
+  std::string attach_mode() const override { return libs_ ? "usdt" : "unavailable"; }
   bpf_object* object() const override;
   uint64_t events_lost() const override;
 
@@ -73,13 +72,8 @@ class CuptiProbe : public Probe {
   bool ClearStacksIfFull(double fraction = 0.75);
 
  private:
-  struct Attached {
-    std::string path;
-    std::vector<bpf_link*> links;
-  };
   static int OnEvent(void* ctx, void* data, size_t size);
-  Status AttachBinary(const std::string& path, Attached* out);
-  static void Detach(Attached& a);
+  Status AttachBinary(const std::string& path, std::vector<bpf_link*>* links);
 
   Features& features_;
   ProcessFilter& filter_;
@@ -87,12 +81,7 @@ class CuptiProbe : public Probe {
   Handler handler_;
   cupti_bpf* skel_ = nullptr;
   ring_buffer* rb_ = nullptr;
-  bool attached_ = false;
-  mutable std::mutex mu_;  // guards libs_, injected_
-  std::map<std::pair<dev_t, ino_t>, Attached> libs_;
-  // Files that failed to attach: reported once, not retried at every rescan.
-  std::set<std::pair<dev_t, ino_t>> failed_;
-  std::set<uint32_t> injected_;
+  std::unique_ptr<LibraryAttachments> libs_;  // set once loaded
   std::atomic<uint64_t> events_seen_{0};
   std::atomic<uint64_t> injector_dropped_{0};
   std::map<uint32_t, std::pair<uint64_t, uint64_t>> dropped_totals_;  // tgid -> last cumulative

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "bpf/cuda.h"
+#include "core/metric_family.h"
 
 namespace zerotrace::gpu {
 namespace {
@@ -179,35 +180,22 @@ GpuAggregator::GpuAggregator(prometheus::Registry& registry, ProcessCatalog& cat
       catalog_(catalog),
       sources_(std::move(sources)),
       options_(std::move(options)),
-      launches_(prometheus::BuildCounter()
-                    .Name("zerotrace_gpu_kernel_launches_total")
-                    .Help("CUDA kernel launches seen in the driver API (cuLaunchKernel*)")
-                    .Register(registry)),
-      kernel_duration_(prometheus::BuildHistogram()
-                           .Name("zerotrace_gpu_kernel_duration_seconds")
-                           .Help("GPU execution time of CUDA kernels (CUPTI kernel records)")
-                           .Register(registry)),
-      memcpy_bytes_(prometheus::BuildCounter()
-                        .Name("zerotrace_gpu_memcpy_bytes_total")
-                        .Help("Bytes copied by CUDA memcpy operations, by direction")
-                        .Register(registry)),
-      memcpy_duration_(prometheus::BuildHistogram()
-                           .Name("zerotrace_gpu_memcpy_duration_seconds")
-                           .Help("Duration of CUDA memcpy operations (GPU time with CUPTI, "
-                                 "else time in the driver call)")
-                           .Register(registry)),
-      memory_allocated_(prometheus::BuildGauge()
-                            .Name("zerotrace_gpu_memory_allocated_bytes")
-                            .Help("Device memory allocated and not yet freed, per process")
-                            .Register(registry)),
-      busy_(prometheus::BuildCounter()
-                .Name("zerotrace_gpu_busy_seconds_total")
-                .Help("Time the GPU executed at least one traced kernel")
-                .Register(registry)),
-      sync_wait_(prometheus::BuildCounter()
-                     .Name("zerotrace_cuda_sync_wait_seconds_total")
-                     .Help("CPU time blocked in CUDA synchronization calls")
-                     .Register(registry)),
+      launches_(CounterFamily(registry, "zerotrace_gpu_kernel_launches_total",
+                              "CUDA kernel launches seen in the driver API (cuLaunchKernel*)")),
+      kernel_duration_(
+          HistogramFamily(registry, "zerotrace_gpu_kernel_duration_seconds",
+                          "GPU execution time of CUDA kernels (CUPTI kernel records)")),
+      memcpy_bytes_(CounterFamily(registry, "zerotrace_gpu_memcpy_bytes_total",
+                                  "Bytes copied by CUDA memcpy operations, by direction")),
+      memcpy_duration_(HistogramFamily(registry, "zerotrace_gpu_memcpy_duration_seconds",
+                                       "Duration of CUDA memcpy operations (GPU time with CUPTI, "
+                                       "else time in the driver call)")),
+      memory_allocated_(GaugeFamily(registry, "zerotrace_gpu_memory_allocated_bytes",
+                                    "Device memory allocated and not yet freed, per process")),
+      busy_(CounterFamily(registry, "zerotrace_gpu_busy_seconds_total",
+                          "Time the GPU executed at least one traced kernel")),
+      sync_wait_(CounterFamily(registry, "zerotrace_cuda_sync_wait_seconds_total",
+                               "CPU time blocked in CUDA synchronization calls")),
       kernel_names_(4096, options_.max_kernel_name_len),
       kernel_labels_(options_.max_kernels_per_service) {}
 

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/metric_family.h"
 #include "flamegraph/folded.h"
 #include "flamegraph/pprof.h"
 #include "flamegraph/svg.h"
@@ -31,14 +32,10 @@ ProfilingService::ProfilingService(Features& features, ProcessFilter& filter,
                                    ProcessCatalog& catalog, prometheus::Registry& registry,
                                    const ProfilingServiceOptions& options)
     : catalog_(catalog),
-      oncpu_samples_(prometheus::BuildCounter()
-                         .Name("zerotrace_oncpu_samples_total")
-                         .Help("On-CPU profile samples (cpu-clock perf events) per service")
-                         .Register(registry)),
-      offcpu_seconds_(prometheus::BuildCounter()
-                          .Name("zerotrace_offcpu_seconds_total")
-                          .Help("Time threads spent blocked off-CPU, per service")
-                          .Register(registry)) {
+      oncpu_samples_(CounterFamily(registry, "zerotrace_oncpu_samples_total",
+                                   "On-CPU profile samples (cpu-clock perf events) per service")),
+      offcpu_seconds_(CounterFamily(registry, "zerotrace_offcpu_seconds_total",
+                                    "Time threads spent blocked off-CPU, per service")) {
   auto symbolizers = MakeDefaultSymbolizers();
   if (!symbolizers) {
     oncpu_error_ = offcpu_error_ = symbolizers.error().message;

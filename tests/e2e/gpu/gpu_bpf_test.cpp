@@ -63,11 +63,11 @@ constexpr const char* kMatMul = "matMul(float const*, float const*, float*, int)
 TEST(GpuBpf, DriverUprobesThroughCudaProbe) {
   ZT_REQUIRE_BPF();
   Child child({ZT_CUDA_WORKLOAD, ZT_FAKE_LIBCUDA});
-  auto ready = child.ReadLine(milliseconds(10000));
-  ASSERT_TRUE(ready.has_value());
-  int pid = 0;
-  unsigned long long leak_site = 0;
-  ASSERT_EQ(std::sscanf(ready->c_str(), "ready %d %llx", &pid, &leak_site), 2) << *ready;
+  std::string line;
+  auto ready = AwaitReady(child, milliseconds(10000), &line);
+  ASSERT_TRUE(ready.has_value()) << line;
+  const int pid = ready->pid;
+  const unsigned long long leak_site = ready->site;
 
   Env env;
   ProcessFilter filter = FilterFor(pid);
@@ -184,11 +184,10 @@ TEST(GpuBpf, DriverUprobesThroughCudaProbe) {
 TEST(GpuBpf, CuptiRecordsThroughCuptiProbe) {
   ZT_REQUIRE_BPF();
   Child child({ZT_CUPTI_SYNTHETIC});
-  auto ready = child.ReadLine(milliseconds(10000));
-  ASSERT_TRUE(ready.has_value());
-  int pid = 0;
-  unsigned long long launch_site = 0;
-  ASSERT_EQ(std::sscanf(ready->c_str(), "ready %d %llx", &pid, &launch_site), 2) << *ready;
+  std::string ready_line;
+  auto ready = AwaitReady(child, milliseconds(10000), &ready_line);
+  ASSERT_TRUE(ready.has_value()) << ready_line;
+  const int pid = ready->pid;
 
   Env env;
   ProcessFilter filter = FilterFor(pid);
@@ -362,11 +361,8 @@ TEST(GpuBpf, RescanFindsLaterProcesses) {
   ASSERT_TRUE(gpu.ok());
   ASSERT_TRUE((*gpu)->Attach());
   Child child({ZT_CUDA_WORKLOAD, ZT_FAKE_LIBCUDA});
-  auto ready = child.ReadLine(milliseconds(10000));
-  ASSERT_TRUE(ready.has_value());
-  int pid = 0;
-  unsigned long long leak_site = 0;
-  ASSERT_EQ(std::sscanf(ready->c_str(), "ready %d %llx", &pid, &leak_site), 2) << *ready;
+  std::string line;
+  ASSERT_TRUE(AwaitReady(child, milliseconds(10000), &line).has_value()) << line;
   (void)(*gpu)->Rescan();  // other libcuda copies on the host may fail; ours must attach
   bool found = false;
   for (const auto& lib : (*gpu)->cuda_probe()->libraries()) {

@@ -13,6 +13,7 @@
 
 #include "cuda.h"
 #include "cuda.skel.h"
+#include "bpf_test_events.h"
 #include "cuda_expect.h"
 #include "test_util.h"
 
@@ -31,18 +32,12 @@ struct Seen {
   std::vector<cuda_sync_event> syncs;
 };
 
-template <typename T>
-void Push(std::vector<T>* v, const void* data, size_t size) {
-  ASSERT_GE(size, sizeof(T));
-  v->push_back(*static_cast<const T*>(data));
-}
-
 int OnEvent(void* ctx, void* data, size_t size) {
   auto* seen = static_cast<Seen*>(ctx);
   const auto* hdr = static_cast<const cuda_event_header*>(data);
   switch (hdr->type) {
     case CUDA_EV_LAUNCH:
-      Push(&seen->launches, data, size);
+      PushEvent(&seen->launches, data, size);
       break;
     case CUDA_EV_FUNC_NAME: {
       const auto* e = static_cast<const cuda_func_name_event*>(data);
@@ -55,16 +50,16 @@ int OnEvent(void* ctx, void* data, size_t size) {
       break;
     }
     case CUDA_EV_ALLOC:
-      Push(&seen->allocs, data, size);
+      PushEvent(&seen->allocs, data, size);
       break;
     case CUDA_EV_FREE:
-      Push(&seen->frees, data, size);
+      PushEvent(&seen->frees, data, size);
       break;
     case CUDA_EV_MEMCPY:
-      Push(&seen->copies, data, size);
+      PushEvent(&seen->copies, data, size);
       break;
     case CUDA_EV_SYNC:
-      Push(&seen->syncs, data, size);
+      PushEvent(&seen->syncs, data, size);
       break;
     default:
       ADD_FAILURE() << "unknown event type " << hdr->type;
@@ -72,23 +67,16 @@ int OnEvent(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-struct Skel {
-  cuda_bpf* s = cuda_bpf__open_and_load();
-  std::vector<bpf_link*> links;
-  ~Skel() {
-    for (auto* l : links) bpf_link__destroy(l);
-    cuda_bpf__destroy(s);
-  }
-};
+using Skel = OwnedSkeleton<cuda_bpf, cuda_bpf__open_and_load, cuda_bpf__destroy>;
 
 TEST(CudaBpf, FakeDriverWorkload) {
   ZT_REQUIRE_BPF();
   Child child({ZT_CUDA_WORKLOAD, ZT_FAKE_LIBCUDA});
-  auto ready = child.ReadLine(milliseconds(10000));
-  ASSERT_TRUE(ready.has_value());
-  int pid = 0;
-  unsigned long long leak_site = 0;
-  ASSERT_EQ(std::sscanf(ready->c_str(), "ready %d %llx", &pid, &leak_site), 2) << *ready;
+  std::string line;
+  auto ready = AwaitReady(child, milliseconds(10000), &line);
+  ASSERT_TRUE(ready.has_value()) << line;
+  const int pid = ready->pid;
+  const unsigned long long leak_site = ready->site;
 
   Skel skel;
   ASSERT_NE(skel.s, nullptr);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bpf_test_events.h"
 #include "cuda_expect.h"
 #include "cupti.h"
 #include "cupti.skel.h"
@@ -33,35 +34,29 @@ struct Seen {
   }
 };
 
-template <typename T>
-void Push(std::vector<T>* v, const void* data, size_t size) {
-  ASSERT_GE(size, sizeof(T));
-  v->push_back(*static_cast<const T*>(data));
-}
-
 int OnEvent(void* ctx, void* data, size_t size) {
   auto* seen = static_cast<Seen*>(ctx);
   const auto* hdr = static_cast<const cupti_event_header*>(data);
   switch (hdr->type) {
     case CUPTI_EV_KERNEL: {
-      Push(&seen->kernels, data, size);
+      PushEvent(&seen->kernels, data, size);
       seen->kernel_names.emplace_back(seen->kernels.back().name);
       break;
     }
     case CUPTI_EV_MEMCPY:
-      Push(&seen->memcpys, data, size);
+      PushEvent(&seen->memcpys, data, size);
       break;
     case CUPTI_EV_MEMSET:
-      Push(&seen->memsets, data, size);
+      PushEvent(&seen->memsets, data, size);
       break;
     case CUPTI_EV_MEMORY:
-      Push(&seen->memory, data, size);
+      PushEvent(&seen->memory, data, size);
       break;
     case CUPTI_EV_SYNC:
-      Push(&seen->syncs, data, size);
+      PushEvent(&seen->syncs, data, size);
       break;
     case CUPTI_EV_DROPPED:
-      Push(&seen->dropped, data, size);
+      PushEvent(&seen->dropped, data, size);
       break;
     default:
       ADD_FAILURE() << "unknown event type " << hdr->type;
@@ -69,23 +64,16 @@ int OnEvent(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-struct Skel {
-  cupti_bpf* s = cupti_bpf__open_and_load();
-  std::vector<bpf_link*> links;
-  ~Skel() {
-    for (auto* l : links) bpf_link__destroy(l);
-    cupti_bpf__destroy(s);
-  }
-};
+using Skel = OwnedSkeleton<cupti_bpf, cupti_bpf__open_and_load, cupti_bpf__destroy>;
 
 TEST(CuptiBpf, SyntheticRecordsReachTheRingBuffer) {
   ZT_REQUIRE_BPF();
   Child child({ZT_CUPTI_SYNTHETIC});
-  auto ready = child.ReadLine(milliseconds(10000));
-  ASSERT_TRUE(ready.has_value());
-  int pid = 0;
-  unsigned long long launch_site = 0;
-  ASSERT_EQ(std::sscanf(ready->c_str(), "ready %d %llx", &pid, &launch_site), 2) << *ready;
+  std::string line;
+  auto ready = AwaitReady(child, milliseconds(10000), &line);
+  ASSERT_TRUE(ready.has_value()) << line;
+  const int pid = ready->pid;
+  const unsigned long long launch_site = ready->site;
 
   Skel skel;
   ASSERT_NE(skel.s, nullptr);
