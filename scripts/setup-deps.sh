@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config clang llvm
-  libbpf-dev bpftool libbpfcc-dev libelf-dev libdw-dev zlib1g-dev
+  libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev
   prometheus-cpp-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
   libprotobuf-dev protobuf-compiler libcurl4-openssl-dev nlohmann-json3-dev
   libyaml-cpp-dev libcli11-dev systemtap-sdt-dev

@@ -4,7 +4,7 @@
 #include <fstream>
 #include <thread>
 
-#include "symbolizer/bcc_symbolizer.h"
+#include "symbolizer/elf_user_symbolizer.h"
 #include "symbolizer/kallsyms.h"
 
 namespace zerotrace::profiling {
@@ -31,7 +31,7 @@ Result<Symbolizers> MakeDefaultSymbolizers(const std::string& kallsyms) {
   Symbolizers s;
   s.kernel = *kernel;
   s.user = std::make_shared<symbolizer::CachingSymbolizer>(
-      std::make_shared<symbolizer::BccUserSymbolizer>());
+      std::make_shared<symbolizer::ElfUserSymbolizer>());
   return s;
 }
 

@@ -20,7 +20,7 @@
 #include "gpu/gpu_tracing.h"
 #include "probes/process_filter.h"
 #include "process/process_catalog.h"
-#include "symbolizer/bcc_symbolizer.h"
+#include "symbolizer/elf_user_symbolizer.h"
 #include "symbolizer/caching_symbolizer.h"
 #include "test_util.h"
 
@@ -54,7 +54,7 @@ ProcessFilter FilterFor(int pid) {
 
 symbolizer::SymbolizerPtr UserSymbolizer() {
   return std::make_shared<symbolizer::CachingSymbolizer>(
-      std::make_shared<symbolizer::BccUserSymbolizer>());
+      std::make_shared<symbolizer::ElfUserSymbolizer>());
 }
 
 constexpr const char* kVecAdd = "vecAdd(float const*, float const*, float*, int)";

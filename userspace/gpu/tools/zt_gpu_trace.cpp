@@ -1,13 +1,10 @@
 // zt_gpu_trace: runs a command under GpuTracing (driver uprobes + CUPTI injector USDT) and writes
 // what the daemon would serve: GPU metrics, the leak report, the GPU flamegraph (folded, SVG,
-// pprof) and the Chrome trace. For GPU machines without the daemon's dependencies (libbcc): it
-// symbolizes with its own small ELF symbol reader.
+// pprof) and the Chrome trace, on GPU machines that have no daemon (it needs only libbpf, libelf
+// and zlib at run time).
 //   zt_gpu_trace [--libcuda PATH] [--injector PATH] [--out DIR] -- command args...
 // The command runs with CUDA_INJECTION64_PATH=--injector; both libraries are attached by path
 // before it starts (and any other libcuda/injector it maps is found by the periodic rescan).
-#include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <prometheus/text_serializer.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -28,99 +25,10 @@
 #include "flamegraph/folded.h"
 #include "gpu/gpu_tracing.h"
 #include "gpu/kernel_names.h"
-#include "symbolizer/proc_maps.h"
+#include "symbolizer/elf_user_symbolizer.h"
 
 namespace zerotrace::gpu {
 namespace {
-
-// /proc/PID/maps + ELF .symtab/.dynsym, no debuginfo, no caching across files beyond a map.
-class ElfSymbolizer : public symbolizer::Symbolizer {
- public:
-  void Prepare(uint32_t pid) override { maps_[pid] = symbolizer::ProcMaps::Read(pid); }
-  flamegraph::Frame Symbolize(uint32_t pid, uint64_t address) override {
-    auto& maps = maps_[pid];
-    const symbolizer::MapEntry* e = maps.Find(address);
-    if (!e) {
-      maps = symbolizer::ProcMaps::Read(pid);
-      e = maps.Find(address);
-    }
-    flamegraph::Frame f = symbolizer::FallbackFrame(e, address);
-    if (!e || !e->file_backed()) return f;
-    const Elf& elf = Load(e->path);
-    const uint64_t off = address - e->start + e->offset;
-    uint64_t vaddr = off;
-    for (const auto& [p_offset, p_vaddr, p_filesz] : elf.loads) {
-      if (off >= p_offset && off < p_offset + p_filesz) {
-        vaddr = off - p_offset + p_vaddr;
-        break;
-      }
-    }
-    auto it = std::upper_bound(elf.syms.begin(), elf.syms.end(), vaddr,
-                               [](uint64_t v, const Sym& s) { return v < s.start; });
-    if (it != elf.syms.begin()) {
-      --it;
-      if (vaddr < it->start + std::max<uint64_t>(it->size, 1)) {
-        f.function = DemangleKernelName(it->name);  // any Itanium name
-      }
-    }
-    return f;
-  }
-  void Forget(uint32_t pid) override { maps_.erase(pid); }
-
- private:
-  struct Sym {
-    uint64_t start, size;
-    std::string name;
-  };
-  struct Elf {
-    std::vector<Sym> syms;
-    std::vector<std::tuple<uint64_t, uint64_t, uint64_t>> loads;
-  };
-  const Elf& Load(const std::string& path) {
-    auto [it, inserted] = elfs_.try_emplace(path);
-    if (!inserted) return it->second;
-    Elf& out = it->second;
-    elf_version(EV_CURRENT);
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return out;
-    ::Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
-    if (elf) {
-      size_t n = 0;
-      if (elf_getphdrnum(elf, &n) == 0) {
-        for (size_t i = 0; i < n; i++) {
-          GElf_Phdr ph;
-          if (gelf_getphdr(elf, static_cast<int>(i), &ph) && ph.p_type == PT_LOAD) {
-            out.loads.emplace_back(ph.p_offset, ph.p_vaddr, ph.p_filesz);
-          }
-        }
-      }
-      Elf_Scn* scn = nullptr;
-      while ((scn = elf_nextscn(elf, scn)) != nullptr) {
-        GElf_Shdr sh;
-        if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM)) {
-          continue;
-        }
-        Elf_Data* data = elf_getdata(scn, nullptr);
-        if (!data || sh.sh_entsize == 0) continue;
-        for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
-          GElf_Sym s;
-          if (!gelf_getsym(data, static_cast<int>(i), &s)) continue;
-          if (GELF_ST_TYPE(s.st_info) != STT_FUNC || s.st_value == 0) continue;
-          const char* name = elf_strptr(elf, sh.sh_link, s.st_name);
-          if (name && *name) out.syms.push_back({s.st_value, s.st_size, name});
-        }
-      }
-      elf_end(elf);
-    }
-    close(fd);
-    std::sort(out.syms.begin(), out.syms.end(),
-              [](const Sym& a, const Sym& b) { return a.start < b.start; });
-    return out;
-  }
-
-  std::map<uint32_t, symbolizer::ProcMaps> maps_;
-  std::map<std::string, Elf> elfs_;
-};
 
 int Usage() {
   std::fprintf(stderr,
@@ -179,7 +87,7 @@ int Main(int argc, char** argv) {
   GpuOptions options;
   if (!libcuda.empty()) options.libcuda_paths.push_back(libcuda);
   if (!injector.empty()) options.cupti_paths.push_back(injector);
-  options.aggregator.symbolizer = std::make_shared<ElfSymbolizer>();
+  options.aggregator.symbolizer = std::make_shared<symbolizer::ElfUserSymbolizer>();
   auto gpu = GpuTracing::Create(features, *filter, catalog, registry, options);
   if (!gpu) {
     std::fprintf(stderr, "zt_gpu_trace: %s\n", gpu.error().message.c_str());

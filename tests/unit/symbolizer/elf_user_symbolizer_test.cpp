@@ -1,6 +1,6 @@
-// BccUserSymbolizer against this very test process: its own C++ functions (demangled by bcc),
+// ElfUserSymbolizer against this very test process: its own C++ functions (demangled),
 // a fake JIT region named by a perf map, and file-backed memory without symbols.
-#include "symbolizer/bcc_symbolizer.h"
+#include "symbolizer/elf_user_symbolizer.h"
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -25,8 +25,8 @@ std::string MakeTempDir() {
   return mkdtemp(tmpl);
 }
 
-TEST(BccSymbolizerTest, ResolvesAndDemanglesOwnCppFunction) {
-  BccUserSymbolizer sym;
+TEST(ElfUserSymbolizerTest, ResolvesAndDemanglesOwnCppFunction) {
+  ElfUserSymbolizer sym;
   sym.Prepare(Self());
   const uint64_t addr = reinterpret_cast<uint64_t>(&demangle_fixture::DemangleMe) + 4;
   auto f = sym.Symbolize(Self(), addr);
@@ -38,15 +38,15 @@ TEST(BccSymbolizerTest, ResolvesAndDemanglesOwnCppFunction) {
   EXPECT_EQ(f.build_id.size(), 40u) << "GNU build ids are 20-byte SHA1s: " << f.build_id;
 }
 
-TEST(BccSymbolizerTest, ResolvesLibcFunctions) {
-  BccUserSymbolizer sym;
+TEST(ElfUserSymbolizerTest, ResolvesLibcFunctions) {
+  ElfUserSymbolizer sym;
   const uint64_t addr = reinterpret_cast<uint64_t>(&getpid);
   auto f = sym.Symbolize(Self(), addr);
   EXPECT_NE(f.function.find("getpid"), std::string::npos) << f.function;
   EXPECT_NE(f.module.find("libc"), std::string::npos) << f.module;
 }
 
-TEST(BccSymbolizerTest, JitFramesComeFromThePerfMapAndAreMarked) {
+TEST(ElfUserSymbolizerTest, JitFramesComeFromThePerfMapAndAreMarked) {
   const std::string dir = MakeTempDir();
   void* region = mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ASSERT_NE(region, MAP_FAILED);
@@ -58,7 +58,7 @@ TEST(BccSymbolizerTest, JitFramesComeFromThePerfMapAndAreMarked) {
                   static_cast<unsigned long>(base));
     map << line;
   }
-  BccUserSymbolizer sym("/proc", dir);
+  ElfUserSymbolizer sym("/proc", dir);
   sym.Prepare(Self());
   auto f = sym.Symbolize(Self(), base + 0x10);
   EXPECT_EQ(f.function, "LazyCompile:*handleRequest app.js:10");
@@ -71,7 +71,7 @@ TEST(BccSymbolizerTest, JitFramesComeFromThePerfMapAndAreMarked) {
   munmap(region, 4096);
 }
 
-TEST(BccSymbolizerTest, FileWithoutSymbolsKeepsModulePlusOffset) {
+TEST(ElfUserSymbolizerTest, FileWithoutSymbolsKeepsModulePlusOffset) {
   const std::string dir = MakeTempDir();
   const std::string path = dir + "/blob.bin";
   {
@@ -82,7 +82,7 @@ TEST(BccSymbolizerTest, FileWithoutSymbolsKeepsModulePlusOffset) {
   ASSERT_NE(file, nullptr);
   void* region = mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE, fileno(file), 4096);
   ASSERT_NE(region, MAP_FAILED);
-  BccUserSymbolizer sym;
+  ElfUserSymbolizer sym;
   const uint64_t addr = reinterpret_cast<uint64_t>(region) + 0x123;
   auto f = sym.Symbolize(Self(), addr);  // mapped after any snapshot: found by a refresh
   EXPECT_TRUE(f.function.empty()) << f.function;
@@ -93,14 +93,14 @@ TEST(BccSymbolizerTest, FileWithoutSymbolsKeepsModulePlusOffset) {
   std::fclose(file);
 }
 
-TEST(BccSymbolizerTest, UnmappedAddressIsKeptAsAddress) {
-  BccUserSymbolizer sym;
+TEST(ElfUserSymbolizerTest, UnmappedAddressIsKeptAsAddress) {
+  ElfUserSymbolizer sym;
   auto f = sym.Symbolize(Self(), 0x10);
   EXPECT_EQ(flamegraph::FrameName(f), "0x10");
 }
 
-TEST(BccSymbolizerTest, ForgetDropsTheProcess) {
-  BccUserSymbolizer sym;
+TEST(ElfUserSymbolizerTest, ForgetDropsTheProcess) {
+  ElfUserSymbolizer sym;
   sym.Prepare(Self());
   EXPECT_EQ(sym.processes(), 1u);
   sym.Forget(Self());
