@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <thread>
 #include <sstream>
+#include <thread>
 
 #include "collector.h"
 #include "test_util.h"
@@ -66,6 +66,28 @@ TEST(DaemonProfilingBpfTest, FlamegraphEndpointAndCounters) {
       },
       std::chrono::seconds(10)));
   EXPECT_TRUE(HasSample(collector.Scrape(), "zerotrace_offcpu_seconds_total", {}));
+}
+
+// Whole-host profiles symbolize every process that ran, many of them gone by then. With bcc's
+// symbol cache (Debian 12) each new process's cache closed a random descriptor of the daemon:
+// after about ten such requests under a compiler-heavy load the listener was gone. Every request
+// must succeed and the daemon must keep answering.
+TEST(DaemonProfilingBpfTest, WholeHostProfilesUnderProcessChurnKeepTheDaemonServing) {
+  ZT_REQUIRE_BPF();
+  Collector collector(ZT_BIN, {"--probes", "oncpu,offcpu"});
+  ASSERT_EQ(collector.WaitReady(), "");
+  // Short-lived processes, each a new symbolization target, for as long as the requests run.
+  Child churn({"/bin/sh", "-c", "while :; do /bin/sleep 0.01; /bin/true; done"});
+  for (int i = 0; i < 12; ++i) {
+    const char* type = i % 2 ? "oncpu" : "offcpu";
+    auto r = HttpGet(collector.Url(std::string("/flamegraph?type=") + type +
+                                   "&seconds=1&format=" + (i % 3 ? "pprof" : "folded")),
+                     20000);
+    ASSERT_EQ(r.status, 200) << "request " << i << " (" << type << "): " << r.body;
+    EXPECT_FALSE(r.body.empty());
+  }
+  churn.Signal(SIGKILL);
+  EXPECT_EQ(HttpGet(collector.Url("/health")).status, 200);
 }
 
 TEST(DaemonProfilingBpfTest, AttachWritesProfilesAndTheConverterReadsThem) {
