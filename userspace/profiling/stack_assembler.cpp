@@ -3,6 +3,32 @@
 #include <cerrno>
 
 namespace zerotrace::profiling {
+namespace {
+
+// The kernel's code that runs a BPF program from a tracepoint, and the program itself.
+bool IsTracingMachinery(const flamegraph::Frame& f) {
+  const std::string& n = f.function;
+  auto starts = [&](const char* prefix) { return n.rfind(prefix, 0) == 0; };
+  return starts("bpf_trace_run") || starts("__bpf_trace_") || starts("__traceiter_") ||
+         starts("perf_trace_") || starts("trace_call_bpf") || starts("__bpf_prog_run") ||
+         starts("bpf_prog_") || f.module == "[bpf]";
+}
+
+// Off-CPU stacks are taken inside the sched_switch program: their leaf frames are that program
+// and what called it, not where the thread blocked. Cuts from the outermost such frame among
+// the last few (an unnamed program address above it goes too).
+void TrimCaptureFrames(std::vector<flamegraph::Frame>* root_first) {
+  constexpr size_t kWindow = 8;
+  const size_t n = root_first->size();
+  for (size_t i = n > kWindow ? n - kWindow : 0; i < n; ++i) {
+    if (IsTracingMachinery((*root_first)[i])) {
+      root_first->resize(i);
+      return;
+    }
+  }
+}
+
+}  // namespace
 
 StackAssembler::StackAssembler(StackSource& source, Symbolizers symbolizers)
     : source_(source), symbolizers_(std::move(symbolizers)) {}
@@ -24,6 +50,9 @@ const StackAssembler::Cached& StackAssembler::Resolve(uint32_t pid, int32_t id, 
     c.root_first.reserve(scratch_.size());
     for (auto it = scratch_.rbegin(); it != scratch_.rend(); ++it) {
       c.root_first.push_back(sym.Symbolize(pid, *it));
+    }
+    if (!user && source_.profile_type() == flamegraph::ProfileType::kOffCpu) {
+      TrimCaptureFrames(&c.root_first);
     }
   }
   if (user) return user_.emplace(user_key, std::move(c)).first->second;

@@ -13,6 +13,12 @@ bool IsTextType(char t) { return t == 't' || t == 'T' || t == 'w' || t == 'W'; }
 
 }  // namespace
 
+bool IsSectionEndMarker(const std::string& name) {
+  if (name == "_etext" || name == "_einittext") return true;
+  return name.size() > 6 && name.compare(0, 2, "__") == 0 &&
+         name.compare(name.size() - 4, 4, "_end") == 0;
+}
+
 Result<KernelSymbols> KernelSymbols::Parse(std::istream& in) {
   KernelSymbols out;
   std::string line;
@@ -37,9 +43,12 @@ Result<KernelSymbols> KernelSymbols::Parse(std::istream& in) {
         "kernel symbol addresses are hidden (all zero): run as root or lower "
         "kernel.kptr_restrict"};
   }
-  std::stable_sort(
-      out.symbols_.begin(), out.symbols_.end(),
-      [](const KernelSymbol& a, const KernelSymbol& b) { return a.address < b.address; });
+  // At one address, an end marker sorts first: the function starting there is what Find gives.
+  std::stable_sort(out.symbols_.begin(), out.symbols_.end(),
+                   [](const KernelSymbol& a, const KernelSymbol& b) {
+                     if (a.address != b.address) return a.address < b.address;
+                     return IsSectionEndMarker(a.name) && !IsSectionEndMarker(b.name);
+                   });
   return out;
 }
 
@@ -55,20 +64,34 @@ const KernelSymbol* KernelSymbols::Find(uint64_t address) const {
   auto it = std::upper_bound(symbols_.begin(), symbols_.end(), address,
                              [](uint64_t a, const KernelSymbol& s) { return a < s.address; });
   if (it == symbols_.begin()) return nullptr;
-  return &*std::prev(it);
+  const KernelSymbol* s = &*std::prev(it);
+  return IsSectionEndMarker(s->name) ? nullptr : s;
 }
 
 Result<std::shared_ptr<KallsymsSymbolizer>> KallsymsSymbolizer::Create(const std::string& path) {
   auto symbols = KernelSymbols::Load(path);
   if (!symbols) return symbols.error();
-  return std::make_shared<KallsymsSymbolizer>(std::move(*symbols));
+  return std::make_shared<KallsymsSymbolizer>(std::move(*symbols), path);
 }
 
 flamegraph::Frame KallsymsSymbolizer::Symbolize(uint32_t /*pid*/, uint64_t address) {
   flamegraph::Frame f;
   f.kind = flamegraph::FrameKind::kKernel;
   f.address = address;
-  if (const KernelSymbol* s = symbols_.Find(address)) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const KernelSymbol* s = symbols_.Find(address);
+  const auto now = std::chrono::steady_clock::now();
+  if (!s && !path_.empty() && now - last_reload_ >= interval_) {
+    last_reload_ = now;
+    if (auto fresh = KernelSymbols::Load(path_)) {
+      symbols_ = std::move(*fresh);
+      ++reloads_;
+      s = symbols_.Find(address);
+    }
+    interval_ = s ? base_interval_
+                  : std::min<std::chrono::milliseconds>(interval_ * 2, std::chrono::minutes(10));
+  }
+  if (s) {
     f.function = s->name;
     f.module = s->module;
   }  // else: no module, so the frame is named by its bare address

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <sstream>
 
 #include "fake_source.h"
+#include "symbolizer/kallsyms.h"
 
 namespace zerotrace::profiling {
 namespace {
@@ -40,6 +42,48 @@ TEST(StackAssemblerTest, UserRootFirstThenKernelOnTop) {
   EXPECT_EQ(s.pid, 42u);
   EXPECT_EQ(s.value, 5u);
   EXPECT_FALSE(s.truncated);
+}
+
+// A sched_switch program's own frames (the program, past the end of kernel text, and
+// bpf_trace_run4) top every off-CPU kernel stack; they are cut there. On-CPU samples that land in
+// a BPF program are real CPU time and keep them.
+TEST(StackAssemblerTest, OffCpuStacksLoseTheCapturingProgramsFrames) {
+  std::istringstream table(
+      "ffffffff81000000 T _stext\n"
+      "ffffffff81100000 T schedule\n"
+      "ffffffff81100100 T __schedule\n"
+      "ffffffff81200000 T bpf_trace_run4\n"
+      "ffffffff81300000 T _etext\n");
+  auto symbols = symbolizer::KernelSymbols::Parse(table);
+  ASSERT_TRUE(symbols.ok()) << symbols.error().message;
+  auto kernel = std::make_shared<symbolizer::KallsymsSymbolizer>(std::move(*symbols));
+  auto user = std::make_shared<NamingSymbolizer>("u", flamegraph::FrameKind::kUser);
+  const std::vector<uint64_t> kernel_stack = {0xffffffffc0001000, 0xffffffff81200010,
+                                              0xffffffff81100110, 0xffffffff81100010};
+  auto kernel_names = [](const flamegraph::StackSample& s) {
+    std::vector<std::string> out;
+    for (const auto& f : s.frames) {
+      if (f.kind == flamegraph::FrameKind::kKernel) out.push_back(flamegraph::FrameName(f));
+    }
+    return out;
+  };
+
+  FakeSource off(flamegraph::ProfileType::kOffCpu);
+  off.stacks[1] = kernel_stack;
+  off.stacks[2] = {0x11};
+  StackAssembler off_assembler(off, Symbolizers{kernel, user});
+  EXPECT_EQ(kernel_names(off_assembler.Assemble(Count(7, 1, 2, 100), "app")),
+            (std::vector<std::string>{"schedule", "__schedule"}));
+
+  FakeSource on(flamegraph::ProfileType::kOnCpu);
+  on.stacks[1] = kernel_stack;
+  on.stacks[2] = {0x11};
+  StackAssembler on_assembler(on, Symbolizers{kernel, user});
+  const auto names = kernel_names(on_assembler.Assemble(Count(7, 1, 2, 1), "app"));
+  ASSERT_EQ(names.size(), 4u);
+  EXPECT_EQ(names[2], "bpf_trace_run4");
+  EXPECT_EQ(names[3], flamegraph::FrameName(flamegraph::Frame{
+                          .address = 0xffffffffc0001000, .kind = flamegraph::FrameKind::kKernel}));
 }
 
 TEST(StackAssemblerTest, MissingStackKindIsNotALoss) {

@@ -1,8 +1,12 @@
 #include "symbolizer/kallsyms.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <fstream>
 #include <sstream>
+
 #include "test_util.h"
 
 namespace zerotrace::symbolizer {
@@ -42,6 +46,46 @@ TEST(KallsymsTest, FindsTheSymbolContainingAnAddress) {
   EXPECT_EQ(syms.Find(0xffffffff81e00123)->module, "[kernel.kallsyms]");
   EXPECT_EQ(syms.Find(0xffffffff81e00400)->name, "weak_function");
   EXPECT_EQ(syms.Find(0xffffffff80000000), nullptr);  // below the first symbol
+}
+
+// Past the end of kernel text lie BPF programs and modules loaded later: not the last function.
+TEST(KallsymsTest, SectionEndMarkersEndTheLastFunction) {
+  KernelSymbols syms = Parse(
+      "ffffffff81000000 T _stext\n"
+      "ffffffff81000100 T last_function\n"
+      "ffffffff81000200 T __sched_text_end\n"
+      "ffffffff81000200 T after_sched\n"
+      "ffffffff81000300 T _etext\n");
+  EXPECT_EQ(syms.Find(0xffffffff81000150)->name, "last_function");
+  // A marker and a function at one address: the address is the function's.
+  EXPECT_EQ(syms.Find(0xffffffff81000200)->name, "after_sched");
+  EXPECT_EQ(syms.Find(0xffffffff81000300), nullptr);
+  EXPECT_EQ(syms.Find(0xffffffffc0001000), nullptr);
+  EXPECT_TRUE(IsSectionEndMarker("_einittext"));
+  EXPECT_FALSE(IsSectionEndMarker("__end"));
+  EXPECT_FALSE(IsSectionEndMarker("blk_end"));
+}
+
+// BPF programs (zerotrace's own among them) enter kallsyms after the table was read: an address
+// nothing names re-reads it, and a miss right after does not read it again.
+TEST(KallsymsTest, UnknownAddressesRereadTheTableAtMostOncePerInterval) {
+  char path[] = "/tmp/zt-kallsyms-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  std::ofstream(path) << "ffffffff81000000 T _stext\nffffffff81000100 T do_work\n"
+                         "ffffffff81000300 T _etext\n";
+  auto sym = KallsymsSymbolizer::Create(path);
+  ASSERT_TRUE(sym.ok()) << sym.error().message;
+  std::ofstream(path, std::ios::app)
+      << "ffffffffc0001000 t bpf_prog_0123456789abcdef_switch\t[bpf]\n";
+  auto f = (*sym)->Symbolize(0, 0xffffffffc0001010);
+  EXPECT_EQ(f.function, "bpf_prog_0123456789abcdef_switch");
+  EXPECT_EQ(f.module, "[bpf]");
+  EXPECT_EQ((*sym)->reloads(), 1u);
+  EXPECT_EQ((*sym)->Symbolize(0, 0xffffffff80000000).function, "");  // below everything
+  EXPECT_EQ((*sym)->reloads(), 1u);  // within the interval: no second read
+  std::remove(path);
 }
 
 TEST(KallsymsTest, KeepsModuleNamesInBrackets) {
