@@ -427,8 +427,14 @@ static __always_inline int emit_call_data(__u64 id, struct call_args a, long ret
     if (tls) {
       c->flags |= CONN_TLS;
       struct ssl_key key = {.tgid = id >> 32, .ssl = tls->ssl};
-      struct ssl_conn sc = {.info = *c, .fd = a.fd};
-      bpf_map_update_elem(&ssl_conns, &key, &sc, BPF_ANY);
+      /* Written when the SSL object's connection changes only: an LRU update per socket call
+       * costs more than the lookup. */
+      struct ssl_conn *old = bpf_map_lookup_elem(&ssl_conns, &key);
+      if (!old || old->info.gen != c->gen || old->fd != a.fd || old->info.flags != c->flags ||
+          old->info.role != c->role) {
+        struct ssl_conn sc = {.info = *c, .fd = a.fd};
+        bpf_map_update_elem(&ssl_conns, &key, &sc, BPF_ANY);
+      }
     }
   }
   if (!(c->flags & CONN_SEEN_DATA) && ret >= 2) {
