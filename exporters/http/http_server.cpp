@@ -141,7 +141,18 @@ void Server::Loop() {
     // A short poll so Stop() is honoured quickly without extra wake-up machinery.
     if (poll(&p, 1, 200) <= 0) continue;
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
+    if (fd < 0) {
+      const int err = errno;
+      if (err == EINTR || err == EAGAIN || err == ECONNABORTED || err == EPROTO) continue;
+      // The pending connection stays queued and poll() keeps saying so: without a pause this
+      // loop would spin a core until the condition (EMFILE, ENOMEM, ...) clears.
+      if (accept_failures_++ % 100 == 0) {
+        spdlog::warn("metrics server cannot accept connections: {} (retrying every 100 ms)",
+                     std::strerror(err));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
     timeval send_timeout{2, 0};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
     if (in_flight_ >= kMaxInFlight) {

@@ -49,6 +49,9 @@ class Server {
   bool stopping() const { return stop_; }
 
   static constexpr int kMaxInFlight = 8;
+  // accept() failures other than a vanished client (descriptor limit, memory): each one pauses
+  // the accept loop for 100 ms instead of letting it spin.
+  uint64_t accept_failures() const { return accept_failures_; }
 
  private:
   void Loop();
@@ -59,6 +62,7 @@ class Server {
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int> in_flight_{0};
+  std::atomic<uint64_t> accept_failures_{0};
   std::thread thread_;
 };
 
