@@ -82,8 +82,7 @@ TEST(HttpServerTest, DescriptorExhaustionPausesAcceptingInsteadOfSpinning) {
   EXPECT_LE(failures, 10u) << "accept loop spun instead of pausing";
 
   const std::string request = "GET /hello HTTP/1.0\r\n\r\n";
-  ASSERT_EQ(send(client, request.data(), request.size(), 0),
-            static_cast<ssize_t>(request.size()));
+  ASSERT_EQ(send(client, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
   timeval timeout{5, 0};
   setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   std::string response;
