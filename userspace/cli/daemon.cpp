@@ -177,6 +177,7 @@ void Daemon::StartProbes() {
     profiling::ProfilingServiceOptions po;
     po.oncpu = config_.probes.oncpu;
     po.offcpu = config_.probes.offcpu;
+    po.proc_root = config_.proc_root;
     po.oncpu_options.frequency_hz = config_.profiling.oncpu_frequency_hz;
     po.offcpu_options.min_block = config_.profiling.offcpu_min_block;
     po.offcpu_options.max_block = config_.profiling.offcpu_max_block;
@@ -240,7 +241,11 @@ void Daemon::StartGpu() {
   go.cuda = config_.probes.cuda;
   go.cupti = config_.probes.cupti;
   go.proc_root = config_.proc_root;
-  if (auto sym = profiling::MakeDefaultSymbolizers(); sym) go.aggregator.symbolizer = sym->user;
+  if (profiling_ && profiling_->user_symbolizer()) {
+    go.aggregator.symbolizer = profiling_->user_symbolizer();
+  } else if (auto sym = profiling::MakeDefaultSymbolizers("/proc/kallsyms", config_.proc_root)) {
+    go.aggregator.symbolizer = sym->user;
+  }
   if (spans_) {
     // Kernels launched while a thread serves a request become spans in that request's trace.
     go.aggregator.on_kernel = [spans = spans_.get()](const GpuKernelRun& k) {

@@ -25,13 +25,14 @@ std::string ReadComm(uint32_t pid) {
 
 }  // namespace
 
-Result<Symbolizers> MakeDefaultSymbolizers(const std::string& kallsyms) {
+Result<Symbolizers> MakeDefaultSymbolizers(const std::string& kallsyms,
+                                           const std::string& proc_root) {
   auto kernel = symbolizer::KallsymsSymbolizer::Create(kallsyms);
   if (!kernel) return kernel.error();
   Symbolizers s;
   s.kernel = *kernel;
   s.user = std::make_shared<symbolizer::CachingSymbolizer>(
-      std::make_shared<symbolizer::ElfUserSymbolizer>());
+      std::make_shared<symbolizer::ElfUserSymbolizer>(proc_root));
   return s;
 }
 

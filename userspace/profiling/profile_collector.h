@@ -26,7 +26,8 @@ namespace zerotrace::profiling {
 
 // Kernel symbols from /proc/kallsyms and user symbols through bcc, behind one shared cache.
 // Create once and pass to every collector: the on-CPU and off-CPU profilers then share caches.
-Result<Symbolizers> MakeDefaultSymbolizers(const std::string& kallsyms = "/proc/kallsyms");
+Result<Symbolizers> MakeDefaultSymbolizers(const std::string& kallsyms = "/proc/kallsyms",
+                                           const std::string& proc_root = "/proc");
 
 // Per-process totals since the last TakeTotals() call (for counters such as
 // zerotrace_oncpu_samples_total / zerotrace_offcpu_seconds_total).

@@ -36,11 +36,12 @@ ProfilingService::ProfilingService(Features& features, ProcessFilter& filter,
                                    "On-CPU profile samples (cpu-clock perf events) per service")),
       offcpu_seconds_(CounterFamily(registry, "zerotrace_offcpu_seconds_total",
                                     "Time threads spent blocked off-CPU, per service")) {
-  auto symbolizers = MakeDefaultSymbolizers();
+  auto symbolizers = MakeDefaultSymbolizers("/proc/kallsyms", options.proc_root);
   if (!symbolizers) {
     oncpu_error_ = offcpu_error_ = symbolizers.error().message;
     return;
   }
+  user_symbolizer_ = symbolizers->user;
   auto namer = [this](uint32_t pid, const std::string& comm) {
     auto info = catalog_.Lookup(pid);
     return info ? info->service_name : comm;

@@ -24,6 +24,8 @@ struct ProfilingServiceOptions {
   bool offcpu = true;
   OnCpuOptions oncpu_options;
   OffCpuOptions offcpu_options;
+  // Where the host's /proc is (binaries of other processes are read through PROC_ROOT/PID/root).
+  std::string proc_root = "/proc";
 };
 
 // A rendered flamegraph: body plus its media type.
@@ -55,8 +57,13 @@ class ProfilingService {
                                  uint32_t pid, const std::string& format,
                                  const std::function<bool()>& stop);
 
+ // The user-space symbolizer the profilers use (null when none could be made): other consumers
+  // (GPU launch stacks) share it, so each binary's symbols are read and held once.
+  symbolizer::SymbolizerPtr user_symbolizer() const { return user_symbolizer_; }
+
  private:
   ProcessCatalog& catalog_;
+  symbolizer::SymbolizerPtr user_symbolizer_;
   std::unique_ptr<ProfileCollector> oncpu_, offcpu_;
   std::string oncpu_error_, offcpu_error_;
   prometheus::Family<prometheus::Counter>& oncpu_samples_;
