@@ -113,7 +113,7 @@ int RunDaemon(const zerotrace::Config& config) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int Main(int argc, char** argv) {
   CLI::App app{"zerotrace: zero-instrumentation eBPF profiler and collector"};
   app.require_subcommand(1);
   std::string config_path;
@@ -234,4 +234,14 @@ int main(int argc, char** argv) {
     return zerotrace::RunAttach(attach_opts);
   }
   return RunDaemon(*config);
+}
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    // Every expected failure is a returned error; this is a bug, but it still gets a message.
+    std::fprintf(stderr, "zerotrace: internal error: %s\n", e.what());
+    return 1;
+  }
 }

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -23,6 +24,10 @@ class YamlReader {
                    const std::set<std::string>& allowed) const {
     if (!node.IsMap()) return Fail(prefix.empty() ? "<top>" : prefix, "expected a mapping");
     for (const auto& kv : node) {
+      if (!kv.first.IsScalar()) {
+        return Fail(prefix.empty() ? "<top>" : prefix,
+                    "keys must be plain names, not lists or mappings");
+      }
       const auto key = kv.first.as<std::string>();
       if (!allowed.count(key)) {
         std::string choices;
@@ -99,6 +104,9 @@ Status ApplyOtlp(const YAML::Node& v, const YamlReader& r, OtlpConfig* o) {
   if (v["headers"]) {
     if (!v["headers"].IsMap()) return r.Fail("otlp.headers", "expected a mapping of name: value");
     for (const auto& kv : v["headers"]) {
+      if (!kv.first.IsScalar() || !kv.second.IsScalar()) {
+        return r.Fail("otlp.headers", "expected a mapping of name: value (plain strings)");
+      }
       o->headers[kv.first.as<std::string>()] = kv.second.as<std::string>();
     }
   }
@@ -193,15 +201,22 @@ Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
           if (!p[k]) continue;
           // Sub-millisecond values are common here ("1us"); ParseDuration handles ms and up, so
           // accept "<n>us" explicitly.
+          if (!p[k].IsScalar()) {
+            return r.Fail(std::string("probes.offcpu.") + k,
+                          "expected a duration like 1ms or 500us");
+          }
           const std::string text = p[k].as<std::string>();
           auto& out = std::string(k) == "min_block" ? c->profiling.offcpu_min_block
                                                     : c->profiling.offcpu_max_block;
           if (text.size() > 2 && text.compare(text.size() - 2, 2, "us") == 0) {
-            try {
-              out = std::chrono::microseconds(std::stoull(text.substr(0, text.size() - 2)));
-            } catch (const std::exception&) {
+            uint64_t us = 0;
+            const char* first = text.data();
+            const char* last = text.data() + text.size() - 2;
+            auto [end, ec] = std::from_chars(first, last, us);  // digits only: no sign, no space
+            if (ec != std::errc() || end != last) {
               return r.Fail(std::string("probes.offcpu.") + k, "bad duration '" + text + "'");
             }
+            out = std::chrono::microseconds(us);
           } else {
             if (!(s = r.Duration(p[k], std::string("probes.offcpu.") + k, &ms))) return s;
             out = std::chrono::duration_cast<std::chrono::microseconds>(ms);
@@ -304,15 +319,30 @@ Result<Config> LoadConfigText(const std::string& yaml, const std::string& origin
                  std::to_string(e.mark.line + 1) + ": " + e.msg};
   }
   YamlReader reader(origin);
-  if (auto s = ApplyYaml(root, reader, &base); !s) return Error{s.message()};
+  try {
+    if (auto s = ApplyYaml(root, reader, &base); !s) return Error{s.message()};
+  } catch (const YAML::Exception& e) {  // a conversion no check above foresaw
+    return Error{"config " + origin + ": line " + std::to_string(e.mark.line + 1) + ": " + e.msg};
+  }
   return base;
 }
 
 Result<Config> LoadConfigFile(const std::string& path, Config base) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!ec && std::filesystem::is_directory(status)) {
+    return Error{"config file '" + path +
+                 "' is a directory (a mounted ConfigMap? name the file in it, e.g. " + path +
+                 "/config.yaml)"};
+  }
+  if (!ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    return Error{"config file '" + path + "' is not a regular file"};
+  }
   std::ifstream in(path);
   if (!in) return Error{"config file '" + path + "' cannot be read (missing or no permission)"};
   std::stringstream ss;
   ss << in.rdbuf();
+  if (in.bad()) return Error{"config file '" + path + "': read error"};
   return LoadConfigText(ss.str(), path, std::move(base));
 }
 
@@ -340,7 +370,11 @@ Status Validate(const Config& c) {
     return Error{"probes.offcpu.state '" + c.profiling.offcpu_state +
                  "' is not one of any|interruptible|uninterruptible"};
   }
-  if (c.otlp.sampling_ratio < 0 || c.otlp.sampling_ratio > 1) {
+  if (c.profiling.offcpu_max_block.count() != 0 &&
+      c.profiling.offcpu_min_block > c.profiling.offcpu_max_block) {
+    return Error{"probes.offcpu.min_block must not exceed probes.offcpu.max_block"};
+  }
+  if (!(c.otlp.sampling_ratio >= 0 && c.otlp.sampling_ratio <= 1)) {  // NaN fails too
     return Error{"otlp.sampling_ratio must be between 0 and 1"};
   }
   if (c.otlp.compression != "none" && c.otlp.compression != "gzip") {

@@ -66,6 +66,48 @@ TEST(ConfigTest, BadValuesAreErrors) {
   EXPECT_FALSE(LoadConfigText("listen: [1, 2\n", "x").ok());  // not YAML
 }
 
+// Lists and mappings where a name or a scalar belongs are errors naming the key, never a crash
+// (yaml-cpp throws on such conversions).
+TEST(ConfigTest, NonScalarKeysAndValuesAreErrorsNotCrashes) {
+  for (const char* text :
+       {"[1, 2]: x\n", "? {a: 1}\n: 2\n", "otlp: {headers: {Authorization: {a: b}}}\n",
+        "otlp: {headers: {[a]: b}}\n", "probes: {offcpu: {min_block: {a: 1}}}\n",
+        "probes: {offcpu: {max_block: [1]}}\n", "probes: {[x]: 1}\n"}) {
+    auto c = LoadConfigText(text, "x.yaml");
+    ASSERT_FALSE(c.ok()) << text;
+    EXPECT_NE(c.error().message.find("config x.yaml"), std::string::npos) << c.error().message;
+  }
+}
+
+TEST(ConfigTest, OffCpuBlockBoundsAreChecked) {
+  auto neg = LoadConfigText("probes: {offcpu: {min_block: -5us}}\n", "x");
+  ASSERT_FALSE(neg.ok());
+  EXPECT_NE(neg.error().message.find("probes.offcpu.min_block"), std::string::npos);
+  auto us = LoadConfigText("probes: {offcpu: {min_block: 500us, max_block: 2ms}}\n", "x");
+  ASSERT_TRUE(us.ok()) << us.error().message;
+  EXPECT_EQ(us->profiling.offcpu_min_block.count(), 500);
+  EXPECT_EQ(us->profiling.offcpu_max_block.count(), 2000);
+  EXPECT_TRUE(Validate(*us).ok());
+  auto inverted = LoadConfigText("probes: {offcpu: {min_block: 10ms, max_block: 1ms}}\n", "x");
+  ASSERT_TRUE(inverted.ok());
+  auto v = Validate(*inverted);
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.message().find("probes.offcpu.max_block"), std::string::npos) << v.message();
+}
+
+TEST(ConfigTest, NanSamplingRatioIsRejected) {
+  auto c = LoadConfigText("otlp: {sampling_ratio: .nan}\n", "x");
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(Validate(*c).ok());
+}
+
+// A ConfigMap mounted as a directory and passed as the file used to load as "all defaults".
+TEST(ConfigTest, DirectoryIsNotAConfigFile) {
+  auto c = LoadConfigFile("/tmp");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("is a directory"), std::string::npos) << c.error().message;
+}
+
 TEST(ConfigTest, MissingFileIsAClearError) {
   auto c = LoadConfigFile("/nonexistent/zerotrace.yaml");
   ASSERT_FALSE(c.ok());
