@@ -19,6 +19,25 @@ namespace {
 constexpr size_t kMaxRequestBytes = 16 * 1024;
 constexpr int kReadTimeoutMs = 2000;
 
+// Closes without a reset: a close() with unread request bytes makes the kernel answer RST, and
+// the client then reports "connection reset" instead of the response it was sent. Ends our side,
+// reads what the client still sends (briefly), then closes.
+void CloseGracefully(int fd) {
+  shutdown(fd, SHUT_WR);
+  char sink[4096];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    if (left <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left)) <= 0) break;
+    if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0) break;
+  }
+  close(fd);
+}
+
 std::string Reason(int status) {
   switch (status) {
     case 200:
@@ -29,6 +48,8 @@ std::string Reason(int status) {
       return "Not Found";
     case 405:
       return "Method Not Allowed";
+    case 429:
+      return "Too Many Requests";
     case 500:
       return "Internal Server Error";
     case 503:
@@ -89,7 +110,14 @@ std::map<std::string, std::string> ParseQuery(const std::string& query) {
 
 Server::~Server() { Stop(); }
 
-void Server::Route(const std::string& path, Handler handler) { routes_[path] = std::move(handler); }
+void Server::Route(const std::string& path, Handler handler) { Route(path, std::move(handler), 0); }
+
+void Server::Route(const std::string& path, Handler handler, int max_concurrent) {
+  RouteEntry e;
+  e.handler = std::move(handler);
+  e.max_concurrent = max_concurrent;
+  routes_[path] = std::move(e);
+}
 
 std::string Server::Start(const std::string& host, uint16_t port) {
   addrinfo hints{};
@@ -155,16 +183,16 @@ void Server::Loop() {
     }
     timeval send_timeout{2, 0};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
-    if (in_flight_ >= kMaxInFlight) {
+    if (in_flight_ >= kMaxConnections) {
       SendAll(fd,
               "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-      close(fd);
+      CloseGracefully(fd);
       continue;
     }
     ++in_flight_;
     std::thread([this, fd] {
       Serve(fd);
-      close(fd);
+      CloseGracefully(fd);
       --in_flight_;
     }).detach();
   }
@@ -200,18 +228,31 @@ void Server::Serve(int fd) {
     const size_t q = target.find('?');
     req.path = target.substr(0, q);
     if (q != std::string::npos) req.query = ParseQuery(target.substr(q + 1));
+    req.client_gone = [fd] {
+      pollfd p{fd, POLLRDHUP, 0};
+      return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+    };
     auto it = routes_.find(req.path);
     if (it == routes_.end()) {
       resp = {404, "text/plain", "not found; try /metrics, /health, /ready\n", {}};
     } else if (req.method != "GET" && req.method != "HEAD") {
       resp = {405, "text/plain", "only GET is supported\n", {}};
+    } else if (const RouteEntry& route = it->second;
+               route.max_concurrent > 0 && ++*route.in_flight > route.max_concurrent) {
+      --*route.in_flight;
+      resp = {429,
+              "text/plain",
+              req.path + " is already serving " + std::to_string(route.max_concurrent) +
+                  " request(s); retry when one ends\n",
+              {{"Retry-After", "10"}}};
     } else {
       try {
-        resp = it->second(req);
+        resp = route.handler(req);
       } catch (const std::exception& e) {
         spdlog::warn("handler for {} failed: {}", req.path, e.what());
         resp = {500, "text/plain", std::string("internal error: ") + e.what() + "\n", {}};
       }
+      if (route.max_concurrent > 0) --*route.in_flight;
     }
   }
   std::string head = "HTTP/1.1 " + std::to_string(resp.status) + " " + Reason(resp.status) +

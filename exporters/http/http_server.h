@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -14,6 +15,8 @@ struct Request {
   std::string method;
   std::string path;                          // without the query string
   std::map<std::string, std::string> query;  // decoded query parameters
+  // True once the client closed its side or the connection broke: a long handler stops early.
+  std::function<bool()> client_gone = [] { return false; };
 };
 
 struct Response {
@@ -29,10 +32,12 @@ using Handler = std::function<Response(const Request&)>;
 std::map<std::string, std::string> ParseQuery(const std::string& query);
 
 // A small HTTP/1.1 server for the daemon's own endpoints (/metrics, /health, /ready,
-// /flamegraph). One request per connection, each served on its own thread (a flamegraph request
-// records for N seconds and must not hold up scrapes), at most kMaxInFlight at once (more get
-// 503). Each connection has a read deadline and a size cap so a slow or hostile client cannot
-// stall the server or grow memory.
+// /flamegraph). One request per connection, each served on its own thread, at most
+// kMaxConnections at once (more get 503). Routes added with a concurrency limit (a flamegraph
+// records for N seconds) answer 429 beyond it, so they can never take the slots that scrapes
+// and probes need. Each connection has a read deadline and a size cap so a slow or hostile
+// client cannot stall the server or grow memory; rejected connections are closed after their
+// request is read, so clients see the status rather than a reset.
 class Server {
  public:
   Server() = default;
@@ -41,6 +46,8 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   void Route(const std::string& path, Handler handler);
+  // A route served at most `max_concurrent` at a time; more get 429 with Retry-After.
+  void Route(const std::string& path, Handler handler, int max_concurrent);
   // Binds and starts serving; returns an error message on failure, empty on success.
   std::string Start(const std::string& host, uint16_t port);
   void Stop();
@@ -48,16 +55,21 @@ class Server {
   // True once Stop() began: long handlers poll this to return early.
   bool stopping() const { return stop_; }
 
-  static constexpr int kMaxInFlight = 8;
+  static constexpr int kMaxConnections = 32;
   // accept() failures other than a vanished client (descriptor limit, memory): each one pauses
   // the accept loop for 100 ms instead of letting it spin.
   uint64_t accept_failures() const { return accept_failures_; }
 
  private:
+  struct RouteEntry {
+    Handler handler;
+    int max_concurrent = 0;  // 0: no limit of its own
+    std::shared_ptr<std::atomic<int>> in_flight = std::make_shared<std::atomic<int>>(0);
+  };
   void Loop();
   void Serve(int fd);
 
-  std::map<std::string, Handler> routes_;
+  std::map<std::string, RouteEntry> routes_;
   int listen_fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};

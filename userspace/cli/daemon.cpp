@@ -10,9 +10,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdarg>
 #include <cstdlib>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "aggregators/syscall_aggregator.h"
@@ -124,7 +127,9 @@ Status Daemon::Start() {
   server_.Route("/metrics", [this](const http::Request&) { return Metrics(); });
   server_.Route("/health", [this](const http::Request&) { return Health(); });
   server_.Route("/ready", [this](const http::Request&) { return Ready(); });
-  server_.Route("/flamegraph", [this](const http::Request& r) { return Flamegraph(r); });
+  // Two recordings at once at most: each holds a thread and samples for up to 5 minutes.
+  server_.Route(
+      "/flamegraph", [this](const http::Request& r) { return Flamegraph(r); }, 2);
   server_.Route("/", [](const http::Request&) {
     return http::Response{
         200,
@@ -402,27 +407,47 @@ http::Response Daemon::Flamegraph(const http::Request& r) {
   };
   const std::string type = param("type", "oncpu");
   const std::string format = param("format", "svg");
-  uint32_t seconds = 0, pid = 0;
-  try {
-    seconds = static_cast<uint32_t>(std::stoul(param("seconds", "10")));
-    pid = static_cast<uint32_t>(std::stoul(param("pid", "0")));
-  } catch (const std::exception&) {
-    return {400, "text/plain", "seconds and pid must be numbers\n", {}};
+  // Everything is checked before recording: a bad request must not wait out its seconds first.
+  if (type != "oncpu" && type != "offcpu" && type != "gpu") {
+    return {400, "text/plain", "type '" + type + "' is not one of oncpu|offcpu|gpu\n", {}};
   }
-  if (seconds < 1 || seconds > 300) return {400, "text/plain", "seconds must be 1..300\n", {}};
-  auto stop = [this] { return server_.stopping(); };
+  if (format != "svg" && format != "folded" && format != "pprof") {
+    return {400, "text/plain", "format '" + format + "' is not one of svg|folded|pprof\n", {}};
+  }
+  auto number = [](const std::string& text, uint64_t max) -> std::optional<uint64_t> {
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v > max) {
+      return std::nullopt;
+    }
+    return v;
+  };
+  const auto seconds = number(param("seconds", "10"), 300);
+  if (!seconds || *seconds < 1) return {400, "text/plain", "seconds must be 1..300\n", {}};
+  const auto pid_value = number(param("pid", "0"), std::numeric_limits<int32_t>::max());
+  if (!pid_value) return {400, "text/plain", "pid must be a process id\n", {}};
+  const auto pid = static_cast<uint32_t>(*pid_value);
+  if (pid && access((config_.proc_root + "/" + std::to_string(pid)).c_str(), F_OK) != 0) {
+    return {404, "text/plain", "no process " + std::to_string(pid) + "\n", {}};
+  }
+  if (type == "gpu" && !gpu_) {
+    return {503, "text/plain", "GPU tracing is not running (probes cuda/cupti)\n", {}};
+  }
+  if (type != "gpu" && (!profiling_ || !(type == "oncpu" ? profiling_->oncpu() != nullptr
+                                                         : profiling_->offcpu() != nullptr))) {
+    return {503, "text/plain", type + " profiling is not running (probes " + type + ")\n", {}};
+  }
+  // Stops early when the daemon stops or the client gave up (its recording has no reader).
+  auto stop = [this, &r] { return server_.stopping() || r.client_gone(); };
   Result<profiling::RenderedProfile> out = Error{""};
   if (type == "gpu") {
-    if (!gpu_) return {503, "text/plain", "GPU tracing is not running (probes cuda/cupti)\n", {}};
     std::set<uint32_t> pids;
     if (pid) pids.insert(pid);
     auto profile =
-        gpu_->Record(std::chrono::seconds(seconds), pids, std::chrono::milliseconds(200), stop);
+        gpu_->Record(std::chrono::seconds(*seconds), pids, std::chrono::milliseconds(200), stop);
     out = profiling::RenderProfile(profile, format, "GPU flamegraph (CPU launch stack + kernel)");
-  } else if (!profiling_) {
-    return {503, "text/plain", "profiling is disabled (probes oncpu/offcpu)\n", {}};
   } else {
-    out = profiling_->Record(type, std::chrono::seconds(seconds), pid, format, stop);
+    out = profiling_->Record(type, std::chrono::seconds(*seconds), pid, format, stop);
   }
   if (!out) return {400, "text/plain", out.error().message + "\n", {}};
   http::Response resp{200, out->content_type, std::move(out->body), {}};

@@ -57,6 +57,15 @@ TEST(DaemonProfilingBpfTest, FlamegraphEndpointAndCounters) {
 
   EXPECT_EQ(HttpGet(collector.Url("/flamegraph?type=teleport&seconds=1")).status, 400);
   EXPECT_EQ(HttpGet(collector.Url("/flamegraph?seconds=0")).status, 400);
+  // Bad requests are answered before recording (the 5 s client timeout is far below 60 s).
+  EXPECT_EQ(HttpGet(collector.Url("/flamegraph?seconds=60&format=bogus"), 5000).status, 400);
+  EXPECT_EQ(HttpGet(collector.Url("/flamegraph?seconds=4294967301"), 5000).status, 400);
+  EXPECT_EQ(HttpGet(collector.Url("/flamegraph?seconds=60&pid=1abc"), 5000).status, 400);
+  pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  waitpid(gone, nullptr, 0);
+  auto dead = HttpGet(collector.Url("/flamegraph?seconds=60&pid=" + std::to_string(gone)), 5000);
+  EXPECT_EQ(dead.status, 404) << dead.body;
 
   // Continuous counters: the burner is on CPU all the time, at 49 Hz per CPU.
   ASSERT_TRUE(WaitFor(

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -49,6 +50,110 @@ TEST(HttpServerTest, PortInUseIsAClearError) {
   ASSERT_EQ(a.Start("127.0.0.1", 0), "");
   auto err = b.Start("127.0.0.1", a.port());
   EXPECT_NE(err.find("cannot listen"), std::string::npos) << err;
+}
+
+int ConnectTo(uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Sends a GET and reads the whole response; "" when the connection failed or was reset.
+std::string RawGet(int fd, const std::string& path) {
+  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) < 0) return "";
+  timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  std::string response;
+  char buf[1024];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, static_cast<size_t>(n));
+  return n < 0 ? "" : response;
+}
+
+// Long recordings (flamegraphs) have a limit of their own: beyond it they get 429 and can never
+// take the slots scrapes and probes need.
+TEST(HttpServerTest, LimitedRouteAnswers429AndQuickRoutesStillServe) {
+  http::Server server;
+  std::atomic<bool> release{false};
+  std::atomic<int> running{0};
+  server.Route(
+      "/slow",
+      [&](const http::Request&) {
+        ++running;
+        while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        return http::Response{200, "text/plain", "done", {}};
+      },
+      2);
+  server.Route("/health", [](const http::Request&) {
+    return http::Response{200, "text/plain", "ok", {}};
+  });
+  ASSERT_EQ(server.Start("127.0.0.1", 0), "");
+  const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
+  std::vector<std::thread> slow;
+  for (int i = 0; i < 2; ++i) slow.emplace_back([&] { testing::HttpGet(base + "/slow", 10000); });
+  ASSERT_TRUE(testing::WaitFor([&] { return running == 2; }, std::chrono::seconds(5)));
+  auto third = testing::HttpGet(base + "/slow");
+  EXPECT_EQ(third.status, 429);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(testing::HttpGet(base + "/health").status, 200);
+  release = true;
+  for (auto& t : slow) t.join();
+  EXPECT_EQ(testing::HttpGet(base + "/slow").status, 200);  // a slot is free again
+  server.Stop();
+}
+
+// A handler sees the client leave (curl timed out, the user pressed Ctrl-C) and can stop.
+TEST(HttpServerTest, HandlerSeesTheClientGo) {
+  http::Server server;
+  std::atomic<bool> saw_gone{false}, returned{false};
+  server.Route("/wait", [&](const http::Request& r) {
+    for (int i = 0; i < 1000 && !saw_gone; ++i) {
+      saw_gone = r.client_gone();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    returned = true;
+    return http::Response{200, "text/plain", "late", {}};
+  });
+  ASSERT_EQ(server.Start("127.0.0.1", 0), "");
+  const int fd = ConnectTo(server.port());
+  ASSERT_GE(fd, 0);
+  const std::string request = "GET /wait HTTP/1.1\r\n\r\n";
+  ASSERT_EQ(send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  close(fd);
+  EXPECT_TRUE(testing::WaitFor([&] { return returned.load(); }, std::chrono::seconds(4)));
+  EXPECT_TRUE(saw_gone);
+  server.Stop();
+}
+
+// With every connection slot taken, a client still reads the 503 (not a connection reset).
+TEST(HttpServerTest, RejectedClientReadsThe503) {
+  http::Server server;
+  server.Route("/metrics", [](const http::Request&) {
+    return http::Response{200, "text/plain", "m", {}};
+  });
+  ASSERT_EQ(server.Start("127.0.0.1", 0), "");
+  std::vector<int> idle;
+  for (int i = 0; i < http::Server::kMaxConnections; ++i) idle.push_back(ConnectTo(server.port()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // all accepted and waiting
+  int answered = 0;
+  for (int i = 0; i < 10; ++i) {
+    const int fd = ConnectTo(server.port());
+    ASSERT_GE(fd, 0);
+    const std::string response = RawGet(fd, "/metrics");
+    close(fd);
+    answered += response.rfind("HTTP/1.1 503", 0) == 0;
+  }
+  EXPECT_EQ(answered, 10);
+  for (int fd : idle) close(fd);
+  server.Stop();
 }
 
 // Out of descriptors, accept() fails while the client waits in the queue and poll() keeps
