@@ -46,10 +46,10 @@ void ConnectionParser::OnData(const DataEvent& event, RecordSink& sink) {
     }
     // HTTP/2 frames without the preface: with an unknown role assume the process is the server
     // for what it reads (the usual case for long-lived inbound gRPC connections).
-    const bool from_client = inf.direction_known ? inf.from_client
-                                                 : (role_ == Role::kUnknown
-                                                        ? event.direction == Direction::kIngress
-                                                        : FromClient(event.direction));
+    const bool from_client = inf.direction_known
+                                 ? inf.from_client
+                                 : (role_ == Role::kUnknown ? event.direction == Direction::kIngress
+                                                            : FromClient(event.direction));
     Start(inf.protocol, from_client, event.direction);
   }
   const bool from_client = FromClient(event.direction);

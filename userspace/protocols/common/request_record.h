@@ -77,10 +77,10 @@ struct ParserCounters {
   uint64_t grpc_requests = 0;
   uint64_t grpc_unparsed = 0;
   uint64_t unknown_protocol_connections = 0;
-  uint64_t bytes_parsed = 0;   // true bytes handed to a protocol parser
-  uint64_t bytes_skipped = 0;  // bytes not captured (true size - captured) that were skipped
+  uint64_t bytes_parsed = 0;     // true bytes handed to a protocol parser
+  uint64_t bytes_skipped = 0;    // bytes not captured (true size - captured) that were skipped
   uint64_t dropped_pending = 0;  // requests dropped because a bounded queue/map was full
-  uint64_t sync_lost = 0;  // times a parser lost message/frame boundaries (gap or bad input)
+  uint64_t sync_lost = 0;        // times a parser lost message/frame boundaries (gap or bad input)
 
   void Add(const ParserCounters& o);
   // Field-wise this - o; for reporting deltas.

@@ -1,5 +1,7 @@
 #include "protocols/common/route_templater.h"
 
+#include <algorithm>
+
 namespace zerotrace::protocols {
 namespace {
 
@@ -64,10 +66,12 @@ void TemplatePath(std::string_view path, std::string* out) {
   }
 }
 
-void RouteTemplater::Route(std::string_view path, std::string* out) {
+void RouteTemplater::Route(std::string_view path, std::string* out, bool found) {
   TemplatePath(path, out);
   if (routes_.find(std::string_view(*out)) != routes_.end()) return;
-  if (routes_.size() < max_routes_) {
+  const bool admit = found || not_found_routes_ < std::max<size_t>(1, max_routes_ / 4);
+  if (admit && routes_.size() < max_routes_) {
+    if (!found) ++not_found_routes_;
     routes_.emplace(*out);
     return;
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "protocols/common/record_labels.h"
 #include "protocols/common/text_util.h"
 
 namespace zerotrace::protocols {
@@ -518,11 +519,7 @@ void Http1Parser::EmitFront(uint64_t end_ts, bool ok, RecordSink& sink) {
   r.role = options_.role;
   r.end_ns = end_ts;
   r.parsed_ok = ok && front.ok;
-  if (options_.templater != nullptr) {
-    options_.templater->Route(r.path, &r.route);
-  } else {
-    TemplatePath(r.path, &r.route);
-  }
+  FinalizeLabels(r, options_.templater);
   if (r.parsed_ok) {
     ++counters_.http1_requests;
   } else {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "protocols/common/record_labels.h"
 #include "protocols/common/text_util.h"
 #include "protocols/grpc/grpc.h"
 
@@ -375,11 +376,7 @@ void Http2Parser::Emit(uint32_t id, Stream& s, uint64_t ts, RecordSink& sink) {
       r.rpc_method.assign(method);
     }
   }
-  if (options_.templater != nullptr) {
-    options_.templater->Route(r.path, &r.route);
-  } else {
-    TemplatePath(r.path, &r.route);
-  }
+  FinalizeLabels(r, options_.templater);
   if (r.parsed_ok) {
     ++counters_.http2_requests;
     if (s.grpc) ++counters_.grpc_requests;
