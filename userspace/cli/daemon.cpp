@@ -22,6 +22,7 @@
 #include "core/metric_family.h"
 #include "core/privileges.h"
 #include "core/tracefs.h"
+#include "core/utf8.h"
 #include "probes/bpf_util.h"
 #include "probes/sockets_probe.h"
 #include "probes/syscall_probe.h"
@@ -368,7 +369,11 @@ http::Response Daemon::Metrics() {
   Refresh();
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry_->Collect());
-  return {200, "text/plain; version=0.0.4; charset=utf-8", out.str(), {}};
+  // The exposition must be UTF-8 or Prometheus drops the whole scrape: a last guard for label
+  // values from sources not cleaned where they were read.
+  std::string body = out.str();
+  MakeValidUtf8(&body);
+  return {200, "text/plain; version=0.0.4; charset=utf-8", std::move(body), {}};
 }
 
 http::Response Daemon::Health() const {

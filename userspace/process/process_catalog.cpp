@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/utf8.h"
+
 namespace zerotrace {
 namespace {
 
@@ -55,10 +57,20 @@ std::optional<std::string> OtelServiceName(const std::string& environ_blob) {
 std::string ResolveServiceName(const std::string& environ_blob,
                                const std::optional<std::string>& hook_name,
                                const std::string& exe_name, const std::string& comm) {
-  if (auto name = OtelServiceName(environ_blob)) return *name;
-  if (hook_name && !hook_name->empty()) return *hook_name;
-  if (!exe_name.empty()) return exe_name;
-  return comm.empty() ? "unknown" : comm;
+  // Every source here is the process's own choice of bytes (environment, file name, prctl
+  // name), and the name becomes a label value: it must be UTF-8.
+  std::string name;
+  if (auto env = OtelServiceName(environ_blob)) {
+    name = *env;
+  } else if (hook_name && !hook_name->empty()) {
+    name = *hook_name;
+  } else if (!exe_name.empty()) {
+    name = exe_name;
+  } else {
+    name = comm.empty() ? "unknown" : comm;
+  }
+  MakeValidUtf8(&name);
+  return name;
 }
 
 std::map<std::string, std::string> K8sLabels(const K8sIdentity& k8s) {

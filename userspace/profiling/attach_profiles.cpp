@@ -146,8 +146,11 @@ Result<AttachProfilesResult> RunAttachProfiles(const AttachProfilesOptions& opti
     if (auto s = ValidateOffCpuOptions(options.offcpu_options); !s) return Error{s.message()};
   }
 
-  auto symbolizers = MakeDefaultSymbolizers();
+  auto symbolizers = MakeDefaultSymbolizers("/proc/kallsyms", options.proc_root);
   if (!symbolizers) return symbolizers.error();
+  // Snapshot the targets' memory maps and read their binaries' symbols now, while they surely
+  // live: a target that exits before the first poll is still symbolized.
+  for (uint32_t pid : options.pids) symbolizers->user->Prepare(pid);
   std::vector<std::unique_ptr<ProfileCollector>> collectors;
   if (options.oncpu) {
     auto c = ProfileCollector::CreateOnCpu(features, filter, options.oncpu_options, *symbolizers);

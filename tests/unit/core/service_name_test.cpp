@@ -35,6 +35,15 @@ TEST(ServiceNameTest, SimilarKeysDoNotMatch) {
             "app");
 }
 
+// The name becomes a label value; a process may pick any bytes for it.
+TEST(ServiceNameTest, NamesAreMadeValidUtf8) {
+  EXPECT_EQ(ResolveServiceName(Env({"OTEL_SERVICE_NAME=caf\xe9"}), std::nullopt, "x", "x"),
+            "caf\xEF\xBF\xBD");
+  EXPECT_EQ(ResolveServiceName("", std::nullopt, "", "w\xff"), "w\xEF\xBF\xBD");
+  EXPECT_EQ(ResolveServiceName(Env({"OTEL_SERVICE_NAME=caf\xc3\xa9"}), std::nullopt, "x", "x"),
+            "caf\xc3\xa9");
+}
+
 TEST(ServiceNameTest, FallbackOrder) {
   EXPECT_EQ(ResolveServiceName("", std::string("web"), "python3", "python3"), "web");
   EXPECT_EQ(ResolveServiceName("", std::nullopt, "python3.11", "python3"), "python3.11");

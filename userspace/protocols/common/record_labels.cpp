@@ -1,5 +1,7 @@
 #include "protocols/common/record_labels.h"
 
+#include "core/utf8.h"
+
 #include <array>
 #include <cstdint>
 #include <utility>
@@ -9,58 +11,7 @@ namespace {
 
 constexpr int kGrpcUnimplemented = 12;
 
-// Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629: no overlongs, no
-// surrogates, nothing above U+10FFFF), or 0 when it is not one.
-size_t Utf8SequenceLength(const std::string& s, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
-  const uint8_t c = b(i);
-  if (c < 0x80) return 1;
-  size_t n;
-  uint8_t lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  if (b(i + 1) < lo || b(i + 1) > hi) return 0;
-  for (size_t k = 2; k < n; ++k) {
-    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
-  }
-  return n;
-}
-
 }  // namespace
-
-void MakeValidUtf8(std::string* s) {
-  size_t i = 0;
-  while (i < s->size()) {
-    const size_t n = Utf8SequenceLength(*s, i);
-    if (n == 0) break;
-    i += n;
-  }
-  if (i == s->size()) return;  // the common case: nothing to copy
-  std::string out(*s, 0, i);
-  while (i < s->size()) {
-    const size_t n = Utf8SequenceLength(*s, i);
-    if (n == 0) {
-      out.append("\xEF\xBF\xBD");  // U+FFFD REPLACEMENT CHARACTER
-      ++i;
-    } else {
-      out.append(*s, i, n);
-      i += n;
-    }
-  }
-  *s = std::move(out);
-}
 
 bool IsKnownHttpMethod(std::string_view m) {
   static constexpr std::array<std::string_view, 10> kMethods = {
@@ -73,8 +24,8 @@ bool IsKnownHttpMethod(std::string_view m) {
 
 void FinalizeLabels(RequestRecord& r, RouteTemplater* templater) {
   if (!r.method.empty() && !IsKnownHttpMethod(r.method)) r.method = "_OTHER";
-  MakeValidUtf8(&r.path);
-  MakeValidUtf8(&r.host);
+  zerotrace::MakeValidUtf8(&r.path);
+  zerotrace::MakeValidUtf8(&r.host);
   const bool found = r.parsed_ok && r.status_code != 404 && r.grpc_status != kGrpcUnimplemented;
   if (templater != nullptr) {
     templater->Route(r.path, &r.route, found);
@@ -85,8 +36,8 @@ void FinalizeLabels(RequestRecord& r, RouteTemplater* templater) {
     r.rpc_service.assign(RouteTemplater::kOverflowRoute);
     r.rpc_method.assign(RouteTemplater::kOverflowRoute);
   }
-  MakeValidUtf8(&r.rpc_service);
-  MakeValidUtf8(&r.rpc_method);
+  zerotrace::MakeValidUtf8(&r.rpc_service);
+  zerotrace::MakeValidUtf8(&r.rpc_method);
 }
 
 }  // namespace zerotrace::protocols

@@ -3,6 +3,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/utf8.h"
 #include "protocols/common/request_record.h"
 #include "protocols/common/route_templater.h"
 
@@ -20,9 +21,6 @@ namespace zerotrace::protocols {
 //   makes Prometheus reject the whole scrape, and OTLP receivers reject the batch.
 // `templater` may be null (tests): routes are then templated but not bounded.
 void FinalizeLabels(RequestRecord& r, RouteTemplater* templater);
-
-// Replaces every byte that is not part of a well-formed UTF-8 sequence with U+FFFD.
-void MakeValidUtf8(std::string* s);
 
 bool IsKnownHttpMethod(std::string_view method);
 
