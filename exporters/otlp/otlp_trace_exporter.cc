@@ -1,5 +1,7 @@
 #include "otlp/otlp_trace_exporter.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -195,6 +197,12 @@ OtlpTraceExporter::SendResult OtlpTraceExporter::SendOnce(const std::string& bod
                                                           std::chrono::milliseconds* retry_after,
                                                           uint64_t* rejected) {
   HttpResponse response = http_->Post(url_, body, request_headers_, timeout);
+  if (response.status == 0) {
+    last_error_ = response.error.empty() ? "no response" : response.error;
+  } else if (response.status < 200 || response.status >= 300) {
+    last_error_ = "HTTP " + std::to_string(response.status);
+    if (!response.body.empty()) last_error_ += ": " + response.body.substr(0, 200);
+  }
   if (response.status >= 200 && response.status < 300) {
     *rejected = RejectedSpans(response.body, options_.encoding);
     return SendResult::kSuccess;
@@ -220,6 +228,8 @@ void OtlpTraceExporter::ExportBatch(std::vector<tracing::Span> batch) {
     auto compressed = GzipCompress(body);
     if (!compressed) {
       metrics_.AddDroppedExportFailed(count);
+      last_error_ = "gzip compression failed";
+      ReportDropped(count);
       return;
     }
     body = std::move(*compressed);
@@ -245,17 +255,25 @@ void OtlpTraceExporter::ExportBatch(std::vector<tracing::Span> batch) {
       rejected = std::min<uint64_t>(rejected, count);
       metrics_.AddRequestSuccess();
       metrics_.AddExported(count - rejected);
-      if (rejected > 0) metrics_.AddDroppedExportFailed(rejected);
+      if (rejected > 0) {
+        metrics_.AddDroppedExportFailed(rejected);
+        last_error_ = "the endpoint rejected " + std::to_string(rejected) + " span(s)";
+        ReportDropped(rejected);
+      } else {
+        ReportDelivered();
+      }
       return;
     }
     if (result == SendResult::kFatal) {
       metrics_.AddRequestFailure();
       metrics_.AddDroppedExportFailed(count);
+      ReportDropped(count);
       return;
     }
     metrics_.AddRequestRetryableFailure();
     if (attempt >= options_.max_retries) {
       metrics_.AddDroppedExportFailed(count);
+      ReportDropped(count);
       return;
     }
     auto delay = std::max(Backoff(attempt), retry_after);
@@ -264,6 +282,32 @@ void OtlpTraceExporter::ExportBatch(std::vector<tracing::Span> batch) {
       return;
     }
   }
+}
+
+void OtlpTraceExporter::ReportDropped(uint64_t spans) {
+  dropped_unreported_ += spans;
+  ++batches_unreported_;
+  const auto now = Clock::now();
+  if (failing_ && now - last_report_ < std::chrono::minutes(1)) return;
+  spdlog::warn(
+      "OTLP export to {} failed: {}; {} span(s) in {} batch(es) dropped{} "
+      "(zerotrace_spans_dropped_total counts them)",
+      url_, last_error_, dropped_unreported_, batches_unreported_,
+      failing_ ? " in the last minute" : "");
+  failing_ = true;
+  last_report_ = now;
+  dropped_unreported_ = batches_unreported_ = 0;
+}
+
+void OtlpTraceExporter::ReportDelivered() {
+  if (!failing_) return;
+  if (dropped_unreported_ > 0) {
+    spdlog::warn("OTLP export to {}: {} more span(s) dropped before it recovered", url_,
+                 dropped_unreported_);
+  }
+  spdlog::info("OTLP export to {} works again", url_);
+  failing_ = false;
+  dropped_unreported_ = batches_unreported_ = 0;
 }
 
 }  // namespace zerotrace::otlp

@@ -71,6 +71,10 @@ class OtlpTraceExporter {
   // deadline has passed (no more attempts).
   bool WaitBeforeRetry(std::chrono::milliseconds d);
   bool PastShutdownDeadline() const;
+  // Failures are counted in metrics and also logged, at most once a minute (with what was
+  // dropped since), so an unreachable collector is visible in the log, not only in counters.
+  void ReportDropped(uint64_t spans);
+  void ReportDelivered();
 
   OtlpExporterOptions options_;
   tracing::Resource default_resource_;
@@ -79,6 +83,12 @@ class OtlpTraceExporter {
   ExporterMetrics metrics_;
   std::unique_ptr<HttpClient> http_;
   std::mt19937 jitter_rng_;
+  // Owned by the worker thread (ExportBatch).
+  std::string last_error_;
+  bool failing_ = false;
+  uint64_t dropped_unreported_ = 0;
+  uint64_t batches_unreported_ = 0;
+  std::chrono::steady_clock::time_point last_report_{};
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;  // worker: spans queued, flush requested, stop

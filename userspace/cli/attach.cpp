@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -58,6 +60,12 @@ int RunAttach(const AttachOptions& o) {
   }
   if (auto s = PrepareOutDir(o.out_dir); !s) {
     std::fprintf(stderr, "zerotrace attach: %s\n", s.message().c_str());
+    return 2;
+  }
+  // Found out now, not after the whole --duration.
+  if (!o.summary_json.empty() && !std::ofstream(o.summary_json, std::ios::app)) {
+    std::fprintf(stderr, "zerotrace attach: cannot write --summary-json %s: %s\n",
+                 o.summary_json.c_str(), std::strerror(errno));
     return 2;
   }
   ProcessCatalog catalog(o.proc_root);
@@ -234,7 +242,12 @@ int RunAttach(const AttachOptions& o) {
   if (!o.summary_json.empty()) {
     std::ofstream out(o.summary_json);
     out << EndpointStats::Json(rows, seconds) << "\n";
-    if (!out) std::fprintf(stderr, "cannot write %s\n", o.summary_json.c_str());
+    out.close();
+    if (!out) {
+      std::fprintf(stderr, "zerotrace attach: cannot write --summary-json %s\n",
+                   o.summary_json.c_str());
+      return 1;
+    }
   }
   return 0;
 }

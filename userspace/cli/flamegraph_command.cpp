@@ -41,6 +41,13 @@ int ConvertFlamegraph(const std::string& input, const std::string& output, const
     std::fprintf(stderr, "zerotrace flamegraph: skipped %zu malformed line(s) of %zu\n",
                  read.bad_lines, read.lines);
   }
+  if (read.profile.samples.empty()) {
+    std::fprintf(stderr,
+                 "zerotrace flamegraph: %s has no stacks (expected folded lines: "
+                 "\"frame;frame;frame COUNT\")\n",
+                 input.c_str());
+    return 1;
+  }
   const std::string format = EndsWith(output, ".pb.gz") || EndsWith(output, ".pprof") ? "pprof"
                              : EndsWith(output, ".folded")                            ? "folded"
                                                                                       : "svg";
@@ -51,6 +58,7 @@ int ConvertFlamegraph(const std::string& input, const std::string& output, const
   }
   std::ofstream out(output, std::ios::binary);
   out << rendered->body;
+  out.close();  // a full disk shows at the final flush: check after it
   if (!out) {
     std::fprintf(stderr, "zerotrace flamegraph: cannot write %s\n", output.c_str());
     return 1;

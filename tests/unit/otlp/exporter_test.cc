@@ -2,9 +2,13 @@
 
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "test_otlp_receiver.h"
@@ -152,6 +156,38 @@ TEST(OtlpTraceExporterTest, NonRetryableErrorDropsBatch) {
   EXPECT_EQ(rx.request_count(), 1u);
   EXPECT_EQ(c.requests_failure, 1u);
   EXPECT_EQ(c.spans_dropped_export_failed, 4u);
+}
+
+// An unreachable or refusing collector shows in the log (once, with what was dropped), not only
+// in counters; and its recovery is logged too.
+TEST(OtlpTraceExporterTest, FailuresAndRecoveryAreLoggedOnce) {
+  std::ostringstream log;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+  std::atomic<bool> refuse{true};
+  TestOtlpReceiver rx;
+  rx.set_responder([&](const TestOtlpReceiver::Request&, size_t) {
+    return refuse ? TestOtlpReceiver::Reply{400, {}, "bad tenant"}
+                  : TestOtlpReceiver::Reply{200, {}};
+  });
+  ASSERT_TRUE(rx.Start());
+  {
+    OtlpTraceExporter exp(FastOptions(rx));
+    for (int i = 0; i < 8; ++i) exp.Export(MakeSimpleSpan(i));  // two batches, both refused
+    ASSERT_TRUE(exp.ForceFlush(milliseconds(5'000)));
+    refuse = false;
+    for (int i = 0; i < 4; ++i) exp.Export(MakeSimpleSpan(i));
+    ASSERT_TRUE(exp.ForceFlush(milliseconds(5'000)));
+  }
+  spdlog::set_default_logger(previous);
+  const std::string text = log.str();
+  const size_t first = text.find("failed: HTTP 400: bad tenant; 4 span(s) in 1 batch(es) dropped");
+  EXPECT_NE(first, std::string::npos) << text;
+  EXPECT_NE(text.find(rx.base_url()), std::string::npos) << text;
+  EXPECT_EQ(text.find("failed:", first + 1), std::string::npos) << "logged twice: " << text;
+  EXPECT_NE(text.find("4 more span(s) dropped before it recovered"), std::string::npos) << text;
+  EXPECT_NE(text.find("works again"), std::string::npos) << text;
 }
 
 TEST(OtlpTraceExporterTest, PartialSuccessCountsRejectedSpans) {
