@@ -76,8 +76,8 @@ TEST(Http2ParserTest, HeadersWithContinuationPaddedAndPriority) {
   const size_t cut = block.size() / 2;
   // HEADERS with PADDED + PRIORITY, then CONTINUATION; split across reads at every position.
   std::string headers_payload;
-  headers_payload.push_back(3);                          // pad length
-  headers_payload.append("\x80\x00\x00\x03\x10", 5);     // exclusive dep on 3, weight 16
+  headers_payload.push_back(3);                       // pad length
+  headers_payload.append("\x80\x00\x00\x03\x10", 5);  // exclusive dep on 3, weight 16
   headers_payload.append(block.substr(0, cut));
   headers_payload.append(3, '\0');
   const std::string wire =
@@ -89,9 +89,9 @@ TEST(Http2ParserTest, HeadersWithContinuationPaddedAndPriority) {
     H2 h;
     h.Client(wire.substr(0, i), 1);
     h.Client(wire.substr(i), 2);
-    h.Server(Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 3,
-                   EncodeBlock({{":status", "404"}})),
-             3);
+    h.Server(
+        Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 3, EncodeBlock({{":status", "404"}})),
+        3);
     ASSERT_EQ(h.sink.records.size(), 1u) << i;
     EXPECT_TRUE(h.sink.records[0].parsed_ok) << i;
     EXPECT_EQ(h.sink.records[0].path, "/orders/42");
@@ -113,12 +113,38 @@ TEST(Http2ParserTest, RstStreamAndGoaway) {
   // GOAWAY(last_stream_id=3): stream 5 was never processed.
   h.Server(Frame(FrameType::kGoaway, 0, 0, std::string("\0\0\0\x3\0\0\0\0", 8)), 3);
   EXPECT_EQ(h.parser.open_streams(), 1u);
-  h.Server(Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 3,
-                 EncodeBlock({{":status", "503"}})),
-           4);
+  h.Server(
+      Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 3, EncodeBlock({{":status", "503"}})),
+      4);
   ASSERT_EQ(h.sink.records.size(), 2u);
   EXPECT_EQ(h.sink.records[1].status_code, 503);
   EXPECT_EQ(h.parser.open_streams(), 0u);
+}
+
+// A cancelled gRPC call: the client resets the stream while the server's trailers are in flight.
+// One exchange (reset), not a second unparsed one made up from the late trailers.
+TEST(Http2ParserTest, ServerFramesAfterClientResetAreNotAnotherExchange) {
+  H2 h;
+  h.Client(std::string(kHttp2Preface) +
+               Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 1, EncodeBlock(kGetReq)),
+           1);
+  h.Server(Frame(FrameType::kHeaders, kEndHeaders, 1, EncodeBlock({{":status", "200"}})), 2);
+  h.Client(Frame(FrameType::kRstStream, 0, 1, std::string("\0\0\0\x8", 4)), 3);  // CANCEL
+  h.Server(
+      Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 1, EncodeBlock({{"grpc-status", "1"}})),
+      4);
+  ASSERT_EQ(h.sink.records.size(), 1u);
+  EXPECT_TRUE(h.sink.records[0].reset);
+  EXPECT_EQ(h.parser.counters().http2_unparsed, 0u);
+  EXPECT_EQ(h.parser.open_streams(), 0u);
+  // The HPACK state stayed in step: the next exchange parses.
+  h.Client(Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 3, EncodeBlock(kGetReq)), 5);
+  h.Server(
+      Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 3, EncodeBlock({{":status", "204"}})),
+      6);
+  ASSERT_EQ(h.sink.records.size(), 2u);
+  EXPECT_TRUE(h.sink.records[1].parsed_ok);
+  EXPECT_EQ(h.sink.records[1].status_code, 204);
 }
 
 TEST(Http2ParserTest, SettingsHeaderTableSizeBoundsSizeUpdates) {
@@ -179,13 +205,14 @@ TEST(Http2ParserTest, TruncatedDataFramesAreSkippedByTrueSize) {
 TEST(Http2ParserTest, LostFrameHeaderMarksLaterStreamsUnparsed) {
   H2 h;
   h.Client(std::string(kHttp2Preface), 1);
-  const std::string two = Frame(FrameType::kData, 0, 1, std::string(20000, 'a')) +
-                          Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 3,
-                                EncodeBlock(kGetReq, true));
+  const std::string two =
+      Frame(FrameType::kData, 0, 1, std::string(20000, 'a')) +
+      Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 3, EncodeBlock(kGetReq, true));
   h.Client(two.substr(0, 16384), 2, two.size());  // second frame header not captured
   h.Client(Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 5, EncodeBlock(kGetReq)), 3);
-  h.Server(Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 5, EncodeBlock({{":status", "200"}})),
-           4);
+  h.Server(
+      Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 5, EncodeBlock({{":status", "200"}})),
+      4);
   ASSERT_EQ(h.sink.records.size(), 1u);
   EXPECT_FALSE(h.sink.records[0].parsed_ok);
 }
@@ -259,11 +286,11 @@ TEST(GrpcTest, FailingCallNotFound) {
 TEST(GrpcTest, TrailersOnlyResponse) {
   GrpcCall c;
   c.Request(1, "/shop.v1.Catalog/GetItem", 1);
-  c.h.Server(Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 1,
-                   EncodeBlock({{":status", "200"},
-                                {"content-type", "application/grpc"},
-                                {"grpc-status", "12"}})),
-             2);
+  c.h.Server(
+      Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 1,
+            EncodeBlock(
+                {{":status", "200"}, {"content-type", "application/grpc"}, {"grpc-status", "12"}})),
+      2);
   ASSERT_EQ(c.h.sink.records.size(), 1u);
   EXPECT_EQ(c.h.sink.records[0].grpc_status, 12);
   EXPECT_TRUE(c.h.sink.records[0].parsed_ok);
@@ -280,12 +307,12 @@ TEST(GrpcTest, ServerStreamingIsOneRecordPerStream) {
   for (int i = 0; i < 50; ++i) {
     c.h.Server(Frame(FrameType::kData, 0, 1 + 2 * (i % 2), GrpcMessage(20)), 30 + i);
   }
-  c.h.Server(Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 3,
-                   EncodeBlock({{"grpc-status", "0"}})),
-             90);
-  c.h.Server(Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 1,
-                   EncodeBlock({{"grpc-status", "0"}})),
-             91);
+  c.h.Server(
+      Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 3, EncodeBlock({{"grpc-status", "0"}})),
+      90);
+  c.h.Server(
+      Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 1, EncodeBlock({{"grpc-status", "0"}})),
+      91);
   ASSERT_EQ(c.h.sink.records.size(), 2u);
   EXPECT_EQ(c.h.sink.records[0].stream_id, 3u);
   EXPECT_EQ(c.h.sink.records[0].end_ns, 90u);

@@ -246,11 +246,14 @@ void Http2Parser::OnFrame(Dir& d, std::span<const uint8_t> p, uint64_t ts, Recor
         if (d.block_broken || begin + pad > p.size()) {
           d.block_broken = true;
         } else {
-          d.block.assign(reinterpret_cast<const char*>(p.data()) + begin,
-                         p.size() - begin - pad);
+          d.block.assign(reinterpret_cast<const char*>(p.data()) + begin, p.size() - begin - pad);
         }
       }
       Stream* s = push ? nullptr : FindOrCreate(f.stream_id, d.from_client);
+      if (d.from_client && !push) {
+        if (lowest_client_stream_ == 0) lowest_client_stream_ = f.stream_id;
+        highest_client_stream_ = std::max(highest_client_stream_, f.stream_id);
+      }
       if (s != nullptr) {
         (d.from_client ? s->record.request_bytes : s->record.response_bytes) +=
             kFrameHeaderSize + f.length;
@@ -315,7 +318,13 @@ void Http2Parser::OnFrame(Dir& d, std::span<const uint8_t> p, uint64_t ts, Recor
 void Http2Parser::OnHeaderBlock(Dir& d, uint64_t ts, RecordSink& sink) {
   d.in_block = false;
   const uint32_t id = d.block_stream;
-  Stream* s = d.block_is_push ? nullptr : FindOrCreate(id, true);
+  // The client's HEADERS frame already made its stream (or counted it dropped). A server block
+  // makes one only for a stream we never saw the client open (opened before we joined, or its
+  // HEADERS lost): a stream in between that is gone was emitted or reset already, and the
+  // server's in-flight headers or trailers after a client RST_STREAM (a cancelled gRPC call)
+  // are not a second exchange.
+  const bool create = !d.from_client && (id > highest_client_stream_ || id < lowest_client_stream_);
+  Stream* s = d.block_is_push ? nullptr : FindOrCreate(id, create);
   Phase phase = Phase::kDiscard;
   if (s != nullptr) {
     if (d.from_client) {

@@ -88,6 +88,8 @@ class Http2Parser {
   Options options_;
   Dir dir_[2];  // [0] client -> server, [1] server -> client
   std::unordered_map<uint32_t, Stream> streams_;
+  uint32_t lowest_client_stream_ = 0;   // first stream id the client opened with HEADERS
+  uint32_t highest_client_stream_ = 0;  // highest stream id the client opened with HEADERS
   ParserCounters counters_;
 };
 
