@@ -293,12 +293,21 @@ void SpanBuilder::OnRequest(const RequestRecord& record, const ConnMeta& conn) {
   if (record.role != Role::kServer && record.role != Role::kClient) return;
   std::lock_guard lock(mu_);
   MaybeMaintainLocked(std::max(record.end_ns, record.start_ns));
-  if (record.method.empty() && !IsGrpc(record)) {
-    ++counters_.unparsed_skipped;
-    return;
-  }
   const bool server = record.role == Role::kServer;
   const std::string key = ConnKey(conn, record.start_ns);
+  if (record.method.empty() && !IsGrpc(record)) {
+    ++counters_.unparsed_skipped;
+    // No span, but a request that was announced at its start must not stay open: its thread
+    // would keep parenting later client calls to a span that is never exported.
+    if (auto it = open_.find(key); it != open_.end() && it->second.server == server) {
+      if (server) {
+        threads_.EndServerSpan(conn.tgid, it->second.start_tid, it->second.context.span_id,
+                               std::max(record.end_ns, record.start_ns));
+      }
+      ForgetOpenLocked(key);
+    }
+    return;
+  }
   Open open;
   auto it = open_.find(key);
   if (it != open_.end() && it->second.server == server) {

@@ -20,8 +20,9 @@ ClockSource FakeClock() {
 
 struct Harness {
   explicit Harness(SpanBuilderOptions options = {})
-      : builder(nullptr, [this](Span s) { spans.push_back(std::move(s)); }, Options(options),
-                nullptr, FakeClock(), std::make_unique<IdGenerator>(42)) {}
+      : builder(
+            nullptr, [this](Span s) { spans.push_back(std::move(s)); }, Options(options), nullptr,
+            FakeClock(), std::make_unique<IdGenerator>(42)) {}
   static SpanBuilderOptions Options(SpanBuilderOptions o) {
     o.host_name = "test-host";
     return o;
@@ -187,8 +188,8 @@ TEST(SpanBuilderTest, NeverExportsQueryStringsOrUserinfo) {
   Harness h;
   auto conn = Conn(1, 1, "s", "127.0.0.1", 80, "127.0.0.1", 5000);
   // The parsers strip query strings already; the builder does not trust that.
-  auto r = Http(Role::kServer, "GET", "/login?password=hunter2", "/login?password=hunter2", 200,
-                1, 2);
+  auto r =
+      Http(Role::kServer, "GET", "/login?password=hunter2", "/login?password=hunter2", 200, 1, 2);
   r.host = "user:secret@example.com";
   h.builder.OnRequest(r, conn);
   ASSERT_EQ(h.spans.size(), 1u);
@@ -418,6 +419,28 @@ TEST(SpanBuilderTest, SkipsRecordsWithNothingToName) {
   h.builder.OnRequest(r, Conn(1, 1, "s", "127.0.0.1", 80, "127.0.0.1", 5000));
   EXPECT_TRUE(h.spans.empty());
   EXPECT_EQ(h.builder.counters().unparsed_skipped, 1u);
+}
+
+// A request announced at its start but completed unparsed (headers over the capture limit) makes
+// no span, and must not stay open: its thread would parent later client calls to a span that is
+// never exported.
+TEST(SpanBuilderTest, UnparsedRequestAfterItsStartClosesIt) {
+  Harness h;
+  auto front_in = Conn(100, 101, "front", "127.0.0.1", 8000, "127.0.0.1", 50000);
+  h.builder.OnRequestStart(Start(Role::kServer, 100), front_in);
+  EXPECT_EQ(h.builder.open_requests(), 1u);
+  RequestRecord unparsed;
+  unparsed.protocol = Protocol::kHttp1;
+  unparsed.role = Role::kServer;
+  unparsed.start_ns = 100;
+  unparsed.end_ns = 200;
+  h.builder.OnRequest(unparsed, front_in);
+  EXPECT_EQ(h.builder.open_requests(), 0u);
+  auto out = Conn(100, 101, "front", "127.0.0.1", 50001, "127.0.0.1", 9000);
+  h.builder.OnRequestStart(Start(Role::kClient, 10'000), out);
+  h.builder.OnRequest(Http(Role::kClient, "GET", "/x", "/x", 200, 10'000, 11'000), out);
+  ASSERT_EQ(h.spans.size(), 1u);
+  EXPECT_FALSE(h.spans[0].parent_span_id.has_value()) << "parented to a span never exported";
 }
 
 }  // namespace
