@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "core/utf8.h"
+
 namespace zerotrace {
 namespace {
 
@@ -35,7 +37,10 @@ class JsonFormatter : public spdlog::formatter {
 
 }  // namespace
 
-std::string JsonEscape(const std::string& s) {
+std::string JsonEscape(const std::string& raw) {
+  // Log lines quote paths and request text a process chose: JSON must be UTF-8.
+  std::string s = raw;
+  MakeValidUtf8(&s);
   std::string out;
   out.reserve(s.size() + 8);
   for (unsigned char c : s) {

@@ -7,6 +7,7 @@ namespace {
 
 TEST(LoggingTest, JsonEscape) {
   EXPECT_EQ(JsonEscape("plain"), "plain");
+  EXPECT_EQ(JsonEscape("caf\xe9"), "caf\xEF\xBF\xBD");  // invalid UTF-8 would break the line
   EXPECT_EQ(JsonEscape("a\"b\\c\nd\te"), "a\\\"b\\\\c\\nd\\te");
   EXPECT_EQ(JsonEscape(std::string("\x01", 1)), "\\u0001");
 }
