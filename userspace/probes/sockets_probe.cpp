@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -157,9 +158,17 @@ Status SocketsProbe::Attach() {
   return Status::Ok();
 }
 
+bool SocketsProbe::TlsPerProcess() const { return filter_.enabled() && !filter_.by_comm(); }
+
 int SocketsProbe::AttachTlsLibraries(const std::string& proc_root) {
   if (!attached_) return 0;
-  return AttachTlsFiles(LibsslScanner(proc_root).All());
+  LibsslScanner scanner(proc_root);
+  if (!TlsPerProcess()) return AttachTlsFiles(scanner.All(), -1);
+  int added = 0;
+  for (uint32_t pid : filter_.TracedPids()) {
+    added += AttachTlsFiles(scanner.Of(pid), static_cast<int>(pid));
+  }
+  return added;
 }
 
 size_t SocketsProbe::tls_libraries() const {
@@ -175,14 +184,22 @@ void SocketsProbe::WatchTlsLibraries(const std::string& proc_root) {
 
 void SocketsProbe::RunDueTlsScans() {
   if (!tls_watch_) return;
-  LibsslScanner::Files found;
-  for (uint32_t pid : tls_watch_->TakeDue(LibsslScanner::Clock::now())) {
-    found.merge(tls_watch_->Of(pid));
+  const std::vector<uint32_t> due = tls_watch_->TakeDue(LibsslScanner::Clock::now());
+  if (due.empty()) return;
+  if (TlsPerProcess()) {
+    const std::vector<uint32_t> traced = filter_.TracedPids();
+    for (uint32_t pid : due) {
+      if (std::find(traced.begin(), traced.end(), pid) == traced.end()) continue;
+      AttachTlsFiles(tls_watch_->Of(pid), static_cast<int>(pid));
+    }
+    return;
   }
-  if (!found.empty()) AttachTlsFiles(found);
+  LibsslScanner::Files found;
+  for (uint32_t pid : due) found.merge(tls_watch_->Of(pid));
+  if (!found.empty()) AttachTlsFiles(found, -1);
 }
 
-int SocketsProbe::AttachTlsFiles(const LibsslScanner::Files& found) {
+int SocketsProbe::AttachTlsFiles(const LibsslScanner::Files& found, int pid) {
   if (!attached_) return 0;
   struct Target {
     bpf_program* prog;
@@ -202,15 +219,17 @@ int SocketsProbe::AttachTlsFiles(const LibsslScanner::Files& found) {
   std::lock_guard lock(tls_mu_);
   int added = 0;
   for (const auto& [file, path] : found) {
-    if (!tls_paths_.insert(file).second) continue;
+    if (!tls_paths_.insert(pid < 0 ? file : file + "@" + std::to_string(pid)).second) continue;
     // Before the first uprobe can fire, so syscalls under an SSL call are tied to it from the
     // start.
     skel_->bss->tls_probes_attached = true;
     int ok = 0;
     for (const auto& t : targets) {
       LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = t.ret, .func_name = t.func);
-      // pid -1: every process mapping this file; the kernel-side selection filters them.
-      bpf_link* link = bpf_program__attach_uprobe_opts(t.prog, -1, path.c_str(), 0, &opts);
+      // pid -1: every process mapping this file (a comm selection or none); the kernel-side
+      // selection filters them. With a pid selection the uprobe goes into those processes only:
+      // other processes using the same libssl take no trap on each SSL call.
+      bpf_link* link = bpf_program__attach_uprobe_opts(t.prog, pid, path.c_str(), 0, &opts);
       if (link) {
         tls_links_.push_back(link);
         ++ok;
@@ -218,7 +237,12 @@ int SocketsProbe::AttachTlsFiles(const LibsslScanner::Files& found) {
     }
     if (ok) {
       ++added;
-      spdlog::info("sockets: TLS plaintext capture attached to {} ({} probes)", path, ok);
+      if (pid < 0) {
+        spdlog::info("sockets: TLS plaintext capture attached to {} ({} probes)", path, ok);
+      } else {
+        spdlog::info("sockets: TLS plaintext capture attached to {} in pid {} ({} probes)", path,
+                     pid, ok);
+      }
     } else {
       spdlog::warn("sockets: could not attach TLS probes to {}", path);
     }

@@ -79,7 +79,10 @@ class SocketsProbe : public Probe {
   static int OnEvent(void* ctx, void* data, size_t size);
   void RunDueTlsScans();
   // Attaches the uprobes to each file not attached yet; returns how many were new.
-  int AttachTlsFiles(const LibsslScanner::Files& found);
+  // `pid` -1: in every process mapping each file; else in that process only.
+  int AttachTlsFiles(const LibsslScanner::Files& found, int pid);
+  // A pid selection: TLS uprobes go into the selected processes only.
+  bool TlsPerProcess() const;
 
   Features& features_;
   ProcessFilter& filter_;
@@ -89,8 +92,9 @@ class SocketsProbe : public Probe {
   ring_buffer* rb_ = nullptr;
   bool attached_ = false;
   SocketsAttachMode mode_ = SocketsAttachMode::kUnavailable;
-  mutable std::mutex tls_mu_;        // the periodic scan and Poll()'s targeted scans both attach
-  std::set<std::string> tls_paths_;  // libssl files attached (or failed: not retried)
+  mutable std::mutex tls_mu_;  // the periodic scan and Poll()'s targeted scans both attach
+  // libssl files attached, "file@pid" per process with a pid selection (or failed: not retried)
+  std::set<std::string> tls_paths_;
   std::vector<bpf_link*> tls_links_;
   std::unique_ptr<LibsslScanner> tls_watch_;  // set once by WatchTlsLibraries()
   std::atomic<uint64_t> events_seen_{0};

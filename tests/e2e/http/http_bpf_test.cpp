@@ -439,6 +439,35 @@ TEST(HttpBpfTest, NginxOverTlsExactCountsThroughOpenSslUprobes) {
   DriveTlsAndExpectExactCounts(collector, nginx, service, client, /*check_client=*/true);
 }
 
+// With a pid selection the TLS uprobes go into the selected process only (per-process uprobes),
+// so every other process using the same system libssl takes no trap per SSL call; the selected
+// server is still counted exactly.
+TEST(HttpBpfTest, TlsWithAPidSelectionProbesThatProcessOnly) {
+  ZT_REQUIRE_BPF();
+  const std::string service = Unique("nginx-tls-pid"), client = Unique("curl-tls-pid");
+  const std::string certs = MakeCertificate();
+  ASSERT_NE(certs, "");
+  Nginx nginx("ssl", SslConfig(certs), service);
+  ASSERT_GT(nginx.port, 0);
+  const std::string base = "https://127.0.0.1:" + std::to_string(nginx.port);
+  ASSERT_TRUE(Answers(nginx, {"-k", base + "/warmup"}));
+  const std::string pid = std::to_string(nginx.process->pid());
+  Collector collector(ZT_BIN, {"--probes", "tls", "--pid", pid});
+  ASSERT_EQ(collector.WaitReady(), "");
+  ASSERT_TRUE(
+      WaitFor([&] { return collector.Log().find(" in pid " + pid + " (") != std::string::npos; },
+              std::chrono::seconds(10)))
+      << collector.Log();
+  // Nothing was attached host-wide (that log line has no "in pid").
+  const std::string log = collector.Log();
+  for (size_t at = log.find("TLS plaintext capture attached to"); at != std::string::npos;
+       at = log.find("TLS plaintext capture attached to", at + 1)) {
+    const std::string line = log.substr(at, log.find('\n', at) - at);
+    EXPECT_NE(line.find(" in pid " + pid + " ("), std::string::npos) << line;
+  }
+  DriveTlsAndExpectExactCounts(collector, nginx, service, client, /*check_client=*/false);
+}
+
 // A server started after zerotrace with its own copy of libssl (as a container image brings
 // one): the exec event makes zerotrace scan the new process, and its first requests are counted.
 // The periodic full scan runs every 5th interval, 50 s here, so it cannot be what found it.
