@@ -201,8 +201,11 @@ void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
       ev.captured = std::span<const uint8_t>(data, h.captured);
       ev.size = h.size;
       Sink sink(*this, conn->meta);
+      // Asked before parsing: bytes that look like a request line inside a body (a proxied or
+      // uploaded HTTP message) start no request.
+      const bool at_request_boundary = conn->parser->AwaitsHttp1Request();
       conn->parser->OnData(ev, sink);
-      if (!start_observers_.empty()) NotifyRequestStart(*conn, ev);
+      if (at_request_boundary && !start_observers_.empty()) NotifyRequestStart(*conn, ev);
       return;
     }
     default:

@@ -154,6 +154,29 @@ TEST(RequestStartTest, ClientStartIsTheWrite) {
   EXPECT_EQ(rec.records[0].start_ns, 10u);
 }
 
+// A body that carries an HTTP message (an upload, a proxied request) starts no request of its
+// own: only bytes at a message boundary do.
+TEST(RequestStartTest, RequestLineInsideABodyStartsNothing) {
+  ProcessCatalog catalog("/nonexistent-proc");
+  ConnTracker tracker(catalog);
+  Recorder rec;
+  tracker.AddConsumer(&rec);
+  const std::string inner = "GET /inner HTTP/1.1\r\nHost: x\r\n\r\n";
+  Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_INGRESS, 100, 11,
+       "POST /upload HTTP/1.1\r\nContent-Length: " + std::to_string(inner.size()) + "\r\n\r\n");
+  Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_INGRESS, 200, 11, inner);
+  ASSERT_EQ(rec.starts.size(), 1u);
+  EXPECT_EQ(rec.starts[0].start_ns, 100u);
+  Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_EGRESS, 300, 11,
+       "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_EQ(rec.records.size(), 1u);
+  EXPECT_EQ(rec.records[0].route, "/upload");
+  // The next request on the connection starts one again.
+  Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_INGRESS, 400, 11, "GET /next HTTP/1.1\r\n\r\n");
+  ASSERT_EQ(rec.starts.size(), 2u);
+  EXPECT_EQ(rec.starts[1].start_ns, 400u);
+}
+
 TEST(RequestStartTest, PlainConsumersAreNotObservers) {
   struct Plain : RequestConsumer {
     void OnRequest(const protocols::RequestRecord&, const ConnMeta&) override { ++n; }

@@ -68,6 +68,12 @@ void ConnectionParser::OnData(const DataEvent& event, RecordSink& sink) {
   }
 }
 
+bool ConnectionParser::AwaitsHttp1Request() const {
+  if (protocol_ == Protocol::kUnknown) return !unknown_;
+  const auto* h1 = std::get_if<Http1Parser>(&parser_);
+  return h1 != nullptr && h1->AwaitsRequest();
+}
+
 void ConnectionParser::OnClose(uint64_t ts_ns, RecordSink& sink) {
   if (auto* h1 = std::get_if<Http1Parser>(&parser_)) {
     h1->Close(ts_ns, sink);

@@ -38,6 +38,9 @@ class ConnectionParser {
   Protocol protocol() const { return protocol_; }  // kHttp2 also for gRPC connections
   Role role() const { return role_; }
   bool ignored() const { return unknown_; }  // protocol not recognised; data is dropped
+  // HTTP/1 (or not known yet): the next client bytes begin a request rather than continue a
+  // body or a split header block.
+  bool AwaitsHttp1Request() const;
 
   ParserCounters counters() const;
   // Counters accumulated since the previous call (for periodic export).

@@ -27,7 +27,7 @@ class Http1Parser {
     Role role = Role::kUnknown;           // copied into the records
     RouteTemplater* templater = nullptr;  // null: TemplatePath() without a cardinality bound
     size_t max_header_bytes = 16 * 1024;
-    size_t max_pending = 32;              // requests awaiting a response (pipelining bound)
+    size_t max_pending = 32;  // requests awaiting a response (pipelining bound)
   };
 
   explicit Http1Parser(const Options& options);
@@ -43,6 +43,8 @@ class Http1Parser {
   ParserCounters* mutable_counters() { return &counters_; }
   // Nothing more will be parsed (after 101 Switching Protocols).
   bool upgraded() const { return upgraded_; }
+  // Between request messages: the next client byte starts a new request (not a body's).
+  bool AwaitsRequest() const { return req_.state == State::kIdle && req_.buf.empty(); }
 
  private:
   enum class State : uint8_t {
