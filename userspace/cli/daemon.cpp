@@ -473,7 +473,11 @@ void Daemon::RunUntilSignalled() {
   while (true) {
     int sig = sigtimedwait(&set, nullptr, &tick);
     if (sig == SIGINT || sig == SIGTERM) {
-      spdlog::info("received {}, detaching probes", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      spdlog::info("received {}, detaching probes (send it again to stop at once)",
+                   sig == SIGINT ? "SIGINT" : "SIGTERM");
+      // A second signal takes its default action in this thread: the kernel then detaches
+      // everything with the process, which beats waiting on a shutdown that hangs.
+      pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
       return;
     }
     Housekeeping();
