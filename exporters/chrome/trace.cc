@@ -127,7 +127,9 @@ bool TraceWriter::WriteFile(const Trace& trace, const std::string& path, std::st
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out || !Write(trace, out)) {
+    const bool written = out && Write(trace, out);
+    out.close();  // a full disk shows at the final flush: never rename a truncated file in place
+    if (!written || !out) {
       if (error) *error = tmp + ": " + std::strerror(errno);
       std::remove(tmp.c_str());
       return false;

@@ -127,6 +127,16 @@ int RunAttach(const AttachOptions& o) {
   std::unique_ptr<gpu::GpuTracing> gpu;
   std::thread gpu_poller;
   std::atomic<bool> gpu_stop{false};
+  // Every return below stops the poller first (a joinable std::thread at scope exit would
+  // terminate the process), and before `gpu` it polls goes away.
+  struct StopPoller {
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~StopPoller() {
+      stop = true;
+      if (thread.joinable()) thread.join();
+    }
+  } stop_poller{gpu_stop, gpu_poller};
   const int64_t gpu_start_ns = gpu::MonotonicNowNs();
   if (std::find(o.profiles.begin(), o.profiles.end(), "gpu") != o.profiles.end()) {
     gpu::GpuOptions go;
