@@ -52,8 +52,8 @@ TEST(Http1ParserTest, SimpleExchangeKeepsOnlyNeededFields) {
   EXPECT_EQ(f.parser.counters().http1_requests, 1u);
   EXPECT_EQ(f.parser.counters().http1_unparsed, 0u);
   // Credentials, cookies, query strings and bodies are never kept.
-  for (const std::string* s : {&r.method, &r.path, &r.route, &r.host, &r.traceparent,
-                               &r.tracestate, &r.version}) {
+  for (const std::string* s :
+       {&r.method, &r.path, &r.route, &r.host, &r.traceparent, &r.tracestate, &r.version}) {
     EXPECT_EQ(s->find("Bearer"), std::string::npos);
     EXPECT_EQ(s->find("a=b"), std::string::npos);
     EXPECT_EQ(s->find("s=1"), std::string::npos);
@@ -64,8 +64,8 @@ TEST(Http1ParserTest, SimpleExchangeKeepsOnlyNeededFields) {
 
 // Every split point of request and response must give the same record.
 TEST(Http1ParserTest, SplitAtEveryBytePosition) {
-  const std::string req = std::string(kReq.substr(0, kReq.size() - 2)) +
-                          "Content-Length: 4\r\n\r\nbody";
+  const std::string req =
+      std::string(kReq.substr(0, kReq.size() - 2)) + "Content-Length: 4\r\n\r\nbody";
   for (size_t i = 0; i <= req.size(); ++i) {
     for (size_t j = 0; j <= kResp.size(); j += 3) {
       Fixture f;
@@ -103,9 +103,10 @@ TEST(Http1ParserTest, PipelinedAndMergedMessages) {
     reqs += "GET /item/" + std::to_string(i) + " HTTP/1.1\r\nHost: h\r\n\r\n";
   }
   f.Req(reqs, 1);
-  std::string resps = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-                      "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
-                      "HTTP/1.1 500 Oops\r\nContent-Length: 3\r\n\r\nbad";
+  std::string resps =
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+      "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+      "HTTP/1.1 500 Oops\r\nContent-Length: 3\r\n\r\nbad";
   f.Resp(resps, 2);
   ASSERT_EQ(f.sink.records.size(), 3u);
   EXPECT_EQ(f.sink.records[0].path, "/item/0");
@@ -162,9 +163,11 @@ TEST(Http1ParserTest, HeadAnd204And304HaveNoBody) {
   Fixture f;
   f.Req("HEAD /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n", 1);
   // Content-Length on HEAD/304 describes the representation, not a body on the wire.
-  f.Resp("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
-         "HTTP/1.1 204 No Content\r\n\r\n"
-         "HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n", 2);
+  f.Resp(
+      "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
+      "HTTP/1.1 204 No Content\r\n\r\n"
+      "HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n",
+      2);
   ASSERT_EQ(f.sink.records.size(), 3u);
   EXPECT_EQ(f.sink.records[0].method, "HEAD");
   EXPECT_EQ(f.sink.records[0].status_code, 200);
@@ -190,7 +193,8 @@ TEST(Http1ParserTest, HundredContinue) {
   EXPECT_EQ(r.end_ns, 4u);
   EXPECT_EQ(r.response_bytes, std::string_view("HTTP/1.1 100 Continue\r\n\r\n").size() +
                                   std::string_view("HTTP/1.1 201 Created\r\nContent-Length: "
-                                                   "0\r\n\r\n").size());
+                                                   "0\r\n\r\n")
+                                      .size());
 }
 
 TEST(Http1ParserTest, TruncatedCaptureSkipsBodyByTrueSize) {
@@ -309,6 +313,36 @@ TEST(Http1ParserTest, Inference) {
   EXPECT_FALSE(LooksLikeHttp1Request("PRI * HTTP/2.0"));
   EXPECT_TRUE(LooksLikeHttp1Response("HTTP/1.1 200 OK\r\n"));
   EXPECT_FALSE(LooksLikeHttp1Response("HTTP/2 200"));
+}
+
+// More pipelined requests than the queue holds: the responses of the dropped ones are consumed
+// unpaired, so every later response still pairs with its own request.
+TEST(Http1ParserTest, PipelineOverflowKeepsLaterResponsesPaired) {
+  Http1Parser::Options options;
+  options.max_pending = 4;
+  Http1Parser parser(options);
+  VectorSink sink;
+  auto req = [&](int i, uint64_t ts) {
+    const std::string r = "GET /r" + std::to_string(i) + " HTTP/1.1\r\nHost: h\r\n\r\n";
+    parser.Feed(true, ts, Bytes(r), r.size(), sink);
+  };
+  auto resp = [&](int status, uint64_t ts) {
+    const std::string r = "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: 0\r\n\r\n";
+    parser.Feed(false, ts, Bytes(r), r.size(), sink);
+  };
+  for (int i = 1; i <= 6; ++i) req(i, 10 * i);  // r5 and r6 do not fit
+  for (int i = 1; i <= 6; ++i) resp(200 + i, 100 + i);
+  req(7, 200);
+  resp(299, 210);
+  ASSERT_EQ(sink.records.size(), 5u);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(sink.records[i].path, "/r" + std::to_string(i + 1));
+    EXPECT_EQ(sink.records[i].status_code, 201 + i);
+  }
+  EXPECT_EQ(sink.records[4].path, "/r7");
+  EXPECT_EQ(sink.records[4].status_code, 299);
+  EXPECT_EQ(parser.counters().dropped_pending, 2u);
+  EXPECT_EQ(parser.counters().http1_unparsed, 2u);
 }
 
 }  // namespace

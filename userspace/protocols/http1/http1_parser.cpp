@@ -12,9 +12,8 @@ namespace {
 constexpr size_t kMaxChunkLine = 1024;
 constexpr size_t kMaxTrailerBytes = 4096;
 
-constexpr std::array<std::string_view, 9> kMethods = {"GET ",   "POST ",    "PUT ",
-                                                       "HEAD ",  "DELETE ",  "PATCH ",
-                                                       "OPTIONS ", "CONNECT ", "TRACE "};
+constexpr std::array<std::string_view, 9> kMethods = {
+    "GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "PATCH ", "OPTIONS ", "CONNECT ", "TRACE "};
 
 // Framing facts gathered from a header block.
 struct Framing {
@@ -32,7 +31,7 @@ bool ForEachHeader(std::string_view lines, Fn&& fn) {
     if (nl == std::string_view::npos || nl == 0 || lines[nl - 1] != '\r') return false;
     const std::string_view line = lines.substr(0, nl - 1);
     lines.remove_prefix(nl + 1);
-    if (line.empty()) break;  // end of the block
+    if (line.empty()) break;                          // end of the block
     if (line[0] == ' ' || line[0] == '\t') continue;  // obsolete line folding: ignore
     const size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) return false;
@@ -101,9 +100,9 @@ bool LooksLikeHttp1Request(std::string_view data) {
 }
 
 bool LooksLikeHttp1Response(std::string_view data) {
-  return data.size() >= 12 && data.substr(0, 7) == "HTTP/1." && (data[7] == '0' || data[7] == '1') &&
-         data[8] == ' ' && data[9] >= '1' && data[9] <= '5' && data[10] >= '0' &&
-         data[10] <= '9' && data[11] >= '0' && data[11] <= '9';
+  return data.size() >= 12 && data.substr(0, 7) == "HTTP/1." &&
+         (data[7] == '0' || data[7] == '1') && data[8] == ' ' && data[9] >= '1' && data[9] <= '5' &&
+         data[10] >= '0' && data[10] <= '9' && data[11] >= '0' && data[11] <= '9';
 }
 
 Http1Parser::Http1Parser(const Options& options) : options_(options) {
@@ -127,11 +126,13 @@ Http1Parser::Pending* Http1Parser::PushPending() {
   p.is_head = false;
   p.complete = false;
   p.ok = true;
+  p.dropped_after = 0;
   return &p;
 }
 
 void Http1Parser::PopPending() {
   if (pending_count_ == 0) return;
+  skip_responses_ += PendingAt(0).dropped_after;
   pending_head_ = (pending_head_ + 1) % pending_.size();
   --pending_count_;
 }
@@ -162,6 +163,7 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
         CountUnparsed();
         PopPending();
       }
+      skip_responses_ = 0;  // the response found here is the newest request's
     }
   }
 
@@ -369,7 +371,15 @@ bool Http1Parser::OnRequestHeaders(Side& s, std::string_view block) {
 
   Framing framing;
   Pending* p = PushPending();
-  if (p == nullptr) ++counters_.dropped_pending;
+  if (p == nullptr) {
+    ++counters_.dropped_pending;
+    // Its response will come in order: remember where, so it is not paired with a later request.
+    if (pending_count_ > 0) {
+      ++PendingAt(pending_count_ - 1).dropped_after;
+    } else {
+      ++skip_responses_;
+    }
+  }
   RequestRecord* r = p ? &p->record : nullptr;
   bool framing_ok = true;
   const bool headers_ok = ForEachHeader(block.substr(eol + 2), [&](auto name, auto value) {
@@ -439,9 +449,9 @@ bool Http1Parser::OnResponseHeaders(Side& s, std::string_view block, uint64_t ts
 
   Framing framing;
   bool framing_ok = true;
-  if (!ForEachHeader(block.substr(eol + 2), [&](auto name, auto value) {
-        framing_ok &= ApplyFraming(name, value, &framing);
-      }) ||
+  if (!ForEachHeader(
+          block.substr(eol + 2),
+          [&](auto name, auto value) { framing_ok &= ApplyFraming(name, value, &framing); }) ||
       !framing_ok) {
     return false;
   }
@@ -456,7 +466,7 @@ bool Http1Parser::OnResponseHeaders(Side& s, std::string_view block, uint64_t ts
     s.interim = true;
     return true;
   }
-  s.bound = pending_count_ > 0;
+  s.bound = pending_count_ > 0 && skip_responses_ == 0;
   const bool head = s.bound && PendingAt(0).is_head;
   if (status == 101) {
     // Switching protocols: what follows is not HTTP/1; stop here.
@@ -507,6 +517,7 @@ void Http1Parser::OnMessageComplete(bool from_client, Side& s, uint64_t ts, Reco
     EmitFront(ts, true, sink);
   } else {
     CountUnparsed();  // a response we cannot pair with a request
+    if (skip_responses_ > 0) --skip_responses_;
   }
   s.bound = false;
   s.msg_bytes = 0;

@@ -77,6 +77,7 @@ class Http1Parser {
     bool is_head = false;
     bool complete = false;  // request message fully read
     bool ok = true;
+    uint32_t dropped_after = 0;  // requests right after this one not queued (queue full)
   };
 
   void FeedSide(bool from_client, uint64_t ts, std::span<const uint8_t> captured, uint64_t size,
@@ -100,6 +101,9 @@ class Http1Parser {
   std::vector<Pending> pending_;
   size_t pending_head_ = 0;
   size_t pending_count_ = 0;
+  // Responses still to come for requests dropped from a full queue: each is consumed unpaired,
+  // so the responses after them pair with the right requests again.
+  uint64_t skip_responses_ = 0;
   uint64_t next_seq_ = 1;
   int resp_status_ = 0;
   bool upgraded_ = false;
