@@ -12,7 +12,7 @@
 namespace zerotrace {
 
 SyscallAggregator::SyscallAggregator(prometheus::Registry& registry, ProcessCatalog& catalog,
-                                     int stats_map_fd)
+                                     int stats_map_fd, std::chrono::seconds series_ttl)
     : catalog_(catalog),
       stats_fd_(stats_map_fd),
       calls_(CounterFamily(registry, "zerotrace_syscalls_total",
@@ -20,9 +20,11 @@ SyscallAggregator::SyscallAggregator(prometheus::Registry& registry, ProcessCata
       errors_(CounterFamily(registry, "zerotrace_syscall_errors_total",
                             "System calls that returned an error (negative return value)")),
       duration_(HistogramFamily(registry, "zerotrace_syscall_duration_seconds",
-                                "Time from syscall entry to exit")) {}
+                                "Time from syscall entry to exit")),
+      series_ttl_(series_ttl) {}
 
-void SyscallAggregator::Apply(const syscall_key& key, const syscall_stats& now, Seen& seen) {
+void SyscallAggregator::Apply(const syscall_key& key, const syscall_stats& now, Seen& seen,
+                              std::chrono::steady_clock::time_point at) {
   const syscall_stats& last = seen.last;
   // A value smaller than what we saw means the entry was deleted and recreated: all of it is new.
   const bool reset = now.count < last.count;
@@ -34,19 +36,47 @@ void SyscallAggregator::Apply(const syscall_key& key, const syscall_stats& now, 
   for (size_t i = 0; i < dhist.size(); ++i) {
     dhist[i] = reset || now.hist[i] < last.hist[i] ? now.hist[i] : now.hist[i] - last.hist[i];
   }
-  prometheus::Labels labels = seen.k8s;
-  labels["service_name"] = seen.service;
-  labels["syscall"] = SyscallName(key.nr);
-  calls_.Add(labels).Increment(static_cast<double>(dcount));
-  auto& errs = errors_.Add(labels);  // present at 0 so rate() works before the first error
-  if (derr) errs.Increment(static_cast<double>(derr));
-  duration_.Add(labels, Log2Buckets::BoundariesSeconds())
-      .ObserveMultiple(Log2Buckets::Increments(dhist), static_cast<double>(dns) / 1e9);
+  const std::string name = SyscallName(key.nr);
+  std::string id = seen.service + '\x1f' + name;
+  for (const auto& [k, v] : seen.k8s) id.append("\x1f").append(v);
+  Series& series = series_[id];
+  if (series.calls == nullptr) {
+    prometheus::Labels labels = seen.k8s;
+    labels["service_name"] = seen.service;
+    labels["syscall"] = name;
+    series.calls = &calls_.Add(labels);
+    series.errors = &errors_.Add(labels);  // present at 0 so rate() works before the first error
+    series.duration = &duration_.Add(labels, Log2Buckets::BoundariesSeconds());
+  }
+  series.updated = at;
+  series.calls->Increment(static_cast<double>(dcount));
+  if (derr) series.errors->Increment(static_cast<double>(derr));
+  series.duration->ObserveMultiple(Log2Buckets::Increments(dhist), static_cast<double>(dns) / 1e9);
   events_seen_ += dcount;
   seen.last = now;
 }
 
-void SyscallAggregator::Collect() {
+void SyscallAggregator::RemoveIdleSeries(std::chrono::steady_clock::time_point now) {
+  if (series_ttl_.count() == 0 || now - last_sweep_ < series_ttl_ / 10) return;
+  last_sweep_ = now;
+  for (auto it = series_.begin(); it != series_.end();) {
+    if (now - it->second.updated < series_ttl_) {
+      ++it;
+      continue;
+    }
+    calls_.Remove(it->second.calls);
+    errors_.Remove(it->second.errors);
+    duration_.Remove(it->second.duration);
+    it = series_.erase(it);
+  }
+}
+
+size_t SyscallAggregator::series() const {
+  std::lock_guard lock(mu_);
+  return series_.size();
+}
+
+void SyscallAggregator::Collect(std::chrono::steady_clock::time_point at) {
   std::lock_guard lock(mu_);
   std::unordered_set<uint32_t> present_tgids;
   std::vector<syscall_key> keys;
@@ -71,7 +101,7 @@ void SyscallAggregator::Collect() {
           info ? info->service_name : std::string(now.comm, strnlen(now.comm, sizeof(now.comm)));
       if (info) it->second.k8s = K8sLabels(info->k8s);
     }
-    Apply(k, now, it->second);
+    Apply(k, now, it->second, at);
     auto a = alive.find(k.tgid);
     if (a == alive.end()) a = alive.emplace(k.tgid, catalog_.IsAlive(k.tgid)).first;
     if (!a->second) {
@@ -80,6 +110,7 @@ void SyscallAggregator::Collect() {
       seen_.erase(it);
     }
   }
+  RemoveIdleSeries(at);
 }
 
 size_t SyscallAggregator::tracked_entries() const {

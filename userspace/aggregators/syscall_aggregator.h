@@ -6,6 +6,7 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -24,11 +25,18 @@ namespace zerotrace {
 // entries of exited processes are deleted from the map.
 class SyscallAggregator {
  public:
-  SyscallAggregator(prometheus::Registry& registry, ProcessCatalog& catalog, int stats_map_fd);
+  // `series_ttl`: a (service, syscall) series not updated for this long is removed from the
+  // registry, so a node that runs ever new short-lived commands (CI runners, cron) does not grow
+  // its series without end; it comes back at 0 when the service calls it again (Prometheus treats
+  // that as a counter reset). Zero keeps every series.
+  SyscallAggregator(prometheus::Registry& registry, ProcessCatalog& catalog, int stats_map_fd,
+                    std::chrono::seconds series_ttl = std::chrono::minutes(10));
 
   // Reads the map and updates the series. Entries of processes that exited are read one last
   // time and then deleted from the kernel map and from memory.
-  void Collect();
+  void Collect(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
+
+  size_t series() const;
 
   uint64_t events_seen() const { return events_seen_; }
   size_t tracked_entries() const;
@@ -50,7 +58,16 @@ class SyscallAggregator {
     }
   };
 
-  void Apply(const syscall_key& key, const syscall_stats& now, Seen& seen);
+  struct Series {
+    prometheus::Counter* calls = nullptr;
+    prometheus::Counter* errors = nullptr;
+    prometheus::Histogram* duration = nullptr;
+    std::chrono::steady_clock::time_point updated;
+  };
+
+  void Apply(const syscall_key& key, const syscall_stats& now, Seen& seen,
+             std::chrono::steady_clock::time_point at);
+  void RemoveIdleSeries(std::chrono::steady_clock::time_point now);
 
   ProcessCatalog& catalog_;
   int stats_fd_;
@@ -59,6 +76,9 @@ class SyscallAggregator {
   prometheus::Family<prometheus::Histogram>& duration_;
   mutable std::mutex mu_;
   std::unordered_map<syscall_key, Seen, KeyHash, KeyEq> seen_;
+  std::chrono::seconds series_ttl_;
+  std::unordered_map<std::string, Series> series_;  // by their labels, flattened
+  std::chrono::steady_clock::time_point last_sweep_{};
   uint64_t events_seen_ = 0;
 };
 

@@ -75,11 +75,11 @@ TEST(ConnectionParserTest, Http2AndGrpcDetected) {
   ConnectionParser c(o);
   VectorSink sink;
   const std::string req =
-      std::string(kHttp2Preface) +
-      Frame(FrameType::kHeaders, frame_flags::kEndHeaders | frame_flags::kEndStream, 1,
-            EncodeBlock({{":method", "POST"},
-                         {":path", "/pkg.Svc/Do"},
-                         {"content-type", "application/grpc"}}));
+      std::string(kHttp2Preface) + Frame(FrameType::kHeaders,
+                                         frame_flags::kEndHeaders | frame_flags::kEndStream, 1,
+                                         EncodeBlock({{":method", "POST"},
+                                                      {":path", "/pkg.Svc/Do"},
+                                                      {"content-type", "application/grpc"}}));
   c.OnData(Event(Direction::kIngress, 7, req), sink);
   c.OnData(Event(Direction::kEgress, 9,
                  Frame(FrameType::kHeaders, frame_flags::kEndHeaders | frame_flags::kEndStream, 1,
@@ -129,34 +129,53 @@ TEST(ProtocolInferenceTest, Basics) {
 namespace zerotrace::protocols {
 namespace {
 
+// RFC 7540 3.2: the upgrading HTTP/1.1 request is stream 1 of the HTTP/2 connection, and its
+// response comes as stream 1's HEADERS/DATA after the 101: one exchange, not a 101 record plus an
+// unparsed stream.
 TEST(ConnectionParserTest, H2cUpgradeSwitchesToHttp2) {
   ConnectionParser::Options o;
   o.role = Role::kServer;
   ConnectionParser c(o);
   VectorSink sink;
   c.OnData(Event(Direction::kIngress, 1,
-                 "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                 "GET /up HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
                  "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n"),
            sink);
   c.OnData(Event(Direction::kEgress, 2,
                  "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"),
            sink);
-  ASSERT_EQ(sink.records.size(), 1u);
-  EXPECT_EQ(sink.records[0].status_code, 101);
+  EXPECT_TRUE(sink.records.empty());
+  EXPECT_EQ(c.protocol(), Protocol::kHttp2);
   const std::string preface = std::string(kHttp2Preface) + Frame(FrameType::kSettings, 0, 0, "");
   c.OnData(Event(Direction::kIngress, 3, preface), sink);
-  c.OnData(Event(Direction::kIngress, 4,
+  c.OnData(Event(Direction::kEgress, 4,
+                 Frame(FrameType::kSettings, 0, 0, "") + Frame(FrameType::kHeaders,
+                                                               frame_flags::kEndHeaders, 1,
+                                                               EncodeBlock({{":status", "200"}}))),
+           sink);
+  c.OnData(Event(Direction::kEgress, 5, Frame(FrameType::kData, frame_flags::kEndStream, 1, "ok")),
+           sink);
+  ASSERT_EQ(sink.records.size(), 1u);
+  EXPECT_EQ(sink.records[0].path, "/up");
+  EXPECT_EQ(sink.records[0].method, "GET");
+  EXPECT_EQ(sink.records[0].status_code, 200);
+  EXPECT_EQ(sink.records[0].protocol, Protocol::kHttp2);
+  EXPECT_EQ(sink.records[0].start_ns, 1u);
+  EXPECT_EQ(sink.records[0].end_ns, 5u);
+  EXPECT_TRUE(sink.records[0].parsed_ok);
+  // Later streams parse as usual.
+  c.OnData(Event(Direction::kIngress, 6,
                  Frame(FrameType::kHeaders, frame_flags::kEndHeaders | frame_flags::kEndStream, 3,
                        EncodeBlock({{":method", "GET"}, {":path", "/two"}}))),
            sink);
-  c.OnData(Event(Direction::kEgress, 5,
+  c.OnData(Event(Direction::kEgress, 7,
                  Frame(FrameType::kHeaders, frame_flags::kEndHeaders | frame_flags::kEndStream, 3,
                        EncodeBlock({{":status", "200"}}))),
            sink);
-  EXPECT_EQ(c.protocol(), Protocol::kHttp2);
   ASSERT_EQ(sink.records.size(), 2u);
   EXPECT_EQ(sink.records[1].path, "/two");
   EXPECT_TRUE(sink.records[1].parsed_ok);
+  EXPECT_EQ(c.counters().http2_unparsed, 0u);
 }
 
 }  // namespace

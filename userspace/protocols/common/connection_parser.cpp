@@ -56,9 +56,15 @@ void ConnectionParser::OnData(const DataEvent& event, RecordSink& sink) {
   if (auto* h1 = std::get_if<Http1Parser>(&parser_)) {
     h1->Feed(from_client, event.timestamp_ns, event.captured, event.size, sink);
     if (h1->upgraded()) {
-      // 101 Switching Protocols: infer again from the next bytes (h2c becomes HTTP/2; a
-      // WebSocket ends up ignored as unknown).
       own_.Add(h1->counters());
+      if (auto upgraded = h1->TakeH2cUpgrade()) {
+        // h2c: HTTP/2 from here on, and the upgrading request is stream 1.
+        Start(Protocol::kHttp2, from_client, event.direction);  // h1 is gone from here
+        if (auto* h2 = std::get_if<Http2Parser>(&parser_)) h2->SeedUpgradedRequest(*upgraded);
+        return;
+      }
+      // 101 to anything else (a WebSocket): infer again from the next bytes; it ends up ignored
+      // as unknown.
       parser_.emplace<std::monostate>();
       protocol_ = Protocol::kUnknown;
       inference_events_ = 0;

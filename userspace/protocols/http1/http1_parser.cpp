@@ -127,6 +127,7 @@ Http1Parser::Pending* Http1Parser::PushPending() {
   p.complete = false;
   p.ok = true;
   p.dropped_after = 0;
+  p.upgrade_h2c = false;
   return &p;
 }
 
@@ -389,6 +390,11 @@ bool Http1Parser::OnRequestHeaders(Side& s, std::string_view block) {
       case 4:
         if (EqualsIgnoreCase(name, "host")) r->host.assign(value);
         break;
+      case 7:
+        if (EqualsIgnoreCase(name, "upgrade") && EqualsIgnoreCase(TrimOws(value), "h2c")) {
+          p->upgrade_h2c = true;
+        }
+        break;
       case 10:
         if (EqualsIgnoreCase(name, "tracestate")) r->tracestate.assign(value);
         break;
@@ -474,7 +480,13 @@ bool Http1Parser::OnResponseHeaders(Side& s, std::string_view block, uint64_t ts
       Pending& front = PendingAt(0);
       front.record.response_bytes += s.msg_bytes;
       front.record.status_code = resp_status_;
-      EmitFront(ts, true, sink);
+      if (front.upgrade_h2c) {
+        // The exchange goes on over HTTP/2: its response is stream 1's, not this 101.
+        h2c_upgrade_ = front.record;
+        PopPending();
+      } else {
+        EmitFront(ts, true, sink);
+      }
     }
     upgraded_ = true;
     s.bound = false;

@@ -2,9 +2,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "protocols/common/request_record.h"
@@ -43,6 +45,9 @@ class Http1Parser {
   ParserCounters* mutable_counters() { return &counters_; }
   // Nothing more will be parsed (after 101 Switching Protocols).
   bool upgraded() const { return upgraded_; }
+  // After a 101 to an "Upgrade: h2c" request: that request, whose response comes over HTTP/2 on
+  // stream 1 (RFC 7540 3.2); the caller hands it to the HTTP/2 parser. Empty otherwise.
+  std::optional<RequestRecord> TakeH2cUpgrade() { return std::exchange(h2c_upgrade_, {}); }
   // Between request messages: the next client byte starts a new request (not a body's).
   bool AwaitsRequest() const { return req_.state == State::kIdle && req_.buf.empty(); }
 
@@ -78,6 +83,7 @@ class Http1Parser {
     bool complete = false;  // request message fully read
     bool ok = true;
     uint32_t dropped_after = 0;  // requests right after this one not queued (queue full)
+    bool upgrade_h2c = false;    // "Upgrade: h2c": a 101 continues this exchange in HTTP/2
   };
 
   void FeedSide(bool from_client, uint64_t ts, std::span<const uint8_t> captured, uint64_t size,
@@ -104,6 +110,7 @@ class Http1Parser {
   // Responses still to come for requests dropped from a full queue: each is consumed unpaired,
   // so the responses after them pair with the right requests again.
   uint64_t skip_responses_ = 0;
+  std::optional<RequestRecord> h2c_upgrade_;
   uint64_t next_seq_ = 1;
   int resp_status_ = 0;
   bool upgraded_ = false;

@@ -194,6 +194,17 @@ void Http2Parser::OnFrameHeader(Dir& d) {
   d.state = Dir::State::kPayload;
 }
 
+void Http2Parser::SeedUpgradedRequest(const RequestRecord& request) {
+  Stream* s = FindOrCreate(1, true);
+  if (s == nullptr) return;
+  s->record = request;
+  s->record.stream_id = 1;
+  s->record.status_code = 0;
+  s->record.response_bytes = 0;
+  s->request_headers = true;
+  lowest_client_stream_ = highest_client_stream_ = 1;
+}
+
 Http2Parser::Stream* Http2Parser::FindOrCreate(uint32_t id, bool create) {
   auto it = streams_.find(id);
   if (it != streams_.end()) return &it->second;

@@ -31,6 +31,8 @@ class Http2Parser {
   Http2Parser() : Http2Parser(Options{}) {}
 
   // `from_client`: bytes flowing client -> server.
+  // Stream 1 of a connection upgraded from HTTP/1.1 (h2c): its request was the HTTP/1 one.
+  void SeedUpgradedRequest(const RequestRecord& request);
   void Feed(bool from_client, uint64_t ts_ns, std::span<const uint8_t> captured, uint64_t size,
             RecordSink& sink);
   // Open streams are counted as unparsed and dropped.
