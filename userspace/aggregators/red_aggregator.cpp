@@ -1,5 +1,7 @@
 #include "aggregators/red_aggregator.h"
 
+#include <algorithm>
+
 #include "core/metric_family.h"
 
 namespace zerotrace {
@@ -10,7 +12,7 @@ const std::vector<double>& RedAggregator::Buckets() {
   return b;
 }
 
-RedAggregator::RedAggregator(prometheus::Registry& registry)
+RedAggregator::RedAggregator(prometheus::Registry& registry, std::chrono::seconds series_ttl)
     : http_server_(HistogramFamily(registry, "http_server_request_duration_seconds",
                                    "Duration of HTTP server requests (first request byte read to "
                                    "last response byte written)")),
@@ -21,9 +23,23 @@ RedAggregator::RedAggregator(prometheus::Registry& registry)
           HistogramFamily(registry, "rpc_server_duration_seconds", "Duration of inbound RPCs")),
       rpc_client_(
           HistogramFamily(registry, "rpc_client_duration_seconds", "Duration of outbound RPCs")),
-      unparsed_(CounterFamily(
-          registry, "zerotrace_http_unparsed_requests_total",
-          "Requests seen but not parsed (malformed, truncated, joined mid-stream)")) {}
+      unparsed_(
+          CounterFamily(registry, "zerotrace_http_unparsed_requests_total",
+                        "Requests seen but not parsed (malformed, truncated, joined mid-stream)")),
+      series_ttl_ns_(static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(series_ttl).count())) {}
+
+void RedAggregator::RemoveIdleSeries(uint64_t now_ns) {
+  if (series_ttl_ns_ == 0) return;
+  for (auto it = series_.begin(); it != series_.end();) {
+    if (now_ns < it->second.last_ns + series_ttl_ns_) {
+      ++it;
+      continue;
+    }
+    it->second.family->Remove(it->second.histogram);
+    it = series_.erase(it);
+  }
+}
 
 void RedAggregator::OnRequest(const protocols::RequestRecord& r, const ConnMeta& conn) {
   const std::string protocol(protocols::ProtocolName(r.protocol));
@@ -47,7 +63,9 @@ void RedAggregator::OnRequest(const protocols::RequestRecord& r, const ConnMeta&
     key_.append("\x1f").append(std::to_string(r.status_code));
     if (server) key_.append("\x1f").append(std::to_string(conn.local_port));
   }
-  prometheus::Histogram*& hist = series_[key_];
+  Series& series = series_[key_];
+  series.last_ns = std::max(series.last_ns, r.end_ns);
+  prometheus::Histogram*& hist = series.histogram;
   if (!hist) {
     prometheus::Labels labels = conn.k8s;
     labels["service_name"] = conn.service;
@@ -56,13 +74,15 @@ void RedAggregator::OnRequest(const protocols::RequestRecord& r, const ConnMeta&
       labels["rpc_service"] = r.rpc_service;
       labels["rpc_method"] = r.rpc_method;
       labels["rpc_grpc_status_code"] = grpc_code;
-      hist = &(server ? rpc_server_ : rpc_client_).Add(labels, Buckets());
+      series.family = &(server ? rpc_server_ : rpc_client_);
+      hist = &series.family->Add(labels, Buckets());
     } else {
       labels["http_request_method"] = r.method;
       labels["http_response_status_code"] = std::to_string(r.status_code);
       labels["http_route"] = r.route;
       if (server) labels["server_port"] = std::to_string(conn.local_port);
-      hist = &(server ? http_server_ : http_client_).Add(labels, Buckets());
+      series.family = &(server ? http_server_ : http_client_);
+      hist = &series.family->Add(labels, Buckets());
     }
   }
   hist->Observe(seconds);

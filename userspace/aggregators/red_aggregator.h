@@ -5,6 +5,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <chrono>
 #include <string>
 #include <unordered_map>
 
@@ -17,8 +18,15 @@ namespace zerotrace {
 // parsed are counted per protocol instead of being guessed into a series.
 class RedAggregator : public RequestConsumer {
  public:
-  explicit RedAggregator(prometheus::Registry& registry);
+  // `series_ttl`: a series with no request for this long leaves the registry (pods come and go
+  // with new k8s_pod_name values, short-lived services end), so the daemon's series follow what
+  // runs now; it comes back at 0 with its next request. Zero keeps every series.
+  explicit RedAggregator(prometheus::Registry& registry,
+                         std::chrono::seconds series_ttl = std::chrono::minutes(10));
   void OnRequest(const protocols::RequestRecord& record, const ConnMeta& conn) override;
+  // Removes series idle past the TTL; `now_ns` is on the requests' clock (CLOCK_MONOTONIC).
+  void RemoveIdleSeries(uint64_t now_ns);
+  size_t series() const { return series_.size(); }
 
   // OTel's default explicit bucket boundaries for HTTP durations, in seconds.
   static const std::vector<double>& Buckets();
@@ -31,7 +39,13 @@ class RedAggregator : public RequestConsumer {
   prometheus::Family<prometheus::Counter>& unparsed_;
   // Series looked up by a flat key: building prometheus::Labels (a map of strings) and hashing
   // it for every request cost more than parsing the request. Bounded by the label cardinality.
-  std::unordered_map<std::string, prometheus::Histogram*> series_;
+  struct Series {
+    prometheus::Family<prometheus::Histogram>* family = nullptr;
+    prometheus::Histogram* histogram = nullptr;
+    uint64_t last_ns = 0;  // end of its latest request
+  };
+  std::unordered_map<std::string, Series> series_;
+  uint64_t series_ttl_ns_;
   std::string key_;  // reused buffer
 };
 

@@ -76,6 +76,7 @@ void RequestPipeline::Refresh() {
       static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
   tracker_.SweepClosed(now);
   tracker_.SweepDead(now);
+  red_.RemoveIdleSeries(now);
   const auto& c = tracker_.counters();
   connections_.Set(static_cast<double>(tracker_.connections()));
   bytes_captured_.Update(c.bytes_captured);
