@@ -1,10 +1,15 @@
 #include "aggregators/red_aggregator.h"
 
-#include <algorithm>
-
 #include "core/metric_family.h"
 
 namespace zerotrace {
+namespace {
+
+uint64_t TtlNs(std::chrono::seconds ttl) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ttl).count());
+}
+
+}  // namespace
 
 const std::vector<double>& RedAggregator::Buckets() {
   static const std::vector<double> b = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
@@ -26,19 +31,21 @@ RedAggregator::RedAggregator(prometheus::Registry& registry, std::chrono::second
       unparsed_(
           CounterFamily(registry, "zerotrace_http_unparsed_requests_total",
                         "Requests seen but not parsed (malformed, truncated, joined mid-stream)")),
-      series_ttl_ns_(static_cast<uint64_t>(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(series_ttl).count())) {}
+      http_server_series_(http_server_, TtlNs(series_ttl)),
+      http_client_series_(http_client_, TtlNs(series_ttl)),
+      rpc_server_series_(rpc_server_, TtlNs(series_ttl)),
+      rpc_client_series_(rpc_client_, TtlNs(series_ttl)) {}
 
 void RedAggregator::RemoveIdleSeries(uint64_t now_ns) {
-  if (series_ttl_ns_ == 0) return;
-  for (auto it = series_.begin(); it != series_.end();) {
-    if (now_ns < it->second.last_ns + series_ttl_ns_) {
-      ++it;
-      continue;
-    }
-    it->second.family->Remove(it->second.histogram);
-    it = series_.erase(it);
+  for (auto* s :
+       {&http_server_series_, &http_client_series_, &rpc_server_series_, &rpc_client_series_}) {
+    s->RemoveIdle(now_ns);
   }
+}
+
+size_t RedAggregator::series() const {
+  return http_server_series_.size() + http_client_series_.size() + rpc_server_series_.size() +
+         rpc_client_series_.size();
 }
 
 void RedAggregator::OnRequest(const protocols::RequestRecord& r, const ConnMeta& conn) {
@@ -63,10 +70,9 @@ void RedAggregator::OnRequest(const protocols::RequestRecord& r, const ConnMeta&
     key_.append("\x1f").append(std::to_string(r.status_code));
     if (server) key_.append("\x1f").append(std::to_string(conn.local_port));
   }
-  Series& series = series_[key_];
-  series.last_ns = std::max(series.last_ns, r.end_ns);
-  prometheus::Histogram*& hist = series.histogram;
-  if (!hist) {
+  auto& series = server ? (grpc ? rpc_server_series_ : http_server_series_)
+                        : (grpc ? rpc_client_series_ : http_client_series_);
+  auto make_labels = [&] {
     prometheus::Labels labels = conn.k8s;
     labels["service_name"] = conn.service;
     if (grpc) {
@@ -74,18 +80,15 @@ void RedAggregator::OnRequest(const protocols::RequestRecord& r, const ConnMeta&
       labels["rpc_service"] = r.rpc_service;
       labels["rpc_method"] = r.rpc_method;
       labels["rpc_grpc_status_code"] = grpc_code;
-      series.family = &(server ? rpc_server_ : rpc_client_);
-      hist = &series.family->Add(labels, Buckets());
     } else {
       labels["http_request_method"] = r.method;
       labels["http_response_status_code"] = std::to_string(r.status_code);
       labels["http_route"] = r.route;
       if (server) labels["server_port"] = std::to_string(conn.local_port);
-      series.family = &(server ? http_server_ : http_client_);
-      hist = &series.family->Add(labels, Buckets());
     }
-  }
-  hist->Observe(seconds);
+    return labels;
+  };
+  series.Get(key_, r.end_ns, make_labels, Buckets()).Observe(seconds);
 }
 
 }  // namespace zerotrace

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "aggregators/conn_tracker.h"
+#include "core/expiring_series.h"
 
 namespace zerotrace {
 
@@ -26,7 +27,7 @@ class RedAggregator : public RequestConsumer {
   void OnRequest(const protocols::RequestRecord& record, const ConnMeta& conn) override;
   // Removes series idle past the TTL; `now_ns` is on the requests' clock (CLOCK_MONOTONIC).
   void RemoveIdleSeries(uint64_t now_ns);
-  size_t series() const { return series_.size(); }
+  size_t series() const;
 
   // OTel's default explicit bucket boundaries for HTTP durations, in seconds.
   static const std::vector<double>& Buckets();
@@ -39,13 +40,10 @@ class RedAggregator : public RequestConsumer {
   prometheus::Family<prometheus::Counter>& unparsed_;
   // Series looked up by a flat key: building prometheus::Labels (a map of strings) and hashing
   // it for every request cost more than parsing the request. Bounded by the label cardinality.
-  struct Series {
-    prometheus::Family<prometheus::Histogram>* family = nullptr;
-    prometheus::Histogram* histogram = nullptr;
-    uint64_t last_ns = 0;  // end of its latest request
-  };
-  std::unordered_map<std::string, Series> series_;
-  uint64_t series_ttl_ns_;
+  ExpiringSeries<prometheus::Histogram> http_server_series_;
+  ExpiringSeries<prometheus::Histogram> http_client_series_;
+  ExpiringSeries<prometheus::Histogram> rpc_server_series_;
+  ExpiringSeries<prometheus::Histogram> rpc_client_series_;
   std::string key_;  // reused buffer
 };
 

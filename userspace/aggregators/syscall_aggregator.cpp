@@ -10,6 +10,20 @@
 #include "core/syscall_table.h"
 
 namespace zerotrace {
+namespace {
+
+constexpr uint64_t kSweepEveryNs = 60'000'000'000ull;
+
+uint64_t TtlNs(std::chrono::seconds ttl) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ttl).count());
+}
+
+uint64_t SteadyNs(std::chrono::steady_clock::time_point t) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+
+}  // namespace
 
 SyscallAggregator::SyscallAggregator(prometheus::Registry& registry, ProcessCatalog& catalog,
                                      int stats_map_fd, std::chrono::seconds series_ttl)
@@ -21,7 +35,9 @@ SyscallAggregator::SyscallAggregator(prometheus::Registry& registry, ProcessCata
                             "System calls that returned an error (negative return value)")),
       duration_(HistogramFamily(registry, "zerotrace_syscall_duration_seconds",
                                 "Time from syscall entry to exit")),
-      series_ttl_(series_ttl) {}
+      calls_series_(calls_, TtlNs(series_ttl)),
+      errors_series_(errors_, TtlNs(series_ttl)),
+      duration_series_(duration_, TtlNs(series_ttl)) {}
 
 void SyscallAggregator::Apply(const syscall_key& key, const syscall_stats& now, Seen& seen,
                               std::chrono::steady_clock::time_point at) {
@@ -39,41 +55,26 @@ void SyscallAggregator::Apply(const syscall_key& key, const syscall_stats& now, 
   const std::string name = SyscallName(key.nr);
   std::string id = seen.service + '\x1f' + name;
   for (const auto& [k, v] : seen.k8s) id.append("\x1f").append(v);
-  Series& series = series_[id];
-  if (series.calls == nullptr) {
-    prometheus::Labels labels = seen.k8s;
-    labels["service_name"] = seen.service;
-    labels["syscall"] = name;
-    series.calls = &calls_.Add(labels);
-    series.errors = &errors_.Add(labels);  // present at 0 so rate() works before the first error
-    series.duration = &duration_.Add(labels, Log2Buckets::BoundariesSeconds());
-  }
-  series.updated = at;
-  series.calls->Increment(static_cast<double>(dcount));
-  if (derr) series.errors->Increment(static_cast<double>(derr));
-  series.duration->ObserveMultiple(Log2Buckets::Increments(dhist), static_cast<double>(dns) / 1e9);
+  auto labels = [&] {
+    prometheus::Labels l = seen.k8s;
+    l["service_name"] = seen.service;
+    l["syscall"] = name;
+    return l;
+  };
+  const uint64_t at_ns = SteadyNs(at);
+  calls_series_.Get(id, at_ns, labels).Increment(static_cast<double>(dcount));
+  // Present at 0 so rate() works before the first error.
+  auto& errs = errors_series_.Get(id, at_ns, labels);
+  if (derr) errs.Increment(static_cast<double>(derr));
+  duration_series_.Get(id, at_ns, labels, Log2Buckets::BoundariesSeconds())
+      .ObserveMultiple(Log2Buckets::Increments(dhist), static_cast<double>(dns) / 1e9);
   events_seen_ += dcount;
   seen.last = now;
 }
 
-void SyscallAggregator::RemoveIdleSeries(std::chrono::steady_clock::time_point now) {
-  if (series_ttl_.count() == 0 || now - last_sweep_ < series_ttl_ / 10) return;
-  last_sweep_ = now;
-  for (auto it = series_.begin(); it != series_.end();) {
-    if (now - it->second.updated < series_ttl_) {
-      ++it;
-      continue;
-    }
-    calls_.Remove(it->second.calls);
-    errors_.Remove(it->second.errors);
-    duration_.Remove(it->second.duration);
-    it = series_.erase(it);
-  }
-}
-
 size_t SyscallAggregator::series() const {
   std::lock_guard lock(mu_);
-  return series_.size();
+  return calls_series_.size();
 }
 
 void SyscallAggregator::Collect(std::chrono::steady_clock::time_point at) {
@@ -110,7 +111,14 @@ void SyscallAggregator::Collect(std::chrono::steady_clock::time_point at) {
       seen_.erase(it);
     }
   }
-  RemoveIdleSeries(at);
+  // A sweep costs a pass over every series: often enough at a tenth of the TTL.
+  const uint64_t now_ns = SteadyNs(at);
+  if (now_ns - last_sweep_ns_ >= kSweepEveryNs) {
+    last_sweep_ns_ = now_ns;
+    calls_series_.RemoveIdle(now_ns);
+    errors_series_.RemoveIdle(now_ns);
+    duration_series_.RemoveIdle(now_ns);
+  }
 }
 
 size_t SyscallAggregator::tracked_entries() const {

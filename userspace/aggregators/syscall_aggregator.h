@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/expiring_series.h"
 #include "process/process_catalog.h"
 #include "syscalls.h"
 
@@ -58,16 +59,8 @@ class SyscallAggregator {
     }
   };
 
-  struct Series {
-    prometheus::Counter* calls = nullptr;
-    prometheus::Counter* errors = nullptr;
-    prometheus::Histogram* duration = nullptr;
-    std::chrono::steady_clock::time_point updated;
-  };
-
   void Apply(const syscall_key& key, const syscall_stats& now, Seen& seen,
              std::chrono::steady_clock::time_point at);
-  void RemoveIdleSeries(std::chrono::steady_clock::time_point now);
 
   ProcessCatalog& catalog_;
   int stats_fd_;
@@ -76,9 +69,11 @@ class SyscallAggregator {
   prometheus::Family<prometheus::Histogram>& duration_;
   mutable std::mutex mu_;
   std::unordered_map<syscall_key, Seen, KeyHash, KeyEq> seen_;
-  std::chrono::seconds series_ttl_;
-  std::unordered_map<std::string, Series> series_;  // by their labels, flattened
-  std::chrono::steady_clock::time_point last_sweep_{};
+  // One key for the three families' series of a (service, syscall).
+  ExpiringSeries<prometheus::Counter> calls_series_;
+  ExpiringSeries<prometheus::Counter> errors_series_;
+  ExpiringSeries<prometheus::Histogram> duration_series_;
+  uint64_t last_sweep_ns_ = 0;
   uint64_t events_seen_ = 0;
 };
 

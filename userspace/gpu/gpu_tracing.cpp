@@ -128,11 +128,13 @@ std::vector<Probe*> GpuTracing::probes() {
 }
 
 int GpuTracing::Poll(int timeout_ms) {
-  std::lock_guard<std::mutex> lock(poll_mu_);
+  // Waited for without the lock: a poller looping on Poll() held it almost all the time, and
+  // std::mutex is not fair, so Rescan() (new libraries to attach) could starve for many seconds.
   if (timeout_ms > 0 && epoll_fd_ >= 0) {
     epoll_event events[2];
     epoll_wait(epoll_fd_, events, 2, timeout_ms);
   }
+  std::lock_guard<std::mutex> lock(poll_mu_);
   int n = 0;
   if (cuda_attached_) n += std::max(0, cuda_->Poll(0));
   if (cupti_attached_) n += std::max(0, cupti_->Poll(0));

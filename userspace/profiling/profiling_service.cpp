@@ -8,6 +8,11 @@
 #include "flamegraph/svg.h"
 
 namespace zerotrace::profiling {
+namespace {
+
+constexpr uint64_t kSeriesTtlNs = 600'000'000'000ull;  // 10 minutes
+
+}  // namespace
 
 Result<RenderedProfile> RenderProfile(const flamegraph::Profile& profile, const std::string& format,
                                       const std::string& title) {
@@ -35,7 +40,9 @@ ProfilingService::ProfilingService(Features& features, ProcessFilter& filter,
       oncpu_samples_(CounterFamily(registry, "zerotrace_oncpu_samples_total",
                                    "On-CPU profile samples (cpu-clock perf events) per service")),
       offcpu_seconds_(CounterFamily(registry, "zerotrace_offcpu_seconds_total",
-                                    "Time threads spent blocked off-CPU, per service")) {
+                                    "Time threads spent blocked off-CPU, per service")),
+      oncpu_series_(oncpu_samples_, kSeriesTtlNs),
+      offcpu_series_(offcpu_seconds_, kSeriesTtlNs) {
   auto symbolizers = MakeDefaultSymbolizers("/proc/kallsyms", options.proc_root);
   if (!symbolizers) {
     oncpu_error_ = offcpu_error_ = symbolizers.error().message;
@@ -73,6 +80,10 @@ ProfilingService::ProfilingService(Features& features, ProcessFilter& filter,
 }
 
 void ProfilingService::Tick() {
+  const uint64_t now_ns =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::steady_clock::now().time_since_epoch())
+                                .count());
   auto labels_of = [this](uint32_t pid, const std::string& comm) {
     auto info = catalog_.Lookup(pid);
     prometheus::Labels labels;
@@ -80,23 +91,27 @@ void ProfilingService::Tick() {
     labels["service_name"] = info ? info->service_name : comm;
     return labels;
   };
+  auto add = [&](ExpiringSeries<prometheus::Counter>& series, uint32_t pid, const std::string& comm,
+                 double value) {
+    const prometheus::Labels labels = labels_of(pid, comm);
+    series.Get(SeriesKey(labels), now_ns, [&] { return labels; }).Increment(value);
+  };
   if (oncpu_) {
     if (auto s = oncpu_->Poll(); !s) spdlog::warn("oncpu: {}", s.message());
     for (const auto& [pid, t] : oncpu_->TakeTotals()) {
-      if (t.samples) {
-        oncpu_samples_.Add(labels_of(pid, t.comm)).Increment(static_cast<double>(t.samples));
-      }
+      if (t.samples) add(oncpu_series_, pid, t.comm, static_cast<double>(t.samples));
     }
   }
   if (offcpu_) {
     if (auto s = offcpu_->Poll(); !s) spdlog::warn("offcpu: {}", s.message());
     for (const auto& [pid, t] : offcpu_->TakeTotals()) {
       if (t.nanoseconds) {
-        offcpu_seconds_.Add(labels_of(pid, t.comm))
-            .Increment(static_cast<double>(t.nanoseconds) / 1e9);
+        add(offcpu_series_, pid, t.comm, static_cast<double>(t.nanoseconds) / 1e9);
       }
     }
   }
+  oncpu_series_.RemoveIdle(now_ns);
+  offcpu_series_.RemoveIdle(now_ns);
 }
 
 Result<RenderedProfile> ProfilingService::Record(const std::string& type,

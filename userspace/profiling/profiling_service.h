@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "core/expiring_series.h"
 #include "core/features.h"
 #include "core/result.h"
 #include "probes/offcpu_probe.h"
@@ -57,7 +58,7 @@ class ProfilingService {
                                  uint32_t pid, const std::string& format,
                                  const std::function<bool()>& stop);
 
- // The user-space symbolizer the profilers use (null when none could be made): other consumers
+  // The user-space symbolizer the profilers use (null when none could be made): other consumers
   // (GPU launch stacks) share it, so each binary's symbols are read and held once.
   symbolizer::SymbolizerPtr user_symbolizer() const { return user_symbolizer_; }
 
@@ -68,6 +69,9 @@ class ProfilingService {
   std::string oncpu_error_, offcpu_error_;
   prometheus::Family<prometheus::Counter>& oncpu_samples_;
   prometheus::Family<prometheus::Counter>& offcpu_seconds_;
+  // Per-service series leave after 10 minutes without samples (pods come and go).
+  ExpiringSeries<prometheus::Counter> oncpu_series_;
+  ExpiringSeries<prometheus::Counter> offcpu_series_;
 };
 
 // Renders a profile in one of the flamegraph formats.
