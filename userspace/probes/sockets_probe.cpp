@@ -25,7 +25,10 @@ SocketsProbe::SocketsProbe(Features& features, ProcessFilter& filter, SocketsPro
 SocketsProbe::~SocketsProbe() {
   if (rb_) ring_buffer__free(rb_);
   if (!skel_) return;
-  std::vector<bpf_link*> links = tls_links_;
+  std::vector<bpf_link*> links;
+  for (auto& [key, file] : tls_attached_) {
+    links.insert(links.end(), file.links.begin(), file.links.end());
+  }
   const bpf_object_skeleton* s = skel_->skeleton;
   for (int i = 0; i < s->prog_cnt; ++i) {
     if (s->progs[i].link && *s->progs[i].link) {
@@ -160,20 +163,52 @@ Status SocketsProbe::Attach() {
 
 bool SocketsProbe::TlsPerProcess() const { return filter_.enabled() && !filter_.by_comm(); }
 
+std::string SocketsProbe::TlsKey(const std::string& file, int pid) {
+  return pid < 0 ? file : file + "@" + std::to_string(pid);
+}
+
 int SocketsProbe::AttachTlsLibraries(const std::string& proc_root) {
   if (!attached_) return 0;
   LibsslScanner scanner(proc_root);
-  if (!TlsPerProcess()) return AttachTlsFiles(scanner.All(), -1);
+  std::set<std::string> mapped;
   int added = 0;
-  for (uint32_t pid : filter_.TracedPids()) {
-    added += AttachTlsFiles(scanner.Of(pid), static_cast<int>(pid));
+  if (!TlsPerProcess()) {
+    const LibsslScanner::Files found = scanner.All();
+    for (const auto& [file, path] : found) mapped.insert(TlsKey(file, -1));
+    added = AttachTlsFiles(found, -1);
+  } else {
+    for (uint32_t pid : filter_.TracedPids()) {
+      const LibsslScanner::Files found = scanner.Of(pid);
+      for (const auto& [file, path] : found) mapped.insert(TlsKey(file, static_cast<int>(pid)));
+      added += AttachTlsFiles(found, static_cast<int>(pid));
+    }
   }
+  // A full scan knows every file still mapped: the links of the others go. Each uprobe pins its
+  // file's inode, so a deleted container layer's libssl would otherwise never be freed, and a
+  // node that runs many short-lived containers would gather links without end.
+  std::vector<bpf_link*> gone;
+  {
+    std::lock_guard lock(tls_mu_);
+    for (auto it = tls_attached_.begin(); it != tls_attached_.end();) {
+      if (mapped.count(it->first)) {
+        ++it;
+        continue;
+      }
+      if (!it->second.links.empty()) {
+        spdlog::info("sockets: TLS probes detached from {} (no traced process maps it now)",
+                     it->second.path);
+      }
+      gone.insert(gone.end(), it->second.links.begin(), it->second.links.end());
+      it = tls_attached_.erase(it);
+    }
+  }
+  DestroyLinksConcurrently(gone);
   return added;
 }
 
 size_t SocketsProbe::tls_libraries() const {
   std::lock_guard lock(tls_mu_);
-  return tls_paths_.size();
+  return tls_attached_.size();
 }
 
 void SocketsProbe::WatchTlsLibraries(const std::string& proc_root) {
@@ -219,7 +254,11 @@ int SocketsProbe::AttachTlsFiles(const LibsslScanner::Files& found, int pid) {
   std::lock_guard lock(tls_mu_);
   int added = 0;
   for (const auto& [file, path] : found) {
-    if (!tls_paths_.insert(pid < 0 ? file : file + "@" + std::to_string(pid)).second) continue;
+    const std::string key = TlsKey(file, pid);
+    if (tls_attached_.count(key)) continue;
+    TlsFile& attached = tls_attached_[key];
+    attached.path = path;
+    std::vector<bpf_link*>& links = attached.links;
     // Before the first uprobe can fire, so syscalls under an SSL call are tied to it from the
     // start.
     skel_->bss->tls_probes_attached = true;
@@ -231,7 +270,7 @@ int SocketsProbe::AttachTlsFiles(const LibsslScanner::Files& found, int pid) {
       // other processes using the same libssl take no trap on each SSL call.
       bpf_link* link = bpf_program__attach_uprobe_opts(t.prog, pid, path.c_str(), 0, &opts);
       if (link) {
-        tls_links_.push_back(link);
+        links.push_back(link);
         ++ok;
       }
     }

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -83,6 +84,7 @@ class SocketsProbe : public Probe {
   int AttachTlsFiles(const LibsslScanner::Files& found, int pid);
   // A pid selection: TLS uprobes go into the selected processes only.
   bool TlsPerProcess() const;
+  static std::string TlsKey(const std::string& file, int pid);
 
   Features& features_;
   ProcessFilter& filter_;
@@ -93,9 +95,13 @@ class SocketsProbe : public Probe {
   bool attached_ = false;
   SocketsAttachMode mode_ = SocketsAttachMode::kUnavailable;
   mutable std::mutex tls_mu_;  // the periodic scan and Poll()'s targeted scans both attach
-  // libssl files attached, "file@pid" per process with a pid selection (or failed: not retried)
-  std::set<std::string> tls_paths_;
-  std::vector<bpf_link*> tls_links_;
+  // key (the file's dev:inode, "dev:inode@pid" with a pid selection) -> its path and uprobe
+  // links; no links marks a file that could not be attached (not retried while it stays mapped).
+  struct TlsFile {
+    std::string path;
+    std::vector<bpf_link*> links;
+  };
+  std::map<std::string, TlsFile> tls_attached_;
   std::unique_ptr<LibsslScanner> tls_watch_;  // set once by WatchTlsLibraries()
   std::atomic<uint64_t> events_seen_{0};
   std::atomic<uint64_t> malformed_{0};

@@ -495,6 +495,39 @@ TEST(HttpBpfTest, LibsslOfAProcessStartedLaterIsAttachedAtExec) {
   DriveTlsAndExpectExactCounts(collector, nginx, service, client, /*check_client=*/false);
 }
 
+// When no process maps a libssl any more (its container ended), the periodic full scan detaches
+// its uprobes: each pins the file's inode, so a deleted layer could never be freed, and links
+// would pile up on a node that runs many short-lived containers.
+TEST(HttpBpfTest, LibsslNoLongerMappedIsDetached) {
+  ZT_REQUIRE_BPF();
+  const std::string libs = TempDir();
+  ASSERT_EQ(std::system(("cp /usr/lib/x86_64-linux-gnu/libssl.so.3 " + libs + "/").c_str()), 0)
+      << "Debian's libssl3 (x86_64) is expected";
+  // Full scans every 5th interval: every second here.
+  Collector collector(ZT_BIN, {"--probes", "tls", "--interval", "200ms"});
+  ASSERT_EQ(collector.WaitReady(), "");
+  const std::string certs = MakeCertificate();
+  ASSERT_NE(certs, "");
+  const std::string own = libs + "/libssl.so.3";
+  // The log names the file through the mapping process's root: /proc/PID/root/<path>.
+  auto logged = [&](const std::string& what) {
+    const std::string log = collector.Log();
+    for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) {
+      if (log.substr(at, log.find('\n', at) - at).find(own) != std::string::npos) return true;
+    }
+    return false;
+  };
+  {
+    Nginx nginx("ssl", SslConfig(certs), Unique("nginx-gone"), {"LD_LIBRARY_PATH=" + libs});
+    ASSERT_GT(nginx.port, 0);
+    ASSERT_TRUE(WaitFor([&] { return logged("capture attached to"); }, std::chrono::seconds(10)))
+        << collector.Log();
+    EXPECT_FALSE(logged("detached from"));
+  }  // nginx stops
+  ASSERT_TRUE(WaitFor([&] { return logged("detached from"); }, std::chrono::seconds(10)))
+      << collector.Log();
+}
+
 TEST(HttpBpfTest, GrpcUnaryFailingAndStreamingExactCounts) {
   ZT_REQUIRE_BPF();
   Collector collector(ZT_BIN, {"--probes", "sockets"});
