@@ -40,8 +40,8 @@ TEST(OtelJsDecodeTest, PayloadDecodesWithOpenTelemetryJs) {
   const char* js_dir_env = std::getenv("ZT_OTEL_JS_DIR");
   fs::path js_dir = js_dir_env ? fs::path(js_dir_env) : script.parent_path();
   if (!fs::exists(js_dir / "node_modules/@opentelemetry/otlp-transformer")) {
-    GTEST_SKIP() << "OpenTelemetry JS not installed in " << (js_dir / "node_modules").string()
-                 << " (npm ci --prefix tests/unit/otlp)";
+    ZT_SKIP_UNLESS_CI("OpenTelemetry JS not installed in " +
+                      (js_dir / "node_modules").string() + " (npm ci --prefix tests/unit/otlp)");
   }
   int status = 0;
   RunCommand("node --version >/dev/null 2>&1", &status);
