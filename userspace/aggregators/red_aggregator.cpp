@@ -3,13 +3,6 @@
 #include "core/metric_family.h"
 
 namespace zerotrace {
-namespace {
-
-uint64_t TtlNs(std::chrono::seconds ttl) {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ttl).count());
-}
-
-}  // namespace
 
 const std::vector<double>& RedAggregator::Buckets() {
   static const std::vector<double> b = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
@@ -31,10 +24,10 @@ RedAggregator::RedAggregator(prometheus::Registry& registry, std::chrono::second
       unparsed_(
           CounterFamily(registry, "zerotrace_http_unparsed_requests_total",
                         "Requests seen but not parsed (malformed, truncated, joined mid-stream)")),
-      http_server_series_(http_server_, TtlNs(series_ttl)),
-      http_client_series_(http_client_, TtlNs(series_ttl)),
-      rpc_server_series_(rpc_server_, TtlNs(series_ttl)),
-      rpc_client_series_(rpc_client_, TtlNs(series_ttl)) {}
+      http_server_series_(http_server_, series_ttl),
+      http_client_series_(http_client_, series_ttl),
+      rpc_server_series_(rpc_server_, series_ttl),
+      rpc_client_series_(rpc_client_, series_ttl) {}
 
 void RedAggregator::RemoveIdleSeries(uint64_t now_ns) {
   for (auto* s :

@@ -14,15 +14,6 @@ namespace {
 
 constexpr uint64_t kSweepEveryNs = 60'000'000'000ull;
 
-uint64_t TtlNs(std::chrono::seconds ttl) {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(ttl).count());
-}
-
-uint64_t SteadyNs(std::chrono::steady_clock::time_point t) {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
-}
-
 }  // namespace
 
 SyscallAggregator::SyscallAggregator(prometheus::Registry& registry, ProcessCatalog& catalog,
@@ -35,9 +26,9 @@ SyscallAggregator::SyscallAggregator(prometheus::Registry& registry, ProcessCata
                             "System calls that returned an error (negative return value)")),
       duration_(HistogramFamily(registry, "zerotrace_syscall_duration_seconds",
                                 "Time from syscall entry to exit")),
-      calls_series_(calls_, TtlNs(series_ttl)),
-      errors_series_(errors_, TtlNs(series_ttl)),
-      duration_series_(duration_, TtlNs(series_ttl)) {}
+      calls_series_(calls_, series_ttl),
+      errors_series_(errors_, series_ttl),
+      duration_series_(duration_, series_ttl) {}
 
 void SyscallAggregator::Apply(const syscall_key& key, const syscall_stats& now, Seen& seen,
                               std::chrono::steady_clock::time_point at) {

@@ -3,6 +3,7 @@
 #include <prometheus/family.h>
 #include <prometheus/labels.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
@@ -10,17 +11,17 @@
 
 namespace zerotrace {
 
-// The series of one metric family that leave the registry after `ttl_ns` without an update:
+// The series of one metric family that leave the registry after `ttl` without an update:
 // label values that come and go (a rolled-out pod's k8s_pod_name, a finished cron job's service)
 // would otherwise keep their series for the daemon's lifetime. A removed series comes back at zero
-// with its next update, which Prometheus reads as a counter reset. `ttl_ns` 0 keeps everything.
+// with its next update, which Prometheus reads as a counter reset. A zero `ttl` keeps everything.
 // Series are looked up by a flat key the caller builds (cheaper than hashing a label map); the
 // labels are only built for a new series. Times are the caller's clock, in nanoseconds.
 template <typename Metric>
 class ExpiringSeries {
  public:
-  ExpiringSeries(prometheus::Family<Metric>& family, uint64_t ttl_ns)
-      : family_(family), ttl_ns_(ttl_ns) {}
+  ExpiringSeries(prometheus::Family<Metric>& family, std::chrono::nanoseconds ttl)
+      : family_(family), ttl_ns_(static_cast<uint64_t>(ttl.count())) {}
 
   // The series for `key`, created from `make_labels()` (and `args` for the metric, e.g. a
   // histogram's buckets) when new; marks it used at `now_ns`.
@@ -56,6 +57,13 @@ class ExpiringSeries {
   uint64_t ttl_ns_;
   std::unordered_map<std::string, Entry> entries_;
 };
+
+// steady_clock time in nanoseconds, for callers on that clock.
+inline uint64_t SteadyNs(
+    std::chrono::steady_clock::time_point t = std::chrono::steady_clock::now()) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
 
 // A flat key for a label set (names and values joined by unit separators).
 inline std::string SeriesKey(const prometheus::Labels& labels) {

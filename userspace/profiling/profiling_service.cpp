@@ -10,7 +10,7 @@
 namespace zerotrace::profiling {
 namespace {
 
-constexpr uint64_t kSeriesTtlNs = 600'000'000'000ull;  // 10 minutes
+constexpr std::chrono::minutes kSeriesTtl{10};
 
 }  // namespace
 
@@ -41,8 +41,8 @@ ProfilingService::ProfilingService(Features& features, ProcessFilter& filter,
                                    "On-CPU profile samples (cpu-clock perf events) per service")),
       offcpu_seconds_(CounterFamily(registry, "zerotrace_offcpu_seconds_total",
                                     "Time threads spent blocked off-CPU, per service")),
-      oncpu_series_(oncpu_samples_, kSeriesTtlNs),
-      offcpu_series_(offcpu_seconds_, kSeriesTtlNs) {
+      oncpu_series_(oncpu_samples_, kSeriesTtl),
+      offcpu_series_(offcpu_seconds_, kSeriesTtl) {
   auto symbolizers = MakeDefaultSymbolizers("/proc/kallsyms", options.proc_root);
   if (!symbolizers) {
     oncpu_error_ = offcpu_error_ = symbolizers.error().message;
@@ -80,10 +80,7 @@ ProfilingService::ProfilingService(Features& features, ProcessFilter& filter,
 }
 
 void ProfilingService::Tick() {
-  const uint64_t now_ns =
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                std::chrono::steady_clock::now().time_since_epoch())
-                                .count());
+  const uint64_t now_ns = SteadyNs();
   auto labels_of = [this](uint32_t pid, const std::string& comm) {
     auto info = catalog_.Lookup(pid);
     prometheus::Labels labels;
