@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "aggregators/syscall_aggregator.h"
+#include "core/expiring_series.h"
 #include "core/metric_family.h"
 #include "core/privileges.h"
 #include "core/tracefs.h"
@@ -361,7 +362,10 @@ void Daemon::Housekeeping() {
   spdlog::debug("tick: refresh {} ms, gpu rescan {} ms, tls scan {} ms", ms(t1 - t0), ms(t2 - t1),
                 ms(t3 - t2));
   const auto gone = catalog_->Sweep();
-  if (gpu_) gpu_->ForgetProcesses(gone);
+  if (gpu_) {
+    gpu_->ForgetProcesses(gone);
+    gpu_->RemoveIdleSeries(SteadyNs());
+  }
   filter_->Sweep(config_.proc_root);
 }
 

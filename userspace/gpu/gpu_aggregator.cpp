@@ -197,7 +197,12 @@ GpuAggregator::GpuAggregator(prometheus::Registry& registry, ProcessCatalog& cat
       sync_wait_(CounterFamily(registry, "zerotrace_cuda_sync_wait_seconds_total",
                                "CPU time blocked in CUDA synchronization calls")),
       kernel_names_(4096, options_.max_kernel_name_len),
-      kernel_labels_(options_.max_kernels_per_service) {}
+      kernel_labels_(options_.max_kernels_per_service),
+      launch_series_(launches_, options_.series_ttl),
+      kernel_duration_series_(kernel_duration_, options_.series_ttl),
+      memcpy_bytes_series_(memcpy_bytes_, options_.series_ttl),
+      memcpy_duration_series_(memcpy_duration_, options_.series_ttl),
+      sync_wait_series_(sync_wait_, options_.series_ttl) {}
 
 GpuAggregator::~GpuAggregator() {
   for (auto& [tgid, p] : procs_) {
@@ -441,9 +446,9 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
       if (!Read(data, size, &e)) return;
       const char* kind = DriverMemcpyKindName(e.direction);
       if (!HasInjector(h.tgid, p)) {
-        memcpy_bytes_.Add({{"service_name", p.service}, {"kind", kind}})
+        CounterFor(memcpy_bytes_series_, p.service, "kind", kind)
             .Increment(static_cast<double>(e.bytes));
-        memcpy_duration_.Add({{"service_name", p.service}, {"kind", kind}}, KernelBuckets())
+        HistogramFor(memcpy_duration_series_, p.service, "kind", kind)
             .Observe(Seconds(e.duration_ns));
       }
       {
@@ -465,7 +470,7 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
       // With the injector, CUPTI's synchronization records cover every sync (the runtime does
       // not always go through the exported driver symbols); counting both would double.
       if (!HasInjector(h.tgid, p)) {
-        sync_wait_.Add({{"service_name", p.service}, {"call", SyncCallName(h.call)}})
+        CounterFor(sync_wait_series_, p.service, "call", SyncCallName(h.call))
             .Increment(Seconds(e.duration_ns));
       }
       {
@@ -484,6 +489,62 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
   }
 }
 
+prometheus::Counter& GpuAggregator::CounterFor(ExpiringSeries<prometheus::Counter>& series,
+                                               const std::string& service, const char* label_name,
+                                               const std::string& label_value) {
+  const uint64_t now = SteadyNs();
+  service_last_ns_[service] = now;
+  std::string key = service;
+  key.push_back('\x1f');
+  key += label_value;
+  return series.Get(key, now, [&] {
+    return prometheus::Labels{{"service_name", service}, {label_name, label_value}};
+  });
+}
+
+prometheus::Histogram& GpuAggregator::HistogramFor(ExpiringSeries<prometheus::Histogram>& series,
+                                                   const std::string& service,
+                                                   const char* label_name,
+                                                   const std::string& label_value) {
+  const uint64_t now = SteadyNs();
+  service_last_ns_[service] = now;
+  std::string key = service;
+  key.push_back('\x1f');
+  key += label_value;
+  return series.Get(
+      key, now,
+      [&] {
+        return prometheus::Labels{{"service_name", service}, {label_name, label_value}};
+      },
+      KernelBuckets());
+}
+
+void GpuAggregator::RemoveIdleSeries(uint64_t now_ns) {
+  std::lock_guard lock(mu_);
+  launch_series_.RemoveIdle(now_ns);
+  kernel_duration_series_.RemoveIdle(now_ns);
+  memcpy_bytes_series_.RemoveIdle(now_ns);
+  memcpy_duration_series_.RemoveIdle(now_ns);
+  sync_wait_series_.RemoveIdle(now_ns);
+  const auto ttl = static_cast<uint64_t>(options_.series_ttl.count());
+  if (ttl == 0) return;
+  // A service with no series left may come back with other kernels: it gets a fresh bound.
+  for (auto it = service_last_ns_.begin(); it != service_last_ns_.end();) {
+    if (now_ns < it->second + ttl) {
+      ++it;
+      continue;
+    }
+    kernel_labels_.ForgetService(it->first);
+    it = service_last_ns_.erase(it);
+  }
+}
+
+size_t GpuAggregator::series_count() const {
+  std::lock_guard lock(mu_);
+  return launch_series_.size() + kernel_duration_series_.size() + memcpy_bytes_series_.size() +
+         memcpy_duration_series_.size() + sync_wait_series_.size();
+}
+
 void GpuAggregator::HandleLaunch(const void* data) {
   cuda_launch_event e;
   std::memcpy(&e, data, sizeof(e));
@@ -496,9 +557,7 @@ void GpuAggregator::HandleLaunch(const void* data) {
   static const std::string kNoName;
   const std::string& mangled = name_id == p.names.end() ? kNoName : name_id->second;
   const auto names = kernel_names_.Get(mangled);
-  launches_
-      .Add(
-          {{"service_name", p.service}, {"kernel", kernel_labels_.Bound(p.service, names->short_)}})
+  CounterFor(launch_series_, p.service, "kernel", kernel_labels_.Bound(p.service, names->short_))
       .Increment();
   if (!HasInjector(e.hdr.tgid, p)) {
     TraceRecord r;
@@ -576,7 +635,7 @@ void GpuAggregator::OnCuptiEvent(const void* data, size_t size) {
       cupti_sync_event e;
       if (!Read(data, size, &e)) return;
       if (e.rec.end > e.rec.start) {
-        sync_wait_.Add({{"service_name", p.service}, {"call", CuptiSyncName(e.rec.type)}})
+        CounterFor(sync_wait_series_, p.service, "call", CuptiSyncName(e.rec.type))
             .Increment(Seconds(e.rec.end - e.rec.start));
       }
       break;
@@ -608,14 +667,7 @@ void GpuAggregator::HandleCuptiKernel(const cupti_kernel_event& e) {
   const auto names = kernel_names_.Get(CString(e.name, sizeof(e.name)));
   const uint64_t ns = r.end > r.start ? r.end - r.start : 0;
   const std::string& label = kernel_labels_.Bound(p.service, names->short_);
-  std::string key = p.service;
-  key.push_back('\0');
-  key += label;
-  prometheus::Histogram*& hist = kernel_hist_[key];
-  if (!hist) {
-    hist = &kernel_duration_.Add({{"service_name", p.service}, {"kernel", label}}, KernelBuckets());
-  }
-  hist->Observe(Seconds(ns));
+  HistogramFor(kernel_duration_series_, p.service, "kernel", label).Observe(Seconds(ns));
   // Busy time: the union of kernel intervals per device (records arrive roughly in order).
   uint64_t& until = busy_until_[r.device_id];
   uint64_t busy = 0;
@@ -708,10 +760,8 @@ void GpuAggregator::HandleCuptiMemcpy(const cupti_memcpy_event& e) {
   const auto& r = e.rec;
   const char* kind = MemcpyKindName(r.copy_kind);
   const uint64_t ns = r.end > r.start ? r.end - r.start : 0;
-  memcpy_bytes_.Add({{"service_name", p.service}, {"kind", kind}})
-      .Increment(static_cast<double>(r.bytes));
-  memcpy_duration_.Add({{"service_name", p.service}, {"kind", kind}}, KernelBuckets())
-      .Observe(Seconds(ns));
+  CounterFor(memcpy_bytes_series_, p.service, "kind", kind).Increment(static_cast<double>(r.bytes));
+  HistogramFor(memcpy_duration_series_, p.service, "kind", kind).Observe(Seconds(ns));
   TraceRecord t;
   t.kind = TraceRecord::Kind::kMemcpy;
   t.pid = tgid;

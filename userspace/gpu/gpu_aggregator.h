@@ -6,6 +6,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -22,6 +23,7 @@
 
 #include "bpf/cupti.h"
 #include "chrome/trace.h"
+#include "core/expiring_series.h"
 #include "core/gpu_kernel_run.h"
 #include "flamegraph/profile.h"
 #include "gpu/kernel_names.h"
@@ -54,6 +56,9 @@ struct GpuAggregatorOptions {
   size_t max_trace_slices = 200000;              // Chrome trace: the last N slices (and N/2 flows)
   size_t max_profile_stacks = 20000;             // distinct stacks in the cumulative GPU profile
   size_t max_allocations_per_process = 1 << 20;  // tracked outstanding allocations
+  // A per-service series (launches, kernel and memcpy figures, sync wait) idle this long leaves
+  // /metrics, and a service idle this long forgets its kernel label bound; zero keeps all.
+  std::chrono::nanoseconds series_ttl = std::chrono::minutes(10);
   // Symbolizes launch and allocation stacks; null keeps raw addresses (`0x...` frames).
   symbolizer::SymbolizerPtr symbolizer;
   // Called for each kernel execution with a known launch (e.g. GPU spans); may be empty.
@@ -131,6 +136,10 @@ class GpuAggregator {
   void ForgetStacks(bool cuda, bool cupti);
   // Drops per-process state of processes that exited.
   void ForgetProcesses(const std::vector<uint32_t>& pids);
+  // Removes per-service series idle for `series_ttl` (steady_clock ns, see SteadyNs()).
+  void RemoveIdleSeries(uint64_t now_ns);
+  // Per-service series currently exported (launches, kernel/memcpy figures, sync wait).
+  size_t series_count() const;
   GpuAggregatorStats stats() const;
 
  private:
@@ -207,6 +216,13 @@ class GpuAggregator {
       const std::unordered_map<ProfileKey, ProfileEntry, ProfileKeyHash>& samples,
       const std::set<uint32_t>& pids) const;
 
+  // The series of `family`-like metrics for (service, second label); marks the service active.
+  prometheus::Counter& CounterFor(ExpiringSeries<prometheus::Counter>& series,
+                                  const std::string& service, const char* label_name,
+                                  const std::string& label_value);
+  prometheus::Histogram& HistogramFor(ExpiringSeries<prometheus::Histogram>& series,
+                                      const std::string& service, const char* label_name,
+                                      const std::string& label_value);
   void HandleLaunch(const void* data);
   void HandleCuptiKernel(const cupti_kernel_event& e);
   void HandleCuptiMemcpy(const cupti_memcpy_event& e);
@@ -228,8 +244,13 @@ class GpuAggregator {
   KernelNameCache kernel_names_;
   LabelBound kernel_labels_;
   std::unordered_map<uint32_t, ProcessState> procs_;
-  // Series looked up per kernel record, cached (series are never removed).
-  std::unordered_map<std::string, prometheus::Histogram*> kernel_hist_;  // service \0 kernel
+  // Per-service series, keyed by service \x1f label value; they expire when idle.
+  ExpiringSeries<prometheus::Counter> launch_series_;
+  ExpiringSeries<prometheus::Histogram> kernel_duration_series_;
+  ExpiringSeries<prometheus::Counter> memcpy_bytes_series_;
+  ExpiringSeries<prometheus::Histogram> memcpy_duration_series_;
+  ExpiringSeries<prometheus::Counter> sync_wait_series_;
+  std::unordered_map<std::string, uint64_t> service_last_ns_;  // for the kernel label bound
   std::unordered_map<uint32_t, prometheus::Counter*> busy_counters_;
   // Per-device busy accounting: end of the last counted interval.
   std::unordered_map<uint32_t, uint64_t> busy_until_;

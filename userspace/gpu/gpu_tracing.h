@@ -65,6 +65,8 @@ class GpuTracing {
   Status Rescan();
   // Drops state of exited processes (the daemon's ProcessCatalog::Sweep() result).
   void ForgetProcesses(const std::vector<uint32_t>& pids) { aggregator_->ForgetProcesses(pids); }
+  // Per-service GPU series idle past their TTL leave /metrics (steady_clock ns).
+  void RemoveIdleSeries(uint64_t now_ns) { aggregator_->RemoveIdleSeries(now_ns); }
 
   // GPU flamegraph since start (pid 0 = all processes).
   flamegraph::Profile GpuProfile(uint32_t pid = 0) const;

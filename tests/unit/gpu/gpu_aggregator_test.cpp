@@ -144,6 +144,40 @@ TEST_F(GpuAggregatorTest, KernelLabelsAreBoundedPerService) {
       testing::HasSample(s, "zerotrace_gpu_kernel_launches_total", {{"kernel", "kernel3"}}));
 }
 
+// A node's services come and go (rollouts, finished jobs): their GPU series must not stay in
+// /metrics for the daemon's lifetime, and a returning service gets a fresh kernel label bound.
+TEST_F(GpuAggregatorTest, IdleSeriesExpireAndTheKernelBoundResets) {
+  GpuAggregatorOptions o;
+  o.max_kernels_per_service = 1;
+  o.series_ttl = std::chrono::seconds(5);
+  Make(o);
+  Name(1, "first");
+  Name(2, "second");
+  Launch(1);
+  Launch(2);  // over the bound: "other"
+  Memcpy(CUDA_MEMCPY_HTOD, 64);
+  Kernel("first", 1, 1000, 500);
+  EXPECT_EQ(SumSamples(Scrape(), "zerotrace_gpu_kernel_launches_total", {{"kernel", "other"}}), 1);
+  const size_t before = agg_->series_count();
+  EXPECT_EQ(before, 5u);  // launches x2, kernel duration, memcpy bytes + duration
+
+  agg_->RemoveIdleSeries(SteadyNs());  // fresh: nothing goes
+  EXPECT_EQ(agg_->series_count(), before);
+  agg_->RemoveIdleSeries(SteadyNs() + std::chrono::nanoseconds(std::chrono::seconds(6)).count());
+  EXPECT_EQ(agg_->series_count(), 0u);
+  const auto gone = Scrape();
+  EXPECT_FALSE(testing::HasSample(gone, "zerotrace_gpu_kernel_launches_total", {}));
+  EXPECT_FALSE(testing::HasSample(gone, "zerotrace_gpu_memcpy_bytes_total", {}));
+  EXPECT_FALSE(testing::HasSample(gone, "zerotrace_gpu_kernel_duration_seconds_count", {}));
+
+  // The service comes back with the other kernel first: the bound starts over.
+  Launch(2);
+  const auto back = Scrape();
+  EXPECT_EQ(SumSamples(back, "zerotrace_gpu_kernel_launches_total", {{"kernel", "second"}}), 1);
+  EXPECT_FALSE(
+      testing::HasSample(back, "zerotrace_gpu_kernel_launches_total", {{"kernel", "other"}}));
+}
+
 TEST_F(GpuAggregatorTest, OutstandingMemoryAndLeaks) {
   Make();
   Alloc(0xa, 100, 1);
