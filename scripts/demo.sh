@@ -9,7 +9,7 @@ SUDO=""
 $SUDO bash scripts/setup-deps.sh
 bash scripts/build.sh
 build="${ZT_BUILD_DIR:-$root/build}"
-listen="${ZT_LISTEN:-0.0.0.0:9464}"
+listen="${ZT_LISTEN:-:9464}"
 port="${listen##*:}"
 cat <<MSG
 

@@ -120,6 +120,13 @@ void Server::Route(const std::string& path, Handler handler, int max_concurrent)
 }
 
 std::string Server::Start(const std::string& host, uint16_t port) {
+  if (host.empty()) {
+    // Every address: one dual-stack socket, so IPv6-only and dual-stack clusters can scrape
+    // without configuration; a node booted without IPv6 gets IPv4 alone.
+    listen_fd_ = ListenDualStack(port);
+    if (listen_fd_ < 0) return Start("0.0.0.0", port);
+    return Started();
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -144,6 +151,29 @@ std::string Server::Start(const std::string& host, uint16_t port) {
   }
   freeaddrinfo(res);
   if (listen_fd_ < 0) return "cannot listen on " + host + ":" + port_str + ": " + error;
+  return Started();
+}
+
+int Server::ListenDualStack(uint16_t port) {
+  const int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;  // EAFNOSUPPORT: no IPv6 on this node
+  int one = 1, zero = 0;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_any;
+  a.sin6_port = htons(port);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(fd, 64) != 0) {
+    // The port taken is a real error, reported by the IPv4 attempt; anything else (IPv6
+    // disabled by sysctl) falls back to IPv4 too.
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::string Server::Started() {
   sockaddr_storage addr{};
   socklen_t len = sizeof(addr);
   getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);

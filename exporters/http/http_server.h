@@ -48,7 +48,8 @@ class Server {
   void Route(const std::string& path, Handler handler);
   // A route served at most `max_concurrent` at a time; more get 429 with Retry-After.
   void Route(const std::string& path, Handler handler, int max_concurrent);
-  // Binds and starts serving; returns an error message on failure, empty on success.
+  // Binds and starts serving; returns an error message on failure, empty on success. An empty
+  // host is every address: IPv6 and IPv4 (dual stack), or IPv4 alone without IPv6.
   std::string Start(const std::string& host, uint16_t port);
   void Stop();
   uint16_t port() const { return port_; }
@@ -61,6 +62,8 @@ class Server {
   uint64_t accept_failures() const { return accept_failures_; }
 
  private:
+  static int ListenDualStack(uint16_t port);  // -1 when IPv6 is unavailable
+  std::string Started();                      // listen_fd_ is bound: start the accept loop
   struct RouteEntry {
     Handler handler;
     int max_concurrent = 0;  // 0: no limit of its own

@@ -126,7 +126,7 @@ static int Main(int argc, char** argv) {
   // A single-valued flag given twice: the last one wins, as in most CLIs (and so a wrapper can
   // append an override to a fixed command line).
   constexpr auto kLastWins = CLI::MultiOptionPolicy::TakeLast;
-  run->add_option("--listen", o.listen, "HTTP listen address (default 0.0.0.0:9464)")
+  run->add_option("--listen", o.listen, "HTTP listen address (default :9464, every IPv6 and IPv4 address)")
       ->multi_option_policy(kLastWins);
   run->add_option("--pid", o.pids, "Trace only this process (repeatable)");
   run->add_option("--comm", o.comms, "Trace only processes with this command name (repeatable)");

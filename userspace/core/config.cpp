@@ -299,7 +299,6 @@ Result<ListenAddress> ParseListenAddress(const std::string& text) {
   if (a.host.size() >= 2 && a.host.front() == '[' && a.host.back() == ']') {
     a.host = a.host.substr(1, a.host.size() - 2);
   }
-  if (a.host.empty()) a.host = "0.0.0.0";
   const std::string port = text.substr(colon + 1);
   unsigned value = 0;
   auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);

@@ -54,7 +54,7 @@ struct OtlpConfig {
 
 // The daemon's whole configuration. Defaults here; a YAML file then flags override them.
 struct Config {
-  std::string listen = "0.0.0.0:9464";
+  std::string listen = ":9464";  // every address, IPv6 and IPv4
   std::string log_level = "info";
   std::string log_format = "text";
   std::chrono::milliseconds interval{2000};  // how often kernel maps are read
@@ -73,7 +73,8 @@ struct Config {
 // Parses "250ms", "30s", "2m", "1h" or a bare number of seconds.
 Result<std::chrono::milliseconds> ParseDuration(const std::string& text);
 
-// Splits "host:port" ("0.0.0.0:9464", ":9464", "[::1]:9464").
+// Splits "host:port" ("0.0.0.0:9464", ":9464", "[::1]:9464"). An empty host means every
+// address: IPv6 and IPv4 on one socket, IPv4 alone where the node has no IPv6.
 struct ListenAddress {
   std::string host;
   uint16_t port = 0;

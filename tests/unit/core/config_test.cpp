@@ -10,7 +10,7 @@ namespace {
 TEST(ConfigTest, EmptyTextKeepsDefaults) {
   auto c = LoadConfigText("", "test.yaml");
   ASSERT_TRUE(c.ok()) << c.error().message;
-  EXPECT_EQ(c->listen, "0.0.0.0:9464");
+  EXPECT_EQ(c->listen, ":9464");
   EXPECT_TRUE(c->probes.syscalls);
   EXPECT_FALSE(c->bpf_stats);
   EXPECT_EQ(c->interval.count(), 2000);
@@ -147,7 +147,7 @@ TEST(ConfigTest, Durations) {
 TEST(ConfigTest, ListenAddresses) {
   auto a = ParseListenAddress(":9464");
   ASSERT_TRUE(a.ok());
-  EXPECT_EQ(a->host, "0.0.0.0");
+  EXPECT_EQ(a->host, "");  // every address, IPv6 and IPv4
   EXPECT_EQ(a->port, 9464);
   auto b = ParseListenAddress("[::1]:80");
   ASSERT_TRUE(b.ok());

@@ -78,6 +78,53 @@ std::string RawGet(int fd, const std::string& path) {
   return n < 0 ? "" : response;
 }
 
+int ConnectTo6(uint16_t port) {
+  const int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_port = htons(port);
+  addr.sin6_addr = in6addr_loopback;
+  if (fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool HostHasIpv6Loopback() {
+  const int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_addr = in6addr_loopback;
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+// The default listen address (":9464") serves IPv4 and IPv6 clients on one port, so IPv6-only
+// and dual-stack clusters scrape without configuration.
+TEST(HttpServerTest, EmptyHostServesIpv4AndIpv6) {
+  http::Server server;
+  server.Route("/x", [](const http::Request&) {
+    return http::Response{200, "text/plain", "x", {}};
+  });
+  ASSERT_EQ(server.Start("", 0), "");
+  const int v4 = ConnectTo(server.port());
+  ASSERT_GE(v4, 0);
+  EXPECT_NE(RawGet(v4, "/x").find("200 OK"), std::string::npos);
+  close(v4);
+  if (!HostHasIpv6Loopback()) {
+    server.Stop();
+    GTEST_SKIP() << "this host has no IPv6 loopback: only the IPv4 side was tested";
+  }
+  const int v6 = ConnectTo6(server.port());
+  ASSERT_GE(v6, 0);
+  EXPECT_NE(RawGet(v6, "/x").find("200 OK"), std::string::npos);
+  close(v6);
+  server.Stop();
+}
+
 // Long recordings (flamegraphs) have a limit of their own: beyond it they get 429 and can never
 // take the slots scrapes and probes need.
 TEST(HttpServerTest, LimitedRouteAnswers429AndQuickRoutesStillServe) {
