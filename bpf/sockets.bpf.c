@@ -264,13 +264,16 @@ static __always_inline __u64 wakeup_flags(__u64 ts)
                                                                            : BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline void emit_header(__u64 id, int fd, const struct conn_info *c, __u8 type)
+/* `wake`: wake the reader now. A process's first connection does, so the reader names it from
+ * /proc while it still lives (short-lived clients exit within milliseconds); later connections
+ * of a process already named do not: a wakeup per connection was a context switch per accept on
+ * a server without keep-alive. */
+static __always_inline void emit_header(__u64 id, int fd, const struct conn_info *c, __u8 type,
+                                        bool wake)
 {
   struct sock_event_header h = {};
   fill_header(&h, id, fd, c, type);
-  /* A new connection wakes the reader: it names the process from /proc while the process still
-   * lives (short-lived clients exit within milliseconds). One wakeup per connection is cheap. */
-  __u64 flags = type == SOCK_EVENT_OPEN ? BPF_RB_FORCE_WAKEUP : wakeup_flags(h.ts);
+  __u64 flags = wake ? BPF_RB_FORCE_WAKEUP : wakeup_flags(h.ts);
   if (bpf_ringbuf_output(&events, &h, sizeof(h), flags))
     count_drop(SOCK_DROP_RINGBUF);
 }
@@ -320,13 +323,13 @@ static __always_inline void announce_open(__u64 id, int fd, const struct conn_in
   __u32 tgid = id >> 32;
   __u8 one = 1;
   if (bpf_map_update_elem(&env_sent, &tgid, &one, BPF_NOEXIST)) {
-    emit_header(id, fd, c, SOCK_EVENT_OPEN);
+    emit_header(id, fd, c, SOCK_EVENT_OPEN, false); /* not the process's first connection */
     return;
   }
   __u32 cpu = bpf_get_smp_processor_id();
   struct sock_data_event *e = bpf_map_lookup_elem(&scratch, &cpu);
   if (!e) {
-    emit_header(id, fd, c, SOCK_EVENT_OPEN);
+    emit_header(id, fd, c, SOCK_EVENT_OPEN, true);
     return;
   }
   fill_header(&e->h, id, fd, c, SOCK_EVENT_OPEN);
@@ -574,7 +577,7 @@ static __always_inline int handle_close(int fd)
   if (!c)
     return 0;
   if (c->is_socket)
-    emit_header(id, key.fd, c, SOCK_EVENT_CLOSE);
+    emit_header(id, key.fd, c, SOCK_EVENT_CLOSE, false);
   bpf_map_delete_elem(&conns, &key);
   return 0;
 }
@@ -778,7 +781,7 @@ int BPF_PROG(raw_exit, struct pt_regs *regs, long ret)
  * decoded and not captured. */
 static __always_inline void emit_close(__u32 tgid, int fd, const struct conn_info *c)
 {
-  emit_header(((__u64)tgid << 32) | tgid, fd, c, SOCK_EVENT_CLOSE);
+  emit_header(((__u64)tgid << 32) | tgid, fd, c, SOCK_EVENT_CLOSE, false);
 }
 
 static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir)

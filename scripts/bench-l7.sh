@@ -26,6 +26,9 @@ trap 'kill $nginx_pid 2>/dev/null; kill $zt_pid 2>/dev/null || true; rm -rf "$di
 zt_pid=""
 sleep 1
 
+hz=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 run_wrk() {  # prints "<requests/s> <p99 ms>"
   wrk -t1 -c16 -d"${secs}s" --latency "http://127.0.0.1:$port/" | awk '
     /Requests\/sec/ {rps=$2}
@@ -44,11 +47,17 @@ for r in $(seq 1 "$rounds"); do
   "$zt" --log-level warn run --listen 127.0.0.1:$((port + 1)) --probes sockets ${ZT_ARGS:-} &
   zt_pid=$!
   sleep 2
+  cpu0=$(cpu_ticks "$zt_pid")
   read -r rps p99 < <(run_wrk)
+  cpu1=$(cpu_ticks "$zt_pid")
   echo "$r on  $rps $p99"
   requests=$(curl -s "http://127.0.0.1:$((port + 1))/metrics" |
     awk '/^http_server_request_duration_seconds_count/ {s+=$2} END {print s+0}')
-  echo "    zerotrace counted $requests server requests"
+  # The collector's own CPU (user + system, BPF programs not included: they run in the traced
+  # processes' context) per request it counted.
+  us=$(echo "($cpu1 - $cpu0) * 1000000 / $hz / ($requests + 0.000001)" | bc -l)
+  printf "    zerotrace counted %s server requests, collector CPU %.2f us per request\n" \
+    "$requests" "$us"
   kill "$zt_pid"; wait "$zt_pid" 2>/dev/null || true; zt_pid=""
   on_rps=$(echo "$on_rps + $rps" | bc -l); on_p99=$(echo "$on_p99 + $p99" | bc -l)
 done

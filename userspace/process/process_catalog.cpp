@@ -1,23 +1,36 @@
 #include "process/process_catalog.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <climits>
-#include <fstream>
-#include <sstream>
+#include <string_view>
 
 #include "core/utf8.h"
 
 namespace zerotrace {
 namespace {
 
+// Up to `limit` bytes of a /proc file ("" when unreadable). Grows as it reads: most environ
+// files are a few KiB, and a buffer of the full limit per read was a MiB zero-filled each time.
 std::string ReadFile(const std::string& path, size_t limit = 1 << 20) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  std::string out(limit, '\0');
-  in.read(out.data(), static_cast<std::streamsize>(limit));
-  out.resize(static_cast<size_t>(in.gcount()));
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string out;
+  size_t used = 0;
+  while (used < limit) {
+    if (out.size() == used) out.resize(std::min(limit, std::max<size_t>(4096, used * 2)));
+    const ssize_t n = read(fd, out.data() + used, out.size() - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    used += static_cast<size_t>(n);
+  }
+  close(fd);
+  out.resize(used);
   return out;
 }
 
@@ -90,12 +103,22 @@ std::optional<uint64_t> ProcessCatalog::StartTime(uint32_t pid) const {
   // comm may contain spaces and parentheses: fields are counted after the last ')'.
   auto close = stat.rfind(')');
   if (close == std::string::npos) return std::nullopt;
-  std::istringstream fields(stat.substr(close + 2));
-  std::string field;
   // After ")": field 3 (state) is index 0, so starttime (field 22) is index 19.
-  for (int i = 0; i < 20 && (fields >> field); ++i) {
+  std::string_view rest(stat);
+  rest.remove_prefix(close + 1);
+  for (int i = 0; i < 20; ++i) {
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    const size_t end = std::min(rest.find(' '), rest.size());
+    const std::string_view field = rest.substr(0, end);
+    if (field.empty()) return std::nullopt;
     if (i == 0 && (field == "Z" || field == "X")) return std::nullopt;  // exited
-    if (i == 19) return std::stoull(field);
+    if (i == 19) {
+      uint64_t value = 0;
+      const auto [ptr, ec] = std::from_chars(field.data(), field.data() + field.size(), value);
+      if (ec != std::errc() || ptr != field.data() + field.size()) return std::nullopt;
+      return value;
+    }
+    rest.remove_prefix(end);
   }
   return std::nullopt;
 }
@@ -127,17 +150,28 @@ std::optional<ProcessInfo> ProcessCatalog::Read(uint32_t pid) const {
 }
 
 std::optional<ProcessInfo> ProcessCatalog::Lookup(uint32_t pid) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    auto it = cache_.find(pid);
+    if (it != cache_.end() && now - it->second.validated < kRevalidateAfter) {
+      return it->second.info;
+    }
+  }
   auto start = StartTime(pid);
   if (!start) return std::nullopt;
   {
     std::lock_guard lock(mu_);
     auto it = cache_.find(pid);
-    if (it != cache_.end() && it->second.start_time == *start) return it->second;
+    if (it != cache_.end() && it->second.info.start_time == *start) {
+      it->second.validated = now;
+      return it->second.info;
+    }
   }
   auto info = Read(pid);
   if (!info) return std::nullopt;
   std::lock_guard lock(mu_);
-  cache_[pid] = *info;
+  cache_[pid] = Cached{*info, now};
   return info;
 }
 
@@ -150,7 +184,7 @@ std::vector<uint32_t> ProcessCatalog::Sweep() {
   std::lock_guard lock(mu_);
   for (auto it = cache_.begin(); it != cache_.end();) {
     auto start = StartTime(it->first);
-    if (!start || *start != it->second.start_time) {
+    if (!start || *start != it->second.info.start_time) {
       gone.push_back(it->first);
       it = cache_.erase(it);
     } else {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -45,12 +46,18 @@ std::string ResolveServiceName(const std::string& environ_blob,
 
 // Process metadata read from /proc, cached per (pid, start time). Entries for processes that
 // exited are dropped by Sweep(), so memory follows the live process count, not PID churn.
+// A cached entry is trusted for kRevalidateAfter before its start time is read again: a node
+// opening thousands of connections a second would otherwise read /proc/PID/stat for each (that
+// was three quarters of the collector's CPU), and a pid is not reused within a second.
 class ProcessCatalog {
  public:
   explicit ProcessCatalog(std::string proc_root = "/proc", K8sResolver k8s = nullptr);
 
-  // Metadata for a live process; nullopt once it has exited (callers fall back to the comm the
-  // kernel recorded).
+  static constexpr std::chrono::seconds kRevalidateAfter{1};
+
+  // Metadata for a live process (or one that exited less than kRevalidateAfter after it was
+  // last found alive); nullopt once it has exited (callers fall back to the comm the kernel
+  // recorded).
   std::optional<ProcessInfo> Lookup(uint32_t pid);
   bool IsAlive(uint32_t pid) const;
   // Forgets exited processes; returns their pids so aggregators can drop per-pid state too.
@@ -68,7 +75,11 @@ class ProcessCatalog {
   std::string proc_root_;
   K8sResolver k8s_;
   mutable std::mutex mu_;
-  std::unordered_map<uint32_t, ProcessInfo> cache_;
+  struct Cached {
+    ProcessInfo info;
+    std::chrono::steady_clock::time_point validated;  // start time last read and matched
+  };
+  std::unordered_map<uint32_t, Cached> cache_;
 };
 
 }  // namespace zerotrace

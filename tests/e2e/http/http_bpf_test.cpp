@@ -230,10 +230,14 @@ TEST(HttpBpfTest, ConnectionsOpenedBeforeZerotraceStartedArePickedUp) {
   ASSERT_TRUE(WaitFor([&] { return Count(collector.Scrape(), m, ok) - before == kRequests; },
                       std::chrono::seconds(10)))
       << Describe(collector.Scrape(), m + "_count", service);
-  // The role was not seen (no accept/connect): it is inferred from who sends the request.
-  EXPECT_EQ(Count(collector.Scrape(), "http_client_request_duration_seconds",
-                  {{"service_name", client}, {"http_route", "/ok"}}),
-            kRequests + 1);
+  // The role was not seen (no accept/connect): it is inferred from who sends the request. The
+  // client's last response is read after the server wrote it: wait for it too.
+  const std::map<std::string, std::string> client_ok{{"service_name", client},
+                                                     {"http_route", "/ok"}};
+  const std::string cm = "http_client_request_duration_seconds";
+  EXPECT_TRUE(WaitFor([&] { return Count(collector.Scrape(), cm, client_ok) == kRequests + 1; },
+                      std::chrono::seconds(5)))
+      << Describe(collector.Scrape(), cm + "_count", client);
   keepalive.CloseStdin();
 }
 

@@ -2,10 +2,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
-
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
 #include "process/process_catalog.h"
 
@@ -73,11 +74,31 @@ TEST(ProcessCatalogTest, DeadPidIsNotFoundAndSweepForgetsIt) {
   EXPECT_EQ(catalog.size(), 1u);
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
-  EXPECT_FALSE(catalog.Lookup(static_cast<uint32_t>(child)).has_value());
+  // Sweep reads /proc itself, whatever the cache says; a fresh catalog finds nothing either.
   auto gone = catalog.Sweep();
   ASSERT_EQ(gone.size(), 1u);
   EXPECT_EQ(gone[0], static_cast<uint32_t>(child));
   EXPECT_EQ(catalog.size(), 0u);
+  EXPECT_FALSE(catalog.Lookup(static_cast<uint32_t>(child)).has_value());
+  EXPECT_FALSE(ProcessCatalog().Lookup(static_cast<uint32_t>(child)).has_value());
+}
+
+// A process found alive is trusted for a second without re-reading /proc (a connection-heavy
+// node looked every process up per connection); after that its exit is seen again.
+TEST(ProcessCatalogTest, CachedEntryIsRevalidatedAfterASecond) {
+  ProcessCatalog catalog;
+  pid_t child = fork();
+  if (child == 0) {
+    pause();
+    _exit(0);
+  }
+  const auto pid = static_cast<uint32_t>(child);
+  ASSERT_TRUE(catalog.Lookup(pid).has_value());
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  EXPECT_TRUE(catalog.Lookup(pid).has_value());  // within the window: the cached metadata
+  std::this_thread::sleep_for(ProcessCatalog::kRevalidateAfter + std::chrono::milliseconds(50));
+  EXPECT_FALSE(catalog.Lookup(pid).has_value());
 }
 
 TEST(ServiceNameTest, OtelServiceNameAloneHasNoFallback) {
