@@ -3,7 +3,8 @@
 # so machine noise hits both sides alike. Prints throughput and p99 per run and the ratios.
 #   scripts/bench-l7.sh (as root) [BUILD_DIR] [ROUNDS] [SECONDS]
 # ZT_ARGS adds flags to `zerotrace run`, e.g. ZT_ARGS="--comm nginx" (server side only) or
-# ZT_ARGS="--bpf-stats false".
+# ZT_ARGS="--bpf-stats false". WRK_ARGS adds flags to wrk, e.g. WRK_ARGS="-H 'Connection: close'"
+# (a new connection per request: the per-connection costs).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
@@ -30,13 +31,13 @@ hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 run_wrk() {  # prints "<requests/s> <p99 ms>"
-  wrk -t1 -c16 -d"${secs}s" --latency "http://127.0.0.1:$port/" | awk '
+  eval "wrk -t1 -c16 -d${secs}s --latency ${WRK_ARGS:-} http://127.0.0.1:$port/" | awk '
     /Requests\/sec/ {rps=$2}
     /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p99=v}
     END {print rps, p99}'
 }
 
-echo "zerotrace run --probes sockets ${ZT_ARGS:-}"
+echo "zerotrace run --probes sockets ${ZT_ARGS:-}; wrk -t1 -c16 ${WRK_ARGS:-}"
 echo "round mode rps p99_ms"
 base_rps=0; base_p99=0; on_rps=0; on_p99=0
 for r in $(seq 1 "$rounds"); do
