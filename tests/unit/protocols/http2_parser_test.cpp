@@ -217,6 +217,27 @@ TEST(Http2ParserTest, LostFrameHeaderMarksLaterStreamsUnparsed) {
   EXPECT_FALSE(h.sink.records[0].parsed_ok);
 }
 
+// Only the start of the preface captured, then a gap (a capture limit under 24 bytes, or a copy
+// that failed): the direction must pick frames up again at a later write boundary instead of
+// taking every later byte for the rest of the preface. The table is unknown after the gap, so
+// the exchange is counted as unparsed, not dropped.
+TEST(Http2ParserTest, PartialPrefaceThenGapResyncsOnLaterFrames) {
+  H2 h;
+  const std::string first = std::string(kHttp2Preface) + Settings(0x3, 100);
+  h.Client(first.substr(0, 10), 1, first.size());
+  h.Client(Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 1, EncodeBlock(kGetReq)), 2);
+  h.Server(Settings(0x3, 100), 3);
+  h.Server(
+      Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 1, EncodeBlock({{":status", "200"}})),
+      4);
+  ASSERT_EQ(h.sink.records.size(), 1u);
+  EXPECT_EQ(h.sink.records[0].stream_id, 1u);
+  EXPECT_EQ(h.sink.records[0].start_ns, 2u);  // the request's frame was seen
+  EXPECT_EQ(h.sink.records[0].end_ns, 4u);
+  EXPECT_FALSE(h.sink.records[0].parsed_ok);
+  EXPECT_EQ(h.parser.open_streams(), 0u);
+}
+
 // --- gRPC ---
 
 Fields GrpcReq(const std::string& path) {

@@ -105,21 +105,20 @@ void Http2Parser::FeedDir(Dir& d, uint64_t ts, std::span<const uint8_t> data, ui
       ++pos;
       ++d.preface_matched;
     }
-    if (d.preface_matched == kHttp2Preface.size()) {
-      d.preface_done = true;
-    } else if (pos < data.size()) {
+    // No preface, or only part of it before bytes went uncaptured: what follows is frames we
+    // joined mid-way. Size updates we missed may have raised the table size, so accept any
+    // (bounded) update from now on. A partial preface loses framing until a frame header turns
+    // up at a read/write boundary (without the flag, the next bytes would be taken for the rest
+    // of the preface, fail, and the direction would stay lost for good).
+    const bool joined = d.preface_matched < kHttp2Preface.size() && (pos < data.size() || gap > 0);
+    if (d.preface_matched == kHttp2Preface.size() || joined) d.preface_done = true;
+    if (joined) {
+      d.hpack.SetAllowedMaxTableSize(HpackDecoder::kHardMaxTableSize);
+      Other(d).hpack.SetAllowedMaxTableSize(HpackDecoder::kHardMaxTableSize);
       if (d.preface_matched > 0) {
         LoseFraming(d);
         return;
       }
-      // No preface: we joined an established connection. Size updates we missed may have
-      // raised the table size, so accept any (bounded) update from now on.
-      d.preface_done = true;
-      d.hpack.SetAllowedMaxTableSize(HpackDecoder::kHardMaxTableSize);
-      Other(d).hpack.SetAllowedMaxTableSize(HpackDecoder::kHardMaxTableSize);
-    } else if (gap > 0) {
-      LoseFraming(d);
-      return;
     }
   }
   if (d.state == Dir::State::kLost) {
