@@ -103,11 +103,18 @@ struct {
   __type(value, struct tls_call);
 } tls_active SEC(".maps");
 
-/* Processes whose environment was already sent with an OPEN event. */
+/* Processes whose environment was already sent with an OPEN event. Keyed by start time too: a
+ * reused pid is a new process, whose first connection must carry its own environment. */
+struct env_key {
+  __u32 tgid;
+  __u32 pad;
+  __u64 start_time; /* the thread group leader's, ns since boot */
+};
+
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 16384);
-  __type(key, __u32);
+  __type(key, struct env_key);
   __type(value, __u8);
 } env_sent SEC(".maps");
 
@@ -320,9 +327,11 @@ static __always_inline void send_data(struct sock_data_event *e)
 /* OPEN event; the first one of each process carries its environment (see sockets.h). */
 static __always_inline void announce_open(__u64 id, int fd, const struct conn_info *c)
 {
-  __u32 tgid = id >> 32;
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  struct env_key key = {.tgid = id >> 32,
+                        .start_time = BPF_CORE_READ(task, group_leader, start_time)};
   __u8 one = 1;
-  if (bpf_map_update_elem(&env_sent, &tgid, &one, BPF_NOEXIST)) {
+  if (bpf_map_update_elem(&env_sent, &key, &one, BPF_NOEXIST)) {
     emit_header(id, fd, c, SOCK_EVENT_OPEN, false); /* not the process's first connection */
     return;
   }
@@ -333,7 +342,6 @@ static __always_inline void announce_open(__u64 id, int fd, const struct conn_in
     return;
   }
   fill_header(&e->h, id, fd, c, SOCK_EVENT_OPEN);
-  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
   __u64 start = BPF_CORE_READ(task, mm, env_start);
   __u64 end = BPF_CORE_READ(task, mm, env_end);
   if (end > start)

@@ -28,10 +28,11 @@ zt_pid=""
 sleep 1
 
 hz=$(getconf CLK_TCK)
+eval "wrk_extra=(${WRK_ARGS:-})"  # WRK_ARGS is shell words, quotes included
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 run_wrk() {  # prints "<requests/s> <p99 ms>"
-  eval "wrk -t1 -c16 -d${secs}s --latency ${WRK_ARGS:-} http://127.0.0.1:$port/" | awk '
+  wrk -t1 -c16 -d"${secs}s" --latency "${wrk_extra[@]}" "http://127.0.0.1:$port/" | awk '
     /Requests\/sec/ {rps=$2}
     /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p99=v}
     END {print rps, p99}'
@@ -48,6 +49,7 @@ for r in $(seq 1 "$rounds"); do
   "$zt" --log-level warn run --listen 127.0.0.1:$((port + 1)) --probes sockets ${ZT_ARGS:-} &
   zt_pid=$!
   sleep 2
+  kill -0 "$zt_pid" 2>/dev/null || { echo "zerotrace exited during start-up"; exit 1; }
   cpu0=$(cpu_ticks "$zt_pid")
   read -r rps p99 < <(run_wrk)
   cpu1=$(cpu_ticks "$zt_pid")

@@ -347,6 +347,9 @@ def collector():
               f"(sum by (instance, probe) (rate(zerotrace_events_total{{{inst}}}[{RI}])) + "
               f"sum by (instance, probe) (rate(zerotrace_events_lost_total{{{inst}}}[{RI}])))",
               "{{instance}} {{probe}}")], "percentunit")
+    d.panel("timeseries", "Profiling samples without their stack / s (stack map collisions)",
+            [(f"sum by (instance, probe) (rate(zerotrace_stacks_lost_total{{{inst}}}[{RI}]))",
+              "{{instance}} {{probe}}")], "ops")
     d.panel("table", "Probes: attached and mode",
             [target(f"zerotrace_probe_attach_mode{{{inst}}} * on (instance, probe) group_left zerotrace_probe_attached{{{inst}}}",
                     "", "A", True, "table")], w=24, h=8,

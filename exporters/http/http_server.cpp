@@ -122,10 +122,15 @@ void Server::Route(const std::string& path, Handler handler, int max_concurrent)
 std::string Server::Start(const std::string& host, uint16_t port) {
   if (host.empty()) {
     // Every address: one dual-stack socket, so IPv6-only and dual-stack clusters can scrape
-    // without configuration; a node booted without IPv6 gets IPv4 alone.
-    listen_fd_ = ListenDualStack(port);
-    if (listen_fd_ < 0) return Start("0.0.0.0", port);
-    return Started();
+    // without configuration; a node without IPv6 gets IPv4 alone.
+    std::string error;
+    listen_fd_ = ListenDualStack(port, &error);
+    if (listen_fd_ >= 0) return Started();
+    if (!error.empty()) {
+      return "cannot listen on :" + std::to_string(port) + " (every address): " + error;
+    }
+    spdlog::info("IPv6 is not available on this host: listening on IPv4 addresses only");
+    return Start("0.0.0.0", port);
   }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -154,20 +159,26 @@ std::string Server::Start(const std::string& host, uint16_t port) {
   return Started();
 }
 
-int Server::ListenDualStack(uint16_t port) {
+int Server::ListenDualStack(uint16_t port, std::string* error) {
+  // Without IPv6 (a kernel without it, ipv6.disable=1, or a socket that cannot take IPv4 too)
+  // the caller falls back to IPv4: -1 with `error` empty. Anything else (the port taken, on
+  // either family) is the user's to fix: -1 with `error` set.
   const int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;  // EAFNOSUPPORT: no IPv6 on this node
+  if (fd < 0) return -1;
   int one = 1, zero = 0;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+  if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) != 0) {
+    close(fd);
+    return -1;
+  }
   sockaddr_in6 a{};
   a.sin6_family = AF_INET6;
   a.sin6_addr = in6addr_any;
   a.sin6_port = htons(port);
   if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(fd, 64) != 0) {
-    // The port taken is a real error, reported by the IPv4 attempt; anything else (IPv6
-    // disabled by sysctl) falls back to IPv4 too.
+    const int err = errno;
     close(fd);
+    if (err != EADDRNOTAVAIL && err != EAFNOSUPPORT) *error = std::strerror(err);
     return -1;
   }
   return fd;
@@ -177,8 +188,22 @@ std::string Server::Started() {
   sockaddr_storage addr{};
   socklen_t len = sizeof(addr);
   getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
-                                           : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  char text[INET6_ADDRSTRLEN] = "?";
+  if (addr.ss_family == AF_INET6) {
+    const auto* a6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    port_ = ntohs(a6->sin6_port);
+    inet_ntop(AF_INET6, &a6->sin6_addr, text, sizeof(text));
+    int v6only = 1;
+    socklen_t optlen = sizeof(v6only);
+    getsockopt(listen_fd_, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &optlen);
+    address_ = "[" + std::string(text) + "]:" + std::to_string(port_);
+    dual_stack_ = !v6only && IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr);
+  } else {
+    const auto* a4 = reinterpret_cast<sockaddr_in*>(&addr);
+    port_ = ntohs(a4->sin_port);
+    inet_ntop(AF_INET, &a4->sin_addr, text, sizeof(text));
+    address_ = std::string(text) + ":" + std::to_string(port_);
+  }
   stop_ = false;
   thread_ = std::thread([this] { Loop(); });
   return {};

@@ -53,6 +53,9 @@ class Server {
   std::string Start(const std::string& host, uint16_t port);
   void Stop();
   uint16_t port() const { return port_; }
+  // The bound address, e.g. "[::]:9464" or "127.0.0.1:9464"; dual_stack(): IPv4 clients too.
+  const std::string& address() const { return address_; }
+  bool dual_stack() const { return dual_stack_; }
   // True once Stop() began: long handlers poll this to return early.
   bool stopping() const { return stop_; }
 
@@ -62,8 +65,8 @@ class Server {
   uint64_t accept_failures() const { return accept_failures_; }
 
  private:
-  static int ListenDualStack(uint16_t port);  // -1 when IPv6 is unavailable
-  std::string Started();                      // listen_fd_ is bound: start the accept loop
+  static int ListenDualStack(uint16_t port, std::string* error);
+  std::string Started();  // listen_fd_ is bound: start the accept loop
   struct RouteEntry {
     Handler handler;
     int max_concurrent = 0;  // 0: no limit of its own
@@ -75,6 +78,8 @@ class Server {
   std::map<std::string, RouteEntry> routes_;
   int listen_fd_ = -1;
   uint16_t port_ = 0;
+  std::string address_;
+  bool dual_stack_ = false;
   std::atomic<bool> stop_{false};
   std::atomic<int> in_flight_{0};
   std::atomic<uint64_t> accept_failures_{0};

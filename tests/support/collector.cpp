@@ -19,7 +19,7 @@ Collector::~Collector() {
 }
 
 std::string Collector::WaitReady(std::chrono::milliseconds timeout) {
-  static const std::regex kServing(R"(serving on http://[^:]+:(\d+)/metrics)");
+  static const std::regex kServing(R"(serving on http://\S+:(\d+)/metrics)");
   const bool serving = WaitFor(
       [&] {
         std::smatch m;

@@ -116,7 +116,9 @@ ConnTracker::Conn* ConnTracker::Open(const sock_event_header& h, std::string_vie
   conn->last_ts = h.ts;
   auto& m = conn->meta;
   m.tgid = h.tgid;
-  auto info = catalog_.Lookup(h.tgid);
+  // An environment comes with the first connection of a process instance (the kernel keys that
+  // by pid and start time): the pid may have just been reused, so the cache is not trusted.
+  auto info = environ.empty() ? catalog_.Lookup(h.tgid) : catalog_.LookupFresh(h.tgid);
   if (info) {
     m.service = info->service_name;
     m.k8s = K8sLabels(info->k8s);

@@ -143,8 +143,8 @@ Status Daemon::Start() {
         {}};
   });
   if (auto err = server_.Start(addr->host, addr->port); !err.empty()) return Error{err};
-  spdlog::info("zerotrace {} serving on http://{}:{}/metrics", ZT_VERSION, addr->host,
-               server_.port());
+  spdlog::info("zerotrace {} serving on http://{}/metrics{}", ZT_VERSION, server_.address(),
+               server_.dual_stack() ? " (IPv6 and IPv4)" : "");
   return Status::Ok();
 }
 
@@ -164,6 +164,10 @@ void Daemon::StartProbes() {
                              "Events the kernel side could not record (full maps or ring buffers)");
   auto& events =
       CounterFamily(*registry_, "zerotrace_events_total", "Events recorded by each probe");
+  auto& stacks_lost = CounterFamily(
+      *registry_, "zerotrace_stacks_lost_total",
+      "Profiling samples counted without (part of) their stack: stack map collisions or a full "
+      "map");
 
   if (config_.probes.syscalls) {
     probes_.push_back({"syscalls", std::make_unique<SyscallProbe>(*features_, *filter_)});
@@ -196,10 +200,12 @@ void Daemon::StartProbes() {
     if (po.oncpu) {
       auto* c = profiling_->oncpu();
       probes_.emplace_back("oncpu", c ? c->probe() : nullptr, profiling_->oncpu_error());
+      if (c) probes_.back().stacks_lost = [c] { return c->stacks_lost(); };
     }
     if (po.offcpu) {
       auto* c = profiling_->offcpu();
       probes_.emplace_back("offcpu", c ? c->probe() : nullptr, profiling_->offcpu_error());
+      if (c) probes_.back().stacks_lost = [c] { return c->stacks_lost(); };
     }
   }
   if (config_.probes.cuda || config_.probes.cupti) StartGpu();
@@ -220,6 +226,10 @@ void Daemon::StartProbes() {
     attached.Add({{"probe", slot.name}}).Set(slot.attached ? 1 : 0);
     mode.Add({{"probe", slot.name}, {"mode", how}}).Set(1);
     slot.lost = std::make_unique<CumulativeCounter>(lost.Add({{"probe", slot.name}}));
+    if (slot.stacks_lost) {
+      slot.stacks_lost_counter =
+          std::make_unique<CumulativeCounter>(stacks_lost.Add({{"probe", slot.name}}));
+    }
     if (slot.attached && slot.name == "syscalls") {
       auto* p = static_cast<SyscallProbe*>(slot.probe);
       syscalls_ = std::make_unique<SyscallAggregator>(*registry_, *catalog_, p->stats_map_fd());
@@ -329,6 +339,7 @@ void Daemon::Refresh() {
   for (auto& slot : probes_) {
     if (!slot.attached) continue;
     slot.lost->Update(slot.probe->events_lost());
+    if (slot.stacks_lost_counter) slot.stacks_lost_counter->Update(slot.stacks_lost());
     if (stats_fd_ < 0) continue;
     for (const auto& st : ReadProgramStats(slot.probe->object())) {
       auto& c = program_counters_[st.name];

@@ -3,12 +3,13 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
-#include <chrono>
-#include <memory>
 #include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
 #include <mutex>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "aggregators/request_pipeline.h"
@@ -17,6 +18,7 @@
 #include "core/features.h"
 #include "core/result.h"
 #include "core/self_metrics.h"
+#include "gpu/gpu_tracing.h"
 #include "http/http_server.h"
 #include "k8s/pod_metadata_client.h"
 #include "probes/probe.h"
@@ -24,7 +26,6 @@
 #include "probes/sockets_probe.h"
 #include "process/process_catalog.h"
 #include "profiling/profiling_service.h"
-#include "gpu/gpu_tracing.h"
 #include "tracing/span_builder.h"
 
 namespace zerotrace {
@@ -61,6 +62,9 @@ class Daemon {
     bool attached = false;
     std::string error;
     std::unique_ptr<CumulativeCounter> lost;
+    // Probes that capture stacks: samples counted without (part of) their stack.
+    std::function<uint64_t()> stacks_lost;
+    std::unique_ptr<CumulativeCounter> stacks_lost_counter;
   };
   struct ProgramCounters {
     std::unique_ptr<CumulativeCounter> run_seconds;

@@ -125,7 +125,14 @@ void OffCpuProbe::DeleteStack(int32_t id) {
 }
 
 uint64_t OffCpuProbe::kernel_drops() const {
-  return skel_ ? SumPerCpuCounters(bpf_map__fd(skel_->maps.drops), OFFCPU_DROP_MAX) : 0;
+  if (!skel_) return 0;
+  return SumPerCpuCounters(bpf_map__fd(skel_->maps.drops), OFFCPU_DROP_MAX) - kernel_stack_drops();
+}
+
+uint64_t OffCpuProbe::kernel_stack_drops() const {
+  // The stack reasons are the first four: OFFCPU_DROP_{K,U}STACK_{COLLISION,FAILED}.
+  static_assert(OFFCPU_DROP_USTACK_FAILED == 3);
+  return skel_ ? SumPerCpuCounters(bpf_map__fd(skel_->maps.drops), 4) : 0;
 }
 
 }  // namespace zerotrace

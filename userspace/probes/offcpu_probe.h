@@ -60,6 +60,7 @@ class OffCpuProbe : public Probe, public profiling::StackSource {
   uint32_t stack_capacity() const override { return options_.stack_entries; }
   uint32_t max_stack_depth() const override;
   uint64_t kernel_drops() const override;
+  uint64_t kernel_stack_drops() const override;
 
  private:
   Features& features_;

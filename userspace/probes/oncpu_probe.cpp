@@ -106,7 +106,14 @@ void OnCpuProbe::DeleteStack(int32_t id) {
 }
 
 uint64_t OnCpuProbe::kernel_drops() const {
-  return skel_ ? SumPerCpuCounters(bpf_map__fd(skel_->maps.drops), ONCPU_DROP_MAX) : 0;
+  if (!skel_) return 0;
+  return SumPerCpuCounters(bpf_map__fd(skel_->maps.drops), ONCPU_DROP_MAX) - kernel_stack_drops();
+}
+
+uint64_t OnCpuProbe::kernel_stack_drops() const {
+  // The stack reasons are the first four: ONCPU_DROP_{K,U}STACK_{COLLISION,FAILED}.
+  static_assert(ONCPU_DROP_USTACK_FAILED == 3);
+  return skel_ ? SumPerCpuCounters(bpf_map__fd(skel_->maps.drops), 4) : 0;
 }
 
 }  // namespace zerotrace

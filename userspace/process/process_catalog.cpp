@@ -95,8 +95,9 @@ std::map<std::string, std::string> K8sLabels(const K8sIdentity& k8s) {
   return labels;
 }
 
-ProcessCatalog::ProcessCatalog(std::string proc_root, K8sResolver k8s)
-    : proc_root_(std::move(proc_root)), k8s_(std::move(k8s)) {}
+ProcessCatalog::ProcessCatalog(std::string proc_root, K8sResolver k8s,
+                               std::chrono::milliseconds revalidate_after)
+    : proc_root_(std::move(proc_root)), k8s_(std::move(k8s)), revalidate_after_(revalidate_after) {}
 
 std::optional<uint64_t> ProcessCatalog::StartTime(uint32_t pid) const {
   const std::string stat = ReadFile(proc_root_ + "/" + std::to_string(pid) + "/stat", 4096);
@@ -149,12 +150,16 @@ std::optional<ProcessInfo> ProcessCatalog::Read(uint32_t pid) const {
   return info;
 }
 
-std::optional<ProcessInfo> ProcessCatalog::Lookup(uint32_t pid) {
+std::optional<ProcessInfo> ProcessCatalog::Lookup(uint32_t pid) { return Lookup(pid, true); }
+
+std::optional<ProcessInfo> ProcessCatalog::LookupFresh(uint32_t pid) { return Lookup(pid, false); }
+
+std::optional<ProcessInfo> ProcessCatalog::Lookup(uint32_t pid, bool trust_cache) {
   const auto now = std::chrono::steady_clock::now();
-  {
+  if (trust_cache) {
     std::lock_guard lock(mu_);
     auto it = cache_.find(pid);
-    if (it != cache_.end() && now - it->second.validated < kRevalidateAfter) {
+    if (it != cache_.end() && now - it->second.validated < revalidate_after_) {
       return it->second.info;
     }
   }

@@ -46,19 +46,23 @@ std::string ResolveServiceName(const std::string& environ_blob,
 
 // Process metadata read from /proc, cached per (pid, start time). Entries for processes that
 // exited are dropped by Sweep(), so memory follows the live process count, not PID churn.
-// A cached entry is trusted for kRevalidateAfter before its start time is read again: a node
-// opening thousands of connections a second would otherwise read /proc/PID/stat for each (that
-// was three quarters of the collector's CPU), and a pid is not reused within a second.
+// A cached entry is trusted for `revalidate_after` (1 s) before its start time is read again: a
+// node opening thousands of connections a second would otherwise read /proc/PID/stat for each
+// (that was three quarters of the collector's CPU). Where a new process instance is known to
+// stand behind a pid (its first connection), LookupFresh() reads the start time regardless.
 class ProcessCatalog {
  public:
-  explicit ProcessCatalog(std::string proc_root = "/proc", K8sResolver k8s = nullptr);
+  static constexpr std::chrono::milliseconds kRevalidateAfter{1000};
 
-  static constexpr std::chrono::seconds kRevalidateAfter{1};
+  explicit ProcessCatalog(std::string proc_root = "/proc", K8sResolver k8s = nullptr,
+                          std::chrono::milliseconds revalidate_after = kRevalidateAfter);
 
-  // Metadata for a live process (or one that exited less than kRevalidateAfter after it was
+  // Metadata for a live process (or one that exited less than `revalidate_after` after it was
   // last found alive); nullopt once it has exited (callers fall back to the comm the kernel
   // recorded).
   std::optional<ProcessInfo> Lookup(uint32_t pid);
+  // The same, but always checks /proc: for a pid that may have just been reused.
+  std::optional<ProcessInfo> LookupFresh(uint32_t pid);
   bool IsAlive(uint32_t pid) const;
   // Forgets exited processes; returns their pids so aggregators can drop per-pid state too.
   std::vector<uint32_t> Sweep();
@@ -72,8 +76,11 @@ class ProcessCatalog {
   std::optional<uint64_t> StartTime(uint32_t pid) const;
   std::optional<ProcessInfo> Read(uint32_t pid) const;
 
+  std::optional<ProcessInfo> Lookup(uint32_t pid, bool trust_cache);
+
   std::string proc_root_;
   K8sResolver k8s_;
+  std::chrono::milliseconds revalidate_after_;
   mutable std::mutex mu_;
   struct Cached {
     ProcessInfo info;

@@ -236,12 +236,15 @@ Result<AttachProfilesResult> RunAttachProfiles(const AttachProfilesOptions& opti
         offcpu_ns += t.nanoseconds;
       }
     }
+    const std::string type(flamegraph::ProfileTypeName(result.profiles.back().type));
     if (uint64_t lost = collectors[i]->events_lost(); lost > 0) {
-      result.warnings.push_back(
-          std::string(flamegraph::ProfileTypeName(result.profiles.back().type)) + ": " +
-          std::to_string(lost) +
-          " stacks or samples could not be recorded (maps full or stack "
-          "collisions)");
+      result.warnings.push_back(type + ": " + std::to_string(lost) +
+                                " samples could not be counted (kernel map full)");
+    }
+    if (uint64_t lost = collectors[i]->stacks_lost(); lost > 0) {
+      result.warnings.push_back(type + ": " + std::to_string(lost) +
+                                " samples were counted without (part of) their stack (stack map "
+                                "collisions or full)");
     }
   }
   progress(true);

@@ -211,8 +211,10 @@ std::map<uint32_t, PidTotal> ProfileCollector::TakeTotals() {
   return out;
 }
 
-uint64_t ProfileCollector::events_lost() const {
-  return source_->kernel_drops() + assembler_.lost_stacks();
+uint64_t ProfileCollector::events_lost() const { return source_->kernel_drops(); }
+
+uint64_t ProfileCollector::stacks_lost() const {
+  return source_->kernel_stack_drops() + assembler_.lost_stacks();
 }
 
 }  // namespace zerotrace::profiling

@@ -82,8 +82,11 @@ class ProfileCollector {
   // Per-pid totals accumulated since the previous call.
   std::map<uint32_t, PidTotal> TakeTotals();
 
-  // Kernel drops (full maps, stack collisions) plus stacks lost in userspace, cumulative.
+  // Samples/blocks not counted at all (full maps in the kernel), cumulative.
   uint64_t events_lost() const;
+  // Samples counted without (part of) their stack: kernel stack map collisions or a full map,
+  // plus ids gone from the map before userspace read them. Cumulative.
+  uint64_t stacks_lost() const;
   // Names the root of each stack; default: /proc/PID/comm read once per process, else the
   // comm the kernel recorded. The daemon can plug in its service names here.
   void SetProcessNamer(std::function<std::string(uint32_t pid, const std::string& comm)> namer);

@@ -45,8 +45,11 @@ class StackSource {
   virtual uint32_t stack_capacity() const = 0;
   // Frames per stack the map stores: a stack this long hit the limit and is truncated.
   virtual uint32_t max_stack_depth() const = 0;
-  // Samples/stacks lost in the kernel, cumulative.
+  // Samples/blocks the kernel could not count (a full map), cumulative.
   virtual uint64_t kernel_drops() const = 0;
+  // Samples counted without their kernel or user stack (a stack map bucket taken by another
+  // stack, or the map full), cumulative: the sample is in the totals, its frames are not.
+  virtual uint64_t kernel_stack_drops() const = 0;
 };
 
 }  // namespace zerotrace::profiling

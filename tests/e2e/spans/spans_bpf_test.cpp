@@ -330,7 +330,7 @@ class Daemon {
     if (!child_->Wait(std::chrono::seconds(10))) child_->Signal(SIGKILL);
   }
   std::string WaitReady() {
-    static const std::regex kServing(R"(serving on http://[^:]+:(\d+)/metrics)");
+    static const std::regex kServing(R"(serving on http://\S+:(\d+)/metrics)");
     const bool serving = WaitFor(
         [&] {
           std::smatch m;

@@ -118,11 +118,41 @@ TEST(HttpServerTest, EmptyHostServesIpv4AndIpv6) {
     server.Stop();
     GTEST_SKIP() << "this host has no IPv6 loopback: only the IPv4 side was tested";
   }
+  EXPECT_EQ(server.address(), "[::]:" + std::to_string(server.port()));
+  EXPECT_TRUE(server.dual_stack());
   const int v6 = ConnectTo6(server.port());
   ASSERT_GE(v6, 0);
   EXPECT_NE(RawGet(v6, "/x").find("200 OK"), std::string::npos);
   close(v6);
   server.Stop();
+}
+
+// A port taken on either family is the user's to fix: it must not quietly become a listener on
+// the other family alone (an IPv6-only process on the port would then get the IPv6 scrapes).
+TEST(HttpServerTest, EmptyHostWithThePortTakenIsAClearError) {
+  http::Server v4;
+  ASSERT_EQ(v4.Start("127.0.0.1", 0), "");
+  http::Server all;
+  const std::string err = all.Start("", v4.port());
+  EXPECT_NE(err.find("cannot listen on :" + std::to_string(v4.port())), std::string::npos) << err;
+  if (!HostHasIpv6Loopback()) return;
+  // Taken on IPv6 only (V6ONLY), free on IPv4.
+  const int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  int one = 1;
+  setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_any;
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(listen(fd, 4), 0);
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  const uint16_t port = ntohs(a.sin6_port);
+  http::Server other;
+  const std::string err6 = other.Start("", port);
+  EXPECT_NE(err6.find("cannot listen on :" + std::to_string(port)), std::string::npos) << err6;
+  close(fd);
 }
 
 // Long recordings (flamegraphs) have a limit of their own: beyond it they get 429 and can never

@@ -83,22 +83,26 @@ TEST(ProcessCatalogTest, DeadPidIsNotFoundAndSweepForgetsIt) {
   EXPECT_FALSE(ProcessCatalog().Lookup(static_cast<uint32_t>(child)).has_value());
 }
 
-// A process found alive is trusted for a second without re-reading /proc (a connection-heavy
-// node looked every process up per connection); after that its exit is seen again.
-TEST(ProcessCatalogTest, CachedEntryIsRevalidatedAfterASecond) {
-  ProcessCatalog catalog;
+// A process found alive is trusted for a while without re-reading /proc (a connection-heavy
+// node looked every process up per connection); after that, or when asked for a fresh answer,
+// its exit is seen.
+TEST(ProcessCatalogTest, CachedEntryIsTrustedForTheWindowOnly) {
+  ProcessCatalog trusting("/proc", nullptr, std::chrono::hours(1));
+  ProcessCatalog brief("/proc", nullptr, std::chrono::milliseconds(50));
   pid_t child = fork();
   if (child == 0) {
     pause();
     _exit(0);
   }
   const auto pid = static_cast<uint32_t>(child);
-  ASSERT_TRUE(catalog.Lookup(pid).has_value());
+  ASSERT_TRUE(trusting.Lookup(pid).has_value());
+  ASSERT_TRUE(brief.Lookup(pid).has_value());
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
-  EXPECT_TRUE(catalog.Lookup(pid).has_value());  // within the window: the cached metadata
-  std::this_thread::sleep_for(ProcessCatalog::kRevalidateAfter + std::chrono::milliseconds(50));
-  EXPECT_FALSE(catalog.Lookup(pid).has_value());
+  EXPECT_TRUE(trusting.Lookup(pid).has_value());  // within the window: the cached metadata
+  EXPECT_FALSE(trusting.LookupFresh(pid).has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(brief.Lookup(pid).has_value());
 }
 
 TEST(ServiceNameTest, OtelServiceNameAloneHasNoFallback) {

@@ -131,6 +131,8 @@ def synthetic(end):
         g.counter("zerotrace_events_lost_total", dict(NODE, probe=probe), 1)
         g.gauge("zerotrace_probe_attached", dict(NODE, probe=probe), lambda i: 1)
         g.gauge("zerotrace_probe_attach_mode", dict(NODE, probe=probe, mode=mode), lambda i: 1)
+    for probe in ("oncpu", "offcpu"):
+        g.counter("zerotrace_stacks_lost_total", dict(NODE, probe=probe), 3)
     g.counter("process_cpu_seconds_total", NODE, 0.05)
     g.gauge("process_resident_memory_bytes", NODE, lambda i: 180e6)
     g.counter("zerotrace_spans_exported_total", NODE, 100)

@@ -39,6 +39,7 @@ class FakeSource : public StackSource {
   uint32_t stack_capacity() const override { return capacity; }
   uint32_t max_stack_depth() const override { return depth; }
   uint64_t kernel_drops() const override { return 7; }
+  uint64_t kernel_stack_drops() const override { return 5; }
 
   std::map<int32_t, std::vector<uint64_t>> stacks;
   std::vector<RawStackCount> pending;

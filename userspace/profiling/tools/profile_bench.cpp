@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
     }
   }
   uint64_t lost = 0;
-  for (auto& c : collectors) lost += c->events_lost();
+  for (auto& c : collectors) lost += c->events_lost() + c->stacks_lost();
   std::printf("profile=%s hz=%u wall=%.1fs cpus=%ld\n", which.c_str(), hz, wall,
               sysconf(_SC_NPROCESSORS_ONLN));
   std::printf("  userspace: user=%.3fs sys=%.3fs -> %.3f%% of one core\n", user, sys,
