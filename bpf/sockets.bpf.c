@@ -32,6 +32,8 @@ const volatile __u64 ring_wakeup_bytes = 4 * 1024 * 1024; /* loader sets: a quar
 volatile bool tls_probes_attached = false;
 /* Set by the loader when TLS capture is on: exec events tell it which processes to scan. */
 volatile bool tls_watch_exec = false;
+/* Set by userspace with its first capture hint; until then no event looks one up. */
+volatile bool skips_active = false;
 
 /* Syscall numbers for the raw_tp variant, set by the loader from <sys/syscall.h> (vmlinux.h has
  * no __NR_* constants). -1 = not on this architecture. */
@@ -60,6 +62,7 @@ struct conn_key {
 
 struct conn_info {
   __u64 gen;
+  __u64 off[2]; /* bytes seen per direction (stream offsets for capture hints) */
   __u8 is_socket; /* 0: a non-socket fd, remembered so it costs one lookup from now on */
   __u8 role;
   __u8 family;
@@ -162,6 +165,14 @@ struct {
   __uint(max_entries, 16 * 1024 * 1024);
 } events SEC(".maps");
 
+/* Written by userspace only (capture hints, see sockets.h). */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, ZT_SOCK_MAX_CONNS);
+  __type(key, struct sock_skip_key);
+  __type(value, struct sock_skip_value);
+} skips SEC(".maps");
+
 /* One scratch event per CPU. A plain array indexed by CPU because per-CPU map values are capped
  * at 32 KiB; the loader sizes it to the number of possible CPUs. Programs do not migrate. */
 struct {
@@ -254,6 +265,9 @@ static __always_inline void fill_header(struct sock_event_header *h, __u64 id, i
   h->size = 0;
   h->captured = 0;
   h->direction = 0;
+  h->stream_off = 0;
+  h->captured_from = 0;
+  h->flags = 0;
   /* comm only matters when a connection is opened (naming); skip it on the per-syscall path */
   if (type == SOCK_EVENT_OPEN)
     bpf_get_current_comm(h->comm, sizeof(h->comm));
@@ -459,12 +473,35 @@ static __always_inline int emit_call_data(__u64 id, struct call_args a, long ret
   }
   if (c->flags & CONN_TLS)
     return 0;
+  __u8 dir = a.direction & 1;
+  __u64 off = __sync_fetch_and_add(&c->off[dir], ret);
+  __u64 skip = 0;
+  if (skips_active) {
+    struct sock_skip_key k = {.tgid = id >> 32, .fd = a.fd, .gen = c->gen};
+    struct sock_skip_value *v = bpf_map_lookup_elem(&skips, &k);
+    if (v) {
+      __u64 until = v->until[dir];
+      /* Ends inside the skipped range: nothing to send (the next event's offset tells). The
+       * call that reaches its end is sent, for its timestamp and what follows the body. */
+      if (until == ZT_SOCK_SKIP_ALL || (until > off && off + ret < until))
+        return 0;
+      if (until > off && a.kind == CALL_BUF)
+        skip = until - off;
+    }
+  }
   struct sock_data_event *e = start_data(id, a.fd, c, a.direction, ret);
   if (!e)
     return 0;
+  e->h.stream_off = off;
+  e->h.flags = SOCK_EV_STREAM_OFF;
   switch (a.kind) {
   case CALL_BUF:
-    append(e, (const void *)a.buf, ret);
+    if (skip > 0 && skip < (__u64)ret) {
+      e->h.captured_from = skip;
+      append(e, (const void *)(a.buf + skip), ret - skip);
+    } else {
+      append(e, (const void *)a.buf, ret);
+    }
     break;
   case CALL_IOV:
     gather_iov(e, a.buf, a.iovcnt, ret);
@@ -862,6 +899,8 @@ int BPF_PROG(sock_state, struct sock *sk, int oldstate, int newstate)
     if (s->info.gen) { /* connected again after an earlier connection ended: a new one */
       s->info.gen = 0;
       s->info.flags = 0;
+      s->info.off[0] = 0;
+      s->info.off[1] = 0;
     }
     s->info.role = role;
     return 0;

@@ -52,6 +52,30 @@ struct sock_event_header {
   __u8 laddr[16]; /* IPv4 in the first 4 bytes */
   __u8 raddr[16];
   char comm[16];  /* OPEN: the thread's comm (not filled in other events) */
+  /* DATA with SOCK_EV_STREAM_OFF: offset of this call's first byte in its direction's stream
+   * (bytes since the connection was first seen). A jump from the previous event's end is bytes
+   * the kernel did not send at all (see sock_skip_value). */
+  __u64 stream_off;
+  __u32 captured_from; /* DATA: data[] starts this many bytes into the call (skipped before) */
+  __u32 flags;         /* SOCK_EV_* */
+};
+
+#define SOCK_EV_STREAM_OFF 1 /* stream_off is valid (plaintext socket I/O, not TLS uprobes) */
+
+/* Userspace -> kernel capture hints, per connection: bytes a parser will skip anyway (a body of
+ * declared length) or a connection whose protocol was not recognised need not be copied. A call
+ * that ends before `until[direction]` sends no event; one that crosses it is captured from
+ * there (single-buffer calls; vectored calls are captured whole). */
+struct sock_skip_key {
+  __u32 tgid;
+  __s32 fd;
+  __u64 gen;
+};
+
+#define ZT_SOCK_SKIP_ALL (~0ULL) /* every later byte, both directions: an ignored connection */
+
+struct sock_skip_value {
+  __u64 until[2]; /* by enum sock_direction: stream offset below which bytes are not sent */
 };
 /* An OPEN event may carry data: the process environment (NUL-separated, a prefix of at most the
  * capture size), sent with the first connection of each process so a process that exits before

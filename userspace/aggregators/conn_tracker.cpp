@@ -42,6 +42,11 @@ struct ConnTracker::Conn {
   uint64_t closed_ts = 0;  // when its CLOSE came (0: open); see kCloseLingerNs
   ConnMeta meta;
   std::unique_ptr<protocols::ConnectionParser> parser;
+  // Per direction: where the next event's bytes should start in the stream (kernel offsets).
+  uint64_t next_off[2] = {0, 0};
+  bool off_known[2] = {false, false};
+  sock_skip_value skip{};  // the hint last stored for this connection
+  bool hinted = false;
 };
 
 ConnTracker::ConnTracker(ProcessCatalog& catalog, size_t max_connections,
@@ -153,6 +158,9 @@ ConnTracker::Conn* ConnTracker::Open(const sock_event_header& h, std::string_vie
 void ConnTracker::Close(const Key& key, uint64_t ts) {
   auto it = conns_.find(key);
   if (it == conns_.end()) return;
+  if (it->second->hinted && hints_) {
+    hints_->ClearSkip({key.tgid, key.fd, it->second->gen});
+  }
   Sink sink(*this, it->second->meta);
   it->second->parser->OnClose(ts, sink);
   closed_parser_counters_.Add(it->second->parser->TakeCounters());
@@ -196,23 +204,63 @@ void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
       if (!conn) return;
       counters_.bytes_captured += h.captured;
       conn->meta.tid = h.tid;
-      protocols::DataEvent ev;
-      ev.direction = h.direction == SOCK_DIR_EGRESS ? protocols::Direction::kEgress
-                                                    : protocols::Direction::kIngress;
-      ev.timestamp_ns = h.ts;
-      ev.captured = std::span<const uint8_t>(data, h.captured);
-      ev.size = h.size;
-      Sink sink(*this, conn->meta);
-      // Asked before parsing: bytes that look like a request line inside a body (a proxied or
-      // uploaded HTTP message) start no request.
-      const bool at_request_boundary = conn->parser->AwaitsHttp1Request();
-      conn->parser->OnData(ev, sink);
-      if (at_request_boundary && !start_observers_.empty()) NotifyRequestStart(*conn, ev);
+      FeedData(*conn, h, data);
+      if (hints_) Hint(key, *conn, h.direction == SOCK_DIR_EGRESS ? 1 : 0);
       return;
     }
     default:
       return;
   }
+}
+
+void ConnTracker::FeedData(Conn& conn, const sock_event_header& h, const uint8_t* data) {
+  protocols::DataEvent ev;
+  ev.direction = h.direction == SOCK_DIR_EGRESS ? protocols::Direction::kEgress
+                                                : protocols::Direction::kIngress;
+  ev.timestamp_ns = h.ts;
+  Sink sink(*this, conn.meta);
+  // Bytes the kernel did not send (a capture hint) reach the parser as uncaptured bytes of the
+  // known size, which it skips as it skips any body beyond the capture limit.
+  auto gap = [&](uint64_t bytes) {
+    if (bytes == 0) return;
+    counters_.bytes_not_copied += bytes;
+    protocols::DataEvent g = ev;
+    g.size = bytes;
+    conn.parser->OnData(g, sink);
+  };
+  const int dir = h.direction == SOCK_DIR_EGRESS ? 1 : 0;
+  if (h.flags & SOCK_EV_STREAM_OFF) {
+    if (conn.off_known[dir] && h.stream_off > conn.next_off[dir]) {
+      gap(h.stream_off - conn.next_off[dir]);
+    }
+    conn.next_off[dir] = std::max<uint64_t>(conn.next_off[dir], h.stream_off + h.size);
+    conn.off_known[dir] = true;
+  }
+  const uint64_t skipped = std::min<uint64_t>(h.captured_from, h.size);
+  gap(skipped);
+  ev.captured = std::span<const uint8_t>(data, h.captured);
+  ev.size = h.size - skipped;
+  // Asked before parsing: bytes that look like a request line inside a body (a proxied or
+  // uploaded HTTP message) start no request.
+  const bool at_request_boundary = skipped == 0 && conn.parser->AwaitsHttp1Request();
+  conn.parser->OnData(ev, sink);
+  if (at_request_boundary && !start_observers_.empty()) NotifyRequestStart(conn, ev);
+}
+
+void ConnTracker::Hint(const Key& key, Conn& conn, int dir) {
+  sock_skip_value want = conn.skip;
+  if (conn.parser->ignored()) {
+    want.until[0] = want.until[1] = ZT_SOCK_SKIP_ALL;
+  } else if (conn.off_known[dir]) {
+    const uint64_t body = conn.parser->SkippableBytes(dir ? protocols::Direction::kEgress
+                                                          : protocols::Direction::kIngress);
+    if (body < kSkipMinBytes) return;
+    want.until[dir] = std::max<uint64_t>(want.until[dir], conn.next_off[dir] + body);
+  }
+  if (want.until[0] == conn.skip.until[0] && want.until[1] == conn.skip.until[1]) return;
+  if (!hints_->SetSkip({key.tgid, key.fd, conn.gen}, want)) return;
+  conn.skip = want;
+  conn.hinted = true;
 }
 
 void ConnTracker::SweepClosed(uint64_t now_ns) {

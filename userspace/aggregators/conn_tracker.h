@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "probes/capture_hints.h"
 #include "process/process_catalog.h"
 #include "protocols/common/connection_parser.h"
 #include "protocols/common/request_record.h"
@@ -60,6 +61,7 @@ struct ConnTrackerCounters {
   uint64_t connections_opened = 0;
   uint64_t connections_dropped = 0;  // over the connection bound
   uint64_t bytes_captured = 0;
+  uint64_t bytes_not_copied = 0;  // left in the kernel on a capture hint (skipped bodies)
   uint64_t requests = 0;
 };
 
@@ -75,6 +77,10 @@ class ConnTracker {
   void AddConsumer(RequestConsumer* consumer);
   void AddStartObserver(RequestStartObserver* observer) { start_observers_.push_back(observer); }
   void OnEvent(const sock_event_header& h, const uint8_t* data);
+  // Where to send capture hints (the rest of a body of at least kSkipMinBytes, ignored
+  // connections); null: everything is copied.
+  void SetCaptureHints(CaptureHints* hints) { hints_ = hints; }
+  static constexpr uint64_t kSkipMinBytes = 64 * 1024;
   // Drops connections of processes that exited (their close may never have been seen), once
   // they have been quiet for `grace_ns`: events of a process that just exited may still be
   // waiting in the ring buffer and must reach their connection first.
@@ -116,8 +122,11 @@ class ConnTracker {
   };
   protocols::RouteTemplater* TemplaterFor(const std::string& service);
   void NotifyRequestStart(const Conn& conn, const protocols::DataEvent& event);
+  void FeedData(Conn& conn, const sock_event_header& h, const uint8_t* data);
+  void Hint(const Key& key, Conn& conn, int dir);
 
   ProcessCatalog& catalog_;
+  CaptureHints* hints_ = nullptr;
   size_t max_connections_;
   size_t max_routes_per_service_;
   std::unordered_map<Key, std::unique_ptr<Conn>, KeyHash> conns_;

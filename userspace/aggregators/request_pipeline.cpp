@@ -15,6 +15,11 @@ RequestPipeline::RequestPipeline(prometheus::Registry& registry, ProcessCatalog&
       bytes_captured_(CounterFamily(registry, "zerotrace_socket_bytes_captured_total",
                                     "Socket payload bytes copied from the kernel for parsing")
                           .Add({})),
+      bytes_not_copied_(
+          CounterFamily(registry, "zerotrace_socket_bytes_not_copied_total",
+                        "Socket payload bytes left in the kernel because the parser skips them "
+                        "anyway (the rest of a large body of declared length)")
+              .Add({})),
       requests_(CounterFamily(registry, "zerotrace_requests_total",
                               "Requests completed by the L7 parsers (parsed or not)")
                     .Add({})),
@@ -45,6 +50,10 @@ void RequestPipeline::AddConsumer(RequestConsumer* consumer) {
 
 void RequestPipeline::Start(SocketsProbe* probe) {
   probe_ = probe;
+  {
+    std::lock_guard lock(mu_);
+    tracker_.SetCaptureHints(probe);
+  }
   stop_ = false;
   thread_ = std::thread([this] { Loop(); });
 }
@@ -80,6 +89,7 @@ void RequestPipeline::Refresh() {
   const auto& c = tracker_.counters();
   connections_.Set(static_cast<double>(tracker_.connections()));
   bytes_captured_.Update(c.bytes_captured);
+  bytes_not_copied_.Update(c.bytes_not_copied);
   requests_.Update(c.requests);
   conns_dropped_.Update(c.connections_dropped);
   const auto parser = tracker_.TakeParserCounters();

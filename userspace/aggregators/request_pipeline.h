@@ -44,6 +44,7 @@ class RequestPipeline {
   std::thread thread_;
   prometheus::Gauge& connections_;
   CumulativeCounter bytes_captured_;
+  CumulativeCounter bytes_not_copied_;
   CumulativeCounter requests_;
   CumulativeCounter conns_dropped_;
   prometheus::Counter& unknown_protocol_;

@@ -330,6 +330,19 @@ int SocketsProbe::Poll(int timeout_ms) {
   return (woken > 0 ? woken : 0) + (drained > 0 ? drained : 0);
 }
 
+bool SocketsProbe::SetSkip(const sock_skip_key& key, const sock_skip_value& value) {
+  if (!skel_) return false;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.skips), &key, &value, BPF_ANY) != 0) {
+    return false;
+  }
+  skel_->bss->skips_active = true;
+  return true;
+}
+
+void SocketsProbe::ClearSkip(const sock_skip_key& key) {
+  if (skel_) bpf_map_delete_elem(bpf_map__fd(skel_->maps.skips), &key);
+}
+
 bpf_object* SocketsProbe::object() const { return skel_ ? skel_->obj : nullptr; }
 
 uint64_t SocketsProbe::events_lost() const {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/features.h"
+#include "probes/capture_hints.h"
 #include "probes/libssl_scanner.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"
@@ -44,7 +45,7 @@ struct SocketsProbeOptions {
 // Loader for bpf/sockets.bpf.c: connection lifecycle and data events from sock or syscall
 // tracepoints.
 // Events are handed to `handler` from Poll(), on the caller's thread.
-class SocketsProbe : public Probe {
+class SocketsProbe : public Probe, public CaptureHints {
  public:
   // `header` is followed by `header.captured` bytes of data.
   using Handler = std::function<void(const sock_event_header& header, const uint8_t* data)>;
@@ -73,6 +74,9 @@ class SocketsProbe : public Probe {
 
   // Drains the ring buffer, waiting up to timeout_ms for the first event. Returns events handled.
   int Poll(int timeout_ms);
+
+  bool SetSkip(const sock_skip_key& key, const sock_skip_value& value) override;
+  void ClearSkip(const sock_skip_key& key) override;
   uint64_t events_seen() const { return events_seen_; }
   uint64_t malformed_events() const { return malformed_; }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """HTTP/1.1 test server for the end-to-end tests (keep-alive capable).
 
-/ok 200, /missing 404, /fail 500, /slow 200 after 100 ms; anything else 404.
+/ok 200, /missing 404, /fail 500, /slow 200 after 100 ms, /big 200 with a 2 MiB body written
+64 KiB at a time over ~0.6 s (a download the collector should not copy); anything else 404.
 Binds 127.0.0.1 on an ephemeral port and prints "ready <port>"; exits when stdin closes.
 """
 import http.server
@@ -31,6 +32,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._reply(500, b"boom\n")
         elif path == "/slow":
             self._reply(200, b"slow\n", delay=0.1)
+        elif path == "/big":
+            chunk, chunks = b"z" * 65536, 32
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(chunk) * chunks))
+            self.end_headers()
+            for _ in range(chunks):
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                time.sleep(0.02)
         else:
             self._reply(404, b"missing\n")
 

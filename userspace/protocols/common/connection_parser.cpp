@@ -80,6 +80,11 @@ bool ConnectionParser::AwaitsHttp1Request() const {
   return h1 != nullptr && h1->AwaitsRequest();
 }
 
+uint64_t ConnectionParser::SkippableBytes(Direction d) const {
+  const auto* h1 = std::get_if<Http1Parser>(&parser_);
+  return h1 != nullptr ? h1->BodyRemaining(FromClient(d)) : 0;
+}
+
 void ConnectionParser::OnClose(uint64_t ts_ns, RecordSink& sink) {
   if (auto* h1 = std::get_if<Http1Parser>(&parser_)) {
     h1->Close(ts_ns, sink);

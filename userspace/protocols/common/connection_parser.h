@@ -41,6 +41,9 @@ class ConnectionParser {
   // HTTP/1 (or not known yet): the next client bytes begin a request rather than continue a
   // body or a split header block.
   bool AwaitsHttp1Request() const;
+  // Bytes coming in direction `d` that the parser will skip without reading (an HTTP/1 body of
+  // declared length): a capture hint for the kernel. 0 when unknown.
+  uint64_t SkippableBytes(Direction d) const;
 
   ParserCounters counters() const;
   // Counters accumulated since the previous call (for periodic export).

@@ -50,6 +50,13 @@ class Http1Parser {
   std::optional<RequestRecord> TakeH2cUpgrade() { return std::exchange(h2c_upgrade_, {}); }
   // Between request messages: the next client byte starts a new request (not a body's).
   bool AwaitsRequest() const { return req_.state == State::kIdle && req_.buf.empty(); }
+  // Body bytes (of a declared length, or of the current chunk) still to come from that side:
+  // they are skipped unread, so the kernel need not copy them.
+  uint64_t BodyRemaining(bool from_client) const {
+    const Side& s = from_client ? req_ : resp_;
+    if (upgraded_ || (s.state != State::kBody && s.state != State::kChunkData)) return 0;
+    return s.remaining;
+  }
 
  private:
   enum class State : uint8_t {

@@ -1,0 +1,135 @@
+// ConnTracker's capture hints: what it asks the kernel not to copy (the rest of a large HTTP/1
+// body, every byte of an ignored connection), and how it reads events whose bytes were left in
+// the kernel (a stream offset jump, a capture starting inside the call).
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "aggregators/conn_tracker.h"
+
+namespace zerotrace {
+namespace {
+
+class FakeHints : public CaptureHints {
+ public:
+  bool SetSkip(const sock_skip_key& key, const sock_skip_value& value) override {
+    skips[{key.tgid, key.fd, key.gen}] = value;
+    ++sets;
+    return true;
+  }
+  void ClearSkip(const sock_skip_key& key) override { skips.erase({key.tgid, key.fd, key.gen}); }
+  std::map<std::tuple<uint32_t, int32_t, uint64_t>, sock_skip_value> skips;
+  int sets = 0;
+};
+
+class Records : public RequestConsumer {
+ public:
+  void OnRequest(const protocols::RequestRecord& r, const ConnMeta&) override {
+    records.push_back(r);
+  }
+  std::vector<protocols::RequestRecord> records;
+};
+
+constexpr uint32_t kTgid = 4242;  // not a live process: named by its comm
+constexpr int32_t kFd = 7;
+constexpr uint64_t kGen = 99;
+
+struct Fixture {
+  Fixture() : catalog("/nonexistent-proc"), tracker(catalog) {
+    tracker.AddConsumer(&records);
+    tracker.SetCaptureHints(&hints);
+    sock_event_header h = Header(SOCK_EVENT_OPEN, 1);
+    tracker.OnEvent(h, nullptr);
+  }
+  static sock_event_header Header(uint8_t type, uint64_t ts) {
+    sock_event_header h{};
+    h.type = type;
+    h.ts = ts;
+    h.gen = kGen;
+    h.tgid = kTgid;
+    h.tid = kTgid;
+    h.fd = kFd;
+    h.role = SOCK_ROLE_SERVER;
+    h.family = 2;
+    std::strcpy(h.comm, "server");
+    return h;
+  }
+  // `bytes` as the captured part of a call of `size` bytes at stream offset `off`, captured from
+  // `from` bytes into the call.
+  void Data(uint8_t dir, uint64_t ts, uint64_t off, const std::string& bytes, uint64_t size = 0,
+            uint32_t from = 0) {
+    sock_event_header h = Header(SOCK_EVENT_DATA, ts);
+    h.direction = dir;
+    h.size = size ? size : bytes.size();
+    h.captured = static_cast<uint32_t>(bytes.size());
+    h.stream_off = off;
+    h.captured_from = from;
+    h.flags = SOCK_EV_STREAM_OFF;
+    tracker.OnEvent(h, reinterpret_cast<const uint8_t*>(bytes.data()));
+  }
+  const sock_skip_value* Skip() const {
+    auto it = hints.skips.find({kTgid, kFd, kGen});
+    return it == hints.skips.end() ? nullptr : &it->second;
+  }
+
+  ProcessCatalog catalog;
+  ConnTracker tracker;
+  FakeHints hints;
+  Records records;
+};
+
+TEST(CaptureHintsTest, LargeBodyIsHintedAndItsSkippedBytesKeepTheParserInStep) {
+  Fixture f;
+  const std::string req = "GET /model.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+  f.Data(SOCK_DIR_INGRESS, 10, 0, req);
+  const uint64_t body = 1 << 20;
+  const std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body) + "\r\n\r\n";
+  const std::string first(1000, 'b');
+  f.Data(SOCK_DIR_EGRESS, 20, 0, head + first);
+  const auto* skip = f.Skip();
+  ASSERT_NE(skip, nullptr);
+  EXPECT_EQ(skip->until[SOCK_DIR_EGRESS], head.size() + body);  // the end of the body
+  EXPECT_EQ(skip->until[SOCK_DIR_INGRESS], 0u);
+  // The kernel sent nothing until the call that crosses the end, captured from the end on; that
+  // call also carries the start of the next response.
+  const uint64_t last_off = head.size() + body - 500;
+  const std::string next = "HTTP/1.1 204 No Content\r\n\r\n";
+  f.Data(SOCK_DIR_INGRESS, 25, req.size(), req);
+  f.Data(SOCK_DIR_EGRESS, 30, last_off, next, 500 + next.size(), 500);
+  ASSERT_EQ(f.records.records.size(), 2u);
+  EXPECT_TRUE(f.records.records[0].parsed_ok);
+  EXPECT_EQ(f.records.records[0].status_code, 200);
+  EXPECT_EQ(f.records.records[0].end_ns, 30u);
+  EXPECT_EQ(f.records.records[0].response_bytes, head.size() + body);
+  EXPECT_TRUE(f.records.records[1].parsed_ok);
+  EXPECT_EQ(f.records.records[1].status_code, 204);
+  EXPECT_EQ(f.tracker.counters().bytes_not_copied, body - first.size());
+}
+
+TEST(CaptureHintsTest, SmallBodiesAreNotHinted) {
+  Fixture f;
+  f.Data(SOCK_DIR_INGRESS, 10, 0, "GET / HTTP/1.1\r\n\r\n");
+  f.Data(SOCK_DIR_EGRESS, 20, 0, "HTTP/1.1 200 OK\r\nContent-Length: 30000\r\n\r\nabc");
+  EXPECT_EQ(f.hints.sets, 0);
+}
+
+TEST(CaptureHintsTest, IgnoredConnectionIsSkippedWholeAndClearedAtClose) {
+  Fixture f;
+  const std::string junk = "*1\r\n$4\r\nPING\r\n";  // Redis: not HTTP
+  for (int i = 0; i < 10; ++i) f.Data(SOCK_DIR_INGRESS, 10 + i, junk.size() * i, junk);
+  const auto* skip = f.Skip();
+  ASSERT_NE(skip, nullptr);
+  EXPECT_EQ(skip->until[0], ZT_SOCK_SKIP_ALL);
+  EXPECT_EQ(skip->until[1], ZT_SOCK_SKIP_ALL);
+  f.tracker.OnEvent(Fixture::Header(SOCK_EVENT_CLOSE, 100), nullptr);
+  f.tracker.SweepClosed(100 + ConnTracker::kCloseLingerNs);
+  EXPECT_EQ(f.Skip(), nullptr);
+}
+
+}  // namespace
+}  // namespace zerotrace
