@@ -367,6 +367,16 @@ TEST(Http2FrameTest, Plausibility) {
   EXPECT_TRUE(LooksLikeHttp2Preface(kHttp2Preface));
   EXPECT_FALSE(LooksLikeHttp2Frames(Bytes(std::string("GET / HTTP/1.1\r\n\r\n"))));
   EXPECT_FALSE(LooksLikeHttp2Frames(Bytes(Frame(FrameType::kData, 0, 0, "x"))));
+  // Binary data that reads as one plausible frame header (a HEADERS frame of 65793 bytes on
+  // stream 0x01010101) but does not fill the call as frames: not HTTP/2, unless the call was
+  // longer than what was captured.
+  const std::string ones(64, '\x01');
+  EXPECT_FALSE(LooksLikeHttp2Frames(Bytes(ones)));
+  EXPECT_TRUE(LooksLikeHttp2Frames(Bytes(ones), /*truncated=*/true));
+  const std::string two =
+      Settings(0x3, 100) + Frame(FrameType::kWindowUpdate, 0, 0, std::string("\0\0\0\1", 4));
+  EXPECT_TRUE(LooksLikeHttp2Frames(Bytes(two)));
+  EXPECT_FALSE(LooksLikeHttp2Frames(Bytes(two.substr(0, two.size() - 1))));
 }
 
 }  // namespace

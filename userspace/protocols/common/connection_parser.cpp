@@ -36,7 +36,7 @@ void ConnectionParser::OnData(const DataEvent& event, RecordSink& sink) {
   if (unknown_) return;
   if (protocol_ == Protocol::kUnknown) {
     if (event.captured.empty()) return;
-    const Inference inf = InferProtocol(event.captured);
+    const Inference inf = InferProtocol(event.captured, event.size);
     if (inf.protocol == Protocol::kUnknown) {
       if (++inference_events_ >= options_.max_inference_events) {
         unknown_ = true;

@@ -6,7 +6,7 @@
 
 namespace zerotrace::protocols {
 
-Inference InferProtocol(std::span<const uint8_t> captured) {
+Inference InferProtocol(std::span<const uint8_t> captured, uint64_t size) {
   const std::string_view s = AsStringView(captured);
   Inference r;
   // The preface starts with "PRI " which no HTTP/1 method matches, so order does not matter.
@@ -22,7 +22,7 @@ Inference InferProtocol(std::span<const uint8_t> captured) {
     r.protocol = Protocol::kHttp1;
     r.from_client = false;
     r.direction_known = true;
-  } else if (LooksLikeHttp2Frames(captured)) {
+  } else if (LooksLikeHttp2Frames(captured, size > captured.size())) {
     r.protocol = Protocol::kHttp2;
   }
   return r;

@@ -15,8 +15,9 @@ struct Inference {
   bool direction_known = false;
 };
 
-// Looks at the captured prefix of one read/write: HTTP/1 request or status line, the HTTP/2
-// client preface, or a run of plausible HTTP/2 frames.
-Inference InferProtocol(std::span<const uint8_t> captured);
+// Looks at the captured prefix of one read/write of `size` bytes (0: all captured): HTTP/1
+// request or status line, the HTTP/2 client preface, or a run of plausible HTTP/2 frames that
+// fills the call.
+Inference InferProtocol(std::span<const uint8_t> captured, uint64_t size = 0);
 
 }  // namespace zerotrace::protocols

@@ -7,9 +7,9 @@ FrameHeader ParseFrameHeader(std::span<const uint8_t> in) {
   h.length = (uint32_t{in[0]} << 16) | (uint32_t{in[1]} << 8) | in[2];
   h.type = in[3];
   h.flags = in[4];
-  h.stream_id = ((uint32_t{in[5]} << 24) | (uint32_t{in[6]} << 16) | (uint32_t{in[7]} << 8) |
-                 in[8]) &
-                0x7fffffffu;
+  h.stream_id =
+      ((uint32_t{in[5]} << 24) | (uint32_t{in[6]} << 16) | (uint32_t{in[7]} << 8) | in[8]) &
+      0x7fffffffu;
   return h;
 }
 
@@ -55,7 +55,7 @@ bool LooksLikeHttp2Preface(std::string_view data) {
   return n >= 4 && data.substr(0, n) == kHttp2Preface.substr(0, n);
 }
 
-bool LooksLikeHttp2Frames(std::span<const uint8_t> data) {
+bool LooksLikeHttp2Frames(std::span<const uint8_t> data, bool truncated) {
   size_t pos = 0;
   int frames = 0;
   while (pos + kFrameHeaderSize <= data.size()) {
@@ -64,7 +64,7 @@ bool LooksLikeHttp2Frames(std::span<const uint8_t> data) {
     ++frames;
     pos += kFrameHeaderSize + h.length;
   }
-  return frames > 0;
+  return frames > 0 && (pos == data.size() || truncated);
 }
 
 }  // namespace zerotrace::protocols

@@ -51,7 +51,10 @@ bool IsPlausibleFrameHeader(const FrameHeader& h);
 
 // True when the captured bytes begin with the client preface (or a prefix of it of >= 4 bytes).
 bool LooksLikeHttp2Preface(std::string_view data);
-// True when the captured bytes parse as a sequence of plausible frames (at least one header).
-bool LooksLikeHttp2Frames(std::span<const uint8_t> data);
+// True when the captured bytes parse as a sequence of plausible frames (at least one header)
+// that ends where the call ends. `truncated`: the call had more bytes than `data` holds, so the
+// last frame may run past it; otherwise a frame running past the end of a whole call is taken
+// as not HTTP/2 (binary protocols read as frames of odd lengths that never line up).
+bool LooksLikeHttp2Frames(std::span<const uint8_t> data, bool truncated = false);
 
 }  // namespace zerotrace::protocols
