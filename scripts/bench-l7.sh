@@ -4,7 +4,8 @@
 #   scripts/bench-l7.sh (as root) [BUILD_DIR] [ROUNDS] [SECONDS]
 # ZT_ARGS adds flags to `zerotrace run`, e.g. ZT_ARGS="--comm nginx" (server side only) or
 # ZT_ARGS="--bpf-stats false". WRK_ARGS adds flags to wrk, e.g. WRK_ARGS="-H 'Connection: close'"
-# (a new connection per request: the per-connection costs).
+# (a new connection per request: the per-connection costs). BODY_BYTES=N serves a file of N
+# bytes (sendfile) instead of the 17-byte answer: large responses, where capture hints matter.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
@@ -15,12 +16,17 @@ zt="$build/userspace/cli/zerotrace"
 command -v wrk >/dev/null || { echo "wrk missing (apt-get install wrk)"; exit 1; }
 dir="$(mktemp -d)"
 port=18777
+answer='return 200 "hello from nginx\n";'
+[ -n "${BODY_BYTES:-}" ] && answer='try_files /body =404;'
 cat > "$dir/nginx.conf" <<CONF
 daemon off; master_process off; worker_processes 1; pid $dir/nginx.pid; error_log $dir/error.log;
 events { worker_connections 256; }
 http { access_log off; client_body_temp_path $dir/body;
-  server { listen 127.0.0.1:$port; location / { return 200 "hello from nginx\n"; } } }
+  server { listen 127.0.0.1:$port; root $dir/www;
+    location / { $answer } } }
 CONF
+mkdir -p "$dir/www"
+if [ -n "${BODY_BYTES:-}" ]; then head -c "$BODY_BYTES" /dev/zero > "$dir/www/body"; fi
 /usr/sbin/nginx -c "$dir/nginx.conf" -p "$dir" &
 nginx_pid=$!
 trap 'kill $nginx_pid 2>/dev/null; kill $zt_pid 2>/dev/null || true; rm -rf "$dir"' EXIT
