@@ -489,23 +489,10 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
   }
 }
 
-prometheus::Counter& GpuAggregator::CounterFor(ExpiringSeries<prometheus::Counter>& series,
-                                               const std::string& service, const char* label_name,
-                                               const std::string& label_value) {
-  const uint64_t now = SteadyNs();
-  service_last_ns_[service] = now;
-  std::string key = service;
-  key.push_back('\x1f');
-  key += label_value;
-  return series.Get(key, now, [&] {
-    return prometheus::Labels{{"service_name", service}, {label_name, label_value}};
-  });
-}
-
-prometheus::Histogram& GpuAggregator::HistogramFor(ExpiringSeries<prometheus::Histogram>& series,
-                                                   const std::string& service,
-                                                   const char* label_name,
-                                                   const std::string& label_value) {
+template <typename Metric, typename... Args>
+Metric& GpuAggregator::SeriesFor(ExpiringSeries<Metric>& series, const std::string& service,
+                                 const char* label_name, const std::string& label_value,
+                                 Args&&... args) {
   const uint64_t now = SteadyNs();
   service_last_ns_[service] = now;
   std::string key = service;
@@ -516,7 +503,20 @@ prometheus::Histogram& GpuAggregator::HistogramFor(ExpiringSeries<prometheus::Hi
       [&] {
         return prometheus::Labels{{"service_name", service}, {label_name, label_value}};
       },
-      KernelBuckets());
+      std::forward<Args>(args)...);
+}
+
+prometheus::Counter& GpuAggregator::CounterFor(ExpiringSeries<prometheus::Counter>& series,
+                                               const std::string& service, const char* label_name,
+                                               const std::string& label_value) {
+  return SeriesFor(series, service, label_name, label_value);
+}
+
+prometheus::Histogram& GpuAggregator::HistogramFor(ExpiringSeries<prometheus::Histogram>& series,
+                                                   const std::string& service,
+                                                   const char* label_name,
+                                                   const std::string& label_value) {
+  return SeriesFor(series, service, label_name, label_value, KernelBuckets());
 }
 
 void GpuAggregator::RemoveIdleSeries(uint64_t now_ns) {

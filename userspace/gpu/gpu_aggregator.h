@@ -216,7 +216,10 @@ class GpuAggregator {
       const std::unordered_map<ProfileKey, ProfileEntry, ProfileKeyHash>& samples,
       const std::set<uint32_t>& pids) const;
 
-  // The series of `family`-like metrics for (service, second label); marks the service active.
+  // The series of (service, second label) in `series`; marks the service active.
+  template <typename Metric, typename... Args>
+  Metric& SeriesFor(ExpiringSeries<Metric>& series, const std::string& service,
+                    const char* label_name, const std::string& label_value, Args&&... args);
   prometheus::Counter& CounterFor(ExpiringSeries<prometheus::Counter>& series,
                                   const std::string& service, const char* label_name,
                                   const std::string& label_value);
