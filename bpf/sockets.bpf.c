@@ -76,6 +76,7 @@ struct conn_info {
 #define CONN_SEEN_DATA 1 /* the first payload byte was inspected */
 #define CONN_TLS 2       /* TLS records on the wire: plaintext comes from the SSL uprobes */
 #define CONN_CLOSED 4    /* sock path: TCP_CLOSE was reported */
+#define CONN_SKIP_ALL 8  /* a "skip everything" hint was found: no more lookups, no events */
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -473,17 +474,26 @@ static __always_inline int emit_call_data(__u64 id, struct call_args a, long ret
   }
   if (c->flags & CONN_TLS)
     return 0;
+  if (c->flags & CONN_SKIP_ALL)
+    return 0;
   __u8 dir = a.direction & 1;
-  __u64 off = __sync_fetch_and_add(&c->off[dir], ret);
+  /* Not an atomic fetch-add: that instruction needs Linux 5.12 (older verifiers reject it), and
+   * two threads doing I/O in one direction of one connection at once have no byte order anyway. */
+  __u64 off = c->off[dir];
+  c->off[dir] = off + ret;
   __u64 skip = 0;
   if (skips_active) {
     struct sock_skip_key k = {.tgid = id >> 32, .fd = a.fd, .gen = c->gen};
     struct sock_skip_value *v = bpf_map_lookup_elem(&skips, &k);
     if (v) {
       __u64 until = v->until[dir];
+      if (until == ZT_SOCK_SKIP_ALL) {
+        c->flags |= CONN_SKIP_ALL;
+        return 0;
+      }
       /* Ends inside the skipped range: nothing to send (the next event's offset tells). The
        * call that reaches its end is sent, for its timestamp and what follows the body. */
-      if (until == ZT_SOCK_SKIP_ALL || (until > off && off + ret < until))
+      if (until > off && off + ret < until)
         return 0;
       if (until > off && a.kind == CALL_BUF)
         skip = until - off;
@@ -496,9 +506,10 @@ static __always_inline int emit_call_data(__u64 id, struct call_args a, long ret
   e->h.flags = SOCK_EV_STREAM_OFF;
   switch (a.kind) {
   case CALL_BUF:
-    if (skip > 0 && skip < (__u64)ret) {
+    if (skip > 0) { /* skip <= ret: the call reaches the end of the skipped range */
       e->h.captured_from = skip;
-      append(e, (const void *)(a.buf + skip), ret - skip);
+      if (skip < (__u64)ret)
+        append(e, (const void *)(a.buf + skip), ret - skip);
     } else {
       append(e, (const void *)a.buf, ret);
     }

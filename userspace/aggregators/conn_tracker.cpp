@@ -47,6 +47,7 @@ struct ConnTracker::Conn {
   bool off_known[2] = {false, false};
   sock_skip_value skip{};  // the hint last stored for this connection
   bool hinted = false;
+  bool hint_failed = false;
 };
 
 ConnTracker::ConnTracker(ProcessCatalog& catalog, size_t max_connections,
@@ -230,7 +231,11 @@ void ConnTracker::FeedData(Conn& conn, const sock_event_header& h, const uint8_t
   };
   const int dir = h.direction == SOCK_DIR_EGRESS ? 1 : 0;
   if (h.flags & SOCK_EV_STREAM_OFF) {
-    if (conn.off_known[dir] && h.stream_off > conn.next_off[dir]) {
+    // Only a jump inside a range we asked the kernel to skip is bytes it left out. Other jumps
+    // are events lost to a full ring, or two threads' calls reported out of order; those are
+    // fed as they come, as without hints (a gap there could double-count the late event).
+    if (conn.off_known[dir] && h.stream_off > conn.next_off[dir] &&
+        h.stream_off <= conn.skip.until[dir]) {
       gap(h.stream_off - conn.next_off[dir]);
     }
     conn.next_off[dir] = std::max<uint64_t>(conn.next_off[dir], h.stream_off + h.size);
@@ -242,7 +247,7 @@ void ConnTracker::FeedData(Conn& conn, const sock_event_header& h, const uint8_t
   ev.size = h.size - skipped;
   // Asked before parsing: bytes that look like a request line inside a body (a proxied or
   // uploaded HTTP message) start no request.
-  const bool at_request_boundary = skipped == 0 && conn.parser->AwaitsHttp1Request();
+  const bool at_request_boundary = conn.parser->AwaitsHttp1Request();
   conn.parser->OnData(ev, sink);
   if (at_request_boundary && !start_observers_.empty()) NotifyRequestStart(conn, ev);
 }
@@ -258,7 +263,11 @@ void ConnTracker::Hint(const Key& key, Conn& conn, int dir) {
     want.until[dir] = std::max<uint64_t>(want.until[dir], conn.next_off[dir] + body);
   }
   if (want.until[0] == conn.skip.until[0] && want.until[1] == conn.skip.until[1]) return;
-  if (!hints_->SetSkip({key.tgid, key.fd, conn.gen}, want)) return;
+  if (conn.hint_failed) return;
+  if (!hints_->SetSkip({key.tgid, key.fd, conn.gen}, want)) {
+    conn.hint_failed = true;  // the map is full: not retried per event for this connection
+    return;
+  }
   conn.skip = want;
   conn.hinted = true;
 }

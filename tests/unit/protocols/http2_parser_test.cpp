@@ -377,6 +377,9 @@ TEST(Http2FrameTest, Plausibility) {
       Settings(0x3, 100) + Frame(FrameType::kWindowUpdate, 0, 0, std::string("\0\0\0\1", 4));
   EXPECT_TRUE(LooksLikeHttp2Frames(Bytes(two)));
   EXPECT_FALSE(LooksLikeHttp2Frames(Bytes(two.substr(0, two.size() - 1))));
+  // A read that ends inside its third frame, after two whole ones.
+  const std::string three = two + Frame(FrameType::kData, 0, 1, std::string(100, 'd'));
+  EXPECT_TRUE(LooksLikeHttp2Frames(Bytes(three.substr(0, three.size() - 50))));
 }
 
 }  // namespace

@@ -64,7 +64,8 @@ bool LooksLikeHttp2Frames(std::span<const uint8_t> data, bool truncated) {
     ++frames;
     pos += kFrameHeaderSize + h.length;
   }
-  return frames > 0 && (pos == data.size() || truncated);
+  // Two whole frames before a partial one (a read that ends mid-frame) are HTTP/2 enough.
+  return frames > 0 && (pos == data.size() || truncated || frames >= 3);
 }
 
 }  // namespace zerotrace::protocols

@@ -54,7 +54,8 @@ bool LooksLikeHttp2Preface(std::string_view data);
 // True when the captured bytes parse as a sequence of plausible frames (at least one header)
 // that ends where the call ends. `truncated`: the call had more bytes than `data` holds, so the
 // last frame may run past it; otherwise a frame running past the end of a whole call is taken
-// as not HTTP/2 (binary protocols read as frames of odd lengths that never line up).
+// as not HTTP/2 (binary protocols read as frames of odd lengths that never line up), unless two
+// whole frames came before it.
 bool LooksLikeHttp2Frames(std::span<const uint8_t> data, bool truncated = false);
 
 }  // namespace zerotrace::protocols
