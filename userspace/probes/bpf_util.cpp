@@ -26,12 +26,14 @@ std::vector<ProgramStats> ReadProgramStats(bpf_object* obj) {
 
 namespace zerotrace {
 
-uint64_t SumPerCpuCounters(int map_fd, uint32_t n) {
+uint64_t SumPerCpuCounters(int map_fd, uint32_t n) { return SumPerCpuCounters(map_fd, 0, n); }
+
+uint64_t SumPerCpuCounters(int map_fd, uint32_t first, uint32_t end) {
   const int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0 || map_fd < 0) return 0;
   std::vector<__u64> values(static_cast<size_t>(ncpu));
   uint64_t total = 0;
-  for (__u32 i = 0; i < n; ++i) {
+  for (__u32 i = first; i < end; ++i) {
     if (bpf_map_lookup_elem(map_fd, &i, values.data()) == 0) {
       for (auto v : values) total += v;
     }

@@ -26,6 +26,8 @@ std::vector<ProgramStats> ReadProgramStats(bpf_object* obj);
 // Sum over CPUs and over indexes [0, n) of a BPF_MAP_TYPE_PERCPU_ARRAY of __u64 counters (the
 // probes' `drops` maps). 0 when the map cannot be read.
 uint64_t SumPerCpuCounters(int map_fd, uint32_t n);
+// Keys [first, end) of the same kind of map.
+uint64_t SumPerCpuCounters(int map_fd, uint32_t first, uint32_t end);
 
 // Destroys the links together: each uprobe or perf-event tracepoint link waits for an RCU grace
 // period on release (~0.1 s), so releasing dozens one by one would take seconds at shutdown.

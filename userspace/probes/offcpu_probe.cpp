@@ -125,8 +125,9 @@ void OffCpuProbe::DeleteStack(int32_t id) {
 }
 
 uint64_t OffCpuProbe::kernel_drops() const {
-  if (!skel_) return 0;
-  return SumPerCpuCounters(bpf_map__fd(skel_->maps.drops), OFFCPU_DROP_MAX) - kernel_stack_drops();
+  // The reasons after the four stack ones; summed on their own (subtracting two reads taken at
+  // different moments could go below zero while the kernel counts).
+  return skel_ ? SumPerCpuCounters(bpf_map__fd(skel_->maps.drops), 4, OFFCPU_DROP_MAX) : 0;
 }
 
 uint64_t OffCpuProbe::kernel_stack_drops() const {

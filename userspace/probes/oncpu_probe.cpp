@@ -106,8 +106,9 @@ void OnCpuProbe::DeleteStack(int32_t id) {
 }
 
 uint64_t OnCpuProbe::kernel_drops() const {
-  if (!skel_) return 0;
-  return SumPerCpuCounters(bpf_map__fd(skel_->maps.drops), ONCPU_DROP_MAX) - kernel_stack_drops();
+  // The reasons after the four stack ones; summed on their own (subtracting two reads taken at
+  // different moments could go below zero while the kernel counts).
+  return skel_ ? SumPerCpuCounters(bpf_map__fd(skel_->maps.drops), 4, ONCPU_DROP_MAX) : 0;
 }
 
 uint64_t OnCpuProbe::kernel_stack_drops() const {
