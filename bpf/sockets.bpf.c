@@ -60,9 +60,19 @@ struct conn_key {
   __s32 fd;
 };
 
+/* HTTP/2 frame boundaries of one direction (see SOCK_EV_H2_FRAMED). */
+struct h2_track {
+  __u64 next;  /* stream offset where the next frame header (or its missing part) starts */
+  __u8 hdr[9]; /* a frame header split between two calls: its first `have` bytes */
+  __u8 have;
+  __u8 on;     /* 1: frames are being followed */
+  __u8 pad[5];
+};
+
 struct conn_info {
   __u64 gen;
   __u64 off[2]; /* bytes seen per direction (stream offsets for capture hints) */
+  struct h2_track h2[2]; /* by direction */
   __u8 is_socket; /* 0: a non-socket fd, remembered so it costs one lookup from now on */
   __u8 role;
   __u8 family;
@@ -183,6 +193,39 @@ struct {
   __type(value, struct sock_data_event);
 } scratch SEC(".maps");
 
+/* Set by the loader when bpf_loop() exists (5.17+): HTTP/2 frame following needs it. */
+const volatile bool h2_follow = false;
+
+/* One HTTP/2 frame walk per CPU: the call's pieces (its buffer or iovecs) and what it found. */
+struct h2_walk {
+  __u64 base[ZT_SOCK_MAX_IOV]; /* user address of each piece */
+  __u64 end[ZT_SOCK_MAX_IOV];  /* call position where each piece ends */
+  struct iovec iov[ZT_SOCK_MAX_IOV];
+  __u32 pieces;
+  __u32 cur;  /* the piece the last read started in (positions only grow) */
+  __u64 pos;  /* call position of the next header byte to read */
+  __u64 len;  /* the call's byte count */
+  __u64 head; /* bytes [0, head) are in the event itself */
+  __u64 buf;  /* the call's buffer, iovec array or msghdr */
+  __u64 sum;  /* bytes of the pieces set up so far */
+  __u32 iovcnt;
+  __u32 kind;
+  __u8 hdr[32]; /* 9 used; room for the masked offset + size the verifier is shown */
+  __u32 have;
+  __u32 lost;
+  __u32 nseg;
+  __u32 pad;
+  __u32 seg_from[ZT_H2_MAX_SEGMENTS];
+  __u32 seg_to[ZT_H2_MAX_SEGMENTS];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct h2_walk);
+} h2_walks SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, SOCK_DROP_MAX);
@@ -269,6 +312,8 @@ static __always_inline void fill_header(struct sock_event_header *h, __u64 id, i
   h->stream_off = 0;
   h->captured_from = 0;
   h->flags = 0;
+  h->segments = 0;
+  h->reserved = 0;
   /* comm only matters when a connection is opened (naming); skip it on the per-syscall path */
   if (type == SOCK_EVENT_OPEN)
     bpf_get_current_comm(h->comm, sizeof(h->comm));
@@ -443,6 +488,295 @@ static __always_inline void gather_iov(struct sock_data_event *e, __u64 iov_addr
   }
 }
 
+/* HTTP/2 frame following (see SOCK_EV_H2_FRAMED in sockets.h). Only frame headers are read
+ * here: 9 bytes each, the length and type telling where the next one starts and whether the
+ * payload matters to the parser (anything but DATA). What lies past the event's own bytes is
+ * sent as SEGMENT events after it. */
+#define H2_IOV_MASK (ZT_SOCK_MAX_IOV - 1)
+#define H2_SEG_MASK (ZT_H2_MAX_SEGMENTS - 1)
+
+/* Makes w->cur the piece holding call position `pos` (< the call's length); false past the
+ * last piece. A binary search without a loop over the pieces: the frame walk and the segment
+ * copy call it in loops of their own, and nested loops multiply what the verifier explores.
+ * end[] is padded with the call's length past the last piece. */
+static __always_inline bool h2_seek(struct h2_walk *w, __u64 pos)
+{
+  __u32 lo = 0;
+  if (w->end[15] <= pos)
+    lo += 16;
+  if (w->end[(lo + 7) & H2_IOV_MASK] <= pos)
+    lo += 8;
+  if (w->end[(lo + 3) & H2_IOV_MASK] <= pos)
+    lo += 4;
+  if (w->end[(lo + 1) & H2_IOV_MASK] <= pos)
+    lo += 2;
+  if (w->end[lo & H2_IOV_MASK] <= pos)
+    lo += 1;
+  if (lo >= w->pieces)
+    return false;
+  w->cur = lo;
+  /* Callers read the index back from memory: the verifier then sees one bounded unknown
+   * instead of following each of the 32 possible values through the rest of the loop. */
+  barrier();
+  return true;
+}
+
+static __always_inline __u64 h2_piece_start(struct h2_walk *w, __u32 c)
+{
+  return c ? w->end[(c - 1) & H2_IOV_MASK] : 0;
+}
+
+/* Appends the call's bytes [pos, pos + n) (n <= 9) to the header being assembled. */
+static __always_inline bool h2_read_hdr(struct h2_walk *w, __u64 pos, __u32 n)
+{
+  for (int k = 0; k < 3; k++) { /* a header over more than 3 iovecs is not followed */
+    if (n == 0)
+      return true;
+    if (!h2_seek(w, pos))
+      return false;
+    __u32 c = w->cur;
+    barrier_var(c);
+    c &= H2_IOV_MASK;
+    __u64 start = h2_piece_start(w, c);
+    __u64 in_piece = w->end[c] - pos;
+    __u32 take = n < in_piece ? n : (__u32)in_piece;
+    __u32 at = w->have;
+    if (at > 8 || take > 9)
+      return false;
+    barrier_var(take); /* keep both masks: they are the bounds the verifier sees */
+    barrier_var(at);
+    take &= 15;
+    at &= 15;
+    if (bpf_probe_read_user(&w->hdr[at], take, (const void *)(w->base[c] + (pos - start))))
+      return false;
+    w->have = at + take;
+    pos += take;
+    n -= take;
+  }
+  return n == 0;
+}
+
+/* The call's bytes [from, to) must reach the parser: recorded as a segment unless the event
+ * itself carries them. Adjacent ranges merge. */
+static __always_inline void h2_range(struct h2_walk *w, __u64 from, __u64 to)
+{
+  if (from < w->head)
+    from = w->head;
+  if (from >= to)
+    return;
+  __u32 n = w->nseg;
+  if (n > 0 && n <= ZT_H2_MAX_SEGMENTS && w->seg_to[(n - 1) & H2_SEG_MASK] == from) {
+    w->seg_to[(n - 1) & H2_SEG_MASK] = to;
+    return;
+  }
+  if (n >= ZT_H2_MAX_SEGMENTS) {
+    w->lost = 1;
+    return;
+  }
+  w->seg_from[n & H2_SEG_MASK] = from;
+  w->seg_to[n & H2_SEG_MASK] = to;
+  w->nseg = n + 1;
+}
+
+/* bpf_loop body: one frame header. Returns 1 to stop. */
+static long h2_frame(__u64 index, void *unused)
+{
+  __u32 zero = 0;
+  struct h2_walk *w = bpf_map_lookup_elem(&h2_walks, &zero);
+  if (!w || w->lost || w->pos >= w->len)
+    return 1;
+  __u32 have = w->have;
+  if (have > 8) {
+    w->lost = 1;
+    return 1;
+  }
+  __u64 avail = w->len - w->pos;
+  __u32 take = 9 - have;
+  if (avail < take)
+    take = avail;
+  __u64 from = w->pos;
+  if (!h2_read_hdr(w, from, take)) {
+    w->lost = 1;
+    return 1;
+  }
+  h2_range(w, from, from + take);
+  w->pos = from + take;
+  if (w->have < 9)
+    return 1; /* the header goes on in the next call */
+  w->have = 0;
+  __u64 len = (__u32)w->hdr[0] << 16 | (__u32)w->hdr[1] << 8 | w->hdr[2];
+  if (w->hdr[3] != 0) { /* not DATA: headers, settings, resets... the parser reads them */
+    __u64 to = w->pos + len;
+    h2_range(w, w->pos, to < w->len ? to : w->len);
+  }
+  w->pos += len;
+  return 0;
+}
+
+/* bpf_loop body: sends segment `index` of the walk as a SEGMENT event. */
+static long h2_emit(__u64 index, void *unused)
+{
+  __u32 zero = 0;
+  struct h2_walk *w = bpf_map_lookup_elem(&h2_walks, &zero);
+  __u32 cpu = bpf_get_smp_processor_id();
+  struct sock_data_event *e = bpf_map_lookup_elem(&scratch, &cpu);
+  if (!w || !e || index >= w->nseg || index >= ZT_H2_MAX_SEGMENTS)
+    return 1;
+  __u64 from = w->seg_from[index & H2_SEG_MASK];
+  __u64 to = w->seg_to[index & H2_SEG_MASK];
+  e->h.captured = 0;
+  e->h.captured_from = from;
+  e->h.flags = SOCK_EV_STREAM_OFF | SOCK_EV_SEGMENT;
+  e->h.segments = w->nseg - 1 - index;
+  for (int k = 0; k < 8; k++) { /* a segment over more iovecs is cut there (rare) */
+    if (from >= to || e->h.captured >= capture_bytes || !h2_seek(w, from))
+      break;
+    __u32 c = w->cur;
+    barrier_var(c);
+    c &= H2_IOV_MASK;
+    __u64 in_piece = w->end[c] - from;
+    __u64 n = to - from < in_piece ? to - from : in_piece;
+    append(e, (const void *)(w->base[c] + (from - h2_piece_start(w, c))), n);
+    from += n;
+  }
+  send_data(e);
+  return 0;
+}
+
+
+/* bpf_loop body: piece `index` of a vectored call (end[] padded past the last one). */
+static long h2_piece(__u64 index, void *unused)
+{
+  __u32 zero = 0;
+  struct h2_walk *w = bpf_map_lookup_elem(&h2_walks, &zero);
+  if (!w || index >= ZT_SOCK_MAX_IOV)
+    return 1;
+  __u64 sum = w->len;
+  if (index < w->pieces) {
+    w->base[index] = (__u64)w->iov[index].iov_base;
+    sum = w->sum + w->iov[index].iov_len;
+    w->sum = sum;
+  }
+  w->end[index] = sum < w->len ? sum : w->len;
+  return 0;
+}
+
+/* bpf_loop body (run once): finds the call's pieces, then walks its frames. */
+static long h2_walk_cb(__u64 index, void *unused)
+{
+  __u32 zero = 0;
+  struct h2_walk *w = bpf_map_lookup_elem(&h2_walks, &zero);
+  if (!w)
+    return 1;
+  __u64 ret = w->len;
+  if (w->kind == CALL_BUF) {
+    w->pieces = 1;
+    w->base[0] = w->buf;
+    for (int i = 0; i < ZT_SOCK_MAX_IOV; i++)
+      w->end[i] = ret;
+  } else {
+    __u64 iov = w->buf;
+    __u64 cnt = w->iovcnt;
+    if (w->kind == CALL_MSG) {
+      struct user_msghdr msg = {};
+      if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)w->buf)) {
+        w->lost = 1;
+        return 1;
+      }
+      iov = (__u64)msg.msg_iov;
+      cnt = msg.msg_iovlen;
+    }
+    if (cnt > ZT_SOCK_MAX_IOV)
+      cnt = ZT_SOCK_MAX_IOV;
+    __u64 size = cnt * sizeof(struct iovec);
+    barrier_var(size);
+    if (size == 0 || size > sizeof(w->iov) ||
+        bpf_probe_read_user(w->iov, size, (const void *)iov)) {
+      w->lost = 1;
+      return 1;
+    }
+    w->pieces = cnt;
+    w->sum = 0;
+    bpf_loop(ZT_SOCK_MAX_IOV, h2_piece, NULL, 0);
+  }
+  bpf_loop(ZT_H2_MAX_FRAMES, h2_frame, NULL, 0);
+  return 1;
+}
+
+/* The connection's first bytes in a direction: the client preface, or a SETTINGS frame (what a
+ * server sends first, and the client right after its preface). */
+static __always_inline bool h2_start(const __u8 *d, __u32 n, __u64 *first_frame)
+{
+  if (n >= 24 && d[0] == 'P' && d[1] == 'R' && d[2] == 'I' && d[3] == ' ' && d[4] == '*' &&
+      d[5] == ' ' && d[6] == 'H' && d[7] == 'T' && d[8] == 'T' && d[9] == 'P' && d[10] == '/' &&
+      d[11] == '2' && d[12] == '.' && d[13] == '0' && d[14] == '\r' && d[15] == '\n' &&
+      d[16] == '\r' && d[17] == '\n' && d[18] == 'S' && d[19] == 'M' && d[20] == '\r' &&
+      d[21] == '\n' && d[22] == '\r' && d[23] == '\n') {
+    *first_frame = 24;
+    return true;
+  }
+  __u32 len = (__u32)d[0] << 16 | (__u32)d[1] << 8 | d[2];
+  bool stream0 = d[5] == 0 && d[6] == 0 && d[7] == 0 && d[8] == 0;
+  if (n >= 9 && d[3] == 4 && stream0 &&
+      ((d[4] == 0 && len % 6 == 0 && len <= 60) || (d[4] == 1 && len == 0))) {
+    *first_frame = 0;
+    return true;
+  }
+  return false;
+}
+
+/* Follows this call's frames in direction `dir`; returns how many segments to send after the
+ * event (0: the event carries everything the parser needs). */
+static __always_inline __u32 h2_walk_call(struct conn_info *c, __u8 dir, __u64 off, long ret,
+                                          const struct call_args *a, struct sock_data_event *e)
+{
+  struct h2_track *t = &c->h2[dir & 1];
+  if (!t->on) {
+    __u64 first = 0;
+    if (off != 0 || e->h.captured_from != 0 || e->h.captured < 9 ||
+        !h2_start(e->data, e->h.captured, &first))
+      return 0;
+    t->on = 1;
+    t->next = first;
+    t->have = 0;
+  }
+  __u64 resume = t->next + t->have;
+  if (resume >= off + ret)
+    return 0; /* the whole call is payload of a frame begun earlier */
+  __u32 zero = 0;
+  struct h2_walk *w = bpf_map_lookup_elem(&h2_walks, &zero);
+  if (!w || resume < off || e->h.captured_from != 0 || t->have > 8 ||
+      (a->kind != CALL_BUF && a->kind != CALL_IOV && a->kind != CALL_MSG))
+    goto lost;
+  w->pos = resume - off;
+  w->len = ret;
+  w->head = e->h.captured;
+  w->have = t->have;
+  __builtin_memcpy(w->hdr, t->hdr, 9);
+  w->nseg = 0;
+  w->lost = 0;
+  w->kind = a->kind;
+  w->buf = a->buf;
+  w->iovcnt = a->iovcnt;
+  /* In a callback, the walk is verified once instead of on every path that reaches here. */
+  bpf_loop(1, h2_walk_cb, NULL, 0);
+  if (w->lost || (w->pos < w->len && w->have == 0)) {
+    /* Segments found before the trouble are still right; what follows reaches the parser as
+     * uncaptured bytes, where it notices the missing frame header and resynchronises. */
+    t->on = 0;
+    count_drop(SOCK_DROP_H2_FRAMING);
+    return w->nseg;
+  }
+  t->next = off + w->pos - w->have;
+  t->have = w->have;
+  __builtin_memcpy(t->hdr, w->hdr, 9);
+  return w->nseg;
+lost:
+  t->on = 0;
+  count_drop(SOCK_DROP_H2_FRAMING);
+  return 0;
+}
+
 /* The bytes of one read/write-like call on connection `c` (a.kind: BUF, IOV, MSG, SIZE_ONLY). */
 static __always_inline int emit_call_data(__u64 id, struct call_args a, long ret,
                                           struct conn_info *c)
@@ -526,7 +860,17 @@ static __always_inline int emit_call_data(__u64 id, struct call_args a, long ret
   default: /* CALL_SIZE_ONLY: sendfile/splice bytes cannot be copied */
     break;
   }
+  __u32 segments = 0;
+  if (h2_follow && (c->h2[dir].on || off == 0)) {
+    segments = h2_walk_call(c, dir, off, ret, &a, e);
+    if (segments) {
+      e->h.flags |= SOCK_EV_H2_FRAMED;
+      e->h.segments = segments;
+    }
+  }
   send_data(e);
+  if (segments)
+    bpf_loop(segments, h2_emit, NULL, 0);
   return 0;
 }
 
@@ -912,6 +1256,7 @@ int BPF_PROG(sock_state, struct sock *sk, int oldstate, int newstate)
       s->info.flags = 0;
       s->info.off[0] = 0;
       s->info.off[1] = 0;
+      __builtin_memset(s->info.h2, 0, sizeof(s->info.h2));
     }
     s->info.role = role;
     return 0;

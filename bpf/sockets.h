@@ -31,7 +31,11 @@ enum sock_direction {
 enum sock_drop_reason {
   SOCK_DROP_RINGBUF = 0,    /* ring buffer full: an event was lost */
   SOCK_DROP_CONNS_FULL = 1, /* connection map full: a connection is not tracked */
-  SOCK_DROP_MAX = 2,
+  /* HTTP/2 frames stopped being followed in one direction of a connection (a frame header split
+   * over more pieces than followed, more frames in one call than walked, bytes not seen): its
+   * later calls larger than the capture size lose what lies past the capture. Not an event loss. */
+  SOCK_DROP_H2_FRAMING = 2,
+  SOCK_DROP_MAX = 3,
 };
 
 /* (tgid, fd, gen) names a connection; gen tells apart two connections that reused one fd. */
@@ -58,9 +62,22 @@ struct sock_event_header {
   __u64 stream_off;
   __u32 captured_from; /* DATA: data[] starts this many bytes into the call (skipped before) */
   __u32 flags;         /* SOCK_EV_* */
+  __u32 segments;      /* SOCK_EV_H2_FRAMED / SOCK_EV_SEGMENT: SEGMENT events still to come */
+  __u32 reserved;
 };
 
 #define SOCK_EV_STREAM_OFF 1 /* stream_off is valid (plaintext socket I/O, not TLS uprobes) */
+/* HTTP/2 frame following. A call larger than the capture size would lose the frame headers and
+ * header blocks past the capture (gRPC trailers after a large message, the HPACK updates they
+ * carry: every later request of the connection would be unparsable). In a direction that began
+ * with the HTTP/2 preface or a SETTINGS frame the kernel follows frame boundaries (headers only,
+ * no payload is interpreted) and sends, after the event, `segments` SEGMENT events with the
+ * bytes past data[] that are frame headers or payload of frames other than DATA. Every other
+ * uncaptured byte of the call is DATA payload, which the parser skips. */
+#define SOCK_EV_H2_FRAMED 2
+#define SOCK_EV_SEGMENT 4 /* bytes [captured_from, +captured) of the call at stream_off */
+#define ZT_H2_MAX_SEGMENTS 16 /* per call; more: frame following stops for that direction */
+#define ZT_H2_MAX_FRAMES 512  /* frame headers walked per call */
 
 /* Userspace -> kernel capture hints, per connection: bytes a parser will skip anyway (a body of
  * declared length) or a connection whose protocol was not recognised need not be copied. A call

@@ -48,6 +48,16 @@ struct ConnTracker::Conn {
   sock_skip_value skip{};  // the hint last stored for this connection
   bool hinted = false;
   bool hint_failed = false;
+  // Per direction: a call the kernel followed HTTP/2 frames in (SOCK_EV_H2_FRAMED) whose
+  // SEGMENT events are still to come. `fed`: bytes of the call given to the parser so far.
+  struct Framed {
+    bool active = false;
+    uint64_t stream_off = 0;
+    uint64_t size = 0;
+    uint64_t fed = 0;
+    uint64_t ts = 0;
+  };
+  Framed framed[2];
 };
 
 ConnTracker::ConnTracker(ProcessCatalog& catalog, size_t max_connections,
@@ -201,6 +211,10 @@ void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
       }
       return;
     case SOCK_EVENT_DATA: {
+      if ((h.flags & SOCK_EV_SEGMENT) && it == conns_.end()) {
+        ++counters_.segments_unmatched;  // the rest of a call whose event was lost
+        return;
+      }
       Conn* conn = it != conns_.end() ? it->second.get() : Open(h);
       if (!conn) return;
       counters_.bytes_captured += h.captured;
@@ -220,8 +234,9 @@ void ConnTracker::FeedData(Conn& conn, const sock_event_header& h, const uint8_t
                                                 : protocols::Direction::kIngress;
   ev.timestamp_ns = h.ts;
   Sink sink(*this, conn.meta);
-  // Bytes the kernel did not send (a capture hint) reach the parser as uncaptured bytes of the
-  // known size, which it skips as it skips any body beyond the capture limit.
+  // Bytes the kernel did not send (a capture hint, DATA payload between followed HTTP/2 frames)
+  // reach the parser as uncaptured bytes of the known size, which it skips as it skips any body
+  // beyond the capture limit.
   auto gap = [&](uint64_t bytes) {
     if (bytes == 0) return;
     counters_.bytes_not_copied += bytes;
@@ -230,6 +245,33 @@ void ConnTracker::FeedData(Conn& conn, const sock_event_header& h, const uint8_t
     conn.parser->OnData(g, sink);
   };
   const int dir = h.direction == SOCK_DIR_EGRESS ? 1 : 0;
+  Conn::Framed& framed = conn.framed[dir];
+  if (h.flags & SOCK_EV_SEGMENT) {
+    if (!framed.active || framed.stream_off != h.stream_off || h.captured_from < framed.fed ||
+        h.captured_from + h.captured > framed.size) {
+      ++counters_.segments_unmatched;
+      return;
+    }
+    ev.timestamp_ns = framed.ts;
+    gap(h.captured_from - framed.fed);
+    ev.captured = std::span<const uint8_t>(data, h.captured);
+    ev.size = h.captured;
+    conn.parser->OnData(ev, sink);
+    framed.fed = h.captured_from + h.captured;
+    if (h.segments == 0) {
+      gap(framed.size - framed.fed);
+      framed.active = false;
+    }
+    return;
+  }
+  if (framed.active) {
+    // The call's last SEGMENT events were lost (ring full): what remains reaches the parser as
+    // uncaptured bytes, and it resynchronises as after any loss.
+    ev.timestamp_ns = framed.ts;
+    gap(framed.size - framed.fed);
+    framed.active = false;
+    ev.timestamp_ns = h.ts;
+  }
   if (h.flags & SOCK_EV_STREAM_OFF) {
     // Only a jump inside a range we asked the kernel to skip is bytes it left out. Other jumps
     // are events lost to a full ring, or two threads' calls reported out of order; those are
@@ -245,6 +287,12 @@ void ConnTracker::FeedData(Conn& conn, const sock_event_header& h, const uint8_t
   gap(skipped);
   ev.captured = std::span<const uint8_t>(data, h.captured);
   ev.size = h.size - skipped;
+  if ((h.flags & SOCK_EV_H2_FRAMED) && h.segments > 0 && h.captured <= ev.size) {
+    // Only the event's own bytes now: the SEGMENT events that follow carry the frame headers
+    // and header blocks further on, and the bytes between them are skipped DATA payload.
+    framed = {true, h.stream_off, h.size, skipped + h.captured, h.ts};
+    ev.size = h.captured;
+  }
   // Asked before parsing: bytes that look like a request line inside a body (a proxied or
   // uploaded HTTP message) start no request.
   const bool at_request_boundary = conn.parser->AwaitsHttp1Request();

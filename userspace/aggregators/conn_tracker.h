@@ -63,6 +63,7 @@ struct ConnTrackerCounters {
   uint64_t bytes_captured = 0;
   uint64_t bytes_not_copied = 0;  // left in the kernel on a capture hint (skipped bodies)
   uint64_t requests = 0;
+  uint64_t segments_unmatched = 0;  // SEGMENT events whose call was not (fully) seen
 };
 
 // Routes socket events to one ConnectionParser per connection (tgid, fd, generation) and hands

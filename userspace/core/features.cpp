@@ -102,6 +102,12 @@ class KernelFeatureProber : public FeatureProber {
         close(fd);
         return {true, "BPF_ENABLE_STATS(BPF_STATS_RUN_TIME)"};
       }
+      case Feature::kBpfLoop: {
+        const int r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, nullptr);
+        if (r == 1) return {true, "bpf_loop() helper"};
+        if (r == 0) return {false, "no bpf_loop() helper (kernel older than 5.17)"};
+        return {false, std::string("cannot probe the bpf_loop() helper: ") + std::strerror(-r)};
+      }
       case Feature::kCount:
         break;
     }
@@ -135,6 +141,8 @@ const char* FeatureName(Feature f) {
       return "fentry";
     case Feature::kBpfStats:
       return "bpf_stats";
+    case Feature::kBpfLoop:
+      return "bpf_loop";
     case Feature::kCount:
       break;
   }

@@ -21,6 +21,7 @@ enum class Feature {
   kKprobe,
   kFentry,
   kBpfStats,
+  kBpfLoop,  // the bpf_loop() helper (Linux 5.17+): HTTP/2 frame following
   kCount,
 };
 

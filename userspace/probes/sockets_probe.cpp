@@ -142,6 +142,11 @@ Status SocketsProbe::Attach() {
   ro.nr_close = SYS_close;
   ro.nr_sendfile = SYS_sendfile;
   ro.nr_splice = SYS_splice;
+  ro.h2_follow = features_.Has(Feature::kBpfLoop);
+  if (!ro.h2_follow) {
+    spdlog::info("sockets: HTTP/2 frames in calls larger than the capture size are not followed ({})",
+                 features_.Answer(Feature::kBpfLoop).detail);
+  }
   mode_ = mode;
   bpf_map__set_max_entries(skel_->maps.events, options_.ring_buffer_bytes);
   skel_->rodata->ring_wakeup_bytes = options_.ring_buffer_bytes / 4;
@@ -346,7 +351,9 @@ void SocketsProbe::ClearSkip(const sock_skip_key& key) {
 bpf_object* SocketsProbe::object() const { return skel_ ? skel_->obj : nullptr; }
 
 uint64_t SocketsProbe::events_lost() const {
-  return skel_ ? SumPerCpuCounters(bpf_map__fd(skel_->maps.drops), SOCK_DROP_MAX) : 0;
+  return skel_ ? SumPerCpuCounters(bpf_map__fd(skel_->maps.drops), SOCK_DROP_RINGBUF,
+                                   SOCK_DROP_H2_FRAMING)
+               : 0;
 }
 
 }  // namespace zerotrace
