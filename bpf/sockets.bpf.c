@@ -65,8 +65,9 @@ struct h2_track {
   __u64 next;  /* stream offset where the next frame header (or its missing part) starts */
   __u8 hdr[9]; /* a frame header split between two calls: its first `have` bytes */
   __u8 have;
-  __u8 on;     /* 1: frames are being followed */
-  __u8 pad[5];
+  __u8 on;      /* 1: frames are being followed */
+  __u8 in_data; /* the frame before `next` is DATA: its payload is not needed */
+  __u8 pad[4];
 };
 
 struct conn_info {
@@ -211,6 +212,7 @@ struct h2_walk {
   __u32 iovcnt;
   __u32 kind;
   __u8 hdr[32]; /* 9 used; room for the masked offset + size the verifier is shown */
+  __u32 in_data;
   __u32 have;
   __u32 lost;
   __u32 nseg;
@@ -604,6 +606,7 @@ static long h2_frame(__u64 index, void *unused)
   if (w->have < 9)
     return 1; /* the header goes on in the next call */
   w->have = 0;
+  w->in_data = w->hdr[3] == 0;
   __u64 len = (__u32)w->hdr[0] << 16 | (__u32)w->hdr[1] << 8 | w->hdr[2];
   if (w->hdr[3] != 0) { /* not DATA: headers, settings, resets... the parser reads them */
     __u64 to = w->pos + len;
@@ -739,19 +742,23 @@ static __always_inline __u32 h2_walk_call(struct conn_info *c, __u8 dir, __u64 o
     t->on = 1;
     t->next = first;
     t->have = 0;
+    t->in_data = 0;
   }
   __u64 resume = t->next + t->have;
   if (resume >= off + ret)
     return 0; /* the whole call is payload of a frame begun earlier */
   __u32 zero = 0;
   struct h2_walk *w = bpf_map_lookup_elem(&h2_walks, &zero);
-  if (!w || resume < off || e->h.captured_from != 0 || t->have > 8 ||
+  if (!w || resume < off || t->have > 8 ||
       (a->kind != CALL_BUF && a->kind != CALL_IOV && a->kind != CALL_MSG))
     goto lost;
   w->pos = resume - off;
   w->len = ret;
-  w->head = e->h.captured;
+  /* The event holds [captured_from, +captured); a skip above ended at `resume` at the latest,
+   * so nothing the walk needs lies before captured_from. */
+  w->head = e->h.captured_from + e->h.captured;
   w->have = t->have;
+  w->in_data = t->in_data;
   __builtin_memcpy(w->hdr, t->hdr, 9);
   w->nseg = 0;
   w->lost = 0;
@@ -769,11 +776,71 @@ static __always_inline __u32 h2_walk_call(struct conn_info *c, __u8 dir, __u64 o
   }
   t->next = off + w->pos - w->have;
   t->have = w->have;
+  t->in_data = w->in_data;
   __builtin_memcpy(t->hdr, w->hdr, 9);
   return w->nseg;
 lost:
   t->on = 0;
   count_drop(SOCK_DROP_H2_FRAMING);
+  return 0;
+}
+
+/* The call's bytes from `skip` on, into e. A global function: the verifier checks it once
+ * instead of on every path into it (the iovec gathering is most of the program). */
+__noinline int copy_call(struct sock_data_event *e, const struct call_args *a, __u64 ret,
+                         __u64 skip)
+{
+  if (!e || !a)
+    return 0;
+  if (skip >= ret) {
+    e->h.captured_from = ret; /* all of it skipped: sent for its size and timestamp */
+    return 0;
+  }
+  switch (a->kind) {
+  case CALL_BUF:
+    if (skip > 0) {
+      e->h.captured_from = skip;
+      append(e, (const void *)(a->buf + skip), ret - skip);
+    } else {
+      append(e, (const void *)a->buf, ret);
+    }
+    break;
+  case CALL_IOV:
+  case CALL_MSG: {
+    __u64 iov = a->buf;
+    __u32 iovcnt = a->iovcnt;
+    if (a->kind == CALL_MSG) {
+      struct user_msghdr msg = {};
+      iovcnt = 0;
+      if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)a->buf) == 0) {
+        iov = (__u64)msg.msg_iov;
+        iovcnt = (__u32)msg.msg_iovlen;
+      }
+    }
+    gather_iov(e, iov, iovcnt, ret);
+    break;
+  }
+  default: /* CALL_SIZE_ONLY: sendfile/splice bytes cannot be copied */
+    break;
+  }
+  return 0;
+}
+
+/* Sends e, after following the call's HTTP/2 frames, then its SEGMENT events. Global, like
+ * copy_call. */
+__noinline int h2_send(struct conn_info *c, struct sock_data_event *e, const struct call_args *a,
+                       __u64 off, __u64 ret)
+{
+  if (!c || !e || !a)
+    return 0;
+  __u32 segments = h2_walk_call(c, a->direction & 1, off, ret, a, e);
+  if (segments) {
+    e->h.flags |= SOCK_EV_H2_FRAMED;
+    e->h.segments = segments;
+  }
+  send_data(e);
+  if (segments)
+    bpf_loop(segments, h2_emit, NULL, 0);
   return 0;
 }
 
@@ -833,44 +900,26 @@ static __always_inline int emit_call_data(__u64 id, struct call_args a, long ret
         skip = until - off;
     }
   }
+  /* A followed HTTP/2 direction inside a DATA frame: the payload up to the next frame header
+   * is not copied (the parser would skip it). */
+  if (h2_follow && c->h2[dir].on && c->h2[dir].in_data && c->h2[dir].have == 0) {
+    __u64 resume = c->h2[dir].next;
+    if (resume > off) {
+      __u64 h2skip = resume - off < (__u64)ret ? resume - off : (__u64)ret;
+      if ((a.kind == CALL_BUF || h2skip == (__u64)ret) && h2skip > skip)
+        skip = h2skip;
+    }
+  }
   struct sock_data_event *e = start_data(id, a.fd, c, a.direction, ret);
   if (!e)
     return 0;
   e->h.stream_off = off;
   e->h.flags = SOCK_EV_STREAM_OFF;
-  switch (a.kind) {
-  case CALL_BUF:
-    if (skip > 0) { /* skip <= ret: the call reaches the end of the skipped range */
-      e->h.captured_from = skip;
-      if (skip < (__u64)ret)
-        append(e, (const void *)(a.buf + skip), ret - skip);
-    } else {
-      append(e, (const void *)a.buf, ret);
-    }
-    break;
-  case CALL_IOV:
-    gather_iov(e, a.buf, a.iovcnt, ret);
-    break;
-  case CALL_MSG: {
-    struct user_msghdr msg = {};
-    if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)a.buf) == 0)
-      gather_iov(e, (__u64)msg.msg_iov, (__u32)msg.msg_iovlen, ret);
-    break;
-  }
-  default: /* CALL_SIZE_ONLY: sendfile/splice bytes cannot be copied */
-    break;
-  }
-  __u32 segments = 0;
-  if (h2_follow && (c->h2[dir].on || off == 0)) {
-    segments = h2_walk_call(c, dir, off, ret, &a, e);
-    if (segments) {
-      e->h.flags |= SOCK_EV_H2_FRAMED;
-      e->h.segments = segments;
-    }
-  }
-  send_data(e);
-  if (segments)
-    bpf_loop(segments, h2_emit, NULL, 0);
+  copy_call(e, &a, ret, skip);
+  if (h2_follow && (c->h2[dir].on || off == 0))
+    h2_send(c, e, &a, off, ret);
+  else
+    send_data(e);
   return 0;
 }
 

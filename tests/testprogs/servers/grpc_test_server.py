@@ -4,6 +4,7 @@
 /zt.test.Echo/Ok        unary, OK
 /zt.test.Echo/Missing   unary, fails with NOT_FOUND
 /zt.test.Echo/Stream    server streaming, 3 messages, OK
+/zt.test.Echo/Big       unary, OK: answers as many bytes as the request's decimal number says
 Prints "ready <port>"; exits when stdin closes.
 """
 import sys
@@ -20,6 +21,10 @@ def missing(request, context):
     context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
 
 
+def big(request, context):
+    return b"x" * int(request.decode())
+
+
 def stream(request, context):
     for i in range(3):
         yield b"item-%d" % i
@@ -30,8 +35,11 @@ def main():
         "Ok": grpc.unary_unary_rpc_method_handler(ok),
         "Missing": grpc.unary_unary_rpc_method_handler(missing),
         "Stream": grpc.unary_stream_rpc_method_handler(stream),
+        "Big": grpc.unary_unary_rpc_method_handler(big),
     }
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    # Messages up to 64 MiB (grpcio's default receive limit is 4 MiB).
+    limits = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=limits)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("zt.test.Echo", handlers),))
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
