@@ -60,15 +60,17 @@ struct Fixture {
   }
   // `bytes` as the captured part of a call of `size` bytes at stream offset `off`, captured from
   // `from` bytes into the call.
+  // `flags` and `segments`: SOCK_EV_H2_FRAMED / SOCK_EV_SEGMENT events (HTTP/2 frame following).
   void Data(uint8_t dir, uint64_t ts, uint64_t off, const std::string& bytes, uint64_t size = 0,
-            uint32_t from = 0) {
+            uint32_t from = 0, uint32_t flags = 0, uint32_t segments = 0) {
     sock_event_header h = Header(SOCK_EVENT_DATA, ts);
     h.direction = dir;
     h.size = size ? size : bytes.size();
     h.captured = static_cast<uint32_t>(bytes.size());
     h.stream_off = off;
     h.captured_from = from;
-    h.flags = SOCK_EV_STREAM_OFF;
+    h.flags = SOCK_EV_STREAM_OFF | flags;
+    h.segments = segments;
     tracker.OnEvent(h, reinterpret_cast<const uint8_t*>(bytes.data()));
   }
   const sock_skip_value* Skip() const {
@@ -144,6 +146,111 @@ TEST(CaptureHintsTest, IgnoredConnectionIsSkippedWholeAndClearedAtClose) {
   f.tracker.OnEvent(Fixture::Header(SOCK_EVENT_CLOSE, 100), nullptr);
   f.tracker.SweepClosed(100 + ConnTracker::kCloseLingerNs);
   EXPECT_EQ(f.Skip(), nullptr);
+}
+
+// HTTP/2 frame following: a call far larger than the capture arrives as its first bytes, then
+// SEGMENT events with the frame headers and header blocks the kernel found further on.
+std::string Frame(uint8_t type, uint8_t flags, uint32_t stream, const std::string& payload) {
+  std::string f;
+  f += static_cast<char>(payload.size() >> 16);
+  f += static_cast<char>(payload.size() >> 8);
+  f += static_cast<char>(payload.size());
+  f += static_cast<char>(type);
+  f += static_cast<char>(flags);
+  f += static_cast<char>(stream >> 24);
+  f += static_cast<char>(stream >> 16);
+  f += static_cast<char>(stream >> 8);
+  f += static_cast<char>(stream);
+  return f + payload;
+}
+
+constexpr uint8_t kData = 0, kHeaders = 1, kSettings = 4;
+constexpr uint8_t kEndStream = 1, kEndHeaders = 4;
+// GET http://a/ (static table: :method GET, :scheme http, :path /; :authority literal "a").
+const std::string kGetBlock = std::string("\x82\x86\x84\x41\x01", 5) + "a";
+const std::string kStatus200 = "\x88";
+// A trailer with incremental indexing ("x-t: 1"), which a later response refers to by index:
+// losing it would desynchronise the decoder for the rest of the connection.
+const std::string kTrailerBlock = std::string("\x40\x03x-t\x01", 6) + "1";
+const std::string kIndexedTrailer = "\xbe";  // dynamic table entry 62: x-t: 1
+
+struct H2Fixture : Fixture {
+  H2Fixture() {
+    const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    const std::string in = preface + Frame(kSettings, 0, 0, "") +
+                           Frame(kHeaders, kEndHeaders | kEndStream, 1, kGetBlock);
+    Data(SOCK_DIR_INGRESS, 10, 0, in);
+    in_off = in.size();
+    const std::string out = Frame(kSettings, 0, 0, "");
+    Data(SOCK_DIR_EGRESS, 11, 0, out);
+    out_off = out.size();
+  }
+  // The response to stream `id` in one call: HEADERS, a DATA frame of `body` bytes, trailers.
+  // Returns the whole call; `trailer_at` is where the trailers frame starts in it.
+  std::string Response(uint32_t id, size_t body, const std::string& trailers, size_t* trailer_at) {
+    std::string call = Frame(kHeaders, kEndHeaders, id, kStatus200) +
+                       Frame(kData, 0, id, std::string(body, 'd'));
+    *trailer_at = call.size();
+    return call + Frame(kHeaders, kEndHeaders | kEndStream, id, trailers);
+  }
+  void Request(uint32_t id, uint64_t ts) {
+    const std::string f = Frame(kHeaders, kEndHeaders | kEndStream, id, kGetBlock);
+    Data(SOCK_DIR_INGRESS, ts, in_off, f);
+    in_off += f.size();
+  }
+  uint64_t in_off = 0, out_off = 0;
+};
+
+TEST(CaptureHintsTest, Http2SegmentsCarryTheFramesPastTheCapture) {
+  H2Fixture f;
+  size_t at = 0;
+  const std::string call = f.Response(1, 200000, kTrailerBlock, &at);
+  const size_t head = 1000;  // the capture: HEADERS, the DATA header, some payload
+  f.Data(SOCK_DIR_EGRESS, 20, f.out_off, call.substr(0, head), call.size(), 0, SOCK_EV_H2_FRAMED,
+         1);
+  EXPECT_TRUE(f.records.records.empty());  // the trailers (END_STREAM) are still to come
+  f.Data(SOCK_DIR_EGRESS, 20, f.out_off, call.substr(at), call.size(), at, SOCK_EV_SEGMENT, 0);
+  f.out_off += call.size();
+  ASSERT_EQ(f.records.records.size(), 1u);
+  EXPECT_TRUE(f.records.records[0].parsed_ok);
+  EXPECT_EQ(f.records.records[0].status_code, 200);
+  EXPECT_EQ(f.records.records[0].end_ns, 20u);
+  EXPECT_EQ(f.tracker.counters().bytes_not_copied, at - head);
+  EXPECT_EQ(f.tracker.counters().segments_unmatched, 0u);
+  // The trailer entered the decoder's dynamic table; a later response that refers to it by
+  // index decodes, so the connection stays parsable.
+  f.Request(3, 30);
+  size_t at2 = 0;
+  const std::string small = f.Response(3, 10, kIndexedTrailer, &at2);
+  f.Data(SOCK_DIR_EGRESS, 40, f.out_off, small);
+  ASSERT_EQ(f.records.records.size(), 2u);
+  EXPECT_TRUE(f.records.records[1].parsed_ok);
+  EXPECT_EQ(f.records.records[1].status_code, 200);
+}
+
+// The SEGMENT event never came (the ring was full): the rest of the call reaches the parser as
+// uncaptured bytes when the next event of that direction arrives, and the request is not
+// completed with made-up data.
+TEST(CaptureHintsTest, Http2LostSegmentIsAGapNotACrash) {
+  H2Fixture f;
+  size_t at = 0;
+  const std::string call = f.Response(1, 100000, kTrailerBlock, &at);
+  f.Data(SOCK_DIR_EGRESS, 20, f.out_off, call.substr(0, 500), call.size(), 0, SOCK_EV_H2_FRAMED,
+         1);
+  f.out_off += call.size();
+  f.Request(3, 30);
+  size_t at2 = 0;
+  f.Data(SOCK_DIR_EGRESS, 40, f.out_off, f.Response(3, 10, kTrailerBlock, &at2));
+  for (const auto& r : f.records.records) EXPECT_NE(r.stream_id, 1u) << "stream 1 has no end";
+  EXPECT_EQ(f.tracker.counters().bytes_not_copied, call.size() - 500);
+}
+
+TEST(CaptureHintsTest, Http2SegmentWithoutItsCallIsCountedAndDropped) {
+  H2Fixture f;
+  f.Data(SOCK_DIR_EGRESS, 20, 12345, Frame(kHeaders, kEndHeaders, 1, kStatus200), 50000, 40000,
+         SOCK_EV_SEGMENT, 0);
+  EXPECT_EQ(f.tracker.counters().segments_unmatched, 1u);
+  EXPECT_TRUE(f.records.records.empty());
 }
 
 }  // namespace
