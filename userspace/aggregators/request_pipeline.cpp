@@ -18,8 +18,15 @@ RequestPipeline::RequestPipeline(prometheus::Registry& registry, ProcessCatalog&
       bytes_not_copied_(
           CounterFamily(registry, "zerotrace_socket_bytes_not_copied_total",
                         "Socket payload bytes left in the kernel because the parser skips them "
-                        "anyway (the rest of a large body of declared length)")
+                        "anyway (the rest of a large body of declared length, HTTP/2 DATA "
+                        "payload between followed frames)")
               .Add({})),
+      h2_follow_lost_(CounterFamily(registry, "zerotrace_http2_frame_following_lost_total",
+                                    "HTTP/2 frame following given up: by the kernel for one "
+                                    "direction of a connection (reason=kernel), or frame "
+                                    "segments whose call was not seen (reason=segment)")),
+      h2_follow_kernel_(h2_follow_lost_.Add({{"reason", "kernel"}})),
+      h2_follow_segment_(h2_follow_lost_.Add({{"reason", "segment"}})),
       requests_(CounterFamily(registry, "zerotrace_requests_total",
                               "Requests completed by the L7 parsers (parsed or not)")
                     .Add({})),
@@ -90,6 +97,8 @@ void RequestPipeline::Refresh() {
   connections_.Set(static_cast<double>(tracker_.connections()));
   bytes_captured_.Update(c.bytes_captured);
   bytes_not_copied_.Update(c.bytes_not_copied);
+  h2_follow_segment_.Update(c.segments_unmatched);
+  if (probe_) h2_follow_kernel_.Update(probe_->h2_framing_lost());
   requests_.Update(c.requests);
   conns_dropped_.Update(c.connections_dropped);
   const auto parser = tracker_.TakeParserCounters();

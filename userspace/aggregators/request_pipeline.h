@@ -45,6 +45,9 @@ class RequestPipeline {
   prometheus::Gauge& connections_;
   CumulativeCounter bytes_captured_;
   CumulativeCounter bytes_not_copied_;
+  prometheus::Family<prometheus::Counter>& h2_follow_lost_;
+  CumulativeCounter h2_follow_kernel_;
+  CumulativeCounter h2_follow_segment_;
   CumulativeCounter requests_;
   CumulativeCounter conns_dropped_;
   prometheus::Counter& unknown_protocol_;

@@ -348,6 +348,12 @@ void SocketsProbe::ClearSkip(const sock_skip_key& key) {
   if (skel_) bpf_map_delete_elem(bpf_map__fd(skel_->maps.skips), &key);
 }
 
+uint64_t SocketsProbe::h2_framing_lost() const {
+  return skel_ ? SumPerCpuCounters(bpf_map__fd(skel_->maps.drops), SOCK_DROP_H2_FRAMING,
+                                   SOCK_DROP_H2_FRAMING + 1)
+               : 0;
+}
+
 bpf_object* SocketsProbe::object() const { return skel_ ? skel_->obj : nullptr; }
 
 uint64_t SocketsProbe::events_lost() const {

@@ -61,6 +61,8 @@ class SocketsProbe : public Probe, public CaptureHints {
   }
   bpf_object* object() const override;
   uint64_t events_lost() const override;
+  // Connection directions whose HTTP/2 frames the kernel stopped following (see sockets.h).
+  uint64_t h2_framing_lost() const;
 
   // Attaches the OpenSSL uprobes to every libssl that a process maps and that is not covered yet
   // (a library file is covered for every process that maps it). Call periodically so libraries

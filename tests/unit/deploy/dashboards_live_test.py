@@ -120,6 +120,7 @@ def synthetic(end):
     g.counter("zerotrace_requests_total", NODE, 500)
     g.counter("zerotrace_socket_bytes_captured_total", NODE, 2e5)
     g.counter("zerotrace_socket_bytes_not_copied_total", NODE, 1e6)
+    g.counter("zerotrace_http2_frame_following_lost_total", dict(NODE, reason="kernel"), 1)
     g.counter("zerotrace_unknown_protocol_connections_total", NODE, 0.2)
     g.gauge("zerotrace_syscall_map_entries", NODE, lambda i: 900)
     g.gauge("process_start_time_seconds", NODE, lambda i: 1.79e9)
