@@ -144,8 +144,9 @@ Status SocketsProbe::Attach() {
   ro.nr_splice = SYS_splice;
   ro.h2_follow = features_.Has(Feature::kBpfLoop);
   if (!ro.h2_follow) {
-    spdlog::info("sockets: HTTP/2 frames in calls larger than the capture size are not followed ({})",
-                 features_.Answer(Feature::kBpfLoop).detail);
+    spdlog::info(
+        "sockets: HTTP/2 frames in calls larger than the capture size are not followed ({})",
+        features_.Answer(Feature::kBpfLoop).detail);
   }
   mode_ = mode;
   bpf_map__set_max_entries(skel_->maps.events, options_.ring_buffer_bytes);

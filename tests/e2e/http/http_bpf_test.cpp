@@ -450,8 +450,8 @@ TEST(HttpBpfTest, NginxHttp2LargeResponsesExactCounts) {
       std::chrono::seconds(10)))
       << Describe(collector.Scrape(), m + "_count", service);
   const auto s = collector.Scrape();
-  for (const auto& [route, status] : {std::pair<std::string, std::string>{"/big", "200"},
-                                      {"/fail", "500"}}) {
+  for (const auto& [route, status] :
+       {std::pair<std::string, std::string>{"/big", "200"}, {"/fail", "500"}}) {
     EXPECT_EQ(Count(s, "http_client_request_duration_seconds",
                     {{"service_name", client},
                      {"http_route", route},
@@ -731,8 +731,7 @@ TEST_P(GrpcLargeMessages, ExactCounts) {
 // so, and counts calls that fit in the capture exactly.
 TEST(HttpBpfTest, WithoutBpfLoopGrpcStillCountsAndTheLogSaysWhat) {
   ZT_REQUIRE_BPF();
-  Collector collector(ZT_BIN, {"--probes", "sockets"},
-                      {"ZEROTRACE_DISABLE_FEATURES=bpf_loop"});
+  Collector collector(ZT_BIN, {"--probes", "sockets"}, {"ZEROTRACE_DISABLE_FEATURES=bpf_loop"});
   ASSERT_EQ(collector.WaitReady(), "");
   EXPECT_NE(collector.Log().find("HTTP/2 frames in calls larger than the capture size are not "
                                  "followed (disabled by ZEROTRACE_DISABLE_FEATURES)"),
@@ -747,7 +746,9 @@ TEST(HttpBpfTest, WithoutBpfLoopGrpcStillCountsAndTheLogSaysWhat) {
   ASSERT_EQ(client.ReadLine(std::chrono::seconds(60)), "done");
   const std::string m = "rpc_server_duration_seconds";
   ASSERT_TRUE(WaitFor(
-      [&] { return Count(collector.Scrape(), m, {{"service_name", service}}) == 3 * kCalls; },
+      [&] {
+        return Count(collector.Scrape(), m, {{"service_name", service}}) == 3 * kCalls;
+      },
       std::chrono::seconds(10)))
       << Count(collector.Scrape(), m, {{"service_name", service}});
 }

@@ -188,8 +188,8 @@ struct H2Fixture : Fixture {
   // The response to stream `id` in one call: HEADERS, a DATA frame of `body` bytes, trailers.
   // Returns the whole call; `trailer_at` is where the trailers frame starts in it.
   std::string Response(uint32_t id, size_t body, const std::string& trailers, size_t* trailer_at) {
-    std::string call = Frame(kHeaders, kEndHeaders, id, kStatus200) +
-                       Frame(kData, 0, id, std::string(body, 'd'));
+    std::string call =
+        Frame(kHeaders, kEndHeaders, id, kStatus200) + Frame(kData, 0, id, std::string(body, 'd'));
     *trailer_at = call.size();
     return call + Frame(kHeaders, kEndHeaders | kEndStream, id, trailers);
   }
@@ -235,8 +235,7 @@ TEST(CaptureHintsTest, Http2LostSegmentIsAGapNotACrash) {
   H2Fixture f;
   size_t at = 0;
   const std::string call = f.Response(1, 100000, kTrailerBlock, &at);
-  f.Data(SOCK_DIR_EGRESS, 20, f.out_off, call.substr(0, 500), call.size(), 0, SOCK_EV_H2_FRAMED,
-         1);
+  f.Data(SOCK_DIR_EGRESS, 20, f.out_off, call.substr(0, 500), call.size(), 0, SOCK_EV_H2_FRAMED, 1);
   f.out_off += call.size();
   f.Request(3, 30);
   size_t at2 = 0;
