@@ -98,24 +98,42 @@ struct AttachPath {
   std::string disabled;  // ZEROTRACE_DISABLE_FEATURES
 };
 
-class Http1ExactCounts : public ::testing::TestWithParam<AttachPath> {};
+// Every attach path of the sockets probe, each forced by disabling the ones preferred to it.
+const std::vector<AttachPath> kAttachPaths = {
+    {"sock_tracepoints", ""},
+    {"tp_btf", "sock_tracepoints"},
+    {"raw_tracepoint", "sock_tracepoints,tp_btf"},
+    {"tracepoint", "sock_tracepoints,raw_tracepoint,tp_btf"}};
 
-INSTANTIATE_TEST_SUITE_P(
-    AttachPaths, Http1ExactCounts,
-    ::testing::Values(AttachPath{"sock_tracepoints", ""}, AttachPath{"tp_btf", "sock_tracepoints"},
-                      AttachPath{"raw_tracepoint", "sock_tracepoints,tp_btf"},
-                      AttachPath{"tracepoint", "sock_tracepoints,raw_tracepoint,tp_btf"}),
-    [](const auto& info) { return info.param.mode; });
+std::string AttachPathName(const ::testing::TestParamInfo<AttachPath>& info) {
+  return info.param.mode;
+}
+
+class OnEachAttachPath : public ::testing::TestWithParam<AttachPath> {
+ protected:
+  std::vector<std::string> Env() const {
+    return {"ZEROTRACE_DISABLE_FEATURES=" + GetParam().disabled};
+  }
+  // Ready, and attached the way the parameter says.
+  void ExpectReadyOnThisPath(Collector& collector) const {
+    ASSERT_EQ(collector.WaitReady(), "");
+    EXPECT_EQ(SumSamples(collector.Scrape(), "zerotrace_probe_attach_mode",
+                         {{"probe", "sockets"}, {"mode", GetParam().mode}}),
+              1)
+        << collector.Log();
+  }
+};
+
+class Http1ExactCounts : public OnEachAttachPath {};
+
+INSTANTIATE_TEST_SUITE_P(AttachPaths, Http1ExactCounts, ::testing::ValuesIn(kAttachPaths),
+                         AttachPathName);
 
 TEST_P(Http1ExactCounts, ServerAndClient) {
   ZT_REQUIRE_BPF();
-  Collector collector(ZT_BIN, {"--probes", "sockets"},
-                      {"ZEROTRACE_DISABLE_FEATURES=" + GetParam().disabled});
-  ASSERT_EQ(collector.WaitReady(), "");
-  EXPECT_EQ(SumSamples(collector.Scrape(), "zerotrace_probe_attach_mode",
-                       {{"probe", "sockets"}, {"mode", GetParam().mode}}),
-            1)
-      << collector.Log();
+  Collector collector(ZT_BIN, {"--probes", "sockets"}, Env());
+  ExpectReadyOnThisPath(collector);
+  if (HasFatalFailure()) return;
   const std::string service = Unique("http1"), client = Unique("curl");
   Server server({kPython, kServers + "/http_test_server.py"}, service);
   ASSERT_GT(server.port, 0);
@@ -161,9 +179,9 @@ TEST_P(Http1ExactCounts, ServerAndClient) {
 // connection, and the download itself, are still counted exactly and timed to their last byte.
 TEST_P(Http1ExactCounts, LargeBodiesAreNotCopiedAndStillCountedExactly) {
   ZT_REQUIRE_BPF();
-  Collector collector(ZT_BIN, {"--probes", "sockets"},
-                      {"ZEROTRACE_DISABLE_FEATURES=" + GetParam().disabled});
-  ASSERT_EQ(collector.WaitReady(), "");
+  Collector collector(ZT_BIN, {"--probes", "sockets"}, Env());
+  ExpectReadyOnThisPath(collector);
+  if (HasFatalFailure()) return;
   const std::string service = Unique("download"), client = Unique("downloader");
   Server server({kPython, kServers + "/http_test_server.py"}, service);
   ASSERT_GT(server.port, 0);
@@ -209,8 +227,9 @@ TEST_P(Http1ExactCounts, EndedConnectionsAreForgotten) {
   Server server({kPython, kServers + "/http_test_server.py"}, service);
   ASSERT_GT(server.port, 0);
   Collector collector(ZT_BIN, {"--probes", "sockets", "--pid", std::to_string(server.child.pid())},
-                      {"ZEROTRACE_DISABLE_FEATURES=" + GetParam().disabled});
-  ASSERT_EQ(collector.WaitReady(), "");
+                      Env());
+  ExpectReadyOnThisPath(collector);
+  if (HasFatalFailure()) return;
   constexpr int kConnections = 30;
   const std::string url = "http://127.0.0.1:" + std::to_string(server.port) + "/ok";
   for (int i = 0; i < kConnections; ++i) ASSERT_EQ(RunCurl({url}, "zt-close-client"), 0);
@@ -662,24 +681,16 @@ TEST(HttpBpfTest, GrpcUnaryFailingAndStreamingExactCounts) {
 // the capture, with gRPC's trailers (the status) and HPACK table updates past it. Every call is
 // still counted with its method and status, on both sides, and later calls of the connection
 // stay parsable.
-class GrpcLargeMessages : public ::testing::TestWithParam<AttachPath> {};
+class GrpcLargeMessages : public OnEachAttachPath {};
 
-INSTANTIATE_TEST_SUITE_P(
-    AttachPaths, GrpcLargeMessages,
-    ::testing::Values(AttachPath{"sock_tracepoints", ""}, AttachPath{"tp_btf", "sock_tracepoints"},
-                      AttachPath{"raw_tracepoint", "sock_tracepoints,tp_btf"},
-                      AttachPath{"tracepoint", "sock_tracepoints,raw_tracepoint,tp_btf"}),
-    [](const auto& info) { return info.param.mode; });
+INSTANTIATE_TEST_SUITE_P(AttachPaths, GrpcLargeMessages, ::testing::ValuesIn(kAttachPaths),
+                         AttachPathName);
 
 TEST_P(GrpcLargeMessages, ExactCounts) {
   ZT_REQUIRE_BPF();
-  Collector collector(ZT_BIN, {"--probes", "sockets"},
-                      {"ZEROTRACE_DISABLE_FEATURES=" + GetParam().disabled});
-  ASSERT_EQ(collector.WaitReady(), "");
-  EXPECT_EQ(SumSamples(collector.Scrape(), "zerotrace_probe_attach_mode",
-                       {{"probe", "sockets"}, {"mode", GetParam().mode}}),
-            1)
-      << collector.Log();
+  Collector collector(ZT_BIN, {"--probes", "sockets"}, Env());
+  ExpectReadyOnThisPath(collector);
+  if (HasFatalFailure()) return;
   const std::string service = Unique("grpc-big"), client_service = Unique("grpc-big-client");
   Server server({kPython, kServers + "/grpc_test_server.py"}, service);
   ASSERT_GT(server.port, 0);
