@@ -90,6 +90,8 @@ struct conn_info {
 #define CONN_CLOSED 4    /* sock path: TCP_CLOSE was reported */
 #define CONN_SKIP_ALL 8  /* a "skip everything" hint was found: no more lookups, no events */
 #define CONN_H2 16       /* HTTP/2 frames were followed in a direction (see h2) */
+/* Flags of the byte stream rather than the socket: an SSL object's copy keeps its own. */
+#define CONN_STREAM_FLAGS (CONN_SKIP_ALL | CONN_H2)
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -195,6 +197,9 @@ struct {
   __type(key, __u32);
   __type(value, struct sock_data_event);
 } scratch SEC(".maps");
+
+/* DATA frames from this size on are not copied past their header (see h2_copy_end). */
+#define H2_DATA_COPY_MIN 8192
 
 /* Set by the loader when bpf_loop() exists (5.17+): HTTP/2 frame following needs it. */
 const volatile bool h2_follow = false;
@@ -849,37 +854,32 @@ __noinline int h2_send(struct conn_info *c, struct sock_data_event *e, const str
   return 0;
 }
 
-/* The bytes of one read/write-like call on connection `c` (a.kind: BUF, IOV, MSG, SIZE_ONLY). */
-static __always_inline int emit_call_data(__u64 id, struct call_args a, long ret,
-                                          struct conn_info *c)
+/* Where the copy of a single-buffer call in a followed HTTP/2 direction may stop: right after
+ * the next frame header when it opens a large DATA frame. The walk then sends later frame
+ * headers as segments, and the payload between stays in the kernel even where it lies inside
+ * the capture size: an SSL_read/SSL_write (at most one 16 KiB TLS record) would otherwise be
+ * copied whole. Large frames only, so the frames the capture used to hold add few segments. */
+static __always_inline __u64 h2_copy_end(const struct h2_track *t, const struct call_args *a,
+                                         __u64 off, long ret)
 {
-  if (tls_probes_attached) {
-    __u32 tid = (__u32)id;
-    struct tls_call *tls = bpf_map_lookup_elem(&tls_active, &tid);
-    if (tls) {
-      c->flags |= CONN_TLS;
-      struct ssl_key key = {.tgid = id >> 32, .ssl = tls->ssl};
-      /* Written when the SSL object's connection changes only: an LRU update per socket call
-       * costs more than the lookup. */
-      struct ssl_conn *old = bpf_map_lookup_elem(&ssl_conns, &key);
-      if (!old || old->info.gen != c->gen || old->fd != a.fd || old->info.flags != c->flags ||
-          old->info.role != c->role) {
-        struct ssl_conn sc = {.info = *c, .fd = a.fd};
-        bpf_map_update_elem(&ssl_conns, &key, &sc, BPF_ANY);
-      }
-    }
-  }
-  if (!(c->flags & CONN_SEEN_DATA) && ret >= 2) {
-    c->flags |= CONN_SEEN_DATA;
-    /* A TLS handshake record (0x16 0x03 ..) as first bytes: the ciphertext is useless to the
-     * parsers and would make them give up on the connection before the plaintext arrives. */
-    __u8 head[2] = {};
-    if (a.kind == CALL_BUF && bpf_probe_read_user(head, 2, (const void *)a.buf) == 0 &&
-        head[0] == 0x16 && head[1] == 0x03)
-      c->flags |= CONN_TLS;
-  }
-  if (c->flags & CONN_TLS)
-    return 0;
+  __u64 at = t->next;
+  if (!t->on || t->have || at < off || at + 9 > off + ret)
+    return ret;
+  __u8 fh[9];
+  if (bpf_probe_read_user(fh, sizeof(fh), (const void *)(a->buf + (at - off))))
+    return ret;
+  __u32 len = (__u32)fh[0] << 16 | (__u32)fh[1] << 8 | fh[2];
+  if (fh[3] != 0 || len < H2_DATA_COPY_MIN)
+    return ret;
+  return at - off + 9;
+}
+
+/* The bytes of one call in a connection's byte stream: socket I/O, or the plaintext of an
+ * SSL_read/SSL_write (c is then the SSL object's copy, whose offsets count plaintext bytes).
+ * Capture hints and HTTP/2 frame following work on either. */
+static __always_inline int emit_stream_data(__u64 id, struct call_args a, long ret,
+                                            struct conn_info *c)
+{
   if (c->flags & CONN_SKIP_ALL)
     return 0;
   __u8 dir = a.direction & 1;
@@ -916,17 +916,66 @@ static __always_inline int emit_call_data(__u64 id, struct call_args a, long ret
         skip = h2skip;
     }
   }
+  __u64 copy_end = ret;
+  if (h2_follow && (c->flags & CONN_H2) && a.kind == CALL_BUF)
+    copy_end = h2_copy_end(&c->h2[dir], &a, off, ret);
   struct sock_data_event *e = start_data(id, a.fd, c, a.direction, ret);
   if (!e)
     return 0;
   e->h.stream_off = off;
   e->h.flags = SOCK_EV_STREAM_OFF;
-  copy_call(e, &a, ret, skip);
+  copy_call(e, &a, copy_end, skip);
   if (h2_follow && ((c->flags & CONN_H2) || off == 0))
     h2_send(c, e, &a, off, ret);
   else
     send_data(e);
   return 0;
+}
+
+/* The bytes of one read/write-like call on connection `c` (a.kind: BUF, IOV, MSG, SIZE_ONLY). */
+static __always_inline int emit_call_data(__u64 id, struct call_args a, long ret,
+                                          struct conn_info *c)
+{
+  if (tls_probes_attached) {
+    __u32 tid = (__u32)id;
+    struct tls_call *tls = bpf_map_lookup_elem(&tls_active, &tid);
+    if (tls) {
+      c->flags |= CONN_TLS;
+      struct ssl_key key = {.tgid = id >> 32, .ssl = tls->ssl};
+      /* Written when the SSL object's connection changes only: an LRU update per socket call
+       * costs more than the lookup. */
+      struct ssl_conn *old = bpf_map_lookup_elem(&ssl_conns, &key);
+      bool same = old && old->info.gen == c->gen && old->fd == a.fd;
+      if (!same || ((old->info.flags ^ c->flags) & ~CONN_STREAM_FLAGS) ||
+          old->info.role != c->role) {
+        struct ssl_conn sc = {.info = *c, .fd = a.fd};
+        /* The plaintext stream's own offsets and HTTP/2 state (the socket's count ciphertext):
+         * kept while the SSL object stays on this connection, started afresh on another. */
+        sc.info.flags &= ~CONN_STREAM_FLAGS;
+        sc.info.off[0] = sc.info.off[1] = 0;
+        __builtin_memset(sc.info.h2, 0, sizeof(sc.info.h2));
+        if (same) {
+          sc.info.flags |= old->info.flags & CONN_STREAM_FLAGS;
+          sc.info.off[0] = old->info.off[0];
+          sc.info.off[1] = old->info.off[1];
+          __builtin_memcpy(sc.info.h2, old->info.h2, sizeof(sc.info.h2));
+        }
+        bpf_map_update_elem(&ssl_conns, &key, &sc, BPF_ANY);
+      }
+    }
+  }
+  if (!(c->flags & CONN_SEEN_DATA) && ret >= 2) {
+    c->flags |= CONN_SEEN_DATA;
+    /* A TLS handshake record (0x16 0x03 ..) as first bytes: the ciphertext is useless to the
+     * parsers and would make them give up on the connection before the plaintext arrives. */
+    __u8 head[2] = {};
+    if (a.kind == CALL_BUF && bpf_probe_read_user(head, 2, (const void *)a.buf) == 0 &&
+        head[0] == 0x16 && head[1] == 0x03)
+      c->flags |= CONN_TLS;
+  }
+  if (c->flags & CONN_TLS)
+    return 0;
+  return emit_stream_data(id, a, ret, c);
 }
 
 /* The end of a call whose arguments are known: track a new connection or emit its bytes. */
@@ -1074,13 +1123,11 @@ static __always_inline int tls_exit(struct pt_regs *ctx, bool ex)
   struct ssl_conn *sc = bpf_map_lookup_elem(&ssl_conns, &key);
   if (!sc)
     return 0; /* no socket I/O seen under this SSL object yet: cannot tie it to a connection */
-  struct conn_info *c = &sc->info;
-  struct sock_data_event *e = start_data(id, sc->fd, c, t.direction, bytes);
-  if (!e)
-    return 0;
-  append(e, (const void *)t.buf, bytes);
-  send_data(e);
-  return 0;
+  /* The plaintext is a stream of its own (offsets in sc->info): capture hints skip bodies of
+   * declared length and HTTP/2 DATA payload in it as on a plaintext socket, so a large HTTPS
+   * transfer is not copied to userspace. */
+  struct call_args a = {.buf = t.buf, .fd = sc->fd, .kind = CALL_BUF, .direction = t.direction};
+  return emit_stream_data(id, a, (long)bytes, &sc->info);
 }
 
 SEC("uprobe")

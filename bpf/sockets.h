@@ -66,7 +66,9 @@ struct sock_event_header {
   __u32 reserved;
 };
 
-#define SOCK_EV_STREAM_OFF 1 /* stream_off is valid (plaintext socket I/O, not TLS uprobes) */
+/* stream_off is valid. For a TLS connection it counts plaintext bytes (SSL_read/SSL_write
+ * results), never the ciphertext on the socket. */
+#define SOCK_EV_STREAM_OFF 1
 /* HTTP/2 frame following. A call larger than the capture size would lose the frame headers and
  * header blocks past the capture (gRPC trailers after a large message, the HPACK updates they
  * carry: every later request of the connection would be unparsable). In a direction that began

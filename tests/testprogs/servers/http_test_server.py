@@ -4,8 +4,10 @@
 /ok 200, /missing 404, /fail 500, /slow 200 after 100 ms, /big 200 with a 2 MiB body written
 64 KiB at a time over ~0.6 s (a download the collector should not copy); anything else 404.
 Binds 127.0.0.1 on an ephemeral port and prints "ready <port>"; exits when stdin closes.
+With --tls CERT KEY it speaks HTTPS through Python's ssl module (the system's libssl).
 """
 import http.server
+import ssl
 import sys
 import threading
 import time
@@ -58,6 +60,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 def main():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if len(sys.argv) == 4 and sys.argv[1] == "--tls":
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[2], sys.argv[3])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print("ready", server.server_address[1], flush=True)
     sys.stdin.read()
