@@ -28,6 +28,8 @@
 const volatile __u32 capture_bytes = ZT_SOCK_MAX_CAPTURE;
 const volatile __u32 self_tgid = 0; /* the collector itself: its own HTTP server is not traced */
 const volatile __u64 ring_wakeup_bytes = 4 * 1024 * 1024; /* loader sets: a quarter of the ring */
+#define BULK_EVENT_BYTES 4096         /* an event copying this much is part of a bulk transfer */
+#define BULK_WAKEUP_BYTES (64 * 1024)  /* wake the reader when bulk data piles up this high */
 /* Set by the loader once an SSL uprobe is attached; until then no syscall looks for a TLS call. */
 volatile bool tls_probes_attached = false;
 /* Set by the loader when TLS capture is on: exec events tell it which processes to scan. */
@@ -332,8 +334,16 @@ static __always_inline void fill_header(struct sock_event_header *h, __u64 id, i
  * polls on a short timer instead, and is woken only when the buffer fills up. Asking the ring
  * how full it is is itself a helper call, so only one event in 64 (by the timestamp's low bits)
  * asks: at most 64 events (1 MiB) pass between checks, far below the ring's size. */
-static __always_inline __u64 wakeup_flags(__u64 ts)
+static __always_inline __u64 wakeup_flags(__u64 ts, __u32 captured)
 {
+  /* A bulk transfer is the exception: a body of declared length is skipped in the kernel only
+   * once the reader has parsed its headers (a capture hint), and at 1 GB/s a 1 MiB body is over
+   * before a 2-50 ms batch ends. Large copies wake the reader after 256 KiB pile up: the
+   * wakeup is cheap next to the copies it saves, and stops with the copies. */
+  if (captured >= BULK_EVENT_BYTES)
+    return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > BULK_WAKEUP_BYTES
+               ? BPF_RB_FORCE_WAKEUP
+               : BPF_RB_NO_WAKEUP;
   if (ts & 63)
     return BPF_RB_NO_WAKEUP;
   return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > ring_wakeup_bytes ? BPF_RB_FORCE_WAKEUP
@@ -349,7 +359,7 @@ static __always_inline void emit_header(__u64 id, int fd, const struct conn_info
 {
   struct sock_event_header h = {};
   fill_header(&h, id, fd, c, type);
-  __u64 flags = wake ? BPF_RB_FORCE_WAKEUP : wakeup_flags(h.ts);
+  __u64 flags = wake ? BPF_RB_FORCE_WAKEUP : wakeup_flags(h.ts, 0);
   if (bpf_ringbuf_output(&events, &h, sizeof(h), flags))
     count_drop(SOCK_DROP_RINGBUF);
 }
@@ -389,7 +399,7 @@ static __always_inline void send_data(struct sock_data_event *e)
   __u64 total = sizeof(e->h) + e->h.captured;
   if (total > sizeof(e->h) + ZT_SOCK_MAX_CAPTURE)
     total = sizeof(e->h) + ZT_SOCK_MAX_CAPTURE;
-  if (bpf_ringbuf_output(&events, e, total, wakeup_flags(e->h.ts)))
+  if (bpf_ringbuf_output(&events, e, total, wakeup_flags(e->h.ts, e->h.captured)))
     count_drop(SOCK_DROP_RINGBUF);
 }
 
