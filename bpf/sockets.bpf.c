@@ -864,19 +864,41 @@ __noinline int h2_send(struct conn_info *c, struct sock_data_event *e, const str
   return 0;
 }
 
-/* Where the copy of a single-buffer call in a followed HTTP/2 direction may stop: right after
- * the next frame header when it opens a large DATA frame. The walk then sends later frame
- * headers as segments, and the payload between stays in the kernel even where it lies inside
- * the capture size: an SSL_read/SSL_write (at most one 16 KiB TLS record) would otherwise be
- * copied whole. Large frames only, so the frames the capture used to hold add few segments. */
-static __always_inline __u64 h2_copy_end(const struct h2_track *t, const struct call_args *a,
-                                         __u64 off, long ret)
+/* Where the copy of a call in a followed HTTP/2 direction may stop: right after the next
+ * frame header when it opens a large DATA frame. The walk then sends later frame headers as
+ * segments, and the payload between stays in the kernel even where it lies inside the capture
+ * size: an SSL_read/SSL_write (at most one 16 KiB TLS record) or nginx's writev of frames read
+ * from a file would otherwise be copied whole. Large frames only, so the frames the capture
+ * used to hold add few segments; for vectored calls only a header in the first iovec counts. */
+static __noinline __u64 h2_copy_end(const struct h2_track *t, const struct call_args *a,
+                                    __u64 off, __u64 ret)
 {
+  if (!t || !a)
+    return ret;
   __u64 at = t->next;
   if (!t->on || t->have || at < off || at + 9 > off + ret)
     return ret;
+  __u64 base = a->buf, first_len = ret;
+  if (a->kind != CALL_BUF) {
+    __u64 iov = a->buf;
+    if (a->kind == CALL_MSG) {
+      struct user_msghdr msg = {};
+      if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)a->buf) || msg.msg_iovlen == 0)
+        return ret;
+      iov = (__u64)msg.msg_iov;
+    } else if (a->kind != CALL_IOV || a->iovcnt == 0) {
+      return ret;
+    }
+    struct iovec v0 = {};
+    if (bpf_probe_read_user(&v0, sizeof(v0), (const void *)iov))
+      return ret;
+    base = (__u64)v0.iov_base;
+    first_len = v0.iov_len;
+  }
+  if (at - off + 9 > first_len)
+    return ret;
   __u8 fh[9];
-  if (bpf_probe_read_user(fh, sizeof(fh), (const void *)(a->buf + (at - off))))
+  if (bpf_probe_read_user(fh, sizeof(fh), (const void *)(base + (at - off))))
     return ret;
   __u32 len = (__u32)fh[0] << 16 | (__u32)fh[1] << 8 | fh[2];
   if (fh[3] != 0 || len < H2_DATA_COPY_MIN)
@@ -927,7 +949,8 @@ static __always_inline int emit_stream_data(__u64 id, struct call_args a, long r
     }
   }
   __u64 copy_end = ret;
-  if (h2_follow && (c->flags & CONN_H2) && a.kind == CALL_BUF)
+  if (h2_follow && (c->flags & CONN_H2) &&
+      (a.kind == CALL_BUF || a.kind == CALL_IOV || a.kind == CALL_MSG))
     copy_end = h2_copy_end(&c->h2[dir], &a, off, ret);
   struct sock_data_event *e = start_data(id, a.fd, c, a.direction, ret);
   if (!e)

@@ -5,7 +5,8 @@
 # ZT_ARGS adds flags to `zerotrace run`, e.g. ZT_ARGS="--comm nginx" (server side only) or
 # ZT_ARGS="--bpf-stats false". WRK_ARGS adds flags to wrk, e.g. WRK_ARGS="-H 'Connection: close'"
 # (a new connection per request: the per-connection costs). BODY_BYTES=N serves a file of N
-# bytes (sendfile) instead of the 17-byte answer: large responses, where capture hints matter.
+# bytes (read and written with writev: sendfile is off) instead of the 17-byte answer: large
+# responses, where capture hints matter.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
