@@ -1120,7 +1120,9 @@ static __always_inline int handle_close(int fd)
 }
 
 /* OpenSSL: SSL_read(ssl, buf, num), SSL_write(ssl, buf, num) return the byte count;
- * SSL_read_ex/SSL_write_ex(ssl, buf, num, size_t *bytes) return 1 and write the count. */
+ * SSL_read_ex/SSL_write_ex(ssl, buf, num, size_t *bytes) return 1 and write the count, and so
+ * do ssl_read_internal/ssl_write_internal, which the loader probes instead where it finds them
+ * (userspace/probes/ssl_internals.h). */
 static __always_inline int tls_enter(struct pt_regs *ctx, __u8 dir, bool ex)
 {
   __u64 id = bpf_get_current_pid_tgid();
@@ -1145,7 +1147,8 @@ static __always_inline int tls_exit(struct pt_regs *ctx, bool ex)
   int ret = (int)PT_REGS_RC(ctx); /* C int: the upper half of the register is not the sign */
   __u64 bytes = 0;
   if (ex) {
-    if (ret != 1 || bpf_probe_read_user(&bytes, sizeof(bytes), (const void *)t.bytes_ptr))
+    /* SSL_*_ex return 1; the internal functions they share return > 0 on success. */
+    if (ret <= 0 || bpf_probe_read_user(&bytes, sizeof(bytes), (const void *)t.bytes_ptr))
       return 0;
   } else {
     if (ret <= 0)

@@ -9,11 +9,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "probes/bpf_util.h"
+#include "probes/ssl_internals.h"
 #include "sockets.skel.h"
 
 namespace zerotrace {
@@ -247,7 +251,7 @@ int SocketsProbe::AttachTlsFiles(const LibsslScanner::Files& found, int pid) {
     const char* func;
     bool ret;
   };
-  const Target targets[] = {
+  const Target public_targets[] = {
       {skel_->progs.tls_read_enter, "SSL_read", false},
       {skel_->progs.tls_read_exit, "SSL_read", true},
       {skel_->progs.tls_write_enter, "SSL_write", false},
@@ -257,6 +261,16 @@ int SocketsProbe::AttachTlsFiles(const LibsslScanner::Files& found, int pid) {
       {skel_->progs.tls_write_ex_enter, "SSL_write_ex", false},
       {skel_->progs.tls_write_ex_exit, "SSL_write_ex", true},
   };
+  // The internal functions have the _ex signature (s, buf, num, size_t* count).
+  const Target internal_targets[] = {
+      {skel_->progs.tls_read_ex_enter, nullptr, false},
+      {skel_->progs.tls_read_ex_exit, nullptr, true},
+      {skel_->progs.tls_write_ex_enter, nullptr, false},
+      {skel_->progs.tls_write_ex_exit, nullptr, true},
+  };
+  // An operator's way back to the public functions (ZEROTRACE_TLS_PUBLIC_FUNCTIONS=1).
+  const char* force_public = std::getenv("ZEROTRACE_TLS_PUBLIC_FUNCTIONS");
+  const bool try_internal = !(force_public && std::string(force_public) == "1");
   std::lock_guard lock(tls_mu_);
   int added = 0;
   for (const auto& [file, path] : found) {
@@ -268,25 +282,44 @@ int SocketsProbe::AttachTlsFiles(const LibsslScanner::Files& found, int pid) {
     // Before the first uprobe can fire, so syscalls under an SSL call are tied to it from the
     // start.
     skel_->bss->tls_probes_attached = true;
-    int ok = 0;
-    for (const auto& t : targets) {
+    // ssl_read_internal/ssl_write_internal when they can be found: one probe site per
+    // direction, and one the kernel emulates instead of single-stepping (see ssl_internals.h).
+    const std::optional<SslInternals> internals =
+        try_internal ? FindSslInternals(path) : std::nullopt;
+    auto attach = [&](const Target& t, uint64_t offset) {
       LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = t.ret, .func_name = t.func);
       // pid -1: every process mapping this file (a comm selection or none); the kernel-side
       // selection filters them. With a pid selection the uprobe goes into those processes only:
       // other processes using the same libssl take no trap on each SSL call.
-      bpf_link* link = bpf_program__attach_uprobe_opts(t.prog, pid, path.c_str(), 0, &opts);
-      if (link) {
-        links.push_back(link);
-        ++ok;
+      bpf_link* link = bpf_program__attach_uprobe_opts(t.prog, pid, path.c_str(), offset, &opts);
+      if (link) links.push_back(link);
+      return link != nullptr;
+    };
+    int ok = 0;
+    if (internals) {
+      for (size_t i = 0; i < std::size(internal_targets); ++i) {
+        ok += attach(internal_targets[i], i < 2 ? internals->read_offset : internals->write_offset);
       }
+      if (ok != static_cast<int>(std::size(internal_targets))) {
+        spdlog::warn("sockets: {}: internal SSL functions not probed, using the public ones", path);
+        for (bpf_link* l : links) bpf_link__destroy(l);
+        links.clear();
+        ok = 0;
+      }
+    }
+    const bool internal = ok > 0;
+    if (!internal) {
+      for (const auto& t : public_targets) ok += attach(t, 0);
     }
     if (ok) {
       ++added;
+      const char* where = internal ? "internal read/write functions" : "public SSL functions";
       if (pid < 0) {
-        spdlog::info("sockets: TLS plaintext capture attached to {} ({} probes)", path, ok);
+        spdlog::info("sockets: TLS plaintext capture attached to {} ({} probes, {})", path, ok,
+                     where);
       } else {
-        spdlog::info("sockets: TLS plaintext capture attached to {} in pid {} ({} probes)", path,
-                     pid, ok);
+        spdlog::info("sockets: TLS plaintext capture attached to {} in pid {} ({} probes, {})",
+                     path, pid, ok, where);
       }
     } else {
       spdlog::warn("sockets: could not attach TLS probes to {}", path);

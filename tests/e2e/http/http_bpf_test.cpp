@@ -606,21 +606,39 @@ void DriveTlsAndExpectExactCounts(Collector& collector, const Nginx& nginx,
   }
 }
 
-TEST(HttpBpfTest, NginxOverTlsExactCountsThroughOpenSslUprobes) {
-  ZT_REQUIRE_BPF();
-  const std::string service = Unique("nginx-tls"), client = Unique("curl-tls");
+// nginx over TLS, curl as the client, both counted exactly through the OpenSSL uprobes: by
+// default on ssl_read_internal/ssl_write_internal (one probe site per direction, emulated
+// instead of single-stepped), with ZEROTRACE_TLS_PUBLIC_FUNCTIONS=1 on the four public
+// functions, the path taken where the internal ones cannot be found.
+void ExpectTlsCountsThrough(bool public_functions) {
+  const std::string service = Unique(public_functions ? "nginx-tls-pub" : "nginx-tls");
+  const std::string client = Unique(public_functions ? "curl-tls-pub" : "curl-tls");
   const std::string certs = MakeCertificate();
   ASSERT_NE(certs, "");
   Nginx nginx("ssl", SslConfig(certs), service);
   ASSERT_GT(nginx.port, 0);
-  Collector collector(ZT_BIN, {"--probes", "tls"});
+  Collector collector(
+      ZT_BIN, {"--probes", "tls"},
+      {std::string("ZEROTRACE_TLS_PUBLIC_FUNCTIONS=") + (public_functions ? "1" : "0")});
   ASSERT_EQ(collector.WaitReady(), "");
   const std::string base = "https://127.0.0.1:" + std::to_string(nginx.port);
   ASSERT_TRUE(Answers(nginx, {"-k", base + "/warmup"}));
-  ASSERT_TRUE(WaitFor(
-      [&] { return collector.Log().find("TLS plaintext capture attached") != std::string::npos; },
-      std::chrono::seconds(10)));
+  const std::string attached = public_functions ? "probes, public SSL functions)"
+                                                : "4 probes, internal read/write functions)";
+  ASSERT_TRUE(WaitFor([&] { return collector.Log().find(attached) != std::string::npos; },
+                      std::chrono::seconds(10)))
+      << collector.Log();
   DriveTlsAndExpectExactCounts(collector, nginx, service, client, /*check_client=*/true);
+}
+
+TEST(HttpBpfTest, NginxOverTlsExactCountsThroughOpenSslUprobes) {
+  ZT_REQUIRE_BPF();
+  ExpectTlsCountsThrough(/*public_functions=*/false);
+}
+
+TEST(HttpBpfTest, NginxOverTlsExactCountsThroughThePublicSslFunctions) {
+  ZT_REQUIRE_BPF();
+  ExpectTlsCountsThrough(/*public_functions=*/true);
 }
 
 // With a pid selection the TLS uprobes go into the selected process only (per-process uprobes),
