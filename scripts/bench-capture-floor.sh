@@ -5,7 +5,8 @@
 # drained every 2 ms) next to zerotrace
 # itself, all interleaved with runs without any program, every round.
 #   scripts/bench-capture-floor.sh (as root, x86-64) [BUILD_DIR] [ROUNDS] [SECONDS]
-# Same nginx (1 worker) and wrk (-t1 -c16) as scripts/bench-l7.sh.
+# Same nginx (1 worker) and wrk (-t1 -c16) as scripts/bench-l7.sh. PIN=1 runs nginx on CPU 0 and
+# wrk on CPU 1 (steadier ratios; the tools' userspace then shares a CPU with one of them).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
@@ -27,12 +28,14 @@ clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -I"$build/gen" \
   -c "$src/capture_floor.bpf.c" -o "$dir/capture_floor.bpf.o"
 bpftool gen skeleton "$dir/capture_floor.bpf.o" name capture_floor_bpf > "$dir/capture_floor.skel.h"
 cc -O2 -Wall -Werror -I"$dir" "$src/capture_floor.c" -o "$dir/capture_floor" -lbpf -lelf -lz
-/usr/sbin/nginx -c "$dir/nginx.conf" -p "$dir" &
+pin0="" pin1=""
+[ "${PIN:-0}" = 1 ] && pin0="taskset -c 0" pin1="taskset -c 1"
+$pin0 /usr/sbin/nginx -c "$dir/nginx.conf" -p "$dir" &
 nginx_pid=$!
 tool_pid=""
 trap 'kill $nginx_pid 2>/dev/null; [ -n "$tool_pid" ] && kill $tool_pid 2>/dev/null; rm -rf "$dir"' EXIT
 sleep 1
-rps() { wrk -t1 -c16 -d"${secs}s" "http://127.0.0.1:$port/" | awk '/Requests\/sec/ {print $2}'; }
+rps() { $pin1 wrk -t1 -c16 -d"${secs}s" "http://127.0.0.1:$port/" | awk '/Requests\/sec/ {print $2}'; }
 
 configs=(off empty decode copy ring zerotrace zerotrace-server)
 declare -A sum
