@@ -2,7 +2,7 @@
 # How much of nginx + wrk's loopback throughput any payload-reading L7 capture can keep on this
 # machine: the floor programs of scripts/bench/capture_floor.bpf.c (nothing / find the call's
 # buffer / + clock and a 64-byte copy per socket event / + that copy through a ring buffer
-# drained every 2 ms) next to zerotrace
+# drained every 2 ms / + one ring per CPU instead of one shared ring) next to zerotrace
 # itself, all interleaved with runs without any program, every round.
 #   scripts/bench-capture-floor.sh (as root, x86-64) [BUILD_DIR] [ROUNDS] [SECONDS]
 # Same nginx (1 worker) and wrk (-t1 -c16) as scripts/bench-l7.sh. PIN=1 runs nginx on CPU 0 and
@@ -37,7 +37,7 @@ trap 'kill $nginx_pid 2>/dev/null; [ -n "$tool_pid" ] && kill $tool_pid 2>/dev/n
 sleep 1
 rps() { $pin1 wrk -t1 -c16 -d"${secs}s" "http://127.0.0.1:$port/" | awk '/Requests\/sec/ {print $2}'; }
 
-configs=(off empty decode copy ring zerotrace zerotrace-server)
+configs=(off empty decode copy ring cpu-rings zerotrace zerotrace-server)
 declare -A sum
 for c in "${configs[@]}"; do sum[$c]=0; done
 echo "round ${configs[*]} (requests/s)"

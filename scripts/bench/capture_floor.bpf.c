@@ -2,7 +2,8 @@
 /* The least any payload-reading L7 capture can do per socket event, for
  * scripts/bench-capture-floor.sh: the same two sock tracepoints zerotrace uses, then (by mode)
  * nothing, finding the call's first user buffer (saved registers, iovec), adding a clock read
- * and a 64-byte copy of it, or sending that copy to a ring buffer. No process filter, no connection state, no protocol logic: what it costs is a
+ * and a 64-byte copy of it, or sending that copy to a ring buffer shared by all CPUs or to one
+ * ring per CPU. No process filter, no connection state, no protocol logic: what it costs is a
  * floor under zerotrace's own per-event cost, not a design. x86-64 syscall numbers only. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -12,6 +13,8 @@
 #define FLOOR_DECODE 1
 #define FLOOR_COPY 2
 #define FLOOR_RING 3
+#define FLOOR_CPU_RINGS 4
+#define FLOOR_MAX_CPUS 64
 #define AF_INET 2
 #define AF_INET6 10
 
@@ -28,6 +31,19 @@ struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 16 * 1024 * 1024);
 } records SEC(".maps");
+
+/* One ring per CPU (the loader fills it): no lock or producer position shared between CPUs. */
+struct cpu_ring {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 4 * 1024 * 1024);
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+  __uint(max_entries, FLOOR_MAX_CPUS);
+  __type(key, __u32);
+  __array(values, struct cpu_ring);
+} cpu_rings SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -72,8 +88,15 @@ static __always_inline int floor_io(struct sock *sk, int ret)
   /* 1..64 bytes, in a form the verifier bounds */
   __u32 len = ret > 64 ? 64 : ((((__u32)ret - 1) & 63) + 1);
   struct floor_record *r;
-  if (mode == FLOOR_RING) {
-    r = bpf_ringbuf_reserve(&records, sizeof(*r), 0);
+  void *ring = &records;
+  if (mode == FLOOR_CPU_RINGS) {
+    __u32 cpu = bpf_get_smp_processor_id();
+    ring = bpf_map_lookup_elem(&cpu_rings, &cpu);
+    if (!ring)
+      return 0;
+  }
+  if (mode >= FLOOR_RING) {
+    r = bpf_ringbuf_reserve(ring, sizeof(*r), 0);
   } else {
     __u32 zero = 0;
     r = bpf_map_lookup_elem(&scratch, &zero);
@@ -84,7 +107,7 @@ static __always_inline int floor_io(struct sock *sk, int ret)
   r->tgid = bpf_get_current_pid_tgid() >> 32;
   r->size = ret;
   bpf_probe_read_user(r->data, len, (void *)buf);
-  if (mode == FLOOR_RING)
+  if (mode >= FLOOR_RING)
     bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
   return 0;
 }
