@@ -27,7 +27,7 @@
 
 const volatile __u32 capture_bytes = ZT_SOCK_MAX_CAPTURE;
 const volatile __u32 self_tgid = 0; /* the collector itself: its own HTTP server is not traced */
-const volatile __u64 ring_wakeup_bytes = 4 * 1024 * 1024; /* loader sets: a quarter of the ring */
+const volatile __u64 ring_wakeup_bytes = 256 * 1024; /* loader sets: a quarter of a ring */
 #define BULK_EVENT_BYTES 4096         /* an event copying this much is part of a bulk transfer */
 #define BULK_WAKEUP_BYTES (64 * 1024)  /* wake the reader when bulk data piles up this high */
 /* Set by the loader once an SSL uprobe is attached; until then no syscall looks for a TLS call. */
@@ -178,10 +178,36 @@ struct {
   __type(value, struct sk_conn);
 } sk_conns SEC(".maps");
 
-struct {
+/* One ring per CPU group (cpu % ring_count), filled by the loader: a ring shared by every CPU
+ * cost each event its spinlock and producer cache line taken from the other CPUs (≈ 150 ns per
+ * event, scripts/bench-capture-floor.sh). Userspace merges the rings by timestamp. */
+struct sock_ring {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 16 * 1024 * 1024);
+  __uint(max_entries, 1024 * 1024); /* the template; the loader sizes the real ones */
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+  __uint(max_entries, ZT_SOCK_MAX_RINGS);
+  __type(key, __u32);
+  __array(values, struct sock_ring);
 } events SEC(".maps");
+
+const volatile __u32 ring_count = 1;
+
+/* This CPU's ring; NULL only if the loader did not fill its slot. */
+static __always_inline void *cpu_ring(void)
+{
+  __u32 i = bpf_get_smp_processor_id() % ring_count;
+  return bpf_map_lookup_elem(&events, &i);
+}
+
+/* bpf_ringbuf_output on this CPU's ring; non-zero when the record was not written. */
+static __always_inline long ring_output(void *data, __u64 size, __u64 flags)
+{
+  void *ring = cpu_ring();
+  return ring ? bpf_ringbuf_output(ring, data, size, flags) : -1;
+}
 
 /* Written by userspace only (capture hints, see sockets.h). */
 struct {
@@ -340,13 +366,16 @@ static __always_inline __u64 wakeup_flags(__u64 ts, __u32 captured)
    * once the reader has parsed its headers (a capture hint), and at 1 GB/s a 1 MiB body is over
    * before a 2-50 ms batch ends. Large copies wake the reader after 256 KiB pile up: the
    * wakeup is cheap next to the copies it saves, and stops with the copies. */
+  if (captured < BULK_EVENT_BYTES && (ts & 63))
+    return BPF_RB_NO_WAKEUP;
+  void *ring = cpu_ring();
+  if (!ring)
+    return BPF_RB_NO_WAKEUP;
   if (captured >= BULK_EVENT_BYTES)
-    return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > BULK_WAKEUP_BYTES
+    return bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > BULK_WAKEUP_BYTES
                ? BPF_RB_FORCE_WAKEUP
                : BPF_RB_NO_WAKEUP;
-  if (ts & 63)
-    return BPF_RB_NO_WAKEUP;
-  return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > ring_wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+  return bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > ring_wakeup_bytes ? BPF_RB_FORCE_WAKEUP
                                                                            : BPF_RB_NO_WAKEUP;
 }
 
@@ -360,7 +389,7 @@ static __always_inline void emit_header(__u64 id, int fd, const struct conn_info
   struct sock_event_header h = {};
   fill_header(&h, id, fd, c, type);
   __u64 flags = wake ? BPF_RB_FORCE_WAKEUP : wakeup_flags(h.ts, 0);
-  if (bpf_ringbuf_output(&events, &h, sizeof(h), flags))
+  if (ring_output(&h, sizeof(h), flags))
     count_drop(SOCK_DROP_RINGBUF);
 }
 
@@ -399,7 +428,7 @@ static __always_inline void send_data(struct sock_data_event *e)
   __u64 total = sizeof(e->h) + e->h.captured;
   if (total > sizeof(e->h) + ZT_SOCK_MAX_CAPTURE)
     total = sizeof(e->h) + ZT_SOCK_MAX_CAPTURE;
-  if (bpf_ringbuf_output(&events, e, total, wakeup_flags(e->h.ts, e->h.captured)))
+  if (ring_output(e, total, wakeup_flags(e->h.ts, e->h.captured)))
     count_drop(SOCK_DROP_RINGBUF);
 }
 
@@ -428,7 +457,7 @@ static __always_inline void announce_open(__u64 id, int fd, const struct conn_in
   __u64 total = sizeof(e->h) + e->h.captured;
   if (total > sizeof(e->h) + ZT_SOCK_MAX_CAPTURE)
     total = sizeof(e->h) + ZT_SOCK_MAX_CAPTURE;
-  if (bpf_ringbuf_output(&events, e, total, BPF_RB_FORCE_WAKEUP))
+  if (ring_output(e, total, BPF_RB_FORCE_WAKEUP))
     count_drop(SOCK_DROP_RINGBUF);
 }
 
@@ -1202,7 +1231,7 @@ int on_exec(void *ctx)
   h.fd = -1;
   h.type = SOCK_EVENT_EXEC;
   bpf_get_current_comm(h.comm, sizeof(h.comm));
-  if (bpf_ringbuf_output(&events, &h, sizeof(h), BPF_RB_FORCE_WAKEUP))
+  if (ring_output(&h, sizeof(h), BPF_RB_FORCE_WAKEUP))
     count_drop(SOCK_DROP_RINGBUF);
   return 0;
 }

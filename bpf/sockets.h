@@ -6,6 +6,8 @@
 #include <linux/types.h>
 #endif
 
+/* Rings the events are spread over (by CPU); the loader uses min(CPUs, this). */
+#define ZT_SOCK_MAX_RINGS 16
 #define ZT_SOCK_MAX_CAPTURE 16384 /* per read/write; the loader may lower it (capture_bytes) */
 #define ZT_SOCK_MAX_IOV 32        /* iovecs gathered per readv/writev/recvmsg/sendmsg */
 #define ZT_SOCK_MAX_CONNS 65536

@@ -4,11 +4,13 @@
 #include <bpf/libbpf.h>
 
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
@@ -27,7 +29,7 @@ SocketsProbe::SocketsProbe(Features& features, ProcessFilter& filter, SocketsPro
     : features_(features), filter_(filter), options_(options), handler_(std::move(handler)) {}
 
 SocketsProbe::~SocketsProbe() {
-  if (rb_) ring_buffer__free(rb_);
+  for (int fd : ring_fds_) close(fd);
   if (!skel_) return;
   std::vector<bpf_link*> links;
   for (auto& [key, file] : tls_attached_) {
@@ -153,21 +155,54 @@ Status SocketsProbe::Attach() {
         features_.Answer(Feature::kBpfLoop).detail);
   }
   mode_ = mode;
-  bpf_map__set_max_entries(skel_->maps.events, options_.ring_buffer_bytes);
-  skel_->rodata->ring_wakeup_bytes = options_.ring_buffer_bytes / 4;
   const int ncpu = libbpf_num_possible_cpus();
+  const RingLayout rings = RingLayoutFor(ncpu, options_.ring_buffer_bytes);
+  skel_->rodata->ring_count = rings.count;
+  skel_->rodata->ring_wakeup_bytes = rings.bytes / 4;
   bpf_map__set_max_entries(skel_->maps.scratch, ncpu > 0 ? static_cast<__u32>(ncpu) : 1);
   if (auto s = filter_.ApplyTo(skel_); !s) return s;
   if (int err = sockets_bpf__load(skel_); err) {
     return Error{std::string("sockets: loading BPF programs failed: ") + std::strerror(-err)};
   }
+  if (auto s = CreateRings(rings); !s) return s;
   if (int err = sockets_bpf__attach(skel_); err) {
     return Error{std::string("sockets: attaching ") + AttachModeName(mode) +
                  " programs failed: " + std::strerror(-err)};
   }
-  rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), OnEvent, this, nullptr);
-  if (!rb_) return Error{std::string("sockets: ring buffer setup failed: ") + std::strerror(errno)};
   attached_ = true;
+  return Status::Ok();
+}
+
+RingLayout RingLayoutFor(int cpus, uint64_t total_bytes) {
+  RingLayout l;
+  l.count = static_cast<uint32_t>(std::clamp(cpus, 1, ZT_SOCK_MAX_RINGS));
+  // Power-of-two rings of at least 2 MiB (64 full-size events), together about total_bytes.
+  uint64_t per = total_bytes / l.count;
+  uint64_t bytes = 2 * 1024 * 1024;
+  while (bytes * 2 <= per) bytes *= 2;
+  l.bytes = bytes;
+  return l;
+}
+
+Status SocketsProbe::CreateRings(const RingLayout& layout) {
+  const int outer = bpf_map__fd(skel_->maps.events);
+  for (uint32_t i = 0; i < layout.count; ++i) {
+    const int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "sock_ring", 0, 0,
+                                  static_cast<__u32>(layout.bytes), nullptr);
+    if (fd < 0) {
+      return Error{"sockets: creating ring buffer " + std::to_string(i) + " (" +
+                   std::to_string(layout.bytes >> 20) + " MiB) failed: " + std::strerror(errno) +
+                   " (is the memlock limit too low?)"};
+    }
+    ring_fds_.push_back(fd);
+    if (bpf_map_update_elem(outer, &i, &fd, BPF_ANY) != 0) {
+      return Error{std::string("sockets: installing a ring buffer failed: ") +
+                   std::strerror(errno)};
+    }
+    if (auto s = rings_.Add(fd, layout.bytes); !s) {
+      return Error{"sockets: " + s.message()};
+    }
+  }
   return Status::Ok();
 }
 
@@ -328,45 +363,43 @@ int SocketsProbe::AttachTlsFiles(const LibsslScanner::Files& found, int pid) {
   return added;
 }
 
-int SocketsProbe::OnEvent(void* ctx, void* data, size_t size) {
-  auto* self = static_cast<SocketsProbe*>(ctx);
+void SocketsProbe::OnEvent(const void* data, size_t size) {
   if (size < sizeof(sock_event_header)) {
-    ++self->malformed_;
-    return 0;
+    ++malformed_;
+    return;
   }
   sock_event_header h;
   std::memcpy(&h, data, sizeof(h));
   if (h.captured > size - sizeof(h)) {
-    ++self->malformed_;
-    return 0;
+    ++malformed_;
+    return;
   }
-  ++self->events_seen_;
+  ++events_seen_;
   if (h.type == SOCK_EVENT_EXEC) {
     // ld.so maps the libraries right after exec: look twice, soon and a little later.
-    if (auto* w = self->tls_watch_.get()) {
+    if (auto* w = tls_watch_.get()) {
       const auto now = LibsslScanner::Clock::now();
       w->Queue(h.tgid, std::chrono::milliseconds(20), now);
       w->Queue(h.tgid, std::chrono::milliseconds(500), now);
     }
-    return 0;
+    return;
   }
   // A process started before zerotrace (no exec seen) or one that loaded libssl late (dlopen):
   // its first connection is the moment it may start speaking TLS.
-  if (h.type == SOCK_EVENT_OPEN && self->tls_watch_) {
-    self->tls_watch_->QueueFirstSeen(h.tgid, LibsslScanner::Clock::now());
+  if (h.type == SOCK_EVENT_OPEN && tls_watch_) {
+    tls_watch_->QueueFirstSeen(h.tgid, LibsslScanner::Clock::now());
   }
-  self->handler_(h, static_cast<const uint8_t*>(data) + sizeof(h));
-  return 0;
+  handler_(h, static_cast<const uint8_t*>(data) + sizeof(h));
 }
 
 int SocketsProbe::Poll(int timeout_ms) {
-  if (!rb_) return 0;
-  // Events are written without waking us (see sockets.bpf.c) unless the ring fills, so the
-  // timeout is the normal way out of poll; consume whatever arrived either way.
-  const int woken = ring_buffer__poll(rb_, timeout_ms);
-  const int drained = ring_buffer__consume(rb_);
+  if (rings_.rings() == 0) return 0;
+  // Events are written without waking us (see sockets.bpf.c) unless a ring fills, so the
+  // timeout is the normal way out of the wait; whatever arrived is consumed either way.
+  const int handed = rings_.Poll(timeout_ms, offsetof(sock_event_header, ts),
+                                 [this](const void* data, size_t size) { OnEvent(data, size); });
   RunDueTlsScans();
-  return (woken > 0 ? woken : 0) + (drained > 0 ? drained : 0);
+  return handed;
 }
 
 bool SocketsProbe::SetSkip(const sock_skip_key& key, const sock_skip_value& value) {

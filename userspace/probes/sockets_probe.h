@@ -13,12 +13,12 @@
 #include "core/features.h"
 #include "probes/capture_hints.h"
 #include "probes/libssl_scanner.h"
+#include "probes/merged_ring_reader.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"
 #include "sockets.h"
 
 struct sockets_bpf;
-struct ring_buffer;
 
 namespace zerotrace {
 
@@ -38,9 +38,17 @@ const char* AttachModeHooks(SocketsAttachMode mode);
 
 struct SocketsProbeOptions {
   uint32_t capture_bytes = ZT_SOCK_MAX_CAPTURE;   // per read/write, at most ZT_SOCK_MAX_CAPTURE
-  uint32_t ring_buffer_bytes = 16 * 1024 * 1024;  // power of two
+  uint32_t ring_buffer_bytes = 16 * 1024 * 1024;  // all rings together (see RingLayoutFor)
   uint32_t self_tgid = 0;                         // excluded (the collector's own sockets)
 };
+
+// The event rings: one per CPU up to ZT_SOCK_MAX_RINGS (CPUs beyond share by cpu % count),
+// each a power of two of at least 2 MiB, together about `total_bytes`.
+struct RingLayout {
+  uint32_t count = 1;
+  uint64_t bytes = 0;
+};
+RingLayout RingLayoutFor(int cpus, uint64_t total_bytes);
 
 // Loader for bpf/sockets.bpf.c: connection lifecycle and data events from sock or syscall
 // tracepoints.
@@ -83,7 +91,8 @@ class SocketsProbe : public Probe, public CaptureHints {
   uint64_t malformed_events() const { return malformed_; }
 
  private:
-  static int OnEvent(void* ctx, void* data, size_t size);
+  void OnEvent(const void* data, size_t size);
+  Status CreateRings(const RingLayout& layout);
   void RunDueTlsScans();
   // Attaches the uprobes to each file not attached yet; returns how many were new.
   // `pid` -1: in every process mapping each file; else in that process only.
@@ -97,7 +106,8 @@ class SocketsProbe : public Probe, public CaptureHints {
   SocketsProbeOptions options_;
   Handler handler_;
   sockets_bpf* skel_ = nullptr;
-  ring_buffer* rb_ = nullptr;
+  MergedRingReader rings_;
+  std::vector<int> ring_fds_;
   bool attached_ = false;
   SocketsAttachMode mode_ = SocketsAttachMode::kUnavailable;
   mutable std::mutex tls_mu_;  // the periodic scan and Poll()'s targeted scans both attach
