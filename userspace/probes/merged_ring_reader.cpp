@@ -21,8 +21,9 @@ void StoreRelease(uint64_t* p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_REL
 
 MergedRingReader::~MergedRingReader() {
   for (Ring& r : rings_) {
-    if (r.consumer) munmap(r.consumer, page_);
-    if (r.producer) munmap(const_cast<uint64_t*>(r.producer), r.producer_map_bytes);
+    if (r.producer_map_bytes == 0) continue;
+    munmap(r.consumer, page_);
+    munmap(const_cast<uint64_t*>(r.producer), r.producer_map_bytes);
   }
   if (epoll_fd_ >= 0) close(epoll_fd_);
 }
@@ -63,6 +64,16 @@ Status MergedRingReader::Add(int fd, uint64_t bytes) {
   return Status::Ok();
 }
 
+void MergedRingReader::AddMapped(uint64_t* consumer, const uint64_t* producer, const uint8_t* data,
+                                 uint64_t bytes) {
+  Ring r;
+  r.mask = bytes - 1;
+  r.consumer = consumer;
+  r.producer = producer;
+  r.data = data;
+  rings_.push_back(r);
+}
+
 bool MergedRingReader::Head(Ring& r, const uint8_t** data, uint32_t* len, uint64_t* advance) {
   uint64_t cons = LoadAcquire(r.consumer);
   const uint64_t prod = LoadAcquire(r.producer);
@@ -87,7 +98,7 @@ bool MergedRingReader::Head(Ring& r, const uint8_t** data, uint32_t* len, uint64
 
 int MergedRingReader::Poll(int timeout_ms, size_t ts_offset, const Handler& handler) {
   if (rings_.empty()) return 0;
-  if (timeout_ms != 0) {
+  if (timeout_ms != 0 && epoll_fd_ >= 0) {
     epoll_event evs[16];
     (void)epoll_wait(epoll_fd_, evs, 16, timeout_ms);  // EINTR: consume what is there
   }

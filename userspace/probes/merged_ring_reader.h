@@ -30,6 +30,10 @@ class MergedRingReader {
 
   // Maps ring `fd` (a BPF_MAP_TYPE_RINGBUF of `bytes`, a power of two) and watches it.
   Status Add(int fd, uint64_t bytes);
+  // A ring already in memory, laid out as the kernel maps one: the consumer position, the
+  // producer position, and `bytes` of data readable twice in a row (bytes * 2). Not watched for
+  // wakeups, not unmapped. For tests, and for rings mapped elsewhere.
+  void AddMapped(uint64_t* consumer, const uint64_t* producer, const uint8_t* data, uint64_t bytes);
   // Waits up to timeout_ms for a wakeup from any ring (0: no wait), then hands out every
   // committed record, merged by the u64 timestamp at `ts_offset`. Returns the number handed out.
   int Poll(int timeout_ms, size_t ts_offset, const Handler& handler);
@@ -42,7 +46,7 @@ class MergedRingReader {
     uint64_t* consumer = nullptr;        // page 0, ours to advance
     const uint64_t* producer = nullptr;  // page 1, then the data pages mapped twice
     const uint8_t* data = nullptr;
-    size_t producer_map_bytes = 0;
+    size_t producer_map_bytes = 0;  // 0: not ours to unmap
   };
   // The head record of `r` if one is committed: its length and data; skips discarded ones.
   static bool Head(Ring& r, const uint8_t** data, uint32_t* len, uint64_t* advance);
