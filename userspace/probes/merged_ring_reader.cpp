@@ -24,11 +24,18 @@ MergedRingReader::~MergedRingReader() {
     if (r.producer_map_bytes == 0) continue;
     munmap(r.consumer, page_);
     munmap(const_cast<uint64_t*>(r.producer), r.producer_map_bytes);
+    close(r.fd);
   }
   if (epoll_fd_ >= 0) close(epoll_fd_);
 }
 
 Status MergedRingReader::Add(int fd, uint64_t bytes) {
+  Status s = Map(fd, bytes);
+  if (!s && fd >= 0) close(fd);
+  return s;
+}
+
+Status MergedRingReader::Map(int fd, uint64_t bytes) {
   if (page_ == 0) page_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   if (bytes == 0 || (bytes & (bytes - 1)) != 0 || bytes % page_ != 0) {
     return Error{"ring buffer size " + std::to_string(bytes) + " is not a power of two pages"};
@@ -102,14 +109,8 @@ int MergedRingReader::Poll(int timeout_ms, size_t ts_offset, const Handler& hand
     epoll_event evs[16];
     (void)epoll_wait(epoll_fd_, evs, 16, timeout_ms);  // EINTR: consume what is there
   }
-  struct HeadOf {
-    const uint8_t* data = nullptr;
-    uint32_t len = 0;
-    uint64_t advance = 0;
-    uint64_t ts = 0;
-    bool valid = false;
-  };
-  std::vector<HeadOf> heads(rings_.size());
+  std::vector<HeadOf>& heads = heads_;
+  heads.resize(rings_.size());
   auto load = [&](size_t i) {
     HeadOf& h = heads[i];
     h.valid = Head(rings_[i], &h.data, &h.len, &h.advance);

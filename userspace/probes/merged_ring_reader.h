@@ -28,7 +28,8 @@ class MergedRingReader {
   MergedRingReader(const MergedRingReader&) = delete;
   MergedRingReader& operator=(const MergedRingReader&) = delete;
 
-  // Maps ring `fd` (a BPF_MAP_TYPE_RINGBUF of `bytes`, a power of two) and watches it.
+  // Maps ring `fd` (a BPF_MAP_TYPE_RINGBUF of `bytes`, a power of two) and watches it; the fd
+  // is the reader's from then on, also when this fails.
   Status Add(int fd, uint64_t bytes);
   // A ring already in memory, laid out as the kernel maps one: the consumer position, the
   // producer position, and `bytes` of data readable twice in a row (bytes * 2). Not watched for
@@ -48,10 +49,19 @@ class MergedRingReader {
     const uint8_t* data = nullptr;
     size_t producer_map_bytes = 0;  // 0: not ours to unmap
   };
+  Status Map(int fd, uint64_t bytes);
   // The head record of `r` if one is committed: its length and data; skips discarded ones.
   static bool Head(Ring& r, const uint8_t** data, uint32_t* len, uint64_t* advance);
 
   std::vector<Ring> rings_;
+  struct HeadOf {
+    const uint8_t* data = nullptr;
+    uint32_t len = 0;
+    uint64_t advance = 0;
+    uint64_t ts = 0;
+    bool valid = false;
+  };
+  std::vector<HeadOf> heads_;  // Poll's, kept to spare an allocation per call
   int epoll_fd_ = -1;
   size_t page_ = 0;
 };

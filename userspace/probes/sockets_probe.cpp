@@ -4,7 +4,6 @@
 #include <bpf/libbpf.h>
 
 #include <sys/syscall.h>
-#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -29,7 +28,6 @@ SocketsProbe::SocketsProbe(Features& features, ProcessFilter& filter, SocketsPro
     : features_(features), filter_(filter), options_(options), handler_(std::move(handler)) {}
 
 SocketsProbe::~SocketsProbe() {
-  for (int fd : ring_fds_) close(fd);
   if (!skel_) return;
   std::vector<bpf_link*> links;
   for (auto& [key, file] : tls_attached_) {
@@ -176,7 +174,7 @@ Status SocketsProbe::Attach() {
 RingLayout RingLayoutFor(int cpus, uint64_t total_bytes) {
   RingLayout l;
   l.count = static_cast<uint32_t>(std::clamp(cpus, 1, ZT_SOCK_MAX_RINGS));
-  // Power-of-two rings of at least 2 MiB (64 full-size events), together about total_bytes.
+  // Power-of-two rings of at least 2 MiB (128 full-size events), together about total_bytes.
   uint64_t per = total_bytes / l.count;
   uint64_t bytes = 2 * 1024 * 1024;
   while (bytes * 2 <= per) bytes *= 2;
@@ -194,13 +192,10 @@ Status SocketsProbe::CreateRings(const RingLayout& layout) {
                    std::to_string(layout.bytes >> 20) + " MiB) failed: " + std::strerror(errno) +
                    " (is the memlock limit too low?)"};
     }
-    ring_fds_.push_back(fd);
+    if (auto s = rings_.Add(fd, layout.bytes); !s) return Error{"sockets: " + s.message()};
     if (bpf_map_update_elem(outer, &i, &fd, BPF_ANY) != 0) {
       return Error{std::string("sockets: installing a ring buffer failed: ") +
                    std::strerror(errno)};
-    }
-    if (auto s = rings_.Add(fd, layout.bytes); !s) {
-      return Error{"sockets: " + s.message()};
     }
   }
   return Status::Ok();

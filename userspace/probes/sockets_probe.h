@@ -107,7 +107,6 @@ class SocketsProbe : public Probe, public CaptureHints {
   Handler handler_;
   sockets_bpf* skel_ = nullptr;
   MergedRingReader rings_;
-  std::vector<int> ring_fds_;
   bool attached_ = false;
   SocketsAttachMode mode_ = SocketsAttachMode::kUnavailable;
   mutable std::mutex tls_mu_;  // the periodic scan and Poll()'s targeted scans both attach
