@@ -56,3 +56,15 @@ static __always_inline __u32 zt_log2(__u64 v)
   r |= (v >> 1);
   return r;
 }
+
+/* Log2 bucket of v, saturated at slots - 1 (slots a power of two). The mask after barrier_var()
+ * bounds the very register used to index: clang otherwise may clamp a copy and index with the
+ * original, which verifiers before 6.2 cannot relate ("R7 unbounded memory access" on 5.10/6.1). */
+static __always_inline __u32 zt_log2_slot(__u64 v, __u32 slots)
+{
+  __u32 s = zt_log2(v);
+  if (s >= slots)
+    s = slots - 1;
+  barrier_var(s);
+  return s & (slots - 1);
+}

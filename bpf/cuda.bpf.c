@@ -62,6 +62,18 @@ static __always_inline __s32 user_stack(void *ctx)
   return id;
 }
 
+/* The caller's address at a function's entry (see cuda_entry.caller). */
+static __always_inline __u64 entry_caller(struct pt_regs *regs)
+{
+  __u64 ra = 0;
+#if defined(__TARGET_ARCH_x86)
+  bpf_probe_read_user(&ra, sizeof(ra), (const void *)PT_REGS_SP(regs));
+#elif defined(__TARGET_ARCH_arm64)
+  ra = PT_REGS_RET(regs); /* the link register */
+#endif
+  return ra;
+}
+
 static __always_inline void fill_header(struct cuda_event_header *hdr, __u32 type, __u32 call,
                                         __u64 id, __u64 ts)
 {
@@ -82,8 +94,10 @@ static __always_inline int save_entry(void *ctx, __u32 call, __u64 a0, __u64 a1,
   struct cuda_entry_key key = {.tid = (__u32)id, .call = call};
   struct cuda_entry e = {
       .ts = bpf_ktime_get_ns(), .arg0 = a0, .arg1 = a1, .arg2 = a2, .arg3 = a3, .ustack_id = -1};
-  if (stack)
+  if (stack) {
     e.ustack_id = user_stack(ctx);
+    e.caller = entry_caller((struct pt_regs *)ctx);
+  }
   if (bpf_map_update_elem(&cuda_entries, &key, &e, BPF_ANY))
     count_drop(CUDA_DROP_ENTRY_FULL);
   return 0;
@@ -277,6 +291,7 @@ static __always_inline int alloc_return(__u32 call, int ret)
   ev->bytes = e.arg1;
   ev->stream = e.arg2;
   ev->ustack_id = e.ustack_id;
+  ev->caller = e.caller;
   ev->result = ret;
   bpf_ringbuf_submit(ev, 0);
   return 0;

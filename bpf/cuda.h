@@ -99,6 +99,7 @@ struct cuda_alloc_event {
   __u64 stream;    /* cuMemAllocAsync only */
   __s32 ustack_id; /* allocation site, for leak reports */
   __s32 result;    /* CUresult; the event is emitted only on success, kept for symmetry */
+  __u64 caller;    /* return address at the call's entry (see cuda_entry.caller) */
 };
 
 struct cuda_free_event {
@@ -138,6 +139,11 @@ struct cuda_entry {
   __u64 arg0, arg1, arg2, arg3;
   __s32 ustack_id;
   __u32 pad;
+  /* The return address at entry. A uprobe on a function's first instruction fires before its
+   * frame exists: kernels without the fix of 6.9 (backported to 6.1, not to 5.10) walk the frame
+   * pointers from the caller's frame and so drop the caller itself from the user stack.
+   * Userspace puts it back where it is missing. */
+  __u64 caller;
 };
 
 /* Indexes of the `cuda_drops` per-CPU array. */

@@ -24,6 +24,13 @@ int BPF_PROG(probe_tp_btf)
   return 0;
 }
 
+/* bpf_get_current_task_btf() (Linux 5.11+): direct task reads in tp_btf programs. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(probe_task_btf)
+{
+  return bpf_get_current_task_btf()->pid == 0;
+}
+
 /* What the sockets probe's default path needs: the sock I/O tracepoints (Linux 6.3+) and, from
  * them, the task's user registers and the socket cookie. */
 SEC("tp_btf/sock_send_length")

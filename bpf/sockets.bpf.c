@@ -6,7 +6,10 @@
  *   sock:inet_sock_set_state tells who opened a connection and when it ended.
  * - syscall tracepoints (fallback): an exit program on raw_syscalls (tp_btf or raw_tp) or a
  *   tracepoint pair per syscall. A program on every syscall of the host puts every task on the
- *   syscall slow path; on a busy loopback server that alone cost 7 % of throughput. */
+ *   syscall slow path; on a busy loopback server that alone cost 7 % of throughput.
+ * This file holds the maps, connection tracking and event building every path shares; each path,
+ * the OpenSSL uprobes and the HTTP/2 frame walker are parts in bpf/sockets/, #included below in
+ * the order they build on each other (still one object and one skeleton). */
 #include "common.bpf.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
@@ -18,6 +21,7 @@
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define EINPROGRESS 115
+#define EEXIST 17
 #define SOCK_STREAM 1
 #define IPPROTO_TCP 6
 #define TCP_ESTABLISHED 1
@@ -92,6 +96,8 @@ struct conn_info {
 #define CONN_CLOSED 4    /* sock path: TCP_CLOSE was reported */
 #define CONN_SKIP_ALL 8  /* a "skip everything" hint was found: no more lookups, no events */
 #define CONN_H2 16       /* HTTP/2 frames were followed in a direction (see h2) */
+#define CONN_ANNOUNCED 32 /* sock path: the OPEN event was sent */
+#define CONN_TLS_READ 64  /* a TLS socket was read outside an SSL call (see tls_last_reads) */
 /* Flags of the byte stream rather than the socket: an SSL object's copy keeps its own. */
 #define CONN_STREAM_FLAGS (CONN_SKIP_ALL | CONN_H2)
 
@@ -145,6 +151,8 @@ struct {
 struct ssl_conn {
   struct conn_info info;
   __s32 fd;
+  __u32 first_read; /* tls_last_reads: the socket's first read outside an SSL call */
+  __u64 seen_ns;    /* tls_last_reads: when the read was made */
 };
 
 struct {
@@ -153,6 +161,42 @@ struct {
   __type(key, struct ssl_key);
   __type(value, struct ssl_conn);
 } ssl_conns SEC(".maps");
+
+/* An SSL object over memory BIOs (Python's asyncio, many event loops) does no socket I/O under
+ * SSL_read/SSL_write: the loop reads the socket, hands the ciphertext to OpenSSL, then calls
+ * SSL_read or SSL_do_handshake on the same thread. So the last read of a TLS socket by a thread,
+ * outside any SSL call, names the socket of an unlinked SSL object that the thread reads or
+ * handshakes with next (within TLS_READ_LINK_NS). Every SSL_read/SSL_do_handshake on the thread
+ * uses the entry up, linked or not, so it is never older than the thread's previous SSL call.
+ * A handshake links only with the socket's first read (the peer's first flight): a server
+ * handshakes once before reading anything, and a client to write its ClientHello, when the
+ * thread's last read belongs to another connection. Writes never link (an event loop writes
+ * after SSL_write, and its previous read may be another connection's); the handshake links a
+ * client before its first SSL_write. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32); /* tid */
+  __type(value, struct ssl_conn);
+} tls_last_reads SEC(".maps");
+
+#define TLS_READ_LINK_NS (1000ULL * 1000 * 1000)
+
+/* A connection being built before it is stored (conns, ssl_conns), per CPU: kept off the BPF
+ * stack, which the syscall exit programs share with copy_call() under the verifier's 512-byte
+ * limit for a call chain (Linux 5.10-6.2 refused them at 560 bytes). */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct ssl_conn);
+} conn_scratches SEC(".maps");
+
+static __always_inline struct ssl_conn *conn_scratch(void)
+{
+  __u32 zero = 0;
+  return bpf_map_lookup_elem(&conn_scratches, &zero);
+}
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -228,9 +272,22 @@ struct {
 
 /* DATA frames from this size on are not copied past their header (see h2_copy_end). */
 #define H2_DATA_COPY_MIN 8192
+/* Past the event's own bytes, DATA payloads shorter than this are sent with the frame headers
+ * around them (see h2_frame). */
+#define H2_DATA_MERGE_MAX 1024
 
+
+/* Set by the loader when bpf_get_current_task_btf() exists (5.11+). */
+const volatile bool task_btf = false;
 /* Set by the loader when bpf_loop() exists (5.17+): HTTP/2 frame following needs it. */
 const volatile bool h2_follow = false;
+#ifdef ZT_NO_BPF_LOOP
+/* The build for kernels without bpf_loop() (sockets_noloop, see bpf/CMakeLists.txt): the frame
+ * walk is compiled out, so no program names a bpf_loop callback, which 5.10 refuses to load. */
+#define H2_FOLLOW false
+#else
+#define H2_FOLLOW h2_follow
+#endif
 
 /* One HTTP/2 frame walk per CPU: the call's pieces (its buffer or iovecs) and what it found. */
 struct h2_walk {
@@ -252,6 +309,8 @@ struct h2_walk {
   __u32 lost;
   __u32 nseg;
   __u32 pad;
+  __u64 rest_from; /* a range still to record as segments (see h2_range_step) */
+  __u64 rest_to;
   __u32 seg_from[ZT_H2_MAX_SEGMENTS];
   __u32 seg_to[ZT_H2_MAX_SEGMENTS];
 };
@@ -386,10 +445,17 @@ static __always_inline __u64 wakeup_flags(__u64 ts, __u32 captured)
 static __always_inline void emit_header(__u64 id, int fd, const struct conn_info *c, __u8 type,
                                         bool wake)
 {
-  struct sock_event_header h = {};
-  fill_header(&h, id, fd, c, type);
-  __u64 flags = wake ? BPF_RB_FORCE_WAKEUP : wakeup_flags(h.ts, 0);
-  if (ring_output(&h, sizeof(h), flags))
+  /* Built in this CPU's scratch event, not on the stack (see conn_scratches): no data event is
+   * being built when a connection opens or closes. */
+  __u32 cpu = bpf_get_smp_processor_id();
+  struct sock_data_event *e = bpf_map_lookup_elem(&scratch, &cpu);
+  if (!e) {
+    count_drop(SOCK_DROP_RINGBUF);
+    return;
+  }
+  fill_header(&e->h, id, fd, c, type);
+  __u64 flags = wake ? BPF_RB_FORCE_WAKEUP : wakeup_flags(e->h.ts, 0);
+  if (ring_output(&e->h, sizeof(e->h), flags))
     count_drop(SOCK_DROP_RINGBUF);
 }
 
@@ -461,12 +527,20 @@ static __always_inline void announce_open(__u64 id, int fd, const struct conn_in
     count_drop(SOCK_DROP_RINGBUF);
 }
 
-/* Records `info` as the connection on (tgid, fd) and announces it. */
+/* Records `info` as the connection on (tgid, fd) and announces it. `update`: BPF_ANY for a
+ * connection that starts now (connect, accept: it replaces whatever the fd was before);
+ * BPF_NOEXIST for one picked up at its first I/O, where two threads may race to it: the
+ * loser's entry, with another generation, would make the collector restart the connection's
+ * parser mid-stream (python3-grpcio reads and writes a new connection from two threads at
+ * once). The loser uses the winner's entry. */
 static __always_inline struct conn_info *remember(__u64 id, int fd, struct conn_info *info,
-                                                  bool announce)
+                                                  bool announce, __u64 update)
 {
   struct conn_key key = {.tgid = id >> 32, .fd = fd};
-  if (bpf_map_update_elem(&conns, &key, info, BPF_ANY)) {
+  long err = bpf_map_update_elem(&conns, &key, info, update);
+  if (err == -EEXIST)
+    return bpf_map_lookup_elem(&conns, &key);
+  if (err) {
     count_drop(SOCK_DROP_CONNS_FULL);
     return NULL;
   }
@@ -475,13 +549,18 @@ static __always_inline struct conn_info *remember(__u64 id, int fd, struct conn_
   return bpf_map_lookup_elem(&conns, &key);
 }
 
-static __always_inline struct conn_info *track(__u64 id, int fd, __u8 role, bool announce)
+static __always_inline struct conn_info *track(__u64 id, int fd, __u8 role, bool announce,
+                                               __u64 update)
 {
-  struct conn_info info = {};
-  info.gen = bpf_ktime_get_ns();
-  info.role = role;
-  info.is_socket = describe_socket(fd, &info);
-  return remember(id, fd, &info, announce);
+  struct ssl_conn *tmp = conn_scratch();
+  if (!tmp)
+    return NULL;
+  struct conn_info *info = &tmp->info;
+  __builtin_memset(info, 0, sizeof(*info));
+  info->gen = bpf_ktime_get_ns();
+  info->role = role;
+  info->is_socket = describe_socket(fd, info);
+  return remember(id, fd, info, announce, update);
 }
 
 /* Known connection, or a socket that was open before we started (picked up now), or NULL. */
@@ -490,7 +569,7 @@ static __always_inline struct conn_info *lookup_conn(__u64 id, int fd)
   struct conn_key key = {.tgid = id >> 32, .fd = fd};
   struct conn_info *c = bpf_map_lookup_elem(&conns, &key);
   if (!c)
-    c = track(id, fd, SOCK_ROLE_UNKNOWN, true);
+    c = track(id, fd, SOCK_ROLE_UNKNOWN, true, BPF_NOEXIST);
   if (!c || !c->is_socket)
     return NULL;
   return c;
@@ -511,9 +590,65 @@ static __always_inline int enter(int fd, __u64 buf, __u32 iovcnt, __u8 kind, __u
  * the capture limit or past the last walked iovec are reported by size only. The iovec array
  * is read 8 entries per helper call (most calls have 1-3). */
 #define IOV_BATCH 8
+/* With bpf_loop, up to the kernel's own limit of iovecs per call (UIO_MAXIOV): python3-grpcio
+ * writes 100 requests as one sendmsg of some 300 tiny iovecs, and a cut after the 32nd lost the
+ * HPACK state of the connection's requests for good. Without it, ZT_SOCK_MAX_IOV. */
+#define IOV_MAX_LOOPED 1024
+
+#ifndef ZT_NO_BPF_LOOP
+/* bpf_loop body: iovecs [b * IOV_BATCH, +IOV_BATCH) into this CPU's scratch event. Its state
+ * lives in this CPU's h2_walks entry (buf = the iovec array, len = bytes still to gather,
+ * iovcnt), read from map memory on each call: values the verifier does not track precisely,
+ * so the loop body is verified a few times, not once per possible value. */
+static long gather_batch(__u64 b, void *unused)
+{
+  __u32 zero = 0;
+  struct h2_walk *g = bpf_map_lookup_elem(&h2_walks, &zero);
+  __u32 cpu = bpf_get_smp_processor_id();
+  struct sock_data_event *e = bpf_map_lookup_elem(&scratch, &cpu);
+  if (!g || !e || b >= IOV_MAX_LOOPED / IOV_BATCH)
+    return 1;
+  __u32 first = b * IOV_BATCH;
+  __u32 iovcnt = g->iovcnt;
+  if (first >= iovcnt || g->len == 0 || e->h.captured >= capture_bytes)
+    return 1;
+  /* Read into the map, not the stack: the callback's frame adds to the callers' BPF stack. */
+  struct iovec *v = g->iov;
+  __u64 size = (__u64)(iovcnt - first) * sizeof(v[0]);
+  if (size > IOV_BATCH * sizeof(v[0]))
+    size = IOV_BATCH * sizeof(v[0]);
+  barrier_var(size);
+  if (size > IOV_BATCH * sizeof(v[0]) ||
+      bpf_probe_read_user(v, size, (const void *)(g->buf + first * sizeof(v[0]))))
+    return 1;
+  for (int i = 0; i < IOV_BATCH; i++) {
+    __u64 bytes = g->len;
+    if (first + i >= iovcnt || bytes == 0 || e->h.captured >= capture_bytes)
+      break;
+    __u64 seg = v[i].iov_len < bytes ? v[i].iov_len : bytes;
+    append(e, v[i].iov_base, seg);
+    g->len = bytes - seg;
+  }
+  return 0;
+}
+#endif
+
 static __always_inline void gather_iov(struct sock_data_event *e, __u64 iov_addr, __u32 iovcnt,
                                        __u64 bytes)
 {
+#ifndef ZT_NO_BPF_LOOP
+  if (H2_FOLLOW && iovcnt > ZT_SOCK_MAX_IOV) { /* H2_FOLLOW: bpf_loop() exists */
+    __u32 zero = 0;
+    struct h2_walk *g = bpf_map_lookup_elem(&h2_walks, &zero);
+    if (!g)
+      return;
+    g->buf = iov_addr;
+    g->len = bytes;
+    g->iovcnt = iovcnt;
+    bpf_loop(IOV_MAX_LOOPED / IOV_BATCH, gather_batch, NULL, 0);
+    return;
+  }
+#endif
   const struct iovec *iov = (const struct iovec *)iov_addr;
   struct iovec v[IOV_BATCH];
   for (int b = 0; b < ZT_SOCK_MAX_IOV / IOV_BATCH; b++) {
@@ -536,301 +671,7 @@ static __always_inline void gather_iov(struct sock_data_event *e, __u64 iov_addr
   }
 }
 
-/* HTTP/2 frame following (see SOCK_EV_H2_FRAMED in sockets.h). Only frame headers are read
- * here: 9 bytes each, the length and type telling where the next one starts and whether the
- * payload matters to the parser (anything but DATA). What lies past the event's own bytes is
- * sent as SEGMENT events after it. */
-#define H2_IOV_MASK (ZT_SOCK_MAX_IOV - 1)
-#define H2_SEG_MASK (ZT_H2_MAX_SEGMENTS - 1)
-
-/* Makes w->cur the piece holding call position `pos` (< the call's length); false past the
- * last piece. A binary search without a loop over the pieces: the frame walk and the segment
- * copy call it in loops of their own, and nested loops multiply what the verifier explores.
- * end[] is padded with the call's length past the last piece. */
-static __always_inline bool h2_seek(struct h2_walk *w, __u64 pos)
-{
-  __u32 lo = 0;
-  if (w->end[15] <= pos)
-    lo += 16;
-  if (w->end[(lo + 7) & H2_IOV_MASK] <= pos)
-    lo += 8;
-  if (w->end[(lo + 3) & H2_IOV_MASK] <= pos)
-    lo += 4;
-  if (w->end[(lo + 1) & H2_IOV_MASK] <= pos)
-    lo += 2;
-  if (w->end[lo & H2_IOV_MASK] <= pos)
-    lo += 1;
-  if (lo >= w->pieces)
-    return false;
-  w->cur = lo;
-  /* Callers read the index back from memory: the verifier then sees one bounded unknown
-   * instead of following each of the 32 possible values through the rest of the loop. */
-  barrier();
-  return true;
-}
-
-static __always_inline __u64 h2_piece_start(struct h2_walk *w, __u32 c)
-{
-  return c ? w->end[(c - 1) & H2_IOV_MASK] : 0;
-}
-
-/* Appends the call's bytes [pos, pos + n) (n <= 9) to the header being assembled. */
-static __always_inline bool h2_read_hdr(struct h2_walk *w, __u64 pos, __u32 n)
-{
-  for (int k = 0; k < 3; k++) { /* a header over more than 3 iovecs is not followed */
-    if (n == 0)
-      return true;
-    if (!h2_seek(w, pos))
-      return false;
-    __u32 c = w->cur;
-    barrier_var(c);
-    c &= H2_IOV_MASK;
-    __u64 start = h2_piece_start(w, c);
-    __u64 in_piece = w->end[c] - pos;
-    __u32 take = n < in_piece ? n : (__u32)in_piece;
-    __u32 at = w->have;
-    if (at > 8 || take > 9)
-      return false;
-    barrier_var(take); /* keep both masks: they are the bounds the verifier sees */
-    barrier_var(at);
-    take &= 15;
-    at &= 15;
-    if (bpf_probe_read_user(&w->hdr[at], take, (const void *)(w->base[c] + (pos - start))))
-      return false;
-    w->have = at + take;
-    pos += take;
-    n -= take;
-  }
-  return n == 0;
-}
-
-/* The call's bytes [from, to) must reach the parser: recorded as a segment unless the event
- * itself carries them. Adjacent ranges merge. */
-static __always_inline void h2_range(struct h2_walk *w, __u64 from, __u64 to)
-{
-  if (from < w->head)
-    from = w->head;
-  if (from >= to)
-    return;
-  __u32 n = w->nseg;
-  if (n > 0 && n <= ZT_H2_MAX_SEGMENTS && w->seg_to[(n - 1) & H2_SEG_MASK] == from) {
-    w->seg_to[(n - 1) & H2_SEG_MASK] = to;
-    return;
-  }
-  if (n >= ZT_H2_MAX_SEGMENTS) {
-    w->lost = 1;
-    return;
-  }
-  w->seg_from[n & H2_SEG_MASK] = from;
-  w->seg_to[n & H2_SEG_MASK] = to;
-  w->nseg = n + 1;
-}
-
-/* bpf_loop body: one frame header. Returns 1 to stop. */
-static long h2_frame(__u64 index, void *unused)
-{
-  __u32 zero = 0;
-  struct h2_walk *w = bpf_map_lookup_elem(&h2_walks, &zero);
-  if (!w || w->lost || w->pos >= w->len)
-    return 1;
-  __u32 have = w->have;
-  if (have > 8) {
-    w->lost = 1;
-    return 1;
-  }
-  __u64 avail = w->len - w->pos;
-  __u32 take = 9 - have;
-  if (avail < take)
-    take = avail;
-  __u64 from = w->pos;
-  if (!h2_read_hdr(w, from, take)) {
-    w->lost = 1;
-    return 1;
-  }
-  h2_range(w, from, from + take);
-  w->pos = from + take;
-  if (w->have < 9)
-    return 1; /* the header goes on in the next call */
-  w->have = 0;
-  w->in_data = w->hdr[3] == 0;
-  __u64 len = (__u32)w->hdr[0] << 16 | (__u32)w->hdr[1] << 8 | w->hdr[2];
-  if (w->hdr[3] != 0) { /* not DATA: headers, settings, resets... the parser reads them */
-    __u64 to = w->pos + len;
-    h2_range(w, w->pos, to < w->len ? to : w->len);
-  }
-  w->pos += len;
-  return 0;
-}
-
-/* bpf_loop body: sends segment `index` of the walk as a SEGMENT event. */
-static long h2_emit(__u64 index, void *unused)
-{
-  __u32 zero = 0;
-  struct h2_walk *w = bpf_map_lookup_elem(&h2_walks, &zero);
-  __u32 cpu = bpf_get_smp_processor_id();
-  struct sock_data_event *e = bpf_map_lookup_elem(&scratch, &cpu);
-  if (!w || !e || index >= w->nseg || index >= ZT_H2_MAX_SEGMENTS)
-    return 1;
-  __u64 from = w->seg_from[index & H2_SEG_MASK];
-  __u64 to = w->seg_to[index & H2_SEG_MASK];
-  e->h.captured = 0;
-  e->h.captured_from = from;
-  e->h.flags = SOCK_EV_STREAM_OFF | SOCK_EV_SEGMENT;
-  e->h.segments = w->nseg - 1 - index;
-  for (int k = 0; k < 8; k++) { /* a segment over more iovecs is cut there (rare) */
-    if (from >= to || e->h.captured >= capture_bytes || !h2_seek(w, from))
-      break;
-    __u32 c = w->cur;
-    barrier_var(c);
-    c &= H2_IOV_MASK;
-    __u64 in_piece = w->end[c] - from;
-    __u64 n = to - from < in_piece ? to - from : in_piece;
-    append(e, (const void *)(w->base[c] + (from - h2_piece_start(w, c))), n);
-    from += n;
-  }
-  send_data(e);
-  return 0;
-}
-
-
-/* bpf_loop body: piece `index` of a vectored call (end[] padded past the last one). */
-static long h2_piece(__u64 index, void *unused)
-{
-  __u32 zero = 0;
-  struct h2_walk *w = bpf_map_lookup_elem(&h2_walks, &zero);
-  if (!w || index >= ZT_SOCK_MAX_IOV)
-    return 1;
-  __u64 sum = w->len;
-  if (index < w->pieces) {
-    w->base[index] = (__u64)w->iov[index].iov_base;
-    sum = w->sum + w->iov[index].iov_len;
-    w->sum = sum;
-  }
-  w->end[index] = sum < w->len ? sum : w->len;
-  return 0;
-}
-
-/* bpf_loop body (run once): finds the call's pieces, then walks its frames. */
-static long h2_walk_cb(__u64 index, void *unused)
-{
-  __u32 zero = 0;
-  struct h2_walk *w = bpf_map_lookup_elem(&h2_walks, &zero);
-  if (!w)
-    return 1;
-  __u64 ret = w->len;
-  if (w->kind == CALL_BUF) {
-    w->pieces = 1;
-    w->base[0] = w->buf;
-    for (int i = 0; i < ZT_SOCK_MAX_IOV; i++)
-      w->end[i] = ret;
-  } else {
-    __u64 iov = w->buf;
-    __u64 cnt = w->iovcnt;
-    if (w->kind == CALL_MSG) {
-      struct user_msghdr msg = {};
-      if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)w->buf)) {
-        w->lost = 1;
-        return 1;
-      }
-      iov = (__u64)msg.msg_iov;
-      cnt = msg.msg_iovlen;
-    }
-    if (cnt > ZT_SOCK_MAX_IOV)
-      cnt = ZT_SOCK_MAX_IOV;
-    __u64 size = cnt * sizeof(struct iovec);
-    barrier_var(size);
-    if (size == 0 || size > sizeof(w->iov) ||
-        bpf_probe_read_user(w->iov, size, (const void *)iov)) {
-      w->lost = 1;
-      return 1;
-    }
-    w->pieces = cnt;
-    w->sum = 0;
-    bpf_loop(ZT_SOCK_MAX_IOV, h2_piece, NULL, 0);
-  }
-  bpf_loop(ZT_H2_MAX_FRAMES, h2_frame, NULL, 0);
-  return 1;
-}
-
-/* The connection's first bytes in a direction: the client preface, or a SETTINGS frame (what a
- * server sends first, and the client right after its preface). */
-static __always_inline bool h2_start(const __u8 *d, __u32 n, __u64 *first_frame)
-{
-  if (n >= 24 && d[0] == 'P' && d[1] == 'R' && d[2] == 'I' && d[3] == ' ' && d[4] == '*' &&
-      d[5] == ' ' && d[6] == 'H' && d[7] == 'T' && d[8] == 'T' && d[9] == 'P' && d[10] == '/' &&
-      d[11] == '2' && d[12] == '.' && d[13] == '0' && d[14] == '\r' && d[15] == '\n' &&
-      d[16] == '\r' && d[17] == '\n' && d[18] == 'S' && d[19] == 'M' && d[20] == '\r' &&
-      d[21] == '\n' && d[22] == '\r' && d[23] == '\n') {
-    *first_frame = 24;
-    return true;
-  }
-  __u32 len = (__u32)d[0] << 16 | (__u32)d[1] << 8 | d[2];
-  bool stream0 = d[5] == 0 && d[6] == 0 && d[7] == 0 && d[8] == 0;
-  if (n >= 9 && d[3] == 4 && stream0 &&
-      ((d[4] == 0 && len % 6 == 0 && len <= 60) || (d[4] == 1 && len == 0))) {
-    *first_frame = 0;
-    return true;
-  }
-  return false;
-}
-
-/* Follows this call's frames in direction `dir`; returns how many segments to send after the
- * event (0: the event carries everything the parser needs). */
-static __always_inline __u32 h2_walk_call(struct conn_info *c, __u8 dir, __u64 off, long ret,
-                                          const struct call_args *a, struct sock_data_event *e)
-{
-  struct h2_track *t = &c->h2[dir & 1];
-  if (!t->on) {
-    __u64 first = 0;
-    if (off != 0 || e->h.captured_from != 0 || e->h.captured < 9 ||
-        !h2_start(e->data, e->h.captured, &first))
-      return 0;
-    t->on = 1;
-    c->flags |= CONN_H2;
-    t->next = first;
-    t->have = 0;
-    t->in_data = 0;
-  }
-  __u64 resume = t->next + t->have;
-  if (resume >= off + ret)
-    return 0; /* the whole call is payload of a frame begun earlier */
-  __u32 zero = 0;
-  struct h2_walk *w = bpf_map_lookup_elem(&h2_walks, &zero);
-  if (!w || resume < off || t->have > 8 ||
-      (a->kind != CALL_BUF && a->kind != CALL_IOV && a->kind != CALL_MSG))
-    goto lost;
-  w->pos = resume - off;
-  w->len = ret;
-  /* The event holds [captured_from, +captured); a skip above ended at `resume` at the latest,
-   * so nothing the walk needs lies before captured_from. */
-  w->head = e->h.captured_from + e->h.captured;
-  w->have = t->have;
-  w->in_data = t->in_data;
-  __builtin_memcpy(w->hdr, t->hdr, 9);
-  w->nseg = 0;
-  w->lost = 0;
-  w->kind = a->kind;
-  w->buf = a->buf;
-  w->iovcnt = a->iovcnt;
-  /* In a callback, the walk is verified once instead of on every path that reaches here. */
-  bpf_loop(1, h2_walk_cb, NULL, 0);
-  if (w->lost || (w->pos < w->len && w->have == 0)) {
-    /* Segments found before the trouble are still right; what follows reaches the parser as
-     * uncaptured bytes, where it notices the missing frame header and resynchronises. */
-    t->on = 0;
-    count_drop(SOCK_DROP_H2_FRAMING);
-    return w->nseg;
-  }
-  t->next = off + w->pos - w->have;
-  t->have = w->have;
-  t->in_data = w->in_data;
-  __builtin_memcpy(t->hdr, w->hdr, 9);
-  return w->nseg;
-lost:
-  t->on = 0;
-  count_drop(SOCK_DROP_H2_FRAMING);
-  return 0;
-}
+#include "sockets/h2_frames.bpf.h"
 
 /* The call's bytes from `skip` on, into e. A subprogram rather than inlined: the iovec
  * gathering is most of the program, and inlined into every path that reaches it the raw_tp and
@@ -968,7 +809,7 @@ static __always_inline int emit_stream_data(__u64 id, struct call_args a, long r
   }
   /* A followed HTTP/2 direction inside a DATA frame: the payload up to the next frame header
    * is not copied (the parser would skip it). */
-  if (h2_follow && (c->flags & CONN_H2) && c->h2[dir].on && c->h2[dir].in_data &&
+  if (H2_FOLLOW && (c->flags & CONN_H2) && c->h2[dir].on && c->h2[dir].in_data &&
       c->h2[dir].have == 0) {
     __u64 resume = c->h2[dir].next;
     if (resume > off) {
@@ -978,7 +819,7 @@ static __always_inline int emit_stream_data(__u64 id, struct call_args a, long r
     }
   }
   __u64 copy_end = ret;
-  if (h2_follow && (c->flags & CONN_H2) &&
+  if (H2_FOLLOW && (c->flags & CONN_H2) &&
       (a.kind == CALL_BUF || a.kind == CALL_IOV || a.kind == CALL_MSG))
     copy_end = h2_copy_end(&c->h2[dir], &a, off, ret);
   struct sock_data_event *e = start_data(id, a.fd, c, a.direction, ret);
@@ -987,7 +828,7 @@ static __always_inline int emit_stream_data(__u64 id, struct call_args a, long r
   e->h.stream_off = off;
   e->h.flags = SOCK_EV_STREAM_OFF;
   copy_call(e, &a, copy_end, skip);
-  if (h2_follow && ((c->flags & CONN_H2) || off == 0))
+  if (H2_FOLLOW && ((c->flags & CONN_H2) || off == 0))
     h2_send(c, e, &a, off, ret);
   else
     send_data(e);
@@ -998,6 +839,15 @@ static __always_inline int emit_stream_data(__u64 id, struct call_args a, long r
 static __always_inline int emit_call_data(__u64 id, struct call_args a, long ret,
                                           struct conn_info *c)
 {
+  if (!(c->flags & CONN_SEEN_DATA) && ret >= 2) {
+    c->flags |= CONN_SEEN_DATA;
+    /* A TLS handshake record (0x16 0x03 ..) as first bytes: the ciphertext is useless to the
+     * parsers and would make them give up on the connection before the plaintext arrives. */
+    __u8 head[2] = {};
+    if (a.kind == CALL_BUF && bpf_probe_read_user(head, 2, (const void *)a.buf) == 0 &&
+        head[0] == 0x16 && head[1] == 0x03)
+      c->flags |= CONN_TLS;
+  }
   if (tls_probes_attached) {
     __u32 tid = (__u32)id;
     struct tls_call *tls = bpf_map_lookup_elem(&tls_active, &tid);
@@ -1010,30 +860,35 @@ static __always_inline int emit_call_data(__u64 id, struct call_args a, long ret
       bool same = old && old->info.gen == c->gen && old->fd == a.fd;
       if (!same || ((old->info.flags ^ c->flags) & ~CONN_STREAM_FLAGS) ||
           old->info.role != c->role) {
-        struct ssl_conn sc = {.info = *c, .fd = a.fd};
+        struct ssl_conn *sc = conn_scratch();
+        if (!sc)
+          return 0;
+        sc->info = *c;
+        sc->fd = a.fd;
         /* The plaintext stream's own offsets and HTTP/2 state (the socket's count ciphertext):
          * kept while the SSL object stays on this connection, started afresh on another. */
-        sc.info.flags &= ~CONN_STREAM_FLAGS;
-        sc.info.off[0] = sc.info.off[1] = 0;
-        __builtin_memset(sc.info.h2, 0, sizeof(sc.info.h2));
+        sc->info.flags &= ~CONN_STREAM_FLAGS;
+        sc->info.off[0] = sc->info.off[1] = 0;
+        __builtin_memset(sc->info.h2, 0, sizeof(sc->info.h2));
         if (same) {
-          sc.info.flags |= old->info.flags & CONN_STREAM_FLAGS;
-          sc.info.off[0] = old->info.off[0];
-          sc.info.off[1] = old->info.off[1];
-          __builtin_memcpy(sc.info.h2, old->info.h2, sizeof(sc.info.h2));
+          sc->info.flags |= old->info.flags & CONN_STREAM_FLAGS;
+          sc->info.off[0] = old->info.off[0];
+          sc->info.off[1] = old->info.off[1];
+          __builtin_memcpy(sc->info.h2, old->info.h2, sizeof(sc->info.h2));
         }
-        bpf_map_update_elem(&ssl_conns, &key, &sc, BPF_ANY);
+        bpf_map_update_elem(&ssl_conns, &key, sc, BPF_ANY);
       }
+    } else if ((c->flags & CONN_TLS) && a.direction == SOCK_DIR_INGRESS) {
+      struct ssl_conn *sc = conn_scratch();
+      if (!sc)
+        return 0;
+      sc->first_read = !(c->flags & CONN_TLS_READ);
+      c->flags |= CONN_TLS_READ;
+      sc->info = *c;
+      sc->fd = a.fd;
+      sc->seen_ns = bpf_ktime_get_ns();
+      bpf_map_update_elem(&tls_last_reads, &tid, sc, BPF_ANY);
     }
-  }
-  if (!(c->flags & CONN_SEEN_DATA) && ret >= 2) {
-    c->flags |= CONN_SEEN_DATA;
-    /* A TLS handshake record (0x16 0x03 ..) as first bytes: the ciphertext is useless to the
-     * parsers and would make them give up on the connection before the plaintext arrives. */
-    __u8 head[2] = {};
-    if (a.kind == CALL_BUF && bpf_probe_read_user(head, 2, (const void *)a.buf) == 0 &&
-        head[0] == 0x16 && head[1] == 0x03)
-      c->flags |= CONN_TLS;
   }
   if (c->flags & CONN_TLS)
     return 0;
@@ -1045,12 +900,12 @@ static __always_inline int finish_call(__u64 id, struct call_args a, long ret)
 {
   if (a.kind == CALL_ACCEPT) {
     if (ret >= 0)
-      track(id, (int)ret, SOCK_ROLE_SERVER, true);
+      track(id, (int)ret, SOCK_ROLE_SERVER, true, BPF_ANY);
     return 0;
   }
   if (a.kind == CALL_CONNECT) {
     if (ret == 0 || ret == -EINPROGRESS)
-      track(id, a.fd, SOCK_ROLE_CLIENT, true);
+      track(id, a.fd, SOCK_ROLE_CLIENT, true, BPF_ANY);
     return 0;
   }
   if (ret <= 0 || a.kind == CALL_PEEK) /* peeked bytes are read again later */
@@ -1061,79 +916,7 @@ static __always_inline int finish_call(__u64 id, struct call_args a, long ret)
   return emit_call_data(id, a, ret, c);
 }
 
-/* Tracepoint variant: the enter handler stored the arguments per thread. */
-static __always_inline int exit_call(long ret)
-{
-  __u64 id = bpf_get_current_pid_tgid();
-  __u32 tid = (__u32)id;
-  struct call_args *ap = bpf_map_lookup_elem(&active, &tid);
-  if (!ap)
-    return 0;
-  struct call_args a = *ap;
-  bpf_map_delete_elem(&active, &tid);
-  return finish_call(id, a, ret);
-}
-
-#define ARG(n) (ctx->args[n])
-
-SEC("tracepoint/syscalls/sys_enter_accept4")
-int enter_accept4(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), 0, 0, CALL_ACCEPT, 0); }
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
-SEC("tracepoint/syscalls/sys_enter_accept")
-int enter_accept(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), 0, 0, CALL_ACCEPT, 0); }
-SEC("tracepoint/syscalls/sys_exit_accept")
-int exit_accept(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
-SEC("tracepoint/syscalls/sys_enter_connect")
-int enter_connect(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), 0, 0, CALL_CONNECT, 0); }
-SEC("tracepoint/syscalls/sys_exit_connect")
-int exit_connect(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_enter_read")
-int enter_read(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), ARG(1), 0, CALL_BUF, SOCK_DIR_INGRESS); }
-SEC("tracepoint/syscalls/sys_exit_read")
-int exit_read(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
-SEC("tracepoint/syscalls/sys_enter_write")
-int enter_write(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), ARG(1), 0, CALL_BUF, SOCK_DIR_EGRESS); }
-SEC("tracepoint/syscalls/sys_exit_write")
-int exit_write(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
-{
-  return enter(ARG(0), ARG(1), 0, (ARG(3) & MSG_PEEK) ? CALL_PEEK : CALL_BUF, SOCK_DIR_INGRESS);
-}
-SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int enter_sendto(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), ARG(1), 0, CALL_BUF, SOCK_DIR_EGRESS); }
-SEC("tracepoint/syscalls/sys_exit_sendto")
-int exit_sendto(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
-SEC("tracepoint/syscalls/sys_enter_readv")
-int enter_readv(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), ARG(1), ARG(2), CALL_IOV, SOCK_DIR_INGRESS); }
-SEC("tracepoint/syscalls/sys_exit_readv")
-int exit_readv(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
-SEC("tracepoint/syscalls/sys_enter_writev")
-int enter_writev(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), ARG(1), ARG(2), CALL_IOV, SOCK_DIR_EGRESS); }
-SEC("tracepoint/syscalls/sys_exit_writev")
-int exit_writev(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int enter_recvmsg(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), ARG(1), 0, CALL_MSG, SOCK_DIR_INGRESS); }
-SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int enter_sendmsg(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), ARG(1), 0, CALL_MSG, SOCK_DIR_EGRESS); }
-SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
-/* sendfile(out_fd, in_fd, ...) and splice(..., fd_out, ...) move bytes we cannot copy: counted
- * by size so the parsers can skip a body of known length. */
-SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int enter_sendfile(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(0), 0, 0, CALL_SIZE_ONLY, SOCK_DIR_EGRESS); }
-SEC("tracepoint/syscalls/sys_exit_sendfile64")
-int exit_sendfile(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
-SEC("tracepoint/syscalls/sys_enter_splice")
-int enter_splice(struct trace_event_raw_sys_enter *ctx) { return enter(ARG(2), 0, 0, CALL_SIZE_ONLY, SOCK_DIR_EGRESS); }
-SEC("tracepoint/syscalls/sys_exit_splice")
-int exit_splice(struct trace_event_raw_sys_exit *ctx) { return exit_call(ctx->ret); }
+#include "sockets/syscall_tracepoints.bpf.h"
 
 static __always_inline int handle_close(int fd)
 {
@@ -1148,300 +931,11 @@ static __always_inline int handle_close(int fd)
   return 0;
 }
 
-/* OpenSSL: SSL_read(ssl, buf, num), SSL_write(ssl, buf, num) return the byte count;
- * SSL_read_ex/SSL_write_ex(ssl, buf, num, size_t *bytes) return 1 and write the count, and so
- * do ssl_read_internal/ssl_write_internal, which the loader probes instead where it finds them
- * (userspace/probes/ssl_internals.h). */
-static __always_inline int tls_enter(struct pt_regs *ctx, __u8 dir, bool ex)
-{
-  __u64 id = bpf_get_current_pid_tgid();
-  __u32 tgid = id >> 32, tid = (__u32)id;
-  if (tgid == self_tgid || !zt_is_traced(tgid))
-    return 0;
-  struct tls_call t = {.ssl = PT_REGS_PARM1(ctx), .buf = PT_REGS_PARM2(ctx),
-                       .bytes_ptr = ex ? PT_REGS_PARM4(ctx) : 0, .direction = dir};
-  bpf_map_update_elem(&tls_active, &tid, &t, BPF_ANY);
-  return 0;
-}
-
-static __always_inline int tls_exit(struct pt_regs *ctx, bool ex)
-{
-  __u64 id = bpf_get_current_pid_tgid();
-  __u32 tid = (__u32)id;
-  struct tls_call *tp = bpf_map_lookup_elem(&tls_active, &tid);
-  if (!tp)
-    return 0;
-  struct tls_call t = *tp;
-  bpf_map_delete_elem(&tls_active, &tid);
-  int ret = (int)PT_REGS_RC(ctx); /* C int: the upper half of the register is not the sign */
-  __u64 bytes = 0;
-  if (ex) {
-    /* SSL_*_ex return 1; the internal functions they share return > 0 on success. */
-    if (ret <= 0 || bpf_probe_read_user(&bytes, sizeof(bytes), (const void *)t.bytes_ptr))
-      return 0;
-  } else {
-    if (ret <= 0)
-      return 0;
-    bytes = ret;
-  }
-  struct ssl_key key = {.tgid = id >> 32, .ssl = t.ssl};
-  struct ssl_conn *sc = bpf_map_lookup_elem(&ssl_conns, &key);
-  if (!sc)
-    return 0; /* no socket I/O seen under this SSL object yet: cannot tie it to a connection */
-  /* The plaintext is a stream of its own (offsets in sc->info): capture hints skip bodies of
-   * declared length and HTTP/2 DATA payload in it as on a plaintext socket, so a large HTTPS
-   * transfer is not copied to userspace. */
-  struct call_args a = {.buf = t.buf, .fd = sc->fd, .kind = CALL_BUF, .direction = t.direction};
-  return emit_stream_data(id, a, (long)bytes, &sc->info);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(tls_read_enter) { return tls_enter(ctx, SOCK_DIR_INGRESS, false); }
-SEC("uretprobe")
-int BPF_KRETPROBE(tls_read_exit) { return tls_exit(ctx, false); }
-SEC("uprobe")
-int BPF_KPROBE(tls_write_enter) { return tls_enter(ctx, SOCK_DIR_EGRESS, false); }
-SEC("uretprobe")
-int BPF_KRETPROBE(tls_write_exit) { return tls_exit(ctx, false); }
-SEC("uprobe")
-int BPF_KPROBE(tls_read_ex_enter) { return tls_enter(ctx, SOCK_DIR_INGRESS, true); }
-SEC("uretprobe")
-int BPF_KRETPROBE(tls_read_ex_exit) { return tls_exit(ctx, true); }
-SEC("uprobe")
-int BPF_KPROBE(tls_write_ex_enter) { return tls_enter(ctx, SOCK_DIR_EGRESS, true); }
-SEC("uretprobe")
-int BPF_KRETPROBE(tls_write_ex_exit) { return tls_exit(ctx, true); }
-
-/* A new program image: userspace scans its mappings for a libssl no uprobe covers yet, so a
- * process started after zerotrace with its own OpenSSL (a container image, a bundled copy) is
- * traced from its first request rather than from the next periodic /proc scan. */
-SEC("tracepoint/sched/sched_process_exec")
-int on_exec(void *ctx)
-{
-  if (!tls_watch_exec)
-    return 0;
-  __u64 id = bpf_get_current_pid_tgid();
-  __u32 tgid = id >> 32;
-  if (tgid == self_tgid || !zt_is_traced(tgid))
-    return 0;
-  struct sock_event_header h = {};
-  h.ts = bpf_ktime_get_ns();
-  h.tgid = tgid;
-  h.tid = (__u32)id;
-  h.fd = -1;
-  h.type = SOCK_EVENT_EXEC;
-  bpf_get_current_comm(h.comm, sizeof(h.comm));
-  if (ring_output(&h, sizeof(h), BPF_RB_FORCE_WAKEUP))
-    count_drop(SOCK_DROP_RINGBUF);
-  return 0;
-}
+#include "sockets/tls_uprobes.bpf.h"
 
 SEC("tracepoint/syscalls/sys_enter_close")
 int enter_close(struct trace_event_raw_sys_enter *ctx) { return handle_close((int)ARG(0)); }
 
-/* raw_syscalls variants (tp_btf, else raw_tp): one exit program for every syscall and no
- * per-call state. At sys_exit the saved user registers still hold the syscall number and its
- * arguments (the syscall ABI preserves them; arm64 keeps the first one in orig_x0), so the exit
- * handler alone decodes the call: no map update on entry and no lookup/delete on exit, which was
- * most of the per-request cost on a busy server. tp_btf reads the registers directly; raw_tp
- * needs a probe-read per register. close() is handled on entry by its own syscall tracepoint,
- * while the fd still names the connection (after close returns, another thread may already have
- * reused the fd); that tracepoint fires on close only, not on every syscall as a raw_tp would. */
-#define REG_ARG(direct, n, regs) \
-  ((direct) ? (long)PT_REGS_PARM##n##_SYSCALL(regs) : (long)PT_REGS_PARM##n##_CORE_SYSCALL(regs))
+#include "sockets/raw_syscalls.bpf.h"
 
-static __always_inline long syscall_nr(struct pt_regs *regs, bool direct)
-{
-#if defined(__TARGET_ARCH_x86)
-  return direct ? regs->orig_ax : BPF_CORE_READ(regs, orig_ax);
-#elif defined(__TARGET_ARCH_arm64)
-  return direct ? regs->syscallno : BPF_CORE_READ(regs, syscallno);
-#else
-#error "syscall_nr: unsupported architecture"
-#endif
-}
-
-/* A 32-bit syscall (int 0x80 / ia32 process) has other numbers and argument registers than the
- * 64-bit table decode_call() knows: such calls are skipped rather than misread. */
-static __always_inline bool compat_syscall(struct task_struct *task, bool direct)
-{
-#if defined(__TARGET_ARCH_x86)
-  __u32 status = direct ? task->thread_info.status : BPF_CORE_READ(task, thread_info.status);
-  return status & 0x0002; /* TS_COMPAT */
-#else
-  return false;
-#endif
-}
-
-/* The traced call `nr` with the arguments in `regs`, or false for any other syscall. */
-static __always_inline bool decode_call(struct pt_regs *regs, long nr, bool direct,
-                                        struct call_args *a)
-{
-  if (nr == nr_read || nr == nr_write || nr == nr_sendto) {
-    a->kind = CALL_BUF;
-    a->direction = nr == nr_read ? SOCK_DIR_INGRESS : SOCK_DIR_EGRESS;
-  } else if (nr == nr_recvfrom) {
-    a->kind = (REG_ARG(direct, 4, regs) & MSG_PEEK) ? CALL_PEEK : CALL_BUF;
-    a->direction = SOCK_DIR_INGRESS;
-  } else if (nr == nr_readv || nr == nr_writev) {
-    a->kind = CALL_IOV;
-    a->direction = nr == nr_readv ? SOCK_DIR_INGRESS : SOCK_DIR_EGRESS;
-    a->iovcnt = REG_ARG(direct, 3, regs);
-  } else if (nr == nr_recvmsg || nr == nr_sendmsg) {
-    a->kind = CALL_MSG;
-    a->direction = nr == nr_recvmsg ? SOCK_DIR_INGRESS : SOCK_DIR_EGRESS;
-  } else if (nr == nr_accept || nr == nr_accept4) {
-    a->kind = CALL_ACCEPT;
-  } else if (nr == nr_connect) {
-    a->kind = CALL_CONNECT;
-  } else if (nr == nr_sendfile) {
-    a->kind = CALL_SIZE_ONLY;
-    a->direction = SOCK_DIR_EGRESS;
-  } else if (nr == nr_splice) {
-    a->kind = CALL_SIZE_ONLY;
-    a->direction = SOCK_DIR_EGRESS;
-    a->fd = REG_ARG(direct, 3, regs); /* splice(fd_in, off_in, fd_out, ...) */
-    return true;
-  } else {
-    return false;
-  }
-  a->fd = REG_ARG(direct, 1, regs);
-  if (a->kind != CALL_ACCEPT && a->kind != CALL_CONNECT && a->kind != CALL_SIZE_ONLY)
-    a->buf = REG_ARG(direct, 2, regs);
-  return true;
-}
-
-static __always_inline int syscall_exit(struct pt_regs *regs, long ret, bool direct)
-{
-  /* Failed calls (EAGAIN reads of an epoll server are most of them) end here, before any read. */
-  if (ret < 0 && ret != -EINPROGRESS)
-    return 0;
-  struct call_args a = {};
-  if (!decode_call(regs, syscall_nr(regs, direct), direct, &a))
-    return 0;
-  __u64 id = bpf_get_current_pid_tgid();
-  __u32 tgid = id >> 32;
-  if (tgid == self_tgid || !zt_is_traced(tgid))
-    return 0;
-  if (compat_syscall(direct ? bpf_get_current_task_btf()
-                            : (struct task_struct *)bpf_get_current_task(),
-                     direct))
-    return 0;
-  return finish_call(id, a, ret);
-}
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(btf_exit, struct pt_regs *regs, long ret)
-{
-  return syscall_exit(regs, ret, true);
-}
-
-SEC("raw_tp/sys_exit")
-int BPF_PROG(raw_exit, struct pt_regs *regs, long ret)
-{
-  return syscall_exit(regs, ret, false);
-}
-
-/* sock tracepoint path. The tracepoints fire inside sock_sendmsg()/sock_recvmsg(), under the
- * syscall that asked for the I/O: its saved user registers name the fd and the buffer, as at
- * sys_exit. I/O without such a syscall underneath (io_uring, sendmmsg, kernel users) is not
- * decoded and not captured. */
-static __always_inline void emit_close(__u32 tgid, int fd, const struct conn_info *c)
-{
-  emit_header(((__u64)tgid << 32) | tgid, fd, c, SOCK_EVENT_CLOSE, false);
-}
-
-static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir)
-{
-  if (ret <= 0 || (flags & MSG_PEEK)) /* peeked bytes are read again later */
-    return 0;
-  __u16 family = sk->__sk_common.skc_family;
-  if ((family != AF_INET && family != AF_INET6) || sk->sk_type != SOCK_STREAM ||
-      sk->sk_protocol != IPPROTO_TCP)
-    return 0;
-  __u64 id = bpf_get_current_pid_tgid();
-  __u32 tgid = id >> 32;
-  if (tgid == self_tgid || !zt_is_traced(tgid))
-    return 0;
-  struct task_struct *task = bpf_get_current_task_btf();
-  struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-  struct call_args a = {};
-  if (compat_syscall(task, true) || !decode_call(regs, syscall_nr(regs, true), true, &a) ||
-      a.direction != dir ||
-      a.kind == CALL_ACCEPT || a.kind == CALL_CONNECT || a.kind == CALL_PEEK)
-    return 0;
-  struct sk_conn *s = bpf_sk_storage_get(&sk_conns, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-  if (!s) {
-    count_drop(SOCK_DROP_CONNS_FULL);
-    return 0;
-  }
-  if (!s->info.gen) {
-    /* First bytes: the connection starts being tracked, under the process and fd doing I/O.
-     * Another fd on the same socket (dup, fd passing) reports under its own (tgid, fd). */
-    if (!describe_sock(sk, &s->info))
-      return 0;
-    s->info.gen = bpf_ktime_get_ns();
-    s->info.is_socket = 1;
-    s->tgid = tgid;
-    s->fd = a.fd;
-    announce_open(id, a.fd, &s->info);
-  }
-  return emit_call_data(id, a, ret, &s->info);
-}
-
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
-{
-  return sock_io(sk, ret, 0, SOCK_DIR_EGRESS);
-}
-
-SEC("tp_btf/sock_recv_length")
-int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
-{
-  return sock_io(sk, ret, flags, SOCK_DIR_INGRESS);
-}
-
-/* The handshake's end says who opened the connection (SYN_SENT: this side connected, SYN_RECV:
- * it was accepted); TCP_CLOSE is its end, also when the kernel closes the fds of an exiting
- * process (no close() call to see). */
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(sock_state, struct sock *sk, int oldstate, int newstate)
-{
-  if (sk->sk_protocol != IPPROTO_TCP)
-    return 0;
-  if (newstate == TCP_ESTABLISHED) {
-    __u8 role = oldstate == TCP_SYN_SENT   ? SOCK_ROLE_CLIENT
-                : oldstate == TCP_SYN_RECV ? SOCK_ROLE_SERVER
-                                           : SOCK_ROLE_UNKNOWN;
-    if (role == SOCK_ROLE_UNKNOWN)
-      return 0;
-    struct sk_conn *s = bpf_sk_storage_get(&sk_conns, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-    if (!s)
-      return 0;
-    if (s->info.gen) { /* connected again after an earlier connection ended: a new one */
-      s->info.gen = 0;
-      s->info.flags = 0;
-      s->info.off[0] = 0;
-      s->info.off[1] = 0;
-      __builtin_memset(s->info.h2, 0, sizeof(s->info.h2));
-    }
-    s->info.role = role;
-    return 0;
-  }
-  if (newstate != TCP_CLOSE)
-    return 0;
-  struct sk_conn *s = bpf_sk_storage_get(&sk_conns, sk, 0, 0);
-  if (!s || !s->info.gen)
-    return 0;
-  /* The connection keeps its generation: the syscall whose I/O ended the socket (a write the
-   * loopback peer answered with a reset, processed inside that write) reports its bytes after
-   * this, and userspace gives them to the closed connection (ConnTracker::kCloseLingerNs). A
-   * later connect() on this socket starts a new generation at the handshake. */
-  if (s->info.flags & CONN_CLOSED)
-    return 0;
-  s->info.flags |= CONN_CLOSED;
-  emit_close(s->tgid, s->fd, &s->info);
-  return 0;
-}
-
-char LICENSE[] SEC("license") = "GPL";
+#include "sockets/sock_tracepoints.bpf.h"

@@ -37,7 +37,10 @@ enum sock_drop_reason {
    * over more pieces than followed, more frames in one call than walked, bytes not seen): its
    * later calls larger than the capture size lose what lies past the capture. Not an event loss. */
   SOCK_DROP_H2_FRAMING = 2,
-  SOCK_DROP_MAX = 3,
+  /* An SSL_read/SSL_write whose socket is unknown: no socket I/O under it or just before it on
+   * its thread (see tls_last_reads), so its plaintext is not parsed. */
+  SOCK_DROP_TLS_UNLINKED = 3,
+  SOCK_DROP_MAX = 4,
 };
 
 /* (tgid, fd, gen) names a connection; gen tells apart two connections that reused one fd. */
@@ -80,8 +83,12 @@ struct sock_event_header {
  * uncaptured byte of the call is DATA payload, which the parser skips. */
 #define SOCK_EV_H2_FRAMED 2
 #define SOCK_EV_SEGMENT 4 /* bytes [captured_from, +captured) of the call at stream_off */
-#define ZT_H2_MAX_SEGMENTS 16 /* per call; more: frame following stops for that direction */
-#define ZT_H2_MAX_FRAMES 512  /* frame headers walked per call */
+/* Per call, each at most the capture size (a power of two: indexes are masked). More: frame
+ * following stops for that direction and the rest of the call is a gap for the parser. */
+#define ZT_H2_MAX_SEGMENTS 64
+/* Frame headers walked per call (bpf_loop iterations: run time only, not verifier cost): 1000
+ * concurrent streams' requests or responses in one write. */
+#define ZT_H2_MAX_FRAMES 16384
 
 /* Userspace -> kernel capture hints, per connection: bytes a parser will skip anyway (a body of
  * declared length) or a connection whose protocol was not recognised need not be copied. A call

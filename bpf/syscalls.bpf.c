@@ -106,10 +106,7 @@ static __always_inline int handle_exit(long nr, long ret)
   if (!timed)
     return 0;
   __sync_fetch_and_add(&st->total_ns, delta);
-  __u32 hslot = zt_log2(delta);
-  if (hslot >= ZT_SYSCALL_HIST_SLOTS)
-    hslot = ZT_SYSCALL_HIST_SLOTS - 1;
-  __sync_fetch_and_add(&st->hist[hslot], 1);
+  __sync_fetch_and_add(&st->hist[zt_log2_slot(delta, ZT_SYSCALL_HIST_SLOTS)], 1);
   return 0;
 }
 

@@ -10,6 +10,14 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler libcurl4-openssl-dev nlohmann-json3-dev
   libyaml-cpp-dev libcli11-dev systemtap-sdt-dev
   curl python3 python3-grpcio python3-protobuf nginx wrk prometheus binutils procps iproute2
+  # The kernel matrix (scripts/vmtest.sh): QEMU (with virtiofsd), busybox for the initramfs,
+  # depmod for the kernel packages' module lists, xz/zstd for compressed modules.
+  qemu-system-x86 busybox-static kmod xz-utils zstd
+  # scripts/test-under-load.sh
+  stress-ng
+  # tests/conformance: servers and clients no one here wrote, and the independent HPACK encoder
+  nghttp2-client nghttp2-server apache2-utils hey openssl python3-h2 python3-hpack golang-go
+  python3-httpx python3-aiohttp
 )
 
 missing=()

@@ -19,4 +19,26 @@ ctest_cmd=(ctest --test-dir "$build" --output-on-failure --timeout 600 -j 2)
 if [ "$(id -u)" -ne 0 ]; then
   echo "test.sh: not root; BPF tests will say why they skip (run with sudo for the full suite)"
 fi
+set +e
 "${ctest_cmd[@]}" "$@"
+host_rc=$?
+set -e
+# The kernel matrix: the same BPF checks on Debian's own 5.10, 6.1 and 6.12 kernels booted under
+# QEMU (scripts/vmtest.sh; the fast subset, ~10 minutes a kernel under TCG). Always under CI;
+# ZT_MATRIX=0 skips it on a developer machine, and it needs root.
+matrix_rc=0
+if [ "${ZT_MATRIX:-1}" != 0 ] || [ "${CI:-}" = true ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: not root; the kernel matrix needs root (sudo scripts/vmtest.sh --matrix)"
+    [ "${CI:-}" = true ] && matrix_rc=1
+  else
+    set +e
+    bash scripts/vmtest.sh --matrix --no-host
+    matrix_rc=$?
+    set -e
+  fi
+fi
+if [ "$host_rc" -ne 0 ] || [ "$matrix_rc" -ne 0 ]; then
+  echo "test.sh: host suite exit $host_rc, kernel matrix exit $matrix_rc"
+  exit 1
+fi

@@ -198,9 +198,12 @@ def red():
     d.panel("timeseries", "Outgoing p99 latency",
             [(q(0.99, c, "service_name, http_route"), "{{service_name}} → {{http_route}}")], "s", w=8)
     d.row("Parsing")
-    d.panel("timeseries", "Unparsed payloads / s", [(f"sum by (protocol) (rate(zerotrace_http_unparsed_requests_total[{RI}]))",
-                                                    "{{protocol}}")], "ops",
-            description="Payloads zerotrace could not parse; a rise means missing or truncated captures.")
+    d.panel("timeseries", "Requests lost / s", [(f"sum by (protocol, side, reason) (rate(zerotrace_requests_lost_total[{RI}]))",
+                                                "{{protocol}} {{side}}: {{reason}}")], "ops",
+            description="Requests the peers exchanged that are not in the RED series, by reason (recorded + lost = completed); see docs/metrics.md.")
+    d.panel("timeseries", "TLS calls not tied to a socket / s",
+            [(f"sum by (instance) (rate(zerotrace_tls_calls_unattributed_total[{RI}]))", "{{instance}}")], "ops",
+            description="SSL_read/SSL_write calls whose connection was never found: their requests are missing on that side. Expected 0; see docs/metrics.md.")
     d.panel("timeseries", "Connections tracked", [("sum by (instance) (zerotrace_connections_tracked)", "{{instance}}")])
     return d
 

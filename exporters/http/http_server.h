@@ -63,6 +63,8 @@ class Server {
   // accept() failures other than a vanished client (descriptor limit, memory): each one pauses
   // the accept loop for 100 ms instead of letting it spin.
   uint64_t accept_failures() const { return accept_failures_; }
+  // Connections accepted and being served now (at most kMaxConnections).
+  int connections() const { return in_flight_; }
 
  private:
   static int ListenDualStack(uint16_t port, std::string* error);

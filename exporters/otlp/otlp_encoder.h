@@ -36,7 +36,4 @@ ExportTraceServiceRequest BuildExportRequest(std::span<const tracing::Span> span
 // omitted. One line, no trailing newline.
 std::string ToOtlpJson(const ExportTraceServiceRequest& request);
 
-// Replaces every invalid UTF-8 sequence with U+FFFD.
-std::string SanitizeUtf8(std::string_view s);
-
 }  // namespace zerotrace::otlp

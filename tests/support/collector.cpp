@@ -1,5 +1,10 @@
 #include "collector.h"
 
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+
 #include <regex>
 
 namespace zerotrace::testing {
@@ -16,6 +21,14 @@ Collector::Collector(const std::string& binary, std::vector<std::string> extra_a
 Collector::~Collector() {
   child_->Signal(SIGTERM);
   child_->Wait(std::chrono::seconds(5));
+}
+
+std::chrono::milliseconds Collector::DefaultReadyTimeout() {
+  const char* env = std::getenv("ZT_E2E_READY_TIMEOUT_S");
+  const int seconds = env ? std::atoi(env) : 0;
+  // Loading is verification, CPU-bound: a host busy with other tests (ctest -j) can take several
+  // times as long as an idle one.
+  return std::chrono::seconds(seconds > 0 ? seconds : 60);
 }
 
 std::string Collector::WaitReady(std::chrono::milliseconds timeout) {
@@ -40,7 +53,18 @@ std::string Collector::Url(const std::string& path) const {
 }
 
 std::vector<Sample> Collector::Scrape() const {
-  return ParsePrometheusText(HttpGet(Url("/metrics")).body);
+  // A scrape that fails (a slow collector under an emulated kernel past the client timeout)
+  // must not read as "no samples": a baseline of zeros makes every delta after it wrong. Retry
+  // for a minute, then fail the test saying so.
+  HttpResult r;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  do {
+    r = HttpGet(Url("/metrics"), 20000);
+    if (r.status == 200) return ParsePrometheusText(r.body);
+  } while (std::chrono::steady_clock::now() < deadline);
+  ADD_FAILURE() << "scrape of " << Url("/metrics") << " failed: status " << r.status << " "
+                << r.error;
+  return {};
 }
 
 }  // namespace zerotrace::testing

@@ -1,9 +1,11 @@
 #include "test_util.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,9 +15,52 @@
 #include <fstream>
 #include <functional>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 namespace zerotrace::testing {
+
+bool KernelAtLeast(int major, int minor) {
+  utsname u{};
+  if (uname(&u) != 0) return false;
+  int maj = 0, min = 0;
+  if (std::sscanf(u.release, "%d.%d", &maj, &min) != 2) return false;
+  return maj > major || (maj == major && min >= minor);
+}
+
+double CpuSeconds(uint32_t pid) {
+  const std::string stat = ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/stat");
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream in(stat.substr(paren + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; in >> field; ++i) {  // field 3 is the state
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) {
+      stime = std::stod(field);
+      break;
+    }
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+bool HoldsPerfEvent(uint32_t pid) {
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = opendir(dir.c_str());
+  if (!d) return false;
+  bool found = false;
+  while (dirent* e = readdir(d)) {
+    char target[64];
+    const ssize_t n = readlink((dir + "/" + e->d_name).c_str(), target, sizeof(target) - 1);
+    if (n > 0 && std::string_view(target, static_cast<size_t>(n)) == "anon_inode:[perf_event]") {
+      found = true;
+      break;
+    }
+  }
+  closedir(d);
+  return found;
+}
 
 bool InCi() {
   const char* ci = std::getenv("CI");

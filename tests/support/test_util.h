@@ -14,6 +14,13 @@ namespace zerotrace::testing {
 // Why BPF tests cannot run here, or empty when they can (root and kernel BTF).
 std::string BpfUnavailableReason();
 bool InCi();
+// The running kernel's release is at least major.minor (from uname, not from feature probes).
+bool KernelAtLeast(int major, int minor);
+// utime + stime of a live process, in seconds.
+double CpuSeconds(uint32_t pid);
+// Process `pid` holds a perf event (a profiler's sampling event, a uprobe): a kernel-side sign
+// that it has started profiling, to wait on instead of its log.
+bool HoldsPerfEvent(uint32_t pid);
 
 // A test that cannot run here skips, naming why; under CI=true, where setup-deps.sh and root are
 // given, the same reason is a failure: a test never goes quietly missing in CI.

@@ -25,15 +25,21 @@ std::string FormatAddress(uint8_t family, const uint8_t* addr) {
 // Adds the connection's identity to each record the parser completes.
 class ConnTracker::Sink : public protocols::RecordSink {
  public:
-  Sink(ConnTracker& tracker, const ConnMeta& meta) : tracker_(tracker), meta_(meta) {}
+  Sink(ConnTracker& tracker, const ConnMeta& meta, protocols::Role role)
+      : tracker_(tracker), meta_(meta), role_(role) {}
   void OnRecord(const protocols::RequestRecord& record) override {
     ++tracker_.counters_.requests;
     for (auto* c : tracker_.consumers_) c->OnRequest(record, meta_);
+  }
+  void OnLost(protocols::Protocol protocol, protocols::LossReason reason,
+              uint64_t requests) override {
+    for (auto* c : tracker_.consumers_) c->OnLost(protocol, role_, reason, requests, meta_);
   }
 
  private:
   ConnTracker& tracker_;
   const ConnMeta& meta_;
+  protocols::Role role_;
 };
 
 struct ConnTracker::Conn {
@@ -138,6 +144,11 @@ ConnTracker::Conn* ConnTracker::Open(const sock_event_header& h, std::string_vie
   if (info) {
     m.service = info->service_name;
     m.k8s = K8sLabels(info->k8s);
+  } else if (auto known = exited_names_.find(h.tgid);
+             environ.empty() && known != exited_names_.end()) {
+    // Gone from /proc, and not its first connection: named as its first one was (the kernel
+    // sends the environment once per process instance).
+    m.service = known->second;
   } else {
     // Already gone from /proc (a short-lived client): the environment the kernel sent with the
     // first connection still holds OTEL_SERVICE_NAME; else the comm names it.
@@ -149,6 +160,11 @@ ConnTracker::Conn* ConnTracker::Open(const sock_event_header& h, std::string_vie
   // memory is released, environ reads empty but the process is not a zombie yet).
   if (!environ.empty()) {
     if (auto name = OtelServiceName(std::string(environ))) m.service = *name;
+    // A process instance's later connections may be read after it exited (a load generator
+    // that ends within the reader's batching delay): they are named by this one. Bounded: a
+    // pid's entry is replaced by its next instance's first connection.
+    if (exited_names_.size() >= kMaxRememberedNames) exited_names_.clear();
+    exited_names_[h.tgid] = m.service;
   }
   m.local_port = h.lport;
   m.remote_port = h.rport;
@@ -172,7 +188,7 @@ void ConnTracker::Close(const Key& key, uint64_t ts) {
   if (it->second->hinted && hints_) {
     hints_->ClearSkip({key.tgid, key.fd, it->second->gen});
   }
-  Sink sink(*this, it->second->meta);
+  Sink sink(*this, it->second->meta, it->second->parser->role());
   it->second->parser->OnClose(ts, sink);
   closed_parser_counters_.Add(it->second->parser->TakeCounters());
   conns_.erase(it);
@@ -186,15 +202,30 @@ void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
     }
     spdlog::trace(
         "sock event type={} tgid={} tid={} fd={} gen={} role={} dir={} size={} "
-        "captured={} head={}",
-        h.type, h.tgid, h.tid, h.fd, h.gen, h.role, h.direction, h.size, h.captured, head);
+        "captured={} off={} from={} flags={:#x} segments={} head={}",
+        h.type, h.tgid, h.tid, h.fd, h.gen, h.role, h.direction, h.size, h.captured, h.stream_off,
+        h.captured_from, h.flags, h.segments, head);
   }
   if (!closing_.empty()) SweepClosed(h.ts);
   const Key key{h.tgid, h.fd};
   auto it = conns_.find(key);
   if (it != conns_.end()) it->second->last_ts = h.ts;
-  // A different generation on the same fd: the old connection's close was not seen.
   if (it != conns_.end() && it->second->gen != h.gen) {
+    if (h.gen < it->second->gen) {
+      // An event of an earlier connection on this fd, reported after the next one began (its
+      // CLOSE comes from the TCP state change, which can trail the fd's reuse by another
+      // connection): that connection was closed when the later one appeared, and closing the
+      // later one now would restart its parser mid-stream (an HTTP/2 connection's HPACK state
+      // lost for good).
+      ++counters_.events_late;
+      return;
+    }
+    // A later generation on the same fd: the old connection's close was not seen (yet).
+    if (!it->second->closed_ts) {
+      ++counters_.generation_switches;
+      spdlog::debug("connection tgid={} fd={}: generation {} -> {} without a close", h.tgid, h.fd,
+                    it->second->gen, h.gen);
+    }
     Close(key, h.ts);
     it = conns_.end();
   }
@@ -233,7 +264,7 @@ void ConnTracker::FeedData(Conn& conn, const sock_event_header& h, const uint8_t
   ev.direction = h.direction == SOCK_DIR_EGRESS ? protocols::Direction::kEgress
                                                 : protocols::Direction::kIngress;
   ev.timestamp_ns = h.ts;
-  Sink sink(*this, conn.meta);
+  Sink sink(*this, conn.meta, conn.parser->role());
   // Bytes the kernel did not send (a capture hint, DATA payload between followed HTTP/2 frames)
   // reach the parser as uncaptured bytes of the known size, which it skips as it skips any body
   // beyond the capture limit.
@@ -279,6 +310,10 @@ void ConnTracker::FeedData(Conn& conn, const sock_event_header& h, const uint8_t
     if (conn.off_known[dir] && h.stream_off > conn.next_off[dir] &&
         h.stream_off <= conn.skip.until[dir]) {
       gap(h.stream_off - conn.next_off[dir]);
+    } else if (conn.off_known[dir] && h.stream_off < conn.next_off[dir]) {
+      ++counters_.events_late;
+    } else if (conn.off_known[dir] && h.stream_off > conn.next_off[dir]) {
+      ++counters_.events_after_gap;
     }
     conn.next_off[dir] = std::max<uint64_t>(conn.next_off[dir], h.stream_off + h.size);
     conn.off_known[dir] = true;

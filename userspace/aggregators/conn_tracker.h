@@ -34,6 +34,15 @@ class RequestConsumer {
  public:
   virtual ~RequestConsumer() = default;
   virtual void OnRequest(const protocols::RequestRecord& record, const ConnMeta& conn) = 0;
+  // Requests the parsers know went by but can make no record of (see RecordSink::OnLost).
+  virtual void OnLost(protocols::Protocol protocol, protocols::Role role,
+                      protocols::LossReason reason, uint64_t requests, const ConnMeta& conn) {
+    (void)protocol;
+    (void)role;
+    (void)reason;
+    (void)requests;
+    (void)conn;
+  }
 };
 
 // The first bytes of a request were seen (HTTP/1 only: a read/write in the request direction
@@ -64,13 +73,21 @@ struct ConnTrackerCounters {
   uint64_t bytes_not_copied = 0;  // left in the kernel on a capture hint (skipped bodies)
   uint64_t requests = 0;
   uint64_t segments_unmatched = 0;  // SEGMENT events whose call was not (fully) seen
+  // Events of a direction whose kernel stream offset is not where the previous one ended:
+  // behind it (reported late: two threads' calls out of order) or past it (bytes never seen).
+  uint64_t events_late = 0;
+  uint64_t events_after_gap = 0;
+  // Events under a new generation for an fd whose connection was not seen closing: the old
+  // connection is closed (its open requests lost) and a new one starts mid-stream.
+  uint64_t generation_switches = 0;
 };
 
 // Routes socket events to one ConnectionParser per connection (tgid, fd, generation) and hands
 // completed requests to the consumers. Single-threaded: the ring-buffer thread owns it.
 class ConnTracker {
  public:
-  ConnTracker(ProcessCatalog& catalog, size_t max_connections = 65536,
+  static constexpr size_t kDefaultMaxConnections = 65536;
+  ConnTracker(ProcessCatalog& catalog, size_t max_connections = kDefaultMaxConnections,
               size_t max_routes_per_service = 100);
   ~ConnTracker();
 
@@ -127,6 +144,9 @@ class ConnTracker {
   void Hint(const Key& key, Conn& conn, int dir);
 
   ProcessCatalog& catalog_;
+  // The service each process was named by at its first connection (see Open).
+  static constexpr size_t kMaxRememberedNames = 65536;
+  std::unordered_map<uint32_t, std::string> exited_names_;
   CaptureHints* hints_ = nullptr;
   size_t max_connections_;
   size_t max_routes_per_service_;

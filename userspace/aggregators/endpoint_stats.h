@@ -33,6 +33,10 @@ class EndpointStats : public RequestConsumer {
 
   explicit EndpointStats(size_t reservoir = 10000) : reservoir_(reservoir) {}
   void OnRequest(const protocols::RequestRecord& record, const ConnMeta& conn) override;
+  void OnLost(protocols::Protocol, protocols::Role, protocols::LossReason, uint64_t requests,
+              const ConnMeta&) override {
+    unparsed_ += requests;
+  }
 
   std::vector<Row> Rows() const;
   uint64_t unparsed() const { return unparsed_; }

@@ -5,13 +5,7 @@
 namespace zerotrace {
 
 const std::vector<double>& Log2Buckets::BoundariesSeconds() {
-  static const std::vector<double> bounds = [] {
-    std::vector<double> b;
-    for (int e = kFirstExponent; e <= kLastExponent; e += kStep)
-      b.push_back(std::ldexp(1.0, e) / 1e9);
-    return b;
-  }();
-  return bounds;
+  return metrics::BucketBoundaries(metrics::Buckets::kLog2Seconds);
 }
 
 std::vector<double> Log2Buckets::Increments(std::span<const uint64_t> slots) {

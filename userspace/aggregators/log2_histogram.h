@@ -5,6 +5,8 @@
 #include <span>
 #include <vector>
 
+#include "core/metrics_catalog.h"
+
 namespace zerotrace {
 
 // The kernel counts latencies in log2 slots: slot s holds values in [2^s, 2^(s+1)) ns. Prometheus
@@ -13,11 +15,11 @@ namespace zerotrace {
 // conversion is exact rather than interpolated.
 class Log2Buckets {
  public:
-  static constexpr int kFirstExponent = 10;
-  static constexpr int kLastExponent = 34;
-  static constexpr int kStep = 2;
+  static constexpr int kFirstExponent = metrics::kLog2FirstExponent;
+  static constexpr int kLastExponent = metrics::kLog2LastExponent;
+  static constexpr int kStep = metrics::kLog2Step;
 
-  // Upper bounds in seconds, ascending, without +Inf.
+  // Upper bounds in seconds, ascending, without +Inf (the catalog's kLog2Seconds).
   static const std::vector<double>& BoundariesSeconds();
   // Per-bucket (non-cumulative) increments, one more than BoundariesSeconds() (the +Inf bucket).
   static std::vector<double> Increments(std::span<const uint64_t> slots);

@@ -5,35 +5,27 @@
 namespace zerotrace {
 
 const std::vector<double>& RedAggregator::Buckets() {
-  static const std::vector<double> b = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
-                                        0.5,   0.75, 1.0,   2.5,  5.0,   7.5, 10.0};
-  return b;
+  return metrics::BucketBoundaries(metrics::Buckets::kOtelSeconds);
 }
 
 RedAggregator::RedAggregator(prometheus::Registry& registry, std::chrono::seconds series_ttl)
-    : http_server_(HistogramFamily(registry, "http_server_request_duration_seconds",
-                                   "Duration of HTTP server requests (first request byte read to "
-                                   "last response byte written)")),
-      http_client_(HistogramFamily(registry, "http_client_request_duration_seconds",
-                                   "Duration of HTTP client requests (first request byte written "
-                                   "to last response byte read)")),
-      rpc_server_(
-          HistogramFamily(registry, "rpc_server_duration_seconds", "Duration of inbound RPCs")),
-      rpc_client_(
-          HistogramFamily(registry, "rpc_client_duration_seconds", "Duration of outbound RPCs")),
-      unparsed_(
-          CounterFamily(registry, "zerotrace_http_unparsed_requests_total",
-                        "Requests seen but not parsed (malformed, truncated, joined mid-stream)")),
+    : http_server_(HistogramFamily(registry, "http_server_request_duration_seconds")),
+      http_client_(HistogramFamily(registry, "http_client_request_duration_seconds")),
+      rpc_server_(HistogramFamily(registry, "rpc_server_duration_seconds")),
+      rpc_client_(HistogramFamily(registry, "rpc_client_duration_seconds")),
+      lost_(CounterFamily(registry, "zerotrace_requests_lost_total")),
       http_server_series_(http_server_, series_ttl),
       http_client_series_(http_client_, series_ttl),
       rpc_server_series_(rpc_server_, series_ttl),
-      rpc_client_series_(rpc_client_, series_ttl) {}
+      rpc_client_series_(rpc_client_, series_ttl),
+      lost_series_(lost_, series_ttl) {}
 
 void RedAggregator::RemoveIdleSeries(uint64_t now_ns) {
   for (auto* s :
        {&http_server_series_, &http_client_series_, &rpc_server_series_, &rpc_client_series_}) {
     s->RemoveIdle(now_ns);
   }
+  lost_series_.RemoveIdle(now_ns);
 }
 
 size_t RedAggregator::series() const {
@@ -44,7 +36,8 @@ size_t RedAggregator::series() const {
 void RedAggregator::OnRequest(const protocols::RequestRecord& r, const ConnMeta& conn) {
   const std::string protocol(protocols::ProtocolName(r.protocol));
   if (!r.parsed_ok || r.end_ns < r.start_ns) {
-    unparsed_.Add({{"protocol", protocol}}).Increment();
+    OnLost(r.protocol, r.role, r.parsed_ok ? protocols::LossReason::kUnparsable : r.lost_reason, 1,
+           conn);
     return;
   }
   const double seconds = static_cast<double>(r.end_ns - r.start_ns) / 1e9;
@@ -82,6 +75,27 @@ void RedAggregator::OnRequest(const protocols::RequestRecord& r, const ConnMeta&
     return labels;
   };
   series.Get(key_, r.end_ns, make_labels, Buckets()).Observe(seconds);
+}
+
+void RedAggregator::OnLost(protocols::Protocol protocol, protocols::Role role,
+                           protocols::LossReason reason, uint64_t requests, const ConnMeta& conn) {
+  if (requests == 0) return;
+  const std::string_view proto = protocols::ProtocolName(protocol);
+  const std::string_view side = protocols::RoleName(role);
+  const std::string_view why = protocols::LossReasonName(reason);
+  key_.clear();
+  key_.append(proto).append("\x1f").append(side).append("\x1f").append(why);
+  key_.append("\x1f").append(conn.service);
+  for (const auto& [k, v] : conn.k8s) key_.append("\x1f").append(v);
+  auto make_labels = [&] {
+    prometheus::Labels labels = conn.k8s;
+    labels["service_name"] = conn.service;
+    labels["protocol"] = std::string(proto);
+    labels["side"] = std::string(side);
+    labels["reason"] = std::string(why);
+    return labels;
+  };
+  lost_series_.Get(key_, SteadyNs(), make_labels).Increment(static_cast<double>(requests));
 }
 
 }  // namespace zerotrace

@@ -25,6 +25,8 @@ class RedAggregator : public RequestConsumer {
   explicit RedAggregator(prometheus::Registry& registry,
                          std::chrono::seconds series_ttl = std::chrono::minutes(10));
   void OnRequest(const protocols::RequestRecord& record, const ConnMeta& conn) override;
+  void OnLost(protocols::Protocol protocol, protocols::Role role, protocols::LossReason reason,
+              uint64_t requests, const ConnMeta& conn) override;
   // Removes series idle past the TTL; `now_ns` is on the requests' clock (CLOCK_MONOTONIC).
   void RemoveIdleSeries(uint64_t now_ns);
   size_t series() const;
@@ -37,13 +39,14 @@ class RedAggregator : public RequestConsumer {
   prometheus::Family<prometheus::Histogram>& http_client_;
   prometheus::Family<prometheus::Histogram>& rpc_server_;
   prometheus::Family<prometheus::Histogram>& rpc_client_;
-  prometheus::Family<prometheus::Counter>& unparsed_;
+  prometheus::Family<prometheus::Counter>& lost_;
   // Series looked up by a flat key: building prometheus::Labels (a map of strings) and hashing
   // it for every request cost more than parsing the request. Bounded by the label cardinality.
   ExpiringSeries<prometheus::Histogram> http_server_series_;
   ExpiringSeries<prometheus::Histogram> http_client_series_;
   ExpiringSeries<prometheus::Histogram> rpc_server_series_;
   ExpiringSeries<prometheus::Histogram> rpc_client_series_;
+  ExpiringSeries<prometheus::Counter> lost_series_;
   std::string key_;  // reused buffer
 };
 

@@ -1,42 +1,33 @@
 #include "aggregators/request_pipeline.h"
 
+#include <chrono>
+
+#include "core/clock.h"
 #include "core/metric_family.h"
 
 #include <time.h>
 
 namespace zerotrace {
 
-RequestPipeline::RequestPipeline(prometheus::Registry& registry, ProcessCatalog& catalog)
-    : tracker_(catalog),
+RequestPipeline::RequestPipeline(prometheus::Registry& registry, ProcessCatalog& catalog,
+                                 size_t max_routes_per_service)
+    : tracker_(catalog, ConnTracker::kDefaultMaxConnections, max_routes_per_service),
       red_(registry),
-      connections_(GaugeFamily(registry, "zerotrace_connections_tracked",
-                               "TCP connections currently tracked by the L7 parsers")
-                       .Add({})),
-      bytes_captured_(CounterFamily(registry, "zerotrace_socket_bytes_captured_total",
-                                    "Socket payload bytes copied from the kernel for parsing")
-                          .Add({})),
-      bytes_not_copied_(
-          CounterFamily(registry, "zerotrace_socket_bytes_not_copied_total",
-                        "Socket payload bytes left in the kernel because the parser skips them "
-                        "anyway (the rest of a large body of declared length, HTTP/2 DATA "
-                        "payload between followed frames)")
-              .Add({})),
-      h2_follow_lost_(CounterFamily(registry, "zerotrace_http2_frame_following_lost_total",
-                                    "HTTP/2 frame following given up: by the kernel for one "
-                                    "direction of a connection (reason=kernel), or frame "
-                                    "segments whose call was not seen (reason=segment)")),
+      connections_(GaugeFamily(registry, "zerotrace_connections_tracked").Add({})),
+      bytes_captured_(CounterFamily(registry, "zerotrace_socket_bytes_captured_total").Add({})),
+      bytes_not_copied_(CounterFamily(registry, "zerotrace_socket_bytes_not_copied_total").Add({})),
+      h2_follow_lost_(CounterFamily(registry, "zerotrace_http2_frame_following_lost_total")),
       h2_follow_kernel_(h2_follow_lost_.Add({{"reason", "kernel"}})),
       h2_follow_segment_(h2_follow_lost_.Add({{"reason", "segment"}})),
-      requests_(CounterFamily(registry, "zerotrace_requests_total",
-                              "Requests completed by the L7 parsers (parsed or not)")
-                    .Add({})),
-      conns_dropped_(
-          CounterFamily(registry, "zerotrace_connections_dropped_total",
-                        "Connections not tracked because the connection bound was reached")
-              .Add({})),
-      unknown_protocol_(CounterFamily(registry, "zerotrace_unknown_protocol_connections_total",
-                                      "Connections whose protocol was not recognised (ignored)")
-                            .Add({})) {
+      disorder_(CounterFamily(registry, "zerotrace_socket_events_disordered_total")),
+      events_late_(disorder_.Add({{"kind", "late"}})),
+      events_after_gap_(disorder_.Add({{"kind", "after_gap"}})),
+      generation_switches_(disorder_.Add({{"kind", "unclosed_generation"}})),
+      requests_(CounterFamily(registry, "zerotrace_requests_total").Add({})),
+      conns_dropped_(CounterFamily(registry, "zerotrace_connections_dropped_total").Add({})),
+      tls_unlinked_(CounterFamily(registry, "zerotrace_tls_calls_unattributed_total").Add({})),
+      unknown_protocol_(
+          CounterFamily(registry, "zerotrace_unknown_protocol_connections_total").Add({})) {
   tracker_.AddConsumer(&red_);
 }
 
@@ -82,14 +73,16 @@ void RequestPipeline::Loop() {
     const int events = probe_->Poll(timeout_ms);
     timeout_ms = events > kBusyEventsPerMs * timeout_ms ? kBusyMs : kIdleMs;
   }
+  // What the kernel recorded before the stop is still read (requests a client completed just
+  // before Ctrl-C count), within a bound: a busy host keeps the rings filling.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  while (probe_->Poll(0) > 0 && std::chrono::steady_clock::now() < until) {
+  }
 }
 
 void RequestPipeline::Refresh() {
   std::lock_guard lock(mu_);
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock of the events' bpf_ktime_get_ns()
-  const uint64_t now =
-      static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+  const uint64_t now = MonotonicNs();  // the clock of the events' bpf_ktime_get_ns()
   tracker_.SweepClosed(now);
   tracker_.SweepDead(now);
   red_.RemoveIdleSeries(now);
@@ -98,8 +91,14 @@ void RequestPipeline::Refresh() {
   bytes_captured_.Update(c.bytes_captured);
   bytes_not_copied_.Update(c.bytes_not_copied);
   h2_follow_segment_.Update(c.segments_unmatched);
-  if (probe_) h2_follow_kernel_.Update(probe_->h2_framing_lost());
+  if (probe_) {
+    h2_follow_kernel_.Update(probe_->h2_framing_lost());
+    tls_unlinked_.Update(probe_->tls_calls_unlinked());
+  }
   requests_.Update(c.requests);
+  events_late_.Update(c.events_late);
+  events_after_gap_.Update(c.events_after_gap);
+  generation_switches_.Update(c.generation_switches);
   conns_dropped_.Update(c.connections_dropped);
   const auto parser = tracker_.TakeParserCounters();
   if (parser.unknown_protocol_connections) {

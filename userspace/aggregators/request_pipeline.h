@@ -21,7 +21,10 @@ namespace zerotrace {
 // that thread, so parsers need no locks.
 class RequestPipeline {
  public:
-  RequestPipeline(prometheus::Registry& registry, ProcessCatalog& catalog);
+  // max_routes_per_service: probes.sockets.max_routes_per_service (http_route values kept per
+  // service; the rest are "other").
+  RequestPipeline(prometheus::Registry& registry, ProcessCatalog& catalog,
+                  size_t max_routes_per_service = 100);
   ~RequestPipeline();
 
   // The handler to give the SocketsProbe; events are routed into the tracker.
@@ -48,8 +51,13 @@ class RequestPipeline {
   prometheus::Family<prometheus::Counter>& h2_follow_lost_;
   CumulativeCounter h2_follow_kernel_;
   CumulativeCounter h2_follow_segment_;
+  prometheus::Family<prometheus::Counter>& disorder_;
+  CumulativeCounter events_late_;
+  CumulativeCounter events_after_gap_;
+  CumulativeCounter generation_switches_;
   CumulativeCounter requests_;
   CumulativeCounter conns_dropped_;
+  CumulativeCounter tls_unlinked_;
   prometheus::Counter& unknown_protocol_;
 };
 

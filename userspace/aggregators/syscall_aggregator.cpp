@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "aggregators/log2_histogram.h"
@@ -20,12 +21,9 @@ SyscallAggregator::SyscallAggregator(prometheus::Registry& registry, ProcessCata
                                      int stats_map_fd, std::chrono::seconds series_ttl)
     : catalog_(catalog),
       stats_fd_(stats_map_fd),
-      calls_(CounterFamily(registry, "zerotrace_syscalls_total",
-                           "System calls completed, by service and syscall")),
-      errors_(CounterFamily(registry, "zerotrace_syscall_errors_total",
-                            "System calls that returned an error (negative return value)")),
-      duration_(HistogramFamily(registry, "zerotrace_syscall_duration_seconds",
-                                "Time from syscall entry to exit")),
+      calls_(CounterFamily(registry, "zerotrace_syscalls_total")),
+      errors_(CounterFamily(registry, "zerotrace_syscall_errors_total")),
+      duration_(HistogramFamily(registry, "zerotrace_syscall_duration_seconds")),
       calls_series_(calls_, series_ttl),
       errors_series_(errors_, series_ttl),
       duration_series_(duration_, series_ttl) {}
@@ -70,7 +68,6 @@ size_t SyscallAggregator::series() const {
 
 void SyscallAggregator::Collect(std::chrono::steady_clock::time_point at) {
   std::lock_guard lock(mu_);
-  std::unordered_set<uint32_t> present_tgids;
   std::vector<syscall_key> keys;
   syscall_key key{}, next{};
   syscall_key* prev = nullptr;
@@ -82,24 +79,37 @@ void SyscallAggregator::Collect(std::chrono::steady_clock::time_point at) {
     key = next;
     prev = &key;
   }
-  std::unordered_map<uint32_t, bool> alive;
+  // Each process is named once per collection, and named again at every collection: an exec
+  // (or a fork's child that has not exec'd yet when first seen) changes the name, and the
+  // counts read after that belong to the new one. LookupFresh: one /proc/PID/stat read per live
+  // process per collection, so an exec is never hidden behind the catalog's trust window.
+  struct Owner {
+    std::optional<ProcessInfo> info;
+    bool alive = false;
+  };
+  std::unordered_map<uint32_t, Owner> owners;
   for (const auto& k : keys) {
     syscall_stats now{};
     if (bpf_map_lookup_elem(stats_fd_, &k, &now) != 0) continue;
-    auto [it, inserted] = seen_.try_emplace(k);
-    if (inserted) {
-      auto info = catalog_.Lookup(k.tgid);
-      it->second.service =
-          info ? info->service_name : std::string(now.comm, strnlen(now.comm, sizeof(now.comm)));
-      if (info) it->second.k8s = K8sLabels(info->k8s);
+    auto o = owners.find(k.tgid);
+    if (o == owners.end()) {
+      Owner owner;
+      owner.info = catalog_.LookupFresh(k.tgid);
+      owner.alive = owner.info.has_value() || catalog_.IsAlive(k.tgid);
+      o = owners.emplace(k.tgid, std::move(owner)).first;
     }
-    Apply(k, now, it->second, at);
-    auto a = alive.find(k.tgid);
-    if (a == alive.end()) a = alive.emplace(k.tgid, catalog_.IsAlive(k.tgid)).first;
-    if (!a->second) {
+    Seen& seen = seen_[k];
+    if (o->second.info) {
+      seen.service = o->second.info->service_name;
+      seen.k8s = K8sLabels(o->second.info->k8s);
+    } else if (seen.service.empty()) {
+      seen.service = std::string(now.comm, strnlen(now.comm, sizeof(now.comm)));
+    }
+    Apply(k, now, seen, at);
+    if (!o->second.alive) {
       // Final read done: forget the process so memory follows live processes, not PID churn.
       bpf_map_delete_elem(stats_fd_, &k);
-      seen_.erase(it);
+      seen_.erase(k);
     }
   }
   // A sweep costs a pass over every series: often enough at a tenth of the TTL.

@@ -19,6 +19,7 @@
 #include "aggregators/endpoint_stats.h"
 #include "aggregators/request_pipeline.h"
 #include "cli/daemon.h"
+#include "core/clock.h"
 #include "core/privileges.h"
 #include "core/tracefs.h"
 #include "gpu/gpu_tracing.h"
@@ -26,7 +27,7 @@
 #include "probes/sockets_probe.h"
 #include "process/process_catalog.h"
 #include "profiling/attach_profiles.h"
-#include "tracing/span_builder.h"
+#include "spans/span_builder.h"
 
 namespace zerotrace {
 namespace {
@@ -122,6 +123,12 @@ int RunAttach(const AttachOptions& o) {
   sockets.AttachTlsLibraries(o.proc_root);
   sockets.WatchTlsLibraries(o.proc_root);  // a libssl the process dlopens later
   pipeline.Start(&sockets);
+  // The pipeline's thread reads the probe's rings: it is joined on every way out of this
+  // function before `sockets` (declared after `pipeline`, so destroyed first) unmaps them.
+  struct StopPipeline {
+    RequestPipeline& pipeline;
+    ~StopPipeline() { pipeline.Stop(); }
+  } stop_pipeline{pipeline};
 
   // GPU: libcuda uprobes + CUPTI records of this process, drained on a thread of their own.
   std::unique_ptr<gpu::GpuTracing> gpu;
@@ -137,7 +144,7 @@ int RunAttach(const AttachOptions& o) {
       if (thread.joinable()) thread.join();
     }
   } stop_poller{gpu_stop, gpu_poller};
-  const int64_t gpu_start_ns = gpu::MonotonicNowNs();
+  const int64_t gpu_start_ns = static_cast<int64_t>(MonotonicNs());
   if (std::find(o.profiles.begin(), o.profiles.end(), "gpu") != o.profiles.end()) {
     gpu::GpuOptions go;
     go.proc_root = o.proc_root;
@@ -184,14 +191,17 @@ int RunAttach(const AttachOptions& o) {
       return stop;
     };
     auto r = profiling::RunAttachProfiles(po, *features, *filter);
-    if (!r) {
+    if (r) {
+      profiles = std::move(r.value());
+      exited = profiles->target_exited;
+    } else if (!catalog.IsAlive(o.pid)) {
+      exited = true;  // gone before profiling began: the requests seen so far are the result
+    } else {
       std::fprintf(stderr, "zerotrace attach: %s\n", r.error().message.c_str());
       return 1;
     }
-    profiles = std::move(r.value());
-    exited = profiles->target_exited;
   }
-  while (!profiles && std::chrono::steady_clock::now() < end) {
+  while (!profiles && !exited && std::chrono::steady_clock::now() < end) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         end - std::chrono::steady_clock::now());
     if (WaitForStop(set, std::min(left, std::chrono::milliseconds(1000)))) break;

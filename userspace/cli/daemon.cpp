@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <malloc.h>
 #include <prometheus/gauge.h>
 #include <prometheus/text_serializer.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <sstream>
 
 #include "aggregators/syscall_aggregator.h"
+#include "cli/flamegraph_query.h"
 #include "core/expiring_series.h"
 #include "core/metric_family.h"
 #include "core/privileges.h"
@@ -91,8 +93,8 @@ Status Daemon::Start() {
     }
   }
   features_ = MakeFeatures();
-  pods_ =
-      std::make_unique<zt::k8s::PodMetadataClient>(zt::k8s::PodMetadataClientOptions::from_env());
+  pods_ = std::make_unique<zerotrace::k8s::PodMetadataClient>(
+      zerotrace::k8s::PodMetadataClientOptions::from_env());
   K8sResolver k8s;
   if (pods_->enabled()) {
     pods_->start();
@@ -150,31 +152,26 @@ Status Daemon::Start() {
 
 void Daemon::RegisterSelfMetrics() {
   self_metrics_ = std::make_unique<SelfMetrics>(*registry_);
-  GaugeFamily(*registry_, "zerotrace_build_info", "zerotrace build and host information; always 1")
+  GaugeFamily(*registry_, "zerotrace_build_info")
       .Add({{"version", ZT_VERSION}, {"git_commit", ZT_GIT_COMMIT}, {"kernel", KernelRelease()}})
       .Set(1);
 }
 
 void Daemon::StartProbes() {
-  auto& attached = GaugeFamily(*registry_, "zerotrace_probe_attached",
-                               "1 when the probe's BPF programs are loaded and attached");
-  auto& mode = GaugeFamily(*registry_, "zerotrace_probe_attach_mode",
-                           "The attach path each probe took after feature probing; always 1");
-  auto& lost = CounterFamily(*registry_, "zerotrace_events_lost_total",
-                             "Events the kernel side could not record (full maps or ring buffers)");
-  auto& events =
-      CounterFamily(*registry_, "zerotrace_events_total", "Events recorded by each probe");
-  auto& stacks_lost = CounterFamily(
-      *registry_, "zerotrace_stacks_lost_total",
-      "Profiling samples counted without (part of) their stack: stack map collisions or a full "
-      "map");
+  auto& attached = GaugeFamily(*registry_, "zerotrace_probe_attached");
+  auto& mode = GaugeFamily(*registry_, "zerotrace_probe_attach_mode");
+  auto& lost = CounterFamily(*registry_, "zerotrace_events_lost_total");
+  auto& events = CounterFamily(*registry_, "zerotrace_events_total");
+  auto& stacks_lost = CounterFamily(*registry_, "zerotrace_stacks_lost_total");
+  auto& uprobe_targets = GaugeFamily(*registry_, "zerotrace_uprobe_targets");
 
   if (config_.probes.syscalls) {
     probes_.push_back({"syscalls", std::make_unique<SyscallProbe>(*features_, *filter_)});
   }
   SocketsProbe* sockets = nullptr;
   if (config_.probes.sockets) {
-    pipeline_ = std::make_unique<RequestPipeline>(*registry_, *catalog_);
+    pipeline_ = std::make_unique<RequestPipeline>(*registry_, *catalog_,
+                                                  config_.sockets.max_routes_per_service);
     StartSpans();
     SocketsProbeOptions opts;
     opts.capture_bytes = config_.sockets.capture_bytes;
@@ -230,14 +227,14 @@ void Daemon::StartProbes() {
       slot.stacks_lost_counter =
           std::make_unique<CumulativeCounter>(stacks_lost.Add({{"probe", slot.name}}));
     }
+    if (slot.attached && (slot.name == "sockets" || slot.name == "cuda" || slot.name == "cupti")) {
+      slot.uprobe_targets = &uprobe_targets.Add({{"probe", slot.name}});
+    }
     if (slot.attached && slot.name == "syscalls") {
       auto* p = static_cast<SyscallProbe*>(slot.probe);
       syscalls_ = std::make_unique<SyscallAggregator>(*registry_, *catalog_, p->stats_map_fd());
       syscall_events_ = std::make_unique<CumulativeCounter>(events.Add({{"probe", "syscalls"}}));
-      syscall_entries_ = &GaugeFamily(*registry_, "zerotrace_syscall_map_entries",
-                                      "(process, syscall) entries held in the kernel map; entries "
-                                      "of exited processes are removed")
-                              .Add({});
+      syscall_entries_ = &GaugeFamily(*registry_, "zerotrace_syscall_map_entries").Add({});
     }
   }
   if (pipeline_) {
@@ -332,10 +329,8 @@ void Daemon::Refresh() {
   if (pipeline_) pipeline_->Refresh();
   if (profiling_) profiling_->Tick();
   self_metrics_->Update();
-  auto& run_seconds = CounterFamily(*registry_, "zerotrace_bpf_prog_run_seconds_total",
-                                    "CPU time spent in each BPF program (kernel BPF stats)");
-  auto& runs = CounterFamily(*registry_, "zerotrace_bpf_prog_runs_total",
-                             "Times each BPF program ran (kernel BPF stats)");
+  auto& run_seconds = CounterFamily(*registry_, "zerotrace_bpf_prog_run_seconds_total");
+  auto& runs = CounterFamily(*registry_, "zerotrace_bpf_prog_runs_total");
   for (auto& slot : probes_) {
     if (!slot.attached) continue;
     slot.lost->Update(slot.probe->events_lost());
@@ -350,6 +345,14 @@ void Daemon::Refresh() {
       }
       c.run_seconds->Update(st.run_time_ns);
       c.runs->Update(st.run_count);
+    }
+  }
+}
+
+void Daemon::UpdateUprobeTargets() {
+  for (auto& slot : probes_) {
+    if (slot.uprobe_targets) {
+      slot.uprobe_targets->Set(static_cast<double>(slot.probe->uprobe_targets()));
     }
   }
 }
@@ -369,9 +372,18 @@ void Daemon::Housekeeping() {
     sockets_->AttachTlsLibraries(config_.proc_root);
   }
   const auto t3 = std::chrono::steady_clock::now();
+  UpdateUprobeTargets();  // what the scans attached shows now, not one tick later
   auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
   spdlog::debug("tick: refresh {} ms, gpu rescan {} ms, tls scan {} ms", ms(t1 - t0), ms(t2 - t1),
                 ms(t3 - t2));
+  // glibc keeps freed memory in its arenas (one per thread that allocated), so bursts (a kallsyms
+  // re-read, an OTLP outage's queue, a symbol table loaded and evicted) stay in RSS after they
+  // are freed. Once a minute, give it back: RSS then follows what is live (the soak's ±10 % rule).
+  if (const auto now = std::chrono::steady_clock::now();
+      now - last_trim_ >= std::chrono::minutes(1)) {
+    last_trim_ = now;
+    malloc_trim(0);
+  }
   const auto gone = catalog_->Sweep();
   if (gpu_) {
     gpu_->ForgetProcesses(gone);
@@ -421,32 +433,13 @@ http::Response Daemon::Ready() {
 }
 
 http::Response Daemon::Flamegraph(const http::Request& r) {
-  auto param = [&](const std::string& k, const std::string& def) {
-    auto it = r.query.find(k);
-    return it == r.query.end() ? def : it->second;
-  };
-  const std::string type = param("type", "oncpu");
-  const std::string format = param("format", "svg");
   // Everything is checked before recording: a bad request must not wait out its seconds first.
-  if (type != "oncpu" && type != "offcpu" && type != "gpu") {
-    return {400, "text/plain", "type '" + type + "' is not one of oncpu|offcpu|gpu\n", {}};
-  }
-  if (format != "svg" && format != "folded" && format != "pprof") {
-    return {400, "text/plain", "format '" + format + "' is not one of svg|folded|pprof\n", {}};
-  }
-  auto number = [](const std::string& text, uint64_t max) -> std::optional<uint64_t> {
-    uint64_t v = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v > max) {
-      return std::nullopt;
-    }
-    return v;
-  };
-  const auto seconds = number(param("seconds", "10"), 300);
-  if (!seconds || *seconds < 1) return {400, "text/plain", "seconds must be 1..300\n", {}};
-  const auto pid_value = number(param("pid", "0"), std::numeric_limits<int32_t>::max());
-  if (!pid_value) return {400, "text/plain", "pid must be a process id\n", {}};
-  const auto pid = static_cast<uint32_t>(*pid_value);
+  auto query = ParseFlamegraphQuery(r.query);
+  if (!query) return {400, "text/plain", query.error().message, {}};
+  const std::string& type = query->type;
+  const std::string& format = query->format;
+  const uint64_t seconds = query->seconds;
+  const uint32_t pid = query->pid;
   if (pid && access((config_.proc_root + "/" + std::to_string(pid)).c_str(), F_OK) != 0) {
     return {404, "text/plain", "no process " + std::to_string(pid) + "\n", {}};
   }
@@ -464,10 +457,10 @@ http::Response Daemon::Flamegraph(const http::Request& r) {
     std::set<uint32_t> pids;
     if (pid) pids.insert(pid);
     auto profile =
-        gpu_->Record(std::chrono::seconds(*seconds), pids, std::chrono::milliseconds(200), stop);
+        gpu_->Record(std::chrono::seconds(seconds), pids, std::chrono::milliseconds(200), stop);
     out = profiling::RenderProfile(profile, format, "GPU flamegraph (CPU launch stack + kernel)");
   } else {
-    out = profiling_->Record(type, std::chrono::seconds(*seconds), pid, format, stop);
+    out = profiling_->Record(type, std::chrono::seconds(seconds), pid, format, stop);
   }
   if (!out) return {400, "text/plain", out.error().message + "\n", {}};
   http::Response resp{200, out->content_type, std::move(out->body), {}};

@@ -26,7 +26,7 @@
 #include "probes/sockets_probe.h"
 #include "process/process_catalog.h"
 #include "profiling/profiling_service.h"
-#include "tracing/span_builder.h"
+#include "spans/span_builder.h"
 
 namespace zerotrace {
 
@@ -65,6 +65,7 @@ class Daemon {
     // Probes that capture stacks: samples counted without (part of) their stack.
     std::function<uint64_t()> stacks_lost;
     std::unique_ptr<CumulativeCounter> stacks_lost_counter;
+    prometheus::Gauge* uprobe_targets = nullptr;  // probes that attach uprobes to libraries
   };
   struct ProgramCounters {
     std::unique_ptr<CumulativeCounter> run_seconds;
@@ -77,6 +78,8 @@ class Daemon {
   void RegisterSelfMetrics();
   void Refresh();  // reads all kernel state into the registry; called per scrape and per tick
   void Housekeeping();
+  // zerotrace_uprobe_targets{probe}: the library files each uprobe-attaching probe covers now.
+  void UpdateUprobeTargets();
   http::Response Metrics();
   http::Response Health() const;
   http::Response Ready();
@@ -86,7 +89,7 @@ class Daemon {
   std::chrono::steady_clock::time_point started_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<Features> features_;
-  std::unique_ptr<zt::k8s::PodMetadataClient> pods_;
+  std::unique_ptr<zerotrace::k8s::PodMetadataClient> pods_;
   std::unique_ptr<ProcessCatalog> catalog_;
   std::unique_ptr<ProcessFilter> filter_;
   std::unique_ptr<SelfMetrics> self_metrics_;
@@ -104,6 +107,7 @@ class Daemon {
   std::map<std::string, ProgramCounters> program_counters_;
   int stats_fd_ = -1;
   uint64_t tick_ = 0;
+  std::chrono::steady_clock::time_point last_trim_{};
   std::mutex refresh_mu_;
   http::Server server_;
 };

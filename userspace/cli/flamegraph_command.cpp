@@ -19,9 +19,9 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
 
 int ConvertFlamegraph(const std::string& input, const std::string& output, const std::string& type,
                       const std::string& title) {
-  const auto ptype = type == "offcpu" ? flamegraph::ProfileType::kOffCpu
-                     : type == "gpu"  ? flamegraph::ProfileType::kGpu
-                                      : flamegraph::ProfileType::kOnCpu;
+  const auto ptype = type == "offcpu" ? profile::ProfileType::kOffCpu
+                     : type == "gpu"  ? profile::ProfileType::kGpu
+                                      : profile::ProfileType::kOnCpu;
   flamegraph::FoldedReadResult read;
   if (input == "-") {
     read = flamegraph::FoldedReader::Read(std::cin, ptype);

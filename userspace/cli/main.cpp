@@ -13,6 +13,8 @@
 #include "cli/probe_report.h"
 #include "core/config.h"
 #include "core/logging.h"
+#include "core/metrics_catalog.h"
+#include "core/privileges.h"
 #include "core/tracefs.h"
 #include "zt_version.h"
 
@@ -126,7 +128,8 @@ static int Main(int argc, char** argv) {
   // A single-valued flag given twice: the last one wins, as in most CLIs (and so a wrapper can
   // append an override to a fixed command line).
   constexpr auto kLastWins = CLI::MultiOptionPolicy::TakeLast;
-  run->add_option("--listen", o.listen, "HTTP listen address (default :9464, every IPv6 and IPv4 address)")
+  run->add_option("--listen", o.listen,
+                  "HTTP listen address (default :9464, every IPv6 and IPv4 address)")
       ->multi_option_policy(kLastWins);
   run->add_option("--pid", o.pids, "Trace only this process (repeatable)");
   run->add_option("--comm", o.comms, "Trace only processes with this command name (repeatable)");
@@ -148,6 +151,9 @@ static int Main(int argc, char** argv) {
   auto* probe = app.add_subcommand("probe", "Show what this kernel supports and each probe's path");
   bool probe_json = false;
   probe->add_flag("--json", probe_json, "JSON instead of a table");
+  bool probe_load = true;
+  probe->add_flag("!--no-load", probe_load,
+                  "Report kernel features only; do not load each probe to check it");
 
   auto* attach = app.add_subcommand("attach", "Observe one running process for a while");
   zerotrace::AttachOptions attach_opts;
@@ -172,6 +178,12 @@ static int Main(int argc, char** argv) {
   fg->add_option("--type", fg_type, "What the values mean: oncpu (samples), offcpu|gpu (ns)")
       ->check(CLI::IsMember({"oncpu", "offcpu", "gpu"}));
   fg->add_option("--title", fg_title, "SVG title");
+
+  auto* metrics_cmd =
+      app.add_subcommand("metrics", "Print the catalog of exported metrics (docs/metrics.md)");
+  std::string metrics_format = "markdown";
+  metrics_cmd->add_option("--format", metrics_format, "markdown | json")
+      ->check(CLI::IsMember({"markdown", "json"}));
 
   app.add_subcommand("version", "Print the version");
 
@@ -198,12 +210,29 @@ static int Main(int argc, char** argv) {
     std::printf("zerotrace %s (%s)\n", ZT_VERSION, ZT_GIT_COMMIT);
     return 0;
   }
+  if (app.got_subcommand("metrics")) {
+    std::fputs(metrics_format == "json" ? zerotrace::metrics::RenderJson().c_str()
+                                        : zerotrace::metrics::RenderMarkdown().c_str(),
+               stdout);
+    return 0;
+  }
   if (app.got_subcommand("probe")) {
     // Tracepoint probing needs tracefs; without it the answer would be a misleading "no".
     if (auto t = zerotrace::EnsureTracefsMounted(); !t) spdlog::warn("{}", t.error().message);
     auto features = zerotrace::MakeFeatures();
-    std::fputs(probe_json ? zerotrace::ProbeReportJson(*features).c_str()
-                          : zerotrace::ProbeReportTable(*features).c_str(),
+    // Loading the probes is the only proof a kernel takes them; it needs root.
+    std::vector<zerotrace::ProbeCheck> checks;
+    if (probe_load) {
+      if (auto s = zerotrace::CheckBpfPrivileges(); s) {
+        zerotrace::RaiseMemlockLimit();
+        checks = zerotrace::CheckProbes(*features);
+      } else {
+        spdlog::warn("not loading the probes ({}): the report shows kernel features only",
+                     s.message());
+      }
+    }
+    std::fputs(probe_json ? zerotrace::ProbeReportJson(*features, checks).c_str()
+                          : zerotrace::ProbeReportTable(*features, checks).c_str(),
                stdout);
     return 0;
   }

@@ -288,6 +288,9 @@ Result<std::chrono::milliseconds> ParseDuration(const std::string& text) {
   } else {
     return Error{"'" + text + "' has unknown unit '" + unit + "' (use ms, s, m or h)"};
   }
+  // Converting a value past int64 (or inf / nan, which from_chars accepts) is undefined
+  // behaviour; found by fuzzing (tests/unit/parsers_fuzz/corpus/config/duration_1e66).
+  if (!(ms < 9.2e18)) return Error{"'" + text + "' is not a duration (too long)"};
   return std::chrono::milliseconds(static_cast<int64_t>(ms));
 }
 

@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/clock.h"
+
 namespace zerotrace {
 
 // The series of one metric family that leave the registry after `ttl` without an update:
@@ -57,13 +59,6 @@ class ExpiringSeries {
   uint64_t ttl_ns_;
   std::unordered_map<std::string, Entry> entries_;
 };
-
-// steady_clock time in nanoseconds, for callers on that clock.
-inline uint64_t SteadyNs(
-    std::chrono::steady_clock::time_point t = std::chrono::steady_clock::now()) {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
-}
 
 // A flat key for a label set (names and values joined by unit separators).
 inline std::string SeriesKey(const prometheus::Labels& labels) {

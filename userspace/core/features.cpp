@@ -108,6 +108,15 @@ class KernelFeatureProber : public FeatureProber {
         if (r == 0) return {false, "no bpf_loop() helper (kernel older than 5.17)"};
         return {false, std::string("cannot probe the bpf_loop() helper: ") + std::strerror(-r)};
       }
+      case Feature::kTaskBtf:
+        return TryProgram("probe_task_btf");
+      case Feature::kBpfCookie: {
+        const int r =
+            libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_get_attach_cookie, nullptr);
+        if (r == 1) return {true, "bpf_get_attach_cookie() helper"};
+        if (r == 0) return {false, "no BPF cookies (kernel older than 5.15)"};
+        return {false, std::string("cannot probe BPF cookies: ") + std::strerror(-r)};
+      }
       case Feature::kCount:
         break;
     }
@@ -143,6 +152,10 @@ const char* FeatureName(Feature f) {
       return "bpf_stats";
     case Feature::kBpfLoop:
       return "bpf_loop";
+    case Feature::kTaskBtf:
+      return "task_btf";
+    case Feature::kBpfCookie:
+      return "bpf_cookie";
     case Feature::kCount:
       break;
   }

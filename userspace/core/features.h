@@ -21,7 +21,9 @@ enum class Feature {
   kKprobe,
   kFentry,
   kBpfStats,
-  kBpfLoop,  // the bpf_loop() helper (Linux 5.17+): HTTP/2 frame following
+  kBpfLoop,    // the bpf_loop() helper (Linux 5.17+): HTTP/2 frame following
+  kTaskBtf,    // bpf_get_current_task_btf() (Linux 5.11+): direct task reads in tp_btf programs
+  kBpfCookie,  // BPF cookies (Linux 5.15+): libbpf's USDT attach to a shared library for all pids
   kCount,
 };
 

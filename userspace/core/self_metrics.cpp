@@ -13,15 +13,9 @@
 namespace zerotrace {
 
 SelfMetrics::SelfMetrics(prometheus::Registry& registry)
-    : cpu_seconds_(CounterFamily(registry, "process_cpu_seconds_total",
-                                 "Total user and system CPU time spent by zerotrace in seconds")
-                       .Add({})),
-      rss_bytes_(GaugeFamily(registry, "process_resident_memory_bytes",
-                             "Resident memory size of zerotrace in bytes")
-                     .Add({})),
-      start_time_(GaugeFamily(registry, "process_start_time_seconds",
-                              "Start time of zerotrace since the Unix epoch in seconds")
-                      .Add({})) {
+    : cpu_seconds_(CounterFamily(registry, "process_cpu_seconds_total").Add({})),
+      rss_bytes_(GaugeFamily(registry, "process_resident_memory_bytes").Add({})),
+      start_time_(GaugeFamily(registry, "process_start_time_seconds").Add({})) {
   start_time_.Set(
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
   Update();

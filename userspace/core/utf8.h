@@ -3,13 +3,17 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace zerotrace {
 
+// The one UTF-8 validator of the tree: label values, span attributes, log lines, pprof string
+// tables and SVG text all come from bytes workloads control.
+
 // Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629: no overlongs, no
 // surrogates, nothing above U+10FFFF), or 0 when it is not one.
-inline size_t Utf8SequenceLength(const std::string& s, size_t i) {
+inline size_t Utf8SequenceLength(std::string_view s, size_t i) {
   const auto b = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
   const uint8_t c = b(i);
   if (c < 0x80) return 1;
@@ -59,6 +63,13 @@ inline void MakeValidUtf8(std::string* s) {
     }
   }
   *s = std::move(out);
+}
+
+// A copy of `s` made valid as MakeValidUtf8 does.
+inline std::string ToValidUtf8(std::string_view s) {
+  std::string out(s);
+  MakeValidUtf8(&out);
+  return out;
 }
 
 }  // namespace zerotrace

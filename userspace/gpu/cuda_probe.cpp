@@ -9,6 +9,7 @@
 #include "bpf/cuda.h"
 #include "cuda.skel.h"
 #include "gpu/library_scan.h"
+#include "probes/bpf_load.h"
 #include "probes/bpf_util.h"
 
 namespace zerotrace::gpu {
@@ -89,21 +90,19 @@ Status CudaProbe::Attach() {
   skel_ = cuda_bpf__open();
   if (!skel_) return Error{std::string("cuda: cannot open BPF object: ") + std::strerror(errno)};
   if (auto s = filter_.ApplyTo(skel_); !s) return s;
-  if (int err = cuda_bpf__load(skel_); err) {
-    return Error{std::string("cuda: loading BPF programs failed: ") + std::strerror(-err)};
-  }
+  if (auto s = LoadBpfSkeleton(skel_->skeleton, "cuda"); !s) return s;
   rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.cuda_events), OnEvent, this, nullptr);
   if (!rb_) return Error{std::string("cuda: ring buffer setup failed: ") + std::strerror(errno)};
   libs_ = std::make_unique<LibraryAttachments>(
       LibraryAttachmentsOptions{"cuda", options_.proc_root, options_.library_paths,
                                 options_.scan_processes, IsLibcudaPath},
-      filter_, [this](const std::string& path, std::vector<bpf_link*>* links) {
-        return AttachLibrary(path, links);
+      filter_, [this](const std::string& path, int pid, std::vector<bpf_link*>* links) {
+        return AttachLibrary(path, pid, links);
       });
   return Rescan();
 }
 
-Status CudaProbe::AttachLibrary(const std::string& path, std::vector<bpf_link*>* links) {
+Status CudaProbe::AttachLibrary(const std::string& path, int pid, std::vector<bpf_link*>* links) {
   std::string missing;
   // Optional symbols a driver lacks are skipped here rather than left to fail in libbpf (which
   // logs a warning for each).
@@ -116,7 +115,7 @@ Status CudaProbe::AttachLibrary(const std::string& path, std::vector<bpf_link*>*
       continue;
     }
     LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = spec.retprobe, .func_name = spec.symbol);
-    bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), 0, &opts);
+    bpf_link* link = bpf_program__attach_uprobe_opts(prog, pid, path.c_str(), 0, &opts);
     if (!link) {
       if (spec.required) missing += std::string(missing.empty() ? "" : ", ") + spec.symbol;
       continue;

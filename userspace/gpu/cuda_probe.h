@@ -45,6 +45,7 @@ class CudaProbe : public Probe {
   std::string attach_mode() const override { return libs_ ? "uprobe" : "unavailable"; }
   bpf_object* object() const override;
   uint64_t events_lost() const override;
+  size_t uprobe_targets() const override { return libraries().size(); }
 
   // Attaches to newly mapped driver libraries, detaches unmapped ones (LibraryAttachments).
   Status Rescan();
@@ -64,7 +65,7 @@ class CudaProbe : public Probe {
 
  private:
   static int OnEvent(void* ctx, void* data, size_t size);
-  Status AttachLibrary(const std::string& path, std::vector<bpf_link*>* links);
+  Status AttachLibrary(const std::string& path, int pid, std::vector<bpf_link*>* links);
 
   Features& features_;
   ProcessFilter& filter_;

@@ -8,6 +8,7 @@
 
 #include "cupti.skel.h"
 #include "gpu/library_scan.h"
+#include "probes/bpf_load.h"
 #include "probes/bpf_util.h"
 
 namespace zerotrace::gpu {
@@ -43,29 +44,29 @@ Status CuptiProbe::Attach() {
   skel_ = cupti_bpf__open();
   if (!skel_) return Error{std::string("cupti: cannot open BPF object: ") + std::strerror(errno)};
   if (auto s = filter_.ApplyTo(skel_); !s) return s;
-  if (int err = cupti_bpf__load(skel_); err) {
-    return Error{std::string("cupti: loading BPF programs failed: ") + std::strerror(-err)};
-  }
+  if (auto s = LoadBpfSkeleton(skel_->skeleton, "cupti"); !s) return s;
   rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.cupti_events), OnEvent, this, nullptr);
   if (!rb_) return Error{std::string("cupti: ring buffer setup failed: ") + std::strerror(errno)};
   libs_ = std::make_unique<LibraryAttachments>(
       LibraryAttachmentsOptions{"cupti", options_.proc_root, options_.binary_paths,
-                                options_.scan_processes, IsCuptiInjectorPath},
-      filter_, [this](const std::string& path, std::vector<bpf_link*>* links) {
-        return AttachBinary(path, links);
+                                options_.scan_processes, IsCuptiInjectorPath,
+                                !features_.Has(Feature::kBpfCookie)},
+      filter_, [this](const std::string& path, int pid, std::vector<bpf_link*>* links) {
+        return AttachBinary(path, pid, links);
       });
   return Rescan();
 }
 
-Status CuptiProbe::AttachBinary(const std::string& path, std::vector<bpf_link*>* links) {
+Status CuptiProbe::AttachBinary(const std::string& path, int pid, std::vector<bpf_link*>* links) {
   for (const char* probe : kProbes) {
     const std::string prog_name = std::string("cupti_") + probe;
     bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, prog_name.c_str());
     if (!prog) continue;
-    bpf_link* link = bpf_program__attach_usdt(prog, -1, path.c_str(), "zerotrace", probe, nullptr);
+    bpf_link* link = bpf_program__attach_usdt(prog, pid, path.c_str(), "zerotrace", probe, nullptr);
     if (!link) {
       const int err = errno;
       return Error{"cupti: attaching zerotrace:" + std::string(probe) + " in " + path +
+                   (pid >= 0 ? " (pid " + std::to_string(pid) + ")" : "") +
                    " failed: " + std::strerror(err)};
     }
     links->push_back(link);

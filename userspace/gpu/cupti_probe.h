@@ -51,6 +51,7 @@ class CuptiProbe : public Probe {
   std::string attach_mode() const override { return libs_ ? "usdt" : "unavailable"; }
   bpf_object* object() const override;
   uint64_t events_lost() const override;
+  size_t uprobe_targets() const override { return libraries().size(); }
 
   Status Rescan();
   int Poll(int timeout_ms);
@@ -73,7 +74,7 @@ class CuptiProbe : public Probe {
 
  private:
   static int OnEvent(void* ctx, void* data, size_t size);
-  Status AttachBinary(const std::string& path, std::vector<bpf_link*>* links);
+  Status AttachBinary(const std::string& path, int pid, std::vector<bpf_link*>* links);
 
   Features& features_;
   ProcessFilter& filter_;

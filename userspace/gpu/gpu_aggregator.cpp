@@ -10,15 +10,12 @@
 namespace zerotrace::gpu {
 namespace {
 
-constexpr uint64_t kGpuTrackBase = 1000000000;  // above any pid_max: never a real tid
 constexpr size_t kMaxStackCache = 16384;
 constexpr size_t kMaxNamesPerProcess = 65536;
 constexpr const char* kUnknown = "unknown";
 
 const std::vector<double>& KernelBuckets() {
-  static const std::vector<double> b = {1e-6, 5e-6, 1e-5,   5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3,
-                                        5e-3, 1e-2, 2.5e-2, 5e-2, 0.1,  0.5,    1,    5};
-  return b;
+  return metrics::BucketBoundaries(metrics::Buckets::kGpuSeconds);
 }
 
 template <typename T>
@@ -168,41 +165,28 @@ static const char* DriverCallName(uint32_t call) {
   }
 }
 
-size_t GpuAggregator::ProfileKeyHash::operator()(const ProfileKey& k) const {
-  size_t h = std::hash<const void*>()(k.stack);
-  h ^= std::hash<std::string>()(k.kernel) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-  return h ^ (static_cast<size_t>(k.pid) * 0x9e3779b97f4a7c15ULL);
-}
-
 GpuAggregator::GpuAggregator(prometheus::Registry& registry, ProcessCatalog& catalog,
                              GpuSources sources, GpuAggregatorOptions options)
     : registry_(registry),
       catalog_(catalog),
       sources_(std::move(sources)),
       options_(std::move(options)),
-      launches_(CounterFamily(registry, "zerotrace_gpu_kernel_launches_total",
-                              "CUDA kernel launches seen in the driver API (cuLaunchKernel*)")),
-      kernel_duration_(
-          HistogramFamily(registry, "zerotrace_gpu_kernel_duration_seconds",
-                          "GPU execution time of CUDA kernels (CUPTI kernel records)")),
-      memcpy_bytes_(CounterFamily(registry, "zerotrace_gpu_memcpy_bytes_total",
-                                  "Bytes copied by CUDA memcpy operations, by direction")),
-      memcpy_duration_(HistogramFamily(registry, "zerotrace_gpu_memcpy_duration_seconds",
-                                       "Duration of CUDA memcpy operations (GPU time with CUPTI, "
-                                       "else time in the driver call)")),
-      memory_allocated_(GaugeFamily(registry, "zerotrace_gpu_memory_allocated_bytes",
-                                    "Device memory allocated and not yet freed, per process")),
-      busy_(CounterFamily(registry, "zerotrace_gpu_busy_seconds_total",
-                          "Time the GPU executed at least one traced kernel")),
-      sync_wait_(CounterFamily(registry, "zerotrace_cuda_sync_wait_seconds_total",
-                               "CPU time blocked in CUDA synchronization calls")),
+      launches_(CounterFamily(registry, "zerotrace_gpu_kernel_launches_total")),
+      kernel_duration_(HistogramFamily(registry, "zerotrace_gpu_kernel_duration_seconds")),
+      memcpy_bytes_(CounterFamily(registry, "zerotrace_gpu_memcpy_bytes_total")),
+      memcpy_duration_(HistogramFamily(registry, "zerotrace_gpu_memcpy_duration_seconds")),
+      memory_allocated_(GaugeFamily(registry, "zerotrace_gpu_memory_allocated_bytes")),
+      busy_(CounterFamily(registry, "zerotrace_gpu_busy_seconds_total")),
+      sync_wait_(CounterFamily(registry, "zerotrace_cuda_sync_wait_seconds_total")),
       kernel_names_(4096, options_.max_kernel_name_len),
       kernel_labels_(options_.max_kernels_per_service),
       launch_series_(launches_, options_.series_ttl),
       kernel_duration_series_(kernel_duration_, options_.series_ttl),
       memcpy_bytes_series_(memcpy_bytes_, options_.series_ttl),
       memcpy_duration_series_(memcpy_duration_, options_.series_ttl),
-      sync_wait_series_(sync_wait_, options_.series_ttl) {}
+      sync_wait_series_(sync_wait_, options_.series_ttl),
+      profile_(options_.max_profile_stacks),
+      timeline_(options_.max_trace_slices) {}
 
 GpuAggregator::~GpuAggregator() {
   for (auto& [tgid, p] : procs_) {
@@ -222,6 +206,16 @@ GpuAggregator::ProcessState& GpuAggregator::State(uint32_t tgid) {
     } else {
       p.service = kUnknown;
     }
+    // The labels of every GPU series of this process: service_name and, on Kubernetes, the
+    // k8s_* labels the RED and syscall series carry (dashboards filter on them).
+    p.identity = {{"service_name", p.service}};
+    p.identity_key = p.service;
+    if (info) {
+      for (const auto& [k, v] : K8sLabels(info->k8s)) {
+        p.identity[k] = v;
+        p.identity_key.append("\x1f").append(k).append("=").append(v);
+      }
+    }
   }
   if (!p.prepared && options_.symbolizer) {
     options_.symbolizer->Prepare(tgid);
@@ -235,27 +229,31 @@ bool GpuAggregator::HasInjector(uint32_t tgid, const ProcessState& p) const {
 }
 
 FramesPtr GpuAggregator::ResolveStack(StackSource source, uint32_t tgid, ProcessState& p,
-                                      int32_t stack_id) {
+                                      int32_t stack_id, uint64_t caller) {
   (void)p;
   if (stack_id < 0) return nullptr;
-  const uint64_t key = (static_cast<uint64_t>(source) << 63) | (static_cast<uint64_t>(tgid) << 32) |
-                       static_cast<uint32_t>(stack_id);
+  // One stack id can stand for several callers on kernels that drop the caller: the caller is
+  // part of the key.
+  const StackKey key{(static_cast<uint64_t>(source) << 63) | (static_cast<uint64_t>(tgid) << 32) |
+                         static_cast<uint32_t>(stack_id),
+                     caller};
   if (auto it = stack_cache_.find(key); it != stack_cache_.end()) return it->second;
   const auto& reader = source == StackSource::kCuda ? sources_.cuda_stack : sources_.cupti_stack;
   if (!reader) return nullptr;
   std::vector<uint64_t> ips = reader(stack_id);
   if (ips.empty()) return nullptr;
+  if (caller != 0 && (ips.size() < 2 || ips[1] != caller)) ips.insert(ips.begin() + 1, caller);
   auto frames = std::make_shared<Frames>();
   frames->reserve(ips.size());
   for (auto it = ips.rbegin(); it != ips.rend(); ++it) {  // leaf first -> root first
     if (options_.symbolizer) {
-      flamegraph::Frame f = options_.symbolizer->Symbolize(tgid, *it);
-      if (f.kind == flamegraph::FrameKind::kUnknown) f.kind = flamegraph::FrameKind::kUser;
+      profile::Frame f = options_.symbolizer->Symbolize(tgid, *it);
+      if (f.kind == profile::FrameKind::kUnknown) f.kind = profile::FrameKind::kUser;
       frames->push_back(std::move(f));
     } else {
-      flamegraph::Frame f;
+      profile::Frame f;
       f.address = *it;
-      f.kind = flamegraph::FrameKind::kUser;
+      f.kind = profile::FrameKind::kUser;
       frames->push_back(std::move(f));
     }
   }
@@ -277,104 +275,15 @@ FramesPtr GpuAggregator::ResolveStack(StackSource source, uint32_t tgid, Process
   return out;
 }
 
-uint64_t GpuAggregator::GpuTrack(uint32_t tgid, uint32_t device, uint32_t stream) {
-  auto key = std::make_tuple(tgid, device, stream);
-  if (auto it = gpu_tracks_.find(key); it != gpu_tracks_.end()) return it->second;
-  uint64_t n = 0;
-  for (const auto& [k, v] : gpu_tracks_) n += std::get<0>(k) == tgid;
-  const uint64_t tid = kGpuTrackBase + n;
-  gpu_tracks_.emplace(key, tid);
-  track_names_[{tgid, tid}] = "GPU " + std::to_string(device) + " stream " + std::to_string(stream);
-  return tid;
-}
-
-void GpuAggregator::AddRecord(TraceRecord r) {
-  records_.push_back(std::move(r));
-  while (records_.size() > options_.max_trace_slices) records_.pop_front();
-}
-
-chrome::Slice GpuAggregator::ToSlice(const TraceRecord& r) {
-  using Kind = TraceRecord::Kind;
-  chrome::Slice s;
-  s.pid = r.pid;
-  s.tid = r.tid;
-  s.start_ns = r.start_ns;
-  s.duration_ns = r.duration_ns;
-  const bool gpu = r.kind == Kind::kKernel || r.kind == Kind::kMemcpy || r.kind == Kind::kMemset;
-  s.category = gpu ? "gpu" : "cuda";
-  auto dims = [](const int64_t* d) {
-    return std::to_string(d[0]) + "x" + std::to_string(d[1]) + "x" + std::to_string(d[2]);
-  };
-  switch (r.kind) {
-    case Kind::kDriverCall:
-    case Kind::kLaunch:
-      s.name = r.name ? r.name : "unknown";
-      break;
-    case Kind::kKernel:
-      s.name = r.kernel ? r.kernel->short_ : "unknown";
-      break;
-    case Kind::kMemcpy:
-      s.name = std::string("Memcpy ") + (r.detail ? r.detail : "unknown");
-      break;
-    case Kind::kMemset:
-      s.name = "Memset";
-      break;
-  }
-  if (r.kernel && r.kind != Kind::kKernel) s.args["kernel"] = r.kernel->full;
-  if (r.bytes) s.args["bytes"] = r.bytes;
-  if (r.detail && r.kind == Kind::kDriverCall) s.args["kind"] = std::string(r.detail);
-  if (r.kind == Kind::kLaunch || gpu) s.args["correlation_id"] = uint64_t{r.correlation_id};
-  if (r.kind == Kind::kKernel) {
-    if (r.kernel) s.args["kernel"] = r.kernel->full;
-    s.args["grid"] = dims(r.grid);
-    s.args["block"] = dims(r.block);
-    s.args["registers_per_thread"] = uint64_t{r.registers};
-    s.args["shared_memory"] = r.shared_memory;
-  } else if (r.kind == Kind::kDriverCall && r.kernel) {
-    s.args["grid"] = dims(r.grid);
-    s.args["block"] = dims(r.block);
-  }
-  if (gpu) {
-    s.args["device"] = uint64_t{r.device};
-    s.args["stream"] = uint64_t{r.stream};
-  }
-  return s;
-}
-
 void GpuAggregator::UpdateMemoryGauge(ProcessState& p) {
-  if (!p.memory_gauge) p.memory_gauge = &memory_allocated_.Add({{"service_name", p.service}});
-  // Several processes of one service share the series: it holds their sum.
+  if (!p.memory_gauge) p.memory_gauge = &memory_allocated_.Add(p.identity);
+  // Several processes of one service (in one pod) share the series: it holds their sum.
   double total = 0;
   for (const auto& [tgid, q] : procs_) {
-    if (q.service != p.service) continue;
+    if (q.identity_key != p.identity_key) continue;
     total += static_cast<double>(q.driver_alloc_seen ? q.outstanding : q.cupti_outstanding);
   }
   p.memory_gauge->Set(total);
-}
-
-void GpuAggregator::AddProfileSample(uint32_t tgid, const FramesPtr& stack,
-                                     const std::string& kernel, uint64_t ns) {
-  static const FramesPtr kEmpty = std::make_shared<Frames>();
-  const FramesPtr& s = stack ? stack : kEmpty;
-  ProfileKey key{tgid, s.get(), kernel};
-  auto add = [&](std::unordered_map<ProfileKey, ProfileEntry, ProfileKeyHash>& m, bool bounded) {
-    auto it = m.find(key);
-    if (it == m.end()) {
-      if (bounded && m.size() >= options_.max_profile_stacks) {
-        // Full: the time still counts, under the kernel alone.
-        key.stack = kEmpty.get();
-        it = m.try_emplace(key, ProfileEntry{kEmpty, 0}).first;
-        key.stack = s.get();
-      } else {
-        it = m.emplace(key, ProfileEntry{s, 0}).first;
-      }
-    }
-    it->second.ns += ns;
-  };
-  add(profile_, true);
-  for (auto& [id, r] : recordings_) {
-    if (r.pids.empty() || r.pids.count(tgid)) add(r.samples, false);
-  }
 }
 
 void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
@@ -409,7 +318,8 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
       if (!Read(data, size, &e)) return;
       p.driver_alloc_seen = true;
       if (p.allocations.size() >= options_.max_allocations_per_process) break;
-      Allocation a{e.bytes, e.ustack_id, ResolveStack(StackSource::kCuda, h.tgid, p, e.ustack_id)};
+      Allocation a{e.bytes, e.ustack_id,
+                   ResolveStack(StackSource::kCuda, h.tgid, p, e.ustack_id, e.caller), e.caller};
       auto [it, inserted] = p.allocations.try_emplace(e.dptr, a);
       if (!inserted) {  // a free we missed: replace
         p.outstanding -= it->second.bytes;
@@ -424,7 +334,7 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
         r.start_ns = static_cast<int64_t>(h.ts);
         r.name = DriverCallName(h.call);
         r.bytes = e.bytes;
-        AddRecord(std::move(r));
+        timeline_.Add(std::move(r));
       }
       break;
     }
@@ -446,10 +356,8 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
       if (!Read(data, size, &e)) return;
       const char* kind = DriverMemcpyKindName(e.direction);
       if (!HasInjector(h.tgid, p)) {
-        CounterFor(memcpy_bytes_series_, p.service, "kind", kind)
-            .Increment(static_cast<double>(e.bytes));
-        HistogramFor(memcpy_duration_series_, p.service, "kind", kind)
-            .Observe(Seconds(e.duration_ns));
+        CounterFor(memcpy_bytes_series_, p, "kind", kind).Increment(static_cast<double>(e.bytes));
+        HistogramFor(memcpy_duration_series_, p, "kind", kind).Observe(Seconds(e.duration_ns));
       }
       {
         TraceRecord r;
@@ -460,7 +368,7 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
         r.name = DriverCallName(h.call);
         r.detail = kind;
         r.bytes = e.bytes;
-        AddRecord(std::move(r));
+        timeline_.Add(std::move(r));
       }
       break;
     }
@@ -470,7 +378,7 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
       // With the injector, CUPTI's synchronization records cover every sync (the runtime does
       // not always go through the exported driver symbols); counting both would double.
       if (!HasInjector(h.tgid, p)) {
-        CounterFor(sync_wait_series_, p.service, "call", SyncCallName(h.call))
+        CounterFor(sync_wait_series_, p, "call", SyncCallName(h.call))
             .Increment(Seconds(e.duration_ns));
       }
       {
@@ -480,7 +388,7 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
         r.start_ns = static_cast<int64_t>(h.ts);
         r.duration_ns = static_cast<int64_t>(e.duration_ns);
         r.name = DriverCallName(h.call);
-        AddRecord(std::move(r));
+        timeline_.Add(std::move(r));
       }
       break;
     }
@@ -490,33 +398,34 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
 }
 
 template <typename Metric, typename... Args>
-Metric& GpuAggregator::SeriesFor(ExpiringSeries<Metric>& series, const std::string& service,
+Metric& GpuAggregator::SeriesFor(ExpiringSeries<Metric>& series, const ProcessState& p,
                                  const char* label_name, const std::string& label_value,
                                  Args&&... args) {
   const uint64_t now = SteadyNs();
-  service_last_ns_[service] = now;
-  std::string key = service;
+  service_last_ns_[p.service] = now;
+  std::string key = p.identity_key;
   key.push_back('\x1f');
   key += label_value;
   return series.Get(
       key, now,
       [&] {
-        return prometheus::Labels{{"service_name", service}, {label_name, label_value}};
+        prometheus::Labels labels = p.identity;
+        labels[label_name] = label_value;
+        return labels;
       },
       std::forward<Args>(args)...);
 }
 
 prometheus::Counter& GpuAggregator::CounterFor(ExpiringSeries<prometheus::Counter>& series,
-                                               const std::string& service, const char* label_name,
+                                               const ProcessState& p, const char* label_name,
                                                const std::string& label_value) {
-  return SeriesFor(series, service, label_name, label_value);
+  return SeriesFor(series, p, label_name, label_value);
 }
 
 prometheus::Histogram& GpuAggregator::HistogramFor(ExpiringSeries<prometheus::Histogram>& series,
-                                                   const std::string& service,
-                                                   const char* label_name,
+                                                   const ProcessState& p, const char* label_name,
                                                    const std::string& label_value) {
-  return SeriesFor(series, service, label_name, label_value, KernelBuckets());
+  return SeriesFor(series, p, label_name, label_value, KernelBuckets());
 }
 
 void GpuAggregator::RemoveIdleSeries(uint64_t now_ns) {
@@ -557,7 +466,7 @@ void GpuAggregator::HandleLaunch(const void* data) {
   static const std::string kNoName;
   const std::string& mangled = name_id == p.names.end() ? kNoName : name_id->second;
   const auto names = kernel_names_.Get(mangled);
-  CounterFor(launch_series_, p.service, "kernel", kernel_labels_.Bound(p.service, names->short_))
+  CounterFor(launch_series_, p, "kernel", kernel_labels_.Bound(p.service, names->short_))
       .Increment();
   if (!HasInjector(e.hdr.tgid, p)) {
     TraceRecord r;
@@ -572,7 +481,7 @@ void GpuAggregator::HandleLaunch(const void* data) {
     r.block[0] = e.block_x;
     r.block[1] = e.block_y;
     r.block[2] = e.block_z;
-    AddRecord(std::move(r));
+    timeline_.Add(std::move(r));
   }
 }
 
@@ -603,14 +512,14 @@ void GpuAggregator::OnCuptiEvent(const void* data, size_t size) {
       TraceRecord t;
       t.kind = TraceRecord::Kind::kMemset;
       t.pid = h.tgid;
-      t.tid = GpuTrack(h.tgid, r.device_id, r.stream_id);
+      t.tid = timeline_.GpuTrack(h.tgid, r.device_id, r.stream_id);
       t.start_ns = static_cast<int64_t>(r.start);
       t.duration_ns = static_cast<int64_t>(r.end > r.start ? r.end - r.start : 0);
       t.bytes = r.bytes;
       t.correlation_id = r.correlation_id;
       t.device = r.device_id;
       t.stream = r.stream_id;
-      AddRecord(std::move(t));
+      timeline_.Add(std::move(t));
       break;
     }
     case CUPTI_EV_MEMORY: {
@@ -635,7 +544,7 @@ void GpuAggregator::OnCuptiEvent(const void* data, size_t size) {
       cupti_sync_event e;
       if (!Read(data, size, &e)) return;
       if (e.rec.end > e.rec.start) {
-        CounterFor(sync_wait_series_, p.service, "call", CuptiSyncName(e.rec.type))
+        CounterFor(sync_wait_series_, p, "call", CuptiSyncName(e.rec.type))
             .Increment(Seconds(e.rec.end - e.rec.start));
       }
       break;
@@ -667,7 +576,7 @@ void GpuAggregator::HandleCuptiKernel(const cupti_kernel_event& e) {
   const auto names = kernel_names_.Get(CString(e.name, sizeof(e.name)));
   const uint64_t ns = r.end > r.start ? r.end - r.start : 0;
   const std::string& label = kernel_labels_.Bound(p.service, names->short_);
-  HistogramFor(kernel_duration_series_, p.service, "kernel", label).Observe(Seconds(ns));
+  HistogramFor(kernel_duration_series_, p, "kernel", label).Observe(Seconds(ns));
   // Busy time: the union of kernel intervals per device (records arrive roughly in order).
   uint64_t& until = busy_until_[r.device_id];
   uint64_t busy = 0;
@@ -690,9 +599,9 @@ void GpuAggregator::HandleCuptiKernel(const cupti_kernel_event& e) {
     stack = ResolveStack(StackSource::kCupti, tgid, p, launch->ustack_id);
     if (stack) ++stats_.kernels_with_launch_stack;
   }
-  AddProfileSample(tgid, stack, names->full, ns);
+  profile_.Add(tgid, stack, names->full, ns);
 
-  const uint64_t track = GpuTrack(tgid, r.device_id, r.stream_id);
+  const uint64_t track = timeline_.GpuTrack(tgid, r.device_id, r.stream_id);
   TraceRecord k;
   k.kind = TraceRecord::Kind::kKernel;
   k.pid = tgid;
@@ -711,7 +620,7 @@ void GpuAggregator::HandleCuptiKernel(const cupti_kernel_event& e) {
   k.block[0] = r.block_x;
   k.block[1] = r.block_y;
   k.block[2] = r.block_z;
-  AddRecord(std::move(k));
+  timeline_.Add(std::move(k));
   if (launch && options_.on_kernel) {
     GpuKernelRun e;
     e.tgid = tgid;
@@ -738,19 +647,9 @@ void GpuAggregator::HandleCuptiKernel(const cupti_kernel_event& e) {
     l.name = LaunchCallName(launch->cbid, launch->domain);
     l.kernel = names;
     l.correlation_id = r.correlation_id;
-    AddRecord(std::move(l));
-    chrome::Flow f;
-    f.id = next_flow_id_++;
-    f.name = "launch";
-    f.category = "launch";
-    f.from_pid = tgid;
-    f.from_tid = launch->tid;
-    f.from_ns = static_cast<int64_t>(launch->ts);
-    f.to_pid = tgid;
-    f.to_tid = track;
-    f.to_ns = static_cast<int64_t>(r.start);
-    flows_.push_back(std::move(f));
-    while (flows_.size() > options_.max_trace_slices / 2 + 1) flows_.pop_front();
+    timeline_.Add(std::move(l));
+    timeline_.AddLaunchArrow(tgid, launch->tid, static_cast<int64_t>(launch->ts), track,
+                             static_cast<int64_t>(r.start));
   }
 }
 
@@ -760,12 +659,12 @@ void GpuAggregator::HandleCuptiMemcpy(const cupti_memcpy_event& e) {
   const auto& r = e.rec;
   const char* kind = MemcpyKindName(r.copy_kind);
   const uint64_t ns = r.end > r.start ? r.end - r.start : 0;
-  CounterFor(memcpy_bytes_series_, p.service, "kind", kind).Increment(static_cast<double>(r.bytes));
-  HistogramFor(memcpy_duration_series_, p.service, "kind", kind).Observe(Seconds(ns));
+  CounterFor(memcpy_bytes_series_, p, "kind", kind).Increment(static_cast<double>(r.bytes));
+  HistogramFor(memcpy_duration_series_, p, "kind", kind).Observe(Seconds(ns));
   TraceRecord t;
   t.kind = TraceRecord::Kind::kMemcpy;
   t.pid = tgid;
-  t.tid = GpuTrack(tgid, r.device_id, r.stream_id);
+  t.tid = timeline_.GpuTrack(tgid, r.device_id, r.stream_id);
   t.start_ns = static_cast<int64_t>(r.start);
   t.duration_ns = static_cast<int64_t>(ns);
   t.detail = kind;
@@ -773,100 +672,32 @@ void GpuAggregator::HandleCuptiMemcpy(const cupti_memcpy_event& e) {
   t.correlation_id = r.correlation_id;
   t.device = r.device_id;
   t.stream = r.stream_id;
-  AddRecord(std::move(t));
+  timeline_.Add(std::move(t));
 }
 
-flamegraph::Profile GpuAggregator::ToProfile(
-    const std::unordered_map<ProfileKey, ProfileEntry, ProfileKeyHash>& samples,
-    const std::set<uint32_t>& pids) const {
-  flamegraph::Profile out;
-  out.type = flamegraph::ProfileType::kGpu;
-  for (const auto& [key, entry] : samples) {
-    if (!pids.empty() && !pids.count(key.pid)) continue;
-    flamegraph::StackSample s;
-    s.pid = key.pid;
-    auto it = procs_.find(key.pid);
-    s.process = it != procs_.end() ? it->second.service : kUnknown;
-    if (entry.stack) s.frames = *entry.stack;
-    if (s.frames.empty()) {
-      flamegraph::Frame unknown;
-      unknown.function = "[unknown launch site]";
-      unknown.kind = flamegraph::FrameKind::kUser;
-      s.frames.push_back(std::move(unknown));
-    }
-    flamegraph::Frame gpu;
-    gpu.function = key.kernel;
-    gpu.kind = flamegraph::FrameKind::kGpu;
-    s.frames.push_back(std::move(gpu));
-    s.value = entry.ns;
-    out.samples.push_back(std::move(s));
-  }
-  // Deterministic order: by process, then stack text.
-  std::sort(out.samples.begin(), out.samples.end(),
-            [](const flamegraph::StackSample& a, const flamegraph::StackSample& b) {
-              if (a.pid != b.pid) return a.pid < b.pid;
-              const size_t n = std::min(a.frames.size(), b.frames.size());
-              for (size_t i = 0; i < n; i++) {
-                const std::string fa = flamegraph::FrameName(a.frames[i]);
-                const std::string fb = flamegraph::FrameName(b.frames[i]);
-                if (fa != fb) return fa < fb;
-              }
-              return a.frames.size() < b.frames.size();
-            });
-  flamegraph::MergeIdenticalStacks(out);
-  return out;
-}
-
-flamegraph::Profile GpuAggregator::Profile(const std::set<uint32_t>& pids) const {
+profile::Profile GpuAggregator::Profile(const std::set<uint32_t>& pids) const {
   std::lock_guard<std::mutex> lock(mu_);
-  return ToProfile(profile_, pids);
+  return profile_.Cumulative(pids, [this](uint32_t pid) { return ServiceOf(pid); });
 }
 
 GpuAggregator::RecordingId GpuAggregator::StartRecording(std::set<uint32_t> pids) {
   std::lock_guard<std::mutex> lock(mu_);
-  const RecordingId id = next_recording_++;
-  recordings_[id].pids = std::move(pids);
-  return id;
+  return profile_.StartRecording(std::move(pids));
 }
 
-flamegraph::Profile GpuAggregator::StopRecording(RecordingId id) {
+profile::Profile GpuAggregator::StopRecording(RecordingId id) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = recordings_.find(id);
-  if (it == recordings_.end())
-    return flamegraph::Profile{flamegraph::ProfileType::kGpu, {}, 0, 0, 0};
-  flamegraph::Profile p = ToProfile(it->second.samples, {});
-  recordings_.erase(it);
-  return p;
+  return profile_.StopRecording(id, [this](uint32_t pid) { return ServiceOf(pid); });
+}
+
+std::string GpuAggregator::ServiceOf(uint32_t pid) const {
+  auto it = procs_.find(pid);
+  return it != procs_.end() ? it->second.service : kUnknown;
 }
 
 chrome::Trace GpuAggregator::ChromeTrace(const std::set<uint32_t>& pids, int64_t since_ns) const {
   std::lock_guard<std::mutex> lock(mu_);
-  chrome::Trace t;
-  t.metadata["tool"] = "zerotrace";
-  t.metadata["clock"] = "CLOCK_MONOTONIC";
-  std::set<uint32_t> seen_pids;
-  std::set<std::pair<uint32_t, uint64_t>> seen_tracks;
-  for (const auto& r : records_) {
-    if (r.start_ns < since_ns || (!pids.empty() && !pids.count(r.pid))) continue;
-    t.slices.push_back(ToSlice(r));
-    seen_pids.insert(r.pid);
-    seen_tracks.insert({r.pid, r.tid});
-  }
-  for (const auto& f : flows_) {
-    if (f.from_ns < since_ns || (!pids.empty() && !pids.count(f.from_pid))) continue;
-    t.flows.push_back(f);
-  }
-  for (uint32_t pid : seen_pids) {
-    auto it = procs_.find(pid);
-    const std::string service = it != procs_.end() ? it->second.service : kUnknown;
-    t.names.push_back({pid, 0, true, service + " (pid " + std::to_string(pid) + ")", 0});
-  }
-  for (const auto& [pid, tid] : seen_tracks) {
-    if (auto it = track_names_.find({pid, tid}); it != track_names_.end()) {
-      t.names.push_back({pid, tid, false, it->second, static_cast<int64_t>(tid)});
-    }
-  }
-  return t;
+  return timeline_.Trace(pids, since_ns, [this](uint32_t pid) { return ServiceOf(pid); });
 }
 
 std::vector<ProcessLeaks> GpuAggregator::Leaks(size_t top_sites) const {
@@ -888,11 +719,11 @@ std::vector<ProcessLeaks> GpuAggregator::Leaks(size_t top_sites) const {
     ProcessLeaks l;
     l.pid = tgid;
     l.service = p.service;
-    std::map<int32_t, LeakSite> sites;
+    std::map<std::pair<int32_t, uint64_t>, LeakSite> sites;
     for (const auto& [ptr, a] : p.allocations) {
       l.outstanding_bytes += a.bytes;
       ++l.outstanding_allocations;
-      LeakSite& s = sites[a.stack_id];
+      LeakSite& s = sites[{a.stack_id, a.caller}];
       s.stack_id = a.stack_id;
       s.bytes += a.bytes;
       ++s.allocations;
@@ -927,7 +758,7 @@ std::string GpuAggregator::LeakReport(size_t top_n) const {
         continue;
       }
       for (auto it = s.stack->rbegin(); it != s.stack->rend(); ++it) {  // leaf first, like gdb
-        out << "    " << flamegraph::FrameName(*it) << "\n";
+        out << "    " << profile::FrameName(*it) << "\n";
       }
     }
   }
@@ -937,7 +768,7 @@ std::string GpuAggregator::LeakReport(size_t top_n) const {
 void GpuAggregator::ForgetStacks(bool cuda, bool cupti) {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto it = stack_cache_.begin(); it != stack_cache_.end();) {
-    const bool is_cupti = (it->first >> 63) != 0;
+    const bool is_cupti = (it->first.id >> 63) != 0;
     it = (is_cupti ? cupti : cuda) ? stack_cache_.erase(it) : std::next(it);
   }
 }
@@ -946,7 +777,7 @@ void GpuAggregator::ForgetProcesses(const std::vector<uint32_t>& pids) {
   std::lock_guard<std::mutex> lock(mu_);
   for (uint32_t pid : pids) {
     for (auto it = stack_cache_.begin(); it != stack_cache_.end();) {
-      const uint32_t tgid = static_cast<uint32_t>((it->first >> 32) & 0x7fffffffu);
+      const uint32_t tgid = static_cast<uint32_t>((it->first.id >> 32) & 0x7fffffffu);
       it = tgid == pid ? stack_cache_.erase(it) : std::next(it);
     }
     auto it = procs_.find(pid);
@@ -967,12 +798,7 @@ void GpuAggregator::ForgetProcesses(const std::vector<uint32_t>& pids) {
         memory_allocated_.Remove(gone.memory_gauge);
       }
     }
-    for (auto t = gpu_tracks_.begin(); t != gpu_tracks_.end();) {
-      t = std::get<0>(t->first) == pid ? gpu_tracks_.erase(t) : std::next(t);
-    }
-    for (auto t = track_names_.begin(); t != track_names_.end();) {
-      t = t->first.first == pid ? track_names_.erase(t) : std::next(t);
-    }
+    timeline_.ForgetProcess(pid);
     if (options_.symbolizer) options_.symbolizer->Forget(pid);
   }
 }

@@ -25,15 +25,14 @@
 #include "chrome/trace.h"
 #include "core/expiring_series.h"
 #include "core/gpu_kernel_run.h"
-#include "flamegraph/profile.h"
+#include "gpu/gpu_profile.h"
+#include "gpu/gpu_timeline.h"
 #include "gpu/kernel_names.h"
 #include "process/process_catalog.h"
+#include "profile/profile.h"
 #include "symbolizer/symbolizer.h"
 
 namespace zerotrace::gpu {
-
-using Frames = std::vector<flamegraph::Frame>;  // root first
-using FramesPtr = std::shared_ptr<const Frames>;
 
 // What the events only reference, looked up in the probes' maps. Any member may be empty (tests,
 // or a probe that is not attached): stacks then stay empty and every process counts as one
@@ -103,7 +102,7 @@ struct GpuAggregatorStats {
 // Thread-safe: the daemon polls on one thread and serves reports on others.
 class GpuAggregator {
  public:
-  using RecordingId = uint64_t;
+  using RecordingId = GpuProfile::RecordingId;
 
   GpuAggregator(prometheus::Registry& registry, ProcessCatalog& catalog, GpuSources sources,
                 GpuAggregatorOptions options = {});
@@ -117,10 +116,10 @@ class GpuAggregator {
 
   // GPU flamegraph (type kGpu, ns of kernel execution): CPU launch stack + `[gpu] kernel`.
   // Cumulative since start (bounded), for `pids` (empty = all).
-  flamegraph::Profile Profile(const std::set<uint32_t>& pids = {}) const;
+  profile::Profile Profile(const std::set<uint32_t>& pids = {}) const;
   // A recording collects the kernels processed between Start and Stop.
   RecordingId StartRecording(std::set<uint32_t> pids = {});
-  flamegraph::Profile StopRecording(RecordingId id);
+  profile::Profile StopRecording(RecordingId id);
 
   // Chrome trace of the retained records (the last max_trace_slices) that started at or after
   // `since_ns` (CLOCK_MONOTONIC), for `pids` (empty = all).
@@ -147,9 +146,12 @@ class GpuAggregator {
     uint64_t bytes = 0;
     int32_t stack_id = -1;
     FramesPtr stack;
+    uint64_t caller = 0;  // with stack_id, names the site (see ResolveStack)
   };
   struct ProcessState {
     std::string service;
+    prometheus::Labels identity;     // service_name + k8s_* labels of every series of the process
+    std::string identity_key;        // the same as one map key (service, then k8s name=value)
     bool driver_seen = false;        // any cuda uprobe event
     bool driver_alloc_seen = false;  // any cuda uprobe allocation
     bool cupti_seen = false;
@@ -163,68 +165,28 @@ class GpuAggregator {
     bool prepared = false;
     prometheus::Gauge* memory_gauge = nullptr;
   };
-  struct ProfileKey {
-    uint32_t pid;
-    const Frames* stack;  // interned: same pointer = same stack
-    std::string kernel;
-    bool operator==(const ProfileKey&) const = default;
-  };
-  struct ProfileKeyHash {
-    size_t operator()(const ProfileKey& k) const;
-  };
-  struct ProfileEntry {
-    FramesPtr stack;
-    uint64_t ns = 0;
-  };
-  struct Recording {
-    std::set<uint32_t> pids;
-    std::unordered_map<ProfileKey, ProfileEntry, ProfileKeyHash> samples;
-  };
-
   ProcessState& State(uint32_t tgid);
   bool HasInjector(uint32_t tgid, const ProcessState& p) const;
   enum class StackSource { kCuda = 0, kCupti = 1 };
-  FramesPtr ResolveStack(StackSource source, uint32_t tgid, ProcessState& p, int32_t stack_id);
-  uint64_t GpuTrack(uint32_t tgid, uint32_t device, uint32_t stream);
-  // One retained Chrome trace slice, compact (the ring holds up to max_trace_slices of them);
-  // turned into a chrome::Slice only when a trace is asked for.
-  struct TraceRecord {
-    enum class Kind : uint8_t { kDriverCall, kLaunch, kKernel, kMemcpy, kMemset };
-    Kind kind = Kind::kDriverCall;
-    uint32_t pid = 0;
-    uint64_t tid = 0;  // thread, or a GPU track
-    int64_t start_ns = 0;
-    int64_t duration_ns = 0;
-    const char* name = nullptr;    // static: the driver call / launch API
-    const char* detail = nullptr;  // static: memcpy kind
-    std::shared_ptr<const KernelNameCache::Names> kernel;
-    uint64_t bytes = 0;
-    uint32_t correlation_id = 0;
-    uint32_t device = 0;
-    uint32_t stream = 0;
-    uint32_t registers = 0;
-    int64_t shared_memory = 0;
-    int64_t grid[3] = {0, 0, 0};
-    int64_t block[3] = {0, 0, 0};
-  };
-  void AddRecord(TraceRecord r);
-  static chrome::Slice ToSlice(const TraceRecord& r);
+  // `caller`: the return address at a uprobe's function entry (0: unknown), put back as the
+  // second frame where the kernel's walk left it out (bpf/cuda.h, cuda_entry.caller).
+  FramesPtr ResolveStack(StackSource source, uint32_t tgid, ProcessState& p, int32_t stack_id,
+                         uint64_t caller = 0);
+  using TraceRecord = GpuTimeline::Record;
   void UpdateMemoryGauge(ProcessState& p);
-  void AddProfileSample(uint32_t tgid, const FramesPtr& stack, const std::string& kernel,
-                        uint64_t ns);
-  flamegraph::Profile ToProfile(
-      const std::unordered_map<ProfileKey, ProfileEntry, ProfileKeyHash>& samples,
-      const std::set<uint32_t>& pids) const;
+  // A process's service, "unknown" once forgotten (the profile's stack roots).
+  std::string ServiceOf(uint32_t pid) const;
 
-  // The series of (service, second label) in `series`; marks the service active.
+  // The series of (the process's identity labels, second label) in `series`; marks the service
+  // active.
   template <typename Metric, typename... Args>
-  Metric& SeriesFor(ExpiringSeries<Metric>& series, const std::string& service,
-                    const char* label_name, const std::string& label_value, Args&&... args);
+  Metric& SeriesFor(ExpiringSeries<Metric>& series, const ProcessState& p, const char* label_name,
+                    const std::string& label_value, Args&&... args);
   prometheus::Counter& CounterFor(ExpiringSeries<prometheus::Counter>& series,
-                                  const std::string& service, const char* label_name,
+                                  const ProcessState& p, const char* label_name,
                                   const std::string& label_value);
   prometheus::Histogram& HistogramFor(ExpiringSeries<prometheus::Histogram>& series,
-                                      const std::string& service, const char* label_name,
+                                      const ProcessState& p, const char* label_name,
                                       const std::string& label_value);
   void HandleLaunch(const void* data);
   void HandleCuptiKernel(const cupti_kernel_event& e);
@@ -259,17 +221,20 @@ class GpuAggregator {
   std::unordered_map<uint32_t, uint64_t> busy_until_;
   // Resolved stacks by (source, tgid, stack id): ids are stable while the stack maps are not
   // cleared, and interning lets profile keys compare stacks by pointer. Bounded.
-  std::unordered_map<uint64_t, FramesPtr> stack_cache_;
-  // Cumulative GPU profile and recordings.
-  std::unordered_map<ProfileKey, ProfileEntry, ProfileKeyHash> profile_;
-  std::map<RecordingId, Recording> recordings_;
-  RecordingId next_recording_ = 1;
-  // Chrome trace rings.
-  std::deque<TraceRecord> records_;
-  std::deque<chrome::Flow> flows_;
-  uint64_t next_flow_id_ = 1;
-  std::map<std::tuple<uint32_t, uint32_t, uint32_t>, uint64_t> gpu_tracks_;  // -> tid
-  std::map<std::pair<uint32_t, uint64_t>, std::string> track_names_;
+  struct StackKey {
+    uint64_t id;  // source, tgid, stack id
+    uint64_t caller;
+    bool operator==(const StackKey&) const = default;
+  };
+  struct StackKeyHash {
+    size_t operator()(const StackKey& k) const {
+      return std::hash<uint64_t>()(k.id) ^
+             (std::hash<uint64_t>()(k.caller) * 0x9e3779b97f4a7c15ull);
+    }
+  };
+  std::unordered_map<StackKey, FramesPtr, StackKeyHash> stack_cache_;
+  GpuProfile profile_;    // the GPU flamegraph: cumulative and recordings
+  GpuTimeline timeline_;  // the Chrome trace
   GpuAggregatorStats stats_;
 };
 

@@ -17,12 +17,6 @@
 
 namespace zerotrace::gpu {
 
-int64_t MonotonicNowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
-}
-
 Result<std::unique_ptr<GpuTracing>> GpuTracing::Create(Features& features, ProcessFilter& filter,
                                                        ProcessCatalog& catalog,
                                                        prometheus::Registry& registry,
@@ -160,13 +154,13 @@ Status GpuTracing::Rescan() {
   return Status::Ok();
 }
 
-flamegraph::Profile GpuTracing::GpuProfile(uint32_t pid) const {
+profile::Profile GpuTracing::GpuProfile(uint32_t pid) const {
   return aggregator_->Profile(pid ? std::set<uint32_t>{pid} : std::set<uint32_t>{});
 }
 
-flamegraph::Profile GpuTracing::Record(std::chrono::milliseconds duration, std::set<uint32_t> pids,
-                                       std::chrono::milliseconds poll_interval,
-                                       const std::function<bool()>& stop) {
+profile::Profile GpuTracing::Record(std::chrono::milliseconds duration, std::set<uint32_t> pids,
+                                    std::chrono::milliseconds poll_interval,
+                                    const std::function<bool()>& stop) {
   Poll(0);
   const auto id = aggregator_->StartRecording(std::move(pids));
   const auto start = std::chrono::steady_clock::now();
@@ -179,7 +173,7 @@ flamegraph::Profile GpuTracing::Record(std::chrono::milliseconds duration, std::
     Poll(static_cast<int>(std::max<int64_t>(0, std::min(left, poll_interval).count())));
   }
   Poll(0);
-  flamegraph::Profile p = aggregator_->StopRecording(id);
+  profile::Profile p = aggregator_->StopRecording(id);
   p.start_unix_ns = start_unix;
   p.duration_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
@@ -203,19 +197,19 @@ Status GpuTracing::WriteChromeTrace(const std::string& path, uint32_t pid, int64
 }
 
 Result<std::vector<std::string>> GpuTracing::WriteFiles(const std::string& dir,
-                                                        const flamegraph::Profile& profile,
+                                                        const profile::Profile& profile,
                                                         uint32_t pid, int64_t since_ns) const {
   std::vector<std::string> written;
   const std::string folded = dir + "/gpu.folded";
-  if (auto s = flamegraph::FoldedWriter::WriteFile(profile, folded); !s) return Error{s.error};
+  if (auto s = flamegraph::FoldedWriter::WriteFile(profile, folded); !s) return Error{s.message()};
   written.push_back(folded);
   const std::string svg = dir + "/gpu.svg";
   if (auto s = flamegraph::SvgFlamegraphWriter().WriteFile(profile, svg); !s) {
-    return Error{s.error};
+    return Error{s.message()};
   }
   written.push_back(svg);
   const std::string pprof = dir + "/gpu.pb.gz";
-  if (auto s = flamegraph::PprofWriter().WriteFile(profile, pprof); !s) return Error{s.error};
+  if (auto s = flamegraph::PprofWriter().WriteFile(profile, pprof); !s) return Error{s.message()};
   written.push_back(pprof);
   const std::string trace = dir + "/gpu_trace.json";
   if (auto s = WriteChromeTrace(trace, pid, since_ns); !s) return Error{s.message()};
@@ -223,14 +217,14 @@ Result<std::vector<std::string>> GpuTracing::WriteFiles(const std::string& dir,
   return written;
 }
 
-std::string GpuTracing::Summary(const flamegraph::Profile& profile, size_t top_n) const {
+std::string GpuTracing::Summary(const profile::Profile& profile, size_t top_n) const {
   std::ostringstream out;
-  const uint64_t total = flamegraph::TotalValue(profile);
+  const uint64_t total = profile::TotalValue(profile);
   out << "GPU kernels by GPU time (" << total / 1000 << " us in all)\n";
-  const auto top = flamegraph::TopFunctions(profile, top_n, flamegraph::TopOrder::kBySelf);
+  const auto top = profile::TopFunctions(profile, top_n, profile::TopOrder::kBySelf);
   size_t rows = 0;
   for (const auto& f : top) {
-    if (f.kind != flamegraph::FrameKind::kGpu || f.self == 0) continue;
+    if (f.kind != profile::FrameKind::kGpu || f.self == 0) continue;
     char line[64];
     std::snprintf(line, sizeof(line), "  %12.3f ms %6.1f%%  ", static_cast<double>(f.self) / 1e6,
                   total ? 100.0 * static_cast<double>(f.self) / static_cast<double>(total) : 0.0);

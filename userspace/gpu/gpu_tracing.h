@@ -15,13 +15,13 @@
 
 #include "core/features.h"
 #include "core/result.h"
-#include "flamegraph/profile.h"
 #include "gpu/cuda_probe.h"
 #include "gpu/cupti_probe.h"
 #include "gpu/gpu_aggregator.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"
 #include "process/process_catalog.h"
+#include "profile/profile.h"
 
 namespace zerotrace::gpu {
 
@@ -69,13 +69,12 @@ class GpuTracing {
   void RemoveIdleSeries(uint64_t now_ns) { aggregator_->RemoveIdleSeries(now_ns); }
 
   // GPU flamegraph since start (pid 0 = all processes).
-  flamegraph::Profile GpuProfile(uint32_t pid = 0) const;
+  profile::Profile GpuProfile(uint32_t pid = 0) const;
   // GPU flamegraph of the kernels processed during `duration` (polls every `poll_interval`
   // itself; stop() ends early). For `/flamegraph?type=gpu&seconds=N` and `attach --profile gpu`.
-  flamegraph::Profile Record(
-      std::chrono::milliseconds duration, std::set<uint32_t> pids = {},
-      std::chrono::milliseconds poll_interval = std::chrono::milliseconds(200),
-      const std::function<bool()>& stop = {});
+  profile::Profile Record(std::chrono::milliseconds duration, std::set<uint32_t> pids = {},
+                          std::chrono::milliseconds poll_interval = std::chrono::milliseconds(200),
+                          const std::function<bool()>& stop = {});
   // Chrome trace JSON of the retained records since `since_ns` (CLOCK_MONOTONIC; 0 = all).
   std::string ChromeTraceJson(uint32_t pid = 0, int64_t since_ns = 0) const;
   Status WriteChromeTrace(const std::string& path, uint32_t pid = 0, int64_t since_ns = 0) const;
@@ -83,10 +82,10 @@ class GpuTracing {
   // `attach --profile gpu`: writes gpu.folded, gpu.svg, gpu.pb.gz (from `profile`) and
   // gpu_trace.json (records of `pid`, 0 = all, since `since_ns`) into `dir`; returns the paths.
   Result<std::vector<std::string>> WriteFiles(const std::string& dir,
-                                              const flamegraph::Profile& profile, uint32_t pid = 0,
+                                              const profile::Profile& profile, uint32_t pid = 0,
                                               int64_t since_ns = 0) const;
   // Terminal summary: the `top_n` kernels by GPU time in `profile`, then the leak report.
-  std::string Summary(const flamegraph::Profile& profile, size_t top_n = 15) const;
+  std::string Summary(const profile::Profile& profile, size_t top_n = 15) const;
 
   GpuAggregator& aggregator() { return *aggregator_; }
   CudaProbe* cuda_probe() { return cuda_attached_ ? cuda_.get() : nullptr; }
@@ -111,8 +110,5 @@ class GpuTracing {
   std::map<uint32_t, std::pair<bool, std::chrono::steady_clock::time_point>> injector_cache_;
   std::vector<std::string> warnings_;
 };
-
-// CLOCK_MONOTONIC now in ns (the clock of every GPU and BPF timestamp).
-int64_t MonotonicNowNs();
 
 }  // namespace zerotrace::gpu

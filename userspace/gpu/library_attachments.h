@@ -26,6 +26,10 @@ struct LibraryAttachmentsOptions {
   // Scan PROC_ROOT/*/maps for libraries `match` accepts at every Rescan().
   bool scan_processes = true;
   LibraryMatcher match;
+  // One attachment per (file, process) instead of one per file for all processes: libbpf
+  // attaches USDT probes in a shared object (PIE executables included) for every process only
+  // with BPF cookies (Linux 5.15+).
+  bool per_process = false;
 };
 
 // The links a probe holds on shared libraries, one set per distinct library file (device,
@@ -37,7 +41,9 @@ class LibraryAttachments {
  public:
   // Attaches the probe's programs to the file at `path`, appending each link to `links`. On
   // failure the links already appended are destroyed by the caller of AttachFn.
-  using AttachFn = std::function<Status(const std::string& path, std::vector<bpf_link*>* links)>;
+  // `pid`: -1 for every process, else that process only (options.per_process).
+  using AttachFn =
+      std::function<Status(const std::string& path, int pid, std::vector<bpf_link*>* links)>;
 
   LibraryAttachments(LibraryAttachmentsOptions options, ProcessFilter& filter, AttachFn attach);
   ~LibraryAttachments();  // destroys every link: must run before the BPF object is closed
@@ -57,14 +63,21 @@ class LibraryAttachments {
     std::string path;
     std::vector<bpf_link*> links;
   };
+  // A file (device, inode) and the process it is attached in (-1: all).
+  struct Key {
+    dev_t device = 0;
+    ino_t inode = 0;
+    int pid = -1;
+    auto operator<=>(const Key&) const = default;
+  };
   static void Detach(Attached& a);
 
   LibraryAttachmentsOptions options_;
   ProcessFilter& filter_;
   AttachFn attach_;
   mutable std::mutex mu_;  // guards everything below
-  std::map<LibraryKey, Attached> libs_;
-  std::set<LibraryKey> failed_;
+  std::map<Key, Attached> libs_;
+  std::set<Key> failed_;
   std::set<uint32_t> mapping_pids_;
 };
 

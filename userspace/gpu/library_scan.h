@@ -35,12 +35,11 @@ using LibraryKey = std::pair<dev_t, ino_t>;
 
 // Brings `attached` in line with `want` (key -> path): detaches libraries no longer mapped,
 // attaches new ones, and remembers failures in `failed` (bounded) so they are not retried every
-// scan. `attach(path, Attached*)` returns a Status-like value with ok()/message(). Returns the
+// scan. `attach(key, path, Attached*)` returns a Status-like value with ok()/message(). Returns the
 // attach errors joined with "; " (empty when none).
-template <typename Attached, typename AttachFn, typename DetachFn>
-std::string ReconcileLibraries(std::map<LibraryKey, Attached>& attached,
-                               std::set<LibraryKey>& failed,
-                               const std::map<LibraryKey, std::string>& want, AttachFn attach,
+template <typename Key, typename Attached, typename AttachFn, typename DetachFn>
+std::string ReconcileLibraries(std::map<Key, Attached>& attached, std::set<Key>& failed,
+                               const std::map<Key, std::string>& want, AttachFn attach,
                                DetachFn detach) {
   std::string errors;
   for (auto it = attached.begin(); it != attached.end();) {
@@ -54,7 +53,7 @@ std::string ReconcileLibraries(std::map<LibraryKey, Attached>& attached,
   for (const auto& [key, path] : want) {
     if (attached.count(key) || failed.count(key)) continue;
     Attached a;
-    if (auto s = attach(path, &a); !s.ok()) {
+    if (auto s = attach(key, path, &a); !s.ok()) {
       errors += (errors.empty() ? "" : "; ") + s.message();
       if (failed.size() < 4096) failed.insert(key);
       continue;

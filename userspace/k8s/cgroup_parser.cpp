@@ -6,25 +6,34 @@
 #include <sstream>
 #include <vector>
 
-namespace zt::k8s {
+namespace zerotrace::k8s {
 
 const char* to_string(ContainerRuntime r) {
   switch (r) {
-    case ContainerRuntime::kContainerd: return "containerd";
-    case ContainerRuntime::kCrio: return "cri-o";
-    case ContainerRuntime::kDocker: return "docker";
-    case ContainerRuntime::kPodman: return "podman";
-    case ContainerRuntime::kUnknown: break;
+    case ContainerRuntime::kContainerd:
+      return "containerd";
+    case ContainerRuntime::kCrio:
+      return "cri-o";
+    case ContainerRuntime::kDocker:
+      return "docker";
+    case ContainerRuntime::kPodman:
+      return "podman";
+    case ContainerRuntime::kUnknown:
+      break;
   }
   return "unknown";
 }
 
 const char* to_string(QosClass q) {
   switch (q) {
-    case QosClass::kGuaranteed: return "Guaranteed";
-    case QosClass::kBurstable: return "Burstable";
-    case QosClass::kBestEffort: return "BestEffort";
-    case QosClass::kUnknown: break;
+    case QosClass::kGuaranteed:
+      return "Guaranteed";
+    case QosClass::kBurstable:
+      return "Burstable";
+    case QosClass::kBestEffort:
+      return "BestEffort";
+    case QosClass::kUnknown:
+      break;
   }
   return "unknown";
 }
@@ -187,7 +196,9 @@ std::optional<CgroupInfo> CgroupParser::parse_path(std::string_view path) {
 
 std::optional<CgroupInfo> CgroupParser::parse(std::string_view text) {
   std::optional<CgroupInfo> best;
-  auto score = [](const CgroupInfo& i) { return (i.in_container() ? 2 : 0) + (i.in_pod() ? 1 : 0); };
+  auto score = [](const CgroupInfo& i) {
+    return (i.in_container() ? 2 : 0) + (i.in_pod() ? 1 : 0);
+  };
   for (std::string_view line : split(text, '\n')) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     // "hierarchy-ID:controller-list:cgroup-path"; the path itself may contain ':' (kind form).
@@ -215,4 +226,4 @@ std::optional<CgroupInfo> CgroupParser::read_pid(int pid, const std::string& pro
   return parse(ss.str());
 }
 
-}  // namespace zt::k8s
+}  // namespace zerotrace::k8s

@@ -2,11 +2,13 @@
 //
 // Handles cgroup v1 (one line per hierarchy) and v2 (`0::/path`), the cgroupfs and systemd cgroup
 // drivers, and the containerd, CRI-O, Docker and Podman naming schemes:
-//   systemd: /kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_with_underscores>.slice/
+//   systemd:
+//   /kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_with_underscores>.slice/
 //            cri-containerd-<id>.scope | crio-<id>.scope | docker-<id>.scope
 //   cgroupfs: /kubepods/besteffort/pod<uid>/<id>, /kubepods/pod<uid>/<id> (Guaranteed QoS)
-//   kind / containerd systemd driver on v1: .../kubepods-besteffort-pod<uid>.slice:cri-containerd:<id>
-//   plain Docker: /docker/<id>, /system.slice/docker-<id>.scope
+//   kind / containerd systemd driver on v1:
+//   .../kubepods-besteffort-pod<uid>.slice:cri-containerd:<id> plain Docker: /docker/<id>,
+//   /system.slice/docker-<id>.scope
 // Pure string parsing: no I/O except read_pid(), so it is cheap to unit test.
 #pragma once
 
@@ -14,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-namespace zt::k8s {
+namespace zerotrace::k8s {
 
 enum class ContainerRuntime { kUnknown, kContainerd, kCrio, kDocker, kPodman };
 enum class QosClass { kUnknown, kGuaranteed, kBurstable, kBestEffort };
@@ -55,4 +57,4 @@ class CgroupParser {
   static bool is_pod_uid(std::string_view s);
 };
 
-}  // namespace zt::k8s
+}  // namespace zerotrace::k8s

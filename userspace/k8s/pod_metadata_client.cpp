@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-namespace zt::k8s {
+namespace zerotrace::k8s {
 
 namespace {
 
@@ -161,8 +161,10 @@ std::string PodMetadataClient::configure() {
     base_url_ = opts_.test_api_base_url;
     while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
   } else {
-    std::string host = opts_.api_host.empty() ? getenv_str("KUBERNETES_SERVICE_HOST") : opts_.api_host;
-    std::string port = opts_.api_port.empty() ? getenv_str("KUBERNETES_SERVICE_PORT") : opts_.api_port;
+    std::string host =
+        opts_.api_host.empty() ? getenv_str("KUBERNETES_SERVICE_HOST") : opts_.api_host;
+    std::string port =
+        opts_.api_port.empty() ? getenv_str("KUBERNETES_SERVICE_PORT") : opts_.api_port;
     if (host.empty()) return "not running on Kubernetes (KUBERNETES_SERVICE_HOST unset)";
     if (port.empty()) port = "443";
     if (!file_exists(opts_.service_account_dir + "/token"))
@@ -214,9 +216,10 @@ void PodMetadataClient::run() {
     if (stopping_) break;
     if (refresh_requested_) {
       // Early refresh on demand, but never more often than min_refresh_interval.
-      const auto earliest = clock::time_point(clock::duration(last_refresh_ns_.load())) +
-                            opts_.min_refresh_interval;
-      if (clock::now() < earliest && cv_.wait_until(lk, earliest, [this] { return stopping_; })) break;
+      const auto earliest =
+          clock::time_point(clock::duration(last_refresh_ns_.load())) + opts_.min_refresh_interval;
+      if (clock::now() < earliest && cv_.wait_until(lk, earliest, [this] { return stopping_; }))
+        break;
     }
     refresh_requested_ = false;
     lk.unlock();
@@ -231,6 +234,7 @@ void PodMetadataClient::request_refresh() const {
   {
     std::lock_guard<std::mutex> lk(thread_mu_);
     refresh_requested_ = true;
+    ++refreshes_requested_;
   }
   cv_.notify_all();
 }
@@ -239,6 +243,10 @@ bool PodMetadataClient::refresh_now() {
   if (!enabled_) return false;
   std::lock_guard<std::mutex> serialize(refresh_mu_);
   last_refresh_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stats_.refreshes_started++;
+  }
   auto fresh = std::make_shared<PodIndex>();
   std::string error;
   const bool ok = fetch(*fresh, error);
@@ -334,7 +342,8 @@ bool PodMetadataClient::fetch(PodIndex& out, std::string& error) {
   return false;
 }
 
-std::optional<PodMetadata> PodMetadataClient::lookup_container(std::string_view container_id) const {
+std::optional<PodMetadata> PodMetadataClient::lookup_container(
+    std::string_view container_id) const {
   if (!enabled_ || container_id.empty()) return std::nullopt;
   std::shared_ptr<const PodIndex> idx;
   {
@@ -360,13 +369,28 @@ std::optional<PodMetadata> PodMetadataClient::lookup_pod(std::string_view pod_ui
 
 std::optional<PodMetadata> PodMetadataClient::lookup(const CgroupInfo& cg) const {
   if (!enabled_) return std::nullopt;
-  if (auto m = lookup_container(cg.container_id)) return m;
+  // One snapshot for both questions: with two, a refresh published in between answered "no such
+  // container" from the old list and then the pod alone from the new one (a pod's process
+  // labelled without its container).
+  std::shared_ptr<const PodIndex> idx;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    idx = index_;
+  }
+  if (!cg.container_id.empty()) {
+    auto it = idx->by_container_id.find(strip_container_id_scheme(cg.container_id));
+    if (it != idx->by_container_id.end()) return it->second;
+  }
   // A pod's process whose container is unknown: a new pod or a restarted container.
   if (cg.in_pod()) request_refresh();
-  return lookup_pod(cg.pod_uid);
+  if (cg.pod_uid.empty()) return std::nullopt;
+  auto it = idx->by_pod_uid.find(cg.pod_uid);
+  if (it == idx->by_pod_uid.end()) return std::nullopt;
+  return it->second;
 }
 
-std::optional<PodMetadata> PodMetadataClient::lookup_pid(int pid, const std::string& proc_root) const {
+std::optional<PodMetadata> PodMetadataClient::lookup_pid(int pid,
+                                                         const std::string& proc_root) const {
   if (!enabled_) return std::nullopt;
   auto cg = CgroupParser::read_pid(pid, proc_root);
   if (!cg) return std::nullopt;
@@ -374,8 +398,15 @@ std::optional<PodMetadata> PodMetadataClient::lookup_pid(int pid, const std::str
 }
 
 PodMetadataClientStats PodMetadataClient::stats() const {
-  std::lock_guard<std::mutex> lk(mu_);
-  return stats_;
+  PodMetadataClientStats s;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    s = stats_;
+  }
+  std::lock_guard<std::mutex> lk(thread_mu_);
+  s.early_refreshes_requested = refreshes_requested_;
+  s.early_refresh_pending = refresh_requested_;
+  return s;
 }
 
-}  // namespace zt::k8s
+}  // namespace zerotrace::k8s

@@ -1,9 +1,11 @@
-// PodMetadataClient: container id -> (namespace, pod, container, node) names from the Kubernetes API.
+// PodMetadataClient: container id -> (namespace, pod, container, node) names from the Kubernetes
+// API.
 //
 // In cluster it reads the service-account credentials
 //   /var/run/secrets/kubernetes.io/serviceaccount/{token,ca.crt,namespace}
 // and KUBERNETES_SERVICE_HOST / KUBERNETES_SERVICE_PORT, then lists the pods scheduled on this node
-//   GET https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api/v1/pods?fieldSelector=spec.nodeName=<node>
+//   GET
+//   https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api/v1/pods?fieldSelector=spec.nodeName=<node>
 // (paged with limit/continue), indexes containerStatuses[].containerID ("containerd://<id>") and
 // refreshes the index on a background thread. Lookups never block on the network: they read the
 // last good snapshot. A failed refresh keeps the previous snapshot.
@@ -28,7 +30,7 @@
 
 #include "k8s/cgroup_parser.h"
 
-namespace zt::k8s {
+namespace zerotrace::k8s {
 
 struct PodMetadata {
   std::string namespace_name;  // k8s_namespace_name
@@ -85,8 +87,11 @@ struct PodMetadataClientOptions {
 };
 
 struct PodMetadataClientStats {
+  uint64_t refreshes_started = 0;  // ok + failed once none is in flight
   uint64_t refreshes_ok = 0;
   uint64_t refreshes_failed = 0;
+  uint64_t early_refreshes_requested = 0;  // by lookups of unknown pods (request_refresh)
+  bool early_refresh_pending = false;      // requested, not begun yet
   size_t containers = 0;
   size_t pods = 0;
   std::string last_error;
@@ -143,13 +148,14 @@ class PodMetadataClient {
   std::shared_ptr<const PodIndex> index_;
   PodMetadataClientStats stats_;
 
-  std::mutex refresh_mu_;  // serializes refreshes
+  std::mutex refresh_mu_;                    // serializes refreshes
   std::atomic<int64_t> last_refresh_ns_{0};  // steady_clock, start of the last refresh attempt
   mutable std::mutex thread_mu_;
   mutable std::condition_variable cv_;
   bool stopping_ = false;
-  mutable bool refresh_requested_ = false;  // guarded by thread_mu_
+  mutable bool refresh_requested_ = false;    // guarded by thread_mu_
+  mutable uint64_t refreshes_requested_ = 0;  // guarded by thread_mu_
   std::thread thread_;
 };
 
-}  // namespace zt::k8s
+}  // namespace zerotrace::k8s

@@ -5,8 +5,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <ctime>
+
+#include "core/clock.h"
 
 namespace zerotrace {
 namespace {
@@ -109,6 +114,14 @@ int MergedRingReader::Poll(int timeout_ms, size_t ts_offset, const Handler& hand
     epoll_event evs[16];
     (void)epoll_wait(epoll_fd_, evs, 16, timeout_ms);  // EINTR: consume what is there
   }
+  // Merged only up to a watermark a little behind now (not when draining, timeout 0): each ring
+  // is checked at its own moment, so a ring found empty may receive, a moment later, an event
+  // older than those another ring already handed out. Two threads that read one socket in turn
+  // on two CPUs then had their reads parsed out of order: HTTP/2 frames and HPACK state torn
+  // (python3-grpcio's client lost most responses of a run). An event is committed within
+  // microseconds of its timestamp, so nothing older than the watermark can still turn up.
+  const uint64_t now_ns = MonotonicNs();  // the clock of bpf_ktime_get_ns()
+  const uint64_t watermark = timeout_ms == 0 ? UINT64_MAX : now_ns - kOrderSlackNs;
   std::vector<HeadOf>& heads = heads_;
   heads.resize(rings_.size());
   auto load = [&](size_t i) {
@@ -127,6 +140,16 @@ int MergedRingReader::Poll(int timeout_ms, size_t ts_offset, const Handler& hand
       if (heads[i].valid && (best == rings_.size() || heads[i].ts < heads[best].ts)) best = i;
     }
     if (best == rings_.size()) break;
+    if (heads[best].ts > watermark) {
+      // Only recent events are left: their rings keep epoll ready, so wait for them to pass
+      // the watermark here rather than spin through empty polls.
+      if (handed == 0) {
+        const uint64_t due = heads[best].ts - watermark;
+        timespec pause{0, static_cast<long>(std::min<uint64_t>(due, kOrderSlackNs))};
+        nanosleep(&pause, nullptr);
+      }
+      break;
+    }
     handler(heads[best].data, heads[best].len);
     ++handed;
     StoreRelease(rings_[best].consumer, heads[best].advance);

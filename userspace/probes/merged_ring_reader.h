@@ -35,8 +35,12 @@ class MergedRingReader {
   // producer position, and `bytes` of data readable twice in a row (bytes * 2). Not watched for
   // wakeups, not unmapped. For tests, and for rings mapped elsewhere.
   void AddMapped(uint64_t* consumer, const uint64_t* producer, const uint8_t* data, uint64_t bytes);
-  // Waits up to timeout_ms for a wakeup from any ring (0: no wait), then hands out every
-  // committed record, merged by the u64 timestamp at `ts_offset`. Returns the number handed out.
+  // How far behind now (CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns) records are merged.
+  static constexpr uint64_t kOrderSlackNs = 5'000'000;
+
+  // Waits up to timeout_ms for a wakeup from any ring (0: no wait), then hands out the committed
+  // records older than kOrderSlackNs (every one when timeout_ms is 0: a final drain), merged by
+  // the u64 timestamp at `ts_offset`. Returns the number handed out.
   int Poll(int timeout_ms, size_t ts_offset, const Handler& handler);
   size_t rings() const { return rings_.size(); }
 

@@ -7,8 +7,9 @@
 
 #include "offcpu.h"
 #include "offcpu.skel.h"
+#include "probes/bpf_load.h"
 #include "probes/bpf_util.h"
-#include "profiling/bpf_maps.h"
+#include "probes/stack_counts.h"
 
 namespace zerotrace {
 
@@ -93,10 +94,7 @@ Status OffCpuProbe::Attach() {
   bpf_map__set_max_entries(skel_->maps.counts, options_.count_entries);
   bpf_map__set_max_entries(skel_->maps.start, options_.start_entries);
   if (auto s = filter_.ApplyTo(skel_); !s) return s;
-  if (int err = offcpu_bpf__load(skel_); err) {
-    return Error{std::string("offcpu: loading BPF programs failed: ") + std::strerror(-err) +
-                 " (run `zerotrace probe` to see what this kernel supports)"};
-  }
+  if (auto s = LoadBpfSkeleton(skel_->skeleton, "offcpu"); !s) return s;
   if (int err = offcpu_bpf__attach(skel_); err) {
     return Error{std::string("offcpu: attaching to sched_switch failed: ") + std::strerror(-err)};
   }
@@ -105,9 +103,9 @@ Status OffCpuProbe::Attach() {
 
 bpf_object* OffCpuProbe::object() const { return skel_ ? skel_->obj : nullptr; }
 
-Result<std::vector<profiling::RawStackCount>> OffCpuProbe::Drain() {
+Result<std::vector<RawStackCount>> OffCpuProbe::Drain() {
   if (!skel_) return Error{"offcpu: not attached"};
-  return profiling::DrainStackCounts<offcpu_key, offcpu_value>(
+  return DrainStackCounts<offcpu_key, offcpu_value>(
       bpf_map__fd(skel_->maps.counts), [](const offcpu_value& v) { return v.total_ns; });
 }
 

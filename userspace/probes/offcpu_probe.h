@@ -8,7 +8,7 @@
 #include "core/features.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"
-#include "profiling/stack_source.h"
+#include "probes/stack_source.h"
 
 struct offcpu_bpf;
 
@@ -38,7 +38,7 @@ OffCpuAttachMode ChooseOffCpuAttachMode(Features& features);
 const char* AttachModeName(OffCpuAttachMode mode);
 
 // Loader for bpf/offcpu.bpf.c: time blocked per (tgid, tid, kernel stack, user stack).
-class OffCpuProbe : public Probe, public profiling::StackSource {
+class OffCpuProbe : public Probe, public StackSource {
  public:
   OffCpuProbe(Features& features, ProcessFilter& filter, OffCpuOptions options = {});
   ~OffCpuProbe() override;
@@ -51,9 +51,9 @@ class OffCpuProbe : public Probe, public profiling::StackSource {
   bpf_object* object() const override;
   uint64_t events_lost() const override { return kernel_drops(); }
 
-  flamegraph::ProfileType profile_type() const override { return flamegraph::ProfileType::kOffCpu; }
+  profile::ProfileType profile_type() const override { return profile::ProfileType::kOffCpu; }
   uint64_t sample_period_ns() const override { return 0; }
-  Result<std::vector<profiling::RawStackCount>> Drain() override;
+  Result<std::vector<RawStackCount>> Drain() override;
   bool ReadStack(int32_t id, std::vector<uint64_t>* leaf_first) override;
   void ClearStacks() override;
   void DeleteStack(int32_t id) override;

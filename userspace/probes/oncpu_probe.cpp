@@ -10,8 +10,9 @@
 
 #include "oncpu.h"
 #include "oncpu.skel.h"
+#include "probes/bpf_load.h"
 #include "probes/bpf_util.h"
-#include "profiling/bpf_maps.h"
+#include "probes/stack_counts.h"
 
 namespace zerotrace {
 
@@ -50,10 +51,7 @@ Status OnCpuProbe::Attach() {
   bpf_map__set_max_entries(skel_->maps.stackmap, options_.stack_entries);
   bpf_map__set_max_entries(skel_->maps.counts, options_.count_entries);
   if (auto s = filter_.ApplyTo(skel_); !s) return s;
-  if (int err = oncpu_bpf__load(skel_); err) {
-    return Error{std::string("oncpu: loading the BPF program failed: ") + std::strerror(-err) +
-                 " (run `zerotrace probe` to see what this kernel supports)"};
-  }
+  if (auto s = LoadBpfSkeleton(skel_->skeleton, "oncpu"); !s) return s;
   const int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return Error{"oncpu: cannot count CPUs"};
   for (int cpu = 0; cpu < ncpu; ++cpu) {
@@ -86,10 +84,10 @@ Status OnCpuProbe::Attach() {
 
 bpf_object* OnCpuProbe::object() const { return skel_ ? skel_->obj : nullptr; }
 
-Result<std::vector<profiling::RawStackCount>> OnCpuProbe::Drain() {
+Result<std::vector<RawStackCount>> OnCpuProbe::Drain() {
   if (!skel_) return Error{"oncpu: not attached"};
-  return profiling::DrainStackCounts<oncpu_key, oncpu_value>(
-      bpf_map__fd(skel_->maps.counts), [](const oncpu_value& v) { return v.count; });
+  return DrainStackCounts<oncpu_key, oncpu_value>(bpf_map__fd(skel_->maps.counts),
+                                                  [](const oncpu_value& v) { return v.count; });
 }
 
 bool OnCpuProbe::ReadStack(int32_t id, std::vector<uint64_t>* leaf_first) {

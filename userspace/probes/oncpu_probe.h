@@ -7,7 +7,7 @@
 #include "core/features.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"
-#include "profiling/stack_source.h"
+#include "probes/stack_source.h"
 
 struct oncpu_bpf;
 struct bpf_link;
@@ -27,7 +27,7 @@ Status ValidateOnCpuOptions(const OnCpuOptions& options);
 
 // Loader for bpf/oncpu.bpf.c: a software cpu-clock perf event per online CPU runs the sampling
 // program, which counts (tgid, [tid], kernel stack id, user stack id) in the kernel.
-class OnCpuProbe : public Probe, public profiling::StackSource {
+class OnCpuProbe : public Probe, public StackSource {
  public:
   OnCpuProbe(Features& features, ProcessFilter& filter, OnCpuOptions options = {});
   ~OnCpuProbe() override;
@@ -41,10 +41,10 @@ class OnCpuProbe : public Probe, public profiling::StackSource {
   bpf_object* object() const override;
   uint64_t events_lost() const override { return kernel_drops(); }
 
-  // profiling::StackSource
-  flamegraph::ProfileType profile_type() const override { return flamegraph::ProfileType::kOnCpu; }
+  // StackSource
+  profile::ProfileType profile_type() const override { return profile::ProfileType::kOnCpu; }
   uint64_t sample_period_ns() const override;
-  Result<std::vector<profiling::RawStackCount>> Drain() override;
+  Result<std::vector<RawStackCount>> Drain() override;
   bool ReadStack(int32_t id, std::vector<uint64_t>* leaf_first) override;
   void ClearStacks() override;
   void DeleteStack(int32_t id) override;

@@ -2,6 +2,7 @@
 
 #include <bpf/libbpf.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -22,6 +23,10 @@ class Probe {
   virtual bpf_object* object() const = 0;
   // Events the kernel side could not record (full maps or ring buffers), cumulative.
   virtual uint64_t events_lost() const = 0;
+  // Library files with this probe's uprobes attached now (a file per process with a pid
+  // selection): libssl for sockets' TLS capture, libcuda, the CUPTI injector. 0 for probes
+  // without uprobes.
+  virtual size_t uprobe_targets() const { return 0; }
 };
 
 // Deleter for libbpf skeletons, so a probe owns its skeleton in a unique_ptr.

@@ -17,9 +17,11 @@
 #include <thread>
 #include <vector>
 
+#include "probes/bpf_load.h"
 #include "probes/bpf_util.h"
 #include "probes/ssl_internals.h"
 #include "sockets.skel.h"
+#include "sockets_noloop.skel.h"
 
 namespace zerotrace {
 
@@ -30,9 +32,8 @@ SocketsProbe::SocketsProbe(Features& features, ProcessFilter& filter, SocketsPro
 SocketsProbe::~SocketsProbe() {
   if (!skel_) return;
   std::vector<bpf_link*> links;
-  for (auto& [key, file] : tls_attached_) {
-    links.insert(links.end(), file.links.begin(), file.links.end());
-  }
+  if (tls_) links = tls_->ReleaseLinks();
+  links.insert(links.end(), exit_links_.begin(), exit_links_.end());
   const bpf_object_skeleton* s = skel_->skeleton;
   for (int i = 0; i < s->prog_cnt; ++i) {
     if (s->progs[i].link && *s->progs[i].link) {
@@ -101,11 +102,29 @@ bool LoadedIn(SocketsAttachMode mode, const char* name) {
     case SocketsAttachMode::kRawTracepoint:
       return std::strcmp(name, "raw_exit") == 0 || std::strcmp(name, "enter_close") == 0;
     case SocketsAttachMode::kTracepoint:
-      return std::strncmp(name, "enter_", 6) == 0 || std::strncmp(name, "exit_", 5) == 0;
+      return std::strncmp(name, "enter_", 6) == 0 || std::strcmp(name, "exit_sock_call") == 0;
     case SocketsAttachMode::kUnavailable:
       break;
   }
   return false;
+}
+
+// The sockets_bpf skeleton over one of the two builds of bpf/sockets.bpf.c: with the HTTP/2
+// frame walk (bpf_loop, 5.17+) or without it, for older kernels, which refuse a program that
+// merely names a bpf_loop callback. The build checks that both have the same layout.
+sockets_bpf* OpenSocketsSkeleton(bool h2_walk) {
+  auto* skel = static_cast<sockets_bpf*>(calloc(1, sizeof(sockets_bpf)));
+  if (!skel) return nullptr;
+  if (sockets_bpf__create_skeleton(skel) != 0) {
+    sockets_bpf__destroy(skel);
+    return nullptr;
+  }
+  if (!h2_walk) skel->skeleton->data = sockets_noloop_bpf__elf_bytes(&skel->skeleton->data_sz);
+  if (bpf_object__open_skeleton(skel->skeleton, nullptr) != 0) {
+    sockets_bpf__destroy(skel);
+    return nullptr;
+  }
+  return skel;
 }
 
 }  // namespace
@@ -120,7 +139,8 @@ Status SocketsProbe::Attach() {
     return Error{"sockets: BPF ring buffers are unavailable: " +
                  features_.Answer(Feature::kRingBuffer).detail};
   }
-  skel_ = sockets_bpf__open();
+  const bool h2_walk = features_.Has(Feature::kBpfLoop);
+  skel_ = OpenSocketsSkeleton(h2_walk);
   if (!skel_) return Error{std::string("sockets: cannot open BPF object: ") + std::strerror(errno)};
   skel_->rodata->capture_bytes =
       options_.capture_bytes > ZT_SOCK_MAX_CAPTURE ? ZT_SOCK_MAX_CAPTURE : options_.capture_bytes;
@@ -129,6 +149,8 @@ Status SocketsProbe::Attach() {
   bpf_object__for_each_program(p, skel_->obj) {
     bpf_program__set_autoload(p, LoadedIn(mode, bpf_program__name(p)));
   }
+  // Attached to many tracepoints by AttachSyscallExits, never by the skeleton.
+  bpf_program__set_autoattach(skel_->progs.exit_sock_call, false);
   auto& ro = *skel_->rodata;
   ro.nr_read = SYS_read;
   ro.nr_write = SYS_write;
@@ -146,8 +168,9 @@ Status SocketsProbe::Attach() {
   ro.nr_close = SYS_close;
   ro.nr_sendfile = SYS_sendfile;
   ro.nr_splice = SYS_splice;
-  ro.h2_follow = features_.Has(Feature::kBpfLoop);
-  if (!ro.h2_follow) {
+  ro.h2_follow = h2_walk;
+  ro.task_btf = features_.Has(Feature::kTaskBtf);
+  if (!h2_walk) {
     spdlog::info(
         "sockets: HTTP/2 frames in calls larger than the capture size are not followed ({})",
         features_.Answer(Feature::kBpfLoop).detail);
@@ -159,15 +182,35 @@ Status SocketsProbe::Attach() {
   skel_->rodata->ring_wakeup_bytes = rings.bytes / 4;
   bpf_map__set_max_entries(skel_->maps.scratch, ncpu > 0 ? static_cast<__u32>(ncpu) : 1);
   if (auto s = filter_.ApplyTo(skel_); !s) return s;
-  if (int err = sockets_bpf__load(skel_); err) {
-    return Error{std::string("sockets: loading BPF programs failed: ") + std::strerror(-err)};
-  }
+  if (auto s = LoadBpfSkeleton(skel_->skeleton, "sockets"); !s) return s;
   if (auto s = CreateRings(rings); !s) return s;
   if (int err = sockets_bpf__attach(skel_); err) {
     return Error{std::string("sockets: attaching ") + AttachModeName(mode) +
                  " programs failed: " + std::strerror(-err)};
   }
+  if (mode == SocketsAttachMode::kTracepoint) {
+    if (auto s = AttachSyscallExits(); !s) return s;
+  }
+  tls_ = std::make_unique<TlsUprobeManager>(skel_, filter_);
   attached_ = true;
+  return Status::Ok();
+}
+
+Status SocketsProbe::AttachSyscallExits() {
+  // The syscalls whose sys_enter_* programs (bpf/sockets.bpf.c) saved arguments to finish.
+  static constexpr const char* kExits[] = {
+      "sys_exit_accept4", "sys_exit_accept",   "sys_exit_connect", "sys_exit_read",
+      "sys_exit_write",   "sys_exit_recvfrom", "sys_exit_sendto",  "sys_exit_readv",
+      "sys_exit_writev",  "sys_exit_recvmsg",  "sys_exit_sendmsg", "sys_exit_sendfile64",
+      "sys_exit_splice"};
+  for (const char* tp : kExits) {
+    bpf_link* link = bpf_program__attach_tracepoint(skel_->progs.exit_sock_call, "syscalls", tp);
+    if (!link) {
+      return Error{std::string("sockets: attaching to tracepoint syscalls/") + tp +
+                   " failed: " + std::strerror(errno)};
+    }
+    exit_links_.push_back(link);
+  }
   return Status::Ok();
 }
 
@@ -201,161 +244,14 @@ Status SocketsProbe::CreateRings(const RingLayout& layout) {
   return Status::Ok();
 }
 
-bool SocketsProbe::TlsPerProcess() const { return filter_.enabled() && !filter_.by_comm(); }
-
-std::string SocketsProbe::TlsKey(const std::string& file, int pid) {
-  return pid < 0 ? file : file + "@" + std::to_string(pid);
-}
-
 int SocketsProbe::AttachTlsLibraries(const std::string& proc_root) {
-  if (!attached_) return 0;
-  LibsslScanner scanner(proc_root);
-  std::set<std::string> mapped;
-  int added = 0;
-  if (!TlsPerProcess()) {
-    const LibsslScanner::Files found = scanner.All();
-    for (const auto& [file, path] : found) mapped.insert(TlsKey(file, -1));
-    added = AttachTlsFiles(found, -1);
-  } else {
-    for (uint32_t pid : filter_.TracedPids()) {
-      const LibsslScanner::Files found = scanner.Of(pid);
-      for (const auto& [file, path] : found) mapped.insert(TlsKey(file, static_cast<int>(pid)));
-      added += AttachTlsFiles(found, static_cast<int>(pid));
-    }
-  }
-  // A full scan knows every file still mapped: the links of the others go. Each uprobe pins its
-  // file's inode, so a deleted container layer's libssl would otherwise never be freed, and a
-  // node that runs many short-lived containers would gather links without end.
-  std::vector<bpf_link*> gone;
-  {
-    std::lock_guard lock(tls_mu_);
-    for (auto it = tls_attached_.begin(); it != tls_attached_.end();) {
-      if (mapped.count(it->first)) {
-        ++it;
-        continue;
-      }
-      if (!it->second.links.empty()) {
-        spdlog::info("sockets: TLS probes detached from {} (no traced process maps it now)",
-                     it->second.path);
-      }
-      gone.insert(gone.end(), it->second.links.begin(), it->second.links.end());
-      it = tls_attached_.erase(it);
-    }
-  }
-  DestroyLinksConcurrently(gone);
-  return added;
+  return tls_ ? tls_->ScanAll(proc_root) : 0;
 }
 
-size_t SocketsProbe::tls_libraries() const {
-  std::lock_guard lock(tls_mu_);
-  return tls_attached_.size();
-}
+size_t SocketsProbe::uprobe_targets() const { return tls_ ? tls_->attached_files() : 0; }
 
 void SocketsProbe::WatchTlsLibraries(const std::string& proc_root) {
-  if (!attached_ || tls_watch_) return;
-  tls_watch_ = std::make_unique<LibsslScanner>(proc_root);
-  skel_->bss->tls_watch_exec = true;
-}
-
-void SocketsProbe::RunDueTlsScans() {
-  if (!tls_watch_) return;
-  const std::vector<uint32_t> due = tls_watch_->TakeDue(LibsslScanner::Clock::now());
-  if (due.empty()) return;
-  if (TlsPerProcess()) {
-    const std::vector<uint32_t> traced = filter_.TracedPids();
-    for (uint32_t pid : due) {
-      if (std::find(traced.begin(), traced.end(), pid) == traced.end()) continue;
-      AttachTlsFiles(tls_watch_->Of(pid), static_cast<int>(pid));
-    }
-    return;
-  }
-  LibsslScanner::Files found;
-  for (uint32_t pid : due) found.merge(tls_watch_->Of(pid));
-  if (!found.empty()) AttachTlsFiles(found, -1);
-}
-
-int SocketsProbe::AttachTlsFiles(const LibsslScanner::Files& found, int pid) {
-  if (!attached_) return 0;
-  struct Target {
-    bpf_program* prog;
-    const char* func;
-    bool ret;
-  };
-  const Target public_targets[] = {
-      {skel_->progs.tls_read_enter, "SSL_read", false},
-      {skel_->progs.tls_read_exit, "SSL_read", true},
-      {skel_->progs.tls_write_enter, "SSL_write", false},
-      {skel_->progs.tls_write_exit, "SSL_write", true},
-      {skel_->progs.tls_read_ex_enter, "SSL_read_ex", false},
-      {skel_->progs.tls_read_ex_exit, "SSL_read_ex", true},
-      {skel_->progs.tls_write_ex_enter, "SSL_write_ex", false},
-      {skel_->progs.tls_write_ex_exit, "SSL_write_ex", true},
-  };
-  // The internal functions have the _ex signature (s, buf, num, size_t* count).
-  const Target internal_targets[] = {
-      {skel_->progs.tls_read_ex_enter, nullptr, false},
-      {skel_->progs.tls_read_ex_exit, nullptr, true},
-      {skel_->progs.tls_write_ex_enter, nullptr, false},
-      {skel_->progs.tls_write_ex_exit, nullptr, true},
-  };
-  // An operator's way back to the public functions (ZEROTRACE_TLS_PUBLIC_FUNCTIONS=1).
-  const char* force_public = std::getenv("ZEROTRACE_TLS_PUBLIC_FUNCTIONS");
-  const bool try_internal = !(force_public && std::string(force_public) == "1");
-  std::lock_guard lock(tls_mu_);
-  int added = 0;
-  for (const auto& [file, path] : found) {
-    const std::string key = TlsKey(file, pid);
-    if (tls_attached_.count(key)) continue;
-    TlsFile& attached = tls_attached_[key];
-    attached.path = path;
-    std::vector<bpf_link*>& links = attached.links;
-    // Before the first uprobe can fire, so syscalls under an SSL call are tied to it from the
-    // start.
-    skel_->bss->tls_probes_attached = true;
-    // ssl_read_internal/ssl_write_internal when they can be found: one probe site per
-    // direction, and one the kernel emulates instead of single-stepping (see ssl_internals.h).
-    const std::optional<SslInternals> internals =
-        try_internal ? FindSslInternals(path) : std::nullopt;
-    auto attach = [&](const Target& t, uint64_t offset) {
-      LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = t.ret, .func_name = t.func);
-      // pid -1: every process mapping this file (a comm selection or none); the kernel-side
-      // selection filters them. With a pid selection the uprobe goes into those processes only:
-      // other processes using the same libssl take no trap on each SSL call.
-      bpf_link* link = bpf_program__attach_uprobe_opts(t.prog, pid, path.c_str(), offset, &opts);
-      if (link) links.push_back(link);
-      return link != nullptr;
-    };
-    int ok = 0;
-    if (internals) {
-      for (size_t i = 0; i < std::size(internal_targets); ++i) {
-        ok += attach(internal_targets[i], i < 2 ? internals->read_offset : internals->write_offset);
-      }
-      if (ok != static_cast<int>(std::size(internal_targets))) {
-        spdlog::warn("sockets: {}: internal SSL functions not probed, using the public ones", path);
-        for (bpf_link* l : links) bpf_link__destroy(l);
-        links.clear();
-        ok = 0;
-      }
-    }
-    const bool internal = ok > 0;
-    if (!internal) {
-      for (const auto& t : public_targets) ok += attach(t, 0);
-    }
-    if (ok) {
-      ++added;
-      const char* where = internal ? "internal read/write functions" : "public SSL functions";
-      if (pid < 0) {
-        spdlog::info("sockets: TLS plaintext capture attached to {} ({} probes, {})", path, ok,
-                     where);
-      } else {
-        spdlog::info("sockets: TLS plaintext capture attached to {} in pid {} ({} probes, {})",
-                     path, pid, ok, where);
-      }
-    } else {
-      spdlog::warn("sockets: could not attach TLS probes to {}", path);
-    }
-  }
-  return added;
+  if (tls_) tls_->Watch(proc_root);
 }
 
 void SocketsProbe::OnEvent(const void* data, size_t size) {
@@ -371,19 +267,10 @@ void SocketsProbe::OnEvent(const void* data, size_t size) {
   }
   ++events_seen_;
   if (h.type == SOCK_EVENT_EXEC) {
-    // ld.so maps the libraries right after exec: look twice, soon and a little later.
-    if (auto* w = tls_watch_.get()) {
-      const auto now = LibsslScanner::Clock::now();
-      w->Queue(h.tgid, std::chrono::milliseconds(20), now);
-      w->Queue(h.tgid, std::chrono::milliseconds(500), now);
-    }
+    if (tls_) tls_->OnExec(h.tgid);
     return;
   }
-  // A process started before zerotrace (no exec seen) or one that loaded libssl late (dlopen):
-  // its first connection is the moment it may start speaking TLS.
-  if (h.type == SOCK_EVENT_OPEN && tls_watch_) {
-    tls_watch_->QueueFirstSeen(h.tgid, LibsslScanner::Clock::now());
-  }
+  if (h.type == SOCK_EVENT_OPEN && tls_) tls_->OnFirstConnection(h.tgid);
   handler_(h, static_cast<const uint8_t*>(data) + sizeof(h));
 }
 
@@ -393,7 +280,7 @@ int SocketsProbe::Poll(int timeout_ms) {
   // timeout is the normal way out of the wait; whatever arrived is consumed either way.
   const int handed = rings_.Poll(timeout_ms, offsetof(sock_event_header, ts),
                                  [this](const void* data, size_t size) { OnEvent(data, size); });
-  RunDueTlsScans();
+  if (tls_) tls_->RunDueScans();
   return handed;
 }
 
@@ -408,6 +295,12 @@ bool SocketsProbe::SetSkip(const sock_skip_key& key, const sock_skip_value& valu
 
 void SocketsProbe::ClearSkip(const sock_skip_key& key) {
   if (skel_) bpf_map_delete_elem(bpf_map__fd(skel_->maps.skips), &key);
+}
+
+uint64_t SocketsProbe::tls_calls_unlinked() const {
+  return skel_ ? SumPerCpuCounters(bpf_map__fd(skel_->maps.drops), SOCK_DROP_TLS_UNLINKED,
+                                   SOCK_DROP_TLS_UNLINKED + 1)
+               : 0;
 }
 
 uint64_t SocketsProbe::h2_framing_lost() const {

@@ -12,10 +12,10 @@
 
 #include "core/features.h"
 #include "probes/capture_hints.h"
-#include "probes/libssl_scanner.h"
 #include "probes/merged_ring_reader.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"
+#include "probes/tls_uprobe_manager.h"
 #include "sockets.h"
 
 struct sockets_bpf;
@@ -71,12 +71,15 @@ class SocketsProbe : public Probe, public CaptureHints {
   uint64_t events_lost() const override;
   // Connection directions whose HTTP/2 frames the kernel stopped following (see sockets.h).
   uint64_t h2_framing_lost() const;
+  // SSL_read/SSL_write calls whose socket was never found (their plaintext is not parsed).
+  uint64_t tls_calls_unlinked() const;
 
   // Attaches the OpenSSL uprobes to every libssl that a process maps and that is not covered yet
   // (a library file is covered for every process that maps it). Call periodically so libraries
   // loaded by processes started later are picked up. Returns the number of new libraries.
   int AttachTlsLibraries(const std::string& proc_root);
-  size_t tls_libraries() const;
+  // libssl files (per process with a pid selection) with the TLS uprobes attached now.
+  size_t uprobe_targets() const override;
   // From now on, a process that execs or opens its first connection has its own mappings
   // scanned (from Poll()), so a libssl it brings is covered within milliseconds, not at the next
   // periodic AttachTlsLibraries().
@@ -93,13 +96,8 @@ class SocketsProbe : public Probe, public CaptureHints {
  private:
   void OnEvent(const void* data, size_t size);
   Status CreateRings(const RingLayout& layout);
-  void RunDueTlsScans();
-  // Attaches the uprobes to each file not attached yet; returns how many were new.
-  // `pid` -1: in every process mapping each file; else in that process only.
-  int AttachTlsFiles(const LibsslScanner::Files& found, int pid);
-  // A pid selection: TLS uprobes go into the selected processes only.
-  bool TlsPerProcess() const;
-  static std::string TlsKey(const std::string& file, int pid);
+  // Tracepoint mode: the one exit program on each socket syscall's sys_exit_* tracepoint.
+  Status AttachSyscallExits();
 
   Features& features_;
   ProcessFilter& filter_;
@@ -108,16 +106,9 @@ class SocketsProbe : public Probe, public CaptureHints {
   sockets_bpf* skel_ = nullptr;
   MergedRingReader rings_;
   bool attached_ = false;
+  std::vector<bpf_link*> exit_links_;  // AttachSyscallExits
   SocketsAttachMode mode_ = SocketsAttachMode::kUnavailable;
-  mutable std::mutex tls_mu_;  // the periodic scan and Poll()'s targeted scans both attach
-  // key (the file's dev:inode, "dev:inode@pid" with a pid selection) -> its path and uprobe
-  // links; no links marks a file that could not be attached (not retried while it stays mapped).
-  struct TlsFile {
-    std::string path;
-    std::vector<bpf_link*> links;
-  };
-  std::map<std::string, TlsFile> tls_attached_;
-  std::unique_ptr<LibsslScanner> tls_watch_;  // set once by WatchTlsLibraries()
+  std::unique_ptr<TlsUprobeManager> tls_;  // from Attach() on
   std::atomic<uint64_t> events_seen_{0};
   std::atomic<uint64_t> malformed_{0};
 };

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "probes/bpf_load.h"
 #include "probes/bpf_util.h"
 #include "syscalls.h"
 #include "syscalls.skel.h"
@@ -54,10 +55,7 @@ Status SyscallProbe::Attach() {
   skel_->rodata->nr_exit = SYS_exit;
   skel_->rodata->nr_exit_group = SYS_exit_group;
   if (auto s = filter_.ApplyTo(skel_); !s) return s;
-  if (int err = syscalls_bpf__load(skel_); err) {
-    return Error{std::string("syscalls: loading BPF programs failed: ") + std::strerror(-err) +
-                 " (run `zerotrace probe` to see what this kernel supports)"};
-  }
+  if (auto s = LoadBpfSkeleton(skel_->skeleton, "syscalls"); !s) return s;
   if (int err = syscalls_bpf__attach(skel_); err) {
     return Error{std::string("syscalls: attaching failed: ") + std::strerror(-err)};
   }

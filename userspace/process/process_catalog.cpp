@@ -1,5 +1,7 @@
 #include "process/process_catalog.h"
 
+#include "core/process_alive.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -99,11 +101,15 @@ ProcessCatalog::ProcessCatalog(std::string proc_root, K8sResolver k8s,
                                std::chrono::milliseconds revalidate_after)
     : proc_root_(std::move(proc_root)), k8s_(std::move(k8s)), revalidate_after_(revalidate_after) {}
 
-std::optional<uint64_t> ProcessCatalog::StartTime(uint32_t pid) const {
+std::optional<ProcessCatalog::Identity> ProcessCatalog::ReadIdentity(uint32_t pid) const {
   const std::string stat = ReadFile(proc_root_ + "/" + std::to_string(pid) + "/stat", 4096);
-  // comm may contain spaces and parentheses: fields are counted after the last ')'.
-  auto close = stat.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
+  // comm may contain spaces and parentheses: it is what lies between the first '(' and the last
+  // ')', and fields are counted after that ')'.
+  const auto open = stat.find('(');
+  const auto close = stat.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
+  Identity id;
+  id.comm = stat.substr(open + 1, close - open - 1);
   // After ")": field 3 (state) is index 0, so starttime (field 22) is index 19.
   std::string_view rest(stat);
   rest.remove_prefix(close + 1);
@@ -114,10 +120,9 @@ std::optional<uint64_t> ProcessCatalog::StartTime(uint32_t pid) const {
     if (field.empty()) return std::nullopt;
     if (i == 0 && (field == "Z" || field == "X")) return std::nullopt;  // exited
     if (i == 19) {
-      uint64_t value = 0;
-      const auto [ptr, ec] = std::from_chars(field.data(), field.data() + field.size(), value);
+      const auto [ptr, ec] = std::from_chars(field.data(), field.data() + field.size(), id.start);
       if (ec != std::errc() || ptr != field.data() + field.size()) return std::nullopt;
-      return value;
+      return id;
     }
     rest.remove_prefix(end);
   }
@@ -125,13 +130,13 @@ std::optional<uint64_t> ProcessCatalog::StartTime(uint32_t pid) const {
 }
 
 std::optional<ProcessInfo> ProcessCatalog::Read(uint32_t pid) const {
-  auto start = StartTime(pid);
+  auto start = ReadIdentity(pid);
   if (!start) return std::nullopt;
   const std::string dir = proc_root_ + "/" + std::to_string(pid);
   ProcessInfo info;
   info.pid = pid;
-  info.start_time = *start;
-  info.comm = Trim(ReadFile(dir + "/comm", 64));
+  info.start_time = start->start;
+  info.comm = start->comm;
   char buf[PATH_MAX];
   ssize_t n = readlink((dir + "/exe").c_str(), buf, sizeof(buf) - 1);
   if (n > 0) info.exe_name = Basename(std::string(buf, static_cast<size_t>(n)));
@@ -146,7 +151,7 @@ std::optional<ProcessInfo> ProcessCatalog::Read(uint32_t pid) const {
       ResolveServiceName(ReadFile(dir + "/environ"), hook_name, info.exe_name, info.comm);
   // A process that exited while we read it leaves empty files behind (environ, exe): that torn
   // view would name it by its comm. Callers then fall back to what the kernel captured.
-  if (StartTime(pid) != start) return std::nullopt;
+  if (ReadIdentity(pid) != start) return std::nullopt;
   return info;
 }
 
@@ -163,12 +168,12 @@ std::optional<ProcessInfo> ProcessCatalog::Lookup(uint32_t pid, bool trust_cache
       return it->second.info;
     }
   }
-  auto start = StartTime(pid);
-  if (!start) return std::nullopt;
+  auto id = ReadIdentity(pid);
+  if (!id) return std::nullopt;
   {
     std::lock_guard lock(mu_);
     auto it = cache_.find(pid);
-    if (it != cache_.end() && it->second.info.start_time == *start) {
+    if (it != cache_.end() && Matches(it->second.info, *id)) {
       it->second.validated = now;
       return it->second.info;
     }
@@ -180,16 +185,14 @@ std::optional<ProcessInfo> ProcessCatalog::Lookup(uint32_t pid, bool trust_cache
   return info;
 }
 
-bool ProcessCatalog::IsAlive(uint32_t pid) const {
-  return access((proc_root_ + "/" + std::to_string(pid)).c_str(), F_OK) == 0;
-}
+bool ProcessCatalog::IsAlive(uint32_t pid) const { return ProcessAlive(pid, proc_root_); }
 
 std::vector<uint32_t> ProcessCatalog::Sweep() {
   std::vector<uint32_t> gone;
   std::lock_guard lock(mu_);
   for (auto it = cache_.begin(); it != cache_.end();) {
-    auto start = StartTime(it->first);
-    if (!start || *start != it->second.info.start_time) {
+    auto id = ReadIdentity(it->first);
+    if (!id || !Matches(it->second.info, *id)) {
       gone.push_back(it->first);
       it = cache_.erase(it);
     } else {

@@ -44,11 +44,11 @@ std::string ResolveServiceName(const std::string& environ_blob,
                                const std::optional<std::string>& hook_name,
                                const std::string& exe_name, const std::string& comm);
 
-// Process metadata read from /proc, cached per (pid, start time). Entries for processes that
-// exited are dropped by Sweep(), so memory follows the live process count, not PID churn.
-// A cached entry is trusted for `revalidate_after` (1 s) before its start time is read again: a
-// node opening thousands of connections a second would otherwise read /proc/PID/stat for each
-// (that was three quarters of the collector's CPU). Where a new process instance is known to
+// Process metadata read from /proc, cached per (pid, start time, comm): an exec renames. Entries
+// for processes that exited are dropped by Sweep(), so memory follows the live process count, not
+// PID churn. A cached entry is trusted for `revalidate_after` (1 s) before its start time is read
+// again: a node opening thousands of connections a second would otherwise read /proc/PID/stat for
+// each (that was three quarters of the collector's CPU). Where a new process instance is known to
 // stand behind a pid (its first connection), LookupFresh() reads the start time regardless.
 class ProcessCatalog {
  public:
@@ -70,10 +70,23 @@ class ProcessCatalog {
 
   // Pids of live processes whose comm is `comm` (used for --comm selection at start-up).
   std::vector<uint32_t> FindByComm(const std::string& comm) const;
+  // Where /proc is read (a host's /proc mounted elsewhere in a container).
+  const std::string& proc_root() const { return proc_root_; }
 
  private:
-  // nullopt once the process has exited (gone, or a zombie whose memory is already released).
-  std::optional<uint64_t> StartTime(uint32_t pid) const;
+  // What tells one process image behind a pid from another, from one read of /proc/PID/stat: the
+  // start time tells a reused pid, the comm an exec (execve keeps the start time and sets the
+  // comm to the new file's name; a fork's child is named by its parent's environment until it
+  // execs). nullopt once the process has exited (gone, or a zombie).
+  struct Identity {
+    uint64_t start = 0;
+    std::string comm;
+    bool operator==(const Identity&) const = default;
+  };
+  std::optional<Identity> ReadIdentity(uint32_t pid) const;
+  static bool Matches(const ProcessInfo& info, const Identity& id) {
+    return info.start_time == id.start && info.comm == id.comm;
+  }
   std::optional<ProcessInfo> Read(uint32_t pid) const;
 
   std::optional<ProcessInfo> Lookup(uint32_t pid, bool trust_cache);

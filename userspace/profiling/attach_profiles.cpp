@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/process_alive.h"
 #include "flamegraph/folded.h"
 #include "flamegraph/pprof.h"
 #include "flamegraph/svg.h"
@@ -24,9 +25,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string FormatValue(flamegraph::ProfileType type, uint64_t value) {
+std::string FormatValue(profile::ProfileType type, uint64_t value) {
   char buf[64];
-  if (type == flamegraph::ProfileType::kOnCpu) {
+  if (type == profile::ProfileType::kOnCpu) {
     std::snprintf(buf, sizeof(buf), "%llu", static_cast<unsigned long long>(value));
   } else {
     std::snprintf(buf, sizeof(buf), "%.3fs", static_cast<double>(value) / 1e9);
@@ -41,17 +42,17 @@ std::string Percent(uint64_t part, uint64_t whole) {
   return buf;
 }
 
-std::string Title(flamegraph::ProfileType type) {
-  return type == flamegraph::ProfileType::kOnCpu ? "On-CPU" : "Off-CPU";
+std::string Title(profile::ProfileType type) {
+  return type == profile::ProfileType::kOnCpu ? "On-CPU" : "Off-CPU";
 }
 
-std::string Headline(const flamegraph::Profile& p) {
-  const uint64_t total = flamegraph::TotalValue(p);
+std::string Headline(const profile::Profile& p) {
+  const uint64_t total = profile::TotalValue(p);
   std::set<uint32_t> pids;
   for (const auto& s : p.samples) pids.insert(s.pid);
   std::ostringstream out;
   char buf[160];
-  if (p.type == flamegraph::ProfileType::kOnCpu) {
+  if (p.type == profile::ProfileType::kOnCpu) {
     const double cpu_s = static_cast<double>(total) * static_cast<double>(p.period_ns) / 1e9;
     std::snprintf(buf, sizeof(buf), "%s: %llu samples = %.2f s of CPU", Title(p.type).c_str(),
                   static_cast<unsigned long long>(total), cpu_s);
@@ -64,55 +65,54 @@ std::string Headline(const flamegraph::Profile& p) {
   return out.str();
 }
 
-void Table(std::ostringstream& out, const flamegraph::Profile& p, size_t n,
-           flamegraph::TopOrder order) {
-  const uint64_t total = flamegraph::TotalValue(p);
-  out << "Top " << n << " functions by "
-      << (order == flamegraph::TopOrder::kBySelf ? "self" : "total") << ":\n";
+void Table(std::ostringstream& out, const profile::Profile& p, size_t n, profile::TopOrder order) {
+  const uint64_t total = profile::TotalValue(p);
+  out << "Top " << n << " functions by " << (order == profile::TopOrder::kBySelf ? "self" : "total")
+      << ":\n";
   char buf[96];
   std::snprintf(buf, sizeof(buf), "%12s %7s %12s %7s  %s\n", "SELF", "", "TOTAL", "", "FUNCTION");
   out << buf;
-  for (const auto& f : flamegraph::TopFunctions(p, n, order)) {
+  for (const auto& f : profile::TopFunctions(p, n, order)) {
     std::snprintf(buf, sizeof(buf), "%12s %7s %12s %7s  ", FormatValue(p.type, f.self).c_str(),
                   Percent(f.self, total).c_str(), FormatValue(p.type, f.total).c_str(),
                   Percent(f.total, total).c_str());
-    out << buf << f.name << (f.kind == flamegraph::FrameKind::kKernel ? " [k]" : "")
-        << (f.kind == flamegraph::FrameKind::kJit ? " [j]" : "") << "\n";
+    out << buf << f.name << (f.kind == profile::FrameKind::kKernel ? " [k]" : "")
+        << (f.kind == profile::FrameKind::kJit ? " [j]" : "") << "\n";
   }
 }
 
-Status WriteProfileFiles(const flamegraph::Profile& p, const std::string& dir,
+Status WriteProfileFiles(const profile::Profile& p, const std::string& dir,
                          std::vector<std::string>* files) {
   const std::string base =
-      (std::filesystem::path(dir) / std::string(flamegraph::ProfileTypeName(p.type))).string();
+      (std::filesystem::path(dir) / std::string(profile::ProfileTypeName(p.type))).string();
   const std::string folded = base + ".folded", svg = base + ".svg", pprof = base + ".pb.gz";
-  if (auto s = flamegraph::FoldedWriter::WriteFile(p, folded); !s) return Error{s.error};
+  if (auto s = flamegraph::FoldedWriter::WriteFile(p, folded); !s) return Error{s.message()};
   files->push_back(folded);
-  if (auto s = flamegraph::SvgFlamegraphWriter().WriteFile(p, svg); !s) return Error{s.error};
+  if (auto s = flamegraph::SvgFlamegraphWriter().WriteFile(p, svg); !s) return Error{s.message()};
   files->push_back(svg);
-  if (auto s = flamegraph::PprofWriter().WriteFile(p, pprof); !s) return Error{s.error};
+  if (auto s = flamegraph::PprofWriter().WriteFile(p, pprof); !s) return Error{s.message()};
   files->push_back(pprof);
   return Status::Ok();
 }
 
 bool AnyAlive(const std::vector<uint32_t>& pids, const std::string& proc_root) {
   for (uint32_t pid : pids) {
-    if (symbolizer::ProcessAlive(pid, proc_root)) return true;
+    if (ProcessAlive(pid, proc_root)) return true;
   }
   return false;
 }
 
 }  // namespace
 
-std::string FormatTopFunctions(const flamegraph::Profile& profile, size_t n) {
+std::string FormatTopFunctions(const profile::Profile& profile, size_t n) {
   std::ostringstream out;
   out << Headline(profile) << "\n";
   if (profile.samples.empty()) {
     out << "  (nothing captured)\n";
     return out.str();
   }
-  Table(out, profile, n, flamegraph::TopOrder::kBySelf);
-  Table(out, profile, n, flamegraph::TopOrder::kByTotal);
+  Table(out, profile, n, profile::TopOrder::kBySelf);
+  Table(out, profile, n, profile::TopOrder::kByTotal);
   return out.str();
 }
 
@@ -135,7 +135,7 @@ Result<AttachProfilesResult> RunAttachProfiles(const AttachProfilesOptions& opti
   if (!options.oncpu && !options.offcpu) return Error{"no profile type selected"};
   if (auto s = EnsureWritableDirectory(options.out_dir); !s) return Error{s.message()};
   for (uint32_t pid : options.pids) {
-    if (!symbolizer::ProcessAlive(pid, options.proc_root)) {
+    if (!ProcessAlive(pid, options.proc_root)) {
       return Error{"no such process: " + std::to_string(pid)};
     }
   }
@@ -214,7 +214,7 @@ Result<AttachProfilesResult> RunAttachProfiles(const AttachProfilesOptions& opti
       for (auto& c : collectors) {
         if (auto s = c->Poll(); !s) result.warnings.push_back(s.message());
         for (const auto& [pid, t] : c->TakeTotals()) {
-          if (c->type() == flamegraph::ProfileType::kOnCpu) {
+          if (c->type() == profile::ProfileType::kOnCpu) {
             oncpu_samples += t.samples;
           } else {
             offcpu_ns += t.nanoseconds;
@@ -230,13 +230,13 @@ Result<AttachProfilesResult> RunAttachProfiles(const AttachProfilesOptions& opti
   for (size_t i = 0; i < collectors.size(); ++i) {
     result.profiles.push_back(collectors[i]->StopRecording(ids[i]));
     for (const auto& [pid, t] : collectors[i]->TakeTotals()) {
-      if (collectors[i]->type() == flamegraph::ProfileType::kOnCpu) {
+      if (collectors[i]->type() == profile::ProfileType::kOnCpu) {
         oncpu_samples += t.samples;
       } else {
         offcpu_ns += t.nanoseconds;
       }
     }
-    const std::string type(flamegraph::ProfileTypeName(result.profiles.back().type));
+    const std::string type(profile::ProfileTypeName(result.profiles.back().type));
     if (uint64_t lost = collectors[i]->events_lost(); lost > 0) {
       result.warnings.push_back(type + ": " + std::to_string(lost) +
                                 " samples could not be counted (kernel map full)");
@@ -254,8 +254,8 @@ Result<AttachProfilesResult> RunAttachProfiles(const AttachProfilesOptions& opti
   std::ostringstream summary;
   for (const auto& p : result.profiles) {
     if (auto s = WriteProfileFiles(p, options.out_dir, &result.files); !s) {
-      return Error{"writing the " + std::string(flamegraph::ProfileTypeName(p.type)) +
-                   " profile to " + options.out_dir + ": " + s.message()};
+      return Error{"writing the " + std::string(profile::ProfileTypeName(p.type)) + " profile to " +
+                   options.out_dir + ": " + s.message()};
     }
     if (p.samples.empty()) {
       result.warnings.push_back(Title(p.type) + ": nothing was captured for " + target);
@@ -269,7 +269,7 @@ Result<AttachProfilesResult> RunAttachProfiles(const AttachProfilesOptions& opti
 Result<AttachProfilesResult> RunAttachProfiles(const AttachProfilesOptions& options) {
   if (auto s = EnsureWritableDirectory(options.out_dir); !s) return Error{s.message()};
   for (uint32_t pid : options.pids) {
-    if (!symbolizer::ProcessAlive(pid, options.proc_root)) {
+    if (!ProcessAlive(pid, options.proc_root)) {
       return Error{"no such process: " + std::to_string(pid)};
     }
   }

@@ -9,10 +9,10 @@
 
 #include "core/features.h"
 #include "core/result.h"
-#include "flamegraph/profile.h"
 #include "probes/offcpu_probe.h"
 #include "probes/oncpu_probe.h"
 #include "probes/process_filter.h"
+#include "profile/profile.h"
 
 namespace zerotrace::profiling {
 
@@ -36,9 +36,9 @@ struct AttachProfilesOptions {
 };
 
 struct AttachProfilesResult {
-  std::vector<flamegraph::Profile> profiles;  // in the order on-CPU, off-CPU (those requested)
-  std::vector<std::string> files;             // paths written
-  std::string summary;                        // the top-N tables, ready to print
+  std::vector<profile::Profile> profiles;  // in the order on-CPU, off-CPU (those requested)
+  std::vector<std::string> files;          // paths written
+  std::string summary;                     // the top-N tables, ready to print
   // Things the user should know that are not errors, e.g. "process 42 exited after 4.2 s;
   // the profiles contain what was captured until then".
   std::vector<std::string> warnings;
@@ -57,7 +57,7 @@ Result<AttachProfilesResult> RunAttachProfiles(const AttachProfilesOptions& opti
 Result<AttachProfilesResult> RunAttachProfiles(const AttachProfilesOptions& options);
 
 // The summary tables for one profile: top `n` functions by self and by total.
-std::string FormatTopFunctions(const flamegraph::Profile& profile, size_t n);
+std::string FormatTopFunctions(const profile::Profile& profile, size_t n);
 
 // Checks `dir` can hold our files: creates it (with parents) and writes and removes a probe file.
 Status EnsureWritableDirectory(const std::string& dir);

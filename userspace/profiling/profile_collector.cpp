@@ -1,4 +1,5 @@
 #include "profiling/profile_collector.h"
+#include "core/process_alive.h"
 
 #include <algorithm>
 #include <fstream>
@@ -96,7 +97,7 @@ Status ProfileCollector::Poll() {
   for (const auto& r : *drained) pids.insert(r.tgid);
   for (uint32_t pid : pids) symbolizers_.user->Prepare(pid);
 
-  std::vector<flamegraph::StackSample> samples;
+  std::vector<profile::StackSample> samples;
   samples.reserve(drained->size());
   for (const auto& r : *drained) {
     if (r.value == 0) continue;
@@ -110,7 +111,7 @@ Status ProfileCollector::Poll() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     const uint64_t period = source_->sample_period_ns();
-    const bool oncpu = source_->profile_type() == flamegraph::ProfileType::kOnCpu;
+    const bool oncpu = source_->profile_type() == profile::ProfileType::kOnCpu;
     for (size_t i = 0, j = 0; i < drained->size(); ++i) {
       const auto& r = (*drained)[i];
       if (r.value == 0) continue;
@@ -126,7 +127,7 @@ Status ProfileCollector::Poll() {
         rec.profile.samples.push_back(s);
         added = true;
       }
-      if (added) flamegraph::MergeIdenticalStacks(rec.profile);
+      if (added) profile::MergeIdenticalStacks(rec.profile);
     }
   }
   assembler_.EndPoll();
@@ -139,7 +140,7 @@ void ProfileCollector::SweepExited() {
   // seen dead, so samples still queued in the kernel at its exit resolve with its snapshot.
   std::vector<uint32_t> gone;
   for (const auto& [pid, name] : names_) {
-    if (symbolizer::ProcessAlive(pid)) {
+    if (ProcessAlive(pid)) {
       dying_.erase(pid);
     } else if (!dying_.insert(pid).second) {
       gone.push_back(pid);
@@ -152,7 +153,7 @@ void ProfileCollector::SweepExited() {
     assembler_.ForgetProcess(pid);
   }
   if (auto* caching = dynamic_cast<symbolizer::CachingSymbolizer*>(symbolizers_.user.get())) {
-    caching->SweepExited([](uint32_t pid) { return symbolizer::ProcessAlive(pid); });
+    caching->SweepExited([](uint32_t pid) { return ProcessAlive(pid); });
   }
 }
 
@@ -169,12 +170,12 @@ ProfileCollector::RecordingId ProfileCollector::StartRecording(std::set<uint32_t
   return id;
 }
 
-flamegraph::Profile ProfileCollector::StopRecording(RecordingId id) {
+profile::Profile ProfileCollector::StopRecording(RecordingId id) {
   (void)Poll();
   std::lock_guard<std::mutex> lock(mu_);
   auto it = recordings_.find(id);
   if (it == recordings_.end()) return {};
-  flamegraph::Profile p = std::move(it->second.profile);
+  profile::Profile p = std::move(it->second.profile);
   p.duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                       std::chrono::steady_clock::now() - it->second.started)
                       .count();
@@ -182,11 +183,11 @@ flamegraph::Profile ProfileCollector::StopRecording(RecordingId id) {
   return p;
 }
 
-flamegraph::Profile ProfileCollector::Record(std::chrono::milliseconds duration,
-                                             std::set<uint32_t> pids,
-                                             std::chrono::milliseconds poll_interval,
-                                             const std::function<bool()>& stop,
-                                             const std::function<void()>& on_poll) {
+profile::Profile ProfileCollector::Record(std::chrono::milliseconds duration,
+                                          std::set<uint32_t> pids,
+                                          std::chrono::milliseconds poll_interval,
+                                          const std::function<bool()>& stop,
+                                          const std::function<void()>& on_poll) {
   const RecordingId id = StartRecording(std::move(pids));
   const auto deadline = std::chrono::steady_clock::now() + duration;
   auto next_poll = std::chrono::steady_clock::now() + poll_interval;

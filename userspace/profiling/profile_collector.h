@@ -13,13 +13,13 @@
 
 #include "core/features.h"
 #include "core/result.h"
-#include "flamegraph/profile.h"
 #include "probes/offcpu_probe.h"
 #include "probes/oncpu_probe.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"
+#include "probes/stack_source.h"
+#include "profile/profile.h"
 #include "profiling/stack_assembler.h"
-#include "profiling/stack_source.h"
 #include "symbolizer/caching_symbolizer.h"
 
 namespace zerotrace::profiling {
@@ -59,7 +59,7 @@ class ProfileCollector {
   ProfileCollector(const ProfileCollector&) = delete;
   ProfileCollector& operator=(const ProfileCollector&) = delete;
 
-  flamegraph::ProfileType type() const { return source_->profile_type(); }
+  profile::ProfileType type() const { return source_->profile_type(); }
   // The probe for the daemon's self-metrics (attach mode, program stats, events lost).
   Probe* probe() const { return probe_; }
 
@@ -70,14 +70,14 @@ class ProfileCollector {
   // A recording collects every sample polled between Start and Stop, for `pids` (empty = all).
   // Both poll first, so a recording covers exactly its own window.
   RecordingId StartRecording(std::set<uint32_t> pids = {});
-  flamegraph::Profile StopRecording(RecordingId id);
+  profile::Profile StopRecording(RecordingId id);
 
   // Start, poll every `poll_interval` for `duration` (or until `stop` returns true), Stop.
   // `on_poll` (optional) runs after each poll, e.g. for progress output.
-  flamegraph::Profile Record(std::chrono::milliseconds duration, std::set<uint32_t> pids = {},
-                             std::chrono::milliseconds poll_interval = std::chrono::seconds(1),
-                             const std::function<bool()>& stop = {},
-                             const std::function<void()>& on_poll = {});
+  profile::Profile Record(std::chrono::milliseconds duration, std::set<uint32_t> pids = {},
+                          std::chrono::milliseconds poll_interval = std::chrono::seconds(1),
+                          const std::function<bool()>& stop = {},
+                          const std::function<void()>& on_poll = {});
 
   // Per-pid totals accumulated since the previous call.
   std::map<uint32_t, PidTotal> TakeTotals();
@@ -96,7 +96,7 @@ class ProfileCollector {
  private:
   struct Recording {
     std::set<uint32_t> pids;
-    flamegraph::Profile profile;
+    profile::Profile profile;
     std::chrono::steady_clock::time_point started;
   };
   std::string ProcessName(uint32_t pid, const std::string& comm);

@@ -14,7 +14,7 @@ constexpr std::chrono::minutes kSeriesTtl{10};
 
 }  // namespace
 
-Result<RenderedProfile> RenderProfile(const flamegraph::Profile& profile, const std::string& format,
+Result<RenderedProfile> RenderProfile(const profile::Profile& profile, const std::string& format,
                                       const std::string& title) {
   if (format == "svg") {
     flamegraph::SvgOptions o;
@@ -27,7 +27,7 @@ Result<RenderedProfile> RenderProfile(const flamegraph::Profile& profile, const 
   }
   if (format == "pprof") {
     std::string body;
-    if (auto s = flamegraph::PprofWriter().Encode(profile, &body); !s) return Error{s.error};
+    if (auto s = flamegraph::PprofWriter().Encode(profile, &body); !s) return Error{s.message()};
     return RenderedProfile{std::move(body), "application/octet-stream"};
   }
   return Error{"unknown format '" + format + "' (svg, folded, pprof)"};
@@ -37,18 +37,21 @@ ProfilingService::ProfilingService(Features& features, ProcessFilter& filter,
                                    ProcessCatalog& catalog, prometheus::Registry& registry,
                                    const ProfilingServiceOptions& options)
     : catalog_(catalog),
-      oncpu_samples_(CounterFamily(registry, "zerotrace_oncpu_samples_total",
-                                   "On-CPU profile samples (cpu-clock perf events) per service")),
-      offcpu_seconds_(CounterFamily(registry, "zerotrace_offcpu_seconds_total",
-                                    "Time threads spent blocked off-CPU, per service")),
+      oncpu_samples_(CounterFamily(registry, "zerotrace_oncpu_samples_total")),
+      offcpu_seconds_(CounterFamily(registry, "zerotrace_offcpu_seconds_total")),
       oncpu_series_(oncpu_samples_, kSeriesTtl),
-      offcpu_series_(offcpu_seconds_, kSeriesTtl) {
+      offcpu_series_(offcpu_seconds_, kSeriesTtl),
+      kernel_symbols_bytes_(GaugeFamily(registry, "zerotrace_symbolizer_memory_bytes")
+                                .Add({{"symbolizer", "kernel"}})),
+      user_symbols_bytes_(GaugeFamily(registry, "zerotrace_symbolizer_memory_bytes")
+                              .Add({{"symbolizer", "user"}})) {
   auto symbolizers = MakeDefaultSymbolizers("/proc/kallsyms", options.proc_root);
   if (!symbolizers) {
     oncpu_error_ = offcpu_error_ = symbolizers.error().message;
     return;
   }
   user_symbolizer_ = symbolizers->user;
+  kernel_symbolizer_ = symbolizers->kernel;
   auto namer = [this](uint32_t pid, const std::string& comm) {
     auto info = catalog_.Lookup(pid);
     return info ? info->service_name : comm;
@@ -109,6 +112,12 @@ void ProfilingService::Tick() {
   }
   oncpu_series_.RemoveIdle(now_ns);
   offcpu_series_.RemoveIdle(now_ns);
+  if (kernel_symbolizer_) {
+    kernel_symbols_bytes_.Set(static_cast<double>(kernel_symbolizer_->memory_bytes()));
+  }
+  if (user_symbolizer_) {
+    user_symbols_bytes_.Set(static_cast<double>(user_symbolizer_->memory_bytes()));
+  }
 }
 
 Result<RenderedProfile> ProfilingService::Record(const std::string& type,

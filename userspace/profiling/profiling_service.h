@@ -65,6 +65,7 @@ class ProfilingService {
  private:
   ProcessCatalog& catalog_;
   symbolizer::SymbolizerPtr user_symbolizer_;
+  symbolizer::SymbolizerPtr kernel_symbolizer_;
   std::unique_ptr<ProfileCollector> oncpu_, offcpu_;
   std::string oncpu_error_, offcpu_error_;
   prometheus::Family<prometheus::Counter>& oncpu_samples_;
@@ -72,10 +73,12 @@ class ProfilingService {
   // Per-service series leave after 10 minutes without samples (pods come and go).
   ExpiringSeries<prometheus::Counter> oncpu_series_;
   ExpiringSeries<prometheus::Counter> offcpu_series_;
+  prometheus::Gauge& kernel_symbols_bytes_;
+  prometheus::Gauge& user_symbols_bytes_;
 };
 
 // Renders a profile in one of the flamegraph formats.
-Result<RenderedProfile> RenderProfile(const flamegraph::Profile& profile, const std::string& format,
+Result<RenderedProfile> RenderProfile(const profile::Profile& profile, const std::string& format,
                                       const std::string& title);
 
 }  // namespace zerotrace::profiling

@@ -6,7 +6,7 @@ namespace zerotrace::profiling {
 namespace {
 
 // The kernel's code that runs a BPF program from a tracepoint, and the program itself.
-bool IsTracingMachinery(const flamegraph::Frame& f) {
+bool IsTracingMachinery(const profile::Frame& f) {
   const std::string& n = f.function;
   auto starts = [&](const char* prefix) { return n.rfind(prefix, 0) == 0; };
   return starts("bpf_trace_run") || starts("__bpf_trace_") || starts("__traceiter_") ||
@@ -17,7 +17,7 @@ bool IsTracingMachinery(const flamegraph::Frame& f) {
 // Off-CPU stacks are taken inside the sched_switch program: their leaf frames are that program
 // and what called it, not where the thread blocked. Cuts from the outermost such frame among
 // the last few (an unnamed program address above it goes too).
-void TrimCaptureFrames(std::vector<flamegraph::Frame>* root_first) {
+void TrimCaptureFrames(std::vector<profile::Frame>* root_first) {
   constexpr size_t kWindow = 8;
   const size_t n = root_first->size();
   for (size_t i = n > kWindow ? n - kWindow : 0; i < n; ++i) {
@@ -51,7 +51,7 @@ const StackAssembler::Cached& StackAssembler::Resolve(uint32_t pid, int32_t id, 
     for (auto it = scratch_.rbegin(); it != scratch_.rend(); ++it) {
       c.root_first.push_back(sym.Symbolize(pid, *it));
     }
-    if (!user && source_.profile_type() == flamegraph::ProfileType::kOffCpu) {
+    if (!user && source_.profile_type() == profile::ProfileType::kOffCpu) {
       TrimCaptureFrames(&c.root_first);
     }
   }
@@ -61,8 +61,8 @@ const StackAssembler::Cached& StackAssembler::Resolve(uint32_t pid, int32_t id, 
 
 namespace {
 
-flamegraph::Frame Marker(const char* name, flamegraph::FrameKind kind) {
-  flamegraph::Frame f;
+profile::Frame Marker(const char* name, profile::FrameKind kind) {
+  profile::Frame f;
   f.function = name;
   f.kind = kind;
   return f;
@@ -70,16 +70,16 @@ flamegraph::Frame Marker(const char* name, flamegraph::FrameKind kind) {
 
 }  // namespace
 
-flamegraph::StackSample StackAssembler::Assemble(const RawStackCount& raw,
-                                                 const std::string& process_name) {
-  flamegraph::StackSample s;
+profile::StackSample StackAssembler::Assemble(const RawStackCount& raw,
+                                              const std::string& process_name) {
+  profile::StackSample s;
   s.process = process_name.empty() ? raw.comm : process_name;
   s.pid = raw.tgid;
   s.value = raw.value;
   auto add = [&](int32_t id, bool user) {
     if (id == -EFAULT) return;  // no stack of this kind: not a loss
     const char* marker = user ? kLostUserStack : kLostKernelStack;
-    const auto kind = user ? flamegraph::FrameKind::kUser : flamegraph::FrameKind::kKernel;
+    const auto kind = user ? profile::FrameKind::kUser : profile::FrameKind::kKernel;
     if (id < 0) {  // the kernel could not store it and counted that in its drops already
       s.frames.push_back(Marker(marker, kind));
       return;

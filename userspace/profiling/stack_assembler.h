@@ -7,8 +7,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "flamegraph/profile.h"
-#include "profiling/stack_source.h"
+#include "probes/stack_source.h"
+#include "profile/profile.h"
 #include "symbolizer/symbolizer.h"
 
 namespace zerotrace::profiling {
@@ -31,7 +31,7 @@ class StackAssembler {
  public:
   StackAssembler(StackSource& source, Symbolizers symbolizers);
 
-  flamegraph::StackSample Assemble(const RawStackCount& raw, const std::string& process_name);
+  profile::StackSample Assemble(const RawStackCount& raw, const std::string& process_name);
 
   // Ends a poll: with a source that deletes stacks after reading (on-CPU), deletes the ids the
   // previous poll used and this one did not from the map and our caches; otherwise empties the map
@@ -47,7 +47,7 @@ class StackAssembler {
 
  private:
   struct Cached {
-    std::vector<flamegraph::Frame> root_first;
+    std::vector<profile::Frame> root_first;
     bool truncated = false;
     bool lost = false;
   };

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -38,8 +39,15 @@ std::string FindInNotes(Elf_Data* data) {
 
 Result<std::string> ReadBuildId(const std::string& path) {
   if (elf_version(EV_CURRENT) == EV_NONE) return Error{"libelf initialisation failed"};
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // The path comes from a traced process: a FIFO there must not block this thread in open(), and
+  // only a regular file can be an ELF object.
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return Error{"cannot open " + path + ": " + std::strerror(errno)};
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return Error{path + " is not a regular file"};
+  }
   Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
   std::string id;
   if (elf && elf_kind(elf) == ELF_K_ELF) {

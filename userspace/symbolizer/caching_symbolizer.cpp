@@ -5,9 +5,18 @@
 #include <string>
 
 namespace zerotrace::symbolizer {
+namespace {
 
-CachingSymbolizer::CachingSymbolizer(SymbolizerPtr inner, size_t max_entries_per_process)
-    : inner_(std::move(inner)), max_entries_(max_entries_per_process) {}
+// A frame's heap cost in the cache: the node, and its strings where they exceed the inline buffer.
+size_t FrameBytes(const profile::Frame& f) {
+  auto heap = [](const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; };
+  return sizeof(profile::Frame) + 32 + heap(f.function) + heap(f.module) + heap(f.build_id);
+}
+
+}  // namespace
+
+CachingSymbolizer::CachingSymbolizer(SymbolizerPtr inner, size_t max_entries)
+    : inner_(std::move(inner)), max_entries_(max_entries) {}
 
 void CachingSymbolizer::Prepare(uint32_t pid) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -15,7 +24,7 @@ void CachingSymbolizer::Prepare(uint32_t pid) {
   inner_->Prepare(pid);
 }
 
-flamegraph::Frame CachingSymbolizer::Symbolize(uint32_t pid, uint64_t address) {
+profile::Frame CachingSymbolizer::Symbolize(uint32_t pid, uint64_t address) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& per_pid = cache_[pid];
   if (auto it = per_pid.find(address); it != per_pid.end()) {
@@ -23,15 +32,31 @@ flamegraph::Frame CachingSymbolizer::Symbolize(uint32_t pid, uint64_t address) {
     return it->second;
   }
   ++misses_;
-  flamegraph::Frame f = inner_->Symbolize(pid, address);
-  if (per_pid.size() >= max_entries_) per_pid.clear();  // bound memory; refills on demand
+  profile::Frame f = inner_->Symbolize(pid, address);
+  if (entries_ >= max_entries_) {
+    // Bound memory: drop the largest caches (they refill on demand) down to 3/4 of the bound, so
+    // the scan over processes runs once per quarter of the bound, not on every later miss.
+    while (entries_ > max_entries_ / 4 * 3) {
+      auto largest = cache_.begin();
+      for (auto it = cache_.begin(); it != cache_.end(); ++it) {
+        if (it->second.size() > largest->second.size()) largest = it;
+      }
+      Drop(largest->second);
+      largest->second = {};  // releases the buckets too
+    }
+  }
   per_pid.emplace(address, f);
+  ++entries_;
+  frame_bytes_ += FrameBytes(f);
   return f;
 }
 
 void CachingSymbolizer::Forget(uint32_t pid) {
   std::lock_guard<std::mutex> lock(mu_);
-  cache_.erase(pid);
+  if (auto it = cache_.find(pid); it != cache_.end()) {
+    Drop(it->second);
+    cache_.erase(it);
+  }
   dying_.erase(pid);
   inner_->Forget(pid);
 }
@@ -53,18 +78,30 @@ std::vector<uint32_t> CachingSymbolizer::SweepExited(const std::function<bool(ui
     dying_.erase(pid);
     inner_->Forget(pid);
     forgotten.push_back(pid);
+    Drop(it->second);
     it = cache_.erase(it);
   }
   return forgotten;
 }
 
+void CachingSymbolizer::Drop(const std::unordered_map<uint64_t, profile::Frame>& frames) {
+  for (const auto& [a, frame] : frames) frame_bytes_ -= FrameBytes(frame);
+  entries_ -= frames.size();
+}
+
+size_t CachingSymbolizer::memory_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return frame_bytes_ + inner_->memory_bytes();
+}
+
+size_t CachingSymbolizer::cached_frames() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return entries_;
+}
+
 size_t CachingSymbolizer::cached_processes() const {
   std::lock_guard<std::mutex> lock(mu_);
   return cache_.size();
-}
-
-bool ProcessAlive(uint32_t pid, const std::string& proc_root) {
-  return access((proc_root + "/" + std::to_string(pid)).c_str(), F_OK) == 0;
 }
 
 }  // namespace zerotrace::symbolizer

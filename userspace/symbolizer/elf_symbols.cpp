@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -12,6 +13,24 @@
 #include "symbolizer/build_id.h"
 
 namespace zerotrace::symbolizer {
+namespace {
+
+// Every path opened here is named by the traced process (its maps, its debug link, files under
+// its root), so it may be a FIFO (open() would block forever) or a device such as /dev/zero (a
+// CRC would never finish). Only regular files are read; O_NONBLOCK keeps the open itself from
+// waiting on a FIFO.
+int OpenRegular(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return -1;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
 
 // Reads one ELF file into an ElfSymbols. A class (friend of ElfSymbols) so the symbol and segment
 // layouts stay private.
@@ -30,7 +49,7 @@ class ElfSymbolsReader {
 
   static bool Open(const std::string& path, Opened* o) {
     if (elf_version(EV_CURRENT) == EV_NONE) return false;
-    o->fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    o->fd = OpenRegular(path);
     if (o->fd < 0) return false;
     o->elf = elf_begin(o->fd, ELF_C_READ_MMAP, nullptr);
     return o->elf && elf_kind(o->elf) == ELF_K_ELF;
@@ -89,12 +108,15 @@ class ElfSymbolsReader {
     const size_t len = strnlen(p, data->d_size);
     const size_t crc_at = (len + 4) & ~size_t{3};  // name, NUL, padding to 4
     if (len == 0 || crc_at + 4 > data->d_size) return;
+    // A debug link is a file name, looked up in a few folders: one with a '/' ("../../dev/zero")
+    // would reach outside them.
+    if (std::string_view(p, len).find('/') != std::string_view::npos) return;
     debuglink_.assign(p, len);
     std::memcpy(&debuglink_crc_, p + crc_at, 4);
   }
 
   static bool CrcMatches(const std::string& path, uint32_t want) {
-    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = OpenRegular(path);
     if (fd < 0) return false;
     uLong crc = crc32(0L, Z_NULL, 0);
     char buf[64 * 1024];

@@ -67,7 +67,7 @@ class ElfSymbols {
 class ElfSymbolsCache {
  public:
   explicit ElfSymbolsCache(std::vector<std::string> debug_dirs = {"/usr/lib/debug"},
-                           size_t max_files = 512, size_t max_bytes = 128u << 20);
+                           size_t max_files = 512, size_t max_bytes = 64u << 20);
 
   using Key = std::pair<uint64_t, uint64_t>;  // (device, inode)
   // The file's symbols, loaded from the first location that reads as ELF.

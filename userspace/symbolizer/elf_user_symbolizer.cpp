@@ -73,7 +73,7 @@ std::string ElfUserSymbolizer::BuildIdFor(uint32_t pid, const MapEntry& entry) {
   return value;
 }
 
-flamegraph::Frame ElfUserSymbolizer::Symbolize(uint32_t pid, uint64_t address) {
+profile::Frame ElfUserSymbolizer::Symbolize(uint32_t pid, uint64_t address) {
   Process& p = GetOrCreate(pid);
   const MapEntry* entry = p.maps.Find(address);
   if (!entry) {
@@ -81,7 +81,7 @@ flamegraph::Frame ElfUserSymbolizer::Symbolize(uint32_t pid, uint64_t address) {
     RefreshMaps(pid, p, false);
     entry = p.maps.Find(address);
   }
-  flamegraph::Frame frame = FallbackFrame(entry, address);
+  profile::Frame frame = FallbackFrame(entry, address);
 
   // JIT code lives in anonymous executable memory and is named by the runtime's perf map.
   if (!entry || !entry->file_backed()) {
@@ -89,7 +89,7 @@ flamegraph::Frame ElfUserSymbolizer::Symbolize(uint32_t pid, uint64_t address) {
       frame.function = Demangle(jit->name);
       frame.module = "[jit]";
       frame.module_offset = address - jit->start;
-      frame.kind = flamegraph::FrameKind::kJit;
+      frame.kind = profile::FrameKind::kJit;
     }
     return frame;
   }

@@ -28,10 +28,12 @@ class ElfUserSymbolizer : public Symbolizer {
                              std::vector<std::string> debug_dirs = {"/usr/lib/debug"});
 
   void Prepare(uint32_t pid) override;
-  flamegraph::Frame Symbolize(uint32_t pid, uint64_t address) override;
+  profile::Frame Symbolize(uint32_t pid, uint64_t address) override;
   void Forget(uint32_t pid) override;
 
   size_t processes() const { return procs_.size(); }
+  // The symbol tables of the files held (the bulk; maps and perf maps are small).
+  size_t memory_bytes() const override { return files_.bytes(); }
   const ElfSymbolsCache& files() const { return files_; }
 
  private:

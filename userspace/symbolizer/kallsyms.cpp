@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
-#include <sstream>
+
+#include "core/hex.h"
 
 namespace zerotrace::symbolizer {
 namespace {
@@ -13,42 +16,70 @@ bool IsTextType(char t) { return t == 't' || t == 'T' || t == 'w' || t == 'W'; }
 
 }  // namespace
 
-bool IsSectionEndMarker(const std::string& name) {
+bool IsSectionEndMarker(std::string_view name) {
   if (name == "_etext" || name == "_einittext") return true;
-  return name.size() > 6 && name.compare(0, 2, "__") == 0 &&
-         name.compare(name.size() - 4, 4, "_end") == 0;
+  return name.size() > 6 && name.substr(0, 2) == "__" && name.substr(name.size() - 4) == "_end";
 }
+
+namespace {
+
+// The next whitespace-separated field of `line` from `pos` (empty at the end).
+std::string_view NextField(std::string_view line, size_t& pos) {
+  while (pos < line.size() && (line[pos] == ' ' || line[pos] == '\t')) ++pos;
+  const size_t start = pos;
+  while (pos < line.size() && line[pos] != ' ' && line[pos] != '\t') ++pos;
+  return line.substr(start, pos - start);
+}
+
+}  // namespace
 
 Result<KernelSymbols> KernelSymbols::Parse(std::istream& in) {
   KernelSymbols out;
+  out.modules_.emplace_back(kKernelModule);
   std::string line;
   bool any_nonzero = false;
   while (std::getline(in, line)) {
     // "ffffffff81000000 T _stext" or "ffffffffc0a01000 t nft_do_chain\t[nf_tables]"
-    std::istringstream fields(line);
-    std::string addr_text, type, name, module;
-    if (!(fields >> addr_text >> type >> name) || type.size() != 1) continue;
-    if (!IsTextType(type[0])) continue;
-    fields >> module;
-    char* end = nullptr;
-    const uint64_t address = std::strtoull(addr_text.c_str(), &end, 16);
-    if (end == addr_text.c_str() || *end != '\0') continue;
+    size_t pos = 0;
+    const std::string_view addr_text = NextField(line, pos);
+    const std::string_view type = NextField(line, pos);
+    const std::string_view name = NextField(line, pos);
+    const std::string_view module = NextField(line, pos);
+    if (name.empty() || type.size() != 1 || !IsTextType(type[0])) continue;
+    // A name over 64 KiB, or over 4 GiB of names, is not kallsyms: skipped.
+    if (name.size() > UINT16_MAX || out.names_.size() + name.size() > UINT32_MAX) continue;
+    uint64_t address = 0;
+    if (!ParseHex(addr_text, &address)) continue;
     if (address != 0) any_nonzero = true;
-    out.symbols_.push_back({address, std::move(name),
-                            module.empty() ? std::string(kKernelModule) : std::move(module)});
+    uint16_t module_index = 0;
+    if (!module.empty()) {
+      // Symbols come grouped by module: the last one seen is almost always the one.
+      auto m = out.modules_.end() - 1;
+      if (*m != module) m = std::find(out.modules_.begin(), out.modules_.end(), module);
+      if (m == out.modules_.end()) {
+        if (out.modules_.size() > UINT16_MAX) continue;
+        m = out.modules_.emplace(out.modules_.end(), module);
+      }
+      module_index = static_cast<uint16_t>(m - out.modules_.begin());
+    }
+    out.entries_.push_back({address, static_cast<uint32_t>(out.names_.size()),
+                            static_cast<uint16_t>(name.size()), module_index});
+    out.names_.append(name);
   }
-  if (out.symbols_.empty()) return Error{"no kernel text symbols found"};
+  if (out.entries_.empty()) return Error{"no kernel text symbols found"};
   if (!any_nonzero) {
     return Error{
         "kernel symbol addresses are hidden (all zero): run as root or lower "
         "kernel.kptr_restrict"};
   }
   // At one address, an end marker sorts first: the function starting there is what Find gives.
-  std::stable_sort(out.symbols_.begin(), out.symbols_.end(),
-                   [](const KernelSymbol& a, const KernelSymbol& b) {
-                     if (a.address != b.address) return a.address < b.address;
-                     return IsSectionEndMarker(a.name) && !IsSectionEndMarker(b.name);
-                   });
+  std::stable_sort(
+      out.entries_.begin(), out.entries_.end(), [&out](const Entry& a, const Entry& b) {
+        if (a.address != b.address) return a.address < b.address;
+        return IsSectionEndMarker(out.View(a).name) && !IsSectionEndMarker(out.View(b).name);
+      });
+  out.entries_.shrink_to_fit();
+  out.names_.shrink_to_fit();
   return out;
 }
 
@@ -60,12 +91,24 @@ Result<KernelSymbols> KernelSymbols::Load(const std::string& path) {
   return r;
 }
 
-const KernelSymbol* KernelSymbols::Find(uint64_t address) const {
-  auto it = std::upper_bound(symbols_.begin(), symbols_.end(), address,
-                             [](uint64_t a, const KernelSymbol& s) { return a < s.address; });
-  if (it == symbols_.begin()) return nullptr;
-  const KernelSymbol* s = &*std::prev(it);
-  return IsSectionEndMarker(s->name) ? nullptr : s;
+KernelSymbol KernelSymbols::View(const Entry& e) const {
+  return {e.address, std::string_view(names_).substr(e.name_offset, e.name_length),
+          modules_[e.module]};
+}
+
+std::optional<KernelSymbol> KernelSymbols::Find(uint64_t address) const {
+  auto it = std::upper_bound(entries_.begin(), entries_.end(), address,
+                             [](uint64_t a, const Entry& e) { return a < e.address; });
+  if (it == entries_.begin()) return std::nullopt;
+  const KernelSymbol s = View(*std::prev(it));
+  if (IsSectionEndMarker(s.name)) return std::nullopt;
+  return s;
+}
+
+size_t KernelSymbols::memory_bytes() const {
+  size_t bytes = entries_.capacity() * sizeof(Entry) + names_.capacity();
+  for (const auto& m : modules_) bytes += sizeof(m) + m.capacity();
+  return bytes;
 }
 
 Result<std::shared_ptr<KallsymsSymbolizer>> KallsymsSymbolizer::Create(const std::string& path) {
@@ -74,12 +117,12 @@ Result<std::shared_ptr<KallsymsSymbolizer>> KallsymsSymbolizer::Create(const std
   return std::make_shared<KallsymsSymbolizer>(std::move(*symbols), path);
 }
 
-flamegraph::Frame KallsymsSymbolizer::Symbolize(uint32_t /*pid*/, uint64_t address) {
-  flamegraph::Frame f;
-  f.kind = flamegraph::FrameKind::kKernel;
+profile::Frame KallsymsSymbolizer::Symbolize(uint32_t /*pid*/, uint64_t address) {
+  profile::Frame f;
+  f.kind = profile::FrameKind::kKernel;
   f.address = address;
   std::lock_guard<std::mutex> lock(mu_);
-  const KernelSymbol* s = symbols_.Find(address);
+  std::optional<KernelSymbol> s = symbols_.Find(address);
   const auto now = std::chrono::steady_clock::now();
   if (!s && !path_.empty() && now - last_reload_ >= interval_) {
     last_reload_ = now;
@@ -96,6 +139,11 @@ flamegraph::Frame KallsymsSymbolizer::Symbolize(uint32_t /*pid*/, uint64_t addre
     f.module = s->module;
   }  // else: no module, so the frame is named by its bare address
   return f;
+}
+
+size_t KallsymsSymbolizer::memory_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return symbols_.memory_bytes();
 }
 
 }  // namespace zerotrace::symbolizer

@@ -5,29 +5,16 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/hex.h"
+
 namespace zerotrace::symbolizer {
 namespace {
 
-bool ParseHex(std::string_view text, uint64_t* out) {
+// perf maps are written by many JITs: some prefix addresses with 0x, most do not.
+std::string_view WithoutHexPrefix(std::string_view text) {
   if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X'))
     text.remove_prefix(2);
-  if (text.empty() || text.size() > 16) return false;
-  uint64_t v = 0;
-  for (char c : text) {
-    int d;
-    if (c >= '0' && c <= '9') {
-      d = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      d = c - 'a' + 10;
-    } else if (c >= 'A' && c <= 'F') {
-      d = c - 'A' + 10;
-    } else {
-      return false;
-    }
-    v = (v << 4) | static_cast<uint64_t>(d);
-  }
-  *out = v;
-  return true;
+  return text;
 }
 
 }  // namespace
@@ -59,8 +46,10 @@ PerfMap PerfMapParser::Parse(std::string_view text, Stats* stats) {
     const size_t sp1 = line.find(' ');
     const size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
     PerfMapEntry e;
-    if (sp2 == std::string_view::npos || !ParseHex(line.substr(0, sp1), &e.start) ||
-        !ParseHex(line.substr(sp1 + 1, sp2 - sp1 - 1), &e.size) || sp2 + 1 >= line.size()) {
+    if (sp2 == std::string_view::npos ||
+        !ParseHex(WithoutHexPrefix(line.substr(0, sp1)), &e.start) ||
+        !ParseHex(WithoutHexPrefix(line.substr(sp1 + 1, sp2 - sp1 - 1)), &e.size) ||
+        sp2 + 1 >= line.size()) {
       ++local.bad_lines;
       continue;
     }

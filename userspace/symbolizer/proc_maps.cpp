@@ -50,9 +50,9 @@ const MapEntry* ProcMaps::Find(uint64_t address) const {
   return address < it->end ? &*it : nullptr;
 }
 
-flamegraph::Frame FallbackFrame(const MapEntry* entry, uint64_t address) {
-  flamegraph::Frame f;
-  f.kind = flamegraph::FrameKind::kUser;
+profile::Frame FallbackFrame(const MapEntry* entry, uint64_t address) {
+  profile::Frame f;
+  f.kind = profile::FrameKind::kUser;
   f.address = address;
   if (entry && !entry->path.empty()) {
     f.module = entry->path;

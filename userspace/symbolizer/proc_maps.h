@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-#include "flamegraph/profile.h"
+#include "profile/profile.h"
 
 namespace zerotrace::symbolizer {
 
@@ -43,6 +43,6 @@ class ProcMaps {
 
 // The frame an address gets when no symbol is known: module path + file offset for file-backed
 // memory (`/usr/lib/libfoo.so+0x1234` once named), the bare address otherwise.
-flamegraph::Frame FallbackFrame(const MapEntry* entry, uint64_t address);
+profile::Frame FallbackFrame(const MapEntry* entry, uint64_t address);
 
 }  // namespace zerotrace::symbolizer

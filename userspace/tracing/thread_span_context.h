@@ -33,21 +33,36 @@ struct ServerSpanHandle {
 //     ids) — allocates the server span id now; keep the handle to build the server Span.
 //  2. When its response has been written: EndServerSpan(tgid, tid, span_id, t1).
 //  3. For a client request record of the same thread starting at t: FindParent(tgid, tid, t)
-//     returns the server span whose [t0, t1] (or [t0, ∞) while open) contains t — the most
-//     recently started one if several do. Works whether the client record is handled before
-//     or after EndServerSpan (within retention_ns).
+//     returns the server span whose [t0, t1] (or [t0, ∞) while open) contains t. Works whether
+//     the client record is handled before or after EndServerSpan (within retention_ns).
+//     Precision first: a thread seen serving two requests at once (an event loop: Node,
+//     asyncio, a proxy) can make a call for any of them, so its calls get no parent from then
+//     on (ServesConcurrently); a wrong parent is worse than none.
 //  4. Call Expire(now) periodically and ForgetProcess(tgid) when a process exits.
 // Memory is bounded by max_threads × max_spans_per_thread. Thread-safe.
 class ThreadSpanContext {
  public:
   explicit ThreadSpanContext(ThreadSpanContextOptions options = {});
 
+  // `conn` names the request's connection (0: unknown). HTTP/1 carries one request at a time
+  // per connection: a request that begins on the connection of a still-open one ends it (its
+  // response was reported late or missed), unless both began with the same read (pipelining).
   ServerSpanHandle BeginServerSpan(uint32_t tgid, uint32_t tid, uint64_t start_ns,
-                                   const std::optional<SpanContext>& incoming, IdGenerator& ids);
+                                   const std::optional<SpanContext>& incoming, IdGenerator& ids,
+                                   uint64_t conn = 0);
+  // Drops a span begun but never handed out (its ids are re-allocated).
+  void ForgetServerSpan(uint32_t tgid, uint32_t tid, const SpanId& span_id);
   // False if the span is unknown (evicted, expired, never begun).
   bool EndServerSpan(uint32_t tgid, uint32_t tid, const SpanId& span_id, uint64_t end_ns);
+  // Marks the span found as handed out (its trace id now names a child).
   std::optional<SpanContext> FindParent(uint32_t tgid, uint32_t tid,
                                         uint64_t client_start_ns) const;
+  // Moves a server span that ended without a parent into `parent`'s trace (its client was
+  // reported late: see SpanBuilder's deferred server spans). Only while no child was handed its
+  // ids (FindParent never returned it): false otherwise, or when the span is unknown.
+  bool Rejoin(uint32_t tgid, uint32_t tid, const SpanId& span_id, const SpanContext& parent);
+  // The thread began a server span while another of its spans was open (sticky).
+  bool ServesConcurrently(uint32_t tgid, uint32_t tid) const;
 
   void Expire(uint64_t now_ns);
   void ForgetProcess(uint32_t tgid);
@@ -60,6 +75,8 @@ class ThreadSpanContext {
     SpanContext context;
     uint64_t start_ns = 0;
     uint64_t end_ns = 0;  // 0 = still open
+    uint64_t conn = 0;
+    mutable bool handed_out = false;  // FindParent returned it
   };
   static uint64_t Key(uint32_t tgid, uint32_t tid) {
     return (static_cast<uint64_t>(tgid) << 32) | tid;
@@ -68,7 +85,11 @@ class ThreadSpanContext {
 
   ThreadSpanContextOptions options_;
   mutable std::mutex mu_;
-  std::unordered_map<uint64_t, std::deque<Entry>> threads_;
+  struct Thread {
+    std::deque<Entry> spans;
+    bool concurrent = false;
+  };
+  std::unordered_map<uint64_t, Thread> threads_;
   uint64_t skipped_threads_ = 0;
 };
 

@@ -23,12 +23,14 @@ TEST(DaemonGpuBpfTest, DriverUprobesFeedMetricsForAProcessStartedLater) {
   Child w({ZT_CUDA_WORKLOAD, ZT_FAKE_LIBCUDA}, {"OTEL_SERVICE_NAME=" + Service()});
   auto ready = w.ReadLine(std::chrono::seconds(10));
   ASSERT_TRUE(ready && ready->rfind("ready", 0) == 0) << (ready ? *ready : "no ready line");
-  // Libraries are looked for every 5th interval (500 ms in tests).
-  ASSERT_TRUE(WaitFor([&] {
-    return collector.Log().find("fake_libcuda") != std::string::npos ||
-           collector.Log().find("libcuda.so.1") != std::string::npos;
-  }, std::chrono::seconds(10))) << collector.Log();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Libraries are looked for every 5th interval (500 ms in tests); the gauge is set once the
+  // uprobes are in.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return SumSamples(collector.Scrape(), "zerotrace_uprobe_targets", {{"probe", "cuda"}}) >= 1;
+      },
+      std::chrono::seconds(10)))
+      << collector.Log();
   w.WriteLine("go");
   ASSERT_EQ(w.ReadLine(std::chrono::seconds(30)), "done");
   const std::map<std::string, std::string> svc{{"service_name", Service()}};
@@ -56,9 +58,12 @@ TEST(DaemonGpuBpfTest, AttachProfileGpuReportsTheLeakAndWritesFiles) {
   Child attach({ZT_BIN, "attach", "--pid", std::to_string(w.pid()), "--duration", "30s",
                 "--profile", "gpu", "--out", dir},
                {}, dir + "/attach.log");
-  ASSERT_TRUE(WaitFor([&] {
-    return ReadFileOrEmpty(dir + "/attach.log").find("attached to pid") != std::string::npos;
-  }, std::chrono::seconds(20))) << ReadFileOrEmpty(dir + "/attach.log");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return ReadFileOrEmpty(dir + "/attach.log").find("attached to pid") != std::string::npos;
+      },
+      std::chrono::seconds(20)))
+      << ReadFileOrEmpty(dir + "/attach.log");
   w.WriteLine("go");
   ASSERT_EQ(w.ReadLine(std::chrono::seconds(30)), "done");
   std::this_thread::sleep_for(std::chrono::milliseconds(500));

@@ -20,8 +20,8 @@
 #include "gpu/gpu_tracing.h"
 #include "probes/process_filter.h"
 #include "process/process_catalog.h"
-#include "symbolizer/elf_user_symbolizer.h"
 #include "symbolizer/caching_symbolizer.h"
+#include "symbolizer/elf_user_symbolizer.h"
 #include "test_util.h"
 
 namespace zerotrace::testing {
@@ -36,7 +36,9 @@ std::vector<Sample> Scrape(prometheus::Registry& registry) {
 }
 
 struct Env {
-  Features features{MakeKernelFeatureProber()};
+  explicit Env(std::vector<Feature> disabled = {})
+      : features(MakeKernelFeatureProber(), std::move(disabled)) {}
+  Features features;
   ProcessCatalog catalog;
   prometheus::Registry registry;
 };
@@ -181,15 +183,16 @@ TEST(GpuBpf, DriverUprobesThroughCudaProbe) {
 }
 
 #ifdef ZT_CUPTI_SYNTHETIC
-TEST(GpuBpf, CuptiRecordsThroughCuptiProbe) {
-  ZT_REQUIRE_BPF();
+// `disabled`: features turned off, as a kernel without them would be (bpf_cookie: the USDT
+// probes are attached per process, as on kernels before 5.15).
+void ExpectCuptiRecordsThroughCuptiProbe(std::vector<Feature> disabled) {
   Child child({ZT_CUPTI_SYNTHETIC});
   std::string ready_line;
   auto ready = AwaitReady(child, milliseconds(10000), &ready_line);
   ASSERT_TRUE(ready.has_value()) << ready_line;
   const int pid = ready->pid;
 
-  Env env;
+  Env env(disabled);
   ProcessFilter filter = FilterFor(pid);
   gpu::GpuOptions options;
   options.cuda = false;
@@ -220,7 +223,7 @@ TEST(GpuBpf, CuptiRecordsThroughCuptiProbe) {
         return (*gpu)->aggregator().stats().cupti_events >= want;
       },
       milliseconds(5000));
-  const flamegraph::Profile recorded = recording.get();
+  const profile::Profile recorded = recording.get();
   const auto stats = (*gpu)->aggregator().stats();
   EXPECT_EQ(stats.cupti_events, want);
   EXPECT_EQ(stats.kernels, 5u);
@@ -270,7 +273,7 @@ TEST(GpuBpf, CuptiRecordsThroughCuptiProbe) {
 
   // GPU flamegraph: exactly the two kernels, under the launch site, weighted by GPU ns.
   const auto profile = (*gpu)->GpuProfile(static_cast<uint32_t>(pid));
-  EXPECT_EQ(profile.type, flamegraph::ProfileType::kGpu);
+  EXPECT_EQ(profile.type, profile::ProfileType::kGpu);
   const std::string folded = flamegraph::FoldedWriter::ToString(profile);
   std::map<std::string, uint64_t> by_leaf;
   std::istringstream lines(folded);
@@ -302,8 +305,8 @@ TEST(GpuBpf, CuptiRecordsThroughCuptiProbe) {
   EXPECT_NE(summary.find(std::string("[gpu] ") + kMatMul), std::string::npos) << summary;
   EXPECT_NE(summary.find("10.000 ms"), std::string::npos) << summary;
   // The recording saw the same kernels.
-  EXPECT_EQ(recorded.type, flamegraph::ProfileType::kGpu);
-  EXPECT_EQ(flamegraph::TotalValue(recorded), flamegraph::TotalValue(profile));
+  EXPECT_EQ(recorded.type, profile::ProfileType::kGpu);
+  EXPECT_EQ(profile::TotalValue(recorded), profile::TotalValue(profile));
   EXPECT_GT(recorded.duration_ns, 0);
 
   // Chrome trace: the kernels on the GPU stream track, launches on the CPU, arrows between.
@@ -346,6 +349,18 @@ TEST(GpuBpf, CuptiRecordsThroughCuptiProbe) {
 
   child.CloseStdin();
   child.Wait(milliseconds(5000));
+}
+
+TEST(GpuBpf, CuptiRecordsThroughCuptiProbe) {
+  ZT_REQUIRE_BPF();
+  ExpectCuptiRecordsThroughCuptiProbe({});
+}
+
+// Without BPF cookies (kernels before 5.15) the same records arrive through per-process USDT
+// attachments; here forced by disabling the feature, in the matrix by 5.10 itself.
+TEST(GpuBpf, CuptiRecordsThroughPerProcessUsdtWithoutBpfCookies) {
+  ZT_REQUIRE_BPF();
+  ExpectCuptiRecordsThroughCuptiProbe({Feature::kBpfCookie});
 }
 #endif
 

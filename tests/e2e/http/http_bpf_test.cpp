@@ -75,8 +75,23 @@ double ServerCount(const std::vector<Sample>& s, const std::string& service,
       {{"service_name", service}, {"http_route", route}, {"http_response_status_code", status}});
 }
 
-// 200 requests to the Python server: per route 25 over one keep-alive connection (one curl, many
-// URLs) and 25 on fresh connections (one curl each).
+// libssl files with the TLS uprobes attached now (the collector's own gauge).
+double TlsLibrariesAttached(Collector& collector) {
+  return SumSamples(collector.Scrape(), "zerotrace_uprobe_targets", {{"probe", "sockets"}});
+}
+
+// Requests on fresh connections per route: 25, or ZT_E2E_FRESH_CONNECTIONS (the kernel matrix
+// takes fewer: under QEMU without KVM each curl process costs about a second to start).
+int FreshConnections() {
+  const char* env = std::getenv("ZT_E2E_FRESH_CONNECTIONS");
+  return env ? std::max(1, std::atoi(env)) : 25;
+}
+
+// Requests per route of DriveHttp1.
+int Http1PerRoute() { return 25 + FreshConnections(); }
+
+// 4 routes x Http1PerRoute() requests to the Python server: per route 25 over one keep-alive
+// connection (one curl, many URLs) and FreshConnections() on fresh connections (one curl each).
 void DriveHttp1(int port, const std::string& client_service) {
   const std::string base = "http://127.0.0.1:" + std::to_string(port);
   for (const std::string route : {"/ok", "/missing", "/fail", "/slow"}) {
@@ -87,7 +102,9 @@ void DriveHttp1(int port, const std::string& client_service) {
       keepalive.push_back(base + route + "?i=" + std::to_string(i));
     }
     ASSERT_EQ(RunCurl(keepalive, client_service), 0);
-    for (int i = 0; i < 25; ++i) ASSERT_EQ(RunCurl({base + route}, client_service), 0);
+    for (int i = 0; i < FreshConnections(); ++i) {
+      ASSERT_EQ(RunCurl({base + route}, client_service), 0);
+    }
   }
 }
 
@@ -114,13 +131,22 @@ class OnEachAttachPath : public ::testing::TestWithParam<AttachPath> {
   std::vector<std::string> Env() const {
     return {"ZEROTRACE_DISABLE_FEATURES=" + GetParam().disabled};
   }
-  // Ready, and attached the way the parameter says.
-  void ExpectReadyOnThisPath(Collector& collector) const {
-    ASSERT_EQ(collector.WaitReady(), "");
+  // Ready, and attached the way the parameter says; true when the case should go on. On a
+  // kernel older than the path needs (sock tracepoints: 6.3, by the kernel's own version, not
+  // the feature probe under test) the case instead asserts the loader fell back to the next
+  // path, and ends: that path has its own case. Nothing is skipped.
+  bool ExpectReadyOnThisPath(Collector& collector) const {
+    const std::string ready = collector.WaitReady();
+    EXPECT_EQ(ready, "");
+    if (!ready.empty()) return false;
+    std::string mode = GetParam().mode;
+    const bool offered = mode != "sock_tracepoints" || KernelAtLeast(6, 3);
+    if (!offered) mode = "tp_btf";
     EXPECT_EQ(SumSamples(collector.Scrape(), "zerotrace_probe_attach_mode",
-                         {{"probe", "sockets"}, {"mode", GetParam().mode}}),
+                         {{"probe", "sockets"}, {"mode", mode}}),
               1)
         << collector.Log();
+    return offered && !::testing::Test::HasFailure();
   }
 };
 
@@ -132,8 +158,7 @@ INSTANTIATE_TEST_SUITE_P(AttachPaths, Http1ExactCounts, ::testing::ValuesIn(kAtt
 TEST_P(Http1ExactCounts, ServerAndClient) {
   ZT_REQUIRE_BPF();
   Collector collector(ZT_BIN, {"--probes", "sockets"}, Env());
-  ExpectReadyOnThisPath(collector);
-  if (HasFatalFailure()) return;
+  if (!ExpectReadyOnThisPath(collector)) return;
   const std::string service = Unique("http1"), client = Unique("curl");
   Server server({kPython, kServers + "/http_test_server.py"}, service);
   ASSERT_GT(server.port, 0);
@@ -141,8 +166,9 @@ TEST_P(Http1ExactCounts, ServerAndClient) {
 
   const std::string m = "http_server_request_duration_seconds";
   auto expect_counts = [&](const std::vector<Sample>& s) {
-    return Count(s, m, {{"service_name", service}}) == 200 &&
-           Count(s, "http_client_request_duration_seconds", {{"service_name", client}}) == 200;
+    return Count(s, m, {{"service_name", service}}) == 4 * Http1PerRoute() &&
+           Count(s, "http_client_request_duration_seconds", {{"service_name", client}}) ==
+               4 * Http1PerRoute();
   };
   ASSERT_TRUE(WaitFor([&] { return expect_counts(collector.Scrape()); }, std::chrono::seconds(10)))
       << Describe(collector.Scrape(), m + "_count", service)
@@ -157,21 +183,21 @@ TEST_P(Http1ExactCounts, ServerAndClient) {
                      {"http_route", route},
                      {"http_response_status_code", status},
                      {"server_port", port}}),
-              50)
+              Http1PerRoute())
         << route;
     EXPECT_EQ(Count(s, "http_client_request_duration_seconds",
                     {{"service_name", client},
                      {"http_request_method", "GET"},
                      {"http_route", route},
                      {"http_response_status_code", status}}),
-              50)
+              Http1PerRoute())
         << route;
   }
-  // 50 × /slow at ≥ 100 ms each: the duration sum says the server-side timing is real.
+  // Every /slow at ≥ 100 ms: the duration sum says the server-side timing is real.
   const double slow_sum =
       SumSamples(s, m + "_sum", {{"service_name", service}, {"http_route", "/slow"}});
-  EXPECT_GE(slow_sum, 50 * 0.1);
-  EXPECT_LT(slow_sum, 50 * 0.2);
+  EXPECT_GE(slow_sum, Http1PerRoute() * 0.1);
+  EXPECT_LT(slow_sum, Http1PerRoute() * 0.2);
 }
 
 // /big, /ok, /big, /ok, /big from the Python test server over one keep-alive connection (curl
@@ -220,8 +246,7 @@ void DownloadAndExpectBodiesNotCopied(Collector& collector, const std::string& b
 TEST_P(Http1ExactCounts, LargeBodiesAreNotCopiedAndStillCountedExactly) {
   ZT_REQUIRE_BPF();
   Collector collector(ZT_BIN, {"--probes", "sockets"}, Env());
-  ExpectReadyOnThisPath(collector);
-  if (HasFatalFailure()) return;
+  if (!ExpectReadyOnThisPath(collector)) return;
   const std::string service = Unique("download"), client = Unique("downloader");
   Server server({kPython, kServers + "/http_test_server.py"}, service);
   ASSERT_GT(server.port, 0);
@@ -239,8 +264,7 @@ TEST_P(Http1ExactCounts, EndedConnectionsAreForgotten) {
   ASSERT_GT(server.port, 0);
   Collector collector(ZT_BIN, {"--probes", "sockets", "--pid", std::to_string(server.child.pid())},
                       Env());
-  ExpectReadyOnThisPath(collector);
-  if (HasFatalFailure()) return;
+  if (!ExpectReadyOnThisPath(collector)) return;
   constexpr int kConnections = 30;
   const std::string url = "http://127.0.0.1:" + std::to_string(server.port) + "/ok";
   for (int i = 0; i < kConnections; ++i) ASSERT_EQ(RunCurl({url}, "zt-close-client"), 0);
@@ -330,7 +354,7 @@ TEST(HttpBpfTest, AttachPrintsRedTableWithPlausiblePercentiles) {
               std::chrono::seconds(20)))
       << ReadFileOrEmpty(log);
   DriveHttp1(server.port, Unique("curl-attach"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // No pause: every request is complete, and attach reads what the kernel recorded on stop.
   attach.Signal(SIGINT);
   std::string table;
   while (auto line = attach.ReadLine(std::chrono::seconds(10))) table += *line + "\n";
@@ -345,9 +369,9 @@ TEST(HttpBpfTest, AttachPrintsRedTableWithPlausiblePercentiles) {
   }
   ASSERT_EQ(by_route.size(), 4u) << rows.dump(2);
   for (const auto& route : {"/ok", "/missing", "/fail", "/slow"}) {
-    EXPECT_EQ(by_route[route]["count"], 50) << route;
+    EXPECT_EQ(by_route[route]["count"], Http1PerRoute()) << route;
   }
-  EXPECT_EQ(by_route["/fail"]["errors"], 50);
+  EXPECT_EQ(by_route["/fail"]["errors"], Http1PerRoute());
   EXPECT_EQ(by_route["/missing"]["errors"], 0);  // 4xx is the client's error, not the server's
   const double p50 = by_route["/slow"]["p50_seconds"].get<double>();
   EXPECT_GE(p50, 0.100);
@@ -373,7 +397,7 @@ TEST(HttpBpfTest, AttachPrintsRedTableWithPlausiblePercentiles) {
     }
   }
   for (const auto& route : {"/ok", "/missing", "/fail", "/slow"}) {
-    EXPECT_EQ(server_spans_by_route[route], 50) << route;
+    EXPECT_EQ(server_spans_by_route[route], Http1PerRoute()) << route;
   }
 }
 
@@ -498,9 +522,8 @@ void ExpectLargeHttp2ResponsesCounted(bool tls) {
   };
   ASSERT_TRUE(Answers(nginx, with(base + "/ok")));
   if (tls) {
-    ASSERT_TRUE(WaitFor(
-        [&] { return collector.Log().find("TLS plaintext capture attached") != std::string::npos; },
-        std::chrono::seconds(10)))
+    ASSERT_TRUE(
+        WaitFor([&] { return TlsLibrariesAttached(collector) >= 1; }, std::chrono::seconds(10)))
         << collector.Log();
   }
   constexpr int kEach = 8;
@@ -552,8 +575,7 @@ TEST_P(Http1ExactCounts, TlsLargeBodiesAreNotCopiedAndStillCountedExactly) {
   const std::string certs = MakeCertificate();
   ASSERT_NE(certs, "");
   Collector collector(ZT_BIN, {"--probes", "sockets,tls"}, Env());
-  ExpectReadyOnThisPath(collector);
-  if (HasFatalFailure()) return;
+  if (!ExpectReadyOnThisPath(collector)) return;
   const std::string service = Unique("tls-download"), client = Unique("tls-downloader");
   Server server({kPython, kServers + "/http_test_server.py", "--tls", certs + "/cert.pem",
                  certs + "/key.pem"},
@@ -563,7 +585,7 @@ TEST_P(Http1ExactCounts, TlsLargeBodiesAreNotCopiedAndStillCountedExactly) {
   ASSERT_TRUE(WaitFor(
       [&] {
         return RunCurl({"-k", base + "/warmup"}, "zt-warm") == 0 &&
-               collector.Log().find("TLS plaintext capture attached") != std::string::npos;
+               TlsLibrariesAttached(collector) >= 1;
       },
       std::chrono::seconds(10)))
       << collector.Log();
@@ -779,8 +801,7 @@ INSTANTIATE_TEST_SUITE_P(AttachPaths, GrpcLargeMessages, ::testing::ValuesIn(kAt
 TEST_P(GrpcLargeMessages, ExactCounts) {
   ZT_REQUIRE_BPF();
   Collector collector(ZT_BIN, {"--probes", "sockets"}, Env());
-  ExpectReadyOnThisPath(collector);
-  if (HasFatalFailure()) return;
+  if (!ExpectReadyOnThisPath(collector)) return;
   const std::string service = Unique("grpc-big"), client_service = Unique("grpc-big-client");
   Server server({kPython, kServers + "/grpc_test_server.py"}, service);
   ASSERT_GT(server.port, 0);
@@ -819,7 +840,7 @@ TEST_P(GrpcLargeMessages, ExactCounts) {
     EXPECT_EQ(c("Big", "0"), kCalls) << side;
     EXPECT_EQ(c("Missing", "5"), kCalls) << side;
   }
-  EXPECT_EQ(SumSamples(s, "zerotrace_http_unparsed_requests_total", {{"protocol", "grpc"}}), 0);
+  EXPECT_EQ(SumSamples(s, "zerotrace_requests_lost_total", {{"protocol", "grpc"}}), 0);
   // Three 300 kB messages per round that surely cross (Ok both ways, Big's answer; Missing's
   // request may be cut short by the early status), each seen by both processes: at least half
   // of those bytes were skipped in the kernel rather than copied (C-core reads 8 KiB at a time,

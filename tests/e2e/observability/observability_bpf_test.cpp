@@ -7,13 +7,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <sstream>
 
 #include "collector.h"
+#include "core/metrics_catalog.h"
 #include "test_util.h"
 
 namespace zerotrace::testing {
@@ -53,33 +57,75 @@ void MakeSomeHttpTraffic() {
   server.Wait(std::chrono::seconds(5));
 }
 
-TEST(ObservabilityBpfTest, EveryExportedMetricIsDocumented) {
+// The `# TYPE` of every family in a Prometheus text exposition.
+std::map<std::string, std::string> FamilyTypes(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream f(line);
+    std::string hash, kw, name, type;
+    if (f >> hash >> kw >> name >> type && hash == "#" && kw == "TYPE") out[name] = type;
+  }
+  return out;
+}
+
+// What a live collector exports is what the catalog declares (userspace/core/metrics_catalog.cpp,
+// from which docs/metrics.md is generated): every family declared with its type, every series
+// with declared labels only (service_name + k8s_* on per-service metrics, le on buckets) and a
+// closed label's values within its list.
+TEST(ObservabilityBpfTest, EveryExportedSeriesMatchesTheMetricsCatalog) {
   ZT_REQUIRE_BPF();
   Collector collector(ZT_BIN, {});
   ASSERT_EQ(collector.WaitReady(), "");
   MakeSomeHttpTraffic();
+  std::vector<Sample> samples;
   std::set<std::string> exported;
   ASSERT_TRUE(WaitFor(
       [&] {
+        samples = collector.Scrape();
         exported.clear();
-        for (const auto& s : collector.Scrape()) exported.insert(FamilyOf(s.name));
+        for (const auto& s : samples) exported.insert(FamilyOf(s.name));
         return exported.count("http_server_request_duration_seconds") &&
                exported.count("zerotrace_oncpu_samples_total");
       },
       std::chrono::seconds(15)));
-  const std::string doc = ReadFileOrEmpty(ZT_METRICS_DOC);
-  ASSERT_FALSE(doc.empty());
-  std::set<std::string> documented;
-  static const std::regex kRow(R"(^\| `([a-zA-Z_:][a-zA-Z0-9_:]*)` \|)");
-  std::istringstream lines(doc);
-  std::string line;
-  while (std::getline(lines, line)) {
-    std::smatch m;
-    if (std::regex_search(line, m, kRow)) documented.insert(m[1]);
-  }
   EXPECT_GT(exported.size(), 20u);
-  for (const auto& name : exported) {
-    EXPECT_TRUE(documented.count(name)) << name << " is exported but missing from docs/metrics.md";
+  const auto types = FamilyTypes(HttpGet(collector.Url("/metrics")).body);
+  for (const auto& [family, type] : types) {
+    const metrics::Spec* spec = metrics::Find(family);
+    ASSERT_NE(spec, nullptr) << family << " is exported but not declared in the catalog";
+    EXPECT_EQ(type, metrics::TypeName(spec->type)) << family;
+    EXPECT_FALSE(spec->external) << family;
+  }
+  const auto& k8s = metrics::K8sLabelNames();
+  for (const auto& s : samples) {
+    const std::string family = types.count(s.name) ? s.name : FamilyOf(s.name);
+    const metrics::Spec* spec = metrics::Find(family);
+    ASSERT_NE(spec, nullptr) << s.name;
+    for (const auto& [label, value] : s.labels) {
+      if (label == "le" && s.name == family + "_bucket") continue;
+      if (spec->per_service &&
+          (label == "service_name" || std::find(k8s.begin(), k8s.end(), label) != k8s.end())) {
+        continue;
+      }
+      auto declared = std::find_if(spec->labels.begin(), spec->labels.end(),
+                                   [&](const metrics::Label& l) { return l.name == label; });
+      ASSERT_NE(declared, spec->labels.end()) << s.name << " carries undeclared label " << label;
+      if (!declared->values.empty()) {
+        EXPECT_NE(std::find(declared->values.begin(), declared->values.end(), value),
+                  declared->values.end())
+            << s.name << ": " << label << "=" << value << " is not a declared value";
+      }
+    }
+    if (spec->type == metrics::Type::kHistogram && s.name == family + "_bucket" &&
+        s.labels.at("le") != "+Inf") {
+      const auto& bounds = metrics::BucketBoundaries(spec->buckets);
+      const double le = std::stod(s.labels.at("le"));
+      EXPECT_TRUE(std::any_of(bounds.begin(), bounds.end(),
+                              [&](double b) { return std::abs(b - le) <= 1e-9 * b; }))
+          << s.name << " le=" << le << " is not a declared bucket";
+    }
   }
 }
 

@@ -254,3 +254,40 @@ TEST(CaptureHintsTest, Http2SegmentWithoutItsCallIsCountedAndDropped) {
 
 }  // namespace
 }  // namespace zerotrace
+
+namespace zerotrace {
+namespace {
+
+// The fd is reused by a new connection before the old one's CLOSE (from the TCP state change)
+// is read: that late CLOSE must not end the new connection, whose parser would then restart
+// mid-stream.
+TEST(ConnTrackerGenerationsTest, ALateCloseOfTheEarlierConnectionLeavesTheNextOneAlone) {
+  Fixture f;  // connection kGen open on (kTgid, kFd)
+  const std::string req = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  // The next connection on the same fd, announced before the old one's CLOSE arrives.
+  sock_event_header open = Fixture::Header(SOCK_EVENT_OPEN, 10);
+  open.gen = kGen + 1;
+  f.tracker.OnEvent(open, nullptr);
+  auto data = [&](uint8_t dir, uint64_t ts, uint64_t off, const std::string& bytes) {
+    sock_event_header h = Fixture::Header(SOCK_EVENT_DATA, ts);
+    h.gen = kGen + 1;
+    h.direction = dir;
+    h.size = h.captured = static_cast<uint32_t>(bytes.size());
+    h.stream_off = off;
+    h.flags = SOCK_EV_STREAM_OFF;
+    f.tracker.OnEvent(h, reinterpret_cast<const uint8_t*>(bytes.data()));
+  };
+  data(SOCK_DIR_INGRESS, 11, 0, req.substr(0, 10));
+  f.tracker.OnEvent(Fixture::Header(SOCK_EVENT_CLOSE, 12), nullptr);  // the old one's, late
+  data(SOCK_DIR_INGRESS, 13, 10, req.substr(10));
+  data(SOCK_DIR_EGRESS, 14, 0, resp);
+  ASSERT_EQ(f.records.records.size(), 1u);
+  EXPECT_TRUE(f.records.records[0].parsed_ok);
+  EXPECT_EQ(f.records.records[0].path, "/a");
+  EXPECT_EQ(f.tracker.counters().events_late, 1u);
+  EXPECT_EQ(f.tracker.counters().generation_switches, 1u);  // the old one's close not yet seen
+}
+
+}  // namespace
+}  // namespace zerotrace

@@ -35,11 +35,15 @@ struct Map {
   }
 };
 
-double Calls(prometheus::Registry& registry) {
+double Calls(prometheus::Registry& registry, const std::string& service = "") {
   double total = 0;
   for (const auto& family : registry.Collect()) {
     if (family.name != "zerotrace_syscalls_total") continue;
-    for (const auto& m : family.metric) total += m.counter.value;
+    for (const auto& m : family.metric) {
+      bool match = service.empty();
+      for (const auto& l : m.label) match |= l.name == "service_name" && l.value == service;
+      if (match) total += m.counter.value;
+    }
   }
   return total;
 }
@@ -73,6 +77,35 @@ TEST(SyscallAggregatorTest, IdleSeriesLeaveTheRegistryAndComeBackAtZero) {
   agg.Collect(t0 + minutes(11));
   EXPECT_EQ(agg.series(), 2u);
   EXPECT_EQ(Calls(registry), 12);
+}
+
+// A pid first seen between fork and exec (or before any exec) is named again at each
+// collection: what it counts after the exec goes to the program it became.
+TEST(SyscallAggregatorTest, CountsAfterAnExecGoToTheNewProgram) {
+  ZT_REQUIRE_BPF();
+  Map map;
+  ASSERT_GE(map.fd, 0) << std::strerror(errno);
+  prometheus::Registry registry;
+  ProcessCatalog catalog("/proc");  // the default trust window: the exec must still be seen
+  SyscallAggregator agg(registry, catalog, map.fd, minutes(10));
+  testing::Child sh(
+      {"/bin/sh", "-c", "read cue; exec env OTEL_SERVICE_NAME=zt-exec-agg /bin/sleep 30"});
+  const auto pid = static_cast<uint32_t>(sh.pid());
+  ASSERT_TRUE(testing::WaitFor([&] { return catalog.LookupFresh(pid).has_value(); }, seconds(10)));
+  map.Put(pid, 39, 3, "sh");
+  agg.Collect();
+  EXPECT_EQ(Calls(registry, "zt-exec-agg"), 0);
+  EXPECT_EQ(Calls(registry), 3);
+  sh.WriteLine("go");
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return testing::ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/comm") == "sleep\n";
+      },
+      seconds(10)));
+  map.Put(pid, 39, 10, "sleep");
+  agg.Collect();
+  EXPECT_EQ(Calls(registry, "zt-exec-agg"), 7);
+  EXPECT_EQ(Calls(registry), 10);
 }
 
 }  // namespace

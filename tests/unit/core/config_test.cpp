@@ -142,6 +142,11 @@ TEST(ConfigTest, Durations) {
   EXPECT_FALSE(ParseDuration("5 parsecs").ok());
   EXPECT_FALSE(ParseDuration("-1s").ok());
   EXPECT_FALSE(ParseDuration("").ok());
+  // Past what int64 milliseconds hold: an error, not an out-of-range conversion.
+  EXPECT_FALSE(ParseDuration(std::string(63, '9')).ok());
+  EXPECT_FALSE(ParseDuration("inf").ok());
+  EXPECT_FALSE(ParseDuration("nan").ok());
+  EXPECT_EQ(ParseDuration("100000000h")->count(), 360000000000000);
 }
 
 TEST(ConfigTest, ListenAddresses) {

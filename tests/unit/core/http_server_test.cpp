@@ -192,8 +192,9 @@ TEST(HttpServerTest, LimitedRouteAnswers429AndQuickRoutesStillServe) {
 // A handler sees the client leave (curl timed out, the user pressed Ctrl-C) and can stop.
 TEST(HttpServerTest, HandlerSeesTheClientGo) {
   http::Server server;
-  std::atomic<bool> saw_gone{false}, returned{false};
+  std::atomic<bool> entered{false}, saw_gone{false}, returned{false};
   server.Route("/wait", [&](const http::Request& r) {
+    entered = true;
     for (int i = 0; i < 1000 && !saw_gone; ++i) {
       saw_gone = r.client_gone();
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -206,7 +207,7 @@ TEST(HttpServerTest, HandlerSeesTheClientGo) {
   ASSERT_GE(fd, 0);
   const std::string request = "GET /wait HTTP/1.1\r\n\r\n";
   ASSERT_EQ(send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(testing::WaitFor([&] { return entered.load(); }, std::chrono::seconds(5)));
   close(fd);
   EXPECT_TRUE(testing::WaitFor([&] { return returned.load(); }, std::chrono::seconds(4)));
   EXPECT_TRUE(saw_gone);
@@ -222,7 +223,9 @@ TEST(HttpServerTest, RejectedClientReadsThe503) {
   ASSERT_EQ(server.Start("127.0.0.1", 0), "");
   std::vector<int> idle;
   for (int i = 0; i < http::Server::kMaxConnections; ++i) idle.push_back(ConnectTo(server.port()));
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // all accepted and waiting
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return server.connections() == http::Server::kMaxConnections; },
+                       std::chrono::seconds(10)));  // all accepted and waiting
   int answered = 0;
   for (int i = 0; i < 10; ++i) {
     const int fd = ConnectTo(server.port());
@@ -259,6 +262,10 @@ TEST(HttpServerTest, DescriptorExhaustionPausesAcceptingInsteadOfSpinning) {
   addr.sin_port = htons(server.port());
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  // Synchronise on the first failure, then measure how often it retries over a fixed window
+  // (a rate, so the window is the measurement, not a guess at timing).
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return server.accept_failures() >= 1; }, std::chrono::seconds(5)));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const uint64_t failures = server.accept_failures();
   for (int fd : fillers) close(fd);

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "process/process_catalog.h"
+#include "test_util.h"
 
 namespace zerotrace {
 namespace {
@@ -103,6 +104,33 @@ TEST(ProcessCatalogTest, CachedEntryIsTrustedForTheWindowOnly) {
   EXPECT_FALSE(trusting.LookupFresh(pid).has_value());
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_FALSE(brief.Lookup(pid).has_value());
+}
+
+// execve keeps the pid and its start time but replaces the program and its environment: a
+// child looked up between fork and exec (named by its parent's environment) is named again
+// after it execs, also by a catalog that would still trust its cached entry.
+TEST(ProcessCatalogTest, AnExecIsANewProcessImage) {
+  ProcessCatalog catalog("/proc", nullptr, std::chrono::hours(1));
+  testing::Child sh(
+      {"/bin/sh", "-c", "read cue; exec env OTEL_SERVICE_NAME=zt-after-exec /bin/sleep 30"});
+  const auto pid = static_cast<uint32_t>(sh.pid());
+  ASSERT_TRUE(testing::WaitFor([&] { return catalog.LookupFresh(pid).has_value(); },
+                               std::chrono::seconds(10)));
+  const auto before = catalog.Lookup(pid);
+  EXPECT_NE(before->service_name, "zt-after-exec");
+  sh.WriteLine("go");
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return testing::ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/comm") == "sleep\n";
+      },
+      std::chrono::seconds(10)));
+  const auto after = catalog.LookupFresh(pid);
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->service_name, "zt-after-exec");
+  EXPECT_EQ(after->exe_name, "sleep");
+  EXPECT_EQ(after->start_time, before->start_time);
+  EXPECT_EQ(catalog.Lookup(pid)->service_name, "zt-after-exec");
+  EXPECT_TRUE(catalog.Sweep().empty());
 }
 
 TEST(ServiceNameTest, OtelServiceNameAloneHasNoFallback) {

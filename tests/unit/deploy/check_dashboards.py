@@ -11,7 +11,12 @@
    Prometheus' own parser, after Grafana's macros are substituted.
 3. Every metric name used by a dashboard or by deploy/prometheus/alerts.yml is documented in
    docs/metrics.md (histogram suffixes _bucket/_sum/_count allowed for histograms); `a:b:c` names must
-   be recording rules defined in alerts.yml.
+   be recording rules defined in alerts.yml. docs/metrics.md is generated from the metrics catalog
+   (userspace/core/metrics_catalog.cpp), so this checks against what the collector declares.
+   Every label a selector matches on must be one its metric carries (Labels column; `k8s_*` = the
+   four Kubernetes labels; `job`/`instance` from the scrape; `le` on `_bucket`); every label of a
+   `by`/`on`/`without`/`ignoring` clause or a label_values() variable must be carried by one of the
+   expression's metrics (a recording rule carries the labels of its own `by` clauses).
 4. Every alert has severity, summary, description and a runbook_url naming an existing
    docs/runbooks/<alertname>.md.
 """
@@ -39,16 +44,80 @@ def err(msg):
     errors.append(msg)
 
 
-def documented_metrics(path):
-    """Returns {name: type} from the markdown tables of docs/metrics.md."""
-    out = {}
-    row = re.compile(r"^\|\s*`([a-zA-Z_:][a-zA-Z0-9_:]*)`\s*\|\s*([^|]*)\|")
+K8S_LABELS = {"k8s_namespace_name", "k8s_pod_name", "k8s_container_name", "k8s_node_name"}
+TARGET_LABELS = {"job", "instance"}
+TABLE_ROW = re.compile(r"^\|\s*`([a-zA-Z_:][a-zA-Z0-9_:]*)`\s*\|\s*([^|]*)\|([^|]*)\|")
+
+
+def documented_rows(path):
+    """(name, type, label names) of every row of the markdown tables of docs/metrics.md."""
     with open(path) as f:
         for line in f:
-            m = row.match(line)
-            if m:
-                out[m.group(1)] = m.group(2).strip()
+            m = TABLE_ROW.match(line)
+            if not m:
+                continue
+            cell = re.sub(r"\([^)]*\)", "", m.group(3))  # closed value lists
+            names = set(re.findall(r"`([a-zA-Z_*][a-zA-Z0-9_*]*)`", cell))
+            if "k8s_*" in names:
+                names = (names - {"k8s_*"}) | K8S_LABELS
+            yield m.group(1), m.group(2).strip(), names
+
+
+def documented_metrics(path):
+    """Returns {name: type} from docs/metrics.md."""
+    return {name: mtype for name, mtype, _ in documented_rows(path)}
+
+
+def documented_labels(path):
+    """Returns {name: set of label names} from the Labels column of docs/metrics.md."""
+    return {name: labels for name, _, labels in documented_rows(path)}
+
+
+def selectors(expr):
+    """(metric, [label names]) for each `metric{matchers}` in a PromQL expression."""
+    e = strip_strings(expr)
+    for m in re.finditer(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}", e):
+        yield m.group(1), re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)", m.group(2))
+
+
+def clause_labels(expr):
+    e = strip_strings(expr)
+    out = set()
+    for m in re.finditer(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)", e):
+        out.update(re.findall(r"[a-zA-Z_][a-zA-Z0-9_]*", m.group(1)))
     return out
+
+
+def labels_of(name, docs, labels, rule_labels):
+    """Labels a series of `name` can carry, or None when unknown (undocumented: reported elsewhere)."""
+    if ":" in name:
+        return rule_labels.get(name, set()) | TARGET_LABELS
+    if name in labels:
+        return labels[name] | TARGET_LABELS
+    for suffix in ("_bucket", "_sum", "_count"):
+        base = name[: -len(suffix)] if name.endswith(suffix) else None
+        if base in labels and docs.get(base, "").startswith("histogram"):
+            return labels[base] | TARGET_LABELS | ({"le"} if suffix == "_bucket" else set())
+    return None
+
+
+def check_labels(expr, where, docs, labels, rule_labels, extra=()):
+    """Selector labels must exist on their metric; clause labels on some metric of the expression."""
+    union = set()
+    for name in metric_names(expr):
+        known = labels_of(name, docs, labels, rule_labels)
+        if known is None:
+            return  # an undocumented metric is already an error
+        union |= known
+    for name, used in selectors(expr):
+        known = labels_of(name, docs, labels, rule_labels)
+        if known is None:
+            continue
+        for label in used:
+            if label not in known and label != "__name__":
+                err(f"{where}: {name} has no label {label} (docs/metrics.md: {sorted(known)})")
+    for label in sorted((clause_labels(expr) | set(extra)) - union):
+        err(f"{where}: no metric of the expression carries label {label}")
 
 
 def strip_strings(expr):
@@ -106,6 +175,9 @@ def walk_panels(panels):
             yield sub
 
 
+variable_labels = {}  # index in exprs -> the label a label_values() variable reads
+
+
 def check_dashboard(path, docs, recorded, exprs):
     name = os.path.basename(path)
     try:
@@ -138,6 +210,7 @@ def check_dashboard(path, docs, recorded, exprs):
             err(f"{name}: variable {v['name']}: unsupported query {q!r} (use label_values(selector, label))")
             continue
         exprs.append((f"{name} variable {v['name']}", m.group(1)))
+        variable_labels[len(exprs) - 1] = m.group(2)
         used_vars.update(re.findall(r"\$(\w+)", m.group(1)))
     uid_ok = lambda x: isinstance(x, dict) and x.get("uid") == "${datasource}"
     n_targets = 0
@@ -196,6 +269,7 @@ def self_test(root, promtool):
         targets[1]["expr"] = "sum(rate(http_server_request_duration_seconds_count[5m])) / / 2"
         targets[2]["expr"] = 'sum(rate(zerotrace_syscalls_total{x=~"$undefined_var"}[5m]))'
         targets[3]["expr"] = "rate(zerotrace_connections_tracked_bucket[5m])"
+        targets[4]["expr"] = 'sum by (k8s_namespace) (rate(zerotrace_syscalls_total{syscal="read"}[5m]))'
         d["templating"]["list"] = [v for v in d["templating"]["list"] if v["name"] != "namespace"]
         with open(os.path.join(tmp, "deploy/grafana/broken.json"), "w") as f:
             json.dump(d, f)
@@ -203,7 +277,8 @@ def self_test(root, promtool):
     finally:
         shutil.rmtree(tmp)
     expected = ["zerotrace_not_a_metric_total is not documented", "promtool rejected", "undefined variable $undefined_var",
-                "not a histogram", "needs a `namespace` template variable", "ZerotraceCollectorDown.md does not exist"]
+                "not a histogram", "needs a `namespace` template variable", "ZerotraceCollectorDown.md does not exist",
+                "zerotrace_syscalls_total has no label syscal", "carries label k8s_namespace"]
     missing = [e for e in expected if not any(e in f for f in found)]
     for m in missing:
         print("SELF-TEST: the checker did not report:", m)
@@ -227,10 +302,13 @@ def main():
 def run_checks(root, promtool):
     errors.clear()
     docs = documented_metrics(os.path.join(root, "docs/metrics.md"))
+    labels = documented_labels(os.path.join(root, "docs/metrics.md"))
+    variable_labels.clear()
     if len(docs) < 20:
         err(f"docs/metrics.md: only {len(docs)} metrics found in its tables")
     rules = load_rules(os.path.join(root, "deploy/prometheus/alerts.yml"))
     recorded = {r["record"] for r in rules if "record" in r}
+    rule_labels = {r["record"]: clause_labels(r["expr"]) for r in rules if "record" in r}
 
     # Alerts and recording rules: metric names + alert metadata.
     alerts = [r for r in rules if "alert" in r]
@@ -240,6 +318,7 @@ def run_checks(root, promtool):
         where = "alerts.yml " + (r.get("alert") or r.get("record"))
         for n in metric_names(r["expr"]):
             check_metric(n, where, docs, recorded)
+        check_labels(r["expr"], where, docs, labels, rule_labels)
     for a in alerts:
         name = a["alert"]
         if a.get("labels", {}).get("severity") not in ("critical", "warning", "info"):
@@ -269,9 +348,11 @@ def run_checks(root, promtool):
             uids[uid] = os.path.basename(path)
         except ValueError:
             pass
-    for where, expr in exprs:
+    for i, (where, expr) in enumerate(exprs):
         for n in metric_names(grafana_to_promql(expr)):
             check_metric(n, where, docs, recorded)
+        extra = [variable_labels[i]] if i in variable_labels else []
+        check_labels(grafana_to_promql(expr), where, docs, labels, rule_labels, extra)
 
     # Prometheus' own parser over every dashboard expression.
     if exprs:

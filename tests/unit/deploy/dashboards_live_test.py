@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Runs every dashboard query against a real Prometheus holding synthetic zerotrace data.
 
-  dashboards_live_test.py SOURCE_DIR PROMETHEUS PROMTOOL
+  dashboards_live_test.py SOURCE_DIR PROMETHEUS PROMTOOL ZEROTRACE
 
 Generates 30 minutes of synthetic samples for every metric in docs/metrics.md (with the labels the
 collector sets, on Kubernetes), backfills them with `promtool tsdb create-blocks-from openmetrics`,
-starts `prometheus` on 127.0.0.1, and checks that each panel query (recording rules from
+checks every synthetic series against the metrics catalog (`ZEROTRACE metrics --format json`:
+declared name and type, declared labels only, closed label values, the declared buckets), starts
+`prometheus` on 127.0.0.1, and checks that each panel query (recording rules from
 deploy/prometheus/alerts.yml inlined) and each variable's label_values() selector returns data. Catches what a parser cannot:
 wrong label names in `by`/`on` clauses, joins that never match, histogram suffixes on the wrong
 metric, recording rules the dashboards expect but nobody records.
@@ -29,8 +31,7 @@ import check_dashboards  # noqa: E402  (reuses the expression extraction)
 
 STEP = 15
 DURATION = 30 * 60
-OTEL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]
-LOG2_BUCKETS = [2.0 ** e / 1e9 for e in range(10, 34, 2)]  # ~1 us .. ~8.6 s
+CATALOG = {}  # name -> the catalog's declaration (filled in main)
 
 NODE = {"instance": "node-a", "job": "zerotrace"}
 PODS = [
@@ -62,9 +63,9 @@ class Gen:
     def gauge(self, name, labels, fn):
         self.add(name, "gauge", name, labels, fn)
 
-    def histogram(self, name, labels, per_sec, buckets, typical):
+    def histogram(self, name, labels, per_sec, typical):
         # Observations spread around `typical`: the share below each bound follows a simple ramp.
-        for b in buckets:
+        for b in CATALOG[name]["buckets"]:
             share = min(1.0, max(0.0, 0.5 + 0.5 * (b - typical) / max(typical, 1e-12)))
             self.add(name, "histogram", name + "_bucket", dict(labels, le=repr(float(b))),
                      lambda i, s=share: round(per_sec * STEP * i * s, 3))
@@ -90,31 +91,34 @@ def synthetic(end):
         for code, rate in (("200", 50), ("500", 1)):
             h = dict(base, http_request_method="GET", http_response_status_code=code, http_route="/cart/{id}",
                      server_port="8080")
-            g.histogram("http_server_request_duration_seconds", h, rate, OTEL_BUCKETS, 0.05)
+            g.histogram("http_server_request_duration_seconds", h, rate, 0.05)
             c = {k: v for k, v in h.items() if k != "server_port"}
-            g.histogram("http_client_request_duration_seconds", c, rate / 2, OTEL_BUCKETS, 0.02)
+            g.histogram("http_client_request_duration_seconds", c, rate / 2, 0.02)
         for code, rate in (("0", 20), ("14", 0.5)):
             r = dict(base, rpc_system="grpc", rpc_service="pay.Payments", rpc_method="Charge", rpc_grpc_status_code=code)
-            g.histogram("rpc_server_duration_seconds", r, rate, OTEL_BUCKETS, 0.01)
-            g.histogram("rpc_client_duration_seconds", r, rate, OTEL_BUCKETS, 0.01)
+            g.histogram("rpc_server_duration_seconds", r, rate, 0.01)
+            g.histogram("rpc_client_duration_seconds", r, rate, 0.01)
         for sc, rate in (("read", 300), ("write", 200), ("connect", 5)):
             s = dict(base, syscall=sc)
             g.counter("zerotrace_syscalls_total", s, rate)
             g.counter("zerotrace_syscall_errors_total", s, rate / 100)
-            g.histogram("zerotrace_syscall_duration_seconds", s, rate, LOG2_BUCKETS, 2e-5)
+            g.histogram("zerotrace_syscall_duration_seconds", s, rate, 2e-5)
         g.counter("zerotrace_oncpu_samples_total", base, 49 * 1.5)
         g.counter("zerotrace_offcpu_seconds_total", base, 3.2)
         k = dict(base, kernel="ampere_sgemm_128x64_tn")
         g.counter("zerotrace_gpu_kernel_launches_total", k, 400)
-        g.histogram("zerotrace_gpu_kernel_duration_seconds", k, 400, LOG2_BUCKETS, 1e-3)
+        g.histogram("zerotrace_gpu_kernel_duration_seconds", k, 400, 1e-3)
         for kind in ("HtoD", "DtoH"):
             m = dict(base, kind=kind)
             g.counter("zerotrace_gpu_memcpy_bytes_total", m, 2e9)
-            g.histogram("zerotrace_gpu_memcpy_duration_seconds", m, 50, LOG2_BUCKETS, 2e-3)
+            g.histogram("zerotrace_gpu_memcpy_duration_seconds", m, 50, 2e-3)
         g.gauge("zerotrace_gpu_memory_allocated_bytes", base, lambda i: 2 ** 30 + i * 2 ** 20)
-        g.counter("zerotrace_cuda_sync_wait_seconds_total", dict(base, call="cuStreamSynchronize"), 0.2)
+        g.counter("zerotrace_cuda_sync_wait_seconds_total", dict(base, call="stream"), 0.2)
     g.counter("zerotrace_gpu_busy_seconds_total", dict(NODE, device="0"), 0.8)
-    g.counter("zerotrace_http_unparsed_requests_total", dict(NODE, protocol="http2"), 0.1)
+    for kind in ("late", "after_gap", "unclosed_generation"):
+        g.counter("zerotrace_socket_events_disordered_total", dict(NODE, kind=kind), 0.0)
+    g.counter("zerotrace_requests_lost_total",
+              dict(NODE, service_name="shop", protocol="http2", side="server", reason="capture_gap"), 0.1)
     g.gauge("zerotrace_connections_tracked", NODE, lambda i: 120)
     g.counter("zerotrace_connections_dropped_total", NODE, 0.0)
     g.counter("zerotrace_requests_total", NODE, 500)
@@ -122,7 +126,10 @@ def synthetic(end):
     g.counter("zerotrace_socket_bytes_not_copied_total", NODE, 1e6)
     g.counter("zerotrace_http2_frame_following_lost_total", dict(NODE, reason="kernel"), 1)
     g.counter("zerotrace_unknown_protocol_connections_total", NODE, 0.2)
+    g.counter("zerotrace_tls_calls_unattributed_total", NODE, 0.0)
     g.gauge("zerotrace_syscall_map_entries", NODE, lambda i: 900)
+    for sym, size in (("kernel", 5e6), ("user", 40e6)):
+        g.gauge("zerotrace_symbolizer_memory_bytes", dict(NODE, symbolizer=sym), lambda i, v=size: v)
     g.gauge("process_start_time_seconds", NODE, lambda i: 1.79e9)
     g.gauge("zerotrace_build_info", dict(NODE, version="0.1.0", git_commit="abc1234", kernel="6.1.0"), lambda i: 1)
     for prog in ("sys_enter", "sys_exit", "sched_switch"):
@@ -135,12 +142,47 @@ def synthetic(end):
         g.gauge("zerotrace_probe_attach_mode", dict(NODE, probe=probe, mode=mode), lambda i: 1)
     for probe in ("oncpu", "offcpu"):
         g.counter("zerotrace_stacks_lost_total", dict(NODE, probe=probe), 3)
+    for probe, files in (("sockets", 2), ("cuda", 1), ("cupti", 1)):
+        g.gauge("zerotrace_uprobe_targets", dict(NODE, probe=probe), lambda i, f=files: f)
     g.counter("process_cpu_seconds_total", NODE, 0.05)
     g.gauge("process_resident_memory_bytes", NODE, lambda i: 180e6)
     g.counter("zerotrace_spans_exported_total", NODE, 100)
     g.counter("zerotrace_spans_dropped_total", dict(NODE, reason="queue_full"), 0.5)
+    for kind in ("server", "client"):
+        g.counter("zerotrace_spans_built_total", dict(NODE, kind=kind), 100)
+    g.counter("zerotrace_spans_sampled_out_total", NODE, 0)
+    for result in ("success", "retryable_failure", "failure"):
+        g.counter("zerotrace_otlp_export_requests_total", dict(NODE, result=result), 1)
     g.gauge("up", NODE, lambda i: 1)
     return g
+
+
+def catalog_errors(gen, catalog):
+    """Every synthetic series as the collector could emit it, per the catalog."""
+    errors = []
+    k8s = set(catalog["k8s_labels"])
+    for fam, f in gen.families.items():
+        for sample, labels, _ in f["series"]:
+            name = sample
+            for suffix in ("_bucket", "_sum", "_count"):
+                if sample.endswith(suffix) and sample[: -len(suffix)] in CATALOG:
+                    name = sample[: -len(suffix)]
+            spec = CATALOG.get(name)
+            if spec is None:
+                errors.append(f"{sample}: not in the catalog")
+                continue
+            if (name != sample) != (spec["type"] == "histogram"):
+                errors.append(f"{sample}: the catalog declares {name} a {spec['type']}")
+            declared = {l["name"]: l["values"] for l in spec["labels"]}
+            allowed = set(declared) | {"job", "instance"} | (k8s if spec["per_service"] else set())
+            if sample.endswith("_bucket"):
+                allowed.add("le")
+            for k, v in labels.items():
+                if k not in allowed:
+                    errors.append(f"{sample}: label {k} is not declared ({sorted(allowed)})")
+                elif declared.get(k) and v not in declared[k]:
+                    errors.append(f"{sample}: {k}={v!r} is not one of {declared[k]}")
+    return errors
 
 
 def free_port():
@@ -164,7 +206,10 @@ def api(base, path, params):
 
 
 def main():
-    root, prometheus, promtool = sys.argv[1:4]
+    root, prometheus, promtool, zerotrace = sys.argv[1:5]
+    catalog = json.loads(subprocess.run([zerotrace, "metrics", "--format", "json"], check=True,
+                                        capture_output=True, text=True).stdout)
+    CATALOG.update({m["name"]: m for m in catalog["metrics"]})
     # Every metric documented must be generated (so the test keeps up with docs/metrics.md).
     docs = check_dashboards.documented_metrics(os.path.join(root, "docs/metrics.md"))
     end = int(time.time()) - 5
@@ -173,6 +218,11 @@ def main():
     missing = [m for m in docs if m not in generated]
     if missing:
         print("ERROR: no synthetic data for documented metrics:", missing)
+        return 1
+    bad = catalog_errors(gen, catalog)
+    for e in bad:
+        print("ERROR: synthetic data the collector cannot emit:", e)
+    if bad:
         return 1
 
     tmp = tempfile.mkdtemp(prefix="zt_dash_live_")

@@ -10,7 +10,7 @@
 
 #include "k8s/cgroup_parser.h"
 
-namespace zt::k8s {
+namespace zerotrace::k8s {
 namespace {
 
 constexpr const char* kCid = "3f1c9a7be2d84c6f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5";
@@ -58,12 +58,15 @@ using Q = QosClass;
 INSTANTIATE_TEST_SUITE_P(
     Layouts, CgroupFixtureTest,
     ::testing::Values(
-        Case{"v2_systemd_containerd_burstable.txt", kCid, kUid, R::kContainerd, Q::kBurstable, true},
-        Case{"v2_systemd_containerd_guaranteed.txt", kCid, kUid, R::kContainerd, Q::kGuaranteed, true},
+        Case{"v2_systemd_containerd_burstable.txt", kCid, kUid, R::kContainerd, Q::kBurstable,
+             true},
+        Case{"v2_systemd_containerd_guaranteed.txt", kCid, kUid, R::kContainerd, Q::kGuaranteed,
+             true},
         Case{"v2_systemd_crio_besteffort.txt", kCid, kUid, R::kCrio, Q::kBestEffort, true},
         Case{"v2_systemd_crio_conmon.txt", "", kUid, R::kUnknown, Q::kBestEffort, true},
         Case{"v2_systemd_docker_k8s.txt", kCid, kUid, R::kDocker, Q::kBurstable, true},
-        Case{"v2_cgroupfs_containerd_besteffort.txt", kCid, kUid, R::kUnknown, Q::kBestEffort, true},
+        Case{"v2_cgroupfs_containerd_besteffort.txt", kCid, kUid, R::kUnknown, Q::kBestEffort,
+             true},
         Case{"v2_docker_standalone_systemd.txt", kCid, "", R::kDocker, Q::kUnknown, true},
         Case{"v2_podman.txt", kCid, "", R::kPodman, Q::kUnknown, true},
         Case{"v2_static_pod_hash_uid.txt", kCid, "6b2d3a5c8e9f40718293a4b5c6d7e8f9", R::kContainerd,
@@ -160,4 +163,4 @@ TEST(CgroupParser, ReadPidFromProcRoot) {
 }
 
 }  // namespace
-}  // namespace zt::k8s
+}  // namespace zerotrace::k8s

@@ -9,7 +9,7 @@
 #include <cctype>
 #include <cstring>
 
-namespace zt::k8s::testing {
+namespace zerotrace::k8s::testing {
 
 FakeApiServer::FakeApiServer(Handler h) : handler_(std::move(h)) {}
 FakeApiServer::~FakeApiServer() { stop(); }
@@ -109,4 +109,4 @@ void FakeApiServer::handle(int fd) {
   }
 }
 
-}  // namespace zt::k8s::testing
+}  // namespace zerotrace::k8s::testing

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-namespace zt::k8s::testing {
+namespace zerotrace::k8s::testing {
 
 struct FakeRequest {
   std::string method;
@@ -47,4 +47,4 @@ class FakeApiServer {
   std::vector<FakeRequest> requests_;
 };
 
-}  // namespace zt::k8s::testing
+}  // namespace zerotrace::k8s::testing

@@ -13,13 +13,24 @@
 #include "k8s/cgroup_parser.h"
 #include "k8s/pod_metadata_client.h"
 
-namespace zt::k8s {
+namespace zerotrace::k8s {
 namespace {
 
 using namespace std::chrono_literals;
 using testing::FakeApiServer;
 using testing::FakeRequest;
 using testing::FakeResponse;
+
+// Polls `pred` until it holds or 10 s pass.
+template <typename Pred>
+bool WaitUntil(Pred pred) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
 
 constexpr const char* kAppCid = "3f1c9a7be2d84c6f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5";
 
@@ -91,7 +102,8 @@ TEST(PodListParsing, Errors) {
   EXPECT_FALSE(parse_pod_list(R"([1,2])", "n", idx, &err));
   EXPECT_FALSE(parse_pod_list(R"({"kind":"NodeList","items":[]})", "n", idx, &err));
   EXPECT_TRUE(parse_pod_list(R"({"kind":"PodList","items":null})", "n", idx, &err));
-  EXPECT_TRUE(parse_pod_list(R"({"kind":"PodList","items":[1,"x",{"metadata":7}]})", "n", idx, &err));
+  EXPECT_TRUE(
+      parse_pod_list(R"({"kind":"PodList","items":[1,"x",{"metadata":7}]})", "n", idx, &err));
   EXPECT_TRUE(idx.by_container_id.empty());
 }
 
@@ -220,7 +232,8 @@ TEST(PodMetadataClient, ListsPodsOfThisNode) {
   // End to end from a cgroup line.
   auto cg = CgroupParser::parse(
       "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod2f4b9c1e_8d3a_4f5b_9c7e_"
-      "1a2b3c4d5e6f.slice/cri-containerd-" + std::string(kAppCid) + ".scope\n");
+      "1a2b3c4d5e6f.slice/cri-containerd-" +
+      std::string(kAppCid) + ".scope\n");
   ASSERT_TRUE(cg);
   EXPECT_EQ(c.lookup(*cg), m);
   // Pod-level fallback (a process in the pod slice but not in a known container).
@@ -301,8 +314,12 @@ TEST(PodMetadataClient, BackgroundRefreshPicksUpNewPods) {
   c.stop();
   const size_t n = srv.requests().size();
   EXPECT_GE(n, 2u);
-  std::this_thread::sleep_for(150ms);
-  EXPECT_EQ(srv.requests().size(), n);  // stopped means stopped
+  // Stopped means stopped: the refresh thread is joined, so a request for a refresh is never
+  // served and nothing is in flight.
+  c.request_refresh();
+  const auto s = c.stats();
+  EXPECT_EQ(s.refreshes_started, s.refreshes_ok + s.refreshes_failed);
+  EXPECT_EQ(srv.requests().size(), n);
 }
 
 TEST(PodMetadataClient, UnknownPodTriggersEarlyRefresh) {
@@ -319,7 +336,8 @@ TEST(PodMetadataClient, UnknownPodTriggersEarlyRefresh) {
   srv.set_handler([&](const FakeRequest&) { return FakeResponse{200, body}; });
   auto cg = CgroupParser::parse(
       "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod2f4b9c1e_8d3a_4f5b_9c7e_"
-      "1a2b3c4d5e6f.slice/cri-containerd-" + std::string(kAppCid) + ".scope\n");
+      "1a2b3c4d5e6f.slice/cri-containerd-" +
+      std::string(kAppCid) + ".scope\n");
   ASSERT_TRUE(cg);
   // A burst of misses causes one early refresh, not one per lookup.
   for (int i = 0; i < 200; ++i) (void)c.lookup(*cg);
@@ -331,14 +349,20 @@ TEST(PodMetadataClient, UnknownPodTriggersEarlyRefresh) {
   EXPECT_EQ(m->container_name, "app");
   EXPECT_LE(srv.requests().size(), 3u);
 
-  // Host processes (no pod) never trigger refreshes. (First let a request made by a lookup that
-  // raced with the refresh above drain.)
-  std::this_thread::sleep_for(700ms);
+  // Host processes (no pod) never trigger refreshes. (First let an early refresh requested by a
+  // lookup that raced with the refresh above be served.)
+  ASSERT_TRUE(WaitUntil([&] {
+    const auto s = c.stats();
+    return !s.early_refresh_pending && s.refreshes_started == s.refreshes_ok + s.refreshes_failed;
+  }));
+  const auto before = c.stats();
   const size_t n = srv.requests().size();
   CgroupInfo host;
   host.container_id = std::string(64, 'f');
   for (int i = 0; i < 50; ++i) EXPECT_FALSE(c.lookup(host));
-  std::this_thread::sleep_for(400ms);
+  // A refresh is requested synchronously by the lookup that wants it: none was.
+  EXPECT_EQ(c.stats().early_refreshes_requested, before.early_refreshes_requested);
+  EXPECT_FALSE(c.stats().early_refresh_pending);
   EXPECT_EQ(srv.requests().size(), n);
   c.stop();
 }
@@ -349,11 +373,13 @@ TEST(PodMetadataClient, LookupByPidThroughProcRoot) {
   ASSERT_TRUE(srv.start());
   PodMetadataClient c(test_options(srv));
   ASSERT_TRUE(c.refresh_now());
-  auto dir = std::filesystem::temp_directory_path() / ("zt_k8s_hostproc_" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("zt_k8s_hostproc_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir / "777");
-  std::ofstream(dir / "777" / "cgroup")
-      << "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod9a8b7c6d_5e4f_4a3b_2c1d_"
-         "0e9f8a7b6c5d.slice/crio-" << std::string(64, 'b') << ".scope\n";
+  std::ofstream(dir / "777" / "cgroup") << "0::/kubepods.slice/kubepods-besteffort.slice/"
+                                           "kubepods-besteffort-pod9a8b7c6d_5e4f_4a3b_2c1d_"
+                                           "0e9f8a7b6c5d.slice/crio-"
+                                        << std::string(64, 'b') << ".scope\n";
   auto m = c.lookup_pid(777, dir.string());
   auto none = c.lookup_pid(778, dir.string());
   std::filesystem::remove_all(dir);
@@ -377,4 +403,4 @@ TEST(PodMetadataClient, ApiServerDownIsNotFatal) {
 }
 
 }  // namespace
-}  // namespace zt::k8s
+}  // namespace zerotrace::k8s

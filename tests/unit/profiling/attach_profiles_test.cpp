@@ -49,24 +49,20 @@ TEST(AttachProfilesTest, UnwritableOutFailsBeforeThePidCheck) {
   EXPECT_NE(r.error().message.find("--out /proc/version/out"), std::string::npos);
 }
 
-flamegraph::Frame Fn(const std::string& name,
-                     flamegraph::FrameKind kind = flamegraph::FrameKind::kUser) {
-  flamegraph::Frame f;
+profile::Frame Fn(const std::string& name, profile::FrameKind kind = profile::FrameKind::kUser) {
+  profile::Frame f;
   f.function = name;
   f.kind = kind;
   return f;
 }
 
 TEST(AttachProfilesTest, SummaryListsTopFunctionsBySelfAndTotal) {
-  flamegraph::Profile p;
-  p.type = flamegraph::ProfileType::kOnCpu;
+  profile::Profile p;
+  p.type = profile::ProfileType::kOnCpu;
   p.period_ns = 1000000000 / 49;
   p.samples.push_back({"app", 1, {Fn("main"), Fn("hot")}, 90, false});
-  p.samples.push_back({"app",
-                       1,
-                       {Fn("main"), Fn("read"), Fn("vfs_read", flamegraph::FrameKind::kKernel)},
-                       10,
-                       false});
+  p.samples.push_back(
+      {"app", 1, {Fn("main"), Fn("read"), Fn("vfs_read", profile::FrameKind::kKernel)}, 10, false});
   const std::string s = FormatTopFunctions(p, 15);
   EXPECT_NE(s.find("100 samples"), std::string::npos) << s;
   EXPECT_NE(s.find("Top 15 functions by self"), std::string::npos) << s;
@@ -75,8 +71,8 @@ TEST(AttachProfilesTest, SummaryListsTopFunctionsBySelfAndTotal) {
   EXPECT_NE(s.find("vfs_read [k]"), std::string::npos) << s;
   EXPECT_LT(s.find("hot"), s.find("vfs_read")) << s;
 
-  flamegraph::Profile off;
-  off.type = flamegraph::ProfileType::kOffCpu;
+  profile::Profile off;
+  off.type = profile::ProfileType::kOffCpu;
   off.samples.push_back({"app", 1, {Fn("main"), Fn("sleep")}, 1500000000, false});
   EXPECT_NE(FormatTopFunctions(off, 5).find("1.500s"), std::string::npos)
       << FormatTopFunctions(off, 5);

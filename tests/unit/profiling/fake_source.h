@@ -4,7 +4,7 @@
 #include <map>
 #include <vector>
 
-#include "profiling/stack_source.h"
+#include "probes/stack_source.h"
 #include "symbolizer/symbolizer.h"
 
 namespace zerotrace::profiling::testing {
@@ -12,11 +12,10 @@ namespace zerotrace::profiling::testing {
 // A stack source the test fills by hand: stacks by id (leaf first) and the next drain's counts.
 class FakeSource : public StackSource {
  public:
-  explicit FakeSource(flamegraph::ProfileType type = flamegraph::ProfileType::kOnCpu)
-      : type_(type) {}
-  flamegraph::ProfileType profile_type() const override { return type_; }
+  explicit FakeSource(profile::ProfileType type = profile::ProfileType::kOnCpu) : type_(type) {}
+  profile::ProfileType profile_type() const override { return type_; }
   uint64_t sample_period_ns() const override {
-    return type_ == flamegraph::ProfileType::kOnCpu ? 10000000 : 0;
+    return type_ == profile::ProfileType::kOnCpu ? 10000000 : 0;
   }
   Result<std::vector<RawStackCount>> Drain() override {
     std::vector<RawStackCount> out;
@@ -51,16 +50,16 @@ class FakeSource : public StackSource {
   std::vector<int32_t> deleted;
 
  private:
-  flamegraph::ProfileType type_;
+  profile::ProfileType type_;
 };
 
 // Names addresses "<prefix><pid>_<hex>" so tests can see which symbolizer resolved what.
 class NamingSymbolizer : public symbolizer::Symbolizer {
  public:
-  NamingSymbolizer(std::string prefix, flamegraph::FrameKind kind)
+  NamingSymbolizer(std::string prefix, profile::FrameKind kind)
       : prefix_(std::move(prefix)), kind_(kind) {}
-  flamegraph::Frame Symbolize(uint32_t pid, uint64_t address) override {
-    flamegraph::Frame f;
+  profile::Frame Symbolize(uint32_t pid, uint64_t address) override {
+    profile::Frame f;
     char buf[64];
     std::snprintf(buf, sizeof(buf), "%s%u_%lx", prefix_.c_str(), pid,
                   static_cast<unsigned long>(address));
@@ -74,7 +73,7 @@ class NamingSymbolizer : public symbolizer::Symbolizer {
 
  private:
   std::string prefix_;
-  flamegraph::FrameKind kind_;
+  profile::FrameKind kind_;
 };
 
 inline RawStackCount Count(uint32_t pid, int32_t kid, int32_t uid, uint64_t value,

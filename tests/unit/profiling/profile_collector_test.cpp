@@ -12,13 +12,13 @@ using testing::FakeSource;
 using testing::NamingSymbolizer;
 
 struct Fixture {
-  explicit Fixture(flamegraph::ProfileType type = flamegraph::ProfileType::kOnCpu) {
+  explicit Fixture(profile::ProfileType type = profile::ProfileType::kOnCpu) {
     auto src = std::make_unique<FakeSource>(type);
     source = src.get();
-    user = std::make_shared<NamingSymbolizer>("u", flamegraph::FrameKind::kUser);
+    user = std::make_shared<NamingSymbolizer>("u", profile::FrameKind::kUser);
     collector = std::make_unique<ProfileCollector>(
         std::move(src), nullptr,
-        Symbolizers{std::make_shared<NamingSymbolizer>("k", flamegraph::FrameKind::kKernel), user});
+        Symbolizers{std::make_shared<NamingSymbolizer>("k", profile::FrameKind::kKernel), user});
     collector->SetProcessNamer(
         [](uint32_t pid, const std::string& comm) { return comm + "#" + std::to_string(pid); });
     source->stacks[1] = {0xa1};
@@ -38,11 +38,11 @@ TEST(ProfileCollectorTest, RecordingGetsWhatIsPolledBetweenStartAndStop) {
   ASSERT_TRUE(f.collector->Poll().ok());
   f.source->pending = {Count(1, 1, 2, 2)};  // drained by Stop's own poll
   auto p = f.collector->StopRecording(id);
-  EXPECT_EQ(p.type, flamegraph::ProfileType::kOnCpu);
+  EXPECT_EQ(p.type, profile::ProfileType::kOnCpu);
   EXPECT_EQ(p.period_ns, 10000000u);
   EXPECT_GT(p.start_unix_ns, 0);
   EXPECT_GE(p.duration_ns, 0);
-  EXPECT_EQ(flamegraph::TotalValue(p), 9u);
+  EXPECT_EQ(profile::TotalValue(p), 9u);
   ASSERT_EQ(p.samples.size(), 2u);  // identical stacks merged
   EXPECT_EQ(p.samples[0].process, "app#1");
   EXPECT_EQ(p.samples[0].value, 5u);
@@ -60,8 +60,8 @@ TEST(ProfileCollectorTest, RecordingsFilterByPidAndRunSideBySide) {
   ASSERT_TRUE(f.collector->Poll().ok());
   auto p2 = f.collector->StopRecording(only2);
   auto pall = f.collector->StopRecording(all);
-  EXPECT_EQ(flamegraph::TotalValue(p2), 4u);
-  EXPECT_EQ(flamegraph::TotalValue(pall), 7u);
+  EXPECT_EQ(profile::TotalValue(p2), 4u);
+  EXPECT_EQ(profile::TotalValue(pall), 7u);
   EXPECT_TRUE(f.collector->StopRecording(12345).samples.empty());  // unknown id
 }
 
@@ -81,7 +81,7 @@ TEST(ProfileCollectorTest, TotalsAreSinceTheLastCall) {
 }
 
 TEST(ProfileCollectorTest, OffCpuTotalsAreNanosecondsBlocked) {
-  Fixture f(flamegraph::ProfileType::kOffCpu);
+  Fixture f(profile::ProfileType::kOffCpu);
   auto r = Count(1, 1, 2, 0);
   r.count = 10;
   r.value = 1500000000;
@@ -89,8 +89,8 @@ TEST(ProfileCollectorTest, OffCpuTotalsAreNanosecondsBlocked) {
   auto id = f.collector->StartRecording();
   f.source->pending = {r};
   auto p = f.collector->StopRecording(id);
-  EXPECT_EQ(p.type, flamegraph::ProfileType::kOffCpu);
-  EXPECT_EQ(flamegraph::TotalValue(p), 1500000000u);
+  EXPECT_EQ(p.type, profile::ProfileType::kOffCpu);
+  EXPECT_EQ(profile::TotalValue(p), 1500000000u);
   auto t = f.collector->TakeTotals();
   EXPECT_EQ(t[1].samples, 20u);
   EXPECT_EQ(t[1].nanoseconds, 3000000000u);

@@ -17,11 +17,11 @@ using testing::NamingSymbolizer;
 
 struct Fixture {
   Fixture() {
-    kernel = std::make_shared<NamingSymbolizer>("k", flamegraph::FrameKind::kKernel);
-    user = std::make_shared<NamingSymbolizer>("u", flamegraph::FrameKind::kUser);
+    kernel = std::make_shared<NamingSymbolizer>("k", profile::FrameKind::kKernel);
+    user = std::make_shared<NamingSymbolizer>("u", profile::FrameKind::kUser);
     assembler = std::make_unique<StackAssembler>(source, Symbolizers{kernel, user});
   }
-  std::vector<std::string> Names(const flamegraph::StackSample& s) {
+  std::vector<std::string> Names(const profile::StackSample& s) {
     std::vector<std::string> out;
     for (const auto& f : s.frames) out.push_back(f.function);
     return out;
@@ -57,33 +57,33 @@ TEST(StackAssemblerTest, OffCpuStacksLoseTheCapturingProgramsFrames) {
   auto symbols = symbolizer::KernelSymbols::Parse(table);
   ASSERT_TRUE(symbols.ok()) << symbols.error().message;
   auto kernel = std::make_shared<symbolizer::KallsymsSymbolizer>(std::move(*symbols));
-  auto user = std::make_shared<NamingSymbolizer>("u", flamegraph::FrameKind::kUser);
+  auto user = std::make_shared<NamingSymbolizer>("u", profile::FrameKind::kUser);
   const std::vector<uint64_t> kernel_stack = {0xffffffffc0001000, 0xffffffff81200010,
                                               0xffffffff81100110, 0xffffffff81100010};
-  auto kernel_names = [](const flamegraph::StackSample& s) {
+  auto kernel_names = [](const profile::StackSample& s) {
     std::vector<std::string> out;
     for (const auto& f : s.frames) {
-      if (f.kind == flamegraph::FrameKind::kKernel) out.push_back(flamegraph::FrameName(f));
+      if (f.kind == profile::FrameKind::kKernel) out.push_back(profile::FrameName(f));
     }
     return out;
   };
 
-  FakeSource off(flamegraph::ProfileType::kOffCpu);
+  FakeSource off(profile::ProfileType::kOffCpu);
   off.stacks[1] = kernel_stack;
   off.stacks[2] = {0x11};
   StackAssembler off_assembler(off, Symbolizers{kernel, user});
   EXPECT_EQ(kernel_names(off_assembler.Assemble(Count(7, 1, 2, 100), "app")),
             (std::vector<std::string>{"schedule", "__schedule"}));
 
-  FakeSource on(flamegraph::ProfileType::kOnCpu);
+  FakeSource on(profile::ProfileType::kOnCpu);
   on.stacks[1] = kernel_stack;
   on.stacks[2] = {0x11};
   StackAssembler on_assembler(on, Symbolizers{kernel, user});
   const auto names = kernel_names(on_assembler.Assemble(Count(7, 1, 2, 1), "app"));
   ASSERT_EQ(names.size(), 4u);
   EXPECT_EQ(names[2], "bpf_trace_run4");
-  EXPECT_EQ(names[3], flamegraph::FrameName(flamegraph::Frame{
-                          .address = 0xffffffffc0001000, .kind = flamegraph::FrameKind::kKernel}));
+  EXPECT_EQ(names[3], profile::FrameName(profile::Frame{.address = 0xffffffffc0001000,
+                                                        .kind = profile::FrameKind::kKernel}));
 }
 
 TEST(StackAssemblerTest, MissingStackKindIsNotALoss) {

@@ -176,6 +176,7 @@ TEST(Http2ParserTest, MidStreamJoinMarksUnparsedNotWrong) {
   h.Server(Frame(FrameType::kData, kEndStream, 101, "x"), 3);
   ASSERT_EQ(h.sink.records.size(), 1u);
   EXPECT_FALSE(h.sink.records[0].parsed_ok);
+  EXPECT_EQ(h.sink.records[0].lost_reason, LossReason::kHeadersUnreadable);
   EXPECT_EQ(h.parser.counters().http2_unparsed, 1u);
   // A response for a stream whose request we never saw is unparsed too.
   h.Server(Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 99, "\x88"), 4);
@@ -215,6 +216,43 @@ TEST(Http2ParserTest, LostFrameHeaderMarksLaterStreamsUnparsed) {
       4);
   ASSERT_EQ(h.sink.records.size(), 1u);
   EXPECT_FALSE(h.sink.records[0].parsed_ok);
+  EXPECT_EQ(h.sink.records[0].lost_reason, LossReason::kHeadersUnreadable);
+}
+
+// Every stream a client opens ends as a record or a counted loss: 1000 in flight on one
+// connection are all recorded; past the stream bound the rest are lost as stream_limit, and the
+// streams still open when the connection closes as connection_closed.
+TEST(Http2ParserTest, ThousandConcurrentStreamsAreExactAndBoundsAreCounted) {
+  for (const size_t bound : {size_t{2048}, size_t{600}}) {
+    Http2Parser::Options o;
+    o.max_streams = bound;
+    H2 h{Http2Parser(o), {}};
+    std::string requests(kHttp2Preface);
+    for (uint32_t i = 0; i < 1000; ++i) {
+      requests += Frame(FrameType::kHeaders, kEndHeaders | kEndStream, 2 * i + 1,
+                        EncodeBlock(kGetReq, true));
+    }
+    h.Client(requests, 1);
+    std::string responses;
+    for (uint32_t i = 0; i < 1000; ++i) {
+      responses += Frame(FrameType::kHeaders, kEndHeaders, 2 * i + 1,
+                         EncodeBlock({{":status", "200"}}, true));
+      responses += Frame(FrameType::kData, kEndStream, 2 * i + 1, "ok");
+    }
+    h.Server(responses, 2);
+    // Three more requests that never get an answer.
+    for (uint32_t id : {2001u, 2003u, 2005u}) {
+      h.Client(Frame(FrameType::kHeaders, kEndHeaders | kEndStream, id, EncodeBlock(kGetReq)), 3);
+    }
+    h.parser.Close(4, h.sink);
+    size_t ok = 0;
+    for (const auto& r : h.sink.records) ok += r.parsed_ok;
+    EXPECT_EQ(ok, std::min<size_t>(1000, bound)) << bound;
+    EXPECT_EQ(h.sink.records.size(), ok);
+    EXPECT_EQ(h.sink.lost[static_cast<size_t>(LossReason::kStreamLimit)], 1000 - ok) << bound;
+    EXPECT_EQ(h.sink.lost[static_cast<size_t>(LossReason::kConnectionClosed)], 3u);
+    EXPECT_EQ(ok + h.sink.lost_total, 1003u);
+  }
 }
 
 // Only the start of the preface captured, then a gap (a capture limit under 24 bytes, or a copy

@@ -1,5 +1,5 @@
 // Runs the fuzz entry points without libFuzzer, with any compiler:
-//   fuzz_replay [--target all|http1|hpack|http2] [--iterations N] [--seed S] [PATH...]
+//   fuzz_replay [--target all|http1|hpack|http2|grpc] [--iterations N] [--seed S] [PATH...]
 //   fuzz_replay --write-seeds DIR     (seed corpus for the libFuzzer binaries)
 // Files (or every file of a directory) are replayed as-is; then N inputs are generated from a
 // fixed seed by mutating built-in valid conversations, so a ctest run is short and repeatable.
@@ -28,8 +28,10 @@ struct NamedTarget {
   Target fn;
 };
 
-constexpr NamedTarget kTargets[] = {
-    {"http1", fz::FuzzHttp1}, {"hpack", fz::FuzzHpack}, {"http2", fz::FuzzHttp2}};
+constexpr NamedTarget kTargets[] = {{"http1", fz::FuzzHttp1},
+                                    {"hpack", fz::FuzzHpack},
+                                    {"http2", fz::FuzzHttp2},
+                                    {"grpc", fz::FuzzGrpc}};
 
 // Encodes `msg` as events in the ForEachEvent format of fuzz_targets.cpp.
 void AppendEvents(bool dir, std::string_view msg, std::string* out) {
@@ -75,38 +77,58 @@ std::vector<std::string> Seeds(std::string_view target) {
     AppendEvents(true, "GET /users/123?x=1 HTTP/1.1\r\nHost: a\r\ntraceparent: 00-ab-cd-01\r\n\r\n",
                  &s);
     AppendEvents(false, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", &s);
-    AppendEvents(true, "POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\n"
-                       "T: 1\r\n\r\n", &s);
+    AppendEvents(true,
+                 "POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\n"
+                 "T: 1\r\n\r\n",
+                 &s);
     AppendEvents(false, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", &s);
     seeds.push_back(s);
     std::string h;
     AppendEvents(true, "HEAD / HTTP/1.1\r\n\r\nGET /a HTTP/1.0\r\n\r\n", &h);
-    AppendEvents(false, "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nHTTP/1.0 200 OK\r\n\r\nbody", &h);
+    AppendEvents(false, "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nHTTP/1.0 200 OK\r\n\r\nbody",
+                 &h);
     seeds.push_back(h);
   } else if (target == "hpack") {
-    const unsigned char c3[] = {64, 17, 0x82, 0x86, 0x84, 0x41, 0x0f, 'w', 'w', 'w', '.', 'e', 'x',
-                                'a', 'm', 'p', 'l', 'e', '.', 'c', 'o', 'm', 6, 0x82, 0x86,
-                                0x84, 0xbe, 0x20, 0x3f, 0x03, 0x3f, 0xe1, 0x1f, 0xbe};
+    const unsigned char c3[] = {64,   17,   0x82, 0x86, 0x84, 0x41, 0x0f, 'w',  'w',
+                                'w',  '.',  'e',  'x',  'a',  'm',  'p',  'l',  'e',
+                                '.',  'c',  'o',  'm',  6,    0x82, 0x86, 0x84, 0xbe,
+                                0x20, 0x3f, 0x03, 0x3f, 0xe1, 0x1f, 0xbe};
     seeds.emplace_back(reinterpret_cast<const char*>(c3), sizeof(c3));
-    const unsigned char c4[] = {64, 17, 0x82, 0x86, 0x84, 0x41, 0x8c, 0xf1, 0xe3, 0xc2, 0xe5, 0xf2,
-                                0x3a, 0x6b, 0xa0, 0xab, 0x90, 0xf4, 0xff};
+    const unsigned char c4[] = {64,   17,   0x82, 0x86, 0x84, 0x41, 0x8c, 0xf1, 0xe3, 0xc2,
+                                0xe5, 0xf2, 0x3a, 0x6b, 0xa0, 0xab, 0x90, 0xf4, 0xff};
     seeds.emplace_back(reinterpret_cast<const char*>(c4), sizeof(c4));
+  } else if (target == "grpc") {
+    // content-type, :path, grpc-status, then one request message and one response message.
+    std::string s;
+    for (std::string_view f : {"application/grpc", "/pkg.Greeter/SayHello", "0"}) {
+      s.push_back(static_cast<char>(f.size()));
+      s.append(f);
+    }
+    s.push_back(static_cast<char>((1 << 2) | 2));  // request, END_STREAM, 5 bytes
+    s.append("\0\0\0\0\0", 5);
+    s.push_back(static_cast<char>((2 << 2) | 1));  // response, 9 bytes
+    s.append("\0\0\0\0\x04", 5);
+    s.append("abcd");
+    seeds.push_back(s);
   } else {
     std::string s(1, static_cast<char>(0x80));  // starts with the preface
     const std::string req = Literal(":method", "POST", true) + Literal(":path", "/p.S/M", true) +
                             Literal("content-type", "application/grpc", true);
     std::string settings = Frame(4, 0, 0, std::string("\0\x01\0\0\x10\0", 6));
     AppendEvents(true, settings + Frame(1, 4, 1, req) + Frame(0, 1, 1, "\0\0\0\0\x01z"), &s);
-    AppendEvents(false, settings + Frame(1, 4, 1, Literal(":status", "200", true)) +
-                            Frame(0, 0, 1, "\0\0\0\0\x01y") +
-                            Frame(1, 5, 1, Literal("grpc-status", "0", false)),
+    AppendEvents(false,
+                 settings + Frame(1, 4, 1, Literal(":status", "200", true)) +
+                     Frame(0, 0, 1, "\0\0\0\0\x01y") +
+                     Frame(1, 5, 1, Literal("grpc-status", "0", false)),
                  &s);
-    AppendEvents(true, Frame(1, 0x8 | 0x20, 3, std::string("\x02\x80\0\0\x01\x10", 6) + "\xbe" +
-                                                  std::string("\0\0", 2)) +
-                           Frame(9, 4 | 1, 3, "\xbf"),
+    AppendEvents(true,
+                 Frame(1, 0x8 | 0x20, 3,
+                       std::string("\x02\x80\0\0\x01\x10", 6) + "\xbe" + std::string("\0\0", 2)) +
+                     Frame(9, 4 | 1, 3, "\xbf"),
                  &s);
-    AppendEvents(false, Frame(3, 0, 3, std::string("\0\0\0\x08", 4)) +
-                            Frame(7, 0, 0, std::string(8, '\0')), &s);
+    AppendEvents(
+        false, Frame(3, 0, 3, std::string("\0\0\0\x08", 4)) + Frame(7, 0, 0, std::string(8, '\0')),
+        &s);
     seeds.push_back(s);
   }
   return seeds;

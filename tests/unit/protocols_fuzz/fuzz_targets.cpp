@@ -1,11 +1,14 @@
 #include "fuzz_targets.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "protocols/common/connection_parser.h"
+#include "protocols/grpc/grpc.h"
 #include "protocols/http1/http1_parser.h"
 #include "protocols/http2/hpack_decoder.h"
 #include "protocols/http2/http2_parser.h"
@@ -27,9 +30,11 @@ class CheckingSink : public RecordSink {
   void OnRecord(const RequestRecord& r) override {
     Check(r.start_ns <= r.end_ns, "start_ns <= end_ns");
     Check(r.path.find('?') == std::string::npos, "no query string in path");
-    Check(r.route.size() <= r.path.size() + 64 || r.route == "other", "route bounded");
+    // A one-character id segment ("/0/") becomes "{id}": at most four times the path.
+    Check(r.route.size() <= 4 * r.path.size() + 64 || r.route == "other", "route bounded");
     ++records;
-    if (std::getenv("ZT_FUZZ_VERBOSE") != nullptr) std::fprintf(stderr, "record %s\n", r.path.c_str());
+    if (std::getenv("ZT_FUZZ_VERBOSE") != nullptr)
+      std::fprintf(stderr, "record %s\n", r.path.c_str());
   }
   size_t records = 0;
 };
@@ -90,9 +95,8 @@ int FuzzHttp1(const uint8_t* data, size_t size) {
     // Differential: re-splitting reads must not change anything when no bytes were lost and
     // the first run never lost sync (resync is only attempted at read boundaries).
     bool gaps = false;
-    ForEachEvent(data, size, [&](bool, uint64_t, auto bytes, uint64_t n) {
-      gaps |= n != bytes.size();
-    });
+    ForEachEvent(data, size,
+                 [&](bool, uint64_t, auto bytes, uint64_t n) { gaps |= n != bytes.size(); });
     if (!gaps) {
       Http1Parser whole;
       Http1Parser split;
@@ -176,8 +180,7 @@ int FuzzHttp2(const uint8_t* data, size_t size) {
   }
   if (preface) {
     const std::string_view pre = kHttp2Preface;
-    const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(pre.data()),
-                                         pre.size());
+    const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(pre.data()), pre.size());
     p.Feed(true, 0, bytes, pre.size(), sink);
     split.Feed(true, 0, bytes, pre.size(), b);
   }
@@ -197,20 +200,107 @@ int FuzzHttp2(const uint8_t* data, size_t size) {
     Http2Parser whole(o);
     if (preface) {
       const std::string_view pre = kHttp2Preface;
-      whole.Feed(true, 0, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pre.data()),
-                                                   pre.size()),
+      whole.Feed(true, 0,
+                 std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pre.data()), pre.size()),
                  pre.size(), a);
     }
     ForEachEvent(data, size, [&](bool dir, uint64_t ts, auto bytes, uint64_t n) {
       whole.Feed(dir, ts, bytes, n, a);
     });
     if (a.text != b.text) {
-      std::fprintf(stderr, "whole reads:\n%s\nsplit reads:\n%s\n", a.text.c_str(),
-                   b.text.c_str());
+      std::fprintf(stderr, "whole reads:\n%s\nsplit reads:\n%s\n", a.text.c_str(), b.text.c_str());
     }
     Check(a.text == b.text, "http2: split reads give the same records");
   }
   p.Close(1u << 30, sink);
+  return 0;
+}
+
+namespace {
+
+std::string H2Frame(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload) {
+  std::string f;
+  const size_t n = payload.size();
+  for (int shift : {16, 8, 0}) f.push_back(static_cast<char>(n >> shift));
+  f.push_back(static_cast<char>(type));
+  f.push_back(static_cast<char>(flags));
+  for (int shift : {24, 16, 8, 0}) f.push_back(static_cast<char>(stream >> shift));
+  f.append(payload);
+  return f;
+}
+
+// An HPACK literal header field without indexing (lengths below 127: one-byte prefixes).
+std::string Literal(std::string_view name, std::string_view value) {
+  std::string s(1, '\0');
+  s.push_back(static_cast<char>(name.size()));
+  s.append(name);
+  s.push_back(static_cast<char>(value.size()));
+  s.append(value);
+  return s;
+}
+
+}  // namespace
+
+// gRPC over HTTP/2 with the fuzz bytes where a peer controls them: the content-type, the
+// :path, the grpc-status trailer and the length-prefixed messages in DATA frames. Input: three
+// strings, each a length byte (modulo 127) and its bytes, then DATA frames, each a control byte
+// (bit 0: response, bit 1: END_STREAM, bits 2-7: n, for n * 4 + 1 payload bytes) and its bytes.
+int FuzzGrpc(const uint8_t* data, size_t size) {
+  size_t pos = 0;
+  auto field = [&]() {
+    size_t n = pos < size ? data[pos++] % 127 : 0;
+    n = std::min(n, size - pos);
+    std::string_view s(reinterpret_cast<const char*>(data) + pos, n);
+    pos += n;
+    return s;
+  };
+  const std::string_view content_type = field();
+  const std::string_view path = field();
+  const std::string_view status = field();
+  (void)IsGrpcContentType(content_type);
+  std::string_view service;
+  std::string_view method;
+  if (SplitGrpcPath(path, &service, &method)) {
+    Check(service.size() + method.size() < path.size(), "service and method within the path");
+  }
+  int code = 0;
+  for (char c : status) {
+    if (code < 100000) code = code * 10 + (c & 0xf);  // in int range: large codes are UNKNOWN
+  }
+  Check(!GrpcStatusName(code).empty(), "a status name");
+  Check(!GrpcStatusName(-code).empty(), "a status name (negative)");
+
+  CheckingSink sink;
+  Http2Parser::Options o;
+  o.max_streams = 8;
+  o.max_frame_buffer = 1024;
+  o.max_header_block = 2048;
+  Http2Parser p(o);
+  auto feed = [&](bool request, uint64_t ts, const std::string& bytes) {
+    p.Feed(request, ts,
+           std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
+           bytes.size(), sink);
+  };
+  const std::string settings = H2Frame(4, 0, 0, "");
+  feed(true, 1,
+       std::string(kHttp2Preface) + settings +
+           H2Frame(1, 4, 1,
+                   Literal(":method", "POST") + Literal(":path", path) +
+                       Literal("content-type", content_type)));
+  feed(false, 2,
+       settings +
+           H2Frame(1, 4, 1, Literal(":status", "200") + Literal("content-type", content_type)));
+  uint64_t ts = 3;
+  while (pos < size) {
+    const uint8_t ctl = data[pos++];
+    size_t len = static_cast<size_t>(ctl >> 2) * 4 + 1;
+    len = std::min(len, size - pos);
+    const std::string_view chunk(reinterpret_cast<const char*>(data) + pos, len);
+    pos += len;
+    feed((ctl & 1) == 0, ts++, H2Frame(0, (ctl & 2) ? 1 : 0, 1, chunk));
+  }
+  feed(false, ts++, H2Frame(1, 5, 1, Literal("grpc-status", status)));
+  p.Close(ts + 1, sink);
   return 0;
 }
 

@@ -10,5 +10,6 @@ namespace zerotrace::protocols::fuzz {
 int FuzzHttp1(const uint8_t* data, size_t size);
 int FuzzHpack(const uint8_t* data, size_t size);
 int FuzzHttp2(const uint8_t* data, size_t size);
+int FuzzGrpc(const uint8_t* data, size_t size);
 
 }  // namespace zerotrace::protocols::fuzz

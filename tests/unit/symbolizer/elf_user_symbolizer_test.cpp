@@ -31,7 +31,7 @@ TEST(ElfUserSymbolizerTest, ResolvesAndDemanglesOwnCppFunction) {
   const uint64_t addr = reinterpret_cast<uint64_t>(&demangle_fixture::DemangleMe) + 4;
   auto f = sym.Symbolize(Self(), addr);
   EXPECT_EQ(f.function, "zerotrace::symbolizer::demangle_fixture::DemangleMe(int)");
-  EXPECT_EQ(f.kind, flamegraph::FrameKind::kUser);
+  EXPECT_EQ(f.kind, profile::FrameKind::kUser);
   EXPECT_NE(f.module.find("symbolizer_test"), std::string::npos) << f.module;
   EXPECT_EQ(f.address, addr);
   EXPECT_GT(f.module_offset, 0u);
@@ -62,12 +62,12 @@ TEST(ElfUserSymbolizerTest, JitFramesComeFromThePerfMapAndAreMarked) {
   sym.Prepare(Self());
   auto f = sym.Symbolize(Self(), base + 0x10);
   EXPECT_EQ(f.function, "LazyCompile:*handleRequest app.js:10");
-  EXPECT_EQ(f.kind, flamegraph::FrameKind::kJit);
-  EXPECT_EQ(flamegraph::FrameLabel(f), "LazyCompile:*handleRequest app.js:10_[j]");
+  EXPECT_EQ(f.kind, profile::FrameKind::kJit);
+  EXPECT_EQ(profile::FrameLabel(f), "LazyCompile:*handleRequest app.js:10_[j]");
   // Outside the JIT entry: the bare address, still a frame.
   auto outside = sym.Symbolize(Self(), base + 0x200);
-  EXPECT_EQ(flamegraph::FrameName(outside),
-            flamegraph::FrameName(flamegraph::Frame{.address = base + 0x200}));
+  EXPECT_EQ(profile::FrameName(outside),
+            profile::FrameName(profile::Frame{.address = base + 0x200}));
   munmap(region, 4096);
 }
 
@@ -88,7 +88,7 @@ TEST(ElfUserSymbolizerTest, FileWithoutSymbolsKeepsModulePlusOffset) {
   EXPECT_TRUE(f.function.empty()) << f.function;
   EXPECT_EQ(f.module, path);
   EXPECT_EQ(f.module_offset, 4096u + 0x123u);
-  EXPECT_EQ(flamegraph::FrameName(f), path + "+0x1123");
+  EXPECT_EQ(profile::FrameName(f), path + "+0x1123");
   munmap(region, 4096);
   std::fclose(file);
 }
@@ -96,7 +96,7 @@ TEST(ElfUserSymbolizerTest, FileWithoutSymbolsKeepsModulePlusOffset) {
 TEST(ElfUserSymbolizerTest, UnmappedAddressIsKeptAsAddress) {
   ElfUserSymbolizer sym;
   auto f = sym.Symbolize(Self(), 0x10);
-  EXPECT_EQ(flamegraph::FrameName(f), "0x10");
+  EXPECT_EQ(profile::FrameName(f), "0x10");
 }
 
 TEST(ElfUserSymbolizerTest, ForgetDropsTheProcess) {

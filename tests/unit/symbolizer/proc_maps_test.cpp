@@ -47,15 +47,15 @@ TEST(ProcMapsTest, FallbackNamesModulePlusFileOffset) {
   EXPECT_EQ(f.module, "/usr/lib/x86_64-linux-gnu/libc.so.6");
   EXPECT_EQ(f.module_offset, 0x28000u + 0x1234u);
   EXPECT_EQ(f.address, addr);
-  EXPECT_EQ(flamegraph::FrameName(f), "/usr/lib/x86_64-linux-gnu/libc.so.6+0x29234");
+  EXPECT_EQ(profile::FrameName(f), "/usr/lib/x86_64-linux-gnu/libc.so.6+0x29234");
 }
 
 TEST(ProcMapsTest, FallbackForAnonymousOrUnmappedMemoryIsTheAddress) {
   ProcMaps m = ProcMaps::Parse(kMaps);
   auto anon = FallbackFrame(m.Find(0x7f1c2b000010), 0x7f1c2b000010);
-  EXPECT_EQ(flamegraph::FrameName(anon), "0x7f1c2b000010");
+  EXPECT_EQ(profile::FrameName(anon), "0x7f1c2b000010");
   auto none = FallbackFrame(nullptr, 0xdead);
-  EXPECT_EQ(flamegraph::FrameName(none), "0xdead");
+  EXPECT_EQ(profile::FrameName(none), "0xdead");
 }
 
 TEST(ProcMapsTest, ReadsALiveProcessAndNothingForAGoneOne) {

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "flamegraph/folded.h"
 #include "gpu/gpu_tracing.h"
 #include "gpu/kernel_names.h"
@@ -105,7 +106,7 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "zt_gpu_trace: probe %s attached (%s)\n", p->name(),
                  p->attach_mode().c_str());
   }
-  const int64_t start_ns = MonotonicNowNs();
+  const int64_t start_ns = static_cast<int64_t>(MonotonicNs());
   const auto rec = (*gpu)->aggregator().StartRecording({});
   if (write(gate[1], "g", 1) != 1) return 1;
   close(gate[1]);

@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
     for (auto& c : collectors) {
       (void)c->Poll();
       for (const auto& [pid, t] : c->TakeTotals()) {
-        if (c->type() == flamegraph::ProfileType::kOnCpu) {
+        if (c->type() == profile::ProfileType::kOnCpu) {
           oncpu_samples += t.samples;
         } else {
           offcpu_s += static_cast<double>(t.nanoseconds) / 1e9;

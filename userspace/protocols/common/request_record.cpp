@@ -28,10 +28,31 @@ std::string_view RoleName(Role r) {
   return "unknown";
 }
 
+std::string_view LossReasonName(LossReason r) {
+  switch (r) {
+    case LossReason::kUnparsable:
+      return "unparsable";
+    case LossReason::kCaptureGap:
+      return "capture_gap";
+    case LossReason::kHeadersUnreadable:
+      return "headers_unreadable";
+    case LossReason::kStreamLimit:
+      return "stream_limit";
+    case LossReason::kQueueLimit:
+      return "queue_limit";
+    case LossReason::kConnectionClosed:
+      return "connection_closed";
+    case LossReason::kCount:
+      break;
+  }
+  return "unparsable";
+}
+
 void RequestRecord::Clear() {
   protocol = Protocol::kUnknown;
   role = Role::kUnknown;
   parsed_ok = false;
+  lost_reason = LossReason::kUnparsable;
   reset = false;
   method.clear();
   path.clear();

@@ -17,6 +17,19 @@ enum class Direction : uint8_t { kIngress = 0, kEgress = 1 };
 std::string_view ProtocolName(Protocol p);
 std::string_view RoleName(Role r);
 
+// Why a request the peers exchanged is not in the RED series (zerotrace_requests_lost_total's
+// `reason`): recorded + lost = what the client completed, per protocol and side.
+enum class LossReason : uint8_t {
+  kUnparsable = 0,     // bytes that are not the protocol (malformed, or a parser bound hit)
+  kCaptureGap,         // bytes not captured or not seen (ring full, capture cut, joined mid-way)
+  kHeadersUnreadable,  // HTTP/2 header block lost or its HPACK state desynchronised
+  kStreamLimit,        // more concurrent HTTP/2 streams than the parser tracks
+  kQueueLimit,         // more pipelined HTTP/1 requests than the parser queues
+  kConnectionClosed,   // the connection closed (or its process exited) mid-request
+  kCount,
+};
+std::string_view LossReasonName(LossReason r);
+
 // One read or write observed on a socket. `captured` may be shorter than `size` because the kernel
 // side copies only a prefix of each buffer; the parsers skip the missing bytes by declared lengths.
 struct DataEvent {
@@ -32,12 +45,13 @@ struct RequestRecord {
   Protocol protocol = Protocol::kUnknown;
   Role role = Role::kUnknown;
   bool parsed_ok = false;  // false: something was lost or malformed; fields may be partial
-  bool reset = false;      // HTTP/2 stream reset (RST_STREAM) before the response completed
-  std::string method;      // "GET", "POST"; "POST" for gRPC
-  std::string path;        // without query string
-  std::string route;       // templated path (bounded cardinality), see RouteTemplater
-  std::string version;     // "HTTP/1.1", "HTTP/1.0", "HTTP/2"
-  std::string host;        // Host / :authority
+  LossReason lost_reason = LossReason::kUnparsable;  // why, when !parsed_ok
+  bool reset = false;   // HTTP/2 stream reset (RST_STREAM) before the response completed
+  std::string method;   // "GET", "POST"; "POST" for gRPC
+  std::string path;     // without query string
+  std::string route;    // templated path (bounded cardinality), see RouteTemplater
+  std::string version;  // "HTTP/1.1", "HTTP/1.0", "HTTP/2"
+  std::string host;     // Host / :authority
   std::string traceparent;
   std::string tracestate;
   std::string rpc_service;  // gRPC only: "pkg.Service"
@@ -55,17 +69,32 @@ struct RequestRecord {
 };
 
 // Receives completed records. The record is only valid during the call (the parser reuses it).
+// A parser either emits a record for each request it saw (parsed_ok false with a lost_reason
+// when something went wrong) or, where no record can be made (a stream over the bound, a
+// response that pairs with no request, requests open at close), reports it lost.
 class RecordSink {
  public:
   virtual ~RecordSink() = default;
   virtual void OnRecord(const RequestRecord& record) = 0;
+  virtual void OnLost(Protocol protocol, LossReason reason, uint64_t requests) {
+    (void)protocol;
+    (void)reason;
+    (void)requests;
+  }
 };
 
-// Copies every record; for tests and simple callers.
+// Copies every record and sums the losses; for tests and simple callers.
 class VectorSink : public RecordSink {
  public:
   void OnRecord(const RequestRecord& record) override { records.push_back(record); }
+  void OnLost(Protocol protocol, LossReason reason, uint64_t requests) override {
+    (void)protocol;
+    lost[static_cast<size_t>(reason)] += requests;
+    lost_total += requests;
+  }
   std::vector<RequestRecord> records;
+  uint64_t lost[static_cast<size_t>(LossReason::kCount)] = {};
+  uint64_t lost_total = 0;
 };
 
 // Plain counters; one set per parser object. Add() merges them for export.

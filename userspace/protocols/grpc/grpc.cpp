@@ -24,15 +24,26 @@ bool SplitGrpcPath(std::string_view path, std::string_view* service, std::string
   return true;
 }
 
-std::string_view GrpcStatusName(int code) {
-  static constexpr std::array<std::string_view, 17> kNames = {
-      "OK",           "CANCELLED",          "UNKNOWN",          "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",     "ALREADY_EXISTS",   "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",   "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",          "UNAVAILABLE",      "DATA_LOSS",
-      "UNAUTHENTICATED"};
-  if (code < 0 || code >= static_cast<int>(kNames.size())) return "UNKNOWN";
-  return kNames[static_cast<size_t>(code)];
+std::string GrpcStatusName(int code) {
+  static constexpr std::array<std::string_view, 17> kNames = {"OK",
+                                                              "CANCELLED",
+                                                              "UNKNOWN",
+                                                              "INVALID_ARGUMENT",
+                                                              "DEADLINE_EXCEEDED",
+                                                              "NOT_FOUND",
+                                                              "ALREADY_EXISTS",
+                                                              "PERMISSION_DENIED",
+                                                              "RESOURCE_EXHAUSTED",
+                                                              "FAILED_PRECONDITION",
+                                                              "ABORTED",
+                                                              "OUT_OF_RANGE",
+                                                              "UNIMPLEMENTED",
+                                                              "INTERNAL",
+                                                              "UNAVAILABLE",
+                                                              "DATA_LOSS",
+                                                              "UNAUTHENTICATED"};
+  if (code < 0 || code >= static_cast<int>(kNames.size())) return std::to_string(code);
+  return std::string(kNames[static_cast<size_t>(code)]);
 }
 
 }  // namespace zerotrace::protocols

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "core/hex.h"
 #include "protocols/common/record_labels.h"
 #include "protocols/common/text_util.h"
 
@@ -67,26 +68,6 @@ bool ApplyFraming(std::string_view name, std::string_view value, Framing* f) {
 
 bool IsVersion(std::string_view v) { return v == "HTTP/1.1" || v == "HTTP/1.0"; }
 
-bool ParseHex(std::string_view s, uint64_t* out) {
-  if (s.empty() || s.size() > 15) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    int d;
-    if (c >= '0' && c <= '9') {
-      d = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      d = c - 'a' + 10;
-    } else if (c >= 'A' && c <= 'F') {
-      d = c - 'A' + 10;
-    } else {
-      return false;
-    }
-    v = (v << 4) | static_cast<uint64_t>(d);
-  }
-  *out = v;
-  return true;
-}
-
 }  // namespace
 
 bool LooksLikeHttp1Request(std::string_view data) {
@@ -126,6 +107,7 @@ Http1Parser::Pending* Http1Parser::PushPending() {
   p.is_head = false;
   p.complete = false;
   p.ok = true;
+  p.why = LossReason::kUnparsable;
   p.dropped_after = 0;
   p.upgrade_h2c = false;
   return &p;
@@ -161,7 +143,7 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
     if (!from_client) {
       // Responses were lost; the newest request is the likeliest to own this response.
       while (pending_count_ > 1) {
-        CountUnparsed();
+        CountLost(LossReason::kCaptureGap, sink);
         PopPending();
       }
       skip_responses_ = 0;  // the response found here is the newest request's
@@ -175,7 +157,7 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
         if (pos == data.size()) {
           if (gap > 0) {
             // A whole message start went uncaptured.
-            LoseSync(from_client, s, ts);
+            LoseSync(from_client, s, ts, LossReason::kCaptureGap, sink);
             return;
           }
           return;
@@ -206,14 +188,14 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
           if (e == std::string::npos) {
             if (take < data.size() - pos || s.buf.size() >= options_.max_header_bytes) {
               // Header block larger than the cap: give up on this message.
-              LoseSync(from_client, s, ts);
+              LoseSync(from_client, s, ts, LossReason::kUnparsable, sink);
               return;
             }
             pos += take;
             s.msg_bytes += take;
             s.last_ts = ts;
             if (gap > 0) {
-              LoseSync(from_client, s, ts);
+              LoseSync(from_client, s, ts, LossReason::kCaptureGap, sink);
               return;
             }
             break;
@@ -228,7 +210,7 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
             from_client ? OnRequestHeaders(s, block) : OnResponseHeaders(s, block, ts, sink);
         s.buf.clear();
         if (!ok) {
-          LoseSync(from_client, s, ts);
+          LoseSync(from_client, s, ts, LossReason::kUnparsable, sink);
           return;
         }
         if (upgraded_) return;
@@ -269,7 +251,7 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
           const char c = data[pos];
           const bool expected = s.remaining == 2 ? c == '\r' : c == '\n';
           if (!expected) {
-            LoseSync(from_client, s, ts);
+            LoseSync(from_client, s, ts, LossReason::kUnparsable, sink);
             return;
           }
           ++pos;
@@ -285,13 +267,14 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
       }
       case State::kChunkSize: {
         if (pos == data.size()) {
-          LoseSync(from_client, s, ts);  // chunk framing went uncaptured
+          LoseSync(from_client, s, ts, LossReason::kCaptureGap,
+                   sink);  // chunk framing went uncaptured
           return;
         }
         const size_t eol = data.find('\n', pos);
         const size_t end = eol == std::string_view::npos ? data.size() : eol + 1;
         if (s.buf.size() + (end - pos) > kMaxChunkLine) {
-          LoseSync(from_client, s, ts);
+          LoseSync(from_client, s, ts, LossReason::kUnparsable, sink);
           return;
         }
         s.buf.append(data.substr(pos, end - pos));
@@ -305,8 +288,8 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
         const size_t semi = line.find(';');  // chunk extensions are ignored
         if (semi != std::string_view::npos) line = line.substr(0, semi);
         uint64_t chunk = 0;
-        if (!ParseHex(TrimOws(line), &chunk)) {
-          LoseSync(from_client, s, ts);
+        if (!ParseHex(TrimOws(line), &chunk, /*max_digits=*/15)) {
+          LoseSync(from_client, s, ts, LossReason::kUnparsable, sink);
           return;
         }
         s.buf.clear();
@@ -320,7 +303,7 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
       }
       case State::kTrailers: {
         if (pos == data.size()) {
-          LoseSync(from_client, s, ts);
+          LoseSync(from_client, s, ts, LossReason::kCaptureGap, sink);
           return;
         }
         const size_t old = s.buf.size();
@@ -335,7 +318,7 @@ void Http1Parser::FeedSide(bool from_client, uint64_t ts, std::span<const uint8_
         }
         if (end == std::string::npos) {
           if (s.buf.size() >= kMaxTrailerBytes) {
-            LoseSync(from_client, s, ts);
+            LoseSync(from_client, s, ts, LossReason::kUnparsable, sink);
             return;
           }
           pos += take;
@@ -528,7 +511,9 @@ void Http1Parser::OnMessageComplete(bool from_client, Side& s, uint64_t ts, Reco
     front.record.status_code = resp_status_;
     EmitFront(ts, true, sink);
   } else {
-    CountUnparsed();  // a response we cannot pair with a request
+    // A response we cannot pair with a request: its request was dropped from a full queue, or
+    // went by unseen.
+    CountLost(skip_responses_ > 0 ? LossReason::kQueueLimit : LossReason::kCaptureGap, sink);
     if (skip_responses_ > 0) --skip_responses_;
   }
   s.bound = false;
@@ -542,17 +527,24 @@ void Http1Parser::EmitFront(uint64_t end_ts, bool ok, RecordSink& sink) {
   r.role = options_.role;
   r.end_ns = end_ts;
   r.parsed_ok = ok && front.ok;
+  r.lost_reason = front.why;
   FinalizeLabels(r, options_.templater);
   if (r.parsed_ok) {
     ++counters_.http1_requests;
   } else {
-    CountUnparsed();
+    ++counters_.http1_unparsed;  // the record carries the loss
   }
   sink.OnRecord(r);
   PopPending();
 }
 
-void Http1Parser::LoseSync(bool from_client, Side& s, uint64_t ts) {
+void Http1Parser::CountLost(LossReason reason, RecordSink& sink) {
+  ++counters_.http1_unparsed;
+  sink.OnLost(Protocol::kHttp1, reason, 1);
+}
+
+void Http1Parser::LoseSync(bool from_client, Side& s, uint64_t ts, LossReason reason,
+                           RecordSink& sink) {
   ++counters_.sync_lost;
   if (from_client) {
     bool found = false;
@@ -561,6 +553,7 @@ void Http1Parser::LoseSync(bool from_client, Side& s, uint64_t ts) {
         Pending& p = PendingAt(i);
         if (p.seq == s.msg_seq && !p.complete) {
           p.ok = false;  // its response may still arrive; the record will say unparsed
+          p.why = reason;
           found = true;
         }
       }
@@ -571,16 +564,17 @@ void Http1Parser::LoseSync(bool from_client, Side& s, uint64_t ts) {
       Pending* p = PushPending();
       if (p != nullptr) {
         p->ok = false;
+        p->why = reason;
         p->complete = true;
         p->record.start_ns = s.state == State::kIdle ? ts : s.first_ts;
       } else {
         ++counters_.dropped_pending;
-        CountUnparsed();
+        CountLost(LossReason::kQueueLimit, sink);
       }
     }
   } else if (pending_count_ > 0 && s.state != State::kIdle) {
     // The response for the oldest request is lost.
-    CountUnparsed();
+    CountLost(reason, sink);
     PopPending();
   }
   s.state = State::kDesync;
@@ -598,7 +592,7 @@ void Http1Parser::Close(uint64_t ts_ns, RecordSink& sink) {
     EmitFront(resp_.last_ts, true, sink);
   }
   while (pending_count_ > 0) {
-    CountUnparsed();
+    CountLost(LossReason::kConnectionClosed, sink);
     PopPending();
   }
   resp_.state = State::kIdle;

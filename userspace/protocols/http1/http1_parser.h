@@ -89,6 +89,7 @@ class Http1Parser {
     bool is_head = false;
     bool complete = false;  // request message fully read
     bool ok = true;
+    LossReason why = LossReason::kUnparsable;  // when !ok
     uint32_t dropped_after = 0;  // requests right after this one not queued (queue full)
     bool upgrade_h2c = false;    // "Upgrade: h2c": a 101 continues this exchange in HTTP/2
   };
@@ -99,9 +100,10 @@ class Http1Parser {
   bool OnRequestHeaders(Side& s, std::string_view block);
   bool OnResponseHeaders(Side& s, std::string_view block, uint64_t ts, RecordSink& sink);
   void OnMessageComplete(bool from_client, Side& s, uint64_t ts, RecordSink& sink);
-  void LoseSync(bool from_client, Side& s, uint64_t ts);
+  void LoseSync(bool from_client, Side& s, uint64_t ts, LossReason reason, RecordSink& sink);
   void EmitFront(uint64_t end_ts, bool ok, RecordSink& sink);
-  void CountUnparsed() { ++counters_.http1_unparsed; }
+  // A request that leaves no record (see RecordSink::OnLost).
+  void CountLost(LossReason reason, RecordSink& sink);
 
   Pending& PendingAt(size_t i) { return pending_[(pending_head_ + i) % pending_.size()]; }
   Pending* PushPending();

@@ -89,7 +89,7 @@ void Http2Parser::LoseFraming(Dir& d) {
   d.block.clear();
   if (d.in_block) {
     Stream* s = FindOrCreate(d.block_stream, false);
-    if (s != nullptr) s->ok = false;
+    if (s != nullptr) s->Fail(LossReason::kCaptureGap);
   }
   d.in_block = false;
   // Header frames may have gone by unseen: the dynamic table can no longer be trusted.
@@ -204,12 +204,14 @@ void Http2Parser::SeedUpgradedRequest(const RequestRecord& request) {
   lowest_client_stream_ = highest_client_stream_ = 1;
 }
 
-Http2Parser::Stream* Http2Parser::FindOrCreate(uint32_t id, bool create) {
+Http2Parser::Stream* Http2Parser::FindOrCreate(uint32_t id, bool create, RecordSink* sink) {
   auto it = streams_.find(id);
   if (it != streams_.end()) return &it->second;
   if (!create) return nullptr;
   if (streams_.size() >= options_.max_streams) {
     ++counters_.dropped_pending;
+    ++counters_.http2_unparsed;
+    if (sink != nullptr) sink->OnLost(Protocol::kHttp2, LossReason::kStreamLimit, 1);
     return nullptr;
   }
   Stream& s = streams_[id];
@@ -259,7 +261,7 @@ void Http2Parser::OnFrame(Dir& d, std::span<const uint8_t> p, uint64_t ts, Recor
           d.block.assign(reinterpret_cast<const char*>(p.data()) + begin, p.size() - begin - pad);
         }
       }
-      Stream* s = push ? nullptr : FindOrCreate(f.stream_id, d.from_client);
+      Stream* s = push ? nullptr : FindOrCreate(f.stream_id, d.from_client, &sink);
       if (d.from_client && !push) {
         if (lowest_client_stream_ == 0) lowest_client_stream_ = f.stream_id;
         highest_client_stream_ = std::max(highest_client_stream_, f.stream_id);
@@ -334,7 +336,7 @@ void Http2Parser::OnHeaderBlock(Dir& d, uint64_t ts, RecordSink& sink) {
   // server's in-flight headers or trailers after a client RST_STREAM (a cancelled gRPC call)
   // are not a second exchange.
   const bool create = !d.from_client && (id > highest_client_stream_ || id < lowest_client_stream_);
-  Stream* s = d.block_is_push ? nullptr : FindOrCreate(id, create);
+  Stream* s = d.block_is_push ? nullptr : FindOrCreate(id, create, &sink);
   Phase phase = Phase::kDiscard;
   if (s != nullptr) {
     if (d.from_client) {
@@ -357,7 +359,13 @@ void Http2Parser::OnHeaderBlock(Dir& d, uint64_t ts, RecordSink& sink) {
   }
   d.block.clear();
   if (s == nullptr) return;
-  if (st != HpackStatus::kOk) s->ok = false;
+  if (st != HpackStatus::kOk) {
+    // An index past the table we know means inserts went by unseen (joined mid-connection, or
+    // after a gap): the state is unknown, not the bytes malformed.
+    const bool state_unknown =
+        st == HpackStatus::kDesynced || st == HpackStatus::kBadIndex || d.block_broken;
+    s->Fail(state_unknown ? LossReason::kHeadersUnreadable : LossReason::kUnparsable);
+  }
   s->grpc |= handler.grpc();
   if (phase == Phase::kResponse) {
     const int status = handler.status();
@@ -387,6 +395,10 @@ void Http2Parser::Emit(uint32_t id, Stream& s, uint64_t ts, RecordSink& sink) {
   r.version = "HTTP/2";
   r.end_ns = ts;
   r.parsed_ok = s.ok && s.request_headers && !r.method.empty() && !r.path.empty();
+  // A stream whose request headers went by unseen (opened before we joined, or lost in a gap).
+  r.lost_reason = !s.ok                ? s.why
+                  : !s.request_headers ? LossReason::kCaptureGap
+                                       : LossReason::kUnparsable;
   if (!s.request_headers) r.start_ns = ts;  // joined mid-stream: no meaningful start
   if (s.grpc) {
     std::string_view service, method;
@@ -409,10 +421,10 @@ void Http2Parser::Emit(uint32_t id, Stream& s, uint64_t ts, RecordSink& sink) {
 
 void Http2Parser::Close(uint64_t ts_ns, RecordSink& sink) {
   (void)ts_ns;
-  (void)sink;
   for (auto& [id, s] : streams_) {
     ++counters_.http2_unparsed;
     if (s.grpc) ++counters_.grpc_unparsed;
+    sink.OnLost(s.grpc ? Protocol::kGrpc : Protocol::kHttp2, LossReason::kConnectionClosed, 1);
   }
   streams_.clear();
 }

@@ -22,7 +22,10 @@ class Http2Parser {
   struct Options {
     Role role = Role::kUnknown;
     RouteTemplater* templater = nullptr;
-    size_t max_streams = 256;             // concurrently tracked streams
+    // Concurrently tracked streams: 1000 in flight on one connection is what load generators
+    // and gRPC channels reach (SETTINGS_MAX_CONCURRENT_STREAMS is unlimited by default); more
+    // are counted lost (reason stream_limit). About 300 bytes a stream.
+    size_t max_streams = 2048;
     size_t max_frame_buffer = 64 * 1024;  // larger non-DATA frames are skipped (and lost)
     size_t max_header_block = 64 * 1024;  // HEADERS + CONTINUATION fragments
   };
@@ -47,9 +50,14 @@ class Http2Parser {
   struct Stream {
     RequestRecord record;
     bool ok = true;
+    LossReason why = LossReason::kUnparsable;  // the first failure, when !ok
     bool request_headers = false;
     bool response_headers = false;  // final (non-1xx) response headers seen
     bool grpc = false;
+    void Fail(LossReason reason) {
+      if (ok) why = reason;
+      ok = false;
+    }
   };
 
   struct Dir {
@@ -82,7 +90,8 @@ class Http2Parser {
   void OnFrame(Dir& d, std::span<const uint8_t> payload, uint64_t ts, RecordSink& sink);
   void OnHeaderBlock(Dir& d, uint64_t ts, RecordSink& sink);
   void LoseFraming(Dir& d);
-  Stream* FindOrCreate(uint32_t id, bool create);
+  // Over the stream bound a new stream is reported lost to `sink` (when given).
+  Stream* FindOrCreate(uint32_t id, bool create, RecordSink* sink = nullptr);
   void OnEndStream(bool from_client, uint32_t id, uint64_t ts, RecordSink& sink);
   void Emit(uint32_t id, Stream& s, uint64_t ts, RecordSink& sink);
   Dir& Other(const Dir& d) { return &d == &dir_[0] ? dir_[1] : dir_[0]; }
