@@ -162,11 +162,13 @@ build_initramfs() {
   rm -rf "$stage"
 }
 
+using_kvm() { grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ] && [ -z "${ZT_VMTEST_TCG:-}" ]; }
+
 accel() {
-  if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ] && [ -z "${ZT_VMTEST_TCG:-}" ]; then
+  if using_kvm; then
     echo "-accel kvm -cpu host"
   else
-    echo "-accel tcg,thread=multi -cpu max"
+    echo "-accel tcg,thread=${ZT_VMTEST_TCG_THREAD:-multi} -cpu max"
   fi
 }
 
@@ -189,10 +191,34 @@ start_virtiofsd() {
   echo $!
 }
 
+# A soft lockup (a CPU spinning in the kernel for 2 x watchdog_thresh seconds) panics the guest,
+# with every CPU's stack printed first (loglevel 5 shows them), instead of hanging until the
+# timeout. 60 s: a long JIT pass under TCG must not count as one.
+lockup_args="softlockup_panic=1 watchdog_thresh=30 softlockup_all_cpu_backtrace=1"
+
+# ZT_VMTEST_DEADLINE (epoch seconds; scripts/test.sh sets it under CI): no guest runs past it, so a
+# hung guest costs the rest of the budget, not the whole CI job, and the matrix table still prints.
+min_guest_s=300
+guest_time_limit() {
+  local limit="$timeout_s" left
+  if [ -n "${ZT_VMTEST_DEADLINE:-}" ]; then
+    left=$((ZT_VMTEST_DEADLINE - $(date +%s)))
+    [ "$left" -ge "$min_guest_s" ] || return 1
+    [ "$left" -lt "$limit" ] && limit=$left
+  fi
+  echo "$limit"
+}
+
 # run_in_vm_once NAME JOBDIR: boots kernel NAME with the job in JOBDIR; returns the command's exit
-# code (124 on timeout, 125 when the guest could not start, 134 on a guest kernel panic).
+# code (124 on timeout or no time left, 125 when the guest could not start, 134 on a guest kernel
+# panic, 135 on a soft lockup).
 run_in_vm_once() {
-  local name="$1" job="$2" kdir vmlinuz pids=() rc
+  local name="$1" job="$2" kdir vmlinuz pids=() rc limit
+  limit=$(guest_time_limit) || {
+    echo "vmtest: $name: not booted: ${ZT_VMTEST_DEADLINE:+the time budget ends at $(date -u -d "@$ZT_VMTEST_DEADLINE" +%H:%M:%S) UTC and }less than ${min_guest_s}s are left" >&2
+    echo "not booted: time budget spent" >"$job/not-booted"
+    return 124
+  }
   kdir=$(fetch_kernel "$name")
   vmlinuz=$(ls "$kdir"/boot/vmlinuz-* | head -1)
   build_initramfs "$kdir" "$job/initrd.gz"
@@ -216,14 +242,14 @@ run_in_vm_once() {
   # A subshell keeps qemu's own status (not tee's) without touching the caller's errexit.
   rc=0
   # shellcheck disable=SC2046
-  (timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 $(accel) -smp "$cpus" -m "$mem" \
+  (timeout --kill-after=10 "$limit" qemu-system-x86_64 $(accel) -smp "$cpus" -m "$mem" \
     -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem \
     -chardev "socket,id=fs0,path=$job/hostroot.sock" \
     -device vhost-user-fs-pci,queue-size=1024,chardev=fs0,tag=hostroot \
     -chardev "socket,id=fs1,path=$job/jobdir.sock" \
     -device vhost-user-fs-pci,queue-size=1024,chardev=fs1,tag=jobdir \
     -kernel "$vmlinuz" -initrd "$job/initrd.gz" \
-    -append "console=ttyS0 loglevel=4 panic=-1 oops=panic zt.jobdir=$job" \
+    -append "console=ttyS0 loglevel=5 panic=-1 oops=panic $lockup_args zt.jobdir=$job" \
     -display none -serial stdio -monitor none -no-reboot -nic none </dev/null |
     tee "$job/console.log"
     exit "${PIPESTATUS[0]}") || rc=$?
@@ -232,8 +258,11 @@ run_in_vm_once() {
   if [ -f "$job/rc" ]; then
     return "$(cat "$job/rc")"
   elif [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-    echo "vmtest: $name: guest did not finish within ${timeout_s}s" >&2
+    echo "vmtest: $name: guest did not finish within ${limit}s" >&2
     return 124
+  elif grep -q 'BUG: soft lockup' "$job/console.log"; then
+    echo "vmtest: $name: guest kernel soft lockup (every CPU's stack is in the console above)" >&2
+    return 135
   elif grep -q 'Kernel panic' "$job/console.log"; then
     echo "vmtest: $name: guest kernel panic (see the console above)" >&2
     return 134
@@ -242,18 +271,30 @@ run_in_vm_once() {
   return 125
 }
 
-# run_in_vm NAME JOBDIR: run_in_vm_once, booted once more when the guest died of an "Oops: int3"
-# before the command finished. That oops is multi-threaded TCG running a stale translation of
-# kernel text that another vCPU just live-patched (static keys flipped when a tracepoint is
-# enabled; seen with trixie's 6.12 in __schedule): a fault of the emulator, which no program
-# under test can cause, while real hardware and KVM never show it. Any other panic, or the same
-# one twice, fails the kernel. The retry is written to the job's results and the matrix row.
+# run_in_vm NAME JOBDIR: run_in_vm_once, booted once more when a TCG guest died of an emulator
+# fault before the command finished:
+# - "Oops: int3": multi-threaded TCG ran a stale translation of kernel text that another vCPU
+#   just live-patched (static keys flipped when a tracepoint is enabled; seen with trixie's 6.12
+#   in __schedule); real hardware and KVM never show it;
+# - a soft lockup: one vCPU stopped taking interrupts (no timer ticks, "timer wakeup didn't
+#   happen" on its RCU kthread) and the other spun forever waiting for its IPI (seen in CI, 30
+#   minutes, until the job was killed). softlockup_panic turns that into a panic after a minute.
+# Under KVM neither is retried, and any other panic, or the same fault twice, fails the kernel.
+# The retry is written to the job's results and the matrix row.
 run_in_vm() {
-  local name="$1" job="$2" rc=0
+  local name="$1" job="$2" rc=0 fault=""
   run_in_vm_once "$name" "$job" || rc=$?
-  if [ "$rc" -eq 134 ] && grep -q 'Oops: int3' "$job/console.log"; then
-    echo "vmtest: $name: TCG int3 oops on live-patched kernel text (emulator fault); booting once more" >&2
-    echo "tcg-int3-oops-retried" >"$job/boot-retried"
+  if ! using_kvm; then
+    if [ "$rc" -eq 134 ] && grep -q 'Oops: int3' "$job/console.log"; then
+      fault="TCG int3 oops"
+    elif [ "$rc" -eq 135 ]; then
+      fault="TCG soft lockup"
+    fi
+  fi
+  if [ -n "$fault" ]; then
+    echo "vmtest: $name: $fault (emulator fault); booting once more" >&2
+    echo "$fault" >"$job/boot-retried"
+    cp "$job/console.log" "$job/console-first-boot.log"
     rm -f "$job/results.txt" "$job/probe.json" "$job/rc" "$job"/*.sock
     rc=0
     run_in_vm_once "$name" "$job" || rc=$?

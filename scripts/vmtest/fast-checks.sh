@@ -45,11 +45,17 @@ record() { # name rc seconds
 start=$(date +%s)
 "$build/userspace/cli/zerotrace" probe --json >"$out/probe.json" 2>"$out/probe.log"
 probe_rc=$?
-"$build/userspace/cli/zerotrace" probe 2>/dev/null | sed -n '/WHAT YOU GET/,/^$/p'
+# The capabilities table comes from the same report: a second `zerotrace probe` would load and
+# attach every program again (each attach live-patches kernel text, which TCG handles worst).
 if [ "$probe_rc" -eq 0 ]; then
   python3 - "$out/probe.json" <<'PY' || probe_rc=1
 import json, sys
-loads = json.load(open(sys.argv[1])).get("loads", {})
+doc = json.load(open(sys.argv[1]))
+print("WHAT YOU GET ON THIS KERNEL")
+for c in doc.get("capabilities", []):
+    why = f" ({c['detail']})" if c.get("detail") else ""
+    print(f"  {'yes' if c['available'] else 'no':<4} {c['what']}{why}")
+loads = doc.get("loads", {})
 bad = [f"{p}: {l['error']}" for p, l in loads.items() if not l["loaded"]]
 for b in bad:
     print("NOT LOADED", b)

@@ -40,8 +40,15 @@ try:
 except OSError:
     pass
 result = "pass" if rc == 0 else f"**FAIL** (exit {rc})"
-if os.path.exists(os.path.join(job, "boot-retried")):
-    result += " (booted twice: TCG int3 oops)"
+def note(name):
+    try:
+        return open(os.path.join(job, name)).read().strip()
+    except OSError:
+        return None
+if note("not-booted"):
+    result += f" ({note('not-booted')})"
+if note("boot-retried"):
+    result += f" (booted twice: {note('boot-retried')})"
 print(f"| {kernel} | " + " | ".join(cells) +
       f" | {insns} / {stack} B | {passed}/{total}" + (f" ({gaps} known gap{'s' if gaps > 1 else ''})" if gaps else "") +
       f" | {result} | {secs // 60}m{secs % 60:02d}s |")
