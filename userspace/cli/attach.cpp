@@ -27,6 +27,7 @@
 #include "probes/sockets_probe.h"
 #include "process/process_catalog.h"
 #include "profiling/attach_profiles.h"
+#include "profiling/profile_collector.h"
 #include "spans/span_builder.h"
 
 namespace zerotrace {

@@ -19,7 +19,6 @@
 #include <optional>
 #include <sstream>
 
-#include "aggregators/syscall_aggregator.h"
 #include "cli/flamegraph_query.h"
 #include "core/expiring_series.h"
 #include "core/metric_family.h"
@@ -27,8 +26,8 @@
 #include "core/tracefs.h"
 #include "core/utf8.h"
 #include "probes/bpf_util.h"
-#include "probes/sockets_probe.h"
-#include "probes/syscall_probe.h"
+#include "sources/gpu_source.h"
+#include "sources/profiling_source.h"
 #include "zt_version.h"
 
 namespace zerotrace {
@@ -94,12 +93,12 @@ Status Daemon::Start() {
   }
   features_ = MakeFeatures();
   pods_ = std::make_unique<zerotrace::k8s::PodMetadataClient>(
-      zerotrace::k8s::PodMetadataClientOptions::from_env());
+      zerotrace::k8s::PodMetadataClientOptions::FromEnv());
   K8sResolver k8s;
   if (pods_->enabled()) {
-    pods_->start();
+    pods_->Start();
     k8s = [this](uint32_t pid) -> std::optional<K8sIdentity> {
-      auto m = pods_->lookup_pid(static_cast<int>(pid), config_.proc_root);
+      auto m = pods_->LookupPid(static_cast<int>(pid), config_.proc_root);
       if (!m) return std::nullopt;
       return K8sIdentity{m->namespace_name, m->pod_name, m->container_name, m->node_name};
     };
@@ -124,7 +123,7 @@ Status Daemon::Start() {
   }
 
   RegisterSelfMetrics();
-  StartProbes();
+  StartSources();
 
   auto addr = ParseListenAddress(config_.listen);
   if (!addr) return addr.error();
@@ -157,186 +156,52 @@ void Daemon::RegisterSelfMetrics() {
       .Set(1);
 }
 
-void Daemon::StartProbes() {
+void Daemon::StartSources() {
   auto& attached = GaugeFamily(*registry_, "zerotrace_probe_attached");
   auto& mode = GaugeFamily(*registry_, "zerotrace_probe_attach_mode");
   auto& lost = CounterFamily(*registry_, "zerotrace_events_lost_total");
-  auto& events = CounterFamily(*registry_, "zerotrace_events_total");
   auto& stacks_lost = CounterFamily(*registry_, "zerotrace_stacks_lost_total");
   auto& uprobe_targets = GaugeFamily(*registry_, "zerotrace_uprobe_targets");
 
-  if (config_.probes.syscalls) {
-    probes_.push_back({"syscalls", std::make_unique<SyscallProbe>(*features_, *filter_)});
-  }
-  SocketsProbe* sockets = nullptr;
-  if (config_.probes.sockets) {
-    pipeline_ = std::make_unique<RequestPipeline>(*registry_, *catalog_,
-                                                  config_.sockets.max_routes_per_service);
-    StartSpans();
-    SocketsProbeOptions opts;
-    opts.capture_bytes = config_.sockets.capture_bytes;
-    opts.self_tgid = static_cast<uint32_t>(getpid());
-    auto probe = std::make_unique<SocketsProbe>(*features_, *filter_, opts, pipeline_->Handler());
-    sockets = probe.get();
-    sockets_ = sockets;
-    probes_.push_back({"sockets", std::move(probe)});
-  }
-  if (config_.probes.oncpu || config_.probes.offcpu) {
-    profiling::ProfilingServiceOptions po;
-    po.oncpu = config_.probes.oncpu;
-    po.offcpu = config_.probes.offcpu;
-    po.proc_root = config_.proc_root;
-    po.oncpu_options.frequency_hz = config_.profiling.oncpu_frequency_hz;
-    po.offcpu_options.min_block = config_.profiling.offcpu_min_block;
-    po.offcpu_options.max_block = config_.profiling.offcpu_max_block;
-    if (auto st = ParseOffCpuStateFilter(config_.profiling.offcpu_state); st) {
-      po.offcpu_options.state = *st;
-    }
-    profiling_ = std::make_unique<profiling::ProfilingService>(*features_, *filter_, *catalog_,
-                                                               *registry_, po);
-    if (po.oncpu) {
-      auto* c = profiling_->oncpu();
-      probes_.emplace_back("oncpu", c ? c->probe() : nullptr, profiling_->oncpu_error());
-      if (c) probes_.back().stacks_lost = [c] { return c->stacks_lost(); };
-    }
-    if (po.offcpu) {
-      auto* c = profiling_->offcpu();
-      probes_.emplace_back("offcpu", c ? c->probe() : nullptr, profiling_->offcpu_error());
-      if (c) probes_.back().stacks_lost = [c] { return c->stacks_lost(); };
-    }
-  }
-  if (config_.probes.cuda || config_.probes.cupti) StartGpu();
-  for (auto& slot : probes_) {
-    if (slot.owned) {
-      if (auto s = slot.probe->Attach(); !s) {
-        slot.error = s.message();
+  sources_ = SourceSet::Start({config_, *features_, *filter_, *catalog_, *registry_});
+  for (const auto& source : sources_.all()) {
+    for (auto& state : source->probes()) {
+      ProbeSlot slot;
+      slot.state = std::move(state);
+      const ProbeState& p = slot.state;
+      if (p.attached) {
+        spdlog::info("probe {} attached ({})", p.name, p.probe->attach_mode());
       } else {
-        slot.attached = true;
+        spdlog::error("probe {} not attached: {}", p.name, p.error);
       }
-    }
-    if (slot.attached) {
-      spdlog::info("probe {} attached ({})", slot.name, slot.probe->attach_mode());
-    } else {
-      spdlog::error("probe {} not attached: {}", slot.name, slot.error);
-    }
-    const std::string how = slot.probe ? slot.probe->attach_mode() : "unavailable";
-    attached.Add({{"probe", slot.name}}).Set(slot.attached ? 1 : 0);
-    mode.Add({{"probe", slot.name}, {"mode", how}}).Set(1);
-    slot.lost = std::make_unique<CumulativeCounter>(lost.Add({{"probe", slot.name}}));
-    if (slot.stacks_lost) {
-      slot.stacks_lost_counter =
-          std::make_unique<CumulativeCounter>(stacks_lost.Add({{"probe", slot.name}}));
-    }
-    if (slot.attached && (slot.name == "sockets" || slot.name == "cuda" || slot.name == "cupti")) {
-      slot.uprobe_targets = &uprobe_targets.Add({{"probe", slot.name}});
-    }
-    if (slot.attached && slot.name == "syscalls") {
-      auto* p = static_cast<SyscallProbe*>(slot.probe);
-      syscalls_ = std::make_unique<SyscallAggregator>(*registry_, *catalog_, p->stats_map_fd());
-      syscall_events_ = std::make_unique<CumulativeCounter>(events.Add({{"probe", "syscalls"}}));
-      syscall_entries_ = &GaugeFamily(*registry_, "zerotrace_syscall_map_entries").Add({});
-    }
-  }
-  if (pipeline_) {
-    auto it = std::find_if(probes_.begin(), probes_.end(),
-                           [](const ProbeSlot& s) { return s.name == "sockets"; });
-    if (it != probes_.end() && it->attached) {
-      if (config_.probes.tls) {
-        sockets->AttachTlsLibraries(config_.proc_root);
-        sockets->WatchTlsLibraries(config_.proc_root);
+      const std::string how = p.probe ? p.probe->attach_mode() : "unavailable";
+      attached.Add({{"probe", p.name}}).Set(p.attached ? 1 : 0);
+      mode.Add({{"probe", p.name}, {"mode", how}}).Set(1);
+      slot.lost = std::make_unique<CumulativeCounter>(lost.Add({{"probe", p.name}}));
+      if (p.stacks_lost) {
+        slot.stacks_lost =
+            std::make_unique<CumulativeCounter>(stacks_lost.Add({{"probe", p.name}}));
       }
-      pipeline_->Start(sockets);
+      if (p.attached && p.attaches_uprobes) {
+        slot.uprobe_targets = &uprobe_targets.Add({{"probe", p.name}});
+      }
+      probes_.push_back(std::move(slot));
     }
   }
-}
-
-void Daemon::StartGpu() {
-  gpu::GpuOptions go;
-  go.cuda = config_.probes.cuda;
-  go.cupti = config_.probes.cupti;
-  go.proc_root = config_.proc_root;
-  if (profiling_ && profiling_->user_symbolizer()) {
-    go.aggregator.symbolizer = profiling_->user_symbolizer();
-  } else if (auto sym = profiling::MakeDefaultSymbolizers("/proc/kallsyms", config_.proc_root)) {
-    go.aggregator.symbolizer = sym->user;
-  }
-  if (spans_) {
-    // Kernels launched while a thread serves a request become spans in that request's trace.
-    go.aggregator.on_kernel = [spans = spans_.get()](const GpuKernelRun& k) {
-      spans->builder().OnGpuKernel(k);
-    };
-  }
-  auto g = gpu::GpuTracing::Create(*features_, *filter_, *catalog_, *registry_, go);
-  std::string error;
-  if (g) {
-    gpu_ = std::move(g.value());
-    if (auto s = gpu_->Attach(); !s) error = s.message();
-    for (const auto& w : gpu_->warnings()) spdlog::info("gpu: {}", w);
-  } else {
-    error = g.error().message;
-  }
-  if (!error.empty()) {
-    for (const char* name : {"cuda", "cupti"}) probes_.emplace_back(name, nullptr, error);
-    gpu_.reset();
-    return;
-  }
-  for (Probe* p : gpu_->probes()) probes_.emplace_back(p->name(), p, "");
-  gpu_poller_ = std::thread([this] {
-    while (!gpu_stop_) gpu_->Poll(100);
-  });
-}
-
-void Daemon::StartSpans() {
-  const auto& c = config_.otlp;
-  otlp::OtlpExporterOptions base;
-  base.endpoint = c.endpoint;
-  base.traces_endpoint = c.traces_endpoint;
-  for (const auto& [k, v] : c.headers) base.headers.emplace_back(k, v);
-  base.compression =
-      c.compression == "gzip" ? otlp::OtlpCompression::kGzip : otlp::OtlpCompression::kNone;
-  base.encoding =
-      c.protocol == "http/json" ? otlp::OtlpEncoding::kJson : otlp::OtlpEncoding::kProtobuf;
-  auto otlp = otlp::OtlpExporterOptions::FromEnvironment(base);
-  if (!otlp.ok()) {
-    spdlog::error("spans disabled: {}", otlp.error().message);
-    return;
-  }
-  if (!otlp->Enabled()) {
-    spdlog::info("spans off: set OTEL_EXPORTER_OTLP_ENDPOINT to export request spans over OTLP");
-    return;
-  }
-  tracing::SpanBuilderOptions so;
-  so.sampler.ratio = c.sampling_ratio;
-  so.sampler.keep_errors = c.keep_errors;
-  so.sampler.keep_slower_than_ns = static_cast<uint64_t>(c.keep_slower_than.count()) * 1000000ull;
-  auto spans = tracing::SpanPipeline::Create(*catalog_, registry_.get(), *otlp, so);
-  if (!spans.ok()) {
-    spdlog::error("spans disabled: {}", spans.error().message);
-    return;
-  }
-  spans_ = std::move(spans.value());
-  pipeline_->AddConsumer(spans_->consumer());
-  spdlog::info("exporting request spans to {}", otlp->TracesUrl());
 }
 
 void Daemon::Refresh() {
   std::lock_guard lock(refresh_mu_);
-  if (syscalls_) {
-    syscalls_->Collect();
-    syscall_events_->Update(syscalls_->events_seen());
-    syscall_entries_->Set(static_cast<double>(syscalls_->tracked_entries()));
-  }
-  if (pipeline_) pipeline_->Refresh();
-  if (profiling_) profiling_->Tick();
+  for (const auto& source : sources_.all()) source->Refresh();
   self_metrics_->Update();
   auto& run_seconds = CounterFamily(*registry_, "zerotrace_bpf_prog_run_seconds_total");
   auto& runs = CounterFamily(*registry_, "zerotrace_bpf_prog_runs_total");
   for (auto& slot : probes_) {
-    if (!slot.attached) continue;
-    slot.lost->Update(slot.probe->events_lost());
-    if (slot.stacks_lost_counter) slot.stacks_lost_counter->Update(slot.stacks_lost());
+    if (!slot.state.attached) continue;
+    slot.lost->Update(slot.state.probe->events_lost());
+    if (slot.stacks_lost) slot.stacks_lost->Update(slot.state.stacks_lost());
     if (stats_fd_ < 0) continue;
-    for (const auto& st : ReadProgramStats(slot.probe->object())) {
+    for (const auto& st : ReadProgramStats(slot.state.probe->object())) {
       auto& c = program_counters_[st.name];
       if (!c.run_seconds) {
         c.run_seconds =
@@ -352,7 +217,7 @@ void Daemon::Refresh() {
 void Daemon::UpdateUprobeTargets() {
   for (auto& slot : probes_) {
     if (slot.uprobe_targets) {
-      slot.uprobe_targets->Set(static_cast<double>(slot.probe->uprobe_targets()));
+      slot.uprobe_targets->Set(static_cast<double>(slot.state.probe->uprobe_targets()));
     }
   }
 }
@@ -361,21 +226,18 @@ void Daemon::Housekeeping() {
   const auto t0 = std::chrono::steady_clock::now();
   Refresh();
   const auto t1 = std::chrono::steady_clock::now();
+  Source::Tick tick;
   // New libraries (libcuda, the CUPTI injector, libssl) are found by reading every process's
   // maps, which costs hundreds of ms on a busy node: every 5th tick is soon enough.
-  const bool scan_libraries = tick_++ % 5 == 0;
-  if (gpu_ && scan_libraries) {
-    if (auto s = gpu_->Rescan(); !s) spdlog::warn("gpu: {}", s.message());
-  }
+  tick.scan_libraries = tick_++ % 5 == 0;
+  tick.exited = catalog_->Sweep();
+  tick.now_ns = SteadyNs();
+  for (const auto& source : sources_.all()) source->Housekeeping(tick);
   const auto t2 = std::chrono::steady_clock::now();
-  if (sockets_ && config_.probes.tls && scan_libraries) {
-    sockets_->AttachTlsLibraries(config_.proc_root);
-  }
-  const auto t3 = std::chrono::steady_clock::now();
   UpdateUprobeTargets();  // what the scans attached shows now, not one tick later
   auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
-  spdlog::debug("tick: refresh {} ms, gpu rescan {} ms, tls scan {} ms", ms(t1 - t0), ms(t2 - t1),
-                ms(t3 - t2));
+  spdlog::debug("tick: refresh {} ms, sources {} ms{}", ms(t1 - t0), ms(t2 - t1),
+                tick.scan_libraries ? " (library scans)" : "");
   // glibc keeps freed memory in its arenas (one per thread that allocated), so bursts (a kallsyms
   // re-read, an OTLP outage's queue, a symbol table loaded and evicted) stay in RSS after they
   // are freed. Once a minute, give it back: RSS then follows what is live (the soak's ±10 % rule).
@@ -383,11 +245,6 @@ void Daemon::Housekeeping() {
       now - last_trim_ >= std::chrono::minutes(1)) {
     last_trim_ = now;
     malloc_trim(0);
-  }
-  const auto gone = catalog_->Sweep();
-  if (gpu_) {
-    gpu_->ForgetProcesses(gone);
-    gpu_->RemoveIdleSeries(SteadyNs());
   }
   filter_->Sweep(config_.proc_root);
 }
@@ -414,18 +271,19 @@ http::Response Daemon::Ready() {
   nlohmann::json j;
   bool ready = true;
   for (const auto& slot : probes_) {
-    nlohmann::json p{{"state", slot.attached ? "attached" : "failed"},
-                     {"mode", slot.probe ? slot.probe->attach_mode() : "unavailable"}};
-    if (!slot.attached) p["error"] = slot.error;
+    const ProbeState& s = slot.state;
+    nlohmann::json p{{"state", s.attached ? "attached" : "failed"},
+                     {"mode", s.probe ? s.probe->attach_mode() : "unavailable"}};
+    if (!s.attached) p["error"] = s.error;
     // Program ids let an operator (and the shutdown test) find exactly our programs in bpftool.
     p["program_ids"] = nlohmann::json::array();
-    if (slot.probe) {
-      for (const auto& prog : ReadProgramStats(slot.probe->object())) {
+    if (s.probe) {
+      for (const auto& prog : ReadProgramStats(s.probe->object())) {
         p["program_ids"].push_back(prog.id);
       }
     }
-    j["probes"][slot.name] = p;
-    ready = ready && slot.attached;
+    j["probes"][s.name] = p;
+    ready = ready && s.attached;
   }
   j["ready"] = ready;
   if (probes_.empty()) j["probes"] = nlohmann::json::object();
@@ -443,11 +301,15 @@ http::Response Daemon::Flamegraph(const http::Request& r) {
   if (pid && access((config_.proc_root + "/" + std::to_string(pid)).c_str(), F_OK) != 0) {
     return {404, "text/plain", "no process " + std::to_string(pid) + "\n", {}};
   }
-  if (type == "gpu" && !gpu_) {
+  auto* gpu_source = sources_.Find<GpuSource>();
+  gpu::GpuTracing* gpu = gpu_source ? gpu_source->tracing() : nullptr;
+  auto* profiling_source = sources_.Find<ProfilingSource>();
+  profiling::ProfilingService* profiling = profiling_source ? profiling_source->service() : nullptr;
+  if (type == "gpu" && !gpu) {
     return {503, "text/plain", "GPU tracing is not running (probes cuda/cupti)\n", {}};
   }
-  if (type != "gpu" && (!profiling_ || !(type == "oncpu" ? profiling_->oncpu() != nullptr
-                                                         : profiling_->offcpu() != nullptr))) {
+  if (type != "gpu" && (!profiling || !(type == "oncpu" ? profiling->oncpu() != nullptr
+                                                        : profiling->offcpu() != nullptr))) {
     return {503, "text/plain", type + " profiling is not running (probes " + type + ")\n", {}};
   }
   // Stops early when the daemon stops or the client gave up (its recording has no reader).
@@ -457,10 +319,10 @@ http::Response Daemon::Flamegraph(const http::Request& r) {
     std::set<uint32_t> pids;
     if (pid) pids.insert(pid);
     auto profile =
-        gpu_->Record(std::chrono::seconds(seconds), pids, std::chrono::milliseconds(200), stop);
+        gpu->Record(std::chrono::seconds(seconds), pids, std::chrono::milliseconds(200), stop);
     out = profiling::RenderProfile(profile, format, "GPU flamegraph (CPU launch stack + kernel)");
   } else {
-    out = profiling_->Record(type, std::chrono::seconds(seconds), pid, format, stop);
+    out = profiling->Record(type, std::chrono::seconds(seconds), pid, format, stop);
   }
   if (!out) return {400, "text/plain", out.error().message + "\n", {}};
   http::Response resp{200, out->content_type, std::move(out->body), {}};
@@ -501,22 +363,13 @@ void Daemon::Shutdown() {
             .count());
   };
   server_.Stop();
-  if (pipeline_) pipeline_->Stop();
-  gpu_stop_ = true;
-  if (gpu_poller_.joinable()) gpu_poller_.join();
-  step("readers");
-  if (spans_) spans_->Shutdown();  // bounded final flush
-  step("spans");
+  sources_.Stop();  // reader threads joined, spans flushed (bounded)
+  step("readers and spans");
   std::lock_guard lock(refresh_mu_);
-  syscalls_.reset();
-  probes_.clear();  // skeleton destroy detaches every link and closes every program
-  step("probes");
-  profiling_.reset();
-  step("profiling");
-  gpu_.reset();
-  step("gpu");
-  pipeline_.reset();
-  if (pods_) pods_->stop();
+  probes_.clear();
+  sources_.Clear();  // skeleton destroy detaches every link and closes every program
+  step("sources");
+  if (pods_) pods_->Stop();
   filter_.reset();
   if (stats_fd_ >= 0) {
     close(stats_fd_);

@@ -3,34 +3,26 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
-#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "aggregators/request_pipeline.h"
 #include "core/config.h"
 #include "core/cumulative_counter.h"
 #include "core/features.h"
 #include "core/result.h"
 #include "core/self_metrics.h"
-#include "gpu/gpu_tracing.h"
 #include "http/http_server.h"
 #include "k8s/pod_metadata_client.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"
-#include "probes/sockets_probe.h"
 #include "process/process_catalog.h"
-#include "profiling/profiling_service.h"
-#include "spans/span_builder.h"
+#include "sources/registry.h"
 
 namespace zerotrace {
-
-class SyscallAggregator;
 
 // The kernel's features, minus any the operator disabled with ZEROTRACE_DISABLE_FEATURES.
 std::unique_ptr<Features> MakeFeatures();
@@ -49,32 +41,19 @@ class Daemon {
   void Shutdown();
 
  private:
-  // One enabled probe. Loaders the daemon drives itself are owned here (`owned`); collectors own
-  // theirs and hand over a pointer, already attached, or an error.
+  // One probe of a source, with its zerotrace_probe_* series.
   struct ProbeSlot {
-    ProbeSlot(std::string n, std::unique_ptr<Probe> p)
-        : name(std::move(n)), probe(p.get()), owned(std::move(p)) {}
-    ProbeSlot(std::string n, Probe* p, std::string why)
-        : name(std::move(n)), probe(p), attached(p != nullptr), error(std::move(why)) {}
-    std::string name;
-    Probe* probe = nullptr;
-    std::unique_ptr<Probe> owned;
-    bool attached = false;
-    std::string error;
+    ProbeState state;
     std::unique_ptr<CumulativeCounter> lost;
-    // Probes that capture stacks: samples counted without (part of) their stack.
-    std::function<uint64_t()> stacks_lost;
-    std::unique_ptr<CumulativeCounter> stacks_lost_counter;
-    prometheus::Gauge* uprobe_targets = nullptr;  // probes that attach uprobes to libraries
+    std::unique_ptr<CumulativeCounter> stacks_lost;
+    prometheus::Gauge* uprobe_targets = nullptr;
   };
   struct ProgramCounters {
     std::unique_ptr<CumulativeCounter> run_seconds;
     std::unique_ptr<CumulativeCounter> runs;
   };
 
-  void StartProbes();
-  void StartSpans();  // when an OTLP endpoint is configured
-  void StartGpu();
+  void StartSources();
   void RegisterSelfMetrics();
   void Refresh();  // reads all kernel state into the registry; called per scrape and per tick
   void Housekeeping();
@@ -93,17 +72,8 @@ class Daemon {
   std::unique_ptr<ProcessCatalog> catalog_;
   std::unique_ptr<ProcessFilter> filter_;
   std::unique_ptr<SelfMetrics> self_metrics_;
-  std::vector<ProbeSlot> probes_;
-  std::unique_ptr<SyscallAggregator> syscalls_;
-  std::unique_ptr<RequestPipeline> pipeline_;
-  std::unique_ptr<tracing::SpanPipeline> spans_;
-  std::unique_ptr<profiling::ProfilingService> profiling_;
-  std::unique_ptr<gpu::GpuTracing> gpu_;
-  std::thread gpu_poller_;  // drains the GPU ring buffers between ticks
-  std::atomic<bool> gpu_stop_{false};
-  SocketsProbe* sockets_ = nullptr;  // owned by probes_
-  std::unique_ptr<CumulativeCounter> syscall_events_;
-  prometheus::Gauge* syscall_entries_ = nullptr;
+  SourceSet sources_;
+  std::vector<ProbeSlot> probes_;  // every source's probes, in the sources' order
   std::map<std::string, ProgramCounters> program_counters_;
   int stats_fd_ = -1;
   uint64_t tick_ = 0;

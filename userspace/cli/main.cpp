@@ -52,42 +52,9 @@ zerotrace::Result<zerotrace::Config> BuildConfig(const std::string& config_path,
   if (!o.pids.empty()) c.select.pids = o.pids;
   if (!o.comms.empty()) c.select.comms = o.comms;
   if (o.probes) {
-    c.probes = {};
-    c.probes.syscalls = false;
-    c.probes.sockets = false;
-    c.probes.tls = false;
-    c.probes.oncpu = false;
-    c.probes.offcpu = false;
-    c.probes.cuda = false;
-    c.probes.cupti = false;
-    std::string list = *o.probes;
-    size_t pos = 0;
-    while (pos <= list.size()) {
-      size_t comma = list.find(',', pos);
-      if (comma == std::string::npos) comma = list.size();
-      const std::string name = list.substr(pos, comma - pos);
-      if (name == "syscalls") {
-        c.probes.syscalls = true;
-      } else if (name == "sockets") {
-        c.probes.sockets = true;
-      } else if (name == "oncpu") {
-        c.probes.oncpu = true;
-      } else if (name == "offcpu") {
-        c.probes.offcpu = true;
-      } else if (name == "cuda") {
-        c.probes.cuda = true;
-      } else if (name == "cupti") {
-        c.probes.cupti = true;
-      } else if (name == "tls") {
-        c.probes.sockets = true;  // TLS plaintext flows through the sockets pipeline
-        c.probes.tls = true;
-      } else if (!name.empty()) {
-        return zerotrace::Error{
-            "--probes: unknown probe '" + name +
-            "' (available: syscalls, sockets, tls, oncpu, offcpu, cuda, cupti)"};
-      }
-      pos = comma + 1;
-    }
+    auto probes = zerotrace::ParseProbeList(*o.probes);
+    if (!probes) return probes.error();
+    c.probes = *probes;
   }
   if (auto s = zerotrace::Validate(c); !s) return zerotrace::Error{s.message()};
   return c;

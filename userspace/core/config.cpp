@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -162,10 +163,9 @@ Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
       if (v["pids"] && !(s = r.List(v["pids"], "select.pids", &c->select.pids))) return s;
       if (v["comms"]) s = r.List(v["comms"], "select.comms", &c->select.comms);
     } else if (key == "probes") {
-      if (!(s = r.CheckKeys(v, "probes",
-                            {"syscalls", "sockets", "tls", "oncpu", "offcpu", "cuda", "cupti"}))) {
-        return s;
-      }
+      std::set<std::string> names;
+      for (const auto& n : ProbeToggleNames()) names.insert(n.name);
+      if (!(s = r.CheckKeys(v, "probes", names))) return s;
       for (auto [name, flag] :
            {std::pair<const char*, bool*>{"cuda", &c->probes.cuda}, {"cupti", &c->probes.cupti}}) {
         if (!v[name]) continue;
@@ -266,6 +266,40 @@ Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
 }
 
 }  // namespace
+
+const std::vector<ProbeToggleName>& ProbeToggleNames() {
+  static const std::vector<ProbeToggleName> names = {
+      {"syscalls", &ProbeToggles::syscalls}, {"sockets", &ProbeToggles::sockets},
+      {"tls", &ProbeToggles::tls},           {"oncpu", &ProbeToggles::oncpu},
+      {"offcpu", &ProbeToggles::offcpu},     {"cuda", &ProbeToggles::cuda},
+      {"cupti", &ProbeToggles::cupti}};
+  return names;
+}
+
+Result<ProbeToggles> ParseProbeList(const std::string& list) {
+  ProbeToggles t;
+  for (const auto& n : ProbeToggleNames()) t.*n.toggle = false;
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    size_t comma = list.find(',', pos);
+    if (comma == std::string::npos) comma = list.size();
+    const std::string name = list.substr(pos, comma - pos);
+    pos = comma + 1;
+    if (name.empty()) continue;
+    auto it = std::find_if(ProbeToggleNames().begin(), ProbeToggleNames().end(),
+                           [&](const ProbeToggleName& n) { return name == n.name; });
+    if (it == ProbeToggleNames().end()) {
+      std::string available;
+      for (const auto& n : ProbeToggleNames()) {
+        available += (available.empty() ? "" : ", ") + std::string(n.name);
+      }
+      return Error{"--probes: unknown probe '" + name + "' (available: " + available + ")"};
+    }
+    t.*it->toggle = true;
+  }
+  if (t.tls) t.sockets = true;  // TLS plaintext flows through the sockets pipeline
+  return t;
+}
 
 Result<std::chrono::milliseconds> ParseDuration(const std::string& text) {
   double value = 0;

@@ -73,6 +73,16 @@ struct Config {
 // Parses "250ms", "30s", "2m", "1h" or a bare number of seconds.
 Result<std::chrono::milliseconds> ParseDuration(const std::string& text);
 
+// Every probe toggle by the name `--probes` and the config file's `probes.<name>` use.
+struct ProbeToggleName {
+  const char* name;
+  bool ProbeToggles::*toggle;
+};
+const std::vector<ProbeToggleName>& ProbeToggleNames();
+// `--probes syscalls,sockets,...`: exactly the listed probes on (tls brings sockets, whose
+// pipeline its plaintext flows through).
+Result<ProbeToggles> ParseProbeList(const std::string& list);
+
 // Splits "host:port" ("0.0.0.0:9464", ":9464", "[::1]:9464"). An empty host means every
 // address: IPv6 and IPv4 on one socket, IPv4 alone where the node has no IPv6.
 struct ListenAddress {

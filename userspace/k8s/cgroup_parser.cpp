@@ -8,7 +8,7 @@
 
 namespace zerotrace::k8s {
 
-const char* to_string(ContainerRuntime r) {
+const char* ToString(ContainerRuntime r) {
   switch (r) {
     case ContainerRuntime::kContainerd:
       return "containerd";
@@ -24,7 +24,7 @@ const char* to_string(ContainerRuntime r) {
   return "unknown";
 }
 
-const char* to_string(QosClass q) {
+const char* ToString(QosClass q) {
   switch (q) {
     case QosClass::kGuaranteed:
       return "Guaranteed";
@@ -95,7 +95,7 @@ void parse_slice(std::string_view comp, CgroupInfo& info) {
   if (qos == "kubepods-besteffort") info.qos = QosClass::kBestEffort;
   if (qos == "kubepods-burstable") info.qos = QosClass::kBurstable;
   std::string_view uid = base.substr(pos + 4);
-  if (CgroupParser::is_pod_uid(uid)) info.pod_uid = normalize_uid(uid);
+  if (CgroupParser::IsPodUid(uid)) info.pod_uid = normalize_uid(uid);
 }
 
 // Scope component "cri-containerd-<id>.scope" (".scope" already removed).
@@ -104,7 +104,7 @@ void parse_scope(std::string_view base, CgroupInfo& info) {
   for (const auto& p : kScopePrefixes) {
     if (!starts_with(base, p.prefix)) continue;
     std::string_view id = base.substr(p.prefix.size());
-    if (CgroupParser::is_container_id(id)) {
+    if (CgroupParser::IsContainerId(id)) {
       info.container_id = lower(id);
       info.runtime = p.runtime;
     }
@@ -114,11 +114,11 @@ void parse_scope(std::string_view base, CgroupInfo& info) {
 
 }  // namespace
 
-bool CgroupParser::is_container_id(std::string_view s) {
+bool CgroupParser::IsContainerId(std::string_view s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), is_hex);
 }
 
-bool CgroupParser::is_pod_uid(std::string_view s) {
+bool CgroupParser::IsPodUid(std::string_view s) {
   if (s.size() == 32) return std::all_of(s.begin(), s.end(), is_hex);
   if (s.size() != 36) return false;
   for (size_t i = 0; i < s.size(); ++i) {
@@ -132,7 +132,7 @@ bool CgroupParser::is_pod_uid(std::string_view s) {
   return true;
 }
 
-std::optional<CgroupInfo> CgroupParser::parse_path(std::string_view path) {
+std::optional<CgroupInfo> CgroupParser::ParsePath(std::string_view path) {
   CgroupInfo info;
   info.cgroup_path = std::string(path);
   bool under_kubepods = false;
@@ -172,7 +172,7 @@ std::optional<CgroupInfo> CgroupParser::parse_path(std::string_view path) {
       parse_scope(comp.substr(0, comp.size() - 6), info);
       continue;
     }
-    if (under_kubepods && starts_with(comp, "pod") && is_pod_uid(comp.substr(3))) {
+    if (under_kubepods && starts_with(comp, "pod") && IsPodUid(comp.substr(3))) {
       info.pod_uid = normalize_uid(comp.substr(3));
       prev_was_pod = true;
       continue;
@@ -182,7 +182,7 @@ std::optional<CgroupInfo> CgroupParser::parse_path(std::string_view path) {
       continue;
     }
     // cgroupfs driver: the container's cgroup is the bare id under pod<uid> or /docker.
-    if (is_container_id(comp) && (was_pod || was_docker)) {
+    if (IsContainerId(comp) && (was_pod || was_docker)) {
       info.container_id = lower(comp);
       if (was_docker) info.runtime = ContainerRuntime::kDocker;
       continue;
@@ -194,7 +194,7 @@ std::optional<CgroupInfo> CgroupParser::parse_path(std::string_view path) {
   return info;
 }
 
-std::optional<CgroupInfo> CgroupParser::parse(std::string_view text) {
+std::optional<CgroupInfo> CgroupParser::Parse(std::string_view text) {
   std::optional<CgroupInfo> best;
   auto score = [](const CgroupInfo& i) {
     return (i.in_container() ? 2 : 0) + (i.in_pod() ? 1 : 0);
@@ -209,7 +209,7 @@ std::optional<CgroupInfo> CgroupParser::parse(std::string_view text) {
     std::string_view hierarchy = line.substr(0, c1);
     std::string_view controllers = line.substr(c1 + 1, c2 - c1 - 1);
     std::string_view path = line.substr(c2 + 1);
-    auto info = parse_path(path);
+    auto info = ParsePath(path);
     if (!info) continue;
     info->cgroup_v2 = hierarchy == "0" && controllers.empty();
     if (!best || score(*info) > score(*best)) best = std::move(info);
@@ -218,12 +218,12 @@ std::optional<CgroupInfo> CgroupParser::parse(std::string_view text) {
   return best;
 }
 
-std::optional<CgroupInfo> CgroupParser::read_pid(int pid, const std::string& proc_root) {
+std::optional<CgroupInfo> CgroupParser::ReadPid(int pid, const std::string& proc_root) {
   std::ifstream in(proc_root + "/" + std::to_string(pid) + "/cgroup");
   if (!in) return std::nullopt;
   std::ostringstream ss;
   ss << in.rdbuf();
-  return parse(ss.str());
+  return Parse(ss.str());
 }
 
 }  // namespace zerotrace::k8s

@@ -9,7 +9,7 @@
 //   kind / containerd systemd driver on v1:
 //   .../kubepods-besteffort-pod<uid>.slice:cri-containerd:<id> plain Docker: /docker/<id>,
 //   /system.slice/docker-<id>.scope
-// Pure string parsing: no I/O except read_pid(), so it is cheap to unit test.
+// Pure string parsing: no I/O except ReadPid(), so it is cheap to unit test.
 #pragma once
 
 #include <optional>
@@ -21,8 +21,8 @@ namespace zerotrace::k8s {
 enum class ContainerRuntime { kUnknown, kContainerd, kCrio, kDocker, kPodman };
 enum class QosClass { kUnknown, kGuaranteed, kBurstable, kBestEffort };
 
-const char* to_string(ContainerRuntime r);
-const char* to_string(QosClass q);
+const char* ToString(ContainerRuntime r);
+const char* ToString(QosClass q);
 
 struct CgroupInfo {
   std::string container_id;  // lower-case hex (64 chars for all supported runtimes); empty if none
@@ -41,20 +41,20 @@ class CgroupParser {
   // Parses the full text of /proc/PID/cgroup. Returns nullopt when no line names a container or a
   // pod (host processes, or a cgroup namespace that hides the path). With cgroup v1 the line that
   // yields the most information wins (container id + pod UID over either alone).
-  static std::optional<CgroupInfo> parse(std::string_view proc_pid_cgroup);
+  static std::optional<CgroupInfo> Parse(std::string_view proc_pid_cgroup);
 
   // Parses a single cgroup path such as "/kubepods.slice/.../cri-containerd-<id>.scope".
-  static std::optional<CgroupInfo> parse_path(std::string_view cgroup_path);
+  static std::optional<CgroupInfo> ParsePath(std::string_view cgroup_path);
 
   // Reads <proc_root>/<pid>/cgroup and parses it. proc_root is "/proc" on the host, or the host's
   // /proc mounted into the collector container (e.g. "/host/proc").
-  static std::optional<CgroupInfo> read_pid(int pid, const std::string& proc_root = "/proc");
+  static std::optional<CgroupInfo> ReadPid(int pid, const std::string& proc_root = "/proc");
 
   // True for a 64-char lower/upper-case hex string.
-  static bool is_container_id(std::string_view s);
+  static bool IsContainerId(std::string_view s);
   // True for a Kubernetes pod UID: a 36-char UUID (dashes or systemd underscores) or the 32-char
   // hex hash that the kubelet uses for static/mirror pods.
-  static bool is_pod_uid(std::string_view s);
+  static bool IsPodUid(std::string_view s);
 };
 
 }  // namespace zerotrace::k8s

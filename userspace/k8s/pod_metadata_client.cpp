@@ -68,7 +68,7 @@ std::string escape(CURL* curl, const std::string& s) {
 
 }  // namespace
 
-std::string strip_container_id_scheme(std::string_view id) {
+std::string StripContainerIdScheme(std::string_view id) {
   auto pos = id.find("://");
   if (pos != std::string_view::npos) id = id.substr(pos + 3);
   std::string out(id);
@@ -77,8 +77,8 @@ std::string strip_container_id_scheme(std::string_view id) {
   return out;
 }
 
-bool parse_pod_list(std::string_view json, std::string_view fallback_node, PodIndex& index,
-                    std::string* error) {
+bool ParsePodList(std::string_view json, std::string_view fallback_node, PodIndex& index,
+                  std::string* error) {
   auto fail = [&](const std::string& msg) {
     if (error) *error = msg;
     return false;
@@ -124,14 +124,14 @@ bool parse_pod_list(std::string_view json, std::string_view fallback_node, PodIn
         if (cid.empty()) continue;  // not started yet
         PodMetadata m = base;
         m.container_name = str_or_empty(cs, "name");
-        index.by_container_id[strip_container_id_scheme(cid)] = std::move(m);
+        index.by_container_id[StripContainerIdScheme(cid)] = std::move(m);
       }
     }
   }
   return true;
 }
 
-PodMetadataClientOptions PodMetadataClientOptions::from_env() {
+PodMetadataClientOptions PodMetadataClientOptions::FromEnv() {
   PodMetadataClientOptions o;
   o.node_name = getenv_str("K8S_NODE_NAME");
   if (o.node_name.empty()) o.node_name = getenv_str("NODE_NAME");
@@ -142,7 +142,7 @@ PodMetadataClientOptions PodMetadataClientOptions::from_env() {
 
 PodMetadataClient::PodMetadataClient(PodMetadataClientOptions opts) : opts_(std::move(opts)) {
   index_ = std::make_shared<const PodIndex>();
-  disabled_reason_ = configure();
+  disabled_reason_ = Configure();
   enabled_ = disabled_reason_.empty();
   if (!enabled_) {
     spdlog::info("kubernetes metadata disabled: {}", disabled_reason_);
@@ -153,7 +153,7 @@ PodMetadataClient::PodMetadataClient(PodMetadataClientOptions opts) : opts_(std:
   global_curl_init();
 }
 
-std::string PodMetadataClient::configure() {
+std::string PodMetadataClient::Configure() {
   if (!opts_.test_api_base_url.empty()) {
     const bool plain = opts_.test_api_base_url.rfind("http://", 0) == 0;
     if (plain && !opts_.test_allow_plain_http)
@@ -178,27 +178,27 @@ std::string PodMetadataClient::configure() {
   return {};
 }
 
-PodMetadataClient::~PodMetadataClient() { stop(); }
+PodMetadataClient::~PodMetadataClient() { Stop(); }
 
-bool PodMetadataClient::start() {
+bool PodMetadataClient::Start() {
   if (!enabled_) return false;
   {
     std::lock_guard<std::mutex> lk(thread_mu_);
     if (thread_.joinable()) return true;
     stopping_ = false;
   }
-  const bool ok = refresh_now();
+  const bool ok = RefreshNow();
   if (ok) {
     auto s = stats();
     spdlog::info("kubernetes metadata: {} pods, {} containers on node {} (refresh every {} ms)",
                  s.pods, s.containers, opts_.node_name, opts_.refresh_interval.count());
   }
   std::lock_guard<std::mutex> lk(thread_mu_);
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] { Run(); });
   return ok;
 }
 
-void PodMetadataClient::stop() {
+void PodMetadataClient::Stop() {
   {
     std::lock_guard<std::mutex> lk(thread_mu_);
     stopping_ = true;
@@ -207,7 +207,7 @@ void PodMetadataClient::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void PodMetadataClient::run() {
+void PodMetadataClient::Run() {
   using clock = std::chrono::steady_clock;
   std::unique_lock<std::mutex> lk(thread_mu_);
   auto next = clock::now() + opts_.refresh_interval;
@@ -223,13 +223,13 @@ void PodMetadataClient::run() {
     }
     refresh_requested_ = false;
     lk.unlock();
-    refresh_now();
+    RefreshNow();
     lk.lock();
     next = clock::now() + opts_.refresh_interval;
   }
 }
 
-void PodMetadataClient::request_refresh() const {
+void PodMetadataClient::RequestRefresh() const {
   if (!enabled_) return;
   {
     std::lock_guard<std::mutex> lk(thread_mu_);
@@ -239,7 +239,7 @@ void PodMetadataClient::request_refresh() const {
   cv_.notify_all();
 }
 
-bool PodMetadataClient::refresh_now() {
+bool PodMetadataClient::RefreshNow() {
   if (!enabled_) return false;
   std::lock_guard<std::mutex> serialize(refresh_mu_);
   last_refresh_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
@@ -249,7 +249,7 @@ bool PodMetadataClient::refresh_now() {
   }
   auto fresh = std::make_shared<PodIndex>();
   std::string error;
-  const bool ok = fetch(*fresh, error);
+  const bool ok = Fetch(*fresh, error);
   std::lock_guard<std::mutex> lk(mu_);
   if (ok) {
     fresh->continue_token.clear();
@@ -271,7 +271,7 @@ bool PodMetadataClient::refresh_now() {
   return ok;
 }
 
-bool PodMetadataClient::fetch(PodIndex& out, std::string& error) {
+bool PodMetadataClient::Fetch(PodIndex& out, std::string& error) {
   std::string token = opts_.test_token;
   if (opts_.test_api_base_url.empty()) {
     // Re-read every time: projected service-account tokens rotate (default hourly).
@@ -334,7 +334,7 @@ bool PodMetadataClient::fetch(PodIndex& out, std::string& error) {
       if (status == 403) error += " (RBAC: the ClusterRole needs list on pods)";
       return false;
     }
-    if (!parse_pod_list(body, opts_.node_name, out, &error)) return false;
+    if (!ParsePodList(body, opts_.node_name, out, &error)) return false;
     cont = out.continue_token;
     if (cont.empty()) return true;
   }
@@ -342,20 +342,19 @@ bool PodMetadataClient::fetch(PodIndex& out, std::string& error) {
   return false;
 }
 
-std::optional<PodMetadata> PodMetadataClient::lookup_container(
-    std::string_view container_id) const {
+std::optional<PodMetadata> PodMetadataClient::LookupContainer(std::string_view container_id) const {
   if (!enabled_ || container_id.empty()) return std::nullopt;
   std::shared_ptr<const PodIndex> idx;
   {
     std::lock_guard<std::mutex> lk(mu_);
     idx = index_;
   }
-  auto it = idx->by_container_id.find(strip_container_id_scheme(container_id));
+  auto it = idx->by_container_id.find(StripContainerIdScheme(container_id));
   if (it == idx->by_container_id.end()) return std::nullopt;
   return it->second;
 }
 
-std::optional<PodMetadata> PodMetadataClient::lookup_pod(std::string_view pod_uid) const {
+std::optional<PodMetadata> PodMetadataClient::LookupPod(std::string_view pod_uid) const {
   if (!enabled_ || pod_uid.empty()) return std::nullopt;
   std::shared_ptr<const PodIndex> idx;
   {
@@ -367,7 +366,7 @@ std::optional<PodMetadata> PodMetadataClient::lookup_pod(std::string_view pod_ui
   return it->second;
 }
 
-std::optional<PodMetadata> PodMetadataClient::lookup(const CgroupInfo& cg) const {
+std::optional<PodMetadata> PodMetadataClient::Lookup(const CgroupInfo& cg) const {
   if (!enabled_) return std::nullopt;
   // One snapshot for both questions: with two, a refresh published in between answered "no such
   // container" from the old list and then the pod alone from the new one (a pod's process
@@ -378,23 +377,23 @@ std::optional<PodMetadata> PodMetadataClient::lookup(const CgroupInfo& cg) const
     idx = index_;
   }
   if (!cg.container_id.empty()) {
-    auto it = idx->by_container_id.find(strip_container_id_scheme(cg.container_id));
+    auto it = idx->by_container_id.find(StripContainerIdScheme(cg.container_id));
     if (it != idx->by_container_id.end()) return it->second;
   }
   // A pod's process whose container is unknown: a new pod or a restarted container.
-  if (cg.in_pod()) request_refresh();
+  if (cg.in_pod()) RequestRefresh();
   if (cg.pod_uid.empty()) return std::nullopt;
   auto it = idx->by_pod_uid.find(cg.pod_uid);
   if (it == idx->by_pod_uid.end()) return std::nullopt;
   return it->second;
 }
 
-std::optional<PodMetadata> PodMetadataClient::lookup_pid(int pid,
-                                                         const std::string& proc_root) const {
+std::optional<PodMetadata> PodMetadataClient::LookupPid(int pid,
+                                                        const std::string& proc_root) const {
   if (!enabled_) return std::nullopt;
-  auto cg = CgroupParser::read_pid(pid, proc_root);
+  auto cg = CgroupParser::ReadPid(pid, proc_root);
   if (!cg) return std::nullopt;
-  return lookup(*cg);
+  return Lookup(*cg);
 }
 
 PodMetadataClientStats PodMetadataClient::stats() const {

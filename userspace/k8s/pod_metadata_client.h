@@ -11,7 +11,7 @@
 // last good snapshot. A failed refresh keeps the previous snapshot.
 //
 // Off Kubernetes (no KUBERNETES_SERVICE_HOST or no token) the client is disabled: it logs one info
-// line, start() is a no-op and every lookup returns nullopt.
+// line, Start() is a no-op and every lookup returns nullopt.
 //
 // RBAC needed: get/list/watch on pods, cluster-wide (deploy/kubernetes/base/rbac.yaml).
 #pragma once
@@ -53,11 +53,11 @@ struct PodIndex {
 // containerStatuses, initContainerStatuses and ephemeralContainerStatuses; a containerID's
 // "<runtime>://" scheme is stripped. `fallback_node` is used when spec.nodeName is missing.
 // Returns false (and sets *error) when the document is not a PodList.
-bool parse_pod_list(std::string_view json, std::string_view fallback_node, PodIndex& index,
-                    std::string* error = nullptr);
+bool ParsePodList(std::string_view json, std::string_view fallback_node, PodIndex& index,
+                  std::string* error = nullptr);
 
 // "containerd://abc" -> "abc", "cri-o://abc" -> "abc", "abc" -> "abc" (lower-cased).
-std::string strip_container_id_scheme(std::string_view container_id);
+std::string StripContainerIdScheme(std::string_view container_id);
 
 struct PodMetadataClientOptions {
   // This node's name (K8S_NODE_NAME from the downward API). Empty: the client is disabled, since
@@ -83,14 +83,14 @@ struct PodMetadataClientOptions {
 
   // Fills node_name from K8S_NODE_NAME (else NODE_NAME) and api_host/api_port from
   // KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT.
-  static PodMetadataClientOptions from_env();
+  static PodMetadataClientOptions FromEnv();
 };
 
 struct PodMetadataClientStats {
   uint64_t refreshes_started = 0;  // ok + failed once none is in flight
   uint64_t refreshes_ok = 0;
   uint64_t refreshes_failed = 0;
-  uint64_t early_refreshes_requested = 0;  // by lookups of unknown pods (request_refresh)
+  uint64_t early_refreshes_requested = 0;  // by lookups of unknown pods (RequestRefresh)
   bool early_refresh_pending = false;      // requested, not begun yet
   size_t containers = 0;
   size_t pods = 0;
@@ -111,32 +111,32 @@ class PodMetadataClient {
 
   // Does one synchronous refresh, then starts the background thread. Returns the result of the
   // first refresh (the thread keeps retrying on failure). No-op returning false when disabled.
-  bool start();
-  void stop();
+  bool Start();
+  void Stop();
 
   // One synchronous list + swap. Thread-safe. False on any HTTP/parse error (snapshot kept).
-  bool refresh_now();
+  bool RefreshNow();
 
   // Lookups on the current snapshot; nullopt when unknown or disabled.
-  std::optional<PodMetadata> lookup_container(std::string_view container_id) const;
-  std::optional<PodMetadata> lookup_pod(std::string_view pod_uid) const;
+  std::optional<PodMetadata> LookupContainer(std::string_view container_id) const;
+  std::optional<PodMetadata> LookupPod(std::string_view pod_uid) const;
   // Container id first, else the pod (container_name empty). A miss for a cgroup that belongs to a
-  // pod calls request_refresh(), so new pods get their names within min_refresh_interval.
-  std::optional<PodMetadata> lookup(const CgroupInfo& cgroup) const;
-  // Reads <proc_root>/<pid>/cgroup (CgroupParser::read_pid) and calls lookup(). proc_root is the
+  // pod calls RequestRefresh(), so new pods get their names within min_refresh_interval.
+  std::optional<PodMetadata> Lookup(const CgroupInfo& cgroup) const;
+  // Reads <proc_root>/<pid>/cgroup (CgroupParser::ReadPid) and calls Lookup(). proc_root is the
   // host's /proc as mounted in the collector (ZEROTRACE_PROC_ROOT, e.g. /host/proc).
-  std::optional<PodMetadata> lookup_pid(int pid, const std::string& proc_root = "/proc") const;
+  std::optional<PodMetadata> LookupPid(int pid, const std::string& proc_root = "/proc") const;
 
   // Asks the background thread (if started) for a refresh as soon as min_refresh_interval allows.
-  void request_refresh() const;
+  void RequestRefresh() const;
 
   PodMetadataClientStats stats() const;
   const std::string& node_name() const { return opts_.node_name; }
 
  private:
-  std::string configure();  // empty = usable, else the reason the client is disabled
-  bool fetch(PodIndex& out, std::string& error);
-  void run();
+  std::string Configure();  // empty = usable, else the reason the client is disabled
+  bool Fetch(PodIndex& out, std::string& error);
+  void Run();
 
   PodMetadataClientOptions opts_;
   bool enabled_ = false;

@@ -198,3 +198,46 @@ otlp:
 
 }  // namespace
 }  // namespace zerotrace
+
+namespace zerotrace {
+namespace {
+
+TEST(ProbeListTest, ExactlyTheListedProbesAndTlsBringsSockets) {
+  auto p = ParseProbeList("syscalls,oncpu");
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_TRUE(p->syscalls);
+  EXPECT_TRUE(p->oncpu);
+  EXPECT_FALSE(p->sockets);
+  EXPECT_FALSE(p->tls);
+  EXPECT_FALSE(p->offcpu);
+  EXPECT_FALSE(p->cuda);
+  EXPECT_FALSE(p->cupti);
+  auto tls = ParseProbeList("tls");
+  ASSERT_TRUE(tls.ok());
+  EXPECT_TRUE(tls->tls);
+  EXPECT_TRUE(tls->sockets);
+  auto none = ParseProbeList("");
+  ASSERT_TRUE(none.ok());
+  for (const auto& n : ProbeToggleNames()) EXPECT_FALSE((*none).*n.toggle) << n.name;
+}
+
+TEST(ProbeListTest, UnknownProbeNamesEveryAvailableOne) {
+  auto p = ParseProbeList("syscalls,dns");
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.error().message.find("unknown probe 'dns'"), std::string::npos);
+  for (const auto& n : ProbeToggleNames()) {
+    EXPECT_NE(p.error().message.find(n.name), std::string::npos) << n.name;
+  }
+}
+
+// The config file accepts a section for every toggle, and nothing else.
+TEST(ProbeListTest, ConfigFileKnowsEveryToggle) {
+  for (const auto& n : ProbeToggleNames()) {
+    auto c = LoadConfigText(std::string("probes:\n  ") + n.name + ":\n    enabled: false\n", "x");
+    ASSERT_TRUE(c.ok()) << n.name << ": " << c.error().message;
+    EXPECT_FALSE(c->probes.*n.toggle) << n.name;
+  }
+}
+
+}  // namespace
+}  // namespace zerotrace

@@ -43,12 +43,12 @@ class CgroupFixtureTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(CgroupFixtureTest, Parses) {
   const Case& c = GetParam();
-  auto info = CgroupParser::parse(read_fixture(c.file));
+  auto info = CgroupParser::Parse(read_fixture(c.file));
   ASSERT_TRUE(info.has_value()) << c.file;
   EXPECT_EQ(info->container_id, c.container_id) << c.file;
   EXPECT_EQ(info->pod_uid, c.pod_uid) << c.file;
-  EXPECT_EQ(info->runtime, c.runtime) << c.file << " got " << to_string(info->runtime);
-  EXPECT_EQ(info->qos, c.qos) << c.file << " got " << to_string(info->qos);
+  EXPECT_EQ(info->runtime, c.runtime) << c.file << " got " << ToString(info->runtime);
+  EXPECT_EQ(info->qos, c.qos) << c.file << " got " << ToString(info->qos);
   EXPECT_EQ(info->cgroup_v2, c.v2) << c.file;
   EXPECT_FALSE(info->cgroup_path.empty());
 }
@@ -85,11 +85,11 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST(CgroupParser, HostProcessesHaveNoContainer) {
-  EXPECT_FALSE(CgroupParser::parse(read_fixture("v2_host_process.txt")).has_value());
-  EXPECT_FALSE(CgroupParser::parse(read_fixture("v2_cgroupns_hidden.txt")).has_value());
-  EXPECT_FALSE(CgroupParser::parse("").has_value());
-  EXPECT_FALSE(CgroupParser::parse("garbage without colons\n").has_value());
-  EXPECT_FALSE(CgroupParser::parse("0::/user.slice/user-1000.slice/session-3.scope\n").has_value());
+  EXPECT_FALSE(CgroupParser::Parse(read_fixture("v2_host_process.txt")).has_value());
+  EXPECT_FALSE(CgroupParser::Parse(read_fixture("v2_cgroupns_hidden.txt")).has_value());
+  EXPECT_FALSE(CgroupParser::Parse("").has_value());
+  EXPECT_FALSE(CgroupParser::Parse("garbage without colons\n").has_value());
+  EXPECT_FALSE(CgroupParser::Parse("0::/user.slice/user-1000.slice/session-3.scope\n").has_value());
 }
 
 TEST(CgroupParser, EveryFixtureIsCovered) {
@@ -103,43 +103,43 @@ TEST(CgroupParser, EveryFixtureIsCovered) {
 }
 
 TEST(CgroupParser, PathLevelApi) {
-  auto info = CgroupParser::parse_path(
+  auto info = CgroupParser::ParsePath(
       std::string("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod") +
       "2f4b9c1e_8d3a_4f5b_9c7e_1a2b3c4d5e6f.slice/cri-containerd-" + kCid + ".scope");
   ASSERT_TRUE(info);
   EXPECT_EQ(info->pod_uid, kUid);  // '_' -> '-'
   EXPECT_EQ(info->container_id, kCid);
-  EXPECT_FALSE(info->cgroup_v2);  // only set by parse()
+  EXPECT_FALSE(info->cgroup_v2);  // only set by Parse()
 }
 
 TEST(CgroupParser, UpperCaseIdsAreLowered) {
   std::string upper(kCid);
   for (auto& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-  auto info = CgroupParser::parse("0::/system.slice/docker-" + upper + ".scope\n");
+  auto info = CgroupParser::Parse("0::/system.slice/docker-" + upper + ".scope\n");
   ASSERT_TRUE(info);
   EXPECT_EQ(info->container_id, kCid);
 }
 
 TEST(CgroupParser, RejectsMalformedIds) {
-  EXPECT_FALSE(CgroupParser::parse("0::/system.slice/docker-abc123.scope\n"));
-  EXPECT_FALSE(CgroupParser::parse("0::/kubepods/besteffort/podnot-a-uid/xyz\n"));
-  EXPECT_FALSE(CgroupParser::parse("0::/docker/" + std::string(64, 'z') + "\n"));
-  EXPECT_TRUE(CgroupParser::is_container_id(kCid));
-  EXPECT_FALSE(CgroupParser::is_container_id(std::string(63, 'a')));
-  EXPECT_TRUE(CgroupParser::is_pod_uid(kUid));
-  EXPECT_TRUE(CgroupParser::is_pod_uid("2f4b9c1e_8d3a_4f5b_9c7e_1a2b3c4d5e6f"));
-  EXPECT_TRUE(CgroupParser::is_pod_uid("6b2d3a5c8e9f40718293a4b5c6d7e8f9"));
-  EXPECT_FALSE(CgroupParser::is_pod_uid("2f4b9c1e+8d3a-4f5b-9c7e-1a2b3c4d5e6f"));
+  EXPECT_FALSE(CgroupParser::Parse("0::/system.slice/docker-abc123.scope\n"));
+  EXPECT_FALSE(CgroupParser::Parse("0::/kubepods/besteffort/podnot-a-uid/xyz\n"));
+  EXPECT_FALSE(CgroupParser::Parse("0::/docker/" + std::string(64, 'z') + "\n"));
+  EXPECT_TRUE(CgroupParser::IsContainerId(kCid));
+  EXPECT_FALSE(CgroupParser::IsContainerId(std::string(63, 'a')));
+  EXPECT_TRUE(CgroupParser::IsPodUid(kUid));
+  EXPECT_TRUE(CgroupParser::IsPodUid("2f4b9c1e_8d3a_4f5b_9c7e_1a2b3c4d5e6f"));
+  EXPECT_TRUE(CgroupParser::IsPodUid("6b2d3a5c8e9f40718293a4b5c6d7e8f9"));
+  EXPECT_FALSE(CgroupParser::IsPodUid("2f4b9c1e+8d3a-4f5b-9c7e-1a2b3c4d5e6f"));
 }
 
 TEST(CgroupParser, HexDirectoryOutsideKnownParentsIsNotAContainer) {
-  EXPECT_FALSE(CgroupParser::parse("0::/system.slice/" + std::string(kCid) + "\n"));
+  EXPECT_FALSE(CgroupParser::Parse("0::/system.slice/" + std::string(kCid) + "\n"));
 }
 
 TEST(CgroupParser, PrefersLineWithMostInformation) {
   std::string text = std::string("11:memory:/kubepods/burstable/pod") + kUid + "\n" +
                      "5:cpu:/kubepods/burstable/pod" + kUid + "/" + kCid + "\n";
-  auto info = CgroupParser::parse(text);
+  auto info = CgroupParser::Parse(text);
   ASSERT_TRUE(info);
   EXPECT_EQ(info->container_id, kCid);
   EXPECT_EQ(info->pod_uid, kUid);
@@ -152,14 +152,14 @@ TEST(CgroupParser, ReadPidFromProcRoot) {
     std::ofstream out(dir / "4242" / "cgroup");
     out << read_fixture("v2_systemd_crio_besteffort.txt");
   }
-  auto info = CgroupParser::read_pid(4242, dir.string());
-  auto missing = CgroupParser::read_pid(4243, dir.string());
+  auto info = CgroupParser::ReadPid(4242, dir.string());
+  auto missing = CgroupParser::ReadPid(4243, dir.string());
   std::filesystem::remove_all(dir);
   ASSERT_TRUE(info);
   EXPECT_EQ(info->runtime, ContainerRuntime::kCrio);
   EXPECT_FALSE(missing);
   // Our own process on the build machine: whatever it is, reading must not crash.
-  (void)CgroupParser::read_pid(::getpid());
+  (void)CgroupParser::ReadPid(::getpid());
 }
 
 }  // namespace

@@ -12,9 +12,9 @@
 namespace zerotrace::k8s::testing {
 
 FakeApiServer::FakeApiServer(Handler h) : handler_(std::move(h)) {}
-FakeApiServer::~FakeApiServer() { stop(); }
+FakeApiServer::~FakeApiServer() { Stop(); }
 
-bool FakeApiServer::start() {
+bool FakeApiServer::Start() {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) return false;
   int one = 1;
@@ -32,7 +32,7 @@ bool FakeApiServer::start() {
   return true;
 }
 
-void FakeApiServer::stop() {
+void FakeApiServer::Stop() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
   if (listen_fd_ >= 0) ::close(listen_fd_);

@@ -27,8 +27,8 @@ class FakeApiServer {
   using Handler = std::function<FakeResponse(const FakeRequest&)>;
   explicit FakeApiServer(Handler h);
   ~FakeApiServer();
-  bool start();  // binds 127.0.0.1:0
-  void stop();
+  bool Start();  // binds 127.0.0.1:0
+  void Stop();
   int port() const { return port_; }
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::vector<FakeRequest> requests() const;

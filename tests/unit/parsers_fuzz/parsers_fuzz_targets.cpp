@@ -166,22 +166,22 @@ int FuzzEnviron(const uint8_t* data, size_t size) {
 
 int FuzzCgroup(const uint8_t* data, size_t size) {
   const std::string_view text = Text(data, size);
-  if (auto info = zerotrace::k8s::CgroupParser::parse(text)) {
+  if (auto info = zerotrace::k8s::CgroupParser::Parse(text)) {
     Check(info->container_id.empty() ||
-              zerotrace::k8s::CgroupParser::is_container_id(info->container_id),
+              zerotrace::k8s::CgroupParser::IsContainerId(info->container_id),
           "container id shape");
-    (void)zerotrace::k8s::to_string(info->runtime);
-    (void)zerotrace::k8s::to_string(info->qos);
+    (void)zerotrace::k8s::ToString(info->runtime);
+    (void)zerotrace::k8s::ToString(info->qos);
   }
-  (void)zerotrace::k8s::CgroupParser::parse_path(text);
-  (void)zerotrace::k8s::CgroupParser::is_pod_uid(text);
+  (void)zerotrace::k8s::CgroupParser::ParsePath(text);
+  (void)zerotrace::k8s::CgroupParser::IsPodUid(text);
   return 0;
 }
 
 int FuzzPodJson(const uint8_t* data, size_t size) {
   zerotrace::k8s::PodIndex index;
   std::string error;
-  const bool ok = zerotrace::k8s::parse_pod_list(Text(data, size), "node-1", index, &error);
+  const bool ok = zerotrace::k8s::ParsePodList(Text(data, size), "node-1", index, &error);
   Check(ok || !error.empty(), "a rejected document says why");
   for (const auto& [id, meta] : index.by_container_id) {
     // Stored without their scheme and lower-cased ("a://b://C" is stored as "b://c").
@@ -190,8 +190,8 @@ int FuzzPodJson(const uint8_t* data, size_t size) {
     (void)meta;
   }
   // A second page merged into the same index, as a paginated refresh does.
-  (void)zerotrace::k8s::parse_pod_list(Text(data, size / 2), "", index, nullptr);
-  (void)zerotrace::k8s::strip_container_id_scheme(Text(data, size));
+  (void)zerotrace::k8s::ParsePodList(Text(data, size / 2), "", index, nullptr);
+  (void)zerotrace::k8s::StripContainerIdScheme(Text(data, size));
   return 0;
 }
 
