@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include "core/split.h"
+
 namespace zerotrace {
 namespace {
 
@@ -279,13 +281,7 @@ const std::vector<ProbeToggleName>& ProbeToggleNames() {
 Result<ProbeToggles> ParseProbeList(const std::string& list) {
   ProbeToggles t;
   for (const auto& n : ProbeToggleNames()) t.*n.toggle = false;
-  size_t pos = 0;
-  while (pos <= list.size()) {
-    size_t comma = list.find(',', pos);
-    if (comma == std::string::npos) comma = list.size();
-    const std::string name = list.substr(pos, comma - pos);
-    pos = comma + 1;
-    if (name.empty()) continue;
+  for (const std::string& name : SplitList(list)) {
     auto it = std::find_if(ProbeToggleNames().begin(), ProbeToggleNames().end(),
                            [&](const ProbeToggleName& n) { return name == n.name; });
     if (it == ProbeToggleNames().end()) {

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/split.h"
 #include "features.skel.h"
 
 namespace zerotrace {
@@ -168,13 +169,7 @@ std::unique_ptr<FeatureProber> MakeKernelFeatureProber() {
 
 std::vector<Feature> ParseFeatureList(const std::string& list, std::string* unknown) {
   std::vector<Feature> out;
-  size_t pos = 0;
-  while (pos <= list.size()) {
-    size_t comma = list.find(',', pos);
-    if (comma == std::string::npos) comma = list.size();
-    const std::string name = list.substr(pos, comma - pos);
-    pos = comma + 1;
-    if (name.empty()) continue;
+  for (const std::string& name : SplitList(list)) {
     bool found = false;
     for (int i = 0; i < static_cast<int>(Feature::kCount); ++i) {
       if (name == FeatureName(static_cast<Feature>(i))) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/gzip.h"
+#include "core/split.h"
 #include "core/utf8.h"
 
 namespace zerotrace {
@@ -63,6 +64,20 @@ TEST(GzipTest, HostileInputIsAnErrorNeverAHugeOrShortResult) {
   EXPECT_FALSE(GzipDecompress("definitely not gzip", 1u << 20).ok());
   EXPECT_FALSE(GzipDecompress("", 1u << 20).ok());
   EXPECT_FALSE(GzipCompress("x", 42).ok());  // no such level
+}
+
+}  // namespace
+}  // namespace zerotrace
+
+namespace zerotrace {
+namespace {
+
+TEST(SplitListTest, SkipsEmptyItems) {
+  EXPECT_EQ(SplitList("a,b,,c,"), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_TRUE(SplitList("").empty());
+  EXPECT_TRUE(SplitList(",,").empty());
+  EXPECT_EQ(SplitList("one"), (std::vector<std::string>{"one"}));
+  EXPECT_EQ(SplitList("x:y", ':'), (std::vector<std::string>{"x", "y"}));
 }
 
 }  // namespace
