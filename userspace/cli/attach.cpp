@@ -7,27 +7,24 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <optional>
-#include <thread>
 
 #include "aggregators/endpoint_stats.h"
-#include "aggregators/request_pipeline.h"
 #include "cli/daemon.h"
 #include "core/clock.h"
 #include "core/privileges.h"
 #include "core/tracefs.h"
-#include "gpu/gpu_tracing.h"
 #include "probes/process_filter.h"
-#include "probes/sockets_probe.h"
 #include "process/process_catalog.h"
 #include "profiling/attach_profiles.h"
-#include "profiling/profile_collector.h"
+#include "sources/gpu_source.h"
+#include "sources/registry.h"
+#include "sources/sockets_source.h"
 #include "spans/span_builder.h"
 
 namespace zerotrace {
@@ -70,6 +67,11 @@ int RunAttach(const AttachOptions& o) {
                  o.summary_json.c_str(), std::strerror(errno));
     return 2;
   }
+  if (!o.spans_file.empty() && o.spans_file != "-" && !std::ofstream(o.spans_file, std::ios::app)) {
+    std::fprintf(stderr, "zerotrace attach: cannot write --spans %s: %s\n", o.spans_file.c_str(),
+                 std::strerror(errno));
+    return 2;
+  }
   ProcessCatalog catalog(o.proc_root);
   auto target = catalog.Lookup(o.pid);
   if (!target) {
@@ -92,75 +94,52 @@ int RunAttach(const AttachOptions& o) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   auto features = MakeFeatures();
-  ProcessSelection selection;
-  selection.pids = {o.pid};
-  auto filter = ProcessFilter::Create(selection);
+  // `attach` is `run` narrowed to one process, for a window, with a report at the end: the same
+  // sources from the same registry (sources/registry.cpp). The profilers are the exception: the
+  // window's profile is recorded by RunAttachProfiles below, which also drives the wait.
+  Config config;
+  config.proc_root = o.proc_root;
+  config.select.pids = {o.pid};
+  const bool want_gpu = std::find(o.profiles.begin(), o.profiles.end(), "gpu") != o.profiles.end();
+  config.probes.syscalls = false;
+  config.probes.oncpu = false;
+  config.probes.offcpu = false;
+  config.probes.cuda = want_gpu;
+  config.probes.cupti = want_gpu;
+  config.otlp.file = o.spans_file;
+  auto filter = ProcessFilter::Create(config.select);
   if (!filter) {
     std::fprintf(stderr, "zerotrace attach: %s\n", filter.error().message.c_str());
     return 1;
   }
   prometheus::Registry registry;
-  RequestPipeline pipeline(registry, catalog);
   EndpointStats endpoints;
-  pipeline.AddConsumer(&endpoints);
-  std::unique_ptr<tracing::SpanPipeline> spans;
-  if (!o.spans_file.empty()) {
-    auto sp = tracing::SpanPipeline::CreateFile(catalog, o.spans_file);
-    if (!sp.ok()) {
-      std::fprintf(stderr, "zerotrace attach: --spans %s: %s\n", o.spans_file.c_str(),
-                   sp.error().message.c_str());
-      return 2;
-    }
-    spans = std::move(sp.value());
-    pipeline.AddConsumer(spans->consumer());
-  }
-  SocketsProbeOptions sopts;
-  sopts.self_tgid = static_cast<uint32_t>(getpid());
-  SocketsProbe sockets(*features, *filter, sopts, pipeline.Handler());
-  if (auto s = sockets.Attach(); !s) {
-    std::fprintf(stderr, "zerotrace attach: %s\n", s.message().c_str());
-    return 1;
-  }
-  sockets.AttachTlsLibraries(o.proc_root);
-  sockets.WatchTlsLibraries(o.proc_root);  // a libssl the process dlopens later
-  pipeline.Start(&sockets);
-  // The pipeline's thread reads the probe's rings: it is joined on every way out of this
-  // function before `sockets` (declared after `pipeline`, so destroyed first) unmaps them.
-  struct StopPipeline {
-    RequestPipeline& pipeline;
-    ~StopPipeline() { pipeline.Stop(); }
-  } stop_pipeline{pipeline};
-
-  // GPU: libcuda uprobes + CUPTI records of this process, drained on a thread of their own.
-  std::unique_ptr<gpu::GpuTracing> gpu;
-  std::thread gpu_poller;
-  std::atomic<bool> gpu_stop{false};
-  // Every return below stops the poller first (a joinable std::thread at scope exit would
-  // terminate the process), and before `gpu` it polls goes away.
-  struct StopPoller {
-    std::atomic<bool>& stop;
-    std::thread& thread;
-    ~StopPoller() {
-      stop = true;
-      if (thread.joinable()) thread.join();
-    }
-  } stop_poller{gpu_stop, gpu_poller};
   const int64_t gpu_start_ns = static_cast<int64_t>(MonotonicNs());
-  if (std::find(o.profiles.begin(), o.profiles.end(), "gpu") != o.profiles.end()) {
-    gpu::GpuOptions go;
-    go.proc_root = o.proc_root;
-    if (auto sym = profiling::MakeDefaultSymbolizers(); sym) go.aggregator.symbolizer = sym->user;
-    auto g = gpu::GpuTracing::Create(*features, *filter, catalog, registry, go);
-    if (!g || !(*g)->Attach()) {
-      std::fprintf(
-          stderr, "zerotrace attach: GPU tracing unavailable: %s\n",
-          g ? "no libcuda.so or CUPTI injector mapped by this process" : g.error().message.c_str());
+  // Declared after everything the sources use: on every way out they stop first (the request
+  // pipeline's thread reads the sockets probe's rings, the GPU poller its own) and then detach.
+  SourceSet sources =
+      SourceSet::Start({config, *features, *filter, catalog, registry, {&endpoints}});
+  auto* sockets = sources.Find<SocketsSource>();
+  for (const auto& p : sockets->probes()) {
+    if (!p.attached) {
+      std::fprintf(stderr, "zerotrace attach: %s\n", p.error.c_str());
+      return 1;
+    }
+  }
+  tracing::SpanPipeline* spans = sockets->spans();
+  if (!o.spans_file.empty() && !spans) {
+    std::fprintf(stderr, "zerotrace attach: --spans %s: cannot write spans there (see above)\n",
+                 o.spans_file.c_str());
+    return 2;
+  }
+  gpu::GpuTracing* gpu = nullptr;
+  if (auto* g = sources.Find<GpuSource>()) {
+    gpu = g->tracing();
+    if (!gpu) {
+      std::fprintf(stderr, "zerotrace attach: GPU tracing unavailable: %s\n",
+                   g->probes().front().error.c_str());
     } else {
-      gpu = std::move(g.value());
       for (const auto& w : gpu->warnings()) std::fprintf(stderr, "gpu: %s\n", w.c_str());
-      gpu_poller = std::thread([&] {
-        while (!gpu_stop) gpu->Poll(100);
-      });
     }
   }
 
@@ -206,7 +185,7 @@ int RunAttach(const AttachOptions& o) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         end - std::chrono::steady_clock::now());
     if (WaitForStop(set, std::min(left, std::chrono::milliseconds(1000)))) break;
-    pipeline.Refresh();
+    sockets->Refresh();
     if (spans) spans->Flush(std::chrono::milliseconds(200));
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -215,7 +194,7 @@ int RunAttach(const AttachOptions& o) {
     if (isatty(STDERR_FILENO)) {
       std::fprintf(stderr, "\r  %5.1f s  requests %-8lu socket events %-10lu", elapsed,
                    static_cast<unsigned long>(requests),
-                   static_cast<unsigned long>(sockets.events_seen()));
+                   static_cast<unsigned long>(sockets->probe().events_seen()));
     }
     if (!catalog.IsAlive(o.pid)) {
       exited = true;
@@ -224,10 +203,7 @@ int RunAttach(const AttachOptions& o) {
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  pipeline.Stop();
-  if (spans) spans->Shutdown();
-  gpu_stop = true;
-  if (gpu_poller.joinable()) gpu_poller.join();
+  sources.Stop();  // what the kernel recorded until now is read (within 200 ms), spans flushed
   if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\n");
   if (exited && !profiles) {
     std::fprintf(stderr, "process %u exited after %.1f s; showing what was captured\n", o.pid,
@@ -256,9 +232,9 @@ int RunAttach(const AttachOptions& o) {
     std::printf("(%lu requests could not be parsed)\n",
                 static_cast<unsigned long>(endpoints.unparsed()));
   }
-  if (sockets.events_lost()) {
+  if (const uint64_t lost = sockets->probe().events_lost()) {
     std::printf("warning: %lu socket events were lost (ring buffer full)\n",
-                static_cast<unsigned long>(sockets.events_lost()));
+                static_cast<unsigned long>(lost));
   }
   if (!o.summary_json.empty()) {
     std::ofstream out(o.summary_json);

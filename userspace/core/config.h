@@ -50,6 +50,9 @@ struct OtlpConfig {
   double sampling_ratio = 1.0;                    // head sampling, deterministic by trace id
   bool keep_errors = true;                        // always keep error spans
   std::chrono::milliseconds keep_slower_than{0};  // always keep slower requests; 0 = off
+  // Spans written to this file (OTLP/JSON, a ResourceSpans document a line) instead of exported:
+  // `zerotrace attach --spans FILE`.
+  std::string file;
 };
 
 // The daemon's whole configuration. Defaults here; a YAML file then flags override them.

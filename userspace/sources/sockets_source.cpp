@@ -11,6 +11,7 @@ SocketsSource::SocketsSource(const SourceContext& context) : context_(context) {
   const Config& c = context.config;
   pipeline_ = std::make_unique<RequestPipeline>(context.registry, context.catalog,
                                                 c.sockets.max_routes_per_service);
+  for (RequestConsumer* consumer : context.request_consumers) pipeline_->AddConsumer(consumer);
   StartSpans();
   SocketsProbeOptions opts;
   opts.capture_bytes = c.sockets.capture_bytes;
@@ -23,6 +24,16 @@ SocketsSource::~SocketsSource() { Stop(); }
 
 void SocketsSource::StartSpans() {
   const auto& c = context_.config.otlp;
+  if (!c.file.empty()) {
+    auto spans = tracing::SpanPipeline::CreateFile(context_.catalog, c.file);
+    if (!spans.ok()) {
+      spdlog::error("spans disabled: {}: {}", c.file, spans.error().message);
+      return;
+    }
+    spans_ = std::move(spans.value());
+    pipeline_->AddConsumer(spans_->consumer());
+    return;
+  }
   otlp::OtlpExporterOptions base;
   base.endpoint = c.endpoint;
   base.traces_endpoint = c.traces_endpoint;

@@ -26,6 +26,7 @@ class SocketsSource : public Source {
 
   // The span pipeline, when spans are exported (GPU kernels join the request's trace through it).
   tracing::SpanPipeline* spans() const { return spans_.get(); }
+  const SocketsProbe& probe() const { return *probe_; }
 
  private:
   void StartSpans();

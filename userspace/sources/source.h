@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "aggregators/conn_tracker.h"
 #include "core/config.h"
 #include "core/features.h"
 #include "probes/probe.h"
@@ -23,6 +24,8 @@ struct SourceContext {
   ProcessFilter& filter;
   ProcessCatalog& catalog;
   prometheus::Registry& registry;
+  // Readers of completed requests besides the RED metrics and spans (`attach`'s endpoint table).
+  std::vector<RequestConsumer*> request_consumers = {};
 };
 
 // One probe a source drives, as the daemon reports it (zerotrace_probe_*, /ready, the log).
