@@ -185,6 +185,7 @@ GpuAggregator::GpuAggregator(prometheus::Registry& registry, ProcessCatalog& cat
       memcpy_bytes_series_(memcpy_bytes_, options_.series_ttl),
       memcpy_duration_series_(memcpy_duration_, options_.series_ttl),
       sync_wait_series_(sync_wait_, options_.series_ttl),
+      leaks_(options_.max_allocations_per_process),
       profile_(options_.max_profile_stacks),
       timeline_(options_.max_trace_slices) {}
 
@@ -281,7 +282,7 @@ void GpuAggregator::UpdateMemoryGauge(ProcessState& p) {
   double total = 0;
   for (const auto& [tgid, q] : procs_) {
     if (q.identity_key != p.identity_key) continue;
-    total += static_cast<double>(q.driver_alloc_seen ? q.outstanding : q.cupti_outstanding);
+    total += static_cast<double>(leaks_.Outstanding(tgid));
   }
   p.memory_gauge->Set(total);
 }
@@ -316,16 +317,11 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
     case CUDA_EV_ALLOC: {
       cuda_alloc_event e;
       if (!Read(data, size, &e)) return;
-      p.driver_alloc_seen = true;
-      if (p.allocations.size() >= options_.max_allocations_per_process) break;
-      Allocation a{e.bytes, e.ustack_id,
-                   ResolveStack(StackSource::kCuda, h.tgid, p, e.ustack_id, e.caller), e.caller};
-      auto [it, inserted] = p.allocations.try_emplace(e.dptr, a);
-      if (!inserted) {  // a free we missed: replace
-        p.outstanding -= it->second.bytes;
-        it->second = a;
-      }
-      p.outstanding += e.bytes;
+      leaks_.OnDriverAlloc(h.tgid, e.dptr, e.bytes, [&] {
+        return GpuLeaks::Site{e.ustack_id,
+                              ResolveStack(StackSource::kCuda, h.tgid, p, e.ustack_id, e.caller),
+                              e.caller};
+      });
       UpdateMemoryGauge(p);
       {
         TraceRecord r;
@@ -341,13 +337,10 @@ void GpuAggregator::OnCudaEvent(const void* data, size_t size) {
     case CUDA_EV_FREE: {
       cuda_free_event e;
       if (!Read(data, size, &e)) return;
-      auto it = p.allocations.find(e.dptr);
-      if (it == p.allocations.end()) {
+      if (!leaks_.OnDriverFree(h.tgid, e.dptr)) {
         ++stats_.unknown_frees;
         break;
       }
-      p.outstanding -= it->second.bytes;
-      p.allocations.erase(it);
       UpdateMemoryGauge(p);
       break;
     }
@@ -527,17 +520,11 @@ void GpuAggregator::OnCuptiEvent(const void* data, size_t size) {
       if (!Read(data, size, &e)) return;
       const auto& r = e.rec;
       if (r.op == CUPTI_ZT_MEMORY_OP_ALLOC) {
-        if (p.cupti_allocations.size() < options_.max_allocations_per_process &&
-            p.cupti_allocations.try_emplace(r.address, r.bytes).second) {
-          p.cupti_outstanding += r.bytes;
-        }
+        leaks_.OnCuptiAlloc(h.tgid, r.address, r.bytes);
       } else if (r.op == CUPTI_ZT_MEMORY_OP_RELEASE) {
-        if (auto it = p.cupti_allocations.find(r.address); it != p.cupti_allocations.end()) {
-          p.cupti_outstanding -= it->second;
-          p.cupti_allocations.erase(it);
-        }
+        leaks_.OnCuptiRelease(h.tgid, r.address);
       }
-      if (!p.driver_alloc_seen) UpdateMemoryGauge(p);
+      if (!leaks_.DriverCounts(h.tgid)) UpdateMemoryGauge(p);
       break;
     }
     case CUPTI_EV_SYNC: {
@@ -702,68 +689,10 @@ chrome::Trace GpuAggregator::ChromeTrace(const std::set<uint32_t>& pids, int64_t
 
 std::vector<ProcessLeaks> GpuAggregator::Leaks(size_t top_sites) const {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<ProcessLeaks> out;
-  for (const auto& [tgid, p] : procs_) {
-    if (!p.driver_alloc_seen && !p.cupti_allocations.empty()) {
-      // Only CUPTI MEMORY2 records (no driver uprobes): sizes without allocation stacks.
-      ProcessLeaks l;
-      l.pid = tgid;
-      l.service = p.service;
-      l.outstanding_bytes = p.cupti_outstanding;
-      l.outstanding_allocations = p.cupti_allocations.size();
-      l.sites.push_back({p.cupti_outstanding, p.cupti_allocations.size(), -1, nullptr});
-      out.push_back(std::move(l));
-      continue;
-    }
-    if (p.allocations.empty()) continue;
-    ProcessLeaks l;
-    l.pid = tgid;
-    l.service = p.service;
-    std::map<std::pair<int32_t, uint64_t>, LeakSite> sites;
-    for (const auto& [ptr, a] : p.allocations) {
-      l.outstanding_bytes += a.bytes;
-      ++l.outstanding_allocations;
-      LeakSite& s = sites[{a.stack_id, a.caller}];
-      s.stack_id = a.stack_id;
-      s.bytes += a.bytes;
-      ++s.allocations;
-      if (!s.stack) s.stack = a.stack;
-    }
-    for (auto& [id, s] : sites) l.sites.push_back(std::move(s));
-    std::sort(l.sites.begin(), l.sites.end(),
-              [](const LeakSite& a, const LeakSite& b) { return a.bytes > b.bytes; });
-    if (l.sites.size() > top_sites) l.sites.resize(top_sites);
-    out.push_back(std::move(l));
-  }
-  std::sort(out.begin(), out.end(), [](const ProcessLeaks& a, const ProcessLeaks& b) {
-    return a.outstanding_bytes != b.outstanding_bytes ? a.outstanding_bytes > b.outstanding_bytes
-                                                      : a.pid < b.pid;
-  });
-  return out;
+  return leaks_.Leaks(top_sites, [this](uint32_t pid) { return ServiceOf(pid); });
 }
 
-std::string GpuAggregator::LeakReport(size_t top_n) const {
-  std::ostringstream out;
-  const auto leaks = Leaks(top_n);
-  if (leaks.empty()) return "no outstanding GPU allocations\n";
-  for (const auto& l : leaks) {
-    out << l.service << " (pid " << l.pid << "): " << l.outstanding_bytes << " bytes in "
-        << l.outstanding_allocations << " outstanding allocation"
-        << (l.outstanding_allocations == 1 ? "" : "s") << "\n";
-    for (const auto& s : l.sites) {
-      out << "  " << s.bytes << " bytes in " << s.allocations << " allocation"
-          << (s.allocations == 1 ? "" : "s") << " from:\n";
-      if (!s.stack || s.stack->empty()) {
-        out << "    [no stack: lost, or seen only by CUPTI]\n";
-        continue;
-      }
-      for (auto it = s.stack->rbegin(); it != s.stack->rend(); ++it) {  // leaf first, like gdb
-        out << "    " << profile::FrameName(*it) << "\n";
-      }
-    }
-  }
-  return out.str();
-}
+std::string GpuAggregator::LeakReport(size_t top_n) const { return GpuLeaks::Report(Leaks(top_n)); }
 
 void GpuAggregator::ForgetStacks(bool cuda, bool cupti) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -784,6 +713,7 @@ void GpuAggregator::ForgetProcesses(const std::vector<uint32_t>& pids) {
     if (it == procs_.end()) continue;
     ProcessState gone = std::move(it->second);
     procs_.erase(it);
+    leaks_.Forget(pid);
     if (gone.memory_gauge) {
       bool shared = false;
       for (const auto& [tgid, q] : procs_) shared |= q.memory_gauge == gone.memory_gauge;

@@ -25,6 +25,7 @@
 #include "chrome/trace.h"
 #include "core/expiring_series.h"
 #include "core/gpu_kernel_run.h"
+#include "gpu/gpu_leaks.h"
 #include "gpu/gpu_profile.h"
 #include "gpu/gpu_timeline.h"
 #include "gpu/kernel_names.h"
@@ -62,22 +63,6 @@ struct GpuAggregatorOptions {
   symbolizer::SymbolizerPtr symbolizer;
   // Called for each kernel execution with a known launch (e.g. GPU spans); may be empty.
   std::function<void(const GpuKernelRun&)> on_kernel;
-};
-
-// One allocation site with allocations still outstanding.
-struct LeakSite {
-  uint64_t bytes = 0;
-  uint64_t allocations = 0;
-  int32_t stack_id = -1;  // in `cuda_stacks`; negative when the stack was lost
-  FramesPtr stack;        // root first; empty when lost
-};
-
-struct ProcessLeaks {
-  uint32_t pid = 0;
-  std::string service;
-  uint64_t outstanding_bytes = 0;
-  uint64_t outstanding_allocations = 0;
-  std::vector<LeakSite> sites;  // largest first
 };
 
 // Counters for tests and self-metrics.
@@ -142,25 +127,14 @@ class GpuAggregator {
   GpuAggregatorStats stats() const;
 
  private:
-  struct Allocation {
-    uint64_t bytes = 0;
-    int32_t stack_id = -1;
-    FramesPtr stack;
-    uint64_t caller = 0;  // with stack_id, names the site (see ResolveStack)
-  };
   struct ProcessState {
     std::string service;
-    prometheus::Labels identity;     // service_name + k8s_* labels of every series of the process
-    std::string identity_key;        // the same as one map key (service, then k8s name=value)
-    bool driver_seen = false;        // any cuda uprobe event
-    bool driver_alloc_seen = false;  // any cuda uprobe allocation
+    prometheus::Labels identity;  // service_name + k8s_* labels of every series of the process
+    std::string identity_key;     // the same as one map key (service, then k8s name=value)
+    bool driver_seen = false;     // any cuda uprobe event
     bool cupti_seen = false;
-    std::unordered_map<uint64_t, std::string> names;       // CUfunction/CUkernel -> mangled name
-    std::unordered_map<uint64_t, uint64_t> aliases;        // CUfunction -> CUkernel
-    std::unordered_map<uint64_t, Allocation> allocations;  // driver path
-    std::unordered_map<uint64_t, uint64_t> cupti_allocations;  // MEMORY2 path: address -> bytes
-    uint64_t outstanding = 0;
-    uint64_t cupti_outstanding = 0;
+    std::unordered_map<uint64_t, std::string> names;  // CUfunction/CUkernel -> mangled name
+    std::unordered_map<uint64_t, uint64_t> aliases;   // CUfunction -> CUkernel
     uint64_t dropped_cupti = 0, dropped_rate = 0;
     bool prepared = false;
     prometheus::Gauge* memory_gauge = nullptr;
@@ -233,6 +207,7 @@ class GpuAggregator {
     }
   };
   std::unordered_map<StackKey, FramesPtr, StackKeyHash> stack_cache_;
+  GpuLeaks leaks_;        // outstanding allocations (zerotrace_gpu_memory_allocated_bytes)
   GpuProfile profile_;    // the GPU flamegraph: cumulative and recordings
   GpuTimeline timeline_;  // the Chrome trace
   GpuAggregatorStats stats_;
