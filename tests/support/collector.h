@@ -17,7 +17,7 @@ class Collector {
   ~Collector();
 
   // Empty on success, else why it did not become ready (with the daemon's log).
-  // Default: 20 s, or ZT_E2E_READY_TIMEOUT_S (the kernel matrix: under QEMU without KVM the
+  // Default: 60 s, or ZT_E2E_READY_TIMEOUT_S (the kernel matrix: under QEMU without KVM the
   // verifier takes minutes over the 28 programs of the per-syscall tracepoint path).
   std::string WaitReady(std::chrono::milliseconds timeout = DefaultReadyTimeout());
   static std::chrono::milliseconds DefaultReadyTimeout();

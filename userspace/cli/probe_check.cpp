@@ -5,8 +5,8 @@
 #include <functional>
 #include <memory>
 
-#include "gpu/cuda_probe.h"
-#include "gpu/cupti_probe.h"
+#include "probes/cuda_probe.h"
+#include "probes/cupti_probe.h"
 #include "probes/offcpu_probe.h"
 #include "probes/oncpu_probe.h"
 #include "probes/sockets_probe.h"

@@ -13,7 +13,7 @@
 #include "flamegraph/folded.h"
 #include "flamegraph/pprof.h"
 #include "flamegraph/svg.h"
-#include "gpu/library_scan.h"
+#include "probes/library_scan.h"
 
 namespace zerotrace::gpu {
 

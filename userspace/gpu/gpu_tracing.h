@@ -15,8 +15,8 @@
 
 #include "core/features.h"
 #include "core/result.h"
-#include "gpu/cuda_probe.h"
-#include "gpu/cupti_probe.h"
+#include "probes/cuda_probe.h"
+#include "probes/cupti_probe.h"
 #include "gpu/gpu_aggregator.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"

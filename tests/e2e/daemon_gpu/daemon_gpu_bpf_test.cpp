@@ -62,7 +62,7 @@ TEST(DaemonGpuBpfTest, AttachProfileGpuReportsTheLeakAndWritesFiles) {
       [&] {
         return ReadFileOrEmpty(dir + "/attach.log").find("attached to pid") != std::string::npos;
       },
-      std::chrono::seconds(20)))
+      Collector::DefaultReadyTimeout()))  // attach loads the same probes as run
       << ReadFileOrEmpty(dir + "/attach.log");
   w.WriteLine("go");
   ASSERT_EQ(w.ReadLine(std::chrono::seconds(30)), "done");

@@ -351,7 +351,7 @@ TEST(HttpBpfTest, AttachPrintsRedTableWithPlausiblePercentiles) {
                {}, log);
   ASSERT_TRUE(
       WaitFor([&] { return ReadFileOrEmpty(log).find("attached to pid") != std::string::npos; },
-              std::chrono::seconds(20)))
+              Collector::DefaultReadyTimeout()))  // attach loads the same probes as run
       << ReadFileOrEmpty(log);
   DriveHttp1(server.port, Unique("curl-attach"));
   // No pause: every request is complete, and attach reads what the kernel recorded on stop.

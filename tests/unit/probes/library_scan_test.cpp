@@ -6,7 +6,7 @@
 #include <fstream>
 #include <string>
 
-#include "gpu/library_scan.h"
+#include "probes/library_scan.h"
 #include "test_util.h"
 
 namespace zerotrace::gpu {

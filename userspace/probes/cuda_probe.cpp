@@ -1,4 +1,4 @@
-#include "gpu/cuda_probe.h"
+#include "probes/cuda_probe.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -8,7 +8,7 @@
 
 #include "bpf/cuda.h"
 #include "cuda.skel.h"
-#include "gpu/library_scan.h"
+#include "probes/library_scan.h"
 #include "probes/bpf_load.h"
 #include "probes/bpf_util.h"
 

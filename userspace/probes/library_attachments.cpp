@@ -1,4 +1,4 @@
-#include "gpu/library_attachments.h"
+#include "probes/library_attachments.h"
 
 #include <bpf/libbpf.h>
 #include <sys/stat.h>

@@ -13,7 +13,7 @@
 
 #include "bpf/cupti.h"
 #include "core/features.h"
-#include "gpu/library_attachments.h"
+#include "probes/library_attachments.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"
 

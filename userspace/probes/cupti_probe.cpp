@@ -1,4 +1,4 @@
-#include "gpu/cupti_probe.h"
+#include "probes/cupti_probe.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "cupti.skel.h"
-#include "gpu/library_scan.h"
+#include "probes/library_scan.h"
 #include "probes/bpf_load.h"
 #include "probes/bpf_util.h"
 

@@ -1,4 +1,4 @@
-#include "gpu/library_scan.h"
+#include "probes/library_scan.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/result.h"
-#include "gpu/library_scan.h"
+#include "probes/library_scan.h"
 #include "probes/process_filter.h"
 
 struct bpf_link;

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/features.h"
-#include "gpu/library_attachments.h"
+#include "probes/library_attachments.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"
 
