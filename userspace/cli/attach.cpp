@@ -135,11 +135,9 @@ int RunAttach(const AttachOptions& o) {
   gpu::GpuTracing* gpu = nullptr;
   if (auto* g = sources.Find<GpuSource>()) {
     gpu = g->tracing();
-    if (!gpu) {
+    if (!gpu) {  // (its warnings, when it runs, were logged as it started)
       std::fprintf(stderr, "zerotrace attach: GPU tracing unavailable: %s\n",
                    g->probes().front().error.c_str());
-    } else {
-      for (const auto& w : gpu->warnings()) std::fprintf(stderr, "gpu: %s\n", w.c_str());
     }
   }
 

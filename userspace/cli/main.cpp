@@ -15,6 +15,8 @@
 #include "core/logging.h"
 #include "core/metrics_catalog.h"
 #include "core/privileges.h"
+#include "core/split.h"
+#include "core/split.h"
 #include "core/tracefs.h"
 #include "zt_version.h"
 
@@ -213,13 +215,7 @@ static int Main(int argc, char** argv) {
       return kExitUsage;
     }
     attach_opts.duration = *d;
-    std::string p = attach_profiles;
-    for (size_t pos = 0; pos <= p.size();) {
-      size_t comma = p.find(',', pos);
-      if (comma == std::string::npos) comma = p.size();
-      std::string name = p.substr(pos, comma - pos);
-      pos = comma + 1;
-      if (name.empty()) continue;
+    for (const std::string& name : zerotrace::SplitList(attach_profiles)) {
       if (name != "oncpu" && name != "offcpu" && name != "gpu") {
         std::fprintf(stderr, "zerotrace: --profile: unknown profile '%s' (oncpu, offcpu, gpu)\n",
                      name.c_str());
