@@ -16,7 +16,6 @@
 #include "core/metrics_catalog.h"
 #include "core/privileges.h"
 #include "core/split.h"
-#include "core/split.h"
 #include "core/tracefs.h"
 #include "zt_version.h"
 
