@@ -15,9 +15,9 @@
 
 #include "core/features.h"
 #include "core/result.h"
+#include "gpu/gpu_aggregator.h"
 #include "probes/cuda_probe.h"
 #include "probes/cupti_probe.h"
-#include "gpu/gpu_aggregator.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"
 #include "process/process_catalog.h"

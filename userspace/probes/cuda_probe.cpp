@@ -8,9 +8,9 @@
 
 #include "bpf/cuda.h"
 #include "cuda.skel.h"
-#include "probes/library_scan.h"
 #include "probes/bpf_load.h"
 #include "probes/bpf_util.h"
+#include "probes/library_scan.h"
 
 namespace zerotrace::gpu {
 namespace {

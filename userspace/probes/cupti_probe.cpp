@@ -7,9 +7,9 @@
 #include <cstring>
 
 #include "cupti.skel.h"
-#include "probes/library_scan.h"
 #include "probes/bpf_load.h"
 #include "probes/bpf_util.h"
+#include "probes/library_scan.h"
 
 namespace zerotrace::gpu {
 namespace {
