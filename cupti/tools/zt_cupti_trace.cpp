@@ -21,6 +21,7 @@
 
 #include "bpf/cupti.h"
 #include "cupti.skel.h"
+#include "userspace/gpu/gpu_labels.h"
 
 namespace {
 
@@ -92,23 +93,6 @@ int OnEvent(void* ctx, void* data, size_t) {
       break;
   }
   return 0;
-}
-
-const char* KindName(unsigned k) {
-  switch (k) {
-    case CUPTI_ZT_MEMCPY_HTOD:
-      return "HtoD";
-    case CUPTI_ZT_MEMCPY_DTOH:
-      return "DtoH";
-    case CUPTI_ZT_MEMCPY_DTOD:
-      return "DtoD";
-    case CUPTI_ZT_MEMCPY_HTOH:
-      return "HtoH";
-    case CUPTI_ZT_MEMCPY_PTOP:
-      return "PtoP";
-    default:
-      return "other";
-  }
 }
 
 }  // namespace
@@ -207,7 +191,8 @@ int main(int argc, char** argv) {
     std::printf("%s kernel name=%s count=%llu gpu_ns=%llu\n", p, name.c_str(), k.count, k.gpu_ns);
   }
   for (const auto& [kind, m] : s.memcpy_by_kind) {
-    std::printf("%s memcpy kind=%s count=%llu bytes=%llu\n", p, KindName(kind), m.first, m.second);
+    std::printf("%s memcpy kind=%s count=%llu bytes=%llu\n", p,
+                zerotrace::gpu::MemcpyKindName(kind), m.first, m.second);
   }
   std::printf("%s memset count=%llu bytes=%llu\n", p, s.memsets, s.memset_bytes);
   std::printf("%s memory allocs=%llu alloc_bytes=%llu releases=%llu release_bytes=%llu\n", p,

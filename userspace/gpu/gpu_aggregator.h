@@ -25,6 +25,7 @@
 #include "chrome/trace.h"
 #include "core/expiring_series.h"
 #include "core/gpu_kernel_run.h"
+#include "gpu/gpu_labels.h"
 #include "gpu/gpu_leaks.h"
 #include "gpu/gpu_profile.h"
 #include "gpu/gpu_timeline.h"
@@ -212,12 +213,5 @@ class GpuAggregator {
   GpuTimeline timeline_;  // the Chrome trace
   GpuAggregatorStats stats_;
 };
-
-// `kind` label of a CUPTI copy kind / a driver copy direction.
-const char* MemcpyKindName(uint32_t cupti_kind);
-const char* DriverMemcpyKindName(uint32_t direction);
-// `call` label of a driver sync call / a CUPTI synchronization type.
-const char* SyncCallName(uint32_t cuda_call);
-const char* CuptiSyncName(uint32_t type);
 
 }  // namespace zerotrace::gpu
