@@ -263,7 +263,9 @@ void VerifyTraces(const std::vector<Got>& spans, const Services& svc) {
     ExpectNested(*front, *client, *back);
     EXPECT_GE(back->end - back->start, 20'000'000u);
     EXPECT_GE((front->end - front->start) - (client->end - client->start), 10'000'000u);
-    EXPECT_LT(front->end - front->start, 2'000'000'000u);
+    // A sanity bound, not a latency goal: a clock-domain mix-up is off by years (or wraps); a
+    // TCG guest of the kernel matrix once took 2.2 s over this 30 ms request.
+    EXPECT_LT(front->end - front->start, 20'000'000'000u);
     // Wall-clock timestamps (Unix ns, within a minute of now).
     const auto now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                std::chrono::system_clock::now().time_since_epoch())
