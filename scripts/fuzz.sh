@@ -8,6 +8,8 @@
 # Prints executions and crashes per target; a crash, leak or hang (> 10 s on one input) leaves
 # its input in build-fuzz/fuzz-artifacts/<target>/ and makes the exit status 1.
 #   ZT_FUZZ_TARGETS="elf cgroup"   only these targets
+#   ZT_FUZZ_RUNS=10000000          stop each target after this many executions instead (the
+#                                  seconds argument is then only a cap)
 #   ZT_FUZZ_JOBS=1                 build parallelism (default: all cores)
 #   ZT_FUZZ_NICE=19                run the build and the fuzzers under nice
 #   ZT_FUZZ_HPACK_BLOCKS=1000000   then the HPACK/HTTP/2 differential test against python3-hpack
@@ -65,7 +67,7 @@ for t in "${targets[@]}"; do
   before="$(find "$artifacts" -type f | wc -l)"
   rc=0
   # New inputs go to $work (the first folder); the seeds are only read.
-  "${nice_cmd[@]}" "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+  "${nice_cmd[@]}" "$bin" -max_total_time="$secs" ${ZT_FUZZ_RUNS:+-runs="$ZT_FUZZ_RUNS"} -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$artifacts/" "$work" "$seeds" >"$log" 2>&1 || rc=$?
   execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
   rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)"

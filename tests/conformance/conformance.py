@@ -461,6 +461,12 @@ def build_cases(workdir):
             out = run_client(["/usr/bin/python3", os.path.join(HERE, "h2_peers.py"), mode,
                               f"https://127.0.0.1:{ctx.nginx().tls}/index.html", str(n)],
                              svc(mode))
+            # A request the client saw fail (its own error, e.g. under load) may have been
+            # answered on the wire or not: ambiguous, like a gRPC deadline.
+            ctx.ambiguous = int(re.search(r"failed (\d+)", out).group(1))
+            failure = re.search(r"first failure: .*", out)
+            if failure:
+                print(f"     {mode} client: {ctx.ambiguous} failed; {failure.group(0)}")
             return int(re.search(r"completed (\d+)", out).group(1))
         return Case(f"{mode}-h2-tls-nginx", run, lambda ctx: sides("http2", svc(mode)))
     cases.append(httpx_client("httpx-sync", 200))
@@ -579,7 +585,8 @@ def main():
                 # ambiguous (grpc_load.py: a deadline that passed before the first response);
                 # those may or may not be recorded, every other call must be.
                 amb = ctx.ambiguous
-                ok = completed > 0 and all(completed <= rec <= completed + amb and lost == 0
+                # An ambiguous call may also be counted lost (its stream ended unanswered).
+                ok = completed > 0 and all(completed <= rec and rec + lost <= completed + amb
                                            for _, rec, lost in rows)
                 identity = completed > 0 and all(completed <= rec + lost <= completed + amb
                                                  for _, rec, lost in rows)

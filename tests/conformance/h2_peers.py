@@ -8,7 +8,9 @@
                                    python3-grpcio does): 50 responses make 200 iovecs
     h2_peers.py httpx URL N        python3-httpx's HTTP/2 client (ALPN over TLS, certificate not
                                    checked) on asyncio, N requests in flight at once on one
-                                   connection; prints "completed N"
+                                   connection; prints "completed N failed M" and the first
+                                   failure (a request that failed may have been answered: the
+                                   suite counts it as ambiguous)
     h2_peers.py httpx-sync URL N   the same with the blocking client and 20 threads
 """
 import asyncio
@@ -101,11 +103,11 @@ def httpx_sync_client(url, n):
         def get(_):
             try:
                 return client.get(url).http_version == "HTTP/2"
-            except Exception:
-                return False
+            except Exception as e:
+                return e
         with ThreadPoolExecutor(20) as pool:
-            done = sum(pool.map(get, range(n)))
-    print(f"completed {done}")
+            replies = list(pool.map(get, range(n)))
+    report(replies)
 
 
 async def httpx_client(url, n):
@@ -114,8 +116,15 @@ async def httpx_client(url, n):
                                  limits=httpx.Limits(max_connections=1)) as client:
         replies = await asyncio.gather(*(client.get(url) for _ in range(n)),
                                        return_exceptions=True)
-    done = sum(1 for r in replies if not isinstance(r, Exception) and r.http_version == "HTTP/2")
-    print(f"completed {done}")
+    report([r if isinstance(r, Exception) else r.http_version == "HTTP/2" for r in replies])
+
+
+def report(replies):
+    """replies: True (an HTTP/2 answer), False (answered over another version) or the exception."""
+    failures = [r for r in replies if isinstance(r, Exception)]
+    print(f"completed {sum(1 for r in replies if r is True)} failed {len(failures)}")
+    if failures:
+        print(f"first failure: {type(failures[0]).__name__}: {failures[0]}")
 
 
 def main():

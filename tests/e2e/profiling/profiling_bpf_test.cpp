@@ -301,8 +301,11 @@ TEST(ProfilingBpfTest, AllProcessesAndTotalsSinceLastCall) {
   auto first = (*collector)->TakeTotals();
   ASSERT_TRUE(first.count(pid));
   // The burner's samples follow the CPU it got (less than a full second when the 2 CPUs are
-  // shared with other tests): at least 3/4 of its CPU time at 99 Hz, and a fair number.
-  EXPECT_GE(static_cast<double>(first[pid].samples), 0.75 * cpu_used * 99) << cpu_used;
+  // shared with other tests): at least half its CPU time at 99 Hz, and a fair number. The
+  // cpu-clock timer samples whatever runs when it fires, so beside stress-ng (time slices that
+  // beat with the timer) a burner's share was 0.74 of its CPU time once; losing samples
+  // wholesale (a ring or a map that drops) shows as far less.
+  EXPECT_GE(static_cast<double>(first[pid].samples), 0.5 * cpu_used * 99) << cpu_used;
   EXPECT_GT(first[pid].samples, 20u);
   EXPECT_EQ(first[pid].nanoseconds, first[pid].samples * (1000000000ull / 99));
   // Nothing is counted twice: right after a take, the next take only has new samples.
