@@ -372,6 +372,12 @@ given before `kernel="other"`. `zerotrace_gpu_memory_allocated_bytes` leaves wit
                 .type = Type::kGauge,
                 .help = "Start time of zerotrace since the Unix epoch in seconds",
                 .doc = R"md(Start time of the collector, seconds since the Unix epoch.)md"},
+               {.name = "zerotrace_untrusted_files_refused_total",
+                .type = Type::kCounter,
+                .help = "Files named by traced processes that were not read, by reason",
+                .labels = {{"reason", {"not_regular", "too_large", "unsafe_path"}}},
+                .doc =
+                    R"md(Files that traced processes name (binaries and libraries in their maps, debug links, `/tmp/perf-PID.map`) and that the collector refused to read: `not_regular` (a FIFO, device or folder at that path), `too_large` (an executable or library over 1.75 GiB, a perf map over 128 MiB), `unsafe_path` (a symbolic link where the file cannot be one, such as the perf map; or, on kernels without `openat2`, any link or `..` under a container's root). Lookups under `/proc/PID/root` stay inside the container's root, so a link there never reaches a host file. Frames in those files stay unnamed. A rising count means a workload plants such files.)md"},
                {.name = "zerotrace_symbolizer_memory_bytes",
                 .type = Type::kGauge,
                 .help =

@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/untrusted_file.h"
+
 namespace zerotrace::gpu {
 namespace {
 
@@ -32,6 +34,14 @@ std::vector<uint32_t> AllPids(const std::string& proc_root) {
   return pids;
 }
 
+bool StatUntrusted(const FileLocation& file, struct stat* st) {
+  const int fd = OpenUntrustedFile(file, {.max_bytes = kMaxBinaryFileBytes});
+  if (fd < 0) return false;
+  const bool ok = fstat(fd, st) == 0;
+  close(fd);
+  return ok;
+}
+
 void ScanOne(const std::string& proc_root, uint32_t pid, const LibraryMatcher& match,
              std::map<std::pair<dev_t, ino_t>, MappedLibrary>* out) {
   const std::string base = proc_root + "/" + std::to_string(pid);
@@ -47,13 +57,15 @@ void ScanOne(const std::string& proc_root, uint32_t pid, const LibraryMatcher& m
     std::getline(in >> std::ws, path);
     if (path.empty() || path[0] != '/' || perms.size() < 3 || perms[2] != 'x') continue;
     if (EndsWith(path, " (deleted)") || !match(path) || !seen.insert(path).second) continue;
-    std::string open_path = base + "/root" + path;
+    // Looked up inside the process's root (a container's links cannot lead to a host file);
+    // without access to it (or not a container), the path as mapped.
+    FileLocation file{base + "/root", path};
     struct stat st;
-    if (stat(open_path.c_str(), &st) != 0) {
-      // No access to the process's root (or not a container): the path as mapped.
-      open_path = path;
-      if (stat(open_path.c_str(), &st) != 0) continue;
+    if (!StatUntrusted(file, &st)) {
+      file = FileLocation{"", path};
+      if (!StatUntrusted(file, &st)) continue;
     }
+    const std::string open_path = file.Joined();
     auto& lib = (*out)[{st.st_dev, st.st_ino}];
     if (lib.path.empty()) {
       lib.path = open_path;
@@ -91,7 +103,7 @@ bool ProcessMaps(const std::string& proc_root, uint32_t pid, const LibraryMatche
 std::set<std::string> DefinedFunctions(const std::string& path) {
   std::set<std::string> out;
   if (elf_version(EV_CURRENT) == EV_NONE) return out;
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = OpenUntrustedFile(SplitProcessRoot(path), {.max_bytes = kMaxBinaryFileBytes});
   if (fd < 0) return out;
   if (Elf* elf = elf_begin(fd, ELF_C_READ, nullptr)) {
     Elf_Scn* scn = nullptr;

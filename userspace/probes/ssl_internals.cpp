@@ -10,6 +10,8 @@
 #include <set>
 #include <vector>
 
+#include "core/untrusted_file.h"
+
 namespace zerotrace {
 namespace {
 
@@ -66,7 +68,8 @@ std::optional<uint64_t> Common(const Section& text, uint64_t a, uint64_t b) {
 std::optional<SslInternals> FindSslInternals(const std::string& path) {
   if (elf_version(EV_CURRENT) == EV_NONE) return std::nullopt;
   ElfFile f;
-  f.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // The path is under a traced process's root: opened inside it, size-bounded.
+  f.fd = OpenUntrustedFile(SplitProcessRoot(path), {.max_bytes = kMaxBinaryFileBytes});
   if (f.fd < 0) return std::nullopt;
   f.elf = elf_begin(f.fd, ELF_C_READ, nullptr);
   if (!f.elf || elf_kind(f.elf) != ELF_K_ELF) return std::nullopt;

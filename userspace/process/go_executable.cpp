@@ -18,7 +18,7 @@ bool IsGoExecutable(const std::string& path) {
   bool go = false;
   if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < (4ll << 30) &&
       elf_version(EV_CURRENT) != EV_NONE) {
-    if (Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr)) {
+    if (Elf* elf = elf_begin(fd, ELF_C_READ, nullptr)) {
       size_t shstrndx = 0;
       if (elf_kind(elf) == ELF_K_ELF && elf_getshdrstrndx(elf, &shstrndx) == 0) {
         for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn && !go; scn = elf_nextscn(elf, scn)) {

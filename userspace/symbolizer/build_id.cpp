@@ -37,18 +37,11 @@ std::string FindInNotes(Elf_Data* data) {
 
 }  // namespace
 
-Result<std::string> ReadBuildId(const std::string& path) {
+Result<std::string> ReadBuildId(const FileLocation& file) {
   if (elf_version(EV_CURRENT) == EV_NONE) return Error{"libelf initialisation failed"};
-  // The path comes from a traced process: a FIFO there must not block this thread in open(), and
-  // only a regular file can be an ELF object.
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return Error{"cannot open " + path + ": " + std::strerror(errno)};
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return Error{path + " is not a regular file"};
-  }
-  Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+  const int fd = OpenUntrustedFile(file, {.max_bytes = kMaxBinaryFileBytes});
+  if (fd < 0) return Error{"cannot open " + file.Joined() + ": " + std::strerror(errno)};
+  Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
   std::string id;
   if (elf && elf_kind(elf) == ELF_K_ELF) {
     // Program headers first (always present in loaded objects), then sections.
@@ -70,7 +63,7 @@ Result<std::string> ReadBuildId(const std::string& path) {
   }
   if (elf) elf_end(elf);
   close(fd);
-  if (id.empty()) return Error{path + ": no GNU build id"};
+  if (id.empty()) return Error{file.Joined() + ": no GNU build id"};
   return id;
 }
 

@@ -15,19 +15,18 @@
 namespace zerotrace::symbolizer {
 namespace {
 
-// Every path opened here is named by the traced process (its maps, its debug link, files under
-// its root), so it may be a FIFO (open() would block forever) or a device such as /dev/zero (a
-// CRC would never finish). Only regular files are read; O_NONBLOCK keeps the open itself from
-// waiting on a FIFO.
-int OpenRegular(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return -1;
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return -1;
-  }
-  return fd;
+// Every file opened here is named by the traced process (its maps, its debug link, files under
+// its root): OpenUntrustedFile keeps the lookup inside the process's root and opens only
+// regular files of a bounded size, non-blocking (a FIFO would block, /dev/zero never ends).
+int OpenRegular(const FileLocation& file) {
+  return OpenUntrustedFile(file, {.max_bytes = kMaxBinaryFileBytes});
+}
+
+bool Readable(const FileLocation& file) {
+  const int fd = OpenRegular(file);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
 }
 
 }  // namespace
@@ -47,11 +46,14 @@ class ElfSymbolsReader {
     }
   };
 
-  static bool Open(const std::string& path, Opened* o) {
+  static bool Open(const FileLocation& file, Opened* o) {
     if (elf_version(EV_CURRENT) == EV_NONE) return false;
-    o->fd = OpenRegular(path);
+    o->fd = OpenRegular(file);
     if (o->fd < 0) return false;
-    o->elf = elf_begin(o->fd, ELF_C_READ_MMAP, nullptr);
+    // ELF_C_READ, not ELF_C_READ_MMAP: libelf then reads the headers and each section asked
+    // for with pread, so a file its container truncates while we read it gives a short read,
+    // not a SIGBUS that would end the collector. (The same in every ELF reader here.)
+    o->elf = elf_begin(o->fd, ELF_C_READ, nullptr);
     return o->elf && elf_kind(o->elf) == ELF_K_ELF;
   }
 
@@ -115,8 +117,8 @@ class ElfSymbolsReader {
     std::memcpy(&debuglink_crc_, p + crc_at, 4);
   }
 
-  static bool CrcMatches(const std::string& path, uint32_t want) {
-    const int fd = OpenRegular(path);
+  static bool CrcMatches(const FileLocation& file, uint32_t want) {
+    const int fd = OpenRegular(file);
     if (fd < 0) return false;
     uLong crc = crc32(0L, Z_NULL, 0);
     char buf[64 * 1024];
@@ -128,36 +130,33 @@ class ElfSymbolsReader {
     return n == 0 && static_cast<uint32_t>(crc) == want;
   }
 
-  // The separate debug file of `file`, or "" when none is found.
-  std::string FindDebugFile(const ElfSymbols::Location& file,
-                            const std::vector<std::string>& debug_dirs) const {
+  // The separate debug file of `file`, if one is found: under the process's root first, then
+  // in this mount namespace (debug packages installed beside the collector).
+  std::optional<FileLocation> FindDebugFile(const FileLocation& file,
+                                            const std::vector<std::string>& debug_dirs) const {
     std::vector<std::string> roots = {file.root};
     if (!file.root.empty()) roots.push_back("");
-    if (auto id = ReadBuildId(file.root + file.path); id.ok() && id.value().size() > 2) {
+    if (auto id = ReadBuildId(file); id.ok() && id.value().size() > 2) {
       for (const auto& root : roots) {
         for (const auto& dir : debug_dirs) {
-          const std::string p = root + dir + "/.build-id/" + id.value().substr(0, 2) + "/" +
-                                id.value().substr(2) + ".debug";
-          if (access(p.c_str(), R_OK) == 0) return p;
+          FileLocation c{root, dir + "/.build-id/" + id.value().substr(0, 2) + "/" +
+                                   id.value().substr(2) + ".debug"};
+          if (Readable(c)) return c;
         }
       }
     }
-    if (debuglink_.empty()) return {};
+    if (debuglink_.empty()) return std::nullopt;
     const size_t slash = file.path.rfind('/');
     const std::string folder = slash == std::string::npos ? "" : file.path.substr(0, slash);
     for (const auto& root : roots) {
-      std::vector<std::string> candidates = {root + folder + "/" + debuglink_,
-                                             root + folder + "/.debug/" + debuglink_};
-      for (const auto& dir : debug_dirs)
-        candidates.push_back(root + dir + folder + "/" + debuglink_);
+      std::vector<FileLocation> candidates = {{root, folder + "/" + debuglink_},
+                                              {root, folder + "/.debug/" + debuglink_}};
+      for (const auto& dir : debug_dirs) candidates.push_back({root, dir + folder + "/" + debuglink_});
       for (const auto& c : candidates) {
-        if (c != file.root + file.path && access(c.c_str(), R_OK) == 0 &&
-            CrcMatches(c, debuglink_crc_)) {
-          return c;
-        }
+        if (c.Joined() != file.Joined() && CrcMatches(c, debuglink_crc_)) return c;
       }
     }
-    return {};
+    return std::nullopt;
   }
 
   void Finish() {
@@ -186,16 +185,16 @@ ElfSymbols ElfSymbols::Load(const Location& file, const std::vector<std::string>
   ElfSymbolsReader reader(&out);
   {
     ElfSymbolsReader::Opened main;
-    if (!ElfSymbolsReader::Open(file.root + file.path, &main)) return out;
+    if (!ElfSymbolsReader::Open(file, &main)) return out;
     reader.ReadSegments(main.elf);
     if (reader.ReadSymbols(main.elf, /*symtab_only=*/false)) {
       reader.Finish();
       return out;
     }
   }
-  if (const std::string debug = reader.FindDebugFile(file, debug_dirs); !debug.empty()) {
+  if (const auto debug = reader.FindDebugFile(file, debug_dirs)) {
     ElfSymbolsReader::Opened d;
-    if (ElfSymbolsReader::Open(debug, &d)) {
+    if (ElfSymbolsReader::Open(*debug, &d)) {
       out.from_debug_file_ = reader.ReadSymbols(d.elf, /*symtab_only=*/true);
     }
   }

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/untrusted_file.h"
+
 namespace zerotrace::symbolizer {
 
 // The function symbols of one ELF file, for turning file offsets of its mapped code into names.
@@ -20,13 +22,10 @@ namespace zerotrace::symbolizer {
 // Immutable once loaded; names are kept in one buffer.
 class ElfSymbols {
  public:
-  // Where to look for files: `root` prefixes every path (a process's /proc/PID/root, so files
-  // inside containers resolve; "" for this mount namespace).
-  struct Location {
-    std::string root;
-    std::string path;  // as the process sees it
-  };
-
+  // Where to look for files: `root` is a process's /proc/PID/root (files inside containers
+  // resolve, and cannot lead out of it), "" this mount namespace.
+  using Location = FileLocation;
+  // Files larger than kMaxBinaryFileBytes are not read.
   // Empty symbols (no names, identity offsets) when the file cannot be read or is not ELF.
   static ElfSymbols Load(const Location& file, const std::vector<std::string>& debug_dirs);
 

@@ -65,7 +65,7 @@ std::string ElfUserSymbolizer::BuildIdFor(uint32_t pid, const MapEntry& entry) {
   const auto key = FileKey(entry);
   if (auto it = build_ids_.find(key); it != build_ids_.end()) return it->second;
   // Through the process's root so binaries inside containers are found.
-  auto id = ReadBuildId(ProcessRoot(pid) + entry.path);
+  auto id = ReadBuildId(FileLocation{ProcessRoot(pid), entry.path});
   if (!id) id = ReadBuildId(entry.path);
   std::string value = id ? *id : std::string();
   if (build_ids_.size() >= kMaxBuildIds) build_ids_.clear();

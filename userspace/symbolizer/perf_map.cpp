@@ -1,11 +1,12 @@
 #include "symbolizer/perf_map.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "core/hex.h"
+#include "core/untrusted_file.h"
 
 namespace zerotrace::symbolizer {
 namespace {
@@ -63,11 +64,18 @@ PerfMap PerfMapParser::Parse(std::string_view text, Stats* stats) {
 }
 
 PerfMap PerfMapParser::ReadFile(const std::string& path, Stats* stats) {
-  std::ifstream in(path);
-  if (!in) return {};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return Parse(ss.str(), stats);
+  const int fd =
+      OpenUntrustedFile({"", path}, {.max_bytes = kMaxFileBytes, .follow_symlinks = false});
+  if (fd < 0) return {};
+  std::string text;
+  char buf[64 * 1024];
+  ssize_t n;
+  // Bounded again while reading: the file may grow after the size check.
+  while ((n = read(fd, buf, sizeof(buf))) > 0 && text.size() < kMaxFileBytes) {
+    text.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return Parse(text, stats);
 }
 
 }  // namespace zerotrace::symbolizer

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,7 +35,12 @@ class PerfMapParser {
     size_t bad_lines = 0;
   };
   static PerfMap Parse(std::string_view text, Stats* stats = nullptr);
-  // Reads /tmp/perf-PID.map (or `path`); empty when there is none.
+  // A perf map written by a JIT (V8, the JVM's agents) rarely passes a few MiB; the bound keeps a
+  // planted 10 GiB file out of memory (zerotrace_untrusted_files_refused_total{too_large}).
+  static constexpr uint64_t kMaxFileBytes = 128ull << 20;
+  // Reads /tmp/perf-PID.map (or `path`); empty when there is none or it is refused: not a regular
+  // file, larger than kMaxFileBytes, or reached through a symbolic link (the process writes
+  // that file itself, so a link there was planted).
   static PerfMap ReadFile(const std::string& path, Stats* stats = nullptr);
   static std::string PathFor(uint32_t pid) { return "/tmp/perf-" + std::to_string(pid) + ".map"; }
 };

@@ -131,6 +131,8 @@ def synthetic(end):
     for sym, size in (("kernel", 5e6), ("user", 40e6)):
         g.gauge("zerotrace_symbolizer_memory_bytes", dict(NODE, symbolizer=sym), lambda i, v=size: v)
     g.gauge("process_start_time_seconds", NODE, lambda i: 1.79e9)
+    for reason in ("not_regular", "too_large", "unsafe_path"):
+        g.counter("zerotrace_untrusted_files_refused_total", dict(NODE, reason=reason), 0.0)
     g.gauge("zerotrace_build_info", dict(NODE, version="0.1.0", git_commit="abc1234", kernel="6.1.0"), lambda i: 1)
     for prog in ("sys_enter", "sys_exit", "sched_switch"):
         g.counter("zerotrace_bpf_prog_run_seconds_total", dict(NODE, prog=prog), 0.004)
