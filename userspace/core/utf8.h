@@ -65,6 +65,24 @@ inline void MakeValidUtf8(std::string* s) {
   *s = std::move(out);
 }
 
+// Label values and the span attributes that mirror them come from workloads (an environment
+// variable, a URL path, a gRPC service name): one of 100 KiB would be stored in every series and
+// sent on every scrape. Longer values are cut to this many bytes.
+inline constexpr size_t kMaxLabelValueBytes = 256;
+
+// Makes `s` valid UTF-8 (MakeValidUtf8) and at most `max_bytes` long: a longer value is cut on a
+// character boundary and ends in "…" (U+2026), so a cut value is never mistaken for a real one.
+inline void BoundLabelValue(std::string* s, size_t max_bytes = kMaxLabelValueBytes) {
+  MakeValidUtf8(s);
+  if (s->size() <= max_bytes) return;
+  static constexpr std::string_view kEllipsis = "\xE2\x80\xA6";
+  const bool mark = max_bytes >= kEllipsis.size();
+  size_t cut = mark ? max_bytes - kEllipsis.size() : max_bytes;
+  while (cut > 0 && (static_cast<uint8_t>((*s)[cut]) & 0xC0) == 0x80) --cut;  // continuation
+  s->resize(cut);
+  if (mark) s->append(kEllipsis);
+}
+
 // A copy of `s` made valid as MakeValidUtf8 does.
 inline std::string ToValidUtf8(std::string_view s) {
   std::string out(s);

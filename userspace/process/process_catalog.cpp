@@ -73,7 +73,7 @@ std::string ResolveServiceName(const std::string& environ_blob,
                                const std::optional<std::string>& hook_name,
                                const std::string& exe_name, const std::string& comm) {
   // Every source here is the process's own choice of bytes (environment, file name, prctl
-  // name), and the name becomes a label value: it must be UTF-8.
+  // name), and the name becomes a label value: UTF-8, and bounded in length.
   std::string name;
   if (auto env = OtelServiceName(environ_blob)) {
     name = *env;
@@ -84,7 +84,7 @@ std::string ResolveServiceName(const std::string& environ_blob,
   } else {
     name = comm.empty() ? "unknown" : comm;
   }
-  MakeValidUtf8(&name);
+  BoundLabelValue(&name);
   return name;
 }
 

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <thread>
 
+#include "core/utf8.h"
 #include "process/process_catalog.h"
 #include "test_util.h"
 
@@ -18,6 +19,14 @@ std::string Env(std::initializer_list<std::string> vars) {
   std::string blob;
   for (const auto& v : vars) blob += v + '\0';
   return blob;
+}
+
+TEST(ServiceNameTest, AHugeOtelServiceNameIsBounded) {
+  const std::string huge(100 * 1024, 'x');
+  const std::string name =
+      ResolveServiceName(Env({"OTEL_SERVICE_NAME=" + huge}), std::nullopt, "exe", "comm");
+  EXPECT_EQ(name.size(), kMaxLabelValueBytes);
+  EXPECT_EQ(name.substr(0, 10), "xxxxxxxxxx");
 }
 
 TEST(ServiceNameTest, OtelServiceNameWins) {

@@ -61,6 +61,24 @@ TEST(RecordLabelsTest, InvalidUtf8NeverLeavesTheParser) {
       s, "a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBDz\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
+TEST(RecordLabelsTest, LabelValuesAreBoundedOnACharacterBoundary) {
+  RouteTemplater routes;
+  // 1,000 two-byte characters: "/ééé…" with no id-like segment, so the route is the path.
+  std::string path = "/";
+  for (int i = 0; i < 1000; ++i) path += "\xc3\xa9";
+  auto r = Exchange(routes, "GET " + path + " HTTP/1.1", 200);
+  EXPECT_LE(r.route.size(), kMaxLabelValueBytes);
+  EXPECT_TRUE(IsValidUtf8(r.route));
+  EXPECT_EQ(r.route.substr(r.route.size() - 3), "\xE2\x80\xA6");
+  EXPECT_EQ(r.route.substr(0, 3), "/\xc3\xa9");
+  std::string exact(kMaxLabelValueBytes, 'a');
+  BoundLabelValue(&exact);
+  EXPECT_EQ(exact, std::string(kMaxLabelValueBytes, 'a'));  // at the bound: untouched
+  std::string tiny = "abcdef";
+  BoundLabelValue(&tiny, 2);
+  EXPECT_EQ(tiny, "ab");  // no room for the mark
+}
+
 // A scanner probing missing paths must not take the route table from the real routes: 404s may
 // name routes (users want to see /missing), but only a quarter of the table.
 TEST(RecordLabelsTest, MissingPathsTakeAtMostAQuarterOfTheRoutes) {

@@ -36,8 +36,10 @@ void FinalizeLabels(RequestRecord& r, RouteTemplater* templater) {
     r.rpc_service.assign(RouteTemplater::kOverflowRoute);
     r.rpc_method.assign(RouteTemplater::kOverflowRoute);
   }
-  zerotrace::MakeValidUtf8(&r.rpc_service);
-  zerotrace::MakeValidUtf8(&r.rpc_method);
+  zerotrace::BoundLabelValue(&r.route);
+  zerotrace::BoundLabelValue(&r.host);
+  zerotrace::BoundLabelValue(&r.rpc_service);
+  zerotrace::BoundLabelValue(&r.rpc_method);
 }
 
 }  // namespace zerotrace::protocols

@@ -18,7 +18,8 @@ namespace zerotrace::protocols {
 //   missing paths would otherwise fill the table for the process's lifetime;
 // - gRPC `rpc_service`/`rpc_method` become "other" with the route, for the same bound;
 // - every text field is valid UTF-8 (bad bytes become U+FFFD): one invalid byte in a label value
-//   makes Prometheus reject the whole scrape, and OTLP receivers reject the batch.
+//   makes Prometheus reject the whole scrape, and OTLP receivers reject the batch;
+// - label-bound fields (route, host, gRPC names) are at most kMaxLabelValueBytes (core/utf8.h).
 // `templater` may be null (tests): routes are then templated but not bounded.
 void FinalizeLabels(RequestRecord& r, RouteTemplater* templater);
 
