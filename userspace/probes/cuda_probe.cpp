@@ -11,6 +11,7 @@
 #include "probes/bpf_load.h"
 #include "probes/bpf_util.h"
 #include "probes/library_scan.h"
+#include "probes/uprobe_target_file.h"
 
 namespace zerotrace::gpu {
 namespace {
@@ -107,6 +108,9 @@ Status CudaProbe::AttachLibrary(const std::string& path, int pid, std::vector<bp
   // Optional symbols a driver lacks are skipped here rather than left to fail in libbpf (which
   // logs a warning for each).
   const std::set<std::string> defined = DefinedFunctions(path);
+  // Attached through a descriptor of the file checked inside the process's root.
+  const std::optional<UprobeTargetFile> target = UprobeTargetFile::Open(path);
+  if (!target) return Error{"cuda: " + path + " cannot be opened safely"};
   for (const auto& spec : kUprobes) {
     bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, spec.program);
     if (!prog) continue;
@@ -115,7 +119,8 @@ Status CudaProbe::AttachLibrary(const std::string& path, int pid, std::vector<bp
       continue;
     }
     LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = spec.retprobe, .func_name = spec.symbol);
-    bpf_link* link = bpf_program__attach_uprobe_opts(prog, pid, path.c_str(), 0, &opts);
+    bpf_link* link =
+        bpf_program__attach_uprobe_opts(prog, pid, target->attach_path().c_str(), 0, &opts);
     if (!link) {
       if (spec.required) missing += std::string(missing.empty() ? "" : ", ") + spec.symbol;
       continue;

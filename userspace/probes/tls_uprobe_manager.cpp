@@ -11,6 +11,7 @@
 
 #include "probes/bpf_util.h"
 #include "probes/ssl_internals.h"
+#include "probes/uprobe_target_file.h"
 #include "sockets.skel.h"
 
 namespace zerotrace {
@@ -164,12 +165,16 @@ int TlsUprobeManager::AttachFiles(const LibsslScanner::Files& found, int pid) {
     // direction, and one the kernel emulates instead of single-stepping (see ssl_internals.h).
     const std::optional<SslInternals> internals =
         try_internal ? FindSslInternals(path) : std::nullopt;
+    // Attached through a descriptor of the file checked inside the process's root.
+    const std::optional<UprobeTargetFile> target = UprobeTargetFile::Open(path);
     auto attach = [&](const Target& t, uint64_t offset) {
       LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = t.ret, .func_name = t.func);
       // pid -1: every process mapping this file (a comm selection or none); the kernel-side
       // selection filters them. With a pid selection the uprobe goes into those processes only:
       // other processes using the same libssl take no trap on each SSL call.
-      bpf_link* link = bpf_program__attach_uprobe_opts(t.prog, pid, path.c_str(), offset, &opts);
+      if (!target) return false;
+      bpf_link* link = bpf_program__attach_uprobe_opts(t.prog, pid, target->attach_path().c_str(),
+                                                       offset, &opts);
       if (link) links.push_back(link);
       return link != nullptr;
     };
