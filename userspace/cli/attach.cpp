@@ -50,6 +50,20 @@ Status PrepareOutDir(const std::string& dir) {
   return Status::Ok();
 }
 
+// Written to a temporary name and renamed, so a waiter never sees a half-written file.
+Status WriteReadyFile(const std::string& path, uint32_t pid) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << pid << "\n";
+    if (!out) return Error{"cannot write " + tmp + ": " + std::strerror(errno)};
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    return Error{"cannot rename " + tmp + ": " + std::strerror(errno)};
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 int RunAttach(const AttachOptions& o) {
@@ -71,6 +85,14 @@ int RunAttach(const AttachOptions& o) {
     std::fprintf(stderr, "zerotrace attach: cannot write --spans %s: %s\n", o.spans_file.c_str(),
                  std::strerror(errno));
     return 2;
+  }
+  if (!o.ready_file.empty()) {
+    unlink(o.ready_file.c_str());  // a stale one would tell a waiter to start too early
+    if (auto s = WriteReadyFile(o.ready_file + ".check", o.pid); !s) {
+      std::fprintf(stderr, "zerotrace attach: --ready-file: %s\n", s.message().c_str());
+      return 2;
+    }
+    unlink((o.ready_file + ".check").c_str());
   }
   ProcessCatalog catalog(o.proc_root);
   auto target = catalog.Lookup(o.pid);
@@ -144,6 +166,12 @@ int RunAttach(const AttachOptions& o) {
   std::fprintf(stderr, "attached to pid %u (%s, service %s) for %.0f s; Ctrl-C stops early\n",
                o.pid, target->comm.c_str(), target->service_name.c_str(),
                std::chrono::duration<double>(o.duration).count());
+  auto mark_ready = [&] {
+    if (o.ready_file.empty()) return;
+    if (auto s = WriteReadyFile(o.ready_file, o.pid); !s) {
+      std::fprintf(stderr, "zerotrace attach: --ready-file: %s\n", s.message().c_str());
+    }
+  };
   const auto start = std::chrono::steady_clock::now();
   const auto end = start + o.duration;
   bool exited = false;
@@ -168,6 +196,7 @@ int RunAttach(const AttachOptions& o) {
       if (!stop) stop = WaitForStop(set, zero);
       return stop;
     };
+    po.on_recording = mark_ready;  // the profilers load first
     auto r = profiling::RunAttachProfiles(po, *features, *filter);
     if (r) {
       profiles = std::move(r.value());
@@ -179,6 +208,7 @@ int RunAttach(const AttachOptions& o) {
       return 1;
     }
   }
+  if (!want_oncpu && !want_offcpu) mark_ready();
   while (!profiles && !exited && std::chrono::steady_clock::now() < end) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         end - std::chrono::steady_clock::now());

@@ -15,6 +15,9 @@ struct AttachOptions {
   std::string summary_json;  // also write the RED table as JSON here
   std::string spans_file;    // write request spans as OTLP JSON lines here ("-" = stdout)
   std::string proc_root = "/proc";
+  // Created (atomically) once the probes are attached and the window has begun, so a script can
+  // start its load then instead of reading the terminal.
+  std::string ready_file;
 };
 
 // `zerotrace attach`: observes one running process for a while, with progress on the terminal,

@@ -135,6 +135,8 @@ static int Main(int argc, char** argv) {
   attach->add_option("--profile", attach_profiles, "Profiles to record: oncpu,offcpu,gpu");
   attach->add_option("--spans", attach_opts.spans_file,
                      "Write request spans as OTLP JSON lines to this file ('-' = stdout)");
+  attach->add_option("--ready-file", attach_opts.ready_file,
+                     "Create this file once the probes are attached (scripts wait on it)");
   attach->add_option("--proc-root", attach_opts.proc_root, "Where /proc is mounted")
       ->envname("ZEROTRACE_PROC_ROOT");
 

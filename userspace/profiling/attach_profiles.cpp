@@ -166,6 +166,7 @@ Result<AttachProfilesResult> RunAttachProfiles(const AttachProfilesOptions& opti
   const std::set<uint32_t> pid_set(options.pids.begin(), options.pids.end());
   std::vector<ProfileCollector::RecordingId> ids;
   for (auto& c : collectors) ids.push_back(c->StartRecording(pid_set));
+  if (options.on_recording) options.on_recording();
 
   AttachProfilesResult result;
   const auto start = Clock::now();

@@ -32,6 +32,8 @@ struct AttachProfilesOptions {
   std::ostream* progress = nullptr;
   // Checked every 100 ms; return true to stop early (SIGINT) and still write what was captured.
   std::function<bool()> stop_requested;
+  // Called once, when the profilers are attached and recording.
+  std::function<void()> on_recording;
   std::string proc_root = "/proc";
 };
 

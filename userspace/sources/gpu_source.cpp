@@ -82,7 +82,10 @@ void GpuSource::Housekeeping(const Tick& tick) {
 
 void GpuSource::Stop() {
   stop_ = true;
-  if (poller_.joinable()) poller_.join();
+  if (!poller_.joinable()) return;
+  poller_.join();
+  // What the kernel recorded until now (a launch made just before Ctrl-C) is still read.
+  gpu_->Poll(0);
 }
 
 }  // namespace zerotrace

@@ -56,17 +56,14 @@ TEST(DaemonGpuBpfTest, AttachProfileGpuReportsTheLeakAndWritesFiles) {
   ASSERT_TRUE(ready && ready->rfind("ready", 0) == 0);
   const std::string dir = TempDir();
   Child attach({ZT_BIN, "attach", "--pid", std::to_string(w.pid()), "--duration", "30s",
-                "--profile", "gpu", "--out", dir},
+                "--profile", "gpu", "--out", dir, "--ready-file", dir + "/ready"},
                {}, dir + "/attach.log");
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return ReadFileOrEmpty(dir + "/attach.log").find("attached to pid") != std::string::npos;
-      },
-      Collector::DefaultReadyTimeout()))  // attach loads the same probes as run
+  ASSERT_TRUE(WaitFor([&] { return !ReadFileOrEmpty(dir + "/ready").empty(); },
+                      Collector::DefaultReadyTimeout()))  // attach loads the same probes as run
       << ReadFileOrEmpty(dir + "/attach.log");
   w.WriteLine("go");
   ASSERT_EQ(w.ReadLine(std::chrono::seconds(30)), "done");
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // No pause: on stop the GPU source reads what the kernel recorded.
   attach.Signal(SIGINT);
   std::string out;
   while (auto line = attach.ReadLine(std::chrono::seconds(10))) out += *line + "\n";

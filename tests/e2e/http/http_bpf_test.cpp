@@ -347,12 +347,13 @@ TEST(HttpBpfTest, AttachPrintsRedTableWithPlausiblePercentiles) {
   const std::string dir = TempDir();
   const std::string log = dir + "/attach.log";
   Child attach({ZT_BIN, "attach", "--pid", std::to_string(server.child.pid()), "--duration", "120s",
-                "--out", dir, "--summary-json", dir + "/red.json", "--spans", dir + "/spans.jsonl"},
+                "--out", dir, "--summary-json", dir + "/red.json", "--spans", dir + "/spans.jsonl",
+                "--ready-file", dir + "/ready"},
                {}, log);
-  ASSERT_TRUE(
-      WaitFor([&] { return ReadFileOrEmpty(log).find("attached to pid") != std::string::npos; },
-              Collector::DefaultReadyTimeout()))  // attach loads the same probes as run
+  ASSERT_TRUE(WaitFor([&] { return !ReadFileOrEmpty(dir + "/ready").empty(); },
+                      Collector::DefaultReadyTimeout()))  // attach loads the same probes as run
       << ReadFileOrEmpty(log);
+  EXPECT_EQ(ReadFileOrEmpty(dir + "/ready"), std::to_string(server.child.pid()) + "\n");
   DriveHttp1(server.port, Unique("curl-attach"));
   // No pause: every request is complete, and attach reads what the kernel recorded on stop.
   attach.Signal(SIGINT);
