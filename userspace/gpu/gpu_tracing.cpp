@@ -160,9 +160,11 @@ profile::Profile GpuTracing::GpuProfile(uint32_t pid) const {
 
 profile::Profile GpuTracing::Record(std::chrono::milliseconds duration, std::set<uint32_t> pids,
                                     std::chrono::milliseconds poll_interval,
-                                    const std::function<bool()>& stop) {
+                                    const std::function<bool()>& stop,
+                                    const std::function<void()>& started) {
   Poll(0);
   const auto id = aggregator_->StartRecording(std::move(pids));
+  if (started) started();
   const auto start = std::chrono::steady_clock::now();
   const int64_t start_unix = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())

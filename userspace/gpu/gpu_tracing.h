@@ -71,10 +71,12 @@ class GpuTracing {
   // GPU flamegraph since start (pid 0 = all processes).
   profile::Profile GpuProfile(uint32_t pid = 0) const;
   // GPU flamegraph of the kernels processed during `duration` (polls every `poll_interval`
-  // itself; stop() ends early). For `/flamegraph?type=gpu&seconds=N` and `attach --profile gpu`.
+  // itself; stop() ends early; started() is called once the recording collects). For
+  // `/flamegraph?type=gpu&seconds=N` and `attach --profile gpu`.
   profile::Profile Record(std::chrono::milliseconds duration, std::set<uint32_t> pids = {},
                           std::chrono::milliseconds poll_interval = std::chrono::milliseconds(200),
-                          const std::function<bool()>& stop = {});
+                          const std::function<bool()>& stop = {},
+                          const std::function<void()>& started = {});
   // Chrome trace JSON of the retained records since `since_ns` (CLOCK_MONOTONIC; 0 = all).
   std::string ChromeTraceJson(uint32_t pid = 0, int64_t since_ns = 0) const;
   Status WriteChromeTrace(const std::string& path, uint32_t pid = 0, int64_t since_ns = 0) const;

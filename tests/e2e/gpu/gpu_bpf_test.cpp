@@ -207,10 +207,12 @@ void ExpectCuptiRecordsThroughCuptiProbe(std::vector<Feature> disabled) {
 
   // A recording on another thread (like /flamegraph?type=gpu&seconds=N) while this thread polls
   // too: Poll() serializes.
+  std::promise<void> started;
   auto recording = std::async(std::launch::async, [&] {
-    return (*gpu)->Record(milliseconds(2500), {static_cast<uint32_t>(pid)}, milliseconds(50));
+    return (*gpu)->Record(milliseconds(2500), {static_cast<uint32_t>(pid)}, milliseconds(50), {},
+                          [&] { started.set_value(); });
   });
-  std::this_thread::sleep_for(milliseconds(300));  // the recording has started
+  ASSERT_EQ(started.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
   child.WriteLine("go");
   auto done = child.ReadLine(milliseconds(10000));
   ASSERT_TRUE(done.has_value());

@@ -319,7 +319,14 @@ TEST(HttpBpfTest, ConnectionsOpenedBeforeZerotraceStartedArePickedUp) {
   ASSERT_EQ(keepalive.ReadLine(std::chrono::seconds(20)), "done");
   const std::string m = "http_server_request_duration_seconds";
   const std::map<std::string, std::string> ok{{"service_name", service}, {"http_route", "/ok"}};
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::map<std::string, std::string> client_ok{{"service_name", client},
+                                                     {"http_route", "/ok"}};
+  const std::string cm = "http_client_request_duration_seconds";
+  // The client's side of that request is whole (written after the probes attached); once it is
+  // counted, the server's write before it has been processed too (events merge in time order).
+  ASSERT_TRUE(WaitFor([&] { return Count(collector.Scrape(), cm, client_ok) == 1; },
+                      std::chrono::seconds(10)))
+      << Describe(collector.Scrape(), cm + "_count", client);
   const double before = Count(collector.Scrape(), m, ok);
   EXPECT_LE(before, 1);
   constexpr int kRequests = 30;
@@ -330,9 +337,6 @@ TEST(HttpBpfTest, ConnectionsOpenedBeforeZerotraceStartedArePickedUp) {
       << Describe(collector.Scrape(), m + "_count", service);
   // The role was not seen (no accept/connect): it is inferred from who sends the request. The
   // client's last response is read after the server wrote it: wait for it too.
-  const std::map<std::string, std::string> client_ok{{"service_name", client},
-                                                     {"http_route", "/ok"}};
-  const std::string cm = "http_client_request_duration_seconds";
   EXPECT_TRUE(WaitFor([&] { return Count(collector.Scrape(), cm, client_ok) == kRequests + 1; },
                       std::chrono::seconds(5)))
       << Describe(collector.Scrape(), cm + "_count", client);
