@@ -193,9 +193,10 @@ def grpc_load(port, rate, seconds):
 # ---------------------------------------------------------------- the collector
 
 class Collector:
-    def __init__(self, zerotrace, probes, workdir):
+    def __init__(self, zerotrace, probes, workdir, config=None):
         self.port = free_port()
-        argv = [zerotrace, "run", "--listen", f"127.0.0.1:{self.port}", "--bpf-stats", "true"]
+        argv = [zerotrace] + (["--config", config] if config else []) + [
+            "run", "--listen", f"127.0.0.1:{self.port}", "--bpf-stats", "true"]
         if probes != "default":
             argv += ["--probes", probes]
         self.log = open(os.path.join(workdir, f"zerotrace-{probes}.log"), "a")
@@ -260,6 +261,8 @@ def main():
     ap.add_argument("--rate", type=int, default=10000, help="HTTP requests/s (http1, h2c)")
     ap.add_argument("--grpc-rate", type=int, default=500)
     ap.add_argument("--protocols", default="http1,h2c,grpc")
+    ap.add_argument("--config", help="a zerotrace config file for every traced configuration "
+                    "(e.g. probes.offcpu.sample_ratio)")
     ap.add_argument("--configs", default="none;syscalls;sockets;default",
                     help="';'-separated: none, default, or a --probes list (e.g. sockets,tls)")
     args = ap.parse_args()
@@ -284,7 +287,8 @@ def main():
         for rnd in range(args.rounds):
             order = configs[rnd % len(configs):] + configs[:rnd % len(configs)]
             for config in order:
-                collector = None if config == "none" else Collector(args.zerotrace, config, workdir)
+                collector = None if config == "none" else Collector(args.zerotrace, config, workdir,
+                                                               args.config)
                 try:
                     for protocol in protocols:
                         load, pid = loads[protocol]

@@ -66,6 +66,16 @@ class YamlReader {
     return Status::Ok();
   }
 
+  // A number in [0, 1]; the narrower bounds of each key are checked by Validate.
+  Status Ratio(const YAML::Node& node, const std::string& key, double* out) const {
+    double v;
+    if (!node.IsScalar() || !YAML::convert<double>::decode(node, v)) {
+      return Fail(key, "expected a number between 0 and 1, got '" + Scalar(node) + "'");
+    }
+    *out = v;
+    return Status::Ok();
+  }
+
   Status Duration(const YAML::Node& node, const std::string& key,
                   std::chrono::milliseconds* out) const {
     if (!node.IsScalar()) return Fail(key, "expected a duration like 2s");
@@ -117,13 +127,9 @@ Status ApplyOtlp(const YAML::Node& v, const YamlReader& r, OtlpConfig* o) {
     return s;
   }
   if (v["protocol"] && !(s = r.String(v["protocol"], "otlp.protocol", &o->protocol))) return s;
-  if (v["sampling_ratio"]) {
-    double ratio;
-    if (!v["sampling_ratio"].IsScalar() ||
-        !YAML::convert<double>::decode(v["sampling_ratio"], ratio)) {
-      return r.Fail("otlp.sampling_ratio", "expected a number between 0 and 1");
-    }
-    o->sampling_ratio = ratio;
+  if (v["sampling_ratio"] &&
+      !(s = r.Ratio(v["sampling_ratio"], "otlp.sampling_ratio", &o->sampling_ratio))) {
+    return s;
   }
   if (v["keep_errors"] && !(s = r.Bool(v["keep_errors"], "otlp.keep_errors", &o->keep_errors))) {
     return s;
@@ -191,7 +197,7 @@ Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
       if (v["offcpu"]) {
         const auto& p = v["offcpu"];
         if (!(s = r.CheckKeys(p, "probes.offcpu",
-                              {"enabled", "min_block", "max_block", "state"}))) {
+                              {"enabled", "min_block", "max_block", "state", "sample_ratio"}))) {
           return s;
         }
         if (p["enabled"] &&
@@ -226,6 +232,10 @@ Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
         }
         if (p["state"] &&
             !(s = r.String(p["state"], "probes.offcpu.state", &c->profiling.offcpu_state))) {
+          return s;
+        }
+        if (p["sample_ratio"] && !(s = r.Ratio(p["sample_ratio"], "probes.offcpu.sample_ratio",
+                                               &c->profiling.offcpu_sample_ratio))) {
           return s;
         }
       }
@@ -405,6 +415,9 @@ Status Validate(const Config& c) {
   if (c.profiling.offcpu_max_block.count() != 0 &&
       c.profiling.offcpu_min_block > c.profiling.offcpu_max_block) {
     return Error{"probes.offcpu.min_block must not exceed probes.offcpu.max_block"};
+  }
+  if (!(c.profiling.offcpu_sample_ratio > 0 && c.profiling.offcpu_sample_ratio <= 1)) {
+    return Error{"probes.offcpu.sample_ratio must be greater than 0 and at most 1"};
   }
   if (!(c.otlp.sampling_ratio >= 0 && c.otlp.sampling_ratio <= 1)) {  // NaN fails too
     return Error{"otlp.sampling_ratio must be between 0 and 1"};

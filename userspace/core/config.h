@@ -33,6 +33,7 @@ struct ProfilingConfig {
   std::chrono::microseconds offcpu_min_block{1};
   std::chrono::microseconds offcpu_max_block{0};  // 0 = no upper bound
   std::string offcpu_state = "any";               // any | interruptible | uninterruptible
+  double offcpu_sample_ratio = 1.0;               // share of switch-outs recorded, (0, 1]
 };
 
 struct SocketsConfig {

@@ -2,7 +2,9 @@
 
 #include <bpf/bpf.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 
 #include "offcpu.h"
@@ -20,10 +22,18 @@ Status ValidateOffCpuOptions(const OffCpuOptions& o) {
   if (o.max_block.count() != 0 && o.max_block < o.min_block) {
     return Error{"off-CPU max block must be at least the min block"};
   }
+  if (!(o.sample_ratio > 0 && o.sample_ratio <= 1)) {  // NaN fails too
+    return Error{"off-CPU sample ratio must be greater than 0 and at most 1"};
+  }
   if (o.stack_entries == 0 || o.count_entries == 0 || o.start_entries == 0) {
     return Error{"off-CPU map sizes must be positive"};
   }
   return Status::Ok();
+}
+
+uint32_t SampleOneIn(double ratio) {
+  if (!(ratio > 0 && ratio < 1)) return 1;
+  return static_cast<uint32_t>(std::clamp(std::llround(1.0 / ratio), 1ll, 1ll << 20));
 }
 
 Result<OffCpuStateFilter> ParseOffCpuStateFilter(const std::string& text) {
@@ -77,6 +87,7 @@ Status OffCpuProbe::Attach() {
   bpf_program__set_autoload(skel_->progs.sched_switch_btf, btf);
   bpf_program__set_autoload(skel_->progs.sched_switch_raw, !btf);
   skel_->rodata->min_block_ns = static_cast<__u64>(options_.min_block.count());
+  skel_->rodata->sample_one_in = SampleOneIn(options_.sample_ratio);
   skel_->rodata->max_block_ns =
       options_.max_block.count() == 0 ? ~__u64{0} : static_cast<__u64>(options_.max_block.count());
   switch (options_.state) {

@@ -24,12 +24,17 @@ struct OffCpuOptions {
   std::chrono::nanoseconds min_block{std::chrono::microseconds(1)};  // shorter blocks ignored
   std::chrono::nanoseconds max_block{0};  // 0 = no upper bound; longer blocks ignored
   OffCpuStateFilter state = OffCpuStateFilter::kAny;
+  // Share of switch-outs whose stacks are recorded (0 < r <= 1), each weighed by 1/r: totals
+  // become estimates, the cost drops with r. Used as 1 in round(1/r).
+  double sample_ratio = 1.0;
   uint32_t stack_entries = 16384;
   uint32_t count_entries = 16384;
   uint32_t start_entries = 16384;  // threads switched out at the same time
 };
 
 Status ValidateOffCpuOptions(const OffCpuOptions& options);
+// The kernel side's "one in N" for a sample ratio (1 for 1 and for invalid ratios).
+uint32_t SampleOneIn(double ratio);
 Result<OffCpuStateFilter> ParseOffCpuStateFilter(const std::string& text);  // any|sleep|disk...
 
 enum class OffCpuAttachMode { kTpBtf, kRawTracepoint, kUnavailable };

@@ -13,6 +13,7 @@ void ProfilingSource::Start() {
   po.oncpu_options.frequency_hz = c.profiling.oncpu_frequency_hz;
   po.offcpu_options.min_block = c.profiling.offcpu_min_block;
   po.offcpu_options.max_block = c.profiling.offcpu_max_block;
+  po.offcpu_options.sample_ratio = c.profiling.offcpu_sample_ratio;
   if (auto st = ParseOffCpuStateFilter(c.profiling.offcpu_state); st) {
     po.offcpu_options.state = *st;
   }

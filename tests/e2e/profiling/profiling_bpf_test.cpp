@@ -244,6 +244,48 @@ TEST(ProfilingBpfTest, OffCpuStateFilterSelectsSleepsOrDiskWaits) {
   EXPECT_LT(SleeperOffCpuSeconds(features, short_only, &mode, &describe), 0.05) << describe;
 }
 
+// Two off-CPU probes on one sleeper at once: every switch-out, and one in four weighed by 4.
+TEST(ProfilingBpfTest, SampledOffCpuIsAnUnbiasedEstimateOfTheExactOne) {
+  ZT_REQUIRE_BPF();
+  Features features(MakeKernelFeatureProber());
+  Child sleeper({ZT_SLEEPER, "600", "2"});  // 600 blocks of 2 ms
+  ASSERT_EQ(sleeper.ReadLine(std::chrono::seconds(10)), "ready");
+  const uint32_t pid = static_cast<uint32_t>(sleeper.pid());
+  ProcessSelection sel;
+  sel.pids = {pid};
+  auto filter = ProcessFilter::Create(sel);
+  ASSERT_TRUE(filter.ok());
+  auto syms = profiling::MakeDefaultSymbolizers();
+  ASSERT_TRUE(syms.ok());
+  OffCpuOptions sampled_options;
+  sampled_options.sample_ratio = 0.25;
+  EXPECT_EQ(SampleOneIn(0.25), 4u);
+  EXPECT_EQ(SampleOneIn(1.0), 1u);
+  auto exact = profiling::ProfileCollector::CreateOffCpu(features, *filter, {}, *syms);
+  auto sampled =
+      profiling::ProfileCollector::CreateOffCpu(features, *filter, sampled_options, *syms);
+  ASSERT_TRUE(exact.ok()) << exact.error().message;
+  ASSERT_TRUE(sampled.ok()) << sampled.error().message;
+  (*exact)->TakeTotals();
+  (*sampled)->TakeTotals();
+  sleeper.WriteLine("go");
+  ASSERT_EQ(sleeper.ReadLine(std::chrono::seconds(30)), "done");
+  ASSERT_TRUE((*exact)->Poll().ok());
+  ASSERT_TRUE((*sampled)->Poll().ok());
+  auto e = (*exact)->TakeTotals()[pid];
+  auto s = (*sampled)->TakeTotals()[pid];
+  ASSERT_GE(e.samples, 550u);  // the 600 sleeps (exactness is checked by the tests above)
+  // Every recorded block stands for 4: the weighting is there (an unsampled probe would give
+  // counts that are not all multiples of 4 and no fewer recordings).
+  EXPECT_EQ(s.samples % 4, 0u) << s.samples;
+  EXPECT_GT(s.samples, 0u);
+  // 600 blocks at 1/4: about 150 recorded, standard deviation about 11 (7%); 30% is > 4 sd.
+  const double ratio = static_cast<double>(s.nanoseconds) / static_cast<double>(e.nanoseconds);
+  EXPECT_NEAR(ratio, 1.0, 0.3) << "exact " << e.nanoseconds << " ns in " << e.samples
+                               << " blocks, sampled " << s.nanoseconds << " ns in " << s.samples;
+  EXPECT_NEAR(static_cast<double>(s.samples) / static_cast<double>(e.samples), 1.0, 0.3);
+}
+
 TEST(ProfilingBpfTest, ProcessThatExitsMidwayKeepsWhatWasCaptured) {
   ZT_REQUIRE_BPF();
   Child burner({ZT_BURN_CPU, "2"});

@@ -95,6 +95,24 @@ TEST(ConfigTest, OffCpuBlockBoundsAreChecked) {
   EXPECT_NE(v.message().find("probes.offcpu.max_block"), std::string::npos) << v.message();
 }
 
+TEST(ConfigTest, OffCpuSampleRatioIsAShareOfSwitchOuts) {
+  auto c = LoadConfigText("probes: {offcpu: {sample_ratio: 0.1}}\n", "x");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_DOUBLE_EQ(c->profiling.offcpu_sample_ratio, 0.1);
+  EXPECT_TRUE(Validate(*c).ok());
+  EXPECT_DOUBLE_EQ(Config{}.profiling.offcpu_sample_ratio, 1.0);  // exact by default
+  for (const char* bad : {"0", "1.5", "-1", ".nan"}) {
+    auto b = LoadConfigText(std::string("probes: {offcpu: {sample_ratio: ") + bad + "}}\n", "x");
+    ASSERT_TRUE(b.ok()) << bad;
+    auto v = Validate(*b);
+    ASSERT_FALSE(v.ok()) << bad;
+    EXPECT_NE(v.message().find("probes.offcpu.sample_ratio"), std::string::npos) << v.message();
+  }
+  auto text = LoadConfigText("probes: {offcpu: {sample_ratio: often}}\n", "x");
+  ASSERT_FALSE(text.ok());
+  EXPECT_NE(text.error().message.find("probes.offcpu.sample_ratio"), std::string::npos);
+}
+
 TEST(ConfigTest, NanSamplingRatioIsRejected) {
   auto c = LoadConfigText("otlp: {sampling_ratio: .nan}\n", "x");
   ASSERT_TRUE(c.ok());
