@@ -19,8 +19,8 @@ SelfMetrics::SelfMetrics(prometheus::Registry& registry)
       start_time_(GaugeFamily(registry, "process_start_time_seconds").Add({})) {
   auto& refused = CounterFamily(registry, "zerotrace_untrusted_files_refused_total");
   for (size_t r = 0; r < static_cast<size_t>(FileRefusal::kCount); ++r) {
-    files_refused_.push_back(&refused.Add(
-        {{"reason", std::string(FileRefusalLabel(static_cast<FileRefusal>(r)))}}));
+    files_refused_.push_back(
+        &refused.Add({{"reason", std::string(FileRefusalLabel(static_cast<FileRefusal>(r)))}}));
     files_refused_seen_.push_back(0);
   }
   start_time_.Set(

@@ -151,7 +151,8 @@ class ElfSymbolsReader {
     for (const auto& root : roots) {
       std::vector<FileLocation> candidates = {{root, folder + "/" + debuglink_},
                                               {root, folder + "/.debug/" + debuglink_}};
-      for (const auto& dir : debug_dirs) candidates.push_back({root, dir + folder + "/" + debuglink_});
+      for (const auto& dir : debug_dirs)
+        candidates.push_back({root, dir + folder + "/" + debuglink_});
       for (const auto& c : candidates) {
         if (c.Joined() != file.Joined() && CrcMatches(c, debuglink_crc_)) return c;
       }

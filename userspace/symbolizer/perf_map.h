@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>

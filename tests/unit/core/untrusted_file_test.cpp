@@ -69,7 +69,7 @@ TEST_P(UntrustedFileTest, ReadsARegularFileInsideTheRoot) {
 
 TEST_P(UntrustedFileTest, LinksNeverLeaveTheRoot) {
   for (const char* path : {"/usr/lib/absolute_out.so", "/usr/lib/dotdot_out.so",
-                           "/../../../../../../../../../../../../../" }) {
+                           "/../../../../../../../../../../../../../"}) {
     const int fd = OpenUntrustedFile(In(path), Small());
     EXPECT_LT(fd, 0) << path;
     if (fd >= 0) close(fd);

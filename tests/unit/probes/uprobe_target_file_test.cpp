@@ -28,7 +28,8 @@ TEST(UprobeTargetFileTest, NamesTheCheckedFileByItsDescriptor) {
   auto target = UprobeTargetFile::Open((root / "usr/lib/libssl.so.3").string());
   ASSERT_TRUE(target.has_value());
   EXPECT_EQ(target->attach_path().rfind("/proc/self/fd/", 0), 0u) << target->attach_path();
-  struct stat by_fd {}, real {};
+  struct stat by_fd {
+  }, real{};
   ASSERT_EQ(stat(target->attach_path().c_str(), &by_fd), 0);
   ASSERT_EQ(stat((root / "usr/lib/libssl.so.3").c_str(), &real), 0);
   EXPECT_EQ(by_fd.st_ino, real.st_ino);
