@@ -229,10 +229,16 @@ void ExpectCuptiRecordsThroughCuptiProbe(std::vector<Feature> disabled) {
   const auto stats = (*gpu)->aggregator().stats();
   EXPECT_EQ(stats.cupti_events, want);
   EXPECT_EQ(stats.kernels, 5u);
-  EXPECT_EQ(stats.kernels_with_launch_stack, 5u);
   EXPECT_EQ(stats.injector_dropped, ZT_SYNTH_DROPPED_CUPTI + ZT_SYNTH_DROPPED_RATE);
-  EXPECT_EQ((*gpu)->cupti_probe()->events_lost(), ZT_SYNTH_DROPPED_CUPTI + ZT_SYNTH_DROPPED_RATE);
-  EXPECT_EQ((*gpu)->events_lost(), ZT_SYNTH_DROPPED_CUPTI + ZT_SYNTH_DROPPED_RATE);
+  // A launch's user stack can fail to be captured in the kernel (bpf_get_stackid; seen once in
+  // CI, beside other BPF tests): that launch is counted lost (CUPTI_DROP_STACK) and its kernel
+  // stays in the profile under "[unknown launch site]". Every launch is one or the other.
+  const uint64_t injector_lost = ZT_SYNTH_DROPPED_CUPTI + ZT_SYNTH_DROPPED_RATE;
+  ASSERT_GE((*gpu)->cupti_probe()->events_lost(), injector_lost);
+  const uint64_t stack_failures = (*gpu)->cupti_probe()->events_lost() - injector_lost;
+  EXPECT_LE(stack_failures, 1u);
+  EXPECT_EQ(stats.kernels_with_launch_stack + stack_failures, 5u);
+  EXPECT_EQ((*gpu)->events_lost(), (*gpu)->cupti_probe()->events_lost());
 
   const auto samples = Scrape(env.registry);
   const std::string svc = "cupti_synthetic";
@@ -287,6 +293,7 @@ void ExpectCuptiRecordsThroughCuptiProbe(std::vector<Feature> disabled) {
     const std::string leaf = stack.substr(stack.rfind(';') + 1);
     by_leaf[leaf] += std::stoull(line.substr(space + 1));
     EXPECT_EQ(stack.rfind(svc + ";", 0), 0u) << line;
+    if (stack_failures > 0 && stack.find("[unknown launch site]") != std::string::npos) continue;
     // The launch probe fires in PublishLaunch, a frame-pointer-less leaf, so the frame-pointer
     // unwinder reports its caller's caller: the code that launched (Kernel() in the program).
     EXPECT_NE(stack.find(";main;"), std::string::npos) << line;
