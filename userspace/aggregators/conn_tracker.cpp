@@ -141,14 +141,20 @@ ConnTracker::Conn* ConnTracker::Open(const sock_event_header& h, std::string_vie
   // An environment comes with the first connection of a process instance (the kernel keys that
   // by pid and start time): the pid may have just been reused, so the cache is not trusted.
   auto info = environ.empty() ? catalog_.Lookup(h.tgid) : catalog_.LookupFresh(h.tgid);
-  if (info) {
+  const auto known = environ.empty() ? instance_names_.find(h.tgid) : instance_names_.end();
+  if (known != instance_names_.end() && known->second.from_environ) {
+    // The instance's own OTEL_SERVICE_NAME, from the environment its first connection carried:
+    // /proc may have been read while the process exited (environ empty) and that torn name
+    // cached; a load generator's 4 connections were split 1 named / 3 by the binary (CI).
+    m.service = known->second.service;
+    if (info) m.k8s = K8sLabels(info->k8s);
+  } else if (info) {
     m.service = info->service_name;
     m.k8s = K8sLabels(info->k8s);
-  } else if (auto known = exited_names_.find(h.tgid);
-             environ.empty() && known != exited_names_.end()) {
+  } else if (known != instance_names_.end()) {
     // Gone from /proc, and not its first connection: named as its first one was (the kernel
     // sends the environment once per process instance).
-    m.service = known->second;
+    m.service = known->second.service;
   } else {
     // Already gone from /proc (a short-lived client): the environment the kernel sent with the
     // first connection still holds OTEL_SERVICE_NAME; else the comm names it.
@@ -159,12 +165,13 @@ ConnTracker::Conn* ConnTracker::Open(const sock_event_header& h, std::string_vie
   // OTEL_SERVICE_NAME: /proc may have been read in the moment the process was exiting (after its
   // memory is released, environ reads empty but the process is not a zombie yet).
   if (!environ.empty()) {
-    if (auto name = OtelServiceName(std::string(environ))) m.service = *name;
+    const auto otel_name = OtelServiceName(std::string(environ));
+    if (otel_name) m.service = *otel_name;
     // A process instance's later connections may be read after it exited (a load generator
     // that ends within the reader's batching delay): they are named by this one. Bounded: a
     // pid's entry is replaced by its next instance's first connection.
-    if (exited_names_.size() >= kMaxRememberedNames) exited_names_.clear();
-    exited_names_[h.tgid] = m.service;
+    if (instance_names_.size() >= kMaxRememberedNames) instance_names_.clear();
+    instance_names_[h.tgid] = {m.service, otel_name.has_value()};
   }
   m.local_port = h.lport;
   m.remote_port = h.rport;

@@ -144,9 +144,14 @@ class ConnTracker {
   void Hint(const Key& key, Conn& conn, int dir);
 
   ProcessCatalog& catalog_;
-  // The service each process was named by at its first connection (see Open).
+  // How each process instance was named at its first connection, the one the kernel sends its
+  // environment with (see Open). Bounded; a pid's entry is replaced by its next instance's.
+  struct InstanceName {
+    std::string service;
+    bool from_environ = false;  // its OTEL_SERVICE_NAME, as the kernel captured it
+  };
   static constexpr size_t kMaxRememberedNames = 65536;
-  std::unordered_map<uint32_t, std::string> exited_names_;
+  std::unordered_map<uint32_t, InstanceName> instance_names_;
   CaptureHints* hints_ = nullptr;
   size_t max_connections_;
   size_t max_routes_per_service_;

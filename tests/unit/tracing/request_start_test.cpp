@@ -2,7 +2,11 @@
 // hand-made socket events.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -26,10 +30,12 @@ struct Recorder : RequestConsumer, RequestStartObserver {
   void OnRequest(const protocols::RequestRecord& r, const ConnMeta& c) override {
     records.push_back(r);
     record_tids.push_back(c.tid);
+    record_services.push_back(c.service);
   }
   std::vector<Seen> starts;
   std::vector<protocols::RequestRecord> records;
   std::vector<uint32_t> record_tids;
+  std::vector<std::string> record_services;
 };
 
 sock_event_header Header(uint8_t type, uint8_t role, uint8_t dir, uint64_t ts, uint32_t tid,
@@ -188,6 +194,50 @@ TEST(RequestStartTest, PlainConsumersAreNotObservers) {
   Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_INGRESS, 1, 1, "GET / HTTP/1.1\r\n\r\n");
   Feed(tracker, SOCK_ROLE_SERVER, SOCK_DIR_EGRESS, 2, 1, "HTTP/1.1 204 No Content\r\n\r\n");
   EXPECT_EQ(plain.n, 1);
+}
+
+// A load generator's connections: the kernel sends the process's environment with the first
+// one only. /proc read while the process exits shows an empty environ (its memory is gone, it is
+// not a zombie yet), and that torn view names it by its binary; every connection of the
+// instance must still carry the OTEL_SERVICE_NAME its first connection brought.
+TEST(ConnTrackerNamingTest, EveryConnectionOfAnInstanceTakesTheNameItsEnvironmentGave) {
+  namespace fs = std::filesystem;
+  const fs::path proc = fs::temp_directory_path() / ("zt-fake-proc-" + std::to_string(getpid()));
+  fs::remove_all(proc);
+  fs::create_directories(proc / "4242");
+  // Alive (state S), exiting: environ empty, no exe link.
+  std::ofstream(proc / "4242/stat")
+      << "4242 (h2load) S 1 1 1 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 123456 0 0";
+  std::ofstream(proc / "4242/environ") << "";
+  ProcessCatalog catalog{proc.string()};
+  ConnTracker tracker{catalog};
+  Recorder rec;
+  tracker.AddConsumer(&rec);
+  const std::string env = std::string("PATH=/bin") + '\0' + "OTEL_SERVICE_NAME=load-gen" + '\0';
+  for (int fd : {7, 8, 9}) {
+    auto open = Header(SOCK_EVENT_OPEN, SOCK_ROLE_CLIENT, SOCK_DIR_EGRESS, 10 + fd, 11, 0);
+    open.fd = fd;
+    if (fd == 7) {
+      open.size = open.captured = static_cast<uint32_t>(env.size());
+      tracker.OnEvent(open, reinterpret_cast<const uint8_t*>(env.data()));
+    } else {
+      tracker.OnEvent(open, nullptr);
+    }
+  }
+  for (int fd : {7, 8, 9}) {
+    const std::string req = "GET /x HTTP/1.1\r\nHost: a\r\n\r\n";
+    const std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    auto out = Header(SOCK_EVENT_DATA, SOCK_ROLE_CLIENT, SOCK_DIR_EGRESS, 100 + fd, 11,
+                      static_cast<uint32_t>(req.size()));
+    out.fd = fd;
+    tracker.OnEvent(out, reinterpret_cast<const uint8_t*>(req.data()));
+    auto in = Header(SOCK_EVENT_DATA, SOCK_ROLE_CLIENT, SOCK_DIR_INGRESS, 200 + fd, 11,
+                     static_cast<uint32_t>(resp.size()));
+    in.fd = fd;
+    tracker.OnEvent(in, reinterpret_cast<const uint8_t*>(resp.data()));
+  }
+  EXPECT_EQ(rec.record_services, (std::vector<std::string>{"load-gen", "load-gen", "load-gen"}));
+  fs::remove_all(proc);
 }
 
 }  // namespace
