@@ -194,7 +194,11 @@ start_virtiofsd() {
 # A soft lockup (a CPU spinning in the kernel for 2 x watchdog_thresh seconds) panics the guest,
 # with every CPU's stack printed first (loglevel 5 shows them), instead of hanging until the
 # timeout. 60 s: a long JIT pass under TCG must not count as one.
+# An RCU stall (the same TCG fault seen from RCU: a vCPU without timer interrupts, the other
+# spinning; 6.1 in CI sat in it for 25 minutes without a soft lockup report) panics too, after
+# 60 s rather than the default 21 (a long verifier pass under TCG is not one).
 lockup_args="softlockup_panic=1 watchdog_thresh=30 softlockup_all_cpu_backtrace=1"
+lockup_args+=" sysctl.kernel.panic_on_rcu_stall=1 rcupdate.rcu_cpu_stall_timeout=60"
 
 # ZT_VMTEST_DEADLINE (epoch seconds; scripts/test.sh sets it under CI): no guest runs past it, so a
 # hung guest costs the rest of the budget, not the whole CI job, and the matrix table still prints.
@@ -211,7 +215,7 @@ guest_time_limit() {
 
 # run_in_vm_once NAME JOBDIR: boots kernel NAME with the job in JOBDIR; returns the command's exit
 # code (124 on timeout or no time left, 125 when the guest could not start, 134 on a guest kernel
-# panic, 135 on a soft lockup).
+# panic, 135 on a soft lockup or an RCU stall).
 run_in_vm_once() {
   local name="$1" job="$2" kdir vmlinuz pids=() rc limit
   limit=$(guest_time_limit) || {
@@ -263,6 +267,9 @@ run_in_vm_once() {
   elif grep -q 'BUG: soft lockup' "$job/console.log"; then
     echo "vmtest: $name: guest kernel soft lockup (every CPU's stack is in the console above)" >&2
     return 135
+  elif grep -q -E 'rcu: INFO: rcu_(preempt|sched) (self-)?detected stall' "$job/console.log"; then
+    echo "vmtest: $name: guest kernel RCU stall (the stacks are in the console above)" >&2
+    return 135
   elif grep -q 'Kernel panic' "$job/console.log"; then
     echo "vmtest: $name: guest kernel panic (see the console above)" >&2
     return 134
@@ -278,7 +285,8 @@ run_in_vm_once() {
 #   in __schedule); real hardware and KVM never show it;
 # - a soft lockup: one vCPU stopped taking interrupts (no timer ticks, "timer wakeup didn't
 #   happen" on its RCU kthread) and the other spun forever waiting for its IPI (seen in CI, 30
-#   minutes, until the job was killed). softlockup_panic turns that into a panic after a minute.
+#   minutes, until the job was killed). softlockup_panic turns that into a panic after a minute;
+#   panic_on_rcu_stall does the same when only RCU notices it (6.1 in CI, 25 minutes).
 # Under KVM neither is retried, and any other panic, or the same fault twice, fails the kernel.
 # The retry is written to the job's results and the matrix row.
 run_in_vm() {
@@ -288,7 +296,7 @@ run_in_vm() {
     if [ "$rc" -eq 134 ] && grep -q 'Oops: int3' "$job/console.log"; then
       fault="TCG int3 oops"
     elif [ "$rc" -eq 135 ]; then
-      fault="TCG soft lockup"
+      fault="TCG soft lockup or RCU stall"
     fi
   fi
   if [ -n "$fault" ]; then
