@@ -25,7 +25,6 @@ bool IsKnownHttpMethod(std::string_view m) {
 void FinalizeLabels(RequestRecord& r, RouteTemplater* templater) {
   if (!r.method.empty() && !IsKnownHttpMethod(r.method)) r.method = "_OTHER";
   zerotrace::MakeValidUtf8(&r.path);
-  zerotrace::MakeValidUtf8(&r.host);
   const bool found = r.parsed_ok && r.status_code != 404 && r.grpc_status != kGrpcUnimplemented;
   if (templater != nullptr) {
     templater->Route(r.path, &r.route, found);
@@ -37,7 +36,7 @@ void FinalizeLabels(RequestRecord& r, RouteTemplater* templater) {
     r.rpc_method.assign(RouteTemplater::kOverflowRoute);
   }
   zerotrace::BoundLabelValue(&r.route);
-  zerotrace::BoundLabelValue(&r.host);
+  zerotrace::BoundLabelValue(&r.host);  // validates UTF-8 too: one pass per request
   zerotrace::BoundLabelValue(&r.rpc_service);
   zerotrace::BoundLabelValue(&r.rpc_method);
 }
