@@ -5,6 +5,7 @@
 #include "common.bpf.h"
 #include <bpf/bpf_tracing.h>
 #include "oncpu.h"
+#include "unwind/dwarf_walk.bpf.h"
 
 #define EEXIST 17
 #define EFAULT 14
@@ -50,6 +51,21 @@ static __always_inline void check_stack(long id, __u32 collision, __u32 failed)
   count_drop(id == -EEXIST ? collision : failed);
 }
 
+static __always_inline void count_sample(struct oncpu_key *key)
+{
+  struct oncpu_value *v = bpf_map_lookup_elem(&counts, key);
+  if (!v) {
+    bpf_map_update_elem(&counts, key, &zero_value, BPF_NOEXIST);
+    v = bpf_map_lookup_elem(&counts, key);
+    if (!v) {
+      count_drop(ONCPU_DROP_COUNTS_FULL);
+      return;
+    }
+    bpf_get_current_comm(v->comm, sizeof(v->comm));
+  }
+  __sync_fetch_and_add(&v->count, 1);
+}
+
 SEC("perf_event")
 int do_sample(struct bpf_perf_event_data *ctx)
 {
@@ -65,21 +81,36 @@ int do_sample(struct bpf_perf_event_data *ctx)
   /* No BPF_F_FAST_STACK_CMP and no BPF_F_REUSE_STACKID: ids are compared in full and never
    * reassigned, so an id userspace has resolved keeps meaning the same stack. */
   key.kstack_id = bpf_get_stackid(ctx, &stackmap, 0);
-  key.ustack_id = bpf_get_stackid(ctx, &stackmap, BPF_F_USER_STACK);
   check_stack(key.kstack_id, ONCPU_DROP_KSTACK_COLLISION, ONCPU_DROP_KSTACK_FAILED);
-  check_stack(key.ustack_id, ONCPU_DROP_USTACK_COLLISION, ONCPU_DROP_USTACK_FAILED);
 
-  struct oncpu_value *v = bpf_map_lookup_elem(&counts, &key);
-  if (!v) {
-    bpf_map_update_elem(&counts, &key, &zero_value, BPF_NOEXIST);
-    v = bpf_map_lookup_elem(&counts, &key);
-    if (!v) {
-      count_drop(ONCPU_DROP_COUNTS_FULL);
-      return 0;
-    }
-    bpf_get_current_comm(v->comm, sizeof(v->comm));
+  /* A described process's user stack is walked with its CFI (unwind_user continues there). */
+  struct zt_unwind_state *st = unwind_begin(ctx, tgid, tid);
+  if (st) {
+    st->kstack_id = key.kstack_id;
+    bpf_tail_call(ctx, &unwind_progs, 0);
   }
-  __sync_fetch_and_add(&v->count, 1);
+  key.ustack_id = bpf_get_stackid(ctx, &stackmap, BPF_F_USER_STACK);
+  check_stack(key.ustack_id, ONCPU_DROP_USTACK_COLLISION, ONCPU_DROP_USTACK_FAILED);
+  count_sample(&key);
+  return 0;
+}
+
+SEC("perf_event")
+int unwind_user(struct bpf_perf_event_data *ctx)
+{
+  __u32 zero = 0;
+  struct zt_unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &zero);
+  if (!st)
+    return 0;
+  if (unwind_run(st) == ZT_UNWIND_WALK_MORE) {
+    bpf_tail_call(ctx, &unwind_progs, 0);
+    unwind_count(ZT_UNWIND_STAT_TRUNCATED); /* the tail call failed: keep what was walked */
+  }
+  struct oncpu_key key = {.tgid = st->tgid, .tid = per_thread ? st->tid : 0,
+                          .kstack_id = st->kstack_id};
+  key.ustack_id = unwind_store(st);
+  check_stack(key.ustack_id, ONCPU_DROP_USTACK_COLLISION, ONCPU_DROP_USTACK_FAILED);
+  count_sample(&key);
   return 0;
 }
 

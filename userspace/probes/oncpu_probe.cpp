@@ -13,6 +13,7 @@
 #include "probes/bpf_load.h"
 #include "probes/bpf_util.h"
 #include "probes/stack_counts.h"
+#include "unwind/walked_stack.h"
 
 namespace zerotrace {
 
@@ -21,7 +22,7 @@ Status ValidateOnCpuOptions(const OnCpuOptions& o) {
     return Error{"on-CPU sampling frequency must be " + std::to_string(kMinOnCpuHz) + ".." +
                  std::to_string(kMaxOnCpuHz) + " Hz, got " + std::to_string(o.frequency_hz)};
   }
-  if (o.stack_entries == 0 || o.count_entries == 0) {
+  if (o.stack_entries == 0 || o.count_entries == 0 || o.unwind_rows == 0) {
     return Error{"on-CPU map sizes must be positive"};
   }
   return Status::Ok();
@@ -48,10 +49,30 @@ Status OnCpuProbe::Attach() {
   skel_ = oncpu_bpf__open();
   if (!skel_) return Error{std::string("oncpu: cannot open BPF object: ") + std::strerror(errno)};
   skel_->rodata->per_thread = options_.per_thread;
+  skel_->rodata->unwind_enabled = options_.cfi_unwind;
+  skel_->rodata->unwind_have_task_pt_regs =
+      libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_task_pt_regs, nullptr) > 0;
+  bpf_map__set_max_entries(skel_->maps.unwind_rows, options_.unwind_rows);
+  bpf_map__set_max_entries(skel_->maps.unwind_stacks, options_.stack_entries);
   bpf_map__set_max_entries(skel_->maps.stackmap, options_.stack_entries);
   bpf_map__set_max_entries(skel_->maps.counts, options_.count_entries);
   if (auto s = filter_.ApplyTo(skel_); !s) return s;
   if (auto s = LoadBpfSkeleton(skel_->skeleton, "oncpu"); !s) return s;
+  const uint32_t walker_slot = 0;
+  const int walker_fd = bpf_program__fd(skel_->progs.unwind_user);
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.unwind_progs), &walker_slot, &walker_fd,
+                          BPF_ANY) != 0) {
+    return Error{std::string("oncpu: cannot install the stack walker: ") + std::strerror(errno)};
+  }
+  if (options_.cfi_unwind) {
+    unwind_ = std::make_unique<unwind::UnwindTables>(unwind::UnwindMaps{
+        bpf_map__fd(skel_->maps.unwind_rows), bpf_map__fd(skel_->maps.unwind_procs),
+        bpf_map__fd(skel_->maps.unwind_pending), options_.unwind_rows});
+    // Selected processes are described before the first sample; others when first sampled.
+    if (filter_.enabled()) {
+      for (uint32_t pid : filter_.TracedPids()) unwind_->Describe(pid);
+    }
+  }
   const int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return Error{"oncpu: cannot count CPUs"};
   for (int cpu = 0; cpu < ncpu; ++cpu) {
@@ -86,21 +107,38 @@ bpf_object* OnCpuProbe::object() const { return skel_ ? skel_->obj : nullptr; }
 
 Result<std::vector<RawStackCount>> OnCpuProbe::Drain() {
   if (!skel_) return Error{"oncpu: not attached"};
+  if (unwind_) unwind_->Poll();
   return DrainStackCounts<oncpu_key, oncpu_value>(bpf_map__fd(skel_->maps.counts),
                                                   [](const oncpu_value& v) { return v.count; });
 }
 
 bool OnCpuProbe::ReadStack(int32_t id, std::vector<uint64_t>* leaf_first) {
   if (!skel_) return false;
+  if (id >= 0 && (id & ZT_UNWIND_STACK_ID_BIT)) {
+    return ReadWalkedStack(bpf_map__fd(skel_->maps.unwind_stacks), id, leaf_first);
+  }
   return ReadStackTrace(bpf_map__fd(skel_->maps.stackmap), id, ZT_STACK_DEPTH, leaf_first);
 }
 
 void OnCpuProbe::ClearStacks() {
-  if (skel_) ClearStackTraceMap(bpf_map__fd(skel_->maps.stackmap));
+  if (!skel_) return;
+  ClearStackTraceMap(bpf_map__fd(skel_->maps.stackmap));
+  ClearStackTraceMap(bpf_map__fd(skel_->maps.unwind_stacks));
 }
 
 void OnCpuProbe::DeleteStack(int32_t id) {
-  if (skel_) DeleteStackTrace(bpf_map__fd(skel_->maps.stackmap), id);
+  if (!skel_) return;
+  const bool walked = id >= 0 && (id & ZT_UNWIND_STACK_ID_BIT);
+  DeleteStackTrace(bpf_map__fd(walked ? skel_->maps.unwind_stacks : skel_->maps.stackmap), id);
+}
+
+std::vector<uint64_t> OnCpuProbe::unwind_walk_stats() const {
+  std::vector<uint64_t> out(ZT_UNWIND_STAT_MAX, 0);
+  if (!skel_) return out;
+  for (uint32_t i = 0; i < ZT_UNWIND_STAT_MAX; ++i) {
+    out[i] = SumPerCpuCounters(bpf_map__fd(skel_->maps.unwind_stats), i, i + 1);
+  }
+  return out;
 }
 
 uint64_t OnCpuProbe::kernel_drops() const {

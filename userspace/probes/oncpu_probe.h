@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -8,6 +9,7 @@
 #include "probes/probe.h"
 #include "probes/process_filter.h"
 #include "probes/stack_source.h"
+#include "unwind/unwind_tables.h"
 
 struct oncpu_bpf;
 struct bpf_link;
@@ -19,6 +21,10 @@ struct OnCpuOptions {
   bool per_thread = false;     // key by thread id too (more entries, per-thread flamegraphs)
   uint32_t stack_entries = 16384;  // distinct stacks the kernel stack map holds
   uint32_t count_entries = 16384;  // distinct (tgid, [tid], kstack, ustack) between two reads
+  // Walk user stacks with the CFI of each mapped file (.eh_frame), so code built without frame
+  // pointers unwinds; false: frame pointers only (bpf_get_stackid).
+  bool cfi_unwind = true;
+  uint32_t unwind_rows = 1u << 20;  // CFI rows the kernel holds for all files (12 bytes each)
 };
 
 inline constexpr uint32_t kMinOnCpuHz = 19;
@@ -55,6 +61,10 @@ class OnCpuProbe : public Probe, public StackSource {
   uint64_t kernel_stack_drops() const override;
 
   size_t attached_cpus() const { return links_.size(); }
+  // The CFI tables (nullptr when CFI unwinding is off or not attached).
+  const unwind::UnwindTables* unwind_tables() const { return unwind_.get(); }
+  // Per-outcome walk counters of the kernel (zt_unwind_stat order), cumulative.
+  std::vector<uint64_t> unwind_walk_stats() const;
 
  private:
   Features& features_;
@@ -62,6 +72,7 @@ class OnCpuProbe : public Probe, public StackSource {
   OnCpuOptions options_;
   oncpu_bpf* skel_ = nullptr;
   std::vector<bpf_link*> links_;
+  std::unique_ptr<unwind::UnwindTables> unwind_;
   bool attached_ = false;
 };
 

@@ -142,6 +142,59 @@ TEST(ProfilingBpfTest, OnCpuProfileOfBurnCpuNamesTheHotFunctionInEveryFormat) {
   EXPECT_TRUE(build_id);
 }
 
+// True when the user frames, root first, hold `chain` as consecutive frames.
+bool HasChain(const StackSample& s, const std::vector<std::string>& chain) {
+  std::vector<std::string> user;
+  for (const auto& f : s.frames) {
+    if (f.kind != FrameKind::kKernel) user.push_back(f.function);
+  }
+  return std::search(user.begin(), user.end(), chain.begin(), chain.end()) != user.end();
+}
+
+// Profiles nofp_chain (-O2, no frame pointers) for 3 s; the share of its samples whose stack
+// reads main;outer;middle;leaf, and the share that reaches libc's start of main.
+std::pair<double, double> NoFramePointerChainShares(bool cfi_unwind, Profile* out) {
+  Child prog({ZT_NOFP_CHAIN, "8"});
+  EXPECT_EQ(prog.ReadLine(std::chrono::seconds(10)), "ready");
+  const uint32_t pid = static_cast<uint32_t>(prog.pid());
+  profiling::AttachProfilesOptions o;
+  o.pids = {pid};
+  o.duration = std::chrono::seconds(3);
+  o.offcpu = false;
+  o.oncpu_options.frequency_hz = 99;
+  o.oncpu_options.cfi_unwind = cfi_unwind;
+  o.out_dir = TempDir() + (cfi_unwind ? "/cfi" : "/fp");
+  auto r = profiling::RunAttachProfiles(o);
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  if (!r.ok() || r->profiles.empty()) return {0, 0};
+  *out = r->profiles[0];
+  const double all =
+      static_cast<double>(ValueFor(*out, pid, [](const StackSample&) { return true; }));
+  const double chain = static_cast<double>(ValueFor(*out, pid, [](const StackSample& s) {
+    return HasChain(s, {"main", "outer", "middle", "leaf"});
+  }));
+  const double started = static_cast<double>(ValueFor(*out, pid, [](const StackSample& s) {
+    return HasFunction(s, "__libc_start_call_main") || HasFunction(s, "__libc_start_main");
+  }));
+  EXPECT_GT(all, 30) << Describe(*out);
+  return {all > 0 ? chain / all : 0, all > 0 ? started / all : 0};
+}
+
+TEST(ProfilingBpfTest, OnCpuStackOfCodeWithoutFramePointersIsWalkedWithItsCfi) {
+  ZT_REQUIRE_BPF();
+  Profile p;
+  const auto [chain, started] = NoFramePointerChainShares(true, &p);
+  std::cout << "CFI: main;outer;middle;leaf " << chain << ", from libc start " << started << "\n"
+            << Describe(p, 5);
+  EXPECT_GE(chain, 0.9) << Describe(p);
+  EXPECT_GE(started, 0.9) << Describe(p);
+  // The control: frame pointers alone cannot walk this program (so the above is the CFI's).
+  Profile fp;
+  const auto [fp_chain, fp_started] = NoFramePointerChainShares(false, &fp);
+  EXPECT_LT(fp_chain, 0.5) << Describe(fp);
+  std::cout << "frame pointers: " << fp_chain << ", " << fp_started << "\n" << Describe(fp, 5);
+}
+
 TEST(ProfilingBpfTest, OffCpuProfileOfSleeperAttributesOneSecondToTheKnownFunction) {
   ZT_REQUIRE_BPF();
   Child sleeper({ZT_SLEEPER, "10", "100"});

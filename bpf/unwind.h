@@ -1,0 +1,92 @@
+/* Native user-stack unwinding without frame pointers: kernel/user ABI.
+ *
+ * Userspace converts each mapped ELF file's .eh_frame into rows (one per PC range: how to find
+ * the canonical frame address, the return address and the caller's rbp), stores them in the
+ * `unwind_rows` array, one contiguous sorted run per file, and describes every traced process's
+ * executable mappings in `unwind_procs`. The BPF walker (bpf/unwind/dwarf_walk.bpf.h) looks up
+ * each frame's PC there; where a mapping has no rows it follows the frame pointer. */
+#pragma once
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Executable mappings described per process (a process with more keeps the lowest ones; its
+ * other frames follow frame pointers and the process is counted as over the bound). */
+#define ZT_UNWIND_MAX_MAPPINGS 256
+/* Binary-search steps over one file's rows: at most 2^22 rows per file (libxul-sized files;
+ * libc has about 30k). Bigger files are not converted (counted). */
+#define ZT_UNWIND_ROW_SEARCH_STEPS 22
+#define ZT_UNWIND_MAX_ROWS_PER_FILE (1u << ZT_UNWIND_ROW_SEARCH_STEPS)
+#define ZT_UNWIND_MAPPING_SEARCH_STEPS 8 /* log2(ZT_UNWIND_MAX_MAPPINGS) */
+/* Frames walked per program run; the walker tail-calls itself for the next ones (at most 33
+ * runs in a chain: 32 * 4 = 128 >= ZT_STACK_DEPTH frames). */
+#define ZT_UNWIND_FRAMES_PER_RUN 4
+#define ZT_UNWIND_MAX_RUNS 32
+/* Stack ids of walked stacks have this bit set, so they never meet the stack map's ids. */
+#define ZT_UNWIND_STACK_ID_BIT 0x40000000
+#define ZT_UNWIND_DEFAULT_ROWS (1u << 20)
+#define ZT_UNWIND_DEFAULT_PROCS 4096
+
+enum zt_unwind_cfa_rule {
+  ZT_UNWIND_CFA_NONE = 0,        /* no CFI here (a gap between functions): follow rbp */
+  ZT_UNWIND_CFA_RSP = 1,         /* CFA = rsp + cfa_offset */
+  ZT_UNWIND_CFA_RBP = 2,         /* CFA = rbp + cfa_offset */
+  ZT_UNWIND_CFA_PLT = 3,         /* PLT entry: CFA = rsp + cfa_offset + ((ip & 15) >= param ? 8 : 0) */
+  ZT_UNWIND_CFA_SIGNAL = 4,      /* sigreturn trampoline: the interrupted registers are in the
+                               * ucontext at rsp (x86-64 rt_sigframe) */
+  ZT_UNWIND_CFA_END = 5,         /* outermost frame (return address undefined): stack complete */
+  ZT_UNWIND_CFA_UNSUPPORTED = 6, /* a DWARF expression the walker does not evaluate: stop */
+};
+
+enum zt_unwind_rbp_rule {
+  ZT_UNWIND_RBP_SAME = 0,     /* the caller's rbp is this frame's */
+  ZT_UNWIND_RBP_AT_CFA = 1,   /* saved at CFA + param */
+  ZT_UNWIND_RBP_UNKNOWN = 2,  /* clobbered or an expression: unknown (0) in the caller */
+};
+
+/* 12 bytes; sorted by pc within a file's run. `pc` is the ELF virtual address. */
+struct zt_unwind_row {
+  __u32 pc;
+  __s32 cfa_offset;
+  __s16 param; /* rbp offset from the CFA (ZT_UNWIND_RBP_AT_CFA) or the PLT threshold */
+  __u8 cfa_rule;
+  __u8 rbp_rule;
+};
+
+struct zt_unwind_mapping {
+  __u64 start;
+  __u64 end;
+  __u64 bias;      /* ELF virtual address = runtime address - bias */
+  __u32 row_begin; /* index of the file's first row in unwind_rows */
+  __u32 row_count; /* 0: no rows (follow frame pointers) */
+};
+
+/* Value of unwind_procs, keyed by tgid; mappings sorted by start. count == 0: the process could
+ * not be described (its stacks are taken with bpf_get_stackid, as without unwinding). */
+struct zt_unwind_proc {
+  __u32 count;
+  __u32 pad;
+  struct zt_unwind_mapping mappings[ZT_UNWIND_MAX_MAPPINGS];
+};
+
+/* A walked user stack (value of `unwind_stacks`, keyed by its id). */
+struct zt_unwind_stack {
+  __u64 hash;
+  __u32 len;
+  __u32 pad;
+  __u64 pcs[127]; /* ZT_STACK_DEPTH, leaf first */
+};
+
+/* Per-CPU counters of walk outcomes (indexes of `unwind_stats`). */
+enum zt_unwind_stat {
+  ZT_UNWIND_STAT_COMPLETE = 0,      /* reached the outermost frame */
+  ZT_UNWIND_STAT_TRUNCATED = 1,     /* ZT_STACK_DEPTH frames and more to go */
+  ZT_UNWIND_STAT_STOPPED = 2,       /* unreadable memory, no progress, or an unsupported rule */
+  ZT_UNWIND_STAT_FP_FRAMES = 3,     /* frames followed by frame pointer (no rows for the PC) */
+  ZT_UNWIND_STAT_CFI_FRAMES = 4,    /* frames followed by CFI rows */
+  ZT_UNWIND_STAT_NO_PROC = 5,       /* samples of a process not described yet (stack map used) */
+  ZT_UNWIND_STAT_UNKNOWN_MAPPING = 6, /* a PC outside every described mapping (JIT, new dlopen) */
+  ZT_UNWIND_STAT_STACK_COLLISION = 7, /* two stacks with one id: the sample kept, its frames not */
+  ZT_UNWIND_STAT_MAX = 8,
+};

@@ -1,0 +1,202 @@
+#include "unwind/unwind_tables.h"
+
+#include <bpf/bpf.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+#include <cstring>
+#include "core/untrusted_file.h"
+#include "symbolizer/proc_maps.h"
+
+namespace zerotrace::unwind {
+namespace {
+
+constexpr auto kMinRedescribe = std::chrono::seconds(2);
+constexpr auto kRecheckEvery = std::chrono::seconds(10);
+
+// What of a process's maps the tables depend on: its executable mappings.
+uint64_t Signature(const symbolizer::ProcMaps& maps) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  auto mix = [&h](uint64_t v) { h = (h ^ v) * 0x100000001b3ULL; };
+  for (const auto& e : maps.entries()) {
+    if (!e.executable()) continue;
+    mix(e.start);
+    mix(e.end);
+    mix(e.offset);
+    mix(e.inode);
+  }
+  return h;
+}
+
+}  // namespace
+
+UnwindTables::UnwindTables(UnwindMaps maps, std::string proc_root)
+    : maps_(maps), proc_root_(std::move(proc_root)), rows_(maps.rows_capacity) {}
+
+bool UnwindTables::UploadRows(uint32_t begin, const std::vector<zt_unwind_row>& rows) {
+  std::vector<uint32_t> keys(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) keys[i] = begin + static_cast<uint32_t>(i);
+  __u32 count = static_cast<__u32>(rows.size());
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  if (bpf_map_update_batch(maps_.rows_fd, keys.data(), rows.data(), &count, &opts) == 0) {
+    return true;
+  }
+  // Kernels or maps without batch updates: one row at a time.
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (bpf_map_update_elem(maps_.rows_fd, &keys[i], &rows[i], BPF_ANY) != 0) return false;
+  }
+  return true;
+}
+
+UnwindTables::FileRows* UnwindTables::Acquire(int fd, FileKey* key) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return nullptr;
+  *key = FileKey{st.st_dev, st.st_ino, st.st_size,
+                 static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+  auto it = files_.find(*key);
+  if (it != files_.end()) {
+    ++it->second.users;
+    return &it->second;
+  }
+  FileRows file;
+  auto cfi = ReadCfiRows(fd);
+  if (!cfi.ok()) {
+    if (cfi.error().message.find("CFI rows") != std::string::npos) {
+      ++counters_.files_over_row_bound;
+    } else {
+      ++counters_.files_unreadable;
+    }
+    return nullptr;
+  }
+  file.loads = std::move(cfi->loads);
+  if (cfi->rows.empty()) {
+    ++counters_.files_without_cfi;
+  } else if (auto begin = rows_.Allocate(static_cast<uint32_t>(cfi->rows.size()))) {
+    if (UploadRows(*begin, cfi->rows)) {
+      file.begin = *begin;
+      file.count = static_cast<uint32_t>(cfi->rows.size());
+    } else {
+      rows_.Free(*begin, static_cast<uint32_t>(cfi->rows.size()));
+      ++counters_.files_unreadable;
+    }
+  } else {
+    ++counters_.files_table_full;  // its frames follow frame pointers
+  }
+  file.users = 1;
+  return &files_.emplace(*key, std::move(file)).first->second;
+}
+
+void UnwindTables::Release(const FileKey& key) {
+  auto it = files_.find(key);
+  if (it == files_.end()) return;
+  if (--it->second.users > 0) return;
+  rows_.Free(it->second.begin, it->second.count);
+  files_.erase(it);
+}
+
+void UnwindTables::Forget(uint32_t tgid) {
+  bpf_map_delete_elem(maps_.procs_fd, &tgid);
+  auto it = procs_.find(tgid);
+  if (it == procs_.end()) return;
+  for (const FileKey& k : it->second.files) Release(k);
+  procs_.erase(it);
+}
+
+void UnwindTables::Describe(uint32_t tgid) {
+  const auto maps = symbolizer::ProcMaps::Read(tgid, proc_root_);
+  if (maps.empty()) {
+    Forget(tgid);
+    return;
+  }
+  auto proc = std::make_unique<zt_unwind_proc>();
+  Process described;
+  described.signature = Signature(maps);
+  described.described = std::chrono::steady_clock::now();
+  const std::string root = proc_root_ + "/" + std::to_string(tgid) + "/root";
+  for (const auto& e : maps.entries()) {
+    if (!e.executable()) continue;
+    if (proc->count == ZT_UNWIND_MAX_MAPPINGS) {
+      ++counters_.processes_over_mapping_bound;
+      break;
+    }
+    zt_unwind_mapping& m = proc->mappings[proc->count++];
+    m.start = e.start;
+    m.end = e.end;
+    // Anonymous (JIT) and [vdso] mappings stay described without rows: their frames follow
+    // frame pointers, and the walker does not ask for the process again for them.
+    if (!e.file_backed()) continue;
+    const int fd =
+        OpenUntrustedFile(FileLocation{root, e.path}, {.max_bytes = kMaxBinaryFileBytes});
+    if (fd < 0) {
+      ++counters_.files_unreadable;
+      continue;
+    }
+    FileKey key;
+    FileRows* file = Acquire(fd, &key);
+    close(fd);
+    if (!file) continue;
+    described.files.push_back(key);
+    uint64_t bias = 0;
+    if (file->count > 0 && MappingBias(file->loads, e.start, e.offset, &bias)) {
+      m.bias = bias;
+      m.row_begin = file->begin;
+      m.row_count = file->count;
+    }
+  }
+  if (bpf_map_update_elem(maps_.procs_fd, &tgid, proc.get(), BPF_ANY) != 0) {
+    spdlog::debug("unwind: cannot describe process {}: {}", tgid, std::strerror(errno));
+  }
+  // Release the previous description's files after taking the new ones (shared files stay).
+  auto it = procs_.find(tgid);
+  if (it != procs_.end()) {
+    for (const FileKey& k : it->second.files) Release(k);
+    it->second = std::move(described);
+  } else {
+    procs_.emplace(tgid, std::move(described));
+  }
+}
+
+void UnwindTables::Poll() {
+  const auto now = std::chrono::steady_clock::now();
+  uint32_t key = 0, next = 0;
+  std::vector<uint32_t> asked;
+  const uint32_t* prev = nullptr;
+  while (bpf_map_get_next_key(maps_.pending_fd, prev, &next) == 0) {
+    asked.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (uint32_t tgid : asked) {
+    bpf_map_delete_elem(maps_.pending_fd, &tgid);
+    auto it = procs_.find(tgid);
+    if (it != procs_.end() && now - it->second.described < kMinRedescribe) continue;
+    Describe(tgid);
+  }
+  if (now - last_recheck_ < kRecheckEvery) return;
+  last_recheck_ = now;
+  std::vector<uint32_t> known;
+  for (const auto& [tgid, p] : procs_) known.push_back(tgid);
+  for (uint32_t tgid : known) {
+    const auto maps = symbolizer::ProcMaps::Read(tgid, proc_root_);
+    if (maps.empty()) {
+      Forget(tgid);
+    } else if (Signature(maps) != procs_[tgid].signature) {
+      Describe(tgid);
+    }
+  }
+}
+
+UnwindTableStats UnwindTables::stats() const {
+  UnwindTableStats s = counters_;
+  s.rows_used = rows_.used();
+  s.rows_capacity = rows_.capacity();
+  s.files = files_.size();
+  s.processes = procs_.size();
+  return s;
+}
+
+}  // namespace zerotrace::unwind

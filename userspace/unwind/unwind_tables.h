@@ -1,0 +1,84 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "unwind/cfi_rows.h"
+#include "unwind/row_allocator.h"
+
+namespace zerotrace::unwind {
+
+struct UnwindTableStats {
+  uint64_t rows_used = 0;
+  uint64_t rows_capacity = 0;
+  uint64_t files = 0;                 // files whose rows are loaded
+  uint64_t processes = 0;             // processes described to the kernel
+  uint64_t files_without_cfi = 0;     // no .eh_frame_hdr: their frames follow frame pointers
+  uint64_t files_unreadable = 0;      // refused or not an ELF file (cumulative)
+  uint64_t files_over_row_bound = 0;  // more rows than one file may have (cumulative)
+  uint64_t files_table_full = 0;      // no room left in the rows array (cumulative)
+  uint64_t processes_over_mapping_bound = 0;  // more executable mappings than described (cum.)
+};
+
+// The kernel maps the walker reads (bpf/unwind/dwarf_walk.bpf.h), owned by the probe.
+struct UnwindMaps {
+  int rows_fd = -1;
+  int procs_fd = -1;
+  int pending_fd = -1;
+  uint32_t rows_capacity = 0;
+};
+
+// Keeps the kernel's unwind tables in step with the traced processes: converts each mapped ELF
+// file's CFI once (files are keyed by device, inode, size and mtime, so a library mapped by 500
+// processes is converted and stored once), describes each process's executable mappings, and
+// frees a file's rows when no described process maps it any more.
+class UnwindTables {
+ public:
+  explicit UnwindTables(UnwindMaps maps, std::string proc_root = "/proc");
+  UnwindTables(const UnwindTables&) = delete;
+  UnwindTables& operator=(const UnwindTables&) = delete;
+
+  // Describes the process now (or again).
+  void Describe(uint32_t tgid);
+  // Describes the processes the kernel asked about (each at most once per 2 s) and re-checks the
+  // described ones every 10 s (exec, dlopen, exit). Called from the probe's drain loop.
+  void Poll();
+  UnwindTableStats stats() const;
+
+ private:
+  using FileKey = std::tuple<dev_t, ino_t, off_t, int64_t>;  // device, inode, size, mtime (ns)
+  struct FileRows {
+    uint32_t begin = 0;
+    uint32_t count = 0;  // 0: no rows (frame pointers)
+    uint32_t users = 0;
+    std::vector<LoadSegment> loads;
+  };
+  struct Process {
+    std::vector<FileKey> files;
+    uint64_t signature = 0;
+    std::chrono::steady_clock::time_point described;
+  };
+
+  // The file open at `fd`, converted if new; nullptr when it cannot be used. Takes a reference.
+  FileRows* Acquire(int fd, FileKey* key);
+  void Release(const FileKey& key);
+  void Forget(uint32_t tgid);
+  bool UploadRows(uint32_t begin, const std::vector<zt_unwind_row>& rows);
+
+  UnwindMaps maps_;
+  std::string proc_root_;
+  RowAllocator rows_;
+  std::map<FileKey, FileRows> files_;
+  std::unordered_map<uint32_t, Process> procs_;
+  std::chrono::steady_clock::time_point last_recheck_{};
+  UnwindTableStats counters_;
+};
+
+}  // namespace zerotrace::unwind
