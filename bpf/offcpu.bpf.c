@@ -8,6 +8,8 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "offcpu.h"
+#define ZT_STACK_DEPTH ZT_OFFCPU_STACK_DEPTH
+#include "unwind/dwarf_walk.bpf.h"
 
 #define EEXIST 17
 #define EFAULT 14
@@ -93,28 +95,22 @@ static __always_inline bool state_selected(struct task_struct *prev)
   return (task_state(prev) & 3) == state_filter;
 }
 
-static __always_inline int handle_sched_switch(void *ctx, struct task_struct *prev,
-                                               struct task_struct *next)
+static __always_inline void remember_switch_out(__u32 tid, __u64 ts, __s32 kstack_id,
+                                                __s32 ustack_id)
 {
-  __u64 now = bpf_ktime_get_ns();
-  __u32 prev_tid = BPF_CORE_READ(prev, pid);
-  __u32 prev_tgid = BPF_CORE_READ(prev, tgid);
+  struct switch_out out = {.ts = ts, .kstack_id = kstack_id, .ustack_id = ustack_id};
+  check_stack(ustack_id, OFFCPU_DROP_USTACK_COLLISION, OFFCPU_DROP_USTACK_FAILED);
+  if (bpf_map_update_elem(&start, &tid, &out, BPF_ANY) != 0)
+    count_drop(OFFCPU_DROP_START_FULL);
+}
 
-  if (prev_tid != 0 && zt_is_traced(prev_tgid) && state_selected(prev) &&
-      (sample_one_in <= 1 || bpf_get_prandom_u32() % sample_one_in == 0)) {
-    struct switch_out out = {.ts = now};
-    out.kstack_id = bpf_get_stackid(ctx, &stackmap, 0);
-    out.ustack_id = bpf_get_stackid(ctx, &stackmap, BPF_F_USER_STACK);
-    check_stack(out.kstack_id, OFFCPU_DROP_KSTACK_COLLISION, OFFCPU_DROP_KSTACK_FAILED);
-    check_stack(out.ustack_id, OFFCPU_DROP_USTACK_COLLISION, OFFCPU_DROP_USTACK_FAILED);
-    if (bpf_map_update_elem(&start, &prev_tid, &out, BPF_ANY) != 0)
-      count_drop(OFFCPU_DROP_START_FULL);
-  }
-
+/* The task switched in: its time off CPU is added to the stacks it left with. */
+static __always_inline void account_switch_in(struct task_struct *next, __u64 now)
+{
   __u32 next_tid = BPF_CORE_READ(next, pid);
   struct switch_out *s = bpf_map_lookup_elem(&start, &next_tid);
   if (!s)
-    return 0; /* switched out before we attached, not traced, or filtered by state */
+    return; /* switched out before we attached, not traced, or filtered by state */
   __u64 delta = now - s->ts;
   struct offcpu_key key = {
       .tgid = BPF_CORE_READ(next, tgid),
@@ -124,7 +120,7 @@ static __always_inline int handle_sched_switch(void *ctx, struct task_struct *pr
   };
   bpf_map_delete_elem(&start, &next_tid);
   if (delta < min_block_ns || delta > max_block_ns)
-    return 0;
+    return;
 
   struct offcpu_value *v = bpf_map_lookup_elem(&counts, &key);
   if (!v) {
@@ -132,7 +128,7 @@ static __always_inline int handle_sched_switch(void *ctx, struct task_struct *pr
     v = bpf_map_lookup_elem(&counts, &key);
     if (!v) {
       count_drop(OFFCPU_DROP_COUNTS_FULL);
-      return 0;
+      return;
     }
     BPF_CORE_READ_STR_INTO(&v->comm, next, comm);
   }
@@ -140,6 +136,46 @@ static __always_inline int handle_sched_switch(void *ctx, struct task_struct *pr
   __u64 weight = sample_one_in > 1 ? sample_one_in : 1;
   __sync_fetch_and_add(&v->total_ns, delta * weight);
   __sync_fetch_and_add(&v->count, weight);
+}
+
+/* The switch-in is accounted first: the switch-out's user stack walk may continue in the
+ * walker program (a tail call does not return). */
+static __always_inline int handle_sched_switch(void *ctx, struct task_struct *prev,
+                                               struct task_struct *next)
+{
+  __u64 now = bpf_ktime_get_ns();
+  account_switch_in(next, now);
+
+  __u32 prev_tid = BPF_CORE_READ(prev, pid);
+  __u32 prev_tgid = BPF_CORE_READ(prev, tgid);
+  if (prev_tid == 0 || !zt_is_traced(prev_tgid) || !state_selected(prev) ||
+      (sample_one_in > 1 && bpf_get_prandom_u32() % sample_one_in != 0))
+    return 0;
+  __s32 kstack_id = bpf_get_stackid(ctx, &stackmap, 0);
+  check_stack(kstack_id, OFFCPU_DROP_KSTACK_COLLISION, OFFCPU_DROP_KSTACK_FAILED);
+  /* The handler runs in prev's context: its user registers are the task's saved ones. */
+  struct zt_unwind_state *st = unwind_begin(NULL, prev_tgid, prev_tid);
+  if (st) {
+    st->kstack_id = kstack_id;
+    st->aux = now;
+    bpf_tail_call(ctx, &unwind_progs, 0);
+  }
+  remember_switch_out(prev_tid, now, kstack_id,
+                      bpf_get_stackid(ctx, &stackmap, BPF_F_USER_STACK));
+  return 0;
+}
+
+static __always_inline int walk_user_stack(void *ctx)
+{
+  __u32 zero = 0;
+  struct zt_unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &zero);
+  if (!st)
+    return 0;
+  if (unwind_run(st) == ZT_UNWIND_WALK_MORE) {
+    bpf_tail_call(ctx, &unwind_progs, 0);
+    unwind_count(ZT_UNWIND_STAT_TRUNCATED); /* the tail call failed: keep what was walked */
+  }
+  remember_switch_out(st->tid, st->aux, st->kstack_id, unwind_store(st));
   return 0;
 }
 
@@ -153,6 +189,20 @@ SEC("raw_tp/sched_switch")
 int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
   return handle_sched_switch(ctx, prev, next);
+}
+
+/* The walker, one per attach kind (a tail call stays within one program type); loaded with
+ * its variant above, never attached itself. */
+SEC("tp_btf/sched_switch")
+int unwind_walk_btf(void *ctx)
+{
+  return walk_user_stack(ctx);
+}
+
+SEC("raw_tp/sched_switch")
+int unwind_walk_raw(void *ctx)
+{
+  return walk_user_stack(ctx);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -26,7 +26,10 @@
 /* Stack ids of walked stacks have this bit set, so they never meet the stack map's ids. */
 #define ZT_UNWIND_STACK_ID_BIT 0x40000000
 #define ZT_UNWIND_DEFAULT_ROWS (1u << 20)
-#define ZT_UNWIND_DEFAULT_PROCS 4096
+/* Processes described at once (8 KiB each, preallocated: perf_event programs may only use
+ * preallocated hash maps before 6.1). Others' stacks are taken by frame pointers (counted). */
+#define ZT_UNWIND_DEFAULT_PROCS 1024
+#define ZT_UNWIND_PENDING_ENTRIES 1024
 
 enum zt_unwind_cfa_rule {
   ZT_UNWIND_CFA_NONE = 0,        /* no CFI here (a gap between functions): follow rbp */

@@ -13,6 +13,10 @@
 
 #define ZT_UNWIND_EEXIST 17
 
+/* Hash maps here are preallocated: before 6.1 perf_event programs may use no other kind.
+ * unwind_rows, unwind_procs and unwind_pending are created once in userspace (UnwindTables) and
+ * shared by every probe that walks stacks. */
+
 /* Set by the loader: walk with CFI rows (false: bpf_get_stackid as before). */
 const volatile bool unwind_enabled = false;
 /* bpf_task_pt_regs() exists (Linux 5.15+); before, the registers are found at the top of the
@@ -29,7 +33,6 @@ struct {
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, ZT_UNWIND_DEFAULT_PROCS);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, __u32);
   __type(value, struct zt_unwind_proc);
 } unwind_procs SEC(".maps");
@@ -37,7 +40,7 @@ struct {
 /* Processes (tgid) userspace should describe or describe again (a PC in no known mapping). */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 1024);
+  __uint(max_entries, ZT_UNWIND_PENDING_ENTRIES);
   __type(key, __u32);
   __type(value, __u8);
 } unwind_pending SEC(".maps");
@@ -45,7 +48,6 @@ struct {
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 16384);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, __u32);
   __type(value, struct zt_unwind_stack);
 } unwind_stacks SEC(".maps");
@@ -360,14 +362,18 @@ static __always_inline __s32 unwind_store(struct zt_unwind_state *st)
   h ^= len;
   st->stack.hash = h;
   __u32 id = ZT_UNWIND_STACK_ID_BIT | (__u32)(h & (ZT_UNWIND_STACK_ID_BIT - 1));
-  long err = bpf_map_update_elem(&unwind_stacks, &id, &st->stack, BPF_NOEXIST);
-  if (err == 0)
-    return id;
-  if (err == -ZT_UNWIND_EEXIST) {
-    const struct zt_unwind_stack *old = bpf_map_lookup_elem(&unwind_stacks, &id);
-    if (old && old->hash == h)
+  /* Most samples repeat a stored stack: look it up first (a lookup takes no bucket lock). */
+  const struct zt_unwind_stack *old = bpf_map_lookup_elem(&unwind_stacks, &id);
+  if (!old) {
+    long err = bpf_map_update_elem(&unwind_stacks, &id, &st->stack, BPF_NOEXIST);
+    if (err == 0)
       return id;
-    unwind_count(ZT_UNWIND_STAT_STACK_COLLISION);
+    old = bpf_map_lookup_elem(&unwind_stacks, &id); /* another CPU stored it meanwhile */
+    if (!old)
+      return (__s32)err;
   }
-  return (__s32)err;
+  if (old->hash == h)
+    return id;
+  unwind_count(ZT_UNWIND_STAT_STACK_COLLISION);
+  return -ZT_UNWIND_EEXIST;
 }

@@ -12,6 +12,7 @@
 #include "probes/bpf_load.h"
 #include "probes/bpf_util.h"
 #include "probes/stack_counts.h"
+#include "unwind/walked_stack.h"
 
 namespace zerotrace {
 
@@ -86,6 +87,25 @@ Status OffCpuProbe::Attach() {
   const bool btf = mode_ == OffCpuAttachMode::kTpBtf;
   bpf_program__set_autoload(skel_->progs.sched_switch_btf, btf);
   bpf_program__set_autoload(skel_->progs.sched_switch_raw, !btf);
+  bpf_program__set_autoload(skel_->progs.unwind_walk_btf, btf);
+  bpf_program__set_autoload(skel_->progs.unwind_walk_raw, !btf);
+  bpf_program__set_autoattach(skel_->progs.unwind_walk_btf, false);
+  bpf_program__set_autoattach(skel_->progs.unwind_walk_raw, false);
+  skel_->rodata->unwind_enabled = options_.cfi_unwind;
+  skel_->rodata->unwind_have_task_pt_regs =
+      libbpf_probe_bpf_helper(btf ? BPF_PROG_TYPE_TRACING : BPF_PROG_TYPE_RAW_TRACEPOINT,
+                              BPF_FUNC_task_pt_regs, nullptr) > 0;
+  bpf_map__set_max_entries(skel_->maps.unwind_stacks, options_.stack_entries);
+  if (options_.cfi_unwind) {
+    auto tables = unwind::UnwindTables::Shared(options_.unwind_rows);
+    if (!tables.ok()) return Error{"offcpu: " + tables.error().message};
+    unwind_ = tables.value();
+    if (auto s = unwind_->ReuseIn(skel_->maps.unwind_rows, skel_->maps.unwind_procs,
+                                  skel_->maps.unwind_pending);
+        !s) {
+      return s;
+    }
+  }
   skel_->rodata->min_block_ns = static_cast<__u64>(options_.min_block.count());
   skel_->rodata->sample_one_in = SampleOneIn(options_.sample_ratio);
   skel_->rodata->max_block_ns =
@@ -106,6 +126,16 @@ Status OffCpuProbe::Attach() {
   bpf_map__set_max_entries(skel_->maps.start, options_.start_entries);
   if (auto s = filter_.ApplyTo(skel_); !s) return s;
   if (auto s = LoadBpfSkeleton(skel_->skeleton, "offcpu"); !s) return s;
+  const uint32_t walker_slot = 0;
+  const int walker_fd =
+      bpf_program__fd(btf ? skel_->progs.unwind_walk_btf : skel_->progs.unwind_walk_raw);
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.unwind_progs), &walker_slot, &walker_fd,
+                          BPF_ANY) != 0) {
+    return Error{std::string("offcpu: cannot install the stack walker: ") + std::strerror(errno)};
+  }
+  if (unwind_ && filter_.enabled()) {
+    for (uint32_t pid : filter_.TracedPids()) unwind_->Describe(pid);
+  }
   if (int err = offcpu_bpf__attach(skel_); err) {
     return Error{std::string("offcpu: attaching to sched_switch failed: ") + std::strerror(-err)};
   }
@@ -116,21 +146,29 @@ bpf_object* OffCpuProbe::object() const { return skel_ ? skel_->obj : nullptr; }
 
 Result<std::vector<RawStackCount>> OffCpuProbe::Drain() {
   if (!skel_) return Error{"offcpu: not attached"};
+  if (unwind_) unwind_->Poll();
   return DrainStackCounts<offcpu_key, offcpu_value>(
       bpf_map__fd(skel_->maps.counts), [](const offcpu_value& v) { return v.total_ns; });
 }
 
 bool OffCpuProbe::ReadStack(int32_t id, std::vector<uint64_t>* leaf_first) {
   if (!skel_) return false;
+  if (id >= 0 && (id & ZT_UNWIND_STACK_ID_BIT)) {
+    return ReadWalkedStack(bpf_map__fd(skel_->maps.unwind_stacks), id, leaf_first);
+  }
   return ReadStackTrace(bpf_map__fd(skel_->maps.stackmap), id, ZT_OFFCPU_STACK_DEPTH, leaf_first);
 }
 
 void OffCpuProbe::ClearStacks() {
-  if (skel_) ClearStackTraceMap(bpf_map__fd(skel_->maps.stackmap));
+  if (!skel_) return;
+  ClearStackTraceMap(bpf_map__fd(skel_->maps.stackmap));
+  ClearStackTraceMap(bpf_map__fd(skel_->maps.unwind_stacks));
 }
 
 void OffCpuProbe::DeleteStack(int32_t id) {
-  if (skel_) DeleteStackTrace(bpf_map__fd(skel_->maps.stackmap), id);
+  if (!skel_) return;
+  const bool walked = id >= 0 && (id & ZT_UNWIND_STACK_ID_BIT);
+  DeleteStackTrace(bpf_map__fd(walked ? skel_->maps.unwind_stacks : skel_->maps.stackmap), id);
 }
 
 uint64_t OffCpuProbe::kernel_drops() const {

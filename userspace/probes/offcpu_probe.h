@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "probes/probe.h"
 #include "probes/process_filter.h"
 #include "probes/stack_source.h"
+#include "unwind/unwind_tables.h"
 
 struct offcpu_bpf;
 
@@ -30,6 +32,9 @@ struct OffCpuOptions {
   uint32_t stack_entries = 16384;
   uint32_t count_entries = 16384;
   uint32_t start_entries = 16384;  // threads switched out at the same time
+  // Walk user stacks with the CFI of each mapped file (see OnCpuOptions::cfi_unwind).
+  bool cfi_unwind = true;
+  uint32_t unwind_rows = 1u << 20;  // used if this probe creates the shared CFI tables
 };
 
 Status ValidateOffCpuOptions(const OffCpuOptions& options);
@@ -73,6 +78,7 @@ class OffCpuProbe : public Probe, public StackSource {
   OffCpuOptions options_;
   OffCpuAttachMode mode_ = OffCpuAttachMode::kUnavailable;
   offcpu_bpf* skel_ = nullptr;
+  std::shared_ptr<unwind::UnwindTables> unwind_;
 };
 
 }  // namespace zerotrace

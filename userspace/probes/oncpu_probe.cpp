@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -52,9 +53,22 @@ Status OnCpuProbe::Attach() {
   skel_->rodata->unwind_enabled = options_.cfi_unwind;
   skel_->rodata->unwind_have_task_pt_regs =
       libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_task_pt_regs, nullptr) > 0;
-  bpf_map__set_max_entries(skel_->maps.unwind_rows, options_.unwind_rows);
   bpf_map__set_max_entries(skel_->maps.unwind_stacks, options_.stack_entries);
-  bpf_map__set_max_entries(skel_->maps.stackmap, options_.stack_entries);
+  if (options_.cfi_unwind) {
+    auto tables = unwind::UnwindTables::Shared(options_.unwind_rows);
+    if (!tables.ok()) return Error{"oncpu: " + tables.error().message};
+    unwind_ = tables.value();
+    if (auto s = unwind_->ReuseIn(skel_->maps.unwind_rows, skel_->maps.unwind_procs,
+                                  skel_->maps.unwind_pending);
+        !s) {
+      return s;
+    }
+  }
+  // With CFI walking the stack map holds kernel stacks and the user stacks of processes not
+  // described yet; walked user stacks go to unwind_stacks.
+  bpf_map__set_max_entries(skel_->maps.stackmap, options_.cfi_unwind
+                                                     ? std::max(1024u, options_.stack_entries / 4)
+                                                     : options_.stack_entries);
   bpf_map__set_max_entries(skel_->maps.counts, options_.count_entries);
   if (auto s = filter_.ApplyTo(skel_); !s) return s;
   if (auto s = LoadBpfSkeleton(skel_->skeleton, "oncpu"); !s) return s;
@@ -64,14 +78,9 @@ Status OnCpuProbe::Attach() {
                           BPF_ANY) != 0) {
     return Error{std::string("oncpu: cannot install the stack walker: ") + std::strerror(errno)};
   }
-  if (options_.cfi_unwind) {
-    unwind_ = std::make_unique<unwind::UnwindTables>(unwind::UnwindMaps{
-        bpf_map__fd(skel_->maps.unwind_rows), bpf_map__fd(skel_->maps.unwind_procs),
-        bpf_map__fd(skel_->maps.unwind_pending), options_.unwind_rows});
-    // Selected processes are described before the first sample; others when first sampled.
-    if (filter_.enabled()) {
-      for (uint32_t pid : filter_.TracedPids()) unwind_->Describe(pid);
-    }
+  // Selected processes are described before the first sample; others when first sampled.
+  if (unwind_ && filter_.enabled()) {
+    for (uint32_t pid : filter_.TracedPids()) unwind_->Describe(pid);
   }
   const int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return Error{"oncpu: cannot count CPUs"};

@@ -72,7 +72,7 @@ class OnCpuProbe : public Probe, public StackSource {
   OnCpuOptions options_;
   oncpu_bpf* skel_ = nullptr;
   std::vector<bpf_link*> links_;
-  std::unique_ptr<unwind::UnwindTables> unwind_;
+  std::shared_ptr<unwind::UnwindTables> unwind_;
   bool attached_ = false;
 };
 

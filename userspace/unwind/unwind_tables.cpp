@@ -1,6 +1,7 @@
 #include "unwind/unwind_tables.h"
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,6 +37,53 @@ uint64_t Signature(const symbolizer::ProcMaps& maps) {
 
 UnwindTables::UnwindTables(UnwindMaps maps, std::string proc_root)
     : maps_(maps), proc_root_(std::move(proc_root)), rows_(maps.rows_capacity) {}
+
+UnwindTables::~UnwindTables() {
+  if (!owns_maps_) return;
+  for (int fd : {maps_.rows_fd, maps_.procs_fd, maps_.pending_fd}) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+Result<std::shared_ptr<UnwindTables>> UnwindTables::Create(uint32_t rows) {
+  if (rows == 0) return Error{"unwind: the CFI row table needs at least one row"};
+  UnwindMaps m;
+  m.rows_capacity = rows;
+  m.rows_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "unwind_rows", sizeof(uint32_t),
+                             sizeof(zt_unwind_row), rows, nullptr);
+  // Preallocated (perf_event programs before 6.1 may use no other hash map).
+  m.procs_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "unwind_procs", sizeof(uint32_t),
+                              sizeof(zt_unwind_proc), ZT_UNWIND_DEFAULT_PROCS, nullptr);
+  m.pending_fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "unwind_pending", sizeof(uint32_t),
+                                sizeof(uint8_t), ZT_UNWIND_PENDING_ENTRIES, nullptr);
+  auto tables = std::make_shared<UnwindTables>(m);
+  tables->owns_maps_ = true;
+  if (m.rows_fd < 0 || m.procs_fd < 0 || m.pending_fd < 0) {
+    return Error{std::string("unwind: cannot create the CFI tables (") + std::to_string(rows) +
+                 " rows of 12 bytes): " + std::strerror(errno)};
+  }
+  return tables;
+}
+
+Result<std::shared_ptr<UnwindTables>> UnwindTables::Shared(uint32_t rows) {
+  static std::mutex mu;
+  static std::weak_ptr<UnwindTables> shared;
+  std::lock_guard lock(mu);
+  if (auto t = shared.lock()) return t;
+  auto created = Create(rows);
+  if (created.ok()) shared = created.value();
+  return created;
+}
+
+Status UnwindTables::ReuseIn(bpf_map* rows, bpf_map* procs, bpf_map* pending) const {
+  if (bpf_map__reuse_fd(rows, maps_.rows_fd) != 0 ||
+      bpf_map__reuse_fd(procs, maps_.procs_fd) != 0 ||
+      bpf_map__reuse_fd(pending, maps_.pending_fd) != 0) {
+    return Error{std::string("unwind: cannot share the CFI tables with a probe: ") +
+                 std::strerror(errno)};
+  }
+  return Status::Ok();
+}
 
 bool UnwindTables::UploadRows(uint32_t begin, const std::vector<zt_unwind_row>& rows) {
   std::vector<uint32_t> keys(rows.size());
@@ -107,6 +155,11 @@ void UnwindTables::Forget(uint32_t tgid) {
 }
 
 void UnwindTables::Describe(uint32_t tgid) {
+  std::lock_guard lock(mu_);
+  DescribeLocked(tgid);
+}
+
+void UnwindTables::DescribeLocked(uint32_t tgid) {
   const auto maps = symbolizer::ProcMaps::Read(tgid, proc_root_);
   if (maps.empty()) {
     Forget(tgid);
@@ -147,7 +200,10 @@ void UnwindTables::Describe(uint32_t tgid) {
       m.row_count = file->count;
     }
   }
+  // A full table (E2BIG) leaves the process to frame pointers; it is still remembered below, so
+  // it is not described again before the usual interval.
   if (bpf_map_update_elem(maps_.procs_fd, &tgid, proc.get(), BPF_ANY) != 0) {
+    ++counters_.processes_not_described;
     spdlog::debug("unwind: cannot describe process {}: {}", tgid, std::strerror(errno));
   }
   // Release the previous description's files after taking the new ones (shared files stay).
@@ -161,6 +217,7 @@ void UnwindTables::Describe(uint32_t tgid) {
 }
 
 void UnwindTables::Poll() {
+  std::lock_guard lock(mu_);
   const auto now = std::chrono::steady_clock::now();
   uint32_t key = 0, next = 0;
   std::vector<uint32_t> asked;
@@ -174,7 +231,7 @@ void UnwindTables::Poll() {
     bpf_map_delete_elem(maps_.pending_fd, &tgid);
     auto it = procs_.find(tgid);
     if (it != procs_.end() && now - it->second.described < kMinRedescribe) continue;
-    Describe(tgid);
+    DescribeLocked(tgid);
   }
   if (now - last_recheck_ < kRecheckEvery) return;
   last_recheck_ = now;
@@ -185,12 +242,13 @@ void UnwindTables::Poll() {
     if (maps.empty()) {
       Forget(tgid);
     } else if (Signature(maps) != procs_[tgid].signature) {
-      Describe(tgid);
+      DescribeLocked(tgid);
     }
   }
 }
 
 UnwindTableStats UnwindTables::stats() const {
+  std::lock_guard lock(mu_);
   UnwindTableStats s = counters_;
   s.rows_used = rows_.used();
   s.rows_capacity = rows_.capacity();

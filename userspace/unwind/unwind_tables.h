@@ -5,13 +5,18 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
 
+#include "core/result.h"
 #include "unwind/cfi_rows.h"
 #include "unwind/row_allocator.h"
+
+struct bpf_map;
 
 namespace zerotrace::unwind {
 
@@ -25,6 +30,7 @@ struct UnwindTableStats {
   uint64_t files_over_row_bound = 0;  // more rows than one file may have (cumulative)
   uint64_t files_table_full = 0;      // no room left in the rows array (cumulative)
   uint64_t processes_over_mapping_bound = 0;  // more executable mappings than described (cum.)
+  uint64_t processes_not_described = 0;       // the process table was full (cumulative)
 };
 
 // The kernel maps the walker reads (bpf/unwind/dwarf_walk.bpf.h), owned by the probe.
@@ -39,11 +45,22 @@ struct UnwindMaps {
 // file's CFI once (files are keyed by device, inode, size and mtime, so a library mapped by 500
 // processes is converted and stored once), describes each process's executable mappings, and
 // frees a file's rows when no described process maps it any more.
+// Thread-safe: every stack-taking probe (on-CPU, off-CPU) shares one instance and its maps.
 class UnwindTables {
  public:
+  // Uses maps created elsewhere (tests).
   explicit UnwindTables(UnwindMaps maps, std::string proc_root = "/proc");
+  ~UnwindTables();
   UnwindTables(const UnwindTables&) = delete;
   UnwindTables& operator=(const UnwindTables&) = delete;
+
+  // Creates the maps (owned): room for `rows` CFI rows (12 bytes each) in all.
+  static Result<std::shared_ptr<UnwindTables>> Create(uint32_t rows);
+  // The collector's one instance, created by the first probe that asks (with its row count)
+  // and kept while a probe holds it.
+  static Result<std::shared_ptr<UnwindTables>> Shared(uint32_t rows);
+  // Makes a probe's walker maps (before its object is loaded) these tables' maps.
+  Status ReuseIn(bpf_map* rows, bpf_map* procs, bpf_map* pending) const;
 
   // Describes the process now (or again).
   void Describe(uint32_t tgid);
@@ -72,7 +89,11 @@ class UnwindTables {
   void Forget(uint32_t tgid);
   bool UploadRows(uint32_t begin, const std::vector<zt_unwind_row>& rows);
 
+  void DescribeLocked(uint32_t tgid);
+
+  mutable std::mutex mu_;
   UnwindMaps maps_;
+  bool owns_maps_ = false;
   std::string proc_root_;
   RowAllocator rows_;
   std::map<FileKey, FileRows> files_;
