@@ -68,6 +68,7 @@ class UnwindTables {
   // described ones every 10 s (exec, dlopen, exit). Called from the probe's drain loop.
   void Poll();
   UnwindTableStats stats() const;
+  const UnwindMaps& maps() const { return maps_; }
 
  private:
   using FileKey = std::tuple<dev_t, ino_t, off_t, int64_t>;  // device, inode, size, mtime (ns)
