@@ -385,6 +385,34 @@ given before `kernel="other"`. `zerotrace_gpu_memory_allocated_bytes` leaves wit
                 .labels = {{"symbolizer", {"kernel", "user"}}},
                 .doc =
                     R"md(Heap bytes the profilers' symbolizers hold: `kernel` the kallsyms table (about 16 bytes a text symbol plus its name), `user` the ELF symbol tables of the binaries seen in stacks (least recently used first out past 512 files or 64 MiB) plus the cache of resolved frames (65,536 frames over all processes). Bounded by those limits; a value stuck near them on a node with many distinct binaries is expected.)md"},
+               {.name = "zerotrace_unwind_table_rows",
+                .type = Type::kGauge,
+                .help = "CFI rows the kernel holds for walking user stacks (used, capacity)",
+                .labels = {{"state", {"used", "capacity"}}},
+                .doc =
+                    R"md(Rows of call-frame information (from each mapped file's `.eh_frame`, 12 bytes each) the on-CPU and off-CPU profilers' stack walker holds in the kernel: `used` for the files mapped by the described processes (a file shared by many processes counts once), `capacity` the table size (`profiling.unwind.max_rows`, default 1,048,576 = 12 MiB). Files that no longer fit are walked by frame pointers (`zerotrace_unwind_skipped_total{reason="table_full"}`).)md"},
+               {.name = "zerotrace_unwind_table_entries",
+                .type = Type::kGauge,
+                .help = "Files and processes the stack walker's tables describe",
+                .labels = {{"kind", {"files", "processes"}}},
+                .doc =
+                    R"md(Files whose CFI rows are loaded (one per distinct file, by device, inode, size and mtime) and processes whose executable mappings are described to the kernel (at most 1,024 at once, 8 KiB each).)md"},
+               {.name = "zerotrace_unwind_skipped_total",
+                .type = Type::kCounter,
+                .help = "Files and processes the stack walker could not describe, by reason",
+                .labels = {{"what", {"file", "process"}},
+                           {"reason",
+                            {"no_cfi", "unreadable", "too_many_rows", "table_full",
+                             "too_many_mappings"}}},
+                .doc =
+                    R"md(Files (`what="file"`) without `.eh_frame_hdr` (`no_cfi`; their frames follow frame pointers), refused or not ELF (`unreadable`), with more than 4,194,304 rows (`too_many_rows`), or that did not fit in the row table (`table_full`); processes (`what="process"`) with more than 256 executable mappings (`too_many_mappings`: the lowest 256 are described) or that did not fit in the process table (`table_full`: walked by frame pointers).)md"},
+               {.name = "zerotrace_unwind_walks_total",
+                .type = Type::kCounter,
+                .help = "User stacks walked by the profilers, by outcome",
+                .labels = {{"probe", {"oncpu", "offcpu"}},
+                           {"outcome", {"complete", "truncated", "stopped", "undescribed"}}},
+                .doc =
+                    R"md(User-stack walks of the on-CPU and off-CPU profilers: `complete` reached the outermost frame (`_start`, a thread's start), `truncated` hit 127 frames, `stopped` ended early (unreadable stack memory, a rule the walker does not evaluate, no progress), `undescribed` a sample of a process not described yet (its stack was taken by frame pointers; it is described within a second). `complete / (complete + truncated + stopped)` is the share of full stacks.)md"},
                {.name = "zerotrace_syscall_map_entries",
                 .type = Type::kGauge,
                 .help = "(process, syscall) entries held in the kernel map; entries of exited "

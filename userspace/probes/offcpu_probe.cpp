@@ -171,6 +171,15 @@ void OffCpuProbe::DeleteStack(int32_t id) {
   DeleteStackTrace(bpf_map__fd(walked ? skel_->maps.unwind_stacks : skel_->maps.stackmap), id);
 }
 
+std::vector<uint64_t> OffCpuProbe::unwind_walk_stats() const {
+  std::vector<uint64_t> out(ZT_UNWIND_STAT_MAX, 0);
+  if (!skel_) return out;
+  for (uint32_t i = 0; i < ZT_UNWIND_STAT_MAX; ++i) {
+    out[i] = SumPerCpuCounters(bpf_map__fd(skel_->maps.unwind_stats), i, i + 1);
+  }
+  return out;
+}
+
 uint64_t OffCpuProbe::kernel_drops() const {
   // The reasons after the four stack ones; summed on their own (subtracting two reads taken at
   // different moments could go below zero while the kernel counts).

@@ -71,6 +71,7 @@ class OffCpuProbe : public Probe, public StackSource {
   uint32_t max_stack_depth() const override;
   uint64_t kernel_drops() const override;
   uint64_t kernel_stack_drops() const override;
+  std::vector<uint64_t> unwind_walk_stats() const override;
 
  private:
   Features& features_;

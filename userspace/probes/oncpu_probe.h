@@ -64,7 +64,7 @@ class OnCpuProbe : public Probe, public StackSource {
   // The CFI tables (nullptr when CFI unwinding is off or not attached).
   const unwind::UnwindTables* unwind_tables() const { return unwind_.get(); }
   // Per-outcome walk counters of the kernel (zt_unwind_stat order), cumulative.
-  std::vector<uint64_t> unwind_walk_stats() const;
+  std::vector<uint64_t> unwind_walk_stats() const override;
 
  private:
   Features& features_;

@@ -50,6 +50,8 @@ class StackSource {
   // Samples counted without their kernel or user stack (a stack map bucket taken by another
   // stack, or the map full), cumulative: the sample is in the totals, its frames are not.
   virtual uint64_t kernel_stack_drops() const = 0;
+  // User-stack walks by outcome (zt_unwind_stat order, cumulative); empty without a CFI walker.
+  virtual std::vector<uint64_t> unwind_walk_stats() const { return {}; }
 };
 
 }  // namespace zerotrace

@@ -62,6 +62,8 @@ class ProfileCollector {
   profile::ProfileType type() const { return source_->profile_type(); }
   // The probe for the daemon's self-metrics (attach mode, program stats, events lost).
   Probe* probe() const { return probe_; }
+  // User-stack walks by outcome (StackSource::unwind_walk_stats).
+  std::vector<uint64_t> unwind_walk_stats() const { return source_->unwind_walk_stats(); }
 
   // Drains the kernel, symbolizes, feeds open recordings and the totals; forgets exited
   // processes (one poll after their exit, so their last samples are still resolved).

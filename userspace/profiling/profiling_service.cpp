@@ -44,7 +44,8 @@ ProfilingService::ProfilingService(Features& features, ProcessFilter& filter,
       kernel_symbols_bytes_(GaugeFamily(registry, "zerotrace_symbolizer_memory_bytes")
                                 .Add({{"symbolizer", "kernel"}})),
       user_symbols_bytes_(GaugeFamily(registry, "zerotrace_symbolizer_memory_bytes")
-                              .Add({{"symbolizer", "user"}})) {
+                              .Add({{"symbolizer", "user"}})),
+      unwind_metrics_(registry) {
   auto symbolizers = MakeDefaultSymbolizers("/proc/kallsyms", options.proc_root);
   if (!symbolizers) {
     oncpu_error_ = offcpu_error_ = symbolizers.error().message;
@@ -118,6 +119,7 @@ void ProfilingService::Tick() {
   if (user_symbolizer_) {
     user_symbols_bytes_.Set(static_cast<double>(user_symbolizer_->memory_bytes()));
   }
+  unwind_metrics_.Update({{"oncpu", oncpu_.get()}, {"offcpu", offcpu_.get()}});
 }
 
 Result<RenderedProfile> ProfilingService::Record(const std::string& type,

@@ -17,6 +17,7 @@
 #include "probes/process_filter.h"
 #include "process/process_catalog.h"
 #include "profiling/profile_collector.h"
+#include "profiling/unwind_metrics.h"
 
 namespace zerotrace::profiling {
 
@@ -75,6 +76,7 @@ class ProfilingService {
   ExpiringSeries<prometheus::Counter> offcpu_series_;
   prometheus::Gauge& kernel_symbols_bytes_;
   prometheus::Gauge& user_symbols_bytes_;
+  UnwindMetrics unwind_metrics_;
 };
 
 // Renders a profile in one of the flamegraph formats.

@@ -65,14 +65,22 @@ Result<std::shared_ptr<UnwindTables>> UnwindTables::Create(uint32_t rows) {
   return tables;
 }
 
+namespace {
+std::mutex shared_mu;
+std::weak_ptr<UnwindTables> shared_tables;
+}  // namespace
+
 Result<std::shared_ptr<UnwindTables>> UnwindTables::Shared(uint32_t rows) {
-  static std::mutex mu;
-  static std::weak_ptr<UnwindTables> shared;
-  std::lock_guard lock(mu);
-  if (auto t = shared.lock()) return t;
+  std::lock_guard lock(shared_mu);
+  if (auto t = shared_tables.lock()) return t;
   auto created = Create(rows);
-  if (created.ok()) shared = created.value();
+  if (created.ok()) shared_tables = created.value();
   return created;
+}
+
+std::shared_ptr<UnwindTables> UnwindTables::Current() {
+  std::lock_guard lock(shared_mu);
+  return shared_tables.lock();
 }
 
 Status UnwindTables::ReuseIn(bpf_map* rows, bpf_map* procs, bpf_map* pending) const {

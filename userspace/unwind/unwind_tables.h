@@ -59,6 +59,8 @@ class UnwindTables {
   // The collector's one instance, created by the first probe that asks (with its row count)
   // and kept while a probe holds it.
   static Result<std::shared_ptr<UnwindTables>> Shared(uint32_t rows);
+  // The collector's instance if a probe holds one (for its metrics), else nullptr.
+  static std::shared_ptr<UnwindTables> Current();
   // Makes a probe's walker maps (before its object is loaded) these tables' maps.
   Status ReuseIn(bpf_map* rows, bpf_map* procs, bpf_map* pending) const;
 
