@@ -91,6 +91,10 @@ else
   run_case e2e/http/http_bpf_test 'HttpBpfTest.NginxOverTlsExactCountsThroughOpenSslUprobes:HttpBpfTest.NginxHttp2CleartextExactCounts:HttpBpfTest.GrpcUnaryFailingAndStreamingExactCounts'
   run_case e2e/spans/spans_bpf_test 'SpansBpfTest.FrontClientBackTracesInProcessPipeline'
   run_case e2e/profiling/profiling_bpf_test 'ProfilingBpfTest.OnCpuProfileOfBurnCpuNamesTheHotFunctionInEveryFormat:ProfilingBpfTest.OffCpuProfileOfSleeperAttributesOneSecondToTheKnownFunction:ProfilingBpfTest.OffCpuFallsBackToRawTracepointWithoutTpBtf'
+  # Stacks of code without frame pointers, walked with each file's CFI (the walker's verifier
+  # load and its pt_regs paths differ per kernel), and the CFI tables for real processes.
+  run_case e2e/profiling/profiling_bpf_test 'ProfilingBpfTest.OnCpuStackOfCodeWithoutFramePointersIsWalkedWithItsCfi:ProfilingBpfTest.OffCpuTimeOfCodeWithoutFramePointersLandsOnTheCallingFunction'
+  run_case unit/unwind/unwind_tables_bpf_test '*'
   run_case e2e/gpu/gpu_bpf_test 'GpuBpf.DriverUprobesThroughCudaProbe'
   run_case e2e/gpu/gpu_bpf_test 'GpuBpf.CuptiRecordsThroughCuptiProbe'
   # Peers not written here (tests/conformance): HTTP/2 with 100 streams in flight, in clear and

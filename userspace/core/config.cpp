@@ -144,7 +144,7 @@ Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
   if (root.IsNull()) return Status::Ok();  // an empty file is a valid "all defaults" config
   if (auto s = r.CheckKeys(root, "",
                            {"listen", "log_level", "log_format", "interval", "proc_root",
-                            "bpf_stats", "select", "probes", "otlp"});
+                            "bpf_stats", "select", "probes", "otlp", "unwind"});
       !s) {
     return s;
   }
@@ -166,6 +166,14 @@ Status ApplyYaml(const YAML::Node& root, const YamlReader& r, Config* c) {
       s = r.Bool(v, key, &c->bpf_stats);
     } else if (key == "otlp") {
       s = ApplyOtlp(v, r, &c->otlp);
+    } else if (key == "unwind") {
+      if (!(s = r.CheckKeys(v, "unwind", {"method", "max_rows"}))) return s;
+      if (v["method"] &&
+          !(s = r.String(v["method"], "unwind.method", &c->profiling.unwind_method))) {
+        return s;
+      }
+      if (v["max_rows"])
+        s = r.Uint(v["max_rows"], "unwind.max_rows", &c->profiling.unwind_max_rows);
     } else if (key == "select") {
       if (!(s = r.CheckKeys(v, "select", {"pids", "comms"}))) return s;
       if (v["pids"] && !(s = r.List(v["pids"], "select.pids", &c->select.pids))) return s;
@@ -418,6 +426,14 @@ Status Validate(const Config& c) {
   }
   if (!(c.profiling.offcpu_sample_ratio > 0 && c.profiling.offcpu_sample_ratio <= 1)) {
     return Error{"probes.offcpu.sample_ratio must be greater than 0 and at most 1"};
+  }
+  if (c.profiling.unwind_method != "cfi" && c.profiling.unwind_method != "frame_pointers") {
+    return Error{"unwind.method '" + c.profiling.unwind_method +
+                 "' is not one of cfi|frame_pointers"};
+  }
+  // 1,024 rows at least (a useful table); 64 Mi rows (768 MiB) at most: above any node's need.
+  if (c.profiling.unwind_max_rows < 1024 || c.profiling.unwind_max_rows > (64u << 20)) {
+    return Error{"unwind.max_rows must be between 1024 and 67108864"};
   }
   if (!(c.otlp.sampling_ratio >= 0 && c.otlp.sampling_ratio <= 1)) {  // NaN fails too
     return Error{"otlp.sampling_ratio must be between 0 and 1"};

@@ -34,6 +34,8 @@ struct ProfilingConfig {
   std::chrono::microseconds offcpu_max_block{0};  // 0 = no upper bound
   std::string offcpu_state = "any";               // any | interruptible | uninterruptible
   double offcpu_sample_ratio = 1.0;               // share of switch-outs recorded, (0, 1]
+  std::string unwind_method = "cfi";  // cfi (.eh_frame, frame pointers where none) | frame_pointers
+  uint32_t unwind_max_rows = 1u << 20;  // CFI rows in the kernel for all files (12 bytes each)
 };
 
 struct SocketsConfig {

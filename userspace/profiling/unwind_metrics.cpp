@@ -11,7 +11,8 @@ namespace zerotrace::profiling {
 namespace {
 
 prometheus::Counter& Skipped(prometheus::Registry& r, const char* what, const char* reason) {
-  return CounterFamily(r, "zerotrace_unwind_skipped_total").Add({{"what", what}, {"reason", reason}});
+  return CounterFamily(r, "zerotrace_unwind_skipped_total")
+      .Add({{"what", what}, {"reason", reason}});
 }
 
 }  // namespace

@@ -14,6 +14,9 @@ void ProfilingSource::Start() {
   po.offcpu_options.min_block = c.profiling.offcpu_min_block;
   po.offcpu_options.max_block = c.profiling.offcpu_max_block;
   po.offcpu_options.sample_ratio = c.profiling.offcpu_sample_ratio;
+  const bool cfi = c.profiling.unwind_method == "cfi";
+  po.oncpu_options.cfi_unwind = po.offcpu_options.cfi_unwind = cfi;
+  po.oncpu_options.unwind_rows = po.offcpu_options.unwind_rows = c.profiling.unwind_max_rows;
   if (auto st = ParseOffCpuStateFilter(c.profiling.offcpu_state); st) {
     po.offcpu_options.state = *st;
   }

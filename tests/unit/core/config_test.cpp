@@ -95,6 +95,26 @@ TEST(ConfigTest, OffCpuBlockBoundsAreChecked) {
   EXPECT_NE(v.message().find("probes.offcpu.max_block"), std::string::npos) << v.message();
 }
 
+TEST(ConfigTest, UnwindMethodAndTableSize) {
+  EXPECT_EQ(Config{}.profiling.unwind_method, "cfi");
+  auto c = LoadConfigText("unwind: {method: frame_pointers, max_rows: 4096}\n", "x");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->profiling.unwind_method, "frame_pointers");
+  EXPECT_EQ(c->profiling.unwind_max_rows, 4096u);
+  EXPECT_TRUE(Validate(*c).ok());
+  for (const char* bad : {"unwind: {method: dwarf}\n", "unwind: {max_rows: 10}\n",
+                          "unwind: {max_rows: 100000000}\n"}) {
+    auto b = LoadConfigText(bad, "x");
+    ASSERT_TRUE(b.ok()) << bad;
+    auto v = Validate(*b);
+    ASSERT_FALSE(v.ok()) << bad;
+    EXPECT_NE(v.message().find("unwind."), std::string::npos) << v.message();
+  }
+  auto typo = LoadConfigText("unwind: {methd: cfi}\n", "x");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.error().message.find("methd"), std::string::npos) << typo.error().message;
+}
+
 TEST(ConfigTest, OffCpuSampleRatioIsAShareOfSwitchOuts) {
   auto c = LoadConfigText("probes: {offcpu: {sample_ratio: 0.1}}\n", "x");
   ASSERT_TRUE(c.ok()) << c.error().message;
