@@ -40,6 +40,8 @@ enum zt_unwind_cfa_rule {
                                * ucontext at rsp (x86-64 rt_sigframe) */
   ZT_UNWIND_CFA_END = 5,         /* outermost frame (return address undefined): stack complete */
   ZT_UNWIND_CFA_UNSUPPORTED = 6, /* a DWARF expression the walker does not evaluate: stop */
+  ZT_UNWIND_CFA_DEREF_RSP = 7,   /* CFA = *(rsp + cfa_offset) + param (OpenSSL's assembly, whose
+                                  * functions keep the caller's rsp in a stack slot) */
 };
 
 enum zt_unwind_rbp_rule {

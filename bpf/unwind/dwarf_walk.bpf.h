@@ -271,6 +271,11 @@ static __always_inline int unwind_frame(struct zt_unwind_state *st, const struct
   case ZT_UNWIND_CFA_PLT:
     cfa = st->sp + row->cfa_offset + ((st->ip & 15) >= (__u64)row->param ? 8 : 0);
     break;
+  case ZT_UNWIND_CFA_DEREF_RSP:
+    if (bpf_probe_read_user(&cfa, sizeof(cfa), (void *)(st->sp + row->cfa_offset)))
+      return unwind_stop(ZT_UNWIND_STAT_STOPPED);
+    cfa += row->param;
+    break;
   case ZT_UNWIND_CFA_SIGNAL:
     return unwind_signal_step(st);
   case ZT_UNWIND_CFA_END:

@@ -190,6 +190,7 @@ int RunAttach(const AttachOptions& o) {
     po.out_dir = o.out_dir;
     po.progress = &std::cerr;
     po.proc_root = o.proc_root;
+    po.oncpu_options.cfi_unwind = po.offcpu_options.cfi_unwind = o.unwind == "cfi";
     bool stop = false;
     po.stop_requested = [&] {
       timespec zero{0, 0};

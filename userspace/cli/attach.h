@@ -18,6 +18,9 @@ struct AttachOptions {
   // Created (atomically) once the probes are attached and the window has begun, so a script can
   // start its load then instead of reading the terminal.
   std::string ready_file;
+  // How the profilers walk user stacks: "cfi" (each file's .eh_frame, frame pointers where a
+  // file has none) or "frame_pointers".
+  std::string unwind = "cfi";
 };
 
 // `zerotrace attach`: observes one running process for a while, with progress on the terminal,

@@ -137,6 +137,9 @@ static int Main(int argc, char** argv) {
                      "Write request spans as OTLP JSON lines to this file ('-' = stdout)");
   attach->add_option("--ready-file", attach_opts.ready_file,
                      "Create this file once the probes are attached (scripts wait on it)");
+  attach->add_option("--unwind", attach_opts.unwind,
+                     "How profiles walk user stacks: cfi (default) or frame_pointers")
+      ->check(CLI::IsMember({"cfi", "frame_pointers"}));
   attach->add_option("--proc-root", attach_opts.proc_root, "Where /proc is mounted")
       ->envname("ZEROTRACE_PROC_ROOT");
 

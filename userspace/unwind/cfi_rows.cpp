@@ -90,6 +90,18 @@ zt_unwind_row CfaRule(Dwarf_Frame* frame) {
     r.cfa_offset = static_cast<int32_t>(off);
     return r;
   }
+  // OpenSSL's perlasm (.cfi_cfa_expression %rsp+N,deref,+K): the caller's rsp kept in a slot.
+  if ((n == 2 || n == 3) && ops[0].atom == DW_OP_breg7 && ops[1].atom == DW_OP_deref &&
+      (n == 2 || ops[2].atom == DW_OP_plus_uconst)) {
+    const auto off = static_cast<int64_t>(ops[0].number);
+    const uint64_t plus = n == 3 ? ops[2].number : 0;
+    if (off >= INT32_MIN && off <= INT32_MAX && plus <= INT16_MAX) {
+      r.cfa_rule = ZT_UNWIND_CFA_DEREF_RSP;
+      r.cfa_offset = static_cast<int32_t>(off);
+      r.param = static_cast<int16_t>(plus);
+    }
+    return r;
+  }
   // The PLT's expression (GNU ld, lld): rsp + 8 + ((rip & 15) >= N) << 3.
   if (n == 9 && ops[0].atom == DW_OP_breg7 && ops[1].atom == DW_OP_breg16 &&
       IsOp(ops[2], DW_OP_lit15) && IsOp(ops[3], DW_OP_and) && ops[4].atom >= DW_OP_lit0 &&
@@ -146,7 +158,9 @@ zt_unwind_row RowFor(Dwarf_Frame* frame, bool signal) {
       r.rbp_rule = ZT_UNWIND_RBP_SAME;
       break;
     case RegRule::kAtCfa:
-      if (bp_offset >= INT16_MIN && bp_offset <= INT16_MAX && r.cfa_rule != ZT_UNWIND_CFA_PLT) {
+      // `param` is the PLT's threshold and the deref rule's addend: those rows keep rbp unknown.
+      if (bp_offset >= INT16_MIN && bp_offset <= INT16_MAX && r.cfa_rule != ZT_UNWIND_CFA_PLT &&
+          r.cfa_rule != ZT_UNWIND_CFA_DEREF_RSP) {
         r.rbp_rule = ZT_UNWIND_RBP_AT_CFA;
         r.param = static_cast<int16_t>(bp_offset);
       } else {

@@ -109,6 +109,19 @@ TEST(CfiRowsTest, PltEntriesGetTheirExpressionAsARule) {
   EXPECT_LE(r->param, 11);
 }
 
+TEST(CfiRowsTest, OpenSslAssemblyKeepsTheCallersStackPointerInASlot) {
+  // perlasm's `.cfi_cfa_expression %rsp+N,deref,+8` (AES, SHA, bignum code in libcrypto).
+  Fd f("/usr/lib/x86_64-linux-gnu/libcrypto.so.3");
+  ASSERT_GE(f.fd, 0) << "libssl3 is a dependency of the test setup";
+  auto rows = ReadCfiRows(f.fd);
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  const auto deref = std::count_if(rows->rows.begin(), rows->rows.end(), [](const auto& r) {
+    return r.cfa_rule == ZT_UNWIND_CFA_DEREF_RSP && r.param == 8 &&
+           r.rbp_rule != ZT_UNWIND_RBP_AT_CFA;
+  });
+  EXPECT_GT(deref, 20);
+}
+
 TEST(CfiRowsTest, TheEntryPointIsTheOutermostFrame) {
   // glibc's _start says its return address is undefined: a walk that reaches it is complete.
   Fd f("/proc/self/exe");

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Stack quality and cost of zerotrace's on-CPU profiler against `perf record --call-graph dwarf`.
+
+For each workload (real Debian programs built without frame pointers, and two of ours), both
+profilers sample the same process over the same seconds at the same rate. A stack is complete
+when it reaches the process's entry (`__libc_start_main`, `__libc_start_call_main`, `_start`)
+or a thread's start (`start_thread`, `clone3`). Reported per workload: the share of complete
+stacks for zerotrace (CFI walker), zerotrace with frame pointers only, and perf; their ratio
+(goal >= 0.95); the walker's kernel time per sample (BPF run time of do_sample + unwind_user,
+from kernel.bpf_stats_enabled).
+
+  sudo scripts/bench-unwind.sh [--seconds 10] [--rate 49] [--only xz,python3]
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ENTRY = ("__libc_start_main", "__libc_start_call_main", "_start", "start_thread", "clone3",
+         "__clone3", "__libc_start_main_impl")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+PYTHON_HOT = """
+def hot(n):
+    s = 0
+    for i in range(n):
+        s += i * i
+    return s
+def caller():
+    while True:
+        hot(200000)
+print("ready", flush=True)
+caller()
+"""
+
+
+def workloads(tmp, cxx):
+    return {
+        "xz": "tar -cf - /usr/lib 2>/dev/null | xz -9e -T1 > /dev/null",
+        "gzip": "tar -cf - /usr/lib 2>/dev/null | gzip -9 > /dev/null",
+        "sha256sum": "exec sha256sum /dev/zero",
+        "python3": "exec /usr/bin/python3 -c '%s'" % PYTHON_HOT.replace("'", "\\'"),
+        "cxx-recursion-exceptions": "exec %s 100000" % cxx,
+    }
+
+
+def target_pid(shell_pid, name):
+    """The pid of the program doing the work (the last process of a pipeline)."""
+    want = {"xz": "xz", "gzip": "gzip"}.get(name)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if not want:
+            return shell_pid
+        out = subprocess.run(["pgrep", "-P", str(shell_pid), "-x", want], capture_output=True,
+                             text=True).stdout.split()
+        if out:
+            return int(out[0])
+        time.sleep(0.1)
+    raise RuntimeError("no %s process under %d" % (want, shell_pid))
+
+
+def complete_share_folded(path):
+    total = complete = 0
+    for line in open(path):
+        stack, _, count = line.rstrip("\n").rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        if any(f in ENTRY or f.startswith("__libc_start_main") for f in frames):
+            complete += n
+    return total, complete
+
+
+def complete_share_perf(data):
+    out = subprocess.run(["perf", "script", "-i", data, "-F", "comm,pid,ip,sym"],
+                         capture_output=True, text=True).stdout
+    total = complete = 0
+    for block in out.split("\n\n"):
+        lines = [l.strip() for l in block.strip().splitlines()]
+        if not lines:
+            continue
+        total += 1
+        syms = [l.split(None, 1)[1] if len(l.split(None, 1)) > 1 else "" for l in lines[1:]]
+        if any(s.split("+")[0] in ENTRY or s.startswith("__libc_start_main") for s in syms):
+            complete += 1
+    return total, complete
+
+
+def bpf_run_ns(names):
+    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True).stdout
+    import json
+    total_ns = total_cnt = 0
+    for p in json.loads(out or "[]"):
+        if p.get("name") in names:
+            total_ns += p.get("run_time_ns", 0)
+            total_cnt += p.get("run_cnt", 0)
+    return total_ns, total_cnt
+
+
+def profile_once(zt, name, cmd, seconds, rate, method, tmp):
+    shell = subprocess.Popen(["bash", "-c", cmd], stdout=subprocess.DEVNULL, preexec_fn=os.setsid)
+    try:
+        time.sleep(1.0)
+        pid = target_pid(shell.pid, name)
+        out = os.path.join(tmp, "%s-%s" % (name, method))
+        os.makedirs(out, exist_ok=True)
+        ready = os.path.join(out, "ready")
+        zt_cmd = [zt, "attach", "--pid", str(pid), "--duration", "%ds" % seconds, "--profile",
+                  "oncpu", "--out", out, "--ready-file", ready, "--unwind", method]
+        z = subprocess.Popen(zt_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while not os.path.exists(ready) and time.time() < deadline and z.poll() is None:
+            time.sleep(0.05)
+        perf_data = os.path.join(tmp, "%s-%s.perf" % (name, method))
+        ns0, cnt0 = bpf_run_ns({"do_sample", "unwind_user"})
+        perf = subprocess.Popen(["perf", "record", "-q", "-F", str(rate), "--call-graph", "dwarf",
+                                 "-p", str(pid), "-o", perf_data, "--", "sleep", str(seconds - 1)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        perf.wait()
+        z.wait()
+        ns1, cnt1 = bpf_run_ns({"do_sample", "unwind_user"})
+        zt_total, zt_complete = complete_share_folded(os.path.join(out, "oncpu.folded"))
+        p_total, p_complete = complete_share_perf(perf_data)
+        return {"zt": (zt_total, zt_complete), "perf": (p_total, p_complete),
+                "bpf_ns": ns1 - ns0, "bpf_runs": cnt1 - cnt0}
+    finally:
+        os.killpg(shell.pid, signal.SIGKILL)
+        shell.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--zerotrace", default=os.path.join(ROOT, "build/userspace/cli/zerotrace"))
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--rate", type=int, default=49)
+    ap.add_argument("--only", default="")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run as root (BPF, perf)")
+    tmp = tempfile.mkdtemp(prefix="zt-bench-unwind-")
+    cxx = os.path.join(tmp, "unwind_workload")
+    subprocess.run(["g++", "-O2", "-o", cxx, os.path.join(ROOT, "scripts/bench/unwind_workload.cpp")],
+                   check=True)
+    subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=1"], check=True)
+    rows = []
+    try:
+        for name, cmd in workloads(tmp, cxx).items():
+            if a.only and name not in a.only.split(","):
+                continue
+            cfi = profile_once(a.zerotrace, name, cmd, a.seconds, a.rate, "cfi", tmp)
+            fp = profile_once(a.zerotrace, name, cmd, a.seconds, a.rate, "frame_pointers", tmp)
+            share = lambda t: t[1] / t[0] if t[0] else 0.0
+            zs, ps, fs = share(cfi["zt"]), share(cfi["perf"]), share(fp["zt"])
+            us = cfi["bpf_ns"] / cfi["bpf_runs"] / 1e3 if cfi["bpf_runs"] else 0.0
+            rows.append((name, cfi["zt"][0], zs, fs, cfi["perf"][0], ps, zs / ps if ps else 0.0, us))
+            print("%-26s zerotrace %5.3f (fp only %5.3f)  perf-dwarf %5.3f  ratio %5.2f" %
+                  (name, zs, fs, ps, rows[-1][6]), flush=True)
+    finally:
+        subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=0"])
+        shutil.rmtree(tmp, ignore_errors=True)
+    print()
+    print("| workload | samples (zerotrace) | complete: zerotrace CFI | zerotrace frame pointers | "
+          "samples (perf) | complete: perf --call-graph dwarf | ratio | BPF µs / program run |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print("| %s | %d | %.3f | %.3f | %d | %.3f | %.2f | %.1f |" % r)
+
+
+if __name__ == "__main__":
+    main()
