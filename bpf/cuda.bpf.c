@@ -8,6 +8,8 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "cuda.h"
+#define ZT_STACK_DEPTH ZT_CUDA_STACK_DEPTH
+#include "unwind/dwarf_walk.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -37,6 +39,23 @@ struct {
   __type(key, __u32);
   __type(value, __u64);
 } cuda_drops SEC(".maps");
+
+/* What a CFI walk of the launching (or allocating) stack finishes: the walker program emits the
+ * launch event, or saves the entry, once the stack is stored. */
+enum cuda_walk_kind { CUDA_WALK_LAUNCH = 1, CUDA_WALK_ENTRY = 2 };
+struct cuda_walk {
+  __u32 kind;
+  struct cuda_entry_key key;
+  struct cuda_entry entry;
+  struct cuda_launch_event launch;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct cuda_walk);
+} cuda_walks SEC(".maps");
 
 /* Mirror of CUlaunchConfig's leading fields (cuda.h, stable since CUDA 12.0). */
 struct zt_cu_launch_config {
@@ -84,7 +103,21 @@ static __always_inline void fill_header(struct cuda_event_header *hdr, __u32 typ
   hdr->ts = ts;
 }
 
-/* Entry half of an entry/return pair: remember the arguments for the uretprobe. */
+static __always_inline void store_entry(const struct cuda_entry_key *key,
+                                        const struct cuda_entry *e)
+{
+  if (bpf_map_update_elem(&cuda_entries, key, e, BPF_ANY))
+    count_drop(CUDA_DROP_ENTRY_FULL);
+}
+
+static __always_inline struct cuda_walk *walk_scratch(void)
+{
+  __u32 zero = 0;
+  return bpf_map_lookup_elem(&cuda_walks, &zero);
+}
+
+/* Entry half of an entry/return pair: remember the arguments for the uretprobe. With `stack`,
+ * the user stack is walked first (the walker program stores the entry). */
 static __always_inline int save_entry(void *ctx, __u32 call, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
                                       bool stack)
 {
@@ -95,11 +128,67 @@ static __always_inline int save_entry(void *ctx, __u32 call, __u64 a0, __u64 a1,
   struct cuda_entry e = {
       .ts = bpf_ktime_get_ns(), .arg0 = a0, .arg1 = a1, .arg2 = a2, .arg3 = a3, .ustack_id = -1};
   if (stack) {
-    e.ustack_id = user_stack(ctx);
     e.caller = entry_caller((struct pt_regs *)ctx);
+    struct cuda_walk *w = walk_scratch();
+    if (w && unwind_begin(ctx, id >> 32, (__u32)id)) {
+      w->kind = CUDA_WALK_ENTRY;
+      w->key = key;
+      w->entry = e;
+      bpf_tail_call(ctx, &unwind_progs, 0);
+    }
+    e.ustack_id = user_stack(ctx);
   }
-  if (bpf_map_update_elem(&cuda_entries, &key, &e, BPF_ANY))
-    count_drop(CUDA_DROP_ENTRY_FULL);
+  store_entry(&key, &e);
+  return 0;
+}
+
+static __always_inline void emit_launch(const struct cuda_launch_event *src, __s32 ustack_id)
+{
+  struct cuda_launch_event *ev = bpf_ringbuf_reserve(&cuda_events, sizeof(*ev), 0);
+  if (!ev) {
+    count_drop(CUDA_DROP_RINGBUF_FULL);
+    return;
+  }
+  __builtin_memcpy(ev, src, sizeof(*ev));
+  ev->ustack_id = ustack_id;
+  bpf_ringbuf_submit(ev, 0);
+}
+
+/* A launch described in the scratch: its stack is walked (the walker emits it), or taken by
+ * frame pointers where the process is not described. */
+static __always_inline int launch_with_stack(void *ctx, struct cuda_walk *w, __u64 id)
+{
+  if (unwind_begin(ctx, id >> 32, (__u32)id)) {
+    w->kind = CUDA_WALK_LAUNCH;
+    bpf_tail_call(ctx, &unwind_progs, 0);
+  }
+  emit_launch(&w->launch, user_stack(ctx));
+  return 0;
+}
+
+/* The walker: continues until the stack is complete, then finishes what started the walk. */
+SEC("uprobe")
+int cuda_unwind(struct pt_regs *ctx)
+{
+  __u32 zero = 0;
+  struct zt_unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &zero);
+  struct cuda_walk *w = walk_scratch();
+  if (!st || !w)
+    return 0;
+  if (unwind_run(st) == ZT_UNWIND_WALK_MORE) {
+    bpf_tail_call(ctx, &unwind_progs, 0);
+    unwind_count(ZT_UNWIND_STAT_TRUNCATED);
+  }
+  __s32 ustack_id = unwind_store(st);
+  if (ustack_id < 0)
+    count_drop(CUDA_DROP_STACK);
+  if (w->kind == CUDA_WALK_LAUNCH) {
+    emit_launch(&w->launch, ustack_id);
+  } else if (w->kind == CUDA_WALK_ENTRY) {
+    w->entry.ustack_id = ustack_id;
+    store_entry(&w->key, &w->entry);
+  }
+  w->kind = 0;
   return 0;
 }
 
@@ -145,11 +234,10 @@ int BPF_KPROBE(cuLaunchKernel, __u64 f, __u32 gx, __u32 gy, __u32 gz, __u32 bx)
   shmem = (__u32)BPF_CORE_READ(regs, regs[7]);
   bpf_probe_read_user(&stream, sizeof(stream), (void *)PT_REGS_SP(ctx));
 #endif
-  struct cuda_launch_event *ev = bpf_ringbuf_reserve(&cuda_events, sizeof(*ev), 0);
-  if (!ev) {
-    count_drop(CUDA_DROP_RINGBUF_FULL);
+  struct cuda_walk *w = walk_scratch();
+  if (!w)
     return 0;
-  }
+  struct cuda_launch_event *ev = &w->launch;
   fill_header(&ev->hdr, CUDA_EV_LAUNCH, CUDA_CALL_LAUNCH_KERNEL, id, bpf_ktime_get_ns());
   ev->function = f;
   ev->stream = stream;
@@ -160,9 +248,7 @@ int BPF_KPROBE(cuLaunchKernel, __u64 f, __u32 gx, __u32 gy, __u32 gz, __u32 bx)
   ev->block_y = by;
   ev->block_z = bz;
   ev->shared_mem_bytes = shmem;
-  ev->ustack_id = user_stack(ctx);
-  bpf_ringbuf_submit(ev, 0);
-  return 0;
+  return launch_with_stack(ctx, w, id);
 }
 
 /* cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **params, void **extra) */
@@ -174,11 +260,10 @@ int BPF_KPROBE(cuLaunchKernelEx, const void *config, __u64 f)
     return 0;
   struct zt_cu_launch_config cfg = {};
   bpf_probe_read_user(&cfg, sizeof(cfg), config);
-  struct cuda_launch_event *ev = bpf_ringbuf_reserve(&cuda_events, sizeof(*ev), 0);
-  if (!ev) {
-    count_drop(CUDA_DROP_RINGBUF_FULL);
+  struct cuda_walk *w = walk_scratch();
+  if (!w)
     return 0;
-  }
+  struct cuda_launch_event *ev = &w->launch;
   fill_header(&ev->hdr, CUDA_EV_LAUNCH, CUDA_CALL_LAUNCH_KERNEL_EX, id, bpf_ktime_get_ns());
   ev->function = f;
   ev->stream = cfg.stream;
@@ -189,9 +274,7 @@ int BPF_KPROBE(cuLaunchKernelEx, const void *config, __u64 f)
   ev->block_y = cfg.block_y;
   ev->block_z = cfg.block_z;
   ev->shared_mem_bytes = cfg.shared_mem_bytes;
-  ev->ustack_id = user_stack(ctx);
-  bpf_ringbuf_submit(ev, 0);
-  return 0;
+  return launch_with_stack(ctx, w, id);
 }
 
 /* ---- CUfunction -> name ------------------------------------------------------------------ */

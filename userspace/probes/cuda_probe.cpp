@@ -12,6 +12,7 @@
 #include "probes/bpf_util.h"
 #include "probes/library_scan.h"
 #include "probes/uprobe_target_file.h"
+#include "unwind/walked_stack.h"
 
 namespace zerotrace::gpu {
 namespace {
@@ -91,7 +92,29 @@ Status CudaProbe::Attach() {
   skel_ = cuda_bpf__open();
   if (!skel_) return Error{std::string("cuda: cannot open BPF object: ") + std::strerror(errno)};
   if (auto s = filter_.ApplyTo(skel_); !s) return s;
+  skel_->rodata->unwind_enabled = options_.cfi_unwind;
+  skel_->rodata->unwind_have_task_pt_regs =
+      libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_task_pt_regs, nullptr) > 0;
+  if (options_.cfi_unwind) {
+    auto tables = unwind::UnwindTables::Shared(options_.unwind_rows);
+    if (!tables.ok()) return Error{"cuda: " + tables.error().message};
+    unwind_ = tables.value();
+    if (auto s = unwind_->ReuseIn(skel_->maps.unwind_rows, skel_->maps.unwind_procs,
+                                  skel_->maps.unwind_pending);
+        !s) {
+      return s;
+    }
+  }
   if (auto s = LoadBpfSkeleton(skel_->skeleton, "cuda"); !s) return s;
+  const uint32_t walker_slot = 0;
+  const int walker_fd = bpf_program__fd(skel_->progs.cuda_unwind);
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.unwind_progs), &walker_slot, &walker_fd,
+                          BPF_ANY) != 0) {
+    return Error{std::string("cuda: cannot install the stack walker: ") + std::strerror(errno)};
+  }
+  if (unwind_ && filter_.enabled()) {
+    for (uint32_t pid : filter_.TracedPids()) unwind_->Describe(pid);
+  }
   rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.cuda_events), OnEvent, this, nullptr);
   if (!rb_) return Error{std::string("cuda: ring buffer setup failed: ") + std::strerror(errno)};
   libs_ = std::make_unique<LibraryAttachments>(
@@ -146,20 +169,38 @@ int CudaProbe::OnEvent(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-int CudaProbe::Poll(int timeout_ms) { return rb_ ? ring_buffer__poll(rb_, timeout_ms) : 0; }
+int CudaProbe::Poll(int timeout_ms) {
+  // Processes the walker asked about are described at most twice a second.
+  const auto now = std::chrono::steady_clock::now();
+  if (unwind_ && now - unwind_polled_ >= std::chrono::milliseconds(500)) {
+    unwind_polled_ = now;
+    unwind_->Poll();
+  }
+  return rb_ ? ring_buffer__poll(rb_, timeout_ms) : 0;
+}
 
 int CudaProbe::epoll_fd() const { return rb_ ? ring_buffer__epoll_fd(rb_) : -1; }
 
 std::vector<uint64_t> CudaProbe::ReadStack(int32_t stack_id) const {
   std::vector<uint64_t> ips;
-  if (skel_)
+  if (!skel_) return ips;
+  if (stack_id >= 0 && (stack_id & ZT_UNWIND_STACK_ID_BIT)) {
+    ReadWalkedStack(bpf_map__fd(skel_->maps.unwind_stacks), stack_id, &ips);
+  } else {
     ReadStackTrace(bpf_map__fd(skel_->maps.cuda_stacks), stack_id, ZT_CUDA_STACK_DEPTH, &ips);
+  }
   return ips;
 }
 
 bool CudaProbe::ClearStacksIfFull(double fraction) {
-  return skel_ && ClearStackTraceMapIfFull(bpf_map__fd(skel_->maps.cuda_stacks),
+  if (!skel_) return false;
+  // Both stores of launch stacks: the frame-pointer one and the walker's.
+  const bool fp = ClearStackTraceMapIfFull(bpf_map__fd(skel_->maps.cuda_stacks),
                                            ZT_CUDA_STACK_ENTRIES, fraction);
+  const bool walked =
+      ClearStackTraceMapIfFull(bpf_map__fd(skel_->maps.unwind_stacks),
+                               bpf_map__max_entries(skel_->maps.unwind_stacks), fraction);
+  return fp || walked;
 }
 
 std::vector<std::string> CudaProbe::libraries() const {

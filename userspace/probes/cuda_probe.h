@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "probes/library_attachments.h"
 #include "probes/probe.h"
 #include "probes/process_filter.h"
+#include "unwind/unwind_tables.h"
 
 struct cuda_bpf;
 struct ring_buffer;
@@ -24,6 +26,9 @@ struct CudaProbeOptions {
   std::vector<std::string> library_paths;
   // Scan /proc/*/maps for libcuda.so(.1) at Attach() and every Rescan().
   bool scan_processes = true;
+  // Walk launch and allocation stacks with each file's CFI (see OnCpuOptions::cfi_unwind).
+  bool cfi_unwind = true;
+  uint32_t unwind_rows = 1u << 20;  // used if this probe creates the shared CFI tables
 };
 
 // Loader for bpf/cuda.bpf.c: uprobes/uretprobes on the CUDA driver API, attached by symbol name
@@ -72,6 +77,8 @@ class CudaProbe : public Probe {
   CudaProbeOptions options_;
   Handler handler_;
   cuda_bpf* skel_ = nullptr;
+  std::shared_ptr<unwind::UnwindTables> unwind_;
+  std::chrono::steady_clock::time_point unwind_polled_{};
   ring_buffer* rb_ = nullptr;
   std::unique_ptr<LibraryAttachments> libs_;  // set once loaded
   std::atomic<uint64_t> events_seen_{0};

@@ -3,7 +3,9 @@
 //  - cupti_synthetic publishes real CUPTI records through the injector's USDT probes.
 // Numbers come from cuda_expect.h, the same header the programs use.
 #include <gtest/gtest.h>
+
 #include <prometheus/text_serializer.h>
+#include <algorithm>
 
 #include <cstdio>
 #include <future>
@@ -178,6 +180,52 @@ TEST(GpuBpf, DriverUprobesThroughCudaProbe) {
   EXPECT_EQ(copies, 6);
   EXPECT_EQ(syncs, ZT_CUDA_CTX_SYNCS + ZT_CUDA_STREAM_SYNCS + ZT_CUDA_EVENT_SYNCS);
 
+  child.CloseStdin();
+  child.Wait(milliseconds(5000));
+}
+
+// The workload built -O2 without frame pointers: the allocation site's stack is walked with CFI
+// from the uprobe on cuMemAlloc_v2 through the program's own frames to libc's start of main.
+TEST(GpuBpf, AllocationStackOfCodeWithoutFramePointersReachesMain) {
+  ZT_REQUIRE_BPF();
+  Child child({ZT_CUDA_WORKLOAD_NOFP, ZT_FAKE_LIBCUDA});
+  std::string line;
+  auto ready = AwaitReady(child, milliseconds(10000), &line);
+  ASSERT_TRUE(ready.has_value()) << line;
+  Env env;
+  ProcessFilter filter = FilterFor(ready->pid);
+  gpu::GpuOptions options;
+  options.cupti = false;
+  options.aggregator.symbolizer = UserSymbolizer();
+  auto gpu = gpu::GpuTracing::Create(env.features, filter, env.catalog, env.registry, options);
+  ASSERT_TRUE(gpu.ok()) << gpu.error().message;
+  ASSERT_TRUE((*gpu)->Attach()) << "attach";
+  child.WriteLine("go");
+  auto done = child.ReadLine(milliseconds(20000));
+  ASSERT_TRUE(done.has_value());
+  const uint64_t want = 3 + 1 + 6 + 4 + 3 + 6 + 4;
+  WaitFor(
+      [&] {
+        (*gpu)->Poll(50);
+        return (*gpu)->aggregator().stats().cuda_events >= want;
+      },
+      milliseconds(5000));
+  const auto leaks = (*gpu)->aggregator().Leaks(10);
+  ASSERT_EQ(leaks.size(), 1u);
+  ASSERT_EQ(leaks[0].sites.size(), 1u);
+  ASSERT_TRUE(leaks[0].sites[0].stack);
+  std::vector<std::string> names;
+  for (const auto& f : *leaks[0].sites[0].stack) names.push_back(f.function);
+  std::string joined;
+  for (const auto& n : names) joined += n + ";";
+  const auto at = [&](const std::string& n) {
+    return std::find(names.begin(), names.end(), n) - names.begin();
+  };
+  ASSERT_LT(at(ZT_CUDA_LEAK_FUNCTION), static_cast<long>(names.size())) << joined;
+  ASSERT_LT(at("main"), static_cast<long>(names.size())) << joined;
+  ASSERT_LT(at("__libc_start_call_main"), static_cast<long>(names.size())) << joined;
+  EXPECT_LT(at("__libc_start_call_main"), at("main")) << joined;  // root first
+  EXPECT_LT(at("main"), at(ZT_CUDA_LEAK_FUNCTION)) << joined;
   child.CloseStdin();
   child.Wait(milliseconds(5000));
 }
