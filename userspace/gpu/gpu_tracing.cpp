@@ -64,6 +64,8 @@ Result<std::unique_ptr<GpuTracing>> GpuTracing::Create(Features& features, Proce
     o.proc_root = t->options_.proc_root;
     o.library_paths = t->options_.libcuda_paths;
     o.scan_processes = t->options_.scan_processes;
+    o.cfi_unwind = t->options_.cfi_unwind;
+    o.unwind_rows = t->options_.unwind_rows;
     t->cuda_ = std::make_unique<CudaProbe>(
         features, filter, std::move(o),
         [agg](const void* data, size_t size) { agg->OnCudaEvent(data, size); });

@@ -32,6 +32,8 @@ struct GpuOptions {
   bool scan_processes = true;
   std::vector<std::string> libcuda_paths;  // attached besides what the scan finds
   std::vector<std::string> cupti_paths;    // binaries with the zerotrace USDT probes
+  bool cfi_unwind = true;                  // launch/allocation stacks walked with CFI
+  uint32_t unwind_rows = 1u << 20;         // if GPU tracing creates the shared CFI tables
   GpuAggregatorOptions aggregator;
 };
 

@@ -19,6 +19,8 @@ void GpuSource::Start() {
   go.cuda = c.probes.cuda;
   go.cupti = c.probes.cupti;
   go.proc_root = c.proc_root;
+  go.cfi_unwind = c.profiling.unwind_method == "cfi";
+  go.unwind_rows = c.profiling.unwind_max_rows;
   if (symbolizer_) {
     go.aggregator.symbolizer = symbolizer_;
   } else if (auto sym = profiling::MakeDefaultSymbolizers("/proc/kallsyms", c.proc_root)) {

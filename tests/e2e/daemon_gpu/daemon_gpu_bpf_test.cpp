@@ -42,6 +42,15 @@ TEST(DaemonGpuBpfTest, DriverUprobesFeedMetricsForAProcessStartedLater) {
   ASSERT_TRUE(WaitFor([&] { return launches("vecAdd") == 3 && launches("matMul") == 2; },
                       std::chrono::seconds(10)))
       << "vecAdd " << launches("vecAdd") << ", matMul " << launches("matMul");
+  // The frees come after the launches: wait for them to be read too (the collector reads its
+  // ring buffer between other work, such as describing a new process's files for the stack
+  // walker), then check everything at once.
+  WaitFor(
+      [&] {
+        return SumSamples(collector.Scrape(), "zerotrace_gpu_memory_allocated_bytes", svc) ==
+               3 * 1024 * 1024;
+      },
+      std::chrono::seconds(10));
   const auto s = collector.Scrape();
   EXPECT_EQ(SumSamples(s, "zerotrace_gpu_memory_allocated_bytes", svc), 3 * 1024 * 1024);
   EXPECT_GT(SumSamples(s, "zerotrace_cuda_sync_wait_seconds_total", svc), 0.02);
