@@ -170,15 +170,10 @@ static __always_inline int launch_with_stack(void *ctx, struct cuda_walk *w, __u
 SEC("uprobe")
 int cuda_unwind(struct pt_regs *ctx)
 {
-  __u32 zero = 0;
-  struct zt_unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &zero);
+  struct zt_unwind_state *st = unwind_continue(ctx);
   struct cuda_walk *w = walk_scratch();
   if (!st || !w)
     return 0;
-  if (unwind_run(st) == ZT_UNWIND_WALK_MORE) {
-    bpf_tail_call(ctx, &unwind_progs, 0);
-    unwind_count(ZT_UNWIND_STAT_TRUNCATED);
-  }
   __s32 ustack_id = unwind_store(st);
   if (ustack_id < 0)
     count_drop(CUDA_DROP_STACK);

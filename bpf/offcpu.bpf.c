@@ -167,14 +167,9 @@ static __always_inline int handle_sched_switch(void *ctx, struct task_struct *pr
 
 static __always_inline int walk_user_stack(void *ctx)
 {
-  __u32 zero = 0;
-  struct zt_unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &zero);
+  struct zt_unwind_state *st = unwind_continue(ctx);
   if (!st)
     return 0;
-  if (unwind_run(st) == ZT_UNWIND_WALK_MORE) {
-    bpf_tail_call(ctx, &unwind_progs, 0);
-    unwind_count(ZT_UNWIND_STAT_TRUNCATED); /* the tail call failed: keep what was walked */
-  }
   remember_switch_out(st->tid, st->aux, st->kstack_id, unwind_store(st));
   return 0;
 }

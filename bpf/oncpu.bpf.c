@@ -98,14 +98,9 @@ int do_sample(struct bpf_perf_event_data *ctx)
 SEC("perf_event")
 int unwind_user(struct bpf_perf_event_data *ctx)
 {
-  __u32 zero = 0;
-  struct zt_unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &zero);
+  struct zt_unwind_state *st = unwind_continue(ctx);
   if (!st)
     return 0;
-  if (unwind_run(st) == ZT_UNWIND_WALK_MORE) {
-    bpf_tail_call(ctx, &unwind_progs, 0);
-    unwind_count(ZT_UNWIND_STAT_TRUNCATED); /* the tail call failed: keep what was walked */
-  }
   struct oncpu_key key = {.tgid = st->tgid, .tid = per_thread ? st->tid : 0,
                           .kstack_id = st->kstack_id};
   key.ustack_id = unwind_store(st);

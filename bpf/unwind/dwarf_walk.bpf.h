@@ -353,6 +353,23 @@ static __always_inline int unwind_run(struct zt_unwind_state *st)
   return ZT_UNWIND_WALK_MORE;
 }
 
+/* The body of a probe's walker program: walks the next frames and tail-calls the walker again
+ * while the stack goes on (a tail call does not return). Returns the state once the walk is
+ * over (complete, or cut where a tail call failed), for the probe to store and use; NULL when
+ * there is no state. */
+static __always_inline struct zt_unwind_state *unwind_continue(void *ctx)
+{
+  __u32 zero = 0;
+  struct zt_unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &zero);
+  if (!st)
+    return NULL;
+  if (unwind_run(st) == ZT_UNWIND_WALK_MORE) {
+    bpf_tail_call(ctx, &unwind_progs, 0);
+    unwind_count(ZT_UNWIND_STAT_TRUNCATED); /* the tail call failed: keep what was walked */
+  }
+  return st;
+}
+
 /* Stores the walked stack under its id (ZT_UNWIND_STACK_ID_BIT | hash bits). Returns the id, or a
  * negative error as bpf_get_stackid() would (-EEXIST: another stack has that id). */
 static __always_inline __s32 unwind_store(struct zt_unwind_state *st)

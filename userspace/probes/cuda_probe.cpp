@@ -13,6 +13,7 @@
 #include "probes/library_scan.h"
 #include "probes/uprobe_target_file.h"
 #include "unwind/walked_stack.h"
+#include "unwind/walker_setup.h"
 
 namespace zerotrace::gpu {
 namespace {
@@ -95,22 +96,15 @@ Status CudaProbe::Attach() {
   skel_->rodata->unwind_enabled = options_.cfi_unwind;
   skel_->rodata->unwind_have_task_pt_regs =
       libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_task_pt_regs, nullptr) > 0;
-  if (options_.cfi_unwind) {
-    auto tables = unwind::UnwindTables::Shared(options_.unwind_rows);
-    if (!tables.ok()) return Error{"cuda: " + tables.error().message};
-    unwind_ = tables.value();
-    if (auto s = unwind_->ReuseIn(skel_->maps.unwind_rows, skel_->maps.unwind_procs,
-                                  skel_->maps.unwind_pending);
-        !s) {
-      return s;
-    }
-  }
+  auto tables =
+      unwind::ShareTables(options_.cfi_unwind, options_.unwind_rows, skel_->maps.unwind_rows,
+                          skel_->maps.unwind_procs, skel_->maps.unwind_pending);
+  if (!tables.ok()) return Error{"cuda: " + tables.error().message};
+  unwind_ = tables.value();
   if (auto s = LoadBpfSkeleton(skel_->skeleton, "cuda"); !s) return s;
-  const uint32_t walker_slot = 0;
-  const int walker_fd = bpf_program__fd(skel_->progs.cuda_unwind);
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.unwind_progs), &walker_slot, &walker_fd,
-                          BPF_ANY) != 0) {
-    return Error{std::string("cuda: cannot install the stack walker: ") + std::strerror(errno)};
+  if (auto s = unwind::InstallWalker(skel_->maps.unwind_progs, skel_->progs.cuda_unwind, "cuda");
+      !s) {
+    return s;
   }
   if (unwind_ && filter_.enabled()) {
     for (uint32_t pid : filter_.TracedPids()) unwind_->Describe(pid);

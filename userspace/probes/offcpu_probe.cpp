@@ -13,6 +13,7 @@
 #include "probes/bpf_util.h"
 #include "probes/stack_counts.h"
 #include "unwind/walked_stack.h"
+#include "unwind/walker_setup.h"
 
 namespace zerotrace {
 
@@ -96,16 +97,11 @@ Status OffCpuProbe::Attach() {
       libbpf_probe_bpf_helper(btf ? BPF_PROG_TYPE_TRACING : BPF_PROG_TYPE_RAW_TRACEPOINT,
                               BPF_FUNC_task_pt_regs, nullptr) > 0;
   bpf_map__set_max_entries(skel_->maps.unwind_stacks, options_.stack_entries);
-  if (options_.cfi_unwind) {
-    auto tables = unwind::UnwindTables::Shared(options_.unwind_rows);
-    if (!tables.ok()) return Error{"offcpu: " + tables.error().message};
-    unwind_ = tables.value();
-    if (auto s = unwind_->ReuseIn(skel_->maps.unwind_rows, skel_->maps.unwind_procs,
-                                  skel_->maps.unwind_pending);
-        !s) {
-      return s;
-    }
-  }
+  auto tables =
+      unwind::ShareTables(options_.cfi_unwind, options_.unwind_rows, skel_->maps.unwind_rows,
+                          skel_->maps.unwind_procs, skel_->maps.unwind_pending);
+  if (!tables.ok()) return Error{"offcpu: " + tables.error().message};
+  unwind_ = tables.value();
   skel_->rodata->min_block_ns = static_cast<__u64>(options_.min_block.count());
   skel_->rodata->sample_one_in = SampleOneIn(options_.sample_ratio);
   skel_->rodata->max_block_ns =
@@ -126,12 +122,11 @@ Status OffCpuProbe::Attach() {
   bpf_map__set_max_entries(skel_->maps.start, options_.start_entries);
   if (auto s = filter_.ApplyTo(skel_); !s) return s;
   if (auto s = LoadBpfSkeleton(skel_->skeleton, "offcpu"); !s) return s;
-  const uint32_t walker_slot = 0;
-  const int walker_fd =
-      bpf_program__fd(btf ? skel_->progs.unwind_walk_btf : skel_->progs.unwind_walk_raw);
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.unwind_progs), &walker_slot, &walker_fd,
-                          BPF_ANY) != 0) {
-    return Error{std::string("offcpu: cannot install the stack walker: ") + std::strerror(errno)};
+  if (auto s = unwind::InstallWalker(
+          skel_->maps.unwind_progs,
+          btf ? skel_->progs.unwind_walk_btf : skel_->progs.unwind_walk_raw, "offcpu");
+      !s) {
+    return s;
   }
   if (unwind_ && filter_.enabled()) {
     for (uint32_t pid : filter_.TracedPids()) unwind_->Describe(pid);
@@ -172,12 +167,7 @@ void OffCpuProbe::DeleteStack(int32_t id) {
 }
 
 std::vector<uint64_t> OffCpuProbe::unwind_walk_stats() const {
-  std::vector<uint64_t> out(ZT_UNWIND_STAT_MAX, 0);
-  if (!skel_) return out;
-  for (uint32_t i = 0; i < ZT_UNWIND_STAT_MAX; ++i) {
-    out[i] = SumPerCpuCounters(bpf_map__fd(skel_->maps.unwind_stats), i, i + 1);
-  }
-  return out;
+  return skel_ ? unwind::ReadWalkStats(skel_->maps.unwind_stats) : std::vector<uint64_t>{};
 }
 
 uint64_t OffCpuProbe::kernel_drops() const {

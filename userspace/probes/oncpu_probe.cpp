@@ -15,6 +15,7 @@
 #include "probes/bpf_util.h"
 #include "probes/stack_counts.h"
 #include "unwind/walked_stack.h"
+#include "unwind/walker_setup.h"
 
 namespace zerotrace {
 
@@ -54,16 +55,11 @@ Status OnCpuProbe::Attach() {
   skel_->rodata->unwind_have_task_pt_regs =
       libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_task_pt_regs, nullptr) > 0;
   bpf_map__set_max_entries(skel_->maps.unwind_stacks, options_.stack_entries);
-  if (options_.cfi_unwind) {
-    auto tables = unwind::UnwindTables::Shared(options_.unwind_rows);
-    if (!tables.ok()) return Error{"oncpu: " + tables.error().message};
-    unwind_ = tables.value();
-    if (auto s = unwind_->ReuseIn(skel_->maps.unwind_rows, skel_->maps.unwind_procs,
-                                  skel_->maps.unwind_pending);
-        !s) {
-      return s;
-    }
-  }
+  auto tables =
+      unwind::ShareTables(options_.cfi_unwind, options_.unwind_rows, skel_->maps.unwind_rows,
+                          skel_->maps.unwind_procs, skel_->maps.unwind_pending);
+  if (!tables.ok()) return Error{"oncpu: " + tables.error().message};
+  unwind_ = tables.value();
   // With CFI walking the stack map holds kernel stacks and the user stacks of processes not
   // described yet; walked user stacks go to unwind_stacks.
   bpf_map__set_max_entries(skel_->maps.stackmap, options_.cfi_unwind
@@ -72,11 +68,9 @@ Status OnCpuProbe::Attach() {
   bpf_map__set_max_entries(skel_->maps.counts, options_.count_entries);
   if (auto s = filter_.ApplyTo(skel_); !s) return s;
   if (auto s = LoadBpfSkeleton(skel_->skeleton, "oncpu"); !s) return s;
-  const uint32_t walker_slot = 0;
-  const int walker_fd = bpf_program__fd(skel_->progs.unwind_user);
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.unwind_progs), &walker_slot, &walker_fd,
-                          BPF_ANY) != 0) {
-    return Error{std::string("oncpu: cannot install the stack walker: ") + std::strerror(errno)};
+  if (auto s = unwind::InstallWalker(skel_->maps.unwind_progs, skel_->progs.unwind_user, "oncpu");
+      !s) {
+    return s;
   }
   // Selected processes are described before the first sample; others when first sampled.
   if (unwind_ && filter_.enabled()) {
@@ -142,12 +136,7 @@ void OnCpuProbe::DeleteStack(int32_t id) {
 }
 
 std::vector<uint64_t> OnCpuProbe::unwind_walk_stats() const {
-  std::vector<uint64_t> out(ZT_UNWIND_STAT_MAX, 0);
-  if (!skel_) return out;
-  for (uint32_t i = 0; i < ZT_UNWIND_STAT_MAX; ++i) {
-    out[i] = SumPerCpuCounters(bpf_map__fd(skel_->maps.unwind_stats), i, i + 1);
-  }
-  return out;
+  return skel_ ? unwind::ReadWalkStats(skel_->maps.unwind_stats) : std::vector<uint64_t>{};
 }
 
 uint64_t OnCpuProbe::kernel_drops() const {
