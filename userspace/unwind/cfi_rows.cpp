@@ -59,7 +59,8 @@ std::vector<uint64_t> FdeStarts(Elf* elf) {
   uint32_t count = 0;
   std::memcpy(&count, p + pos, 4);
   pos += 4;
-  if (count > (size - pos) / 8) return {};
+  // A hostile table could name millions of functions: each costs a CFI interpretation.
+  if (count > (size - pos) / 8 || count > ZT_UNWIND_MAX_ROWS_PER_FILE) return {};
   std::vector<uint64_t> starts;
   starts.reserve(count);
   for (uint32_t i = 0; i < count; ++i) {

@@ -1,6 +1,7 @@
 #include "parsers_fuzz_targets.h"
 
 #include <prometheus/registry.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@
 #include "symbolizer/elf_symbols.h"
 #include "symbolizer/perf_map.h"
 #include "symbolizer/proc_maps.h"
+#include "unwind/cfi_rows.h"
 
 namespace zerotrace::fuzz {
 namespace {
@@ -123,6 +125,18 @@ int FuzzElf(const uint8_t* data, size_t size) {
   for (uint64_t off : {uint64_t{0}, uint64_t{0x40}, uint64_t{0x1000}, uint64_t{0x1234},
                        uint64_t{size / 2}, ~uint64_t{0}}) {
     if (auto name = symbols.FunctionAt(off)) Check(!name->empty(), "named function");
+  }
+  // The same file's .eh_frame through the stack walker's converter: rows sorted, bounded.
+  const int fd = open((root / "bin" / "prog").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    auto rows = unwind::ReadCfiRows(fd);
+    close(fd);
+    if (rows.ok()) {
+      Check(rows->rows.size() <= ZT_UNWIND_MAX_ROWS_PER_FILE, "rows bounded");
+      for (size_t i = 1; i < rows->rows.size(); ++i) {
+        Check(rows->rows[i - 1].pc < rows->rows[i].pc, "rows sorted by pc");
+      }
+    }
   }
   return 0;
 }
