@@ -6,8 +6,7 @@ profilers sample the same process over the same seconds at the same rate. A stac
 when it reaches the process's entry (`__libc_start_main`, `__libc_start_call_main`, `_start`)
 or a thread's start (`start_thread`, `clone3`). Reported per workload: the share of complete
 stacks for zerotrace (CFI walker), zerotrace with frame pointers only, and perf; their ratio
-(goal >= 0.95); the walker's kernel time per sample (BPF run time of do_sample + unwind_user,
-from kernel.bpf_stats_enabled).
+(goal >= 0.95). The profiler's own CPU is measured by scripts/bench-profiler.sh.
 
   sudo scripts/bench-unwind.sh [--seconds 10] [--rate 49] [--only xz,python3]
 """
@@ -93,17 +92,6 @@ def complete_share_perf(data):
     return total, complete
 
 
-def bpf_run_ns(names):
-    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True).stdout
-    import json
-    total_ns = total_cnt = 0
-    for p in json.loads(out or "[]"):
-        if p.get("name") in names:
-            total_ns += p.get("run_time_ns", 0)
-            total_cnt += p.get("run_cnt", 0)
-    return total_ns, total_cnt
-
-
 def profile_once(zt, name, cmd, seconds, rate, method, tmp):
     shell = subprocess.Popen(["bash", "-c", cmd], stdout=subprocess.DEVNULL, preexec_fn=os.setsid)
     try:
@@ -119,17 +107,14 @@ def profile_once(zt, name, cmd, seconds, rate, method, tmp):
         while not os.path.exists(ready) and time.time() < deadline and z.poll() is None:
             time.sleep(0.05)
         perf_data = os.path.join(tmp, "%s-%s.perf" % (name, method))
-        ns0, cnt0 = bpf_run_ns({"do_sample", "unwind_user"})
         perf = subprocess.Popen(["perf", "record", "-q", "-F", str(rate), "--call-graph", "dwarf",
                                  "-p", str(pid), "-o", perf_data, "--", "sleep", str(seconds - 1)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         perf.wait()
         z.wait()
-        ns1, cnt1 = bpf_run_ns({"do_sample", "unwind_user"})
         zt_total, zt_complete = complete_share_folded(os.path.join(out, "oncpu.folded"))
         p_total, p_complete = complete_share_perf(perf_data)
-        return {"zt": (zt_total, zt_complete), "perf": (p_total, p_complete),
-                "bpf_ns": ns1 - ns0, "bpf_runs": cnt1 - cnt0}
+        return {"zt": (zt_total, zt_complete), "perf": (p_total, p_complete)}
     finally:
         os.killpg(shell.pid, signal.SIGKILL)
         shell.wait()
@@ -148,7 +133,6 @@ def main():
     cxx = os.path.join(tmp, "unwind_workload")
     subprocess.run(["g++", "-O2", "-o", cxx, os.path.join(ROOT, "scripts/bench/unwind_workload.cpp")],
                    check=True)
-    subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=1"], check=True)
     rows = []
     try:
         for name, cmd in workloads(tmp, cxx).items():
@@ -158,19 +142,17 @@ def main():
             fp = profile_once(a.zerotrace, name, cmd, a.seconds, a.rate, "frame_pointers", tmp)
             share = lambda t: t[1] / t[0] if t[0] else 0.0
             zs, ps, fs = share(cfi["zt"]), share(cfi["perf"]), share(fp["zt"])
-            us = cfi["bpf_ns"] / cfi["bpf_runs"] / 1e3 if cfi["bpf_runs"] else 0.0
-            rows.append((name, cfi["zt"][0], zs, fs, cfi["perf"][0], ps, zs / ps if ps else 0.0, us))
+            rows.append((name, cfi["zt"][0], zs, fs, cfi["perf"][0], ps, zs / ps if ps else 0.0))
             print("%-26s zerotrace %5.3f (fp only %5.3f)  perf-dwarf %5.3f  ratio %5.2f" %
                   (name, zs, fs, ps, rows[-1][6]), flush=True)
     finally:
-        subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=0"])
         shutil.rmtree(tmp, ignore_errors=True)
     print()
     print("| workload | samples (zerotrace) | complete: zerotrace CFI | zerotrace frame pointers | "
-          "samples (perf) | complete: perf --call-graph dwarf | ratio | BPF µs / program run |")
-    print("|---|---|---|---|---|---|---|---|")
+          "samples (perf) | complete: perf --call-graph dwarf | ratio |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %s | %d | %.3f | %.3f | %d | %.3f | %.2f | %.1f |" % r)
+        print("| %s | %d | %.3f | %.3f | %d | %.3f | %.2f |" % r)
 
 
 if __name__ == "__main__":
