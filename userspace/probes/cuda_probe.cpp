@@ -96,6 +96,9 @@ Status CudaProbe::Attach() {
   skel_->rodata->unwind_enabled = options_.cfi_unwind;
   skel_->rodata->unwind_have_task_pt_regs =
       libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_task_pt_regs, nullptr) > 0;
+  // Walked launch stacks: as many as the frame-pointer store holds.
+  bpf_map__set_max_entries(skel_->maps.unwind_stacks,
+                           options_.cfi_unwind ? ZT_CUDA_STACK_ENTRIES : 1);
   auto tables =
       unwind::ShareTables(options_.cfi_unwind, options_.unwind_rows, skel_->maps.unwind_rows,
                           skel_->maps.unwind_procs, skel_->maps.unwind_pending);

@@ -96,7 +96,8 @@ Status OffCpuProbe::Attach() {
   skel_->rodata->unwind_have_task_pt_regs =
       libbpf_probe_bpf_helper(btf ? BPF_PROG_TYPE_TRACING : BPF_PROG_TYPE_RAW_TRACEPOINT,
                               BPF_FUNC_task_pt_regs, nullptr) > 0;
-  bpf_map__set_max_entries(skel_->maps.unwind_stacks, options_.stack_entries);
+  bpf_map__set_max_entries(skel_->maps.unwind_stacks,
+                           options_.cfi_unwind ? options_.stack_entries : 1);
   auto tables =
       unwind::ShareTables(options_.cfi_unwind, options_.unwind_rows, skel_->maps.unwind_rows,
                           skel_->maps.unwind_procs, skel_->maps.unwind_pending);
@@ -117,7 +118,11 @@ Status OffCpuProbe::Attach() {
       skel_->rodata->state_filter = OFFCPU_STATE_UNINTERRUPTIBLE;
       break;
   }
-  bpf_map__set_max_entries(skel_->maps.stackmap, options_.stack_entries);
+  // With CFI walking the stack map holds kernel stacks and the user stacks of processes not
+  // described yet; walked user stacks go to unwind_stacks (both preallocated: keep it small).
+  bpf_map__set_max_entries(skel_->maps.stackmap, options_.cfi_unwind
+                                                     ? std::max(1024u, options_.stack_entries / 4)
+                                                     : options_.stack_entries);
   bpf_map__set_max_entries(skel_->maps.counts, options_.count_entries);
   bpf_map__set_max_entries(skel_->maps.start, options_.start_entries);
   if (auto s = filter_.ApplyTo(skel_); !s) return s;

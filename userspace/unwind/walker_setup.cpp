@@ -14,7 +14,11 @@ namespace zerotrace::unwind {
 
 Result<std::shared_ptr<UnwindTables>> ShareTables(bool cfi, uint32_t rows, bpf_map* rows_map,
                                                   bpf_map* procs_map, bpf_map* pending_map) {
-  if (!cfi) return std::shared_ptr<UnwindTables>();
+  if (!cfi) {
+    // Not walking: the object's own (unused) tables take no memory worth speaking of.
+    for (bpf_map* m : {rows_map, procs_map, pending_map}) bpf_map__set_max_entries(m, 1);
+    return std::shared_ptr<UnwindTables>();
+  }
   auto tables = UnwindTables::Shared(rows);
   if (!tables.ok()) return tables.error();
   if (auto s = tables.value()->ReuseIn(rows_map, procs_map, pending_map); !s)

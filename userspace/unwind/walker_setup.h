@@ -15,7 +15,8 @@ namespace zerotrace::unwind {
 // What every probe that walks stacks with bpf/unwind/dwarf_walk.bpf.h does with its object.
 //
 // Before load: makes the object's unwind_rows/unwind_procs/unwind_pending the collector's shared
-// tables (created by the first probe, with `rows` rows). Returns nullptr when `cfi` is off.
+// tables (created by the first probe, with `rows` rows). Returns nullptr when `cfi` is off (the
+// object's tables are then shrunk to one entry each).
 Result<std::shared_ptr<UnwindTables>> ShareTables(bool cfi, uint32_t rows, bpf_map* rows_map,
                                                   bpf_map* procs_map, bpf_map* pending_map);
 // After load: puts the walker program in the object's unwind_progs (slot 0), the tail call
