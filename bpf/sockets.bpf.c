@@ -87,6 +87,9 @@ struct conn_info {
   __u16 rport;
   __u8 laddr[16];
   __u8 raddr[16];
+  __u64 sk;   /* the TCP socket (struct sock *), for its write_seq; 0: not TCP */
+  __u32 seq0; /* write_seq at the handshake, or when first seen (CONN_SEQ0) */
+  __u32 pad;
   /* Last: only HTTP/2 connections (CONN_H2) read it, the per-call fields stay together. */
   struct h2_track h2[2]; /* by direction */
 };
@@ -98,6 +101,7 @@ struct conn_info {
 #define CONN_H2 16       /* HTTP/2 frames were followed in a direction (see h2) */
 #define CONN_ANNOUNCED 32 /* sock path: the OPEN event was sent */
 #define CONN_TLS_READ 64  /* a TLS socket was read outside an SSL call (see tls_last_reads) */
+#define CONN_SEQ0 128     /* seq0 is set */
 /* Flags of the byte stream rather than the socket: an SSL object's copy keeps its own. */
 #define CONN_STREAM_FLAGS (CONN_SKIP_ALL | CONN_H2)
 
@@ -363,6 +367,7 @@ static __always_inline bool describe_sock(struct sock *sk, struct conn_info *inf
   info->family = family;
   info->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
   info->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  info->sk = BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP ? (__u64)sk : 0;
   /* Read into typed locals: BPF_CORE_READ_INTO copies sizeof(*dst), one byte for a __u8[16]. */
   if (family == AF_INET) {
     __u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
@@ -409,10 +414,29 @@ static __always_inline void fill_header(struct sock_event_header *h, __u64 id, i
   h->captured_from = 0;
   h->flags = 0;
   h->segments = 0;
-  h->reserved = 0;
   /* comm only matters when a connection is opened (naming); skip it on the per-syscall path */
-  if (type == SOCK_EVENT_OPEN)
+  h->snd_seq = 0;
+  if (type == SOCK_EVENT_OPEN) {
     bpf_get_current_comm(h->comm, sizeof(h->comm));
+    if (c->flags & CONN_SEQ0) {
+      h->snd_seq = c->seq0;
+      h->flags = SOCK_EV_SND_SEQ;
+    }
+  }
+}
+
+/* The socket's count of bytes queued to send (see SOCK_EV_SND_SEQ). */
+static __always_inline __u32 snd_seq_of(__u64 sk)
+{
+  return BPF_CORE_READ((struct tcp_sock *)sk, write_seq);
+}
+
+static __always_inline void note_seq0(struct conn_info *c)
+{
+  if (c->sk && !(c->flags & CONN_SEQ0)) {
+    c->seq0 = snd_seq_of(c->sk);
+    c->flags |= CONN_SEQ0;
+  }
 }
 
 /* Waking the reader per event costs a context switch per syscall of a busy server; the reader
@@ -560,6 +584,7 @@ static __always_inline struct conn_info *track(__u64 id, int fd, __u8 role, bool
   info->gen = bpf_ktime_get_ns();
   info->role = role;
   info->is_socket = describe_socket(fd, info);
+  note_seq0(info);
   return remember(id, fd, info, announce, update);
 }
 
@@ -827,6 +852,10 @@ static __always_inline int emit_stream_data(__u64 id, struct call_args a, long r
     return 0;
   e->h.stream_off = off;
   e->h.flags = SOCK_EV_STREAM_OFF;
+  if (c->sk && !(c->flags & CONN_TLS)) {
+    e->h.snd_seq = snd_seq_of(c->sk);
+    e->h.flags |= SOCK_EV_SND_SEQ;
+  }
   copy_call(e, &a, copy_end, skip);
   if (H2_FOLLOW && ((c->flags & CONN_H2) || off == 0))
     h2_send(c, e, &a, off, ret);

@@ -68,7 +68,9 @@ struct sock_event_header {
   __u32 captured_from; /* DATA: data[] starts this many bytes into the call (skipped before) */
   __u32 flags;         /* SOCK_EV_* */
   __u32 segments;      /* SOCK_EV_H2_FRAMED / SOCK_EV_SEGMENT: SEGMENT events still to come */
-  __u32 reserved;
+  /* With SOCK_EV_SND_SEQ: the TCP socket's write_seq (every byte this side ever queued to send,
+   * mod 2^32) when the event was made; on an OPEN event, at the handshake. */
+  __u32 snd_seq;
 };
 
 /* stream_off is valid. For a TLS connection it counts plaintext bytes (SSL_read/SSL_write
@@ -83,6 +85,11 @@ struct sock_event_header {
  * uncaptured byte of the call is DATA payload, which the parser skips. */
 #define SOCK_EV_H2_FRAMED 2
 #define SOCK_EV_SEGMENT 4 /* bytes [captured_from, +captured) of the call at stream_off */
+/* snd_seq is valid (TCP socket I/O; not the plaintext of SSL calls). It orders a connection's
+ * two directions by cause: a write's event is made after its bytes reached the peer, so a reply
+ * read on another CPU can carry an earlier timestamp than the write that caused it (a Go client
+ * writes and reads on different threads); the read's snd_seq still counts the write's bytes. */
+#define SOCK_EV_SND_SEQ 8
 /* Per call, each at most the capture size (a power of two: indexes are masked). More: frame
  * following stops for that direction and the rest of the call is a gap for the parser. */
 #define ZT_H2_MAX_SEGMENTS 64

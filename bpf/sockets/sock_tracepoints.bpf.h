@@ -47,6 +47,7 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
      * threads may both announce it: with one generation, the collector opens it once. */
     if (!describe_sock(sk, &s->info))
       return 0;
+    note_seq0(&s->info); /* set at the handshake, unless it went by before zerotrace started */
     s->info.is_socket = 1;
     s->tgid = tgid;
     s->fd = a.fd;
@@ -88,7 +89,8 @@ int BPF_PROG(sock_state, struct sock *sk, int oldstate, int newstate)
     /* A new connection (also on a socket connected again after an earlier one ended): its
      * generation is set here, once, not by whichever thread does its first I/O. */
     s->info.gen = bpf_ktime_get_ns();
-    s->info.flags = 0;
+    s->info.flags = CONN_SEQ0;
+    s->info.seq0 = BPF_CORE_READ((struct tcp_sock *)sk, write_seq);
     s->info.off[0] = 0;
     s->info.off[1] = 0;
     __builtin_memset(s->info.h2, 0, sizeof(s->info.h2));

@@ -176,6 +176,7 @@ http {{
   client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir};
   uwsgi_temp_path {dir}; scgi_temp_path {dir};
   keepalive_requests 100000;
+  client_max_body_size 64m;
   http2_max_concurrent_streams 2000;
   server {{
     listen 127.0.0.1:{h1} ;
@@ -375,6 +376,20 @@ def build_cases(workdir):
         return hey(f"http://127.0.0.1:{ctx.nginx().h1}/index.html", 600, 6, svc("hey"))
     cases.append(Case("hey-go-client-http1-nginx", hey_case,
                       lambda ctx: sides("http1", svc("hey"))))
+
+    # A reply read before the write that caused it returned (another thread's write, still
+    # blocked sending a 2 MiB body that nginx reads after answering 404): the collector receives
+    # the read first and must parse it after the request (SendOrder).
+    def split_io_case(ctx):
+        out = run_client(["/usr/bin/python3", os.path.join(HERE, "split_io_client.py"),
+                          str(ctx.nginx().h1), "/missing", "20", str(16 * 1024 * 1024)],
+                         svc("split-io"))
+        done = int(re.search(r"completed (\d+)", out).group(1))
+        ctx.by_label = {("http_response_status_code", "404"): done}
+        return done
+    cases.append(Case("split-thread-client-early-reply-http1-nginx", split_io_case,
+                      lambda ctx: sides("http1", svc("split-io"),
+                                        server_port=str(ctx.nginx().h1))))
 
     def curl_keepalive(ctx):
         base = f"http://127.0.0.1:{ctx.nginx().h1}"
@@ -592,6 +607,15 @@ def main():
                                                  for _, rec, lost in rows)
                 verdict = "pass" if ok else "FAIL"
                 detail = ", ".join(f"{s}: recorded {int(r)} lost {int(l)}" for s, r, l in rows)
+                # Replies reported before the request that caused them (another thread's write),
+                # put back in order (SendOrder): informative, the counts above are the verdict.
+                after = collector.scrape()
+                held = {o: total(after, "zerotrace_socket_reads_reordered_total", outcome=o) -
+                        total(before, "zerotrace_socket_reads_reordered_total", outcome=o)
+                        for o in ("after_write", "hold_expired", "hold_full")}
+                if any(held.values()):
+                    detail += "; reads reordered: " + ", ".join(
+                        f"{o} {int(v)}" for o, v in held.items() if v)
                 if amb:
                     detail += f" (client: {amb} more ambiguous, on the wire or not)"
             except Skip as e:

@@ -64,6 +64,7 @@ struct ConnTracker::Conn {
     uint64_t ts = 0;
   };
   Framed framed[2];
+  SendOrder order;
 };
 
 ConnTracker::ConnTracker(ProcessCatalog& catalog, size_t max_connections,
@@ -195,6 +196,12 @@ void ConnTracker::Close(const Key& key, uint64_t ts) {
   if (it->second->hinted && hints_) {
     hints_->ClearSkip({key.tgid, key.fd, it->second->gen});
   }
+  Conn& conn = *it->second;
+  if (conn.order.holding()) {
+    const SendOrder::Counters before = conn.order.counters();
+    conn.order.Flush([&](const sock_event_header& e, const uint8_t* d) { Parse(key, conn, e, d); });
+    AddOrderCounters(before, conn.order.counters());
+  }
   Sink sink(*this, it->second->meta, it->second->parser->role());
   it->second->parser->OnClose(ts, sink);
   closed_parser_counters_.Add(it->second->parser->TakeCounters());
@@ -209,11 +216,12 @@ void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
     }
     spdlog::trace(
         "sock event type={} tgid={} tid={} fd={} gen={} role={} dir={} size={} "
-        "captured={} off={} from={} flags={:#x} segments={} head={}",
+        "captured={} off={} from={} flags={:#x} segments={} snd_seq={} head={}",
         h.type, h.tgid, h.tid, h.fd, h.gen, h.role, h.direction, h.size, h.captured, h.stream_off,
-        h.captured_from, h.flags, h.segments, head);
+        h.captured_from, h.flags, h.segments, h.snd_seq, head);
   }
   if (!closing_.empty()) SweepClosed(h.ts);
+  if (!holding_.empty()) SweepHeld(h.ts);
   const Key key{h.tgid, h.fd};
   auto it = conns_.find(key);
   if (it != conns_.end()) it->second->last_ts = h.ts;
@@ -239,7 +247,8 @@ void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
   switch (h.type) {
     case SOCK_EVENT_OPEN:
       if (it == conns_.end()) {
-        Open(h, std::string_view(reinterpret_cast<const char*>(data), h.captured));
+        Conn* conn = Open(h, std::string_view(reinterpret_cast<const char*>(data), h.captured));
+        if (conn) conn->order.OnOpen(h);
       }
       return;
     case SOCK_EVENT_CLOSE:
@@ -256,14 +265,35 @@ void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
       Conn* conn = it != conns_.end() ? it->second.get() : Open(h);
       if (!conn) return;
       counters_.bytes_captured += h.captured;
-      conn->meta.tid = h.tid;
-      FeedData(*conn, h, data);
-      if (hints_) Hint(key, *conn, h.direction == SOCK_DIR_EGRESS ? 1 : 0);
+      const bool was_holding = conn->order.holding();
+      const SendOrder::Counters before = conn->order.counters();
+      const bool may_hold = conn->parser->role() == protocols::Role::kClient;
+      conn->order.Route(h, data, may_hold, [&](const sock_event_header& e, const uint8_t* d) {
+        Parse(key, *conn, e, d);
+      });
+      AddOrderCounters(before, conn->order.counters());
+      if (!was_holding && conn->order.holding()) {
+        holding_.push_back({key, conn->gen, conn->order.held_since()});
+      }
       return;
     }
     default:
       return;
   }
+}
+
+void ConnTracker::Parse(const Key& key, Conn& conn, const sock_event_header& h,
+                        const uint8_t* data) {
+  conn.meta.tid = h.tid;
+  FeedData(conn, h, data);
+  if (hints_) Hint(key, conn, h.direction == SOCK_DIR_EGRESS ? 1 : 0);
+}
+
+void ConnTracker::AddOrderCounters(const SendOrder::Counters& before,
+                                   const SendOrder::Counters& after) {
+  counters_.reads_reordered.reordered += after.reordered - before.reordered;
+  counters_.reads_reordered.expired += after.expired - before.expired;
+  counters_.reads_reordered.overflowed += after.overflowed - before.overflowed;
 }
 
 void ConnTracker::FeedData(Conn& conn, const sock_event_header& h, const uint8_t* data) {
@@ -368,6 +398,23 @@ void ConnTracker::SweepClosed(uint64_t now_ns) {
     closing_.pop_front();
     auto it = conns_.find(c.key);
     if (it != conns_.end() && it->second->gen == c.gen) Close(c.key, c.ts);
+  }
+}
+
+void ConnTracker::SweepHeld(uint64_t now_ns) {
+  while (!holding_.empty() && holding_.front().since + SendOrder::kMaxHoldNs <= now_ns) {
+    const Holding entry = holding_.front();
+    holding_.pop_front();
+    auto it = conns_.find(entry.key);
+    if (it == conns_.end() || it->second->gen != entry.gen) continue;
+    Conn& conn = *it->second;
+    const SendOrder::Counters before = conn.order.counters();
+    conn.order.Expire(now_ns, [&](const sock_event_header& e, const uint8_t* d) {
+      Parse(entry.key, conn, e, d);
+    });
+    AddOrderCounters(before, conn.order.counters());
+    // Still holding (a newer hold, or reads behind the expired ones): checked again later.
+    if (conn.order.holding()) holding_.push_back({entry.key, entry.gen, conn.order.held_since()});
   }
 }
 

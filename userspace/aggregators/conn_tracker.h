@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "aggregators/send_order.h"
 #include "probes/capture_hints.h"
 #include "process/process_catalog.h"
 #include "protocols/common/connection_parser.h"
@@ -80,6 +81,8 @@ struct ConnTrackerCounters {
   // Events under a new generation for an fd whose connection was not seen closing: the old
   // connection is closed (its open requests lost) and a new one starts mid-stream.
   uint64_t generation_switches = 0;
+  // Reads parsed after the write they answered although reported before it (SendOrder).
+  SendOrder::Counters reads_reordered;
 };
 
 // Routes socket events to one ConnectionParser per connection (tgid, fd, generation) and hands
@@ -110,6 +113,8 @@ class ConnTracker {
   // names another connection, taking late bytes. `now_ns` ends those older than that.
   static constexpr uint64_t kCloseLingerNs = 100'000'000ull;
   void SweepClosed(uint64_t now_ns);
+  // Parses the reads held for a write that did not come within SendOrder::kMaxHoldNs.
+  void SweepHeld(uint64_t now_ns);
 
   size_t connections() const { return conns_.size(); }
   const ConnTrackerCounters& counters() const { return counters_; }
@@ -141,6 +146,9 @@ class ConnTracker {
   protocols::RouteTemplater* TemplaterFor(const std::string& service);
   void NotifyRequestStart(const Conn& conn, const protocols::DataEvent& event);
   void FeedData(Conn& conn, const sock_event_header& h, const uint8_t* data);
+  // One DATA event in the order SendOrder puts it: parsed, then capture hints.
+  void Parse(const Key& key, Conn& conn, const sock_event_header& h, const uint8_t* data);
+  void AddOrderCounters(const SendOrder::Counters& before, const SendOrder::Counters& after);
   void Hint(const Key& key, Conn& conn, int dir);
 
   ProcessCatalog& catalog_;
@@ -157,6 +165,13 @@ class ConnTracker {
   size_t max_routes_per_service_;
   std::unordered_map<Key, std::unique_ptr<Conn>, KeyHash> conns_;
   std::deque<Closing> closing_;  // in CLOSE order; entries whose connection is gone are skipped
+  // Connections that began holding reads, in that order (stale entries are skipped).
+  struct Holding {
+    Key key;
+    uint64_t gen;
+    uint64_t since;
+  };
+  std::deque<Holding> holding_;
   std::unordered_map<std::string, std::unique_ptr<protocols::RouteTemplater>> templaters_;
   std::vector<RequestConsumer*> consumers_;
   std::vector<RequestStartObserver*> start_observers_;

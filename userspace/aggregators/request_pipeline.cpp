@@ -23,6 +23,10 @@ RequestPipeline::RequestPipeline(prometheus::Registry& registry, ProcessCatalog&
       events_late_(disorder_.Add({{"kind", "late"}})),
       events_after_gap_(disorder_.Add({{"kind", "after_gap"}})),
       generation_switches_(disorder_.Add({{"kind", "unclosed_generation"}})),
+      reordered_(CounterFamily(registry, "zerotrace_socket_reads_reordered_total")),
+      reads_after_write_(reordered_.Add({{"outcome", "after_write"}})),
+      reads_hold_expired_(reordered_.Add({{"outcome", "hold_expired"}})),
+      reads_hold_full_(reordered_.Add({{"outcome", "hold_full"}})),
       requests_(CounterFamily(registry, "zerotrace_requests_total").Add({})),
       conns_dropped_(CounterFamily(registry, "zerotrace_connections_dropped_total").Add({})),
       tls_unlinked_(CounterFamily(registry, "zerotrace_tls_calls_unattributed_total").Add({})),
@@ -84,6 +88,7 @@ void RequestPipeline::Refresh() {
   std::lock_guard lock(mu_);
   const uint64_t now = MonotonicNs();  // the clock of the events' bpf_ktime_get_ns()
   tracker_.SweepClosed(now);
+  tracker_.SweepHeld(now);
   tracker_.SweepDead(now);
   red_.RemoveIdleSeries(now);
   const auto& c = tracker_.counters();
@@ -99,6 +104,9 @@ void RequestPipeline::Refresh() {
   events_late_.Update(c.events_late);
   events_after_gap_.Update(c.events_after_gap);
   generation_switches_.Update(c.generation_switches);
+  reads_after_write_.Update(c.reads_reordered.reordered);
+  reads_hold_expired_.Update(c.reads_reordered.expired);
+  reads_hold_full_.Update(c.reads_reordered.overflowed);
   conns_dropped_.Update(c.connections_dropped);
   const auto parser = tracker_.TakeParserCounters();
   if (parser.unknown_protocol_connections) {

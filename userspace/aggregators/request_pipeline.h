@@ -55,6 +55,10 @@ class RequestPipeline {
   CumulativeCounter events_late_;
   CumulativeCounter events_after_gap_;
   CumulativeCounter generation_switches_;
+  prometheus::Family<prometheus::Counter>& reordered_;
+  CumulativeCounter reads_after_write_;
+  CumulativeCounter reads_hold_expired_;
+  CumulativeCounter reads_hold_full_;
   CumulativeCounter requests_;
   CumulativeCounter conns_dropped_;
   CumulativeCounter tls_unlinked_;

@@ -208,6 +208,14 @@ series behind otherwise) and starts again from zero with its next request.)md",
                 .labels = {{"kind", {"late", "after_gap", "unclosed_generation"}}},
                 .doc =
                     R"md(Socket events of a connection direction that did not start at the kernel stream offset where the previous one ended. `kind="late"`: reported after a later call of the same direction (two threads' calls on one socket reached the collector out of order; the parser sees torn bytes and counts what it loses in `zerotrace_requests_lost_total`); `kind="after_gap"`: bytes before it never reached the parser (events lost to a full ring); `kind="unclosed_generation"`: a new connection appeared on an fd whose previous connection was not seen closing (its open requests are counted lost as `connection_closed`). An event of an earlier connection reported after the next one began on the same fd (a CLOSE trailing the fd's reuse) counts as `late` and is left out.)md"},
+               {.name = "zerotrace_socket_reads_reordered_total",
+                .type = Type::kCounter,
+                .help = "Socket reads parsed after a write of the same connection reported after "
+                        "them: outcome=after_write (the write they answered came), hold_expired, "
+                        "hold_full (parsed as they came)",
+                .labels = {{"outcome", {"after_write", "hold_expired", "hold_full"}}},
+                .doc =
+                    R"md(A write's event is made when the write returns, after its bytes reached the peer, so the reply, read by another thread (a Go client reads and writes in different goroutines), can reach the collector first. Each TCP event carries the socket's count of bytes queued to send: a read that counts bytes no write event has reported yet is held until that write is parsed (`outcome="after_write"`), so that the reply follows its request. A write that never comes (events lost to a full ring, bytes sent by `sendfile`) releases the hold at the next write that began after the read, after 200 ms (`hold_expired`), past 64 reads or 1 MiB per connection (`hold_full`), or at the connection's end. Only on the client side: a server's request read before its previous response's write is parsed at once (the parsers pair in order, and a request start must not wait). TLS plaintext is ordered by its thread's calls and is not held.)md"},
                {.name = "zerotrace_http2_frame_following_lost_total",
                 .type = Type::kCounter,
                 .help = "HTTP/2 frame following given up: by the kernel for one direction of a "
@@ -216,7 +224,12 @@ series behind otherwise) and starts again from zero with its next request.)md",
                 .labels = {{"reason", {"kernel", "segment"}}},
                 .doc =
                     R"md(HTTP/2 frame following given up. In an HTTP/2 direction the kernel follows frame boundaries (9-byte headers only) so a call larger than the capture size still delivers its frame headers and header blocks (gRPC trailers after a large message, HPACK table updates). `reason="kernel"`: a direction stopped being followed (a frame header split over more than 3 iovecs, a frame past the 32nd iovec of a call, more than 16384 frames or 64 segments of up to the capture size in one call, bytes not seen such as sendfile across a frame header); later large calls of it may lose header blocks, and its requests then count as unparsed. `reason="segment"`: frame segments whose call event was lost. Needs `bpf_loop()` (Linux 5.17+); without it nothing is followed and the collector logs so at start.)md"},
-               {.name = "zerotrace_tls_calls_unattributed_total", .type = Type::kCounter, .help = "SSL_read/SSL_write calls (OpenSSL uprobes) whose socket was never found: their plaintext is not parsed", .doc = R"md(SSL_read/SSL_write calls (OpenSSL uprobes) whose socket was never found, so their plaintext is not parsed: no socket I/O under the call (OpenSSL on a socket) and no read of a TLS socket by the same thread just before the SSL object's first read or handshake (OpenSSL over memory BIOs, as in Python asyncio). Requests in such calls are not recorded, on that side only. Expected 0; a rising value names a TLS stack the link does not cover.)md"},
+               {.name = "zerotrace_tls_calls_unattributed_total",
+                .type = Type::kCounter,
+                .help = "SSL_read/SSL_write calls (OpenSSL uprobes) whose socket was never found: "
+                        "their plaintext is not parsed",
+                .doc =
+                    R"md(SSL_read/SSL_write calls (OpenSSL uprobes) whose socket was never found, so their plaintext is not parsed: no socket I/O under the call (OpenSSL on a socket) and no read of a TLS socket by the same thread just before the SSL object's first read or handshake (OpenSSL over memory BIOs, as in Python asyncio). Requests in such calls are not recorded, on that side only. Expected 0; a rising value names a TLS stack the link does not cover.)md"},
                {.name = "zerotrace_unknown_protocol_connections_total",
                 .type = Type::kCounter,
                 .help = "Connections whose protocol was not recognised (ignored)",

@@ -117,6 +117,8 @@ def synthetic(end):
     g.counter("zerotrace_gpu_busy_seconds_total", dict(NODE, device="0"), 0.8)
     for kind in ("late", "after_gap", "unclosed_generation"):
         g.counter("zerotrace_socket_events_disordered_total", dict(NODE, kind=kind), 0.0)
+    for outcome in ("after_write", "hold_expired", "hold_full"):
+        g.counter("zerotrace_socket_reads_reordered_total", dict(NODE, outcome=outcome), 0.0)
     g.counter("zerotrace_requests_lost_total",
               dict(NODE, service_name="shop", protocol="http2", side="server", reason="capture_gap"), 0.1)
     g.gauge("zerotrace_connections_tracked", NODE, lambda i: 120)
