@@ -852,7 +852,9 @@ static __always_inline int emit_stream_data(__u64 id, struct call_args a, long r
     return 0;
   e->h.stream_off = off;
   e->h.flags = SOCK_EV_STREAM_OFF;
-  if (c->sk && !(c->flags & CONN_TLS)) {
+  /* Only a client's reads are ever held for a write (userspace SendOrder): a server's events
+   * skip the read. */
+  if (c->sk && c->role != SOCK_ROLE_SERVER && !(c->flags & CONN_TLS)) {
     e->h.snd_seq = snd_seq_of(c->sk);
     e->h.flags |= SOCK_EV_SND_SEQ;
   }

@@ -85,7 +85,8 @@ struct sock_event_header {
  * uncaptured byte of the call is DATA payload, which the parser skips. */
 #define SOCK_EV_H2_FRAMED 2
 #define SOCK_EV_SEGMENT 4 /* bytes [captured_from, +captured) of the call at stream_off */
-/* snd_seq is valid (TCP socket I/O; not the plaintext of SSL calls). It orders a connection's
+/* snd_seq is valid (TCP socket I/O of a client or unknown side; not the plaintext of SSL calls,
+ * not a server's I/O: only a client's reads are held). It orders a connection's
  * two directions by cause: a write's event is made after its bytes reached the peer, so a reply
  * read on another CPU can carry an earlier timestamp than the write that caused it (a Go client
  * writes and reads on different threads); the read's snd_seq still counts the write's bytes. */

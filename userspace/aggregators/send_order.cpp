@@ -29,15 +29,13 @@ void SendOrder::Hold(const sock_event_header& h, const uint8_t* data) {
 }
 
 template <typename Ready>
-void SendOrder::ReleaseWhile(const Ready& ready, const Feed& feed, uint64_t* counter,
-                             uint64_t not_before) {
+void SendOrder::ReleaseWhile(const Ready& ready, const Feed& feed, uint64_t* counter) {
   while (!held_.empty()) {
     Held& front = held_.front();
     // A held SEGMENT event belongs to the read before it, released with it.
     const bool segment = front.h.flags & SOCK_EV_SEGMENT;
     if (!segment && (front.h.flags & SOCK_EV_SND_SEQ) && !ready(front.h)) return;
     if (!segment && counter) ++*counter;
-    if (front.h.ts < not_before) front.h.ts = not_before;
     FeedFront(feed);
   }
 }
@@ -51,7 +49,17 @@ void SendOrder::FeedFront(const Feed& feed) {
       SeqAhead(item.h.snd_seq, sent_) > 0 && SeqAhead(item.h.snd_seq, sent_) < kImplausible) {
     sent_ = item.h.snd_seq;
   }
-  feed(item.h, item.data.data());
+  // Parsed after events of the connection with later timestamps (the write it answered, or
+  // one that came while it waited): moved up to theirs. An exchange cannot end before its
+  // request was sent; how long the write went on after its bytes reached the peer is not
+  // known, so such an exchange is timed short by that much rather than negative.
+  if (item.h.ts < fed_ts_) item.h.ts = fed_ts_;
+  Pass(item.h, item.data.data(), feed);
+}
+
+void SendOrder::Pass(const sock_event_header& h, const uint8_t* data, const Feed& feed) {
+  if (h.ts > fed_ts_) fed_ts_ = h.ts;
+  feed(h, data);
 }
 
 void SendOrder::Route(const sock_event_header& h, const uint8_t* data, bool may_hold,
@@ -62,7 +70,7 @@ void SendOrder::Route(const sock_event_header& h, const uint8_t* data, bool may_
         // Parsed in their order: what was held, then this read.
         counters_.overflowed += held_.size();
         Flush(feed);
-        feed(h, data);
+        Pass(h, data, feed);
         return;
       }
       Hold(h, data);  // reads stay in their order
@@ -75,25 +83,22 @@ void SendOrder::Route(const sock_event_header& h, const uint8_t* data, bool may_
         return;
       }
     }
-    feed(h, data);
+    Pass(h, data, feed);
     return;
   }
   if (!(h.flags & SOCK_EV_SND_SEQ) || (h.flags & SOCK_EV_SEGMENT)) {
-    feed(h, data);
+    Pass(h, data, feed);
     return;
   }
   // Reads made before this write began were not caused by it: they go first.
   const uint32_t start = h.snd_seq - static_cast<uint32_t>(h.size);
   ReleaseWhile([&](const sock_event_header& r) { return SeqAhead(r.snd_seq, start) <= kSlack; },
                feed, nullptr);
-  feed(h, data);
+  Pass(h, data, feed);
   if (!sent_known_ || SeqAhead(h.snd_seq, sent_) > 0) sent_ = h.snd_seq;
   sent_known_ = true;
-  // Their timestamps are moved up to the write's: an exchange cannot end before its request
-  // was sent (what the write's report shows: the time it took after its bytes reached the peer
-  // is not known, so such exchanges are timed short by that much rather than negative).
   ReleaseWhile([&](const sock_event_header& r) { return SeqAhead(r.snd_seq, sent_) <= kSlack; },
-               feed, &counters_.reordered, h.ts);
+               feed, &counters_.reordered);
 }
 
 void SendOrder::Expire(uint64_t now_ns, const Feed& feed) {

@@ -60,15 +60,16 @@ class SendOrder {
     std::vector<uint8_t> data;
   };
   // Releases held reads from the front while `ready(read's snd_seq)` holds for the first one.
-  // Timestamps below `not_before` are raised to it.
   template <typename Ready>
-  void ReleaseWhile(const Ready& ready, const Feed& feed, uint64_t* counter,
-                    uint64_t not_before = 0);
+  void ReleaseWhile(const Ready& ready, const Feed& feed, uint64_t* counter);
   void Hold(const sock_event_header& h, const uint8_t* data);
   void FeedFront(const Feed& feed);
+  // Every event parsed goes through here.
+  void Pass(const sock_event_header& h, const uint8_t* data, const Feed& feed);
 
   bool sent_known_ = false;
-  uint32_t sent_ = 0;  // write_seq at the end of the writes parsed so far
+  uint32_t sent_ = 0;    // write_seq at the end of the writes parsed so far
+  uint64_t fed_ts_ = 0;  // the latest timestamp parsed
   std::deque<Held> held_;
   size_t held_bytes_ = 0;
   Counters counters_;

@@ -1,7 +1,7 @@
 #include "parsers_fuzz_targets.h"
 
-#include <prometheus/registry.h>
 #include <fcntl.h>
+#include <prometheus/registry.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -240,7 +240,7 @@ class CheckingConsumer : public RequestConsumer, public RequestStartObserver {
 
 }  // namespace
 
-// Input: events, each 8 control bytes and then its captured bytes:
+// Input: events, each 9 control bytes and then its captured bytes:
 //   c0: bits 0-1 type (OPEN DATA CLOSE EXEC), 2 direction, 3-4 role, 5 IPv6, 6-7 process (of 3)
 //   c1: bits 0-1 fd (of 4), 2-3 generation (of 4), 4 STREAM_OFF, 5 H2_FRAMED, 6 SEGMENT,
 //       7 sweep dead processes after the event
@@ -248,6 +248,8 @@ class CheckingConsumer : public RequestConsumer, public RequestStartObserver {
 //   c4: stream offset: the direction's running offset plus (int8) c4 * 7: gaps and late events
 //   c5: uncaptured bytes of the call: c5 * 97 (a body the kernel did not copy)
 //   c6: captured_from; c7: bits 0-5 segments still to come, 6-7 time step (1 ns .. 0.2 s)
+//   c8: bit 0 SND_SEQ; the socket's write_seq: the bytes written so far (+ size for a write),
+//       plus (int8) c8 >> 1 times 13 for a read: replies ahead of their writes, or behind
 // So both directions, reordering, gaps, reused fds and generations are a few bit flips away.
 int FuzzConnTracker(const uint8_t* data, size_t size) {
   ProcessCatalog catalog((ScratchDir() / "no-proc").string());
@@ -257,12 +259,13 @@ int FuzzConnTracker(const uint8_t* data, size_t size) {
   Reader r(data, size);
   uint64_t ts = 1'000'000'000;
   uint64_t offsets[3][4][2] = {};  // process, fd, direction
+  uint32_t sent[3][4] = {};        // process, fd: write_seq
   static constexpr uint64_t kSteps[4] = {1, 1000, 1'000'000, 200'000'000};
   while (!r.empty()) {
     const uint8_t c0 = r.U8(), c1 = r.U8();
     const uint16_t len = r.U16() & 0xfff;
     const int8_t off_delta = static_cast<int8_t>(r.U8());
-    const uint8_t c5 = r.U8(), c6 = r.U8(), c7 = r.U8();
+    const uint8_t c5 = r.U8(), c6 = r.U8(), c7 = r.U8(), c8 = r.U8();
     const std::string_view bytes = r.Bytes(len);
     sock_event_header h{};
     h.type = static_cast<uint8_t>(1 + (c0 & 3));
@@ -293,10 +296,25 @@ int FuzzConnTracker(const uint8_t* data, size_t size) {
     if (h.type == SOCK_EVENT_DATA && !(h.flags & SOCK_EV_SEGMENT)) {
       off = h.stream_off + h.size;
     }
+    if (c8 & 1) {
+      uint32_t& seq = sent[proc][h.fd];
+      if (h.type == SOCK_EVENT_DATA && h.direction == SOCK_DIR_EGRESS) {
+        seq += static_cast<uint32_t>(h.size);
+      }
+      h.flags |= SOCK_EV_SND_SEQ;
+      h.snd_seq = seq;
+      if (h.type == SOCK_EVENT_DATA && h.direction == SOCK_DIR_INGRESS) {
+        h.snd_seq += static_cast<uint32_t>((static_cast<int8_t>(c8) >> 1) * 13);
+      }
+    }
     tracker.OnEvent(h, reinterpret_cast<const uint8_t*>(bytes.data()));
     Check(tracker.connections() <= 8, "connection bound");
-    if (c1 & 0x80) tracker.SweepDead(ts, 0);
+    if (c1 & 0x80) {
+      tracker.SweepDead(ts, 0);
+      tracker.SweepHeld(ts);
+    }
   }
+  tracker.SweepHeld(ts + SendOrder::kMaxHoldNs);
   tracker.SweepClosed(ts + ConnTracker::kCloseLingerNs + 1);
   (void)tracker.TakeParserCounters();
   return 0;
