@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "aggregators/conn_tracker.h"
+#include "sock_event_test_util.h"
 
 namespace zerotrace {
 namespace {
@@ -46,17 +47,7 @@ struct Fixture {
     tracker.OnEvent(h, nullptr);
   }
   static sock_event_header Header(uint8_t type, uint64_t ts) {
-    sock_event_header h{};
-    h.type = type;
-    h.ts = ts;
-    h.gen = kGen;
-    h.tgid = kTgid;
-    h.tid = kTgid;
-    h.fd = kFd;
-    h.role = SOCK_ROLE_SERVER;
-    h.family = 2;
-    std::strcpy(h.comm, "server");
-    return h;
+    return testing::SockEventHeader(type, ts, kTgid, kFd, kGen, SOCK_ROLE_SERVER);
   }
   // `bytes` as the captured part of a call of `size` bytes at stream offset `off`, captured from
   // `from` bytes into the call.

@@ -10,6 +10,7 @@
 
 #include "aggregators/conn_tracker.h"
 #include "aggregators/send_order.h"
+#include "sock_event_test_util.h"
 
 namespace zerotrace {
 namespace {
@@ -52,17 +53,7 @@ struct Conn {
     tracker.OnEvent(h, nullptr);
   }
   sock_event_header Header(uint8_t type, uint64_t ts) const {
-    sock_event_header h{};
-    h.type = type;
-    h.ts = ts;
-    h.gen = kGen;
-    h.tgid = kTgid;
-    h.tid = kTgid;
-    h.fd = kFd;
-    h.role = role;
-    h.family = 2;
-    std::strcpy(h.comm, role == SOCK_ROLE_CLIENT ? "client" : "server");
-    return h;
+    return testing::SockEventHeader(type, ts, kTgid, kFd, kGen, role);
   }
   // A write of `bytes`: the socket's write_seq advances by its size. Returns its event, to be
   // delivered (Deliver) in whatever order the test wants.
