@@ -231,7 +231,9 @@ Result<CfiRows> ReadCfiRows(int fd) {
     // Between this function's end and the next one: no rule.
     if (addr < next && addr <= UINT32_MAX) Append(&out.rows, addr, zt_unwind_row{});
     if (out.rows.size() > ZT_UNWIND_MAX_ROWS_PER_FILE) {
-      return Error{"more than " + std::to_string(ZT_UNWIND_MAX_ROWS_PER_FILE) + " CFI rows"};
+      out.rows.clear();
+      out.over_row_bound = true;
+      return out;
     }
   }
   return out;

@@ -21,6 +21,9 @@ struct CfiRows {
   std::vector<LoadSegment> loads;
   uint64_t functions = 0;    // FDEs converted
   uint64_t unsupported = 0;  // rows whose rule the walker does not evaluate (it stops there)
+  // More than ZT_UNWIND_MAX_ROWS_PER_FILE rows: none are given (the walker's binary search
+  // would not reach them all); the file's frames follow frame pointers.
+  bool over_row_bound = false;
 };
 
 // Converts the .eh_frame of the ELF open at `fd` (found through .eh_frame_hdr's table, which
@@ -28,7 +31,8 @@ struct CfiRows {
 // consecutive equal rules merged, a ZT_UNWIND_CFA_NONE row after each function that another
 // does not follow directly (so a PC between functions is not given the previous one's rule).
 // Files without .eh_frame_hdr give no rows (their frames follow frame pointers); so do
-// addresses above 4 GiB. At most ZT_UNWIND_MAX_ROWS_PER_FILE rows: a larger table is an error.
+// addresses above 4 GiB. At most ZT_UNWIND_MAX_ROWS_PER_FILE rows (see over_row_bound). An
+// error: not an ELF file, or no program headers.
 Result<CfiRows> ReadCfiRows(int fd);
 
 // The ELF virtual address of runtime address `pc` in a mapping that starts at `start` and maps

@@ -121,11 +121,11 @@ UnwindTables::FileRows* UnwindTables::Acquire(int fd, FileKey* key) {
   FileRows file;
   auto cfi = ReadCfiRows(fd);
   if (!cfi.ok()) {
-    if (cfi.error().message.find("CFI rows") != std::string::npos) {
-      ++counters_.files_over_row_bound;
-    } else {
-      ++counters_.files_unreadable;
-    }
+    ++counters_.files_unreadable;
+    return nullptr;
+  }
+  if (cfi->over_row_bound) {
+    ++counters_.files_over_row_bound;
     return nullptr;
   }
   file.loads = std::move(cfi->loads);
