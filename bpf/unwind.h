@@ -71,7 +71,10 @@ struct zt_unwind_mapping {
  * not be described (its stacks are taken with bpf_get_stackid, as without unwinding). */
 struct zt_unwind_proc {
   __u32 count;
-  __u32 pad;
+  /* Set by the walker when it walks one of the process's stacks; userspace clears it when it
+   * re-checks the process's mappings, and re-checks only processes walked since (an idle
+   * process's stale description costs nothing until it is sampled again). */
+  __u32 walked;
   struct zt_unwind_mapping mappings[ZT_UNWIND_MAX_MAPPINGS];
 };
 

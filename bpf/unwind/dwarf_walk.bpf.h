@@ -319,6 +319,8 @@ static __always_inline struct zt_unwind_state *unwind_begin(void *perf_ctx, __u3
   }
   if (!proc->count)
     return NULL;
+  if (!proc->walked)
+    proc->walked = 1; /* one store per process between re-checks, not one per sample */
   __u32 zero = 0;
   struct zt_unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &zero);
   if (!st)

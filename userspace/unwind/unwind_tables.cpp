@@ -243,14 +243,35 @@ void UnwindTables::Poll() {
   }
   if (now - last_recheck_ < kRecheckEvery) return;
   last_recheck_ = now;
+  RecheckLocked();
+}
+
+void UnwindTables::Recheck() {
+  std::lock_guard lock(mu_);
+  RecheckLocked();
+}
+
+void UnwindTables::RecheckLocked() {
   std::vector<uint32_t> known;
   for (const auto& [tgid, p] : procs_) known.push_back(tgid);
+  auto proc = std::make_unique<zt_unwind_proc>();
   for (uint32_t tgid : known) {
+    const std::string dir = proc_root_ + "/" + std::to_string(tgid);
+    if (access(dir.c_str(), F_OK) != 0) {
+      Forget(tgid);
+      continue;
+    }
+    // Not in the kernel's table (it was full): described again only when asked.
+    if (bpf_map_lookup_elem(maps_.procs_fd, &tgid, proc.get()) != 0 || !proc->walked) continue;
+    ++counters_.processes_rechecked;
     const auto maps = symbolizer::ProcMaps::Read(tgid, proc_root_);
     if (maps.empty()) {
       Forget(tgid);
     } else if (Signature(maps) != procs_[tgid].signature) {
-      DescribeLocked(tgid);
+      DescribeLocked(tgid);  // stored with the flag clear
+    } else {
+      proc->walked = 0;
+      bpf_map_update_elem(maps_.procs_fd, &tgid, proc.get(), BPF_EXIST);
     }
   }
 }

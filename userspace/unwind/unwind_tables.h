@@ -31,6 +31,7 @@ struct UnwindTableStats {
   uint64_t files_table_full = 0;      // no room left in the rows array (cumulative)
   uint64_t processes_over_mapping_bound = 0;  // more executable mappings than described (cum.)
   uint64_t processes_not_described = 0;       // the process table was full (cumulative)
+  uint64_t processes_rechecked = 0;  // maps read again: walked since the last re-check (cum.)
 };
 
 // The kernel maps the walker reads (bpf/unwind/dwarf_walk.bpf.h), owned by the probe.
@@ -66,9 +67,13 @@ class UnwindTables {
 
   // Describes the process now (or again).
   void Describe(uint32_t tgid);
-  // Describes the processes the kernel asked about (each at most once per 2 s) and re-checks the
-  // described ones every 10 s (exec, dlopen, exit). Called from the probe's drain loop.
+  // Describes the processes the kernel asked about (each at most once per 2 s) and, every 10 s,
+  // Recheck(). Called from the probe's drain loop.
   void Poll();
+  // Forgets described processes that exited, and describes again those whose executable
+  // mappings changed (exec, dlopen) among the ones walked since the previous re-check: reading
+  // every process's maps each time cost a node with a thousand idle processes a share of a core.
+  void Recheck();
   UnwindTableStats stats() const;
   const UnwindMaps& maps() const { return maps_; }
 
@@ -93,6 +98,7 @@ class UnwindTables {
   bool UploadRows(uint32_t begin, const std::vector<zt_unwind_row>& rows);
 
   void DescribeLocked(uint32_t tgid);
+  void RecheckLocked();
 
   mutable std::mutex mu_;
   UnwindMaps maps_;

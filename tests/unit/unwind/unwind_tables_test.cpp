@@ -89,6 +89,58 @@ TEST(UnwindTablesTest, DescribesAProcessAndSharesFilesBetweenProcesses) {
   EXPECT_NE(bpf_map_lookup_elem(t.maps().procs_fd, &pid, &proc), 0);
 }
 
+// The kernel's flag for a process whose stacks it walked (as the walker sets it).
+void MarkWalked(UnwindTables& t, uint32_t tgid) {
+  zt_unwind_proc proc{};
+  ASSERT_EQ(bpf_map_lookup_elem(t.maps().procs_fd, &tgid, &proc), 0);
+  proc.walked = 1;
+  ASSERT_EQ(bpf_map_update_elem(t.maps().procs_fd, &tgid, &proc, BPF_EXIST), 0);
+}
+
+TEST(UnwindTablesTest, ARecheckRereadsOnlyWalkedProcessesAndForgetsExitedOnes) {
+  ZT_REQUIRE_BPF();
+  auto tables = UnwindTables::Create(1u << 20);
+  ASSERT_TRUE(tables.ok()) << tables.error().message;
+  UnwindTables& t = **tables;
+  // A shell that becomes sleep: its executable mappings change at the exec.
+  Child child({"/bin/sh", "-c", "read line; exec /bin/sleep 30"});
+  const uint32_t pid = static_cast<uint32_t>(child.pid());
+  const std::string maps_path = "/proc/" + std::to_string(pid) + "/maps";
+  ASSERT_TRUE(WaitFor([&] { return ReadFileOrEmpty(maps_path).find("/dash") != std::string::npos; },
+                      std::chrono::seconds(10)));
+  t.Describe(pid);
+  const uint64_t files_as_shell = t.stats().files;
+  child.WriteLine("go");
+  ASSERT_TRUE(
+      WaitFor([&] { return ReadFileOrEmpty(maps_path).find("/sleep") != std::string::npos; },
+              std::chrono::seconds(10)));
+
+  // Not walked since it was described: its maps are not read again.
+  t.Recheck();
+  EXPECT_EQ(t.stats().processes_rechecked, 0u);
+  EXPECT_EQ(t.stats().files, files_as_shell);
+
+  // Walked: re-read, found changed, described again (sleep's file instead of dash's).
+  MarkWalked(t, pid);
+  t.Recheck();
+  EXPECT_EQ(t.stats().processes_rechecked, 1u);
+  zt_unwind_proc proc{};
+  ASSERT_EQ(bpf_map_lookup_elem(t.maps().procs_fd, &pid, &proc), 0);
+  EXPECT_EQ(proc.walked, 0u);
+  t.Recheck();  // and the flag was cleared: not read again
+  EXPECT_EQ(t.stats().processes_rechecked, 1u);
+
+  // It exits: forgotten at the next re-check, walked or not.
+  child.Signal(SIGKILL);
+  ASSERT_TRUE(child.Wait(std::chrono::seconds(10)).has_value());
+  ASSERT_TRUE(WaitFor([&] { return access(("/proc/" + std::to_string(pid)).c_str(), F_OK) != 0; },
+                      std::chrono::seconds(10)));
+  t.Recheck();
+  EXPECT_EQ(t.stats().processes, 0u);
+  EXPECT_EQ(t.stats().files, 0u);
+  EXPECT_NE(bpf_map_lookup_elem(t.maps().procs_fd, &pid, &proc), 0);
+}
+
 TEST(UnwindTablesTest, AFullRowTableLeavesFilesToFramePointersAndCountsThem) {
   ZT_REQUIRE_BPF();
   auto tables = UnwindTables::Create(1000);  // far fewer rows than libc has
