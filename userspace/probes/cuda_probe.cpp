@@ -94,8 +94,7 @@ Status CudaProbe::Attach() {
   if (!skel_) return Error{std::string("cuda: cannot open BPF object: ") + std::strerror(errno)};
   if (auto s = filter_.ApplyTo(skel_); !s) return s;
   skel_->rodata->unwind_enabled = options_.cfi_unwind;
-  skel_->rodata->unwind_have_task_pt_regs =
-      libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_task_pt_regs, nullptr) > 0;
+  skel_->rodata->unwind_have_task_pt_regs = unwind::HaveTaskPtRegs(BPF_PROG_TYPE_KPROBE);
   // Walked launch stacks: as many as the frame-pointer store holds.
   bpf_map__set_max_entries(skel_->maps.unwind_stacks,
                            options_.cfi_unwind ? ZT_CUDA_STACK_ENTRIES : 1);

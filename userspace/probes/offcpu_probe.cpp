@@ -94,8 +94,7 @@ Status OffCpuProbe::Attach() {
   bpf_program__set_autoattach(skel_->progs.unwind_walk_raw, false);
   skel_->rodata->unwind_enabled = options_.cfi_unwind;
   skel_->rodata->unwind_have_task_pt_regs =
-      libbpf_probe_bpf_helper(btf ? BPF_PROG_TYPE_TRACING : BPF_PROG_TYPE_RAW_TRACEPOINT,
-                              BPF_FUNC_task_pt_regs, nullptr) > 0;
+      unwind::HaveTaskPtRegs(btf ? BPF_PROG_TYPE_TRACING : BPF_PROG_TYPE_RAW_TRACEPOINT);
   bpf_map__set_max_entries(skel_->maps.unwind_stacks,
                            options_.cfi_unwind ? options_.stack_entries : 1);
   auto tables =

@@ -52,8 +52,7 @@ Status OnCpuProbe::Attach() {
   if (!skel_) return Error{std::string("oncpu: cannot open BPF object: ") + std::strerror(errno)};
   skel_->rodata->per_thread = options_.per_thread;
   skel_->rodata->unwind_enabled = options_.cfi_unwind;
-  skel_->rodata->unwind_have_task_pt_regs =
-      libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_task_pt_regs, nullptr) > 0;
+  skel_->rodata->unwind_have_task_pt_regs = unwind::HaveTaskPtRegs(BPF_PROG_TYPE_PERF_EVENT);
   bpf_map__set_max_entries(skel_->maps.unwind_stacks,
                            options_.cfi_unwind ? options_.stack_entries : 1);
   auto tables =

@@ -47,4 +47,9 @@ std::vector<uint64_t> ReadWalkStats(bpf_map* stats) {
   return out;
 }
 
+bool HaveTaskPtRegs(int prog_type) {
+  return libbpf_probe_bpf_helper(static_cast<enum bpf_prog_type>(prog_type), BPF_FUNC_task_pt_regs,
+                                 nullptr) > 0;
+}
+
 }  // namespace zerotrace::unwind

@@ -22,6 +22,9 @@ Result<std::shared_ptr<UnwindTables>> ShareTables(bool cfi, uint32_t rows, bpf_m
 // After load: puts the walker program in the object's unwind_progs (slot 0), the tail call
 // target of every walk. `probe` names the probe in the error.
 Status InstallWalker(bpf_map* progs, bpf_program* walker, const char* probe);
+// Whether programs of `prog_type` (an enum bpf_prog_type) may call bpf_task_pt_regs() (5.15+);
+// without it the walker finds a blocked task's user registers at the top of its kernel stack.
+bool HaveTaskPtRegs(int prog_type);
 // The object's walk outcomes (unwind_stats, zt_unwind_stat order), summed over CPUs.
 std::vector<uint64_t> ReadWalkStats(bpf_map* stats);
 
