@@ -198,9 +198,7 @@ void ConnTracker::Close(const Key& key, uint64_t ts) {
   }
   Conn& conn = *it->second;
   if (conn.order.holding()) {
-    const SendOrder::Counters before = conn.order.counters();
-    conn.order.Flush([&](const sock_event_header& e, const uint8_t* d) { Parse(key, conn, e, d); });
-    AddOrderCounters(before, conn.order.counters());
+    Order(key, conn, [&](const SendOrder::Feed& feed) { conn.order.Flush(feed); });
   }
   Sink sink(*this, it->second->meta, it->second->parser->role());
   it->second->parser->OnClose(ts, sink);
@@ -265,16 +263,11 @@ void ConnTracker::OnEvent(const sock_event_header& h, const uint8_t* data) {
       Conn* conn = it != conns_.end() ? it->second.get() : Open(h);
       if (!conn) return;
       counters_.bytes_captured += h.captured;
-      const bool was_holding = conn->order.holding();
-      const SendOrder::Counters before = conn->order.counters();
-      const bool may_hold = conn->parser->role() == protocols::Role::kClient;
-      conn->order.Route(h, data, may_hold, [&](const sock_event_header& e, const uint8_t* d) {
-        Parse(key, *conn, e, d);
-      });
-      AddOrderCounters(before, conn->order.counters());
-      if (!was_holding && conn->order.holding()) {
-        holding_.push_back({key, conn->gen, conn->order.held_since()});
-      }
+      const bool may_hold =
+          conn->parser->role() == protocols::Role::kClient && !conn->parser->ignored();
+      Order(key, *conn,
+            [&](const SendOrder::Feed& feed) { conn->order.Route(h, data, may_hold, feed); });
+      if (held_bytes_ > kMaxHeldBytes) ReleaseOldestHolds();
       return;
     }
     default:
@@ -289,11 +282,33 @@ void ConnTracker::Parse(const Key& key, Conn& conn, const sock_event_header& h,
   if (hints_) Hint(key, conn, h.direction == SOCK_DIR_EGRESS ? 1 : 0);
 }
 
-void ConnTracker::AddOrderCounters(const SendOrder::Counters& before,
-                                   const SendOrder::Counters& after) {
+template <typename Op>
+void ConnTracker::Order(const Key& key, Conn& conn, const Op& op) {
+  const bool was_holding = conn.order.holding();
+  const SendOrder::Counters before = conn.order.counters();
+  const size_t held_before = conn.order.held_bytes();
+  op(SendOrder::Feed(
+      [&](const sock_event_header& e, const uint8_t* d) { Parse(key, conn, e, d); }));
+  const SendOrder::Counters& after = conn.order.counters();
   counters_.reads_reordered.reordered += after.reordered - before.reordered;
   counters_.reads_reordered.expired += after.expired - before.expired;
   counters_.reads_reordered.overflowed += after.overflowed - before.overflowed;
+  held_bytes_ = held_bytes_ - held_before + conn.order.held_bytes();
+  if (!was_holding && conn.order.holding()) {
+    holding_.push_back({key, conn.gen, conn.order.held_since()});
+  }
+}
+
+void ConnTracker::ReleaseOldestHolds() {
+  // The connections that began holding first give theirs up first (parsed as they came).
+  while (held_bytes_ > kMaxHeldBytes && !holding_.empty()) {
+    const Holding entry = holding_.front();
+    holding_.pop_front();
+    auto it = conns_.find(entry.key);
+    if (it == conns_.end() || it->second->gen != entry.gen) continue;
+    Conn& conn = *it->second;
+    Order(entry.key, conn, [&](const SendOrder::Feed& feed) { conn.order.Overflow(feed); });
+  }
 }
 
 void ConnTracker::FeedData(Conn& conn, const sock_event_header& h, const uint8_t* data) {
@@ -408,12 +423,8 @@ void ConnTracker::SweepHeld(uint64_t now_ns) {
     auto it = conns_.find(entry.key);
     if (it == conns_.end() || it->second->gen != entry.gen) continue;
     Conn& conn = *it->second;
-    const SendOrder::Counters before = conn.order.counters();
-    conn.order.Expire(now_ns, [&](const sock_event_header& e, const uint8_t* d) {
-      Parse(entry.key, conn, e, d);
-    });
-    AddOrderCounters(before, conn.order.counters());
-    // Still holding (a newer hold, or reads behind the expired ones): checked again later.
+    Order(entry.key, conn, [&](const SendOrder::Feed& feed) { conn.order.Expire(now_ns, feed); });
+    // Still holding (reads behind the expired ones): checked again later.
     if (conn.order.holding()) holding_.push_back({entry.key, entry.gen, conn.order.held_since()});
   }
 }

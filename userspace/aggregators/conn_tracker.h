@@ -148,7 +148,12 @@ class ConnTracker {
   void FeedData(Conn& conn, const sock_event_header& h, const uint8_t* data);
   // One DATA event in the order SendOrder puts it: parsed, then capture hints.
   void Parse(const Key& key, Conn& conn, const sock_event_header& h, const uint8_t* data);
-  void AddOrderCounters(const SendOrder::Counters& before, const SendOrder::Counters& after);
+  // Runs `op(feed)`, one operation of the connection's SendOrder, and keeps the counters, the
+  // bytes held over all connections and the list of holding connections up to date.
+  template <typename Op>
+  void Order(const Key& key, Conn& conn, const Op& op);
+  // Over kMaxHeldBytes held in all: the oldest holds are parsed as they came.
+  void ReleaseOldestHolds();
   void Hint(const Key& key, Conn& conn, int dir);
 
   ProcessCatalog& catalog_;
@@ -172,6 +177,10 @@ class ConnTracker {
     uint64_t since;
   };
   std::deque<Holding> holding_;
+  // Bytes held over all connections, bounded (each connection's own bound times many
+  // connections whose writes went unseen at once would be unbounded).
+  static constexpr size_t kMaxHeldBytes = 16 << 20;
+  size_t held_bytes_ = 0;
   std::unordered_map<std::string, std::unique_ptr<protocols::RouteTemplater>> templaters_;
   std::vector<RequestConsumer*> consumers_;
   std::vector<RequestStartObserver*> start_observers_;

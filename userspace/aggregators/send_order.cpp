@@ -68,8 +68,7 @@ void SendOrder::Route(const sock_event_header& h, const uint8_t* data, bool may_
     if (!held_.empty()) {
       if (held_.size() >= kMaxHeldEvents || held_bytes_ + h.captured > kMaxHeldBytes) {
         // Parsed in their order: what was held, then this read.
-        counters_.overflowed += held_.size();
-        Flush(feed);
+        Overflow(feed);
         Pass(h, data, feed);
         return;
       }
@@ -111,6 +110,11 @@ void SendOrder::Expire(uint64_t now_ns, const Feed& feed) {
 
 void SendOrder::Flush(const Feed& feed) {
   while (!held_.empty()) FeedFront(feed);
+}
+
+void SendOrder::Overflow(const Feed& feed) {
+  counters_.overflowed += held_.size();
+  Flush(feed);
 }
 
 }  // namespace zerotrace

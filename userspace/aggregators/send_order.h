@@ -49,9 +49,12 @@ class SendOrder {
   void Expire(uint64_t now_ns, const Feed& feed);
   // Parses every held read (the connection ends).
   void Flush(const Feed& feed);
+  // Parses every held read, counted as overflowed (the collector's bound on held bytes).
+  void Overflow(const Feed& feed);
 
   bool holding() const { return !held_.empty(); }
   uint64_t held_since() const { return held_.empty() ? 0 : held_.front().h.ts; }
+  size_t held_bytes() const { return held_bytes_; }
   const Counters& counters() const { return counters_; }
 
  private:

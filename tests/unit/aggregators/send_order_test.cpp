@@ -206,6 +206,37 @@ TEST(SendOrder, AHoldEndsAfterItsTimeInEventTimeOrAtClose) {
   EXPECT_EQ(d.out.lost, 1u);  // parsed at the close, not left behind
 }
 
+TEST(SendOrder, TheBytesHeldOverAllConnectionsAreBounded) {
+  // Many client connections whose writes all went unseen (a full ring): each holds its own
+  // bound (1 MiB), and past 16 MiB in all the oldest holds are parsed as they came.
+  ProcessCatalog catalog("/nonexistent-proc");
+  ConnTracker tracker(catalog);
+  const std::string chunk(64 * 1024, 'x');
+  const uint64_t per_conn = SendOrder::kMaxHeldBytes / chunk.size();  // reads each may hold
+  uint64_t ts = 1'000'000;
+  for (int fd = 0; fd < 17; ++fd) {
+    sock_event_header open =
+        testing::SockEventHeader(SOCK_EVENT_OPEN, ++ts, kTgid, fd, kGen, SOCK_ROLE_CLIENT);
+    open.flags = SOCK_EV_SND_SEQ;
+    open.snd_seq = 1000;
+    tracker.OnEvent(open, nullptr);
+    for (uint64_t i = 0; i < per_conn; ++i) {
+      sock_event_header h =
+          testing::SockEventHeader(SOCK_EVENT_DATA, ++ts, kTgid, fd, kGen, SOCK_ROLE_CLIENT);
+      h.direction = SOCK_DIR_INGRESS;
+      h.size = h.captured = static_cast<uint32_t>(chunk.size());
+      h.stream_off = i * chunk.size();
+      h.flags = SOCK_EV_STREAM_OFF | SOCK_EV_SND_SEQ;
+      h.snd_seq = 5000;  // 4000 bytes sent that no write event reported
+      tracker.OnEvent(h, reinterpret_cast<const uint8_t*>(chunk.data()));
+    }
+    // 16 connections hold 16 MiB: none released; the 17th is over the bound.
+    EXPECT_EQ(tracker.counters().reads_reordered.overflowed, fd < 16 ? 0u : per_conn) << fd;
+  }
+  tracker.SweepHeld(ts + SendOrder::kMaxHoldNs);
+  EXPECT_EQ(tracker.counters().reads_reordered.expired, 16 * per_conn);
+}
+
 TEST(SendOrder, ReadsBehindAHeldReadKeepTheirOrderAndBoundsRelease) {
   SendOrder order;
   sock_event_header open{};
