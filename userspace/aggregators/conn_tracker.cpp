@@ -287,8 +287,15 @@ void ConnTracker::Order(const Key& key, Conn& conn, const Op& op) {
   const bool was_holding = conn.order.holding();
   const SendOrder::Counters before = conn.order.counters();
   const size_t held_before = conn.order.held_bytes();
-  op(SendOrder::Feed(
-      [&](const sock_event_header& e, const uint8_t* d) { Parse(key, conn, e, d); }));
+  // One pointer captured: std::function keeps it inline, no allocation per event.
+  struct Target {
+    ConnTracker* tracker;
+    const Key* key;
+    Conn* conn;
+  } target{this, &key, &conn};
+  op(SendOrder::Feed([t = &target](const sock_event_header& e, const uint8_t* d) {
+    t->tracker->Parse(*t->key, *t->conn, e, d);
+  }));
   const SendOrder::Counters& after = conn.order.counters();
   counters_.reads_reordered.reordered += after.reordered - before.reordered;
   counters_.reads_reordered.expired += after.expired - before.expired;
