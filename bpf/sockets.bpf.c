@@ -299,7 +299,6 @@ struct h2_walk {
   __u64 end[ZT_SOCK_MAX_IOV];  /* call position where each piece ends */
   struct iovec iov[ZT_SOCK_MAX_IOV];
   __u32 pieces;
-  __u32 cur;  /* the piece the last read started in (positions only grow) */
   __u64 pos;  /* call position of the next header byte to read */
   __u64 len;  /* the call's byte count */
   __u64 head; /* bytes [0, head) are in the event itself */

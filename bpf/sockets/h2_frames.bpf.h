@@ -10,12 +10,18 @@
 #define H2_IOV_MASK (ZT_SOCK_MAX_IOV - 1)
 #define H2_SEG_MASK (ZT_H2_MAX_SEGMENTS - 1)
 
-/* Makes w->cur the piece holding call position `pos` (< the call's length); false past the
- * last piece. A binary search without a loop over the pieces: the frame walk and the segment
- * copy call it in loops of their own, and nested loops multiply what the verifier explores.
- * end[] is padded with the call's length past the last piece. */
-static __always_inline bool h2_seek(struct h2_walk *w, __u64 pos)
+/* The piece holding call position `pos` (< the call's length), or -1 past the last piece. A
+ * binary search without a loop over the pieces: the frame walk and the segment copy call it in
+ * loops of their own, and nested loops multiply what the verifier explores. end[] is padded
+ * with the call's length past the last piece. A global function, verified once on its own: its
+ * callers see one bounded unknown index. Inlined, each of the 32 values the search can end with
+ * went on through the rest of the caller's loop: half of the sockets programs' verifier budget. */
+__noinline int h2_piece_at(__u64 pos)
 {
+  __u32 zero = 0;
+  struct h2_walk *w = bpf_map_lookup_elem(&h2_walks, &zero);
+  if (!w)
+    return -1;
   __u32 lo = 0;
   if (w->end[15] <= pos)
     lo += 16;
@@ -32,12 +38,8 @@ static __always_inline bool h2_seek(struct h2_walk *w, __u64 pos)
    * batched sendmsg of 60+ iovecs: a garbage DATA length, every later write of the connection
    * skipped as its payload). */
   if (lo >= w->pieces || w->end[lo & H2_IOV_MASK] <= pos)
-    return false;
-  w->cur = lo;
-  /* Callers read the index back from memory: the verifier then sees one bounded unknown
-   * instead of following each of the 32 possible values through the rest of the loop. */
-  barrier();
-  return true;
+    return -1;
+  return lo & H2_IOV_MASK;
 }
 
 static __always_inline __u64 h2_piece_start(struct h2_walk *w, __u32 c)
@@ -51,11 +53,10 @@ static __always_inline bool h2_read_hdr(struct h2_walk *w, __u64 pos, __u32 n)
   for (int k = 0; k < 3; k++) { /* a header over more than 3 iovecs is not followed */
     if (n == 0)
       return true;
-    if (!h2_seek(w, pos))
+    int piece = h2_piece_at(pos);
+    if (piece < 0)
       return false;
-    __u32 c = w->cur;
-    barrier_var(c);
-    c &= H2_IOV_MASK;
+    __u32 c = (__u32)piece & H2_IOV_MASK;
     __u64 start = h2_piece_start(w, c);
     __u64 in_piece = w->end[c] - pos;
     __u32 take = n < in_piece ? n : (__u32)in_piece;
@@ -118,9 +119,11 @@ static __always_inline void h2_range_step(struct h2_walk *w)
   w->rest_from = from + take;
 }
 
-/* bpf_loop body: one frame header, or one step of recording the range it made pending.
- * Returns 1 to stop. */
-static long h2_frame(__u64 index, void *unused)
+/* One frame header, or one step of recording the range it made pending; 1 to stop. A global
+ * function, as are the other loop bodies below: verified once on its own, not again for every
+ * state the loop's convergence check brings to the callback (6.7+ verifies bpf_loop callbacks
+ * as loops; inlined, these bodies took the sockets programs past 50 % of the 1M limit on 6.12). */
+__noinline int h2_frame_step(void)
 {
   __u32 zero = 0;
   struct h2_walk *w = bpf_map_lookup_elem(&h2_walks, &zero);
@@ -166,8 +169,8 @@ static long h2_frame(__u64 index, void *unused)
   return 0;
 }
 
-/* bpf_loop body: sends segment `index` of the walk as a SEGMENT event. */
-static long h2_emit(__u64 index, void *unused)
+/* Sends segment `index` of the walk as a SEGMENT event; 1 to stop. */
+__noinline int h2_emit_segment(__u64 index)
 {
   __u32 zero = 0;
   struct h2_walk *w = bpf_map_lookup_elem(&h2_walks, &zero);
@@ -182,11 +185,12 @@ static long h2_emit(__u64 index, void *unused)
   e->h.flags = SOCK_EV_STREAM_OFF | SOCK_EV_SEGMENT;
   e->h.segments = w->nseg - 1 - index;
   for (int k = 0; k < 8; k++) { /* a segment over more iovecs is cut there (rare) */
-    if (from >= to || e->h.captured >= capture_bytes || !h2_seek(w, from))
+    if (from >= to || e->h.captured >= capture_bytes)
       break;
-    __u32 c = w->cur;
-    barrier_var(c);
-    c &= H2_IOV_MASK;
+    int piece = h2_piece_at(from);
+    if (piece < 0)
+      break;
+    __u32 c = (__u32)piece & H2_IOV_MASK;
     __u64 in_piece = w->end[c] - from;
     __u64 n = to - from < in_piece ? to - from : in_piece;
     append(e, (const void *)(w->base[c] + (from - h2_piece_start(w, c))), n);
@@ -197,8 +201,8 @@ static long h2_emit(__u64 index, void *unused)
 }
 
 
-/* bpf_loop body: piece `index` of a vectored call (end[] padded past the last one). */
-static long h2_piece(__u64 index, void *unused)
+/* Piece `index` of a vectored call (end[] padded past the last one); 1 to stop. */
+__noinline int h2_piece_step(__u64 index)
 {
   __u32 zero = 0;
   struct h2_walk *w = bpf_map_lookup_elem(&h2_walks, &zero);
@@ -217,8 +221,18 @@ static long h2_piece(__u64 index, void *unused)
   return 0;
 }
 
-/* bpf_loop body (run once): finds the call's pieces, then walks its frames. */
-static long h2_walk_cb(__u64 index, void *unused)
+static long h2_piece(__u64 index, void *unused)
+{
+  return h2_piece_step(index) ? 1 : 0;
+}
+
+static long h2_frame(__u64 index, void *unused)
+{
+  return h2_frame_step() ? 1 : 0;
+}
+
+/* Finds the call's pieces, then walks its frames (run once, by bpf_loop: see h2_walk_call). */
+__noinline int h2_walk_pieces_and_frames(void)
 {
   __u32 zero = 0;
   struct h2_walk *w = bpf_map_lookup_elem(&h2_walks, &zero);
@@ -257,6 +271,16 @@ static long h2_walk_cb(__u64 index, void *unused)
   }
   bpf_loop(ZT_H2_MAX_FRAMES, h2_frame, NULL, 0);
   return 1;
+}
+
+static long h2_walk_cb(__u64 index, void *unused)
+{
+  return h2_walk_pieces_and_frames() ? 1 : 0;
+}
+
+static long h2_emit(__u64 index, void *unused)
+{
+  return h2_emit_segment(index) ? 1 : 0;
 }
 
 /* The connection's first bytes in a direction: the client preface, or a SETTINGS frame (what a

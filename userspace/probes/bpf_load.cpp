@@ -4,11 +4,14 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <regex>
+#include <string_view>
 
 namespace zerotrace {
 namespace {
@@ -142,12 +145,35 @@ Status LoadBpfSkeleton(bpf_object_skeleton* skeleton, const std::string& probe) 
       bpf_program__set_log_level(p, 4);
     }
   }
+  // Developers: ZT_VERIFIER_LOG_DIR=DIR writes each program's full verifier log (level 2: every
+  // instruction processed, with its state; hundreds of MB for the sockets programs) to
+  // DIR/<probe>.<program>.log, to see where the budget goes; ZT_VERIFIER_LOG_PROGRAM=NAME limits
+  // it to one program. (Level 1 keeps only the last path on success.)
+  const char* log_dir = std::getenv("ZT_VERIFIER_LOG_DIR");
+  std::map<std::string, std::unique_ptr<char[]>> full_logs;
+  const char* log_program = std::getenv("ZT_VERIFIER_LOG_PROGRAM");
+  constexpr size_t kFullLogBytes = 1000u << 20;
+  if (log_dir != nullptr && *log_dir != '\0') {
+    bpf_program* p;
+    bpf_object__for_each_program(p, obj) {
+      if (!bpf_program__autoload(p)) continue;
+      if (log_program != nullptr && std::string_view(log_program) != bpf_program__name(p)) continue;
+      auto& buf = full_logs[bpf_program__name(p)];
+      buf = std::make_unique_for_overwrite<char[]>(kFullLogBytes);
+      buf[0] = '\0';
+      bpf_program__set_log_buf(p, buf.get(), kFullLogBytes);
+      bpf_program__set_log_level(p, 2 | 4);
+    }
+  }
   std::string captured;
   g_capture = &captured;
   g_next = libbpf_set_print(CapturingPrint);
   const int err = bpf_object__load_skeleton(skeleton);
   libbpf_set_print(g_next);
   g_capture = nullptr;
+  for (auto& [name, buf] : full_logs) {
+    std::ofstream(std::string(log_dir) + "/" + probe + "." + name + ".log") << buf.get();
+  }
   if (err) {
     std::string msg = probe + ": the kernel refused its BPF programs (" + std::strerror(-err) + ")";
     static const std::regex kFailedProg(R"(prog '([^']+)': BPF program load failed)");
