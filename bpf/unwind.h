@@ -11,8 +11,9 @@
 #include <linux/types.h>
 #endif
 
-/* Executable mappings described per process (a process with more keeps the lowest ones; its
- * other frames follow frame pointers and the process is counted as over the bound). */
+/* Executable mappings described per process (a process with more keeps the lowest ones; the last
+ * entry then covers all the others as ZT_UNWIND_ROWS_MISSING, and the process is counted as over
+ * the bound). */
 #define ZT_UNWIND_MAX_MAPPINGS 256
 /* Binary-search steps over one file's rows: at most 2^22 rows per file (libxul-sized files;
  * libc has about 30k). Bigger files are not converted (counted). */
@@ -64,8 +65,14 @@ struct zt_unwind_mapping {
   __u64 end;
   __u64 bias;      /* ELF virtual address = runtime address - bias */
   __u32 row_begin; /* index of the file's first row in unwind_rows */
-  __u32 row_count; /* 0: no rows (follow frame pointers) */
+  __u32 row_count; /* 0: no rows (follow frame pointers, or stop: ZT_UNWIND_ROWS_MISSING) */
 };
+
+/* row_begin of a mapping without rows whose code has CFI that a bound kept out of the tables (the
+ * rows array full, a file over the row bound, mappings past ZT_UNWIND_MAX_MAPPINGS): the walk
+ * stops there, counted `stopped`. Code that has CFI is usually built without frame pointers, so
+ * following rbp would name wrong callers; a shorter stack is better than a wrong one. */
+#define ZT_UNWIND_ROWS_MISSING 0xffffffffu
 
 /* Value of unwind_procs, keyed by tgid; mappings sorted by start. count == 0: the process could
  * not be described (its stacks are taken with bpf_get_stackid, as without unwinding). */

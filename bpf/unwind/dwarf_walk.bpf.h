@@ -251,6 +251,8 @@ static __always_inline int unwind_frame(struct zt_unwind_state *st, const struct
     bpf_map_update_elem(&unwind_pending, &st->tgid, &one, BPF_NOEXIST);
     return unwind_fp_step(st);
   }
+  if (!m->row_count && m->row_begin == ZT_UNWIND_ROWS_MISSING)
+    return unwind_stop(ZT_UNWIND_STAT_STOPPED);
   const struct zt_unwind_row *row = NULL;
   if (m->row_count && pc - m->bias <= 0xffffffffULL)
     row = unwind_find_row(m->row_begin, m->row_count, (__u32)(pc - m->bias));

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 
@@ -124,12 +125,11 @@ UnwindTables::FileRows* UnwindTables::Acquire(int fd, FileKey* key) {
     ++counters_.files_unreadable;
     return nullptr;
   }
-  if (cfi->over_row_bound) {
-    ++counters_.files_over_row_bound;
-    return nullptr;
-  }
   file.loads = std::move(cfi->loads);
-  if (cfi->rows.empty()) {
+  if (cfi->over_row_bound) {
+    ++counters_.files_over_row_bound;  // kept (without rows), so it is not read again
+    file.rows_missing = true;
+  } else if (cfi->rows.empty()) {
     ++counters_.files_without_cfi;
   } else if (auto begin = rows_.Allocate(static_cast<uint32_t>(cfi->rows.size()))) {
     if (UploadRows(*begin, cfi->rows)) {
@@ -140,7 +140,8 @@ UnwindTables::FileRows* UnwindTables::Acquire(int fd, FileKey* key) {
       ++counters_.files_unreadable;
     }
   } else {
-    ++counters_.files_table_full;  // its frames follow frame pointers
+    ++counters_.files_table_full;  // its frames end the walk (ZT_UNWIND_ROWS_MISSING)
+    file.rows_missing = true;
   }
   file.users = 1;
   return &files_.emplace(*key, std::move(file)).first->second;
@@ -178,11 +179,29 @@ void UnwindTables::DescribeLocked(uint32_t tgid) {
   described.signature = Signature(maps);
   described.described = std::chrono::steady_clock::now();
   const std::string root = proc_root_ + "/" + std::to_string(tgid) + "/root";
+  std::vector<const symbolizer::MapEntry*> executable;
   for (const auto& e : maps.entries()) {
-    if (!e.executable()) continue;
-    if (proc->count == ZT_UNWIND_MAX_MAPPINGS) {
-      ++counters_.processes_over_mapping_bound;
-      break;
+    if (e.executable()) executable.push_back(&e);
+  }
+  // More executable mappings than entries (a Python process with hundreds of extension modules):
+  // keep the lowest one (the program) and the highest ones (the loader, libc and what was loaded
+  // at start: mmap places later libraries lower), and cover those between with one entry where
+  // the walk stops rather than guess, since their rows are not loaded.
+  size_t skip_from = executable.size(), skip_to = executable.size();
+  if (executable.size() > ZT_UNWIND_MAX_MAPPINGS) {
+    ++counters_.processes_over_mapping_bound;
+    skip_from = 1;
+    skip_to = executable.size() - (ZT_UNWIND_MAX_MAPPINGS - 2);
+  }
+  for (size_t i = 0; i < executable.size(); ++i) {
+    const symbolizer::MapEntry& e = *executable[i];
+    if (i == skip_from) {
+      zt_unwind_mapping& m = proc->mappings[proc->count++];
+      m.start = e.start;
+      m.end = executable[skip_to - 1]->end;
+      m.row_begin = ZT_UNWIND_ROWS_MISSING;
+      i = skip_to - 1;
+      continue;
     }
     zt_unwind_mapping& m = proc->mappings[proc->count++];
     m.start = e.start;
@@ -201,6 +220,10 @@ void UnwindTables::DescribeLocked(uint32_t tgid) {
     close(fd);
     if (!file) continue;
     described.files.push_back(key);
+    if (file->rows_missing) {
+      m.row_begin = ZT_UNWIND_ROWS_MISSING;
+      continue;
+    }
     uint64_t bias = 0;
     if (file->count > 0 && MappingBias(file->loads, e.start, e.offset, &bias)) {
       m.bias = bias;

@@ -81,7 +81,10 @@ class UnwindTables {
   using FileKey = std::tuple<dev_t, ino_t, off_t, int64_t>;  // device, inode, size, mtime (ns)
   struct FileRows {
     uint32_t begin = 0;
-    uint32_t count = 0;  // 0: no rows (frame pointers)
+    uint32_t count = 0;  // 0: no rows (frame pointers, unless rows_missing)
+    // The file has CFI that a bound kept out (rows array full, over the row bound): the walker
+    // stops in its code instead of guessing by frame pointers.
+    bool rows_missing = false;
     uint32_t users = 0;
     std::vector<LoadSegment> loads;
   };

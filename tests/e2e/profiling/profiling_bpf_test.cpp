@@ -195,6 +195,55 @@ TEST(ProfilingBpfTest, OnCpuStackOfCodeWithoutFramePointersIsWalkedWithItsCfi) {
   std::cout << "frame pointers: " << fp_chain << ", " << fp_started << "\n" << Describe(fp, 5);
 }
 
+// A process with 300 libraries (more executable mappings than the unwinder describes): stacks
+// through the copy loaded first (kept) are complete; stacks in the copy loaded last (past the
+// bound, no rows loaded) end at its leaf instead of naming callers guessed by frame pointers.
+TEST(ProfilingBpfTest, StacksPastTheMappingBoundStopInsteadOfGuessing) {
+  ZT_REQUIRE_BPF();
+  Child prog({ZT_MANY_LIBS, ZT_MANY_LIBS_LIB, TempDir(), "300", "8"});
+  ASSERT_EQ(prog.ReadLine(std::chrono::seconds(60)), "ready");
+  const uint32_t pid = static_cast<uint32_t>(prog.pid());
+  profiling::AttachProfilesOptions o;
+  o.pids = {pid};
+  o.duration = std::chrono::seconds(3);
+  o.offcpu = false;
+  o.oncpu_options.frequency_hz = 99;
+  o.out_dir = TempDir() + "/many_libs";
+  auto r = profiling::RunAttachProfiles(o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_FALSE(r->profiles.empty());
+  const Profile& p = r->profiles[0];
+  auto user_frames = [](const StackSample& s) {
+    std::vector<std::string> user;
+    for (const auto& f : s.frames) {
+      if (f.kind != FrameKind::kKernel) user.push_back(f.function);
+    }
+    return user;
+  };
+  const double all = static_cast<double>(ValueFor(p, pid, [](const StackSample&) { return true; }));
+  const double near = static_cast<double>(
+      ValueFor(p, pid, [](const StackSample& s) { return HasFunction(s, "call_near"); }));
+  const double near_chain = static_cast<double>(ValueFor(p, pid, [](const StackSample& s) {
+    return HasChain(s, {"main", "call_near", "lib_work", "lib_spin"});
+  }));
+  // In the far copy: only its own leaf frame(s), never a caller (the walk stopped there).
+  const double far_stopped = static_cast<double>(ValueFor(p, pid, [&](const StackSample& s) {
+    const auto user = user_frames(s);
+    return !HasFunction(s, "call_near") && !user.empty() && user.size() <= 1 &&
+           (user[0] == "lib_spin" || user[0] == "lib_work");
+  }));
+  const uint64_t far_named =
+      ValueFor(p, pid, [](const StackSample& s) { return HasFunction(s, "call_far"); });
+  std::cout << "samples " << all << ", near " << near << " (chain " << near_chain
+            << "), far stopped " << far_stopped << "\n"
+            << Describe(p, 8);
+  EXPECT_GT(all, 100) << Describe(p);
+  EXPECT_GE(near_chain, 0.9 * near) << Describe(p);
+  EXPECT_GE(near, 0.3 * all) << Describe(p);
+  EXPECT_GE(far_stopped, 0.3 * all) << Describe(p);
+  EXPECT_EQ(far_named, 0u) << "a stack walked through the unloaded library\n" << Describe(p);
+}
+
 // Off-CPU: a thread blocks in libc's usleep (no frame pointers there either) called from leaf;
 // frame pointers alone give the time to the caller's caller or lose it, CFI to the caller.
 TEST(ProfilingBpfTest, OffCpuTimeOfCodeWithoutFramePointersLandsOnTheCallingFunction) {

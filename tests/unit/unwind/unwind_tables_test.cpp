@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <memory>
+#include <sstream>
+#include <string>
 
 #include "test_util.h"
 
@@ -141,15 +143,89 @@ TEST(UnwindTablesTest, ARecheckRereadsOnlyWalkedProcessesAndForgetsExitedOnes) {
   EXPECT_NE(bpf_map_lookup_elem(t.maps().procs_fd, &pid, &proc), 0);
 }
 
-TEST(UnwindTablesTest, AFullRowTableLeavesFilesToFramePointersAndCountsThem) {
+// The walker must not guess by frame pointers in code whose CFI a bound kept out: libc (built
+// without them) is marked ZT_UNWIND_ROWS_MISSING, where the walk stops.
+TEST(UnwindTablesTest, AFullRowTableMarksFilesLeftOutAsStopsAndCountsThem) {
   ZT_REQUIRE_BPF();
   auto tables = UnwindTables::Create(1000);  // far fewer rows than libc has
   ASSERT_TRUE(tables.ok()) << tables.error().message;
-  (*tables)->Describe(static_cast<uint32_t>(getpid()));
+  const uint32_t self = static_cast<uint32_t>(getpid());
+  (*tables)->Describe(self);
   const UnwindTableStats s = (*tables)->stats();
   EXPECT_EQ(s.processes, 1u);
   EXPECT_GE(s.files_table_full, 1u);
   EXPECT_LE(s.rows_used, 1000u);
+  zt_unwind_proc proc{};
+  ASSERT_EQ(bpf_map_lookup_elem((*tables)->maps().procs_fd, &self, &proc), 0);
+  const uint64_t usleep_pc = Address("usleep");
+  bool found = false;
+  for (uint32_t i = 0; i < proc.count; ++i) {
+    const auto& m = proc.mappings[i];
+    if (usleep_pc >= m.start && usleep_pc < m.end) {
+      found = true;
+      EXPECT_EQ(m.row_count, 0u);
+      EXPECT_EQ(m.row_begin, ZT_UNWIND_ROWS_MISSING);
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+// Start (inclusive) of the first executable mapping of `pid` whose path contains `name`.
+uint64_t ExecutableMappingStart(pid_t pid, const std::string& name) {
+  std::istringstream maps(ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/maps"));
+  std::string line;
+  while (std::getline(maps, line)) {
+    if (line.find(name) == std::string::npos || line.find(" r-xp ") == std::string::npos) continue;
+    return std::stoull(line.substr(0, line.find('-')), nullptr, 16);
+  }
+  return 0;
+}
+
+// 300 libraries: more executable mappings than a process entry holds. The program's own mapping
+// and the highest ones (libc, the loader, the copy loaded first) keep their rows; one entry
+// covers the lowest copies (loaded last) as a stop; every entry is sorted and disjoint.
+TEST(UnwindTablesTest, AProcessWithMoreMappingsThanEntriesKeepsItsCoreAndStopsInTheRest) {
+  ZT_REQUIRE_BPF();
+  const std::string dir = zerotrace::testing::TempDir();
+  Child prog({ZT_MANY_LIBS, ZT_MANY_LIBS_LIB, dir, "300", "30"});
+  ASSERT_EQ(prog.ReadLine(std::chrono::seconds(60)), "ready");
+  auto tables = UnwindTables::Create(1u << 20);
+  ASSERT_TRUE(tables.ok()) << tables.error().message;
+  const uint32_t pid = static_cast<uint32_t>(prog.pid());
+  (*tables)->Describe(pid);
+  EXPECT_EQ((*tables)->stats().processes_over_mapping_bound, 1u);
+  zt_unwind_proc proc{};
+  ASSERT_EQ(bpf_map_lookup_elem((*tables)->maps().procs_fd, &pid, &proc), 0);
+  ASSERT_EQ(proc.count, static_cast<uint32_t>(ZT_UNWIND_MAX_MAPPINGS));
+  int stops = 0;
+  for (uint32_t i = 0; i < proc.count; ++i) {
+    const auto& m = proc.mappings[i];
+    EXPECT_LT(m.start, m.end);
+    if (i > 0) {
+      EXPECT_LE(proc.mappings[i - 1].end, m.start) << i;
+    }
+    if (m.row_begin == ZT_UNWIND_ROWS_MISSING && m.row_count == 0) ++stops;
+  }
+  EXPECT_EQ(stops, 1);
+  auto entry_of = [&](uint64_t pc) -> const zt_unwind_mapping* {
+    for (uint32_t i = 0; i < proc.count; ++i) {
+      if (pc >= proc.mappings[i].start && pc < proc.mappings[i].end) return &proc.mappings[i];
+    }
+    return nullptr;
+  };
+  for (const char* kept : {"many_libs", "libc.so", "lib_copy_000.so"}) {
+    const uint64_t start = ExecutableMappingStart(prog.pid(), kept);
+    ASSERT_NE(start, 0u) << kept;
+    const zt_unwind_mapping* m = entry_of(start);
+    ASSERT_NE(m, nullptr) << kept;
+    EXPECT_GT(m->row_count, 0u) << kept;
+  }
+  const uint64_t last = ExecutableMappingStart(prog.pid(), "lib_copy_299.so");
+  ASSERT_NE(last, 0u);
+  const zt_unwind_mapping* m = entry_of(last);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->row_begin, ZT_UNWIND_ROWS_MISSING);
+  prog.Signal(SIGKILL);
 }
 
 }  // namespace
