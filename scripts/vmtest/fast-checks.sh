@@ -93,7 +93,7 @@ else
   run_case e2e/profiling/profiling_bpf_test 'ProfilingBpfTest.OnCpuProfileOfBurnCpuNamesTheHotFunctionInEveryFormat:ProfilingBpfTest.OffCpuProfileOfSleeperAttributesOneSecondToTheKnownFunction:ProfilingBpfTest.OffCpuFallsBackToRawTracepointWithoutTpBtf'
   # Stacks of code without frame pointers, walked with each file's CFI (the walker's verifier
   # load and its pt_regs paths differ per kernel), and the CFI tables for real processes.
-  run_case e2e/profiling/profiling_bpf_test 'ProfilingBpfTest.OnCpuStackOfCodeWithoutFramePointersIsWalkedWithItsCfi:ProfilingBpfTest.OffCpuTimeOfCodeWithoutFramePointersLandsOnTheCallingFunction:ProfilingBpfTest.StacksPastTheMappingBoundStopInsteadOfGuessing'
+  run_case e2e/profiling/profiling_bpf_test 'ProfilingBpfTest.OnCpuStackOfCodeWithoutFramePointersIsWalkedWithItsCfi:ProfilingBpfTest.OffCpuTimeOfCodeWithoutFramePointersLandsOnTheCallingFunction:ProfilingBpfTest.StacksPastTheMappingBoundStopInsteadOfGuessing:ProfilingBpfTest.AStackDeeperThanTheBoundIsTruncatedAndMarked'
   run_case unit/unwind/unwind_tables_bpf_test '*'
   run_case e2e/gpu/gpu_bpf_test 'GpuBpf.DriverUprobesThroughCudaProbe:GpuBpf.AllocationStackOfCodeWithoutFramePointersReachesMain'
   run_case e2e/gpu/gpu_bpf_test 'GpuBpf.CuptiRecordsThroughCuptiProbe'

@@ -244,6 +244,42 @@ TEST(ProfilingBpfTest, StacksPastTheMappingBoundStopInsteadOfGuessing) {
   EXPECT_EQ(far_named, 0u) << "a stack walked through the unloaded library\n" << Describe(p);
 }
 
+// A stack deeper than the walk's 127 frames (200 recursive calls, no frame pointers): marked
+// truncated, and every frame it keeps is right (leaf, then recurse, recurse, ...), none guessed;
+// the folded output shows `[truncated]` under the process.
+TEST(ProfilingBpfTest, AStackDeeperThanTheBoundIsTruncatedAndMarked) {
+  ZT_REQUIRE_BPF();
+  Child prog({ZT_NOFP_CHAIN, "8", "deep"});
+  ASSERT_EQ(prog.ReadLine(std::chrono::seconds(10)), "ready");
+  const uint32_t pid = static_cast<uint32_t>(prog.pid());
+  profiling::AttachProfilesOptions o;
+  o.pids = {pid};
+  o.duration = std::chrono::seconds(3);
+  o.offcpu = false;
+  o.oncpu_options.frequency_hz = 99;
+  o.out_dir = TempDir() + "/deep";
+  auto r = profiling::RunAttachProfiles(o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_FALSE(r->profiles.empty());
+  const Profile& p = r->profiles[0];
+  const double all = static_cast<double>(ValueFor(p, pid, [](const StackSample&) { return true; }));
+  const double deep_right = static_cast<double>(ValueFor(p, pid, [](const StackSample& s) {
+    std::vector<std::string> user;  // leaf first
+    for (auto it = s.frames.rbegin(); it != s.frames.rend(); ++it) {
+      if (it->kind != FrameKind::kKernel) user.push_back(it->function);
+    }
+    if (!s.truncated || user.size() < 100 || user[0] != "leaf") return false;
+    return std::all_of(user.begin() + 1, user.end(),
+                       [](const std::string& f) { return f == "recurse"; });
+  }));
+  std::cout << "samples " << all << ", truncated with only leaf;recurse... " << deep_right << "\n";
+  EXPECT_GT(all, 100) << Describe(p, 3);
+  EXPECT_GE(deep_right, 0.9 * all) << Describe(p, 3);
+  const std::string folded = ReadFileOrEmpty(o.out_dir + "/oncpu.folded");
+  EXPECT_NE(folded.find("nofp_chain;[truncated];recurse;recurse"), std::string::npos)
+      << folded.substr(0, 600);
+}
+
 // Off-CPU: a thread blocks in libc's usleep (no frame pointers there either) called from leaf;
 // frame pointers alone give the time to the caller's caller or lose it, CFI to the caller.
 TEST(ProfilingBpfTest, OffCpuTimeOfCodeWithoutFramePointersLandsOnTheCallingFunction) {

@@ -1,8 +1,9 @@
 /* A program built as distributions build (-O2, no frame pointers) whose call chain is known:
- *   nofp_chain [SECONDS] [MODE]   MODE: burn (default) | sleep
+ *   nofp_chain [SECONDS] [MODE]   MODE: burn (default) | sleep | deep
  * main -> outer -> middle -> leaf; `burn` spins in leaf, `sleep` blocks in usleep() from leaf
- * (libc, also without frame pointers). Prints "ready" when it starts. Each function does work
- * after its call, so none is a tail call, and all are noinline. */
+ * (libc, also without frame pointers); `deep` spins in leaf under 200 calls of recurse() (a
+ * stack deeper than the profilers' 127 frames). Prints "ready" when it starts. Each function
+ * does work after its call, so none is a tail call, and all are noinline. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,13 @@ __attribute__((noinline)) unsigned long middle(unsigned long x)
   return r * 3;
 }
 
+__attribute__((noinline)) unsigned long recurse(unsigned long x, int depth)
+{
+  unsigned long r = depth > 0 ? recurse(x + 1, depth - 1) : leaf(x);
+  sink = r;
+  return r + (unsigned long)depth;
+}
+
 __attribute__((noinline)) unsigned long outer(unsigned long x)
 {
   unsigned long r = middle(x + 7);
@@ -48,12 +56,13 @@ int main(int argc, char **argv)
 {
   double seconds = argc > 1 ? atof(argv[1]) : 5;
   sleep_mode = argc > 2 && strcmp(argv[2], "sleep") == 0;
+  const int deep_mode = argc > 2 && strcmp(argv[2], "deep") == 0;
   printf("ready\n");
   fflush(stdout);
   const double end = now_seconds() + seconds;
   unsigned long x = 1;
   do
-    x = outer(x);
+    x = deep_mode ? recurse(x, 200) : outer(x);
   while (seconds <= 0 || now_seconds() < end);
   return (int)(x & 1);
 }
