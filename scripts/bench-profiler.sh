@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # CPU the on-CPU profiler itself uses while profiling every CPU of a busy machine.
 #   scripts/bench-profiler.sh [BUILD_DIR] [SECONDS]      (needs root; default build, 60 s)
+#   ZT_SPAWN_RATE=50 scripts/bench-profiler.sh ...       (also start 50 new processes a second)
 # Starts one burn_cpu per CPU (at least 2) so every CPU is busy, then profiles all processes at
 # 49 Hz and at 99 Hz, polling and symbolizing every second as the daemon does, and prints the
 # profiler's own user+system CPU and its BPF programs' run time as a share of one core.
+# With ZT_SPAWN_RATE=N, N short-lived processes start every second meanwhile, alternately a
+# python3 (-c, ~20 ms of CPU, 30+ files mapped) and a dash loop (~5 ms): each sampled one is
+# new to the profiler (maps read, unwind tables described, symbols resolved): a CI runner's or
+# a cron-heavy host's load. The spawner's own CPU is not counted.
 set -euo pipefail
 
 BUILD_DIR=${1:-build}
 SECONDS_PER_RUN=${2:-60}
+SPAWN_RATE=${ZT_SPAWN_RATE:-0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
@@ -32,7 +38,25 @@ for _ in $(seq "$BURNERS"); do
   pids+=($!)
 done
 
-echo "machine: $(uname -r), $NCPU CPUs, $BURNERS x burn_cpu, ${SECONDS_PER_RUN}s per run"
+if [[ "$SPAWN_RATE" -gt 0 ]]; then
+  /usr/bin/python3 - "$SPAWN_RATE" <<'PY' &
+import subprocess, sys, time
+rate = int(sys.argv[1])
+cmds = [["/usr/bin/python3", "-c", "sum(i * i for i in range(100000))"],
+        ["/bin/sh", "-c", "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done"]]
+procs, n, start = [], 0, time.monotonic()
+while True:
+    procs.append(subprocess.Popen(cmds[n % 2], stdout=subprocess.DEVNULL))
+    n += 1
+    procs = [p for p in procs if p.poll() is None]
+    time.sleep(max(0.0, start + n / rate - time.monotonic()))
+PY
+  pids+=($!)
+fi
+echo "machine: $(uname -r), $NCPU CPUs, $BURNERS x burn_cpu, ${SPAWN_RATE} new processes/s, ${SECONDS_PER_RUN}s per run"
+forks() { awk '/^processes/ {print $2}' /proc/stat; }
 for hz in 49 99; do
+  before=$(forks)
   "$BENCH" --hz "$hz" --seconds "$SECONDS_PER_RUN" --profile oncpu
+  echo "  processes started meanwhile: $(( ($(forks) - before) / SECONDS_PER_RUN ))/s"
 done
