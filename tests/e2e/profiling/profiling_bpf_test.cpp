@@ -151,23 +151,30 @@ bool HasChain(const StackSample& s, const std::vector<std::string>& chain) {
   return std::search(user.begin(), user.end(), chain.begin(), chain.end()) != user.end();
 }
 
-// Profiles nofp_chain (-O2, no frame pointers) for 3 s; the share of its samples whose stack
-// reads main;outer;middle;leaf, and the share that reaches libc's start of main.
-std::pair<double, double> NoFramePointerChainShares(bool cfi_unwind, Profile* out) {
-  Child prog({ZT_NOFP_CHAIN, "8"});
-  EXPECT_EQ(prog.ReadLine(std::chrono::seconds(10)), "ready");
-  const uint32_t pid = static_cast<uint32_t>(prog.pid());
+// Profiles `pid` on-CPU at 99 Hz for 3 s (`attach --profile oncpu`), its files written to
+// `out_dir`; false (with a test failure) when the run failed.
+bool ProfileOnCpu(uint32_t pid, const std::string& out_dir, Profile* out, bool cfi_unwind = true) {
   profiling::AttachProfilesOptions o;
   o.pids = {pid};
   o.duration = std::chrono::seconds(3);
   o.offcpu = false;
   o.oncpu_options.frequency_hz = 99;
   o.oncpu_options.cfi_unwind = cfi_unwind;
-  o.out_dir = TempDir() + (cfi_unwind ? "/cfi" : "/fp");
+  o.out_dir = out_dir;
   auto r = profiling::RunAttachProfiles(o);
   EXPECT_TRUE(r.ok()) << r.error().message;
-  if (!r.ok() || r->profiles.empty()) return {0, 0};
+  if (!r.ok() || r->profiles.empty()) return false;
   *out = r->profiles[0];
+  return true;
+}
+
+// Profiles nofp_chain (-O2, no frame pointers) for 3 s; the share of its samples whose stack
+// reads main;outer;middle;leaf, and the share that reaches libc's start of main.
+std::pair<double, double> NoFramePointerChainShares(bool cfi_unwind, Profile* out) {
+  Child prog({ZT_NOFP_CHAIN, "8"});
+  EXPECT_EQ(prog.ReadLine(std::chrono::seconds(10)), "ready");
+  const uint32_t pid = static_cast<uint32_t>(prog.pid());
+  if (!ProfileOnCpu(pid, TempDir() + (cfi_unwind ? "/cfi" : "/fp"), out, cfi_unwind)) return {0, 0};
   const double all =
       static_cast<double>(ValueFor(*out, pid, [](const StackSample&) { return true; }));
   const double chain = static_cast<double>(ValueFor(*out, pid, [](const StackSample& s) {
@@ -203,16 +210,8 @@ TEST(ProfilingBpfTest, StacksPastTheMappingBoundStopInsteadOfGuessing) {
   Child prog({ZT_MANY_LIBS, ZT_MANY_LIBS_LIB, TempDir(), "300", "8"});
   ASSERT_EQ(prog.ReadLine(std::chrono::seconds(60)), "ready");
   const uint32_t pid = static_cast<uint32_t>(prog.pid());
-  profiling::AttachProfilesOptions o;
-  o.pids = {pid};
-  o.duration = std::chrono::seconds(3);
-  o.offcpu = false;
-  o.oncpu_options.frequency_hz = 99;
-  o.out_dir = TempDir() + "/many_libs";
-  auto r = profiling::RunAttachProfiles(o);
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  ASSERT_FALSE(r->profiles.empty());
-  const Profile& p = r->profiles[0];
+  Profile p;
+  ASSERT_TRUE(ProfileOnCpu(pid, TempDir() + "/many_libs", &p));
   auto user_frames = [](const StackSample& s) {
     std::vector<std::string> user;
     for (const auto& f : s.frames) {
@@ -252,16 +251,9 @@ TEST(ProfilingBpfTest, AStackDeeperThanTheBoundIsTruncatedAndMarked) {
   Child prog({ZT_NOFP_CHAIN, "8", "deep"});
   ASSERT_EQ(prog.ReadLine(std::chrono::seconds(10)), "ready");
   const uint32_t pid = static_cast<uint32_t>(prog.pid());
-  profiling::AttachProfilesOptions o;
-  o.pids = {pid};
-  o.duration = std::chrono::seconds(3);
-  o.offcpu = false;
-  o.oncpu_options.frequency_hz = 99;
-  o.out_dir = TempDir() + "/deep";
-  auto r = profiling::RunAttachProfiles(o);
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  ASSERT_FALSE(r->profiles.empty());
-  const Profile& p = r->profiles[0];
+  Profile p;
+  const std::string out_dir = TempDir() + "/deep";
+  ASSERT_TRUE(ProfileOnCpu(pid, out_dir, &p));
   const double all = static_cast<double>(ValueFor(p, pid, [](const StackSample&) { return true; }));
   const double deep_right = static_cast<double>(ValueFor(p, pid, [](const StackSample& s) {
     std::vector<std::string> user;  // leaf first
@@ -275,7 +267,7 @@ TEST(ProfilingBpfTest, AStackDeeperThanTheBoundIsTruncatedAndMarked) {
   std::cout << "samples " << all << ", truncated with only leaf;recurse... " << deep_right << "\n";
   EXPECT_GT(all, 100) << Describe(p, 3);
   EXPECT_GE(deep_right, 0.9 * all) << Describe(p, 3);
-  const std::string folded = ReadFileOrEmpty(o.out_dir + "/oncpu.folded");
+  const std::string folded = ReadFileOrEmpty(out_dir + "/oncpu.folded");
   EXPECT_NE(folded.find("nofp_chain;[truncated];recurse;recurse"), std::string::npos)
       << folded.substr(0, 600);
 }

@@ -32,6 +32,14 @@ uint64_t VaddrOf(const char* symbol) {
   return reinterpret_cast<uint64_t>(addr) - reinterpret_cast<uint64_t>(info.dli_fbase);
 }
 
+// The entry of `proc` whose range holds `pc`, or nullptr.
+const zt_unwind_mapping* EntryContaining(const zt_unwind_proc& proc, uint64_t pc) {
+  for (uint32_t i = 0; i < proc.count; ++i) {
+    if (pc >= proc.mappings[i].start && pc < proc.mappings[i].end) return &proc.mappings[i];
+  }
+  return nullptr;
+}
+
 TEST(UnwindTablesTest, DescribesAProcessAndSharesFilesBetweenProcesses) {
   ZT_REQUIRE_BPF();
   auto tables = UnwindTables::Create(1u << 20);
@@ -51,16 +59,12 @@ TEST(UnwindTablesTest, DescribesAProcessAndSharesFilesBetweenProcesses) {
   for (uint32_t i = 1; i < proc.count; ++i)
     EXPECT_LT(proc.mappings[i - 1].start, proc.mappings[i].start);
   const uint64_t usleep_pc = Address("usleep");
-  bool found = false;
-  for (uint32_t i = 0; i < proc.count; ++i) {
-    const auto& m = proc.mappings[i];
-    if (usleep_pc >= m.start && usleep_pc < m.end) {
-      found = true;
-      EXPECT_GT(m.row_count, 0u);
-      EXPECT_EQ(usleep_pc - m.bias, VaddrOf("usleep"));
-    }
+  const zt_unwind_mapping* libc = EntryContaining(proc, usleep_pc);
+  if (libc) {
+    EXPECT_GT(libc->row_count, 0u);
+    EXPECT_EQ(usleep_pc - libc->bias, VaddrOf("usleep"));
   }
-  EXPECT_TRUE(found);
+  EXPECT_NE(libc, nullptr);
 
   // A second process mapping the same libc: libc's rows are stored once.
   Child sleeper({"/bin/sleep", "30"});
@@ -157,17 +161,10 @@ TEST(UnwindTablesTest, AFullRowTableMarksFilesLeftOutAsStopsAndCountsThem) {
   EXPECT_LE(s.rows_used, 1000u);
   zt_unwind_proc proc{};
   ASSERT_EQ(bpf_map_lookup_elem((*tables)->maps().procs_fd, &self, &proc), 0);
-  const uint64_t usleep_pc = Address("usleep");
-  bool found = false;
-  for (uint32_t i = 0; i < proc.count; ++i) {
-    const auto& m = proc.mappings[i];
-    if (usleep_pc >= m.start && usleep_pc < m.end) {
-      found = true;
-      EXPECT_EQ(m.row_count, 0u);
-      EXPECT_EQ(m.row_begin, ZT_UNWIND_ROWS_MISSING);
-    }
-  }
-  EXPECT_TRUE(found);
+  const zt_unwind_mapping* libc = EntryContaining(proc, Address("usleep"));
+  ASSERT_NE(libc, nullptr);
+  EXPECT_EQ(libc->row_count, 0u);
+  EXPECT_EQ(libc->row_begin, ZT_UNWIND_ROWS_MISSING);
 }
 
 // Start (inclusive) of the first executable mapping of `pid` whose path contains `name`.
@@ -207,22 +204,16 @@ TEST(UnwindTablesTest, AProcessWithMoreMappingsThanEntriesKeepsItsCoreAndStopsIn
     if (m.row_begin == ZT_UNWIND_ROWS_MISSING && m.row_count == 0) ++stops;
   }
   EXPECT_EQ(stops, 1);
-  auto entry_of = [&](uint64_t pc) -> const zt_unwind_mapping* {
-    for (uint32_t i = 0; i < proc.count; ++i) {
-      if (pc >= proc.mappings[i].start && pc < proc.mappings[i].end) return &proc.mappings[i];
-    }
-    return nullptr;
-  };
   for (const char* kept : {"many_libs", "libc.so", "lib_copy_000.so"}) {
     const uint64_t start = ExecutableMappingStart(prog.pid(), kept);
     ASSERT_NE(start, 0u) << kept;
-    const zt_unwind_mapping* m = entry_of(start);
+    const zt_unwind_mapping* m = EntryContaining(proc, start);
     ASSERT_NE(m, nullptr) << kept;
     EXPECT_GT(m->row_count, 0u) << kept;
   }
   const uint64_t last = ExecutableMappingStart(prog.pid(), "lib_copy_299.so");
   ASSERT_NE(last, 0u);
-  const zt_unwind_mapping* m = entry_of(last);
+  const zt_unwind_mapping* m = EntryContaining(proc, last);
   ASSERT_NE(m, nullptr);
   EXPECT_EQ(m->row_begin, ZT_UNWIND_ROWS_MISSING);
   prog.Signal(SIGKILL);
