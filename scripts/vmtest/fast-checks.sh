@@ -65,14 +65,17 @@ fi
 record probes-load "$probe_rc" $(( $(date +%s) - start ))
 
 run_case() { # binary gtest-filter
-  local bin="$build/tests/$1" name t0 r
+  local bin="$build/tests/$1" name t0 r log
   name="$(basename "$1"):$2"
+  # The filter names the log, cut to stay under the file system's 255-byte names (a long filter
+  # once failed every kernel's case at the redirect), with a checksum to keep names unique.
+  log="$out/$(basename "$1").$(echo "$2" | tr -c 'A-Za-z0-9_.-' '_' | cut -c1-120).$(echo "$2" | cksum | cut -d' ' -f1).log"
   t0=$(date +%s)
   echo "=== $name"
   ZT_BUILD_DIR="$build" ZT_SOURCE_DIR="$root" timeout 900 "$bin" --gtest_filter="$2" \
-    --gtest_color=no >"$out/$(basename "$1").$(echo "$2" | tr -c 'A-Za-z0-9_.-' '_').log" 2>&1
+    --gtest_color=no >"$log" 2>&1
   r=$?
-  [ "$r" -eq 0 ] || tail -40 "$out/$(basename "$1").$(echo "$2" | tr -c 'A-Za-z0-9_.-' '_').log"
+  [ "$r" -eq 0 ] || tail -40 "$log"
   record "$name" "$r" $(( $(date +%s) - t0 ))
 }
 
