@@ -231,16 +231,21 @@ TEST(ProfilingBpfTest, StacksPastTheMappingBoundStopInsteadOfGuessing) {
     return !HasFunction(s, "call_near") && !user.empty() && user.size() <= 1 &&
            (user[0] == "lib_spin" || user[0] == "lib_work");
   }));
-  const uint64_t far_named =
-      ValueFor(p, pid, [](const StackSample& s) { return HasFunction(s, "call_far"); });
+  // call_far calls only into the far copy: a sample taken in call_far itself is right, but one
+  // with a frame above it came through the unloaded library's callers, guessed.
+  const uint64_t far_walked = ValueFor(p, pid, [&](const StackSample& s) {
+    const auto user = user_frames(s);
+    const auto it = std::find(user.begin(), user.end(), "call_far");
+    return it != user.end() && it + 1 != user.end();
+  });
   std::cout << "samples " << all << ", near " << near << " (chain " << near_chain
             << "), far stopped " << far_stopped << "\n"
             << Describe(p, 8);
-  EXPECT_GT(all, 100) << Describe(p);
+  EXPECT_GT(all, 60) << Describe(p);  // of ~300 at 99 Hz for 3 s; fewer on a loaded host
   EXPECT_GE(near_chain, 0.9 * near) << Describe(p);
   EXPECT_GE(near, 0.3 * all) << Describe(p);
   EXPECT_GE(far_stopped, 0.3 * all) << Describe(p);
-  EXPECT_EQ(far_named, 0u) << "a stack walked through the unloaded library\n" << Describe(p);
+  EXPECT_EQ(far_walked, 0u) << "a stack walked through the unloaded library\n" << Describe(p);
 }
 
 // A stack deeper than the walk's 127 frames (200 recursive calls, no frame pointers): marked
@@ -265,7 +270,7 @@ TEST(ProfilingBpfTest, AStackDeeperThanTheBoundIsTruncatedAndMarked) {
                        [](const std::string& f) { return f == "recurse"; });
   }));
   std::cout << "samples " << all << ", truncated with only leaf;recurse... " << deep_right << "\n";
-  EXPECT_GT(all, 100) << Describe(p, 3);
+  EXPECT_GT(all, 60) << Describe(p, 3);
   EXPECT_GE(deep_right, 0.9 * all) << Describe(p, 3);
   const std::string folded = ReadFileOrEmpty(out_dir + "/oncpu.folded");
   EXPECT_NE(folded.find("nofp_chain;[truncated];recurse;recurse"), std::string::npos)
