@@ -74,6 +74,46 @@ struct zt_unwind_mapping {
  * following rbp would name wrong callers; a shorter stack is better than a wrong one. */
 #define ZT_UNWIND_ROWS_MISSING 0xffffffffu
 
+/* Python frames (CPython 3.11+): where the walk meets a C frame of the interpreter's eval loop, it
+ * records instead the Python frames that activation runs, read from the thread's frame chain.
+ * Userspace fills this per process from the interpreter's symbols and its version's layout
+ * (userspace/python/); runtime == 0: no Python frames. Offsets are in bytes. */
+enum zt_py_entry_rule {
+  ZT_PY_ENTRY_FLAG = 1,   /* 3.11: a byte set in the first frame an activation ran */
+  ZT_PY_ENTRY_CSTACK = 2, /* 3.12+: the activation's first frame is preceded by a C-owned
+                           * trampoline frame (owner byte == ZT_PY_OWNED_BY_CSTACK), not shown */
+};
+#define ZT_PY_OWNED_BY_CSTACK 3
+#define ZT_PY_NO_CFRAME 0xffff /* cframe_frame: tstate_frame points at the frame itself */
+/* Threads of a process searched for the sampled one (the list is walked per sample). */
+#define ZT_PY_MAX_THREADS 32
+
+struct zt_unwind_python {
+  __u64 runtime;               /* address of _PyRuntime */
+  __u64 eval_start, eval_end;  /* _PyEval_EvalFrameDefault's code */
+  __u64 cold_start, cold_end;  /* its compiler-split cold part (0, 0: none found) */
+  __u16 interp_head;           /* _PyRuntime -> first interpreter */
+  __u16 threads_head;          /* interpreter -> first thread state */
+  __u16 tstate_next;
+  __u16 tstate_thread_id;      /* pthread_self() of the thread: its FS base */
+  __u16 tstate_frame;          /* thread state -> cframe (3.11, 3.12) or current frame */
+  __u16 cframe_frame;          /* cframe -> current frame, or ZT_PY_NO_CFRAME */
+  __u16 frame_code;
+  __u16 frame_previous;
+  __u16 frame_instr;           /* pointer to the frame's last instruction */
+  __u16 frame_entry;           /* the entry byte or owner byte (entry_rule) */
+  __u16 code_units;            /* offset of the first code unit in a code object */
+  __u8 entry_rule;
+  __u8 pad;
+};
+
+/* A Python frame in a walked stack: bit 63 set (no user address has it), the code object's
+ * address >> 4 in bits 0-42 (47-bit user space, 16-byte aligned objects) and the instruction
+ * index + 1 in bits 43-58 (0: the frame has run no instruction yet; 0xffff: at or past it). */
+#define ZT_PY_FRAME_BIT (1ULL << 63)
+#define ZT_PY_INDEX_SHIFT 43
+#define ZT_PY_INDEX_MAX 0xffffULL
+
 /* Value of unwind_procs, keyed by tgid; mappings sorted by start. count == 0: the process could
  * not be described (its stacks are taken with bpf_get_stackid, as without unwinding). */
 struct zt_unwind_proc {
@@ -82,6 +122,7 @@ struct zt_unwind_proc {
    * re-checks the process's mappings, and re-checks only processes walked since (an idle
    * process's stale description costs nothing until it is sampled again). */
   __u32 walked;
+  struct zt_unwind_python python;
   struct zt_unwind_mapping mappings[ZT_UNWIND_MAX_MAPPINGS];
 };
 
@@ -103,5 +144,8 @@ enum zt_unwind_stat {
   ZT_UNWIND_STAT_NO_PROC = 5,       /* samples of a process not described yet (stack map used) */
   ZT_UNWIND_STAT_UNKNOWN_MAPPING = 6, /* a PC outside every described mapping (JIT, new dlopen) */
   ZT_UNWIND_STAT_STACK_COLLISION = 7, /* two stacks with one id: the sample kept, its frames not */
-  ZT_UNWIND_STAT_MAX = 8,
+  ZT_UNWIND_STAT_PY_FRAMES = 8,      /* Python frames recorded */
+  ZT_UNWIND_STAT_PY_NO_THREAD = 9,   /* a Python process's sampled thread not found (native only) */
+  ZT_UNWIND_STAT_PY_READ_FAULT = 10, /* a Python frame unreadable: the C frame kept instead */
+  ZT_UNWIND_STAT_MAX = 11,
 };

@@ -74,7 +74,10 @@ struct zt_unwind_state {
   __s32 kstack_id;
   __u32 runs;
   __u8 exact_ip; /* the next PC is an interrupted one (leaf, after a signal frame), not a return */
-  __u8 pad[7];
+  __u8 py_active;   /* recording the Python frames of the eval-loop C frame at st->ip */
+  __u8 py_replaced; /* they are recorded: step past that C frame without recording it */
+  __u8 pad[5];
+  __u64 py_frame;   /* the next Python frame of the thread's chain (0: none) */
   __u64 aux; /* the probe's own (e.g. off-CPU's block time) */
   struct zt_unwind_stack stack;
 };
@@ -230,19 +233,119 @@ static __always_inline int unwind_signal_step(struct zt_unwind_state *st)
   return st->ip ? ZT_UNWIND_WALK_MORE : unwind_stop(ZT_UNWIND_STAT_STOPPED);
 }
 
-/* Records st->ip and moves st to the caller's frame. */
+static __always_inline __u64 unwind_py_read(__u64 addr)
+{
+  __u64 v = 0;
+  if (bpf_probe_read_user(&v, sizeof(v), (void *)addr))
+    return 0;
+  return v;
+}
+
+/* The current task's innermost Python frame: its thread state is the one of the process's first
+ * interpreter whose thread id (pthread_self(), the FS base) is the task's. Neither the GIL holder
+ * nor the thread-local state would do: both are unset while the thread runs C code or blocks
+ * with the GIL released, which is when on-CPU (zlib, numpy) and off-CPU samples are taken. */
+static __always_inline __u64 unwind_py_top_frame(const struct zt_unwind_python *py)
+{
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  const __u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
+  const __u64 interp = unwind_py_read(py->runtime + py->interp_head);
+  __u64 ts = interp ? unwind_py_read(interp + py->threads_head) : 0;
+  for (int i = 0; i < ZT_PY_MAX_THREADS; i++) {
+    if (!ts)
+      break;
+    if (unwind_py_read(ts + py->tstate_thread_id) == fsbase) {
+      __u64 f = unwind_py_read(ts + py->tstate_frame);
+      if (f && py->cframe_frame != ZT_PY_NO_CFRAME)
+        f = unwind_py_read(f + py->cframe_frame);
+      return f; /* 0: the thread runs no Python code now */
+    }
+    ts = unwind_py_read(ts + py->tstate_next);
+  }
+  unwind_count(ZT_UNWIND_STAT_PY_NO_THREAD);
+  return 0;
+}
+
+static __always_inline bool unwind_py_in_eval(const struct zt_unwind_python *py, __u64 pc)
+{
+  return (pc >= py->eval_start && pc < py->eval_end) ||
+         (pc >= py->cold_start && pc < py->cold_end);
+}
+
+/* Records the next Python frame of the activation being replaced (one per call, like a native
+ * frame); after its entry frame the walk goes on with the native caller of the C frame. */
+static __always_inline int unwind_py_step(struct zt_unwind_state *st,
+                                          const struct zt_unwind_python *py)
+{
+  const __u64 f = st->py_frame;
+  __u64 code = 0, instr = 0, previous = 0;
+  __u8 entry = 0;
+  if (bpf_probe_read_user(&code, sizeof(code), (void *)(f + py->frame_code)) ||
+      bpf_probe_read_user(&instr, sizeof(instr), (void *)(f + py->frame_instr)) ||
+      bpf_probe_read_user(&previous, sizeof(previous), (void *)(f + py->frame_previous)) ||
+      bpf_probe_read_user(&entry, sizeof(entry), (void *)(f + py->frame_entry)) || !code) {
+    /* The chain is unreadable: keep the C frame, and no Python frames for the rest of the
+     * stack (they could not be matched to their activations any more). */
+    unwind_count(ZT_UNWIND_STAT_PY_READ_FAULT);
+    st->py_active = 0;
+    st->py_frame = 0;
+    return ZT_UNWIND_WALK_MORE;
+  }
+  st->py_frame = previous;
+  bool last = false;
+  if (py->entry_rule == ZT_PY_ENTRY_CSTACK) {
+    if (entry == ZT_PY_OWNED_BY_CSTACK)
+      goto activation_done; /* the trampoline frame: not Python code */
+  } else {
+    last = entry != 0;
+  }
+  {
+    __u32 len = st->stack.len;
+    if (len >= ZT_STACK_DEPTH)
+      return unwind_stop(ZT_UNWIND_STAT_TRUNCATED);
+    __u64 index = 0;
+    const __u64 first = code + py->code_units;
+    if (instr >= first)
+      index = (instr - first) / 2 + 1;
+    if (index > ZT_PY_INDEX_MAX)
+      index = ZT_PY_INDEX_MAX;
+    barrier_var(len);
+    st->stack.pcs[len & 127] = ZT_PY_FRAME_BIT | (index << ZT_PY_INDEX_SHIFT) |
+                               ((code >> 4) & ((1ULL << ZT_PY_INDEX_SHIFT) - 1));
+    st->stack.len = len + 1;
+    unwind_count(ZT_UNWIND_STAT_PY_FRAMES);
+  }
+  if (!last)
+    return ZT_UNWIND_WALK_MORE;
+activation_done:
+  st->py_active = 0;
+  st->py_replaced = 1;
+  return ZT_UNWIND_WALK_MORE;
+}
+
+/* Records st->ip (or the Python frames it runs) and moves st to the caller's frame. */
 static __always_inline int unwind_frame(struct zt_unwind_state *st, const struct zt_unwind_proc *proc)
 {
-  __u32 len = st->stack.len;
-  if (len >= ZT_STACK_DEPTH)
-    return unwind_stop(ZT_UNWIND_STAT_TRUNCATED);
-  barrier_var(len);
-  st->stack.pcs[len & 127] = st->ip;
-  st->stack.len = len + 1;
-
+  const struct zt_unwind_python *py = &proc->python;
+  if (st->py_active)
+    return unwind_py_step(st, py);
   /* A return address points after the call: look up the call itself (the call may be the last
    * instruction of a noreturn function's caller). */
   const __u64 pc = st->exact_ip ? st->ip : st->ip - 1;
+  if (st->py_frame && !st->py_replaced && unwind_py_in_eval(py, pc)) {
+    st->py_active = 1;
+    return unwind_py_step(st, py);
+  }
+  if (st->py_replaced) {
+    st->py_replaced = 0;
+  } else {
+    __u32 len = st->stack.len;
+    if (len >= ZT_STACK_DEPTH)
+      return unwind_stop(ZT_UNWIND_STAT_TRUNCATED);
+    barrier_var(len);
+    st->stack.pcs[len & 127] = st->ip;
+    st->stack.len = len + 1;
+  }
   st->exact_ip = 0;
   const struct zt_unwind_mapping *m = unwind_find_mapping(proc, pc);
   if (!m) {
@@ -337,6 +440,9 @@ static __always_inline struct zt_unwind_state *unwind_begin(void *perf_ctx, __u3
   st->tid = tid;
   st->runs = 0;
   st->exact_ip = 1;
+  st->py_active = 0;
+  st->py_replaced = 0;
+  st->py_frame = proc->python.runtime ? unwind_py_top_frame(&proc->python) : 0;
   st->stack.len = 0;
   return st;
 }
@@ -386,6 +492,12 @@ static __always_inline __s32 unwind_store(struct zt_unwind_state *st)
     h = (h ^ st->stack.pcs[i]) * 0x100000001b3ULL;
   }
   h ^= len;
+  /* FNV's low bits depend only on the inputs' low bits, and the id keeps the low 30: mix the high
+   * ones in (a Python frame's instruction index sits in bits 43-58; without this two stacks
+   * differing only in a line share an id and the second is dropped as a collision). */
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
   st->stack.hash = h;
   __u32 id = ZT_UNWIND_STACK_ID_BIT | (__u32)(h & (ZT_UNWIND_STACK_ID_BIT - 1));
   /* Most samples repeat a stored stack: look it up first (a lookup takes no bucket lock). */

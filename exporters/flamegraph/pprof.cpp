@@ -55,7 +55,9 @@ class TableBuilder {
     loc->set_id(static_cast<uint64_t>(profile_->location_size()));
     loc->set_mapping_id(mapping_id);
     loc->set_address(address);
-    loc->add_line()->set_function_id(function_id);
+    pb::Line* line = loc->add_line();
+    line->set_function_id(function_id);
+    if (frame.line > 0) line->set_line(frame.line);
     locations_.emplace(key, loc->id());
     if (mapping_id != 0) NoteAddress(mapping_id, address, frame);
     return loc->id();
@@ -107,7 +109,8 @@ class TableBuilder {
     std::string file = frame.module;
     if (file.empty() && frame.kind == FrameKind::kKernel) file = std::string(kKernelMapping);
     // GPU kernels and frames of unknown origin have no ELF object behind them.
-    if (file.empty() || frame.kind == FrameKind::kGpu) return 0;
+    // Interpreted frames (a line, a source file) have no ELF object behind them either.
+    if (file.empty() || frame.kind == FrameKind::kGpu || frame.line > 0) return 0;
     std::string key = file + '\0' + frame.build_id;
     auto it = mappings_.find(key);
     if (it != mappings_.end()) return it->second;

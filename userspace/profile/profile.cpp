@@ -51,7 +51,12 @@ bool SameStack(const StackSample& a, const StackSample& b) {
 
 std::string FrameName(const Frame& frame) {
   std::string base;
-  if (!frame.function.empty()) {
+  if (!frame.function.empty() && frame.line > 0) {
+    const size_t slash = frame.module.rfind('/');
+    base = frame.function + " (" +
+           (slash == std::string::npos ? frame.module : frame.module.substr(slash + 1)) + ":" +
+           std::to_string(frame.line) + ")";
+  } else if (!frame.function.empty()) {
     base = frame.function;
   } else if (!frame.module.empty()) {
     base = frame.module + "+" + Hex(frame.module_offset);

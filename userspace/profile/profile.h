@@ -39,6 +39,9 @@ struct Frame {
   // `go tool pprof` / Pyroscope find the right binary for re-symbolization.
   std::string build_id;
   FrameKind kind = FrameKind::kUnknown;
+  // Source line, 0 when unknown. Set for interpreted frames (Python: `function` is the
+  // qualified name, `module` the source file), where one function is many lines apart.
+  uint32_t line = 0;
 
   bool operator==(const Frame&) const = default;
 };
@@ -72,7 +75,8 @@ struct Profile {
 };
 
 // Human-readable frame name without kind decoration: the function, else `module+0xOFFSET`, else
-// `0xADDRESS`, else `[unknown]`. GPU frames are `[gpu] kernel_name`. Never empty.
+// `0xADDRESS`, else `[unknown]`; with a line, `function (file.py:LINE)` (the module's base name).
+// GPU frames are `[gpu] kernel_name`. Never empty.
 std::string FrameName(const Frame& frame);
 
 // FrameName() plus the kind suffix used in folded files and flamegraphs: `_[k]` for kernel and

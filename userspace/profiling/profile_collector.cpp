@@ -5,6 +5,7 @@
 #include <fstream>
 #include <thread>
 
+#include "python/frame_symbolizer.h"
 #include "symbolizer/elf_user_symbolizer.h"
 #include "symbolizer/kallsyms.h"
 
@@ -32,8 +33,11 @@ Result<Symbolizers> MakeDefaultSymbolizers(const std::string& kallsyms,
   if (!kernel) return kernel.error();
   Symbolizers s;
   s.kernel = *kernel;
+  // Python frames of walked stacks are named from the process's code objects, the rest from
+  // ELF symbols; both are cached per (process, address).
   s.user = std::make_shared<symbolizer::CachingSymbolizer>(
-      std::make_shared<symbolizer::ElfUserSymbolizer>(proc_root));
+      std::make_shared<python::PythonFrameSymbolizer>(
+          std::make_shared<symbolizer::ElfUserSymbolizer>(proc_root), proc_root));
   return s;
 }
 

@@ -109,7 +109,7 @@ bool UnwindTables::UploadRows(uint32_t begin, const std::vector<zt_unwind_row>& 
   return true;
 }
 
-UnwindTables::FileRows* UnwindTables::Acquire(int fd, FileKey* key) {
+UnwindTables::FileRows* UnwindTables::Acquire(int fd, const std::string& path, FileKey* key) {
   struct stat st {};
   if (fstat(fd, &st) != 0) return nullptr;
   *key = FileKey{st.st_dev, st.st_ino, st.st_size,
@@ -126,6 +126,9 @@ UnwindTables::FileRows* UnwindTables::Acquire(int fd, FileKey* key) {
     return nullptr;
   }
   file.loads = std::move(cfi->loads);
+  if (int minor = 0; python::LooksLikeInterpreter(path, &minor)) {
+    if (auto py = python::InspectInterpreterFile(fd, minor); py.ok()) file.python = *py;
+  }
   if (cfi->over_row_bound) {
     ++counters_.files_over_row_bound;  // kept (without rows), so it is not read again
     file.rows_missing = true;
@@ -216,10 +219,11 @@ void UnwindTables::DescribeLocked(uint32_t tgid) {
       continue;
     }
     FileKey key;
-    FileRows* file = Acquire(fd, &key);
+    FileRows* file = Acquire(fd, e.path, &key);
     close(fd);
     if (!file) continue;
     described.files.push_back(key);
+    if (file->python && !proc->python.runtime) DescribePython(*file, e, &proc->python);
     if (file->rows_missing) {
       m.row_begin = ZT_UNWIND_ROWS_MISSING;
       continue;
@@ -231,6 +235,7 @@ void UnwindTables::DescribeLocked(uint32_t tgid) {
       m.row_count = file->count;
     }
   }
+  described.python = proc->python.runtime != 0;
   // A full table (E2BIG) leaves the process to frame pointers; it is still remembered below, so
   // it is not described again before the usual interval.
   if (bpf_map_update_elem(maps_.procs_fd, &tgid, proc.get(), BPF_ANY) != 0) {
@@ -244,6 +249,26 @@ void UnwindTables::DescribeLocked(uint32_t tgid) {
     it->second = std::move(described);
   } else {
     procs_.emplace(tgid, std::move(described));
+  }
+}
+
+void UnwindTables::DescribePython(const FileRows& file, const symbolizer::MapEntry& mapping,
+                                  zt_unwind_python* out) {
+  const python::InterpreterFile& py = *file.python;
+  auto layout = python::LayoutFor(py.major, py.minor);
+  if (!layout) {
+    ++counters_.python_unsupported;  // its stacks stay native only
+    return;
+  }
+  uint64_t bias = 0;
+  if (!MappingBias(file.loads, mapping.start, mapping.offset, &bias)) return;
+  *out = layout->kernel;
+  out->runtime = py.runtime + bias;
+  out->eval_start = py.eval_start + bias;
+  out->eval_end = py.eval_end + bias;
+  if (py.cold_end > py.cold_start) {
+    out->cold_start = py.cold_start + bias;
+    out->cold_end = py.cold_end + bias;
   }
 }
 
@@ -306,6 +331,8 @@ UnwindTableStats UnwindTables::stats() const {
   s.rows_capacity = rows_.capacity();
   s.files = files_.size();
   s.processes = procs_.size();
+  s.python_processes = static_cast<uint64_t>(
+      std::count_if(procs_.begin(), procs_.end(), [](const auto& p) { return p.second.python; }));
   return s;
 }
 

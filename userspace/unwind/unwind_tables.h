@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "core/result.h"
+#include "python/interpreter.h"
 #include "unwind/cfi_rows.h"
+#include "symbolizer/proc_maps.h"
 #include "unwind/row_allocator.h"
 
 struct bpf_map;
@@ -32,6 +34,8 @@ struct UnwindTableStats {
   uint64_t processes_over_mapping_bound = 0;  // more executable mappings than described (cum.)
   uint64_t processes_not_described = 0;       // the process table was full (cumulative)
   uint64_t processes_rechecked = 0;  // maps read again: walked since the last re-check (cum.)
+  uint64_t python_processes = 0;     // described with their Python frames (now)
+  uint64_t python_unsupported = 0;   // a CPython whose version's layout is unknown (cumulative)
 };
 
 // The kernel maps the walker reads (bpf/unwind/dwarf_walk.bpf.h), owned by the probe.
@@ -87,20 +91,25 @@ class UnwindTables {
     bool rows_missing = false;
     uint32_t users = 0;
     std::vector<LoadSegment> loads;
+    // A CPython interpreter (its runtime and eval loop): its processes get Python frames.
+    std::optional<python::InterpreterFile> python;
   };
   struct Process {
     std::vector<FileKey> files;
     uint64_t signature = 0;
+    bool python = false;
     std::chrono::steady_clock::time_point described;
   };
 
   // The file open at `fd`, converted if new; nullptr when it cannot be used. Takes a reference.
-  FileRows* Acquire(int fd, FileKey* key);
+  FileRows* Acquire(int fd, const std::string& path, FileKey* key);
   void Release(const FileKey& key);
   void Forget(uint32_t tgid);
   bool UploadRows(uint32_t begin, const std::vector<zt_unwind_row>& rows);
 
   void DescribeLocked(uint32_t tgid);
+  void DescribePython(const FileRows& file, const symbolizer::MapEntry& mapping,
+                      zt_unwind_python* out);
   void RecheckLocked();
 
   mutable std::mutex mu_;
