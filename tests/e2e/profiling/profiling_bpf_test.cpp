@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -301,6 +302,133 @@ TEST(ProfilingBpfTest, OffCpuTimeOfCodeWithoutFramePointersLandsOnTheCallingFunc
   EXPECT_GT(all, 1e9) << Describe(p);  // about 3 s blocked
   EXPECT_GE(chain, 0.9 * all) << Describe(p);
   std::cout << "off-CPU share on main;outer;middle;leaf: " << chain / all << "\n" << Describe(p, 3);
+}
+
+// Python interpreters whose frames the tests check: Debian's (always), and more from
+// ZT_TEST_PYTHONS (space-separated paths, e.g. pyenv's 3.12 and 3.13).
+std::vector<std::string> TestPythons() {
+  std::vector<std::string> out = {"/usr/bin/python3.11"};
+  if (const char* more = std::getenv("ZT_TEST_PYTHONS")) {
+    std::istringstream in(more);
+    for (std::string p; in >> p;) out.push_back(p);
+  }
+  return out;
+}
+
+// What tests/testprogs/python_frames.py says of itself before `ready`: the lines a sample of
+// each of its functions may be on (from the interpreter, the oracle).
+using PythonLines = std::map<std::string, std::set<uint32_t>>;
+bool StartPythonWorkload(Child& py, PythonLines* lines) {
+  for (;;) {
+    auto l = py.ReadLine(std::chrono::seconds(20));
+    if (!l) return false;
+    if (*l == "ready") return true;
+    std::istringstream in(*l);
+    std::string tag, name;
+    uint32_t line = 0;
+    if (in >> tag >> name >> line && tag == "expect") (*lines)[name].insert(line);
+  }
+}
+
+// True when the user frames, root first, hold `chain` in order (not necessarily adjacent: C
+// frames such as map()'s sit between Python frames) and each of them is on an expected line.
+bool HasPythonChain(const StackSample& s, const std::vector<std::string>& chain,
+                    const PythonLines& lines) {
+  size_t next = 0;
+  for (const auto& f : s.frames) {
+    if (next == chain.size()) break;
+    if (f.kind == FrameKind::kKernel || f.function != chain[next]) continue;
+    auto it = lines.find(f.function);
+    if (it == lines.end() || !it->second.count(f.line)) return false;
+    if (f.module.size() < 16 || f.module.substr(f.module.size() - 16) != "python_frames.py") {
+      return false;
+    }
+    ++next;
+  }
+  return next == chain.size();
+}
+
+// The user leaf frame's module (where the sample was taken in user space).
+std::string UserLeafModule(const StackSample& s) {
+  for (auto it = s.frames.rbegin(); it != s.frames.rend(); ++it) {
+    if (it->kind != FrameKind::kKernel) return it->module;
+  }
+  return "";
+}
+
+// Debian's CPython without frame pointers or -X perf: the main thread's samples read
+// <module>;main;via_c;(map, in C);outer;middle;Burner.spin with the lines the interpreter
+// reports, the eval loop's C frames replaced by them; a second thread hashing with the GIL
+// released (in libcrypto) still shows its Python caller (the thread state is found by the
+// thread's FS base, not from the GIL holder).
+TEST(ProfilingBpfTest, OnCpuStacksOfPythonNameItsFunctionsAndLines) {
+  ZT_REQUIRE_BPF();
+  for (const std::string& interpreter : TestPythons()) {
+    SCOPED_TRACE(interpreter);
+    Child py({interpreter, ZT_PYTHON_FRAMES_PY, "8", "cpu"});
+    PythonLines lines;
+    ASSERT_TRUE(StartPythonWorkload(py, &lines));
+    const uint32_t pid = static_cast<uint32_t>(py.pid());
+    Profile p;
+    ASSERT_TRUE(ProfileOnCpu(pid, TempDir() + "/python-oncpu", &p));
+    const double all = static_cast<double>(ValueFor(p, pid, [](const StackSample&) { return true; }));
+    const double main_thread = static_cast<double>(
+        ValueFor(p, pid, [](const StackSample& s) { return HasFunction(s, "via_c"); }));
+    const double chain = static_cast<double>(ValueFor(p, pid, [&](const StackSample& s) {
+      return HasPythonChain(s, {"<module>", "main", "via_c", "outer", "middle", "Burner.spin"},
+                            lines) &&
+             HasChain(s, {"outer", "middle", "Burner.spin"});
+    }));
+    const double crypto = static_cast<double>(ValueFor(p, pid, [](const StackSample& s) {
+      return UserLeafModule(s).find("libcrypto") != std::string::npos;
+    }));
+    const double crypto_named = static_cast<double>(ValueFor(p, pid, [&](const StackSample& s) {
+      return UserLeafModule(s).find("libcrypto") != std::string::npos &&
+             HasPythonChain(s, {"hasher"}, lines);
+    }));
+    const double eval = static_cast<double>(ValueFor(p, pid, [](const StackSample& s) {
+      return HasFunction(s, "_PyEval_EvalFrameDefault");
+    }));
+    std::cout << interpreter << ": main chain " << chain << "/" << main_thread << ", hasher "
+              << crypto_named << "/" << crypto << ", eval frames " << eval << "/" << all << "\n"
+              << Describe(p, 3);
+    EXPECT_GT(main_thread, 60) << Describe(p);
+    EXPECT_GE(chain, 0.9 * main_thread) << Describe(p);
+    EXPECT_GT(crypto, 30) << Describe(p);
+    EXPECT_GE(crypto_named, 0.9 * crypto) << Describe(p);
+    EXPECT_LE(eval, 0.05 * all) << Describe(p);
+  }
+}
+
+// A Python function blocking in time.sleep: its off-CPU time lands on it, at the sleep's line.
+TEST(ProfilingBpfTest, OffCpuTimeOfPythonLandsOnTheBlockingPythonFunction) {
+  ZT_REQUIRE_BPF();
+  for (const std::string& interpreter : TestPythons()) {
+    SCOPED_TRACE(interpreter);
+    Child py({interpreter, ZT_PYTHON_FRAMES_PY, "8", "sleep"});
+    PythonLines lines;
+    ASSERT_TRUE(StartPythonWorkload(py, &lines));
+    const uint32_t pid = static_cast<uint32_t>(py.pid());
+    profiling::AttachProfilesOptions o;
+    o.pids = {pid};
+    o.duration = std::chrono::seconds(3);
+    o.oncpu = false;
+    o.out_dir = TempDir() + "/python-offcpu";
+    auto r = profiling::RunAttachProfiles(o);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(r->profiles.size(), 1u);
+    const Profile& p = r->profiles[0];
+    const double all =
+        static_cast<double>(ValueFor(p, pid, [](const StackSample&) { return true; }));
+    const double napper = static_cast<double>(ValueFor(p, pid, [&](const StackSample& s) {
+      return HasPythonChain(s, {"<module>", "main", "napper"}, lines) &&
+             HasKernelSchedulingFrame(s);
+    }));
+    std::cout << interpreter << ": off-CPU share on <module>;main;napper: " << napper / all
+              << "\n" << Describe(p, 3);
+    EXPECT_GT(all, 1e9) << Describe(p);  // about 3 s blocked
+    EXPECT_GE(napper, 0.9 * all) << Describe(p);
+  }
 }
 
 TEST(ProfilingBpfTest, OffCpuProfileOfSleeperAttributesOneSecondToTheKnownFunction) {
