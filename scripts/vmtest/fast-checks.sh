@@ -97,6 +97,8 @@ else
   # Stacks of code without frame pointers, walked with each file's CFI (the walker's verifier
   # load and its pt_regs paths differ per kernel), and the CFI tables for real processes.
   run_case e2e/profiling/profiling_bpf_test 'ProfilingBpfTest.OnCpuStackOfCodeWithoutFramePointersIsWalkedWithItsCfi:ProfilingBpfTest.OffCpuTimeOfCodeWithoutFramePointersLandsOnTheCallingFunction:ProfilingBpfTest.StacksPastTheMappingBoundStopInsteadOfGuessing:ProfilingBpfTest.AStackDeeperThanTheBoundIsTruncatedAndMarked'
+  # Python frames of Debian's CPython (thread found by its FS base, read with CO-RE).
+  run_case e2e/profiling/profiling_bpf_test 'ProfilingBpfTest.OnCpuStacksOfPythonNameItsFunctionsAndLines:ProfilingBpfTest.OffCpuTimeOfPythonLandsOnTheBlockingPythonFunction'
   run_case unit/unwind/unwind_tables_bpf_test '*'
   run_case e2e/gpu/gpu_bpf_test 'GpuBpf.DriverUprobesThroughCudaProbe:GpuBpf.AllocationStackOfCodeWithoutFramePointersReachesMain'
   run_case e2e/gpu/gpu_bpf_test 'GpuBpf.CuptiRecordsThroughCuptiProbe'

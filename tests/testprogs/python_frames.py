@@ -56,7 +56,6 @@ def first_line_of(fn, text):
 def main():
     seconds = float(sys.argv[1])
     mode = sys.argv[2] if len(sys.argv) > 2 else "cpu"
-    d = time.monotonic() + seconds
     here = sys._getframe()
     print("expect <module>", here.f_back.f_lineno if here.f_back else 0)
     print("expect main", first_line_of(main, "via_c(d)" if mode == "cpu" else "napper(d)"))
@@ -72,6 +71,7 @@ def main():
     index = next(start // 2 for start, end, ln in code.co_lines() if ln == line)
     print("code Burner.spin", id(code), index, line)
     print("ready", flush=True)
+    d = time.monotonic() + seconds  # from now: the lines above are slow in an emulated VM
     if mode == "cpu":
         threading.Thread(target=hasher, args=(d,), daemon=True).start()
         via_c(d)

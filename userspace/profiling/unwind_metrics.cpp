@@ -25,12 +25,15 @@ UnwindMetrics::UnwindMetrics(prometheus::Registry& registry)
       files_(GaugeFamily(registry, "zerotrace_unwind_table_entries").Add({{"kind", "files"}})),
       processes_(
           GaugeFamily(registry, "zerotrace_unwind_table_entries").Add({{"kind", "processes"}})),
+      python_processes_(GaugeFamily(registry, "zerotrace_unwind_table_entries")
+                            .Add({{"kind", "python_processes"}})),
       files_no_cfi_(Skipped(registry, "file", "no_cfi")),
       files_unreadable_(Skipped(registry, "file", "unreadable")),
       files_too_many_rows_(Skipped(registry, "file", "too_many_rows")),
       files_table_full_(Skipped(registry, "file", "table_full")),
       processes_mapping_bound_(Skipped(registry, "process", "too_many_mappings")),
-      processes_table_full_(Skipped(registry, "process", "table_full")) {}
+      processes_table_full_(Skipped(registry, "process", "table_full")),
+      python_unsupported_(Skipped(registry, "file", "python_version")) {}
 
 void UnwindMetrics::Update(
     const std::vector<std::pair<std::string, const ProfileCollector*>>& collectors) {
@@ -40,12 +43,14 @@ void UnwindMetrics::Update(
     rows_capacity_.Set(static_cast<double>(s.rows_capacity));
     files_.Set(static_cast<double>(s.files));
     processes_.Set(static_cast<double>(s.processes));
+    python_processes_.Set(static_cast<double>(s.python_processes));
     files_no_cfi_.Update(s.files_without_cfi);
     files_unreadable_.Update(s.files_unreadable);
     files_too_many_rows_.Update(s.files_over_row_bound);
     files_table_full_.Update(s.files_table_full);
     processes_mapping_bound_.Update(s.processes_over_mapping_bound);
     processes_table_full_.Update(s.processes_not_described);
+    python_unsupported_.Update(s.python_unsupported);
   }
   for (const auto& [probe, collector] : collectors) {
     if (!collector) continue;
@@ -55,9 +60,13 @@ void UnwindMetrics::Update(
                            [&](const ProbeWalks& w) { return w.probe == probe; });
     if (it == walks_.end()) {
       auto& family = CounterFamily(registry_, "zerotrace_unwind_walks_total");
-      ProbeWalks w{probe, {}};
+      auto& python = CounterFamily(registry_, "zerotrace_unwind_python_frames_total");
+      ProbeWalks w{probe, {}, {}};
       for (const char* outcome : {"complete", "truncated", "stopped", "undescribed"}) {
         w.outcomes.emplace_back(family.Add({{"probe", probe}, {"outcome", outcome}}));
+      }
+      for (const char* outcome : {"recorded", "no_thread", "read_fault"}) {
+        w.python.emplace_back(python.Add({{"probe", probe}, {"outcome", outcome}}));
       }
       walks_.push_back(std::move(w));
       it = walks_.end() - 1;
@@ -66,6 +75,9 @@ void UnwindMetrics::Update(
     it->outcomes[1].Update(stats[ZT_UNWIND_STAT_TRUNCATED]);
     it->outcomes[2].Update(stats[ZT_UNWIND_STAT_STOPPED] + stats[ZT_UNWIND_STAT_STACK_COLLISION]);
     it->outcomes[3].Update(stats[ZT_UNWIND_STAT_NO_PROC]);
+    it->python[0].Update(stats[ZT_UNWIND_STAT_PY_FRAMES]);
+    it->python[1].Update(stats[ZT_UNWIND_STAT_PY_NO_THREAD]);
+    it->python[2].Update(stats[ZT_UNWIND_STAT_PY_READ_FAULT]);
   }
 }
 

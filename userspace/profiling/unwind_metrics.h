@@ -28,15 +28,18 @@ class UnwindMetrics {
   prometheus::Gauge& rows_capacity_;
   prometheus::Gauge& files_;
   prometheus::Gauge& processes_;
+  prometheus::Gauge& python_processes_;
   CumulativeCounter files_no_cfi_;
   CumulativeCounter files_unreadable_;
   CumulativeCounter files_too_many_rows_;
   CumulativeCounter files_table_full_;
   CumulativeCounter processes_mapping_bound_;
   CumulativeCounter processes_table_full_;
+  CumulativeCounter python_unsupported_;
   struct ProbeWalks {
     std::string probe;
     std::vector<CumulativeCounter> outcomes;  // complete, truncated, stopped, undescribed
+    std::vector<CumulativeCounter> python;    // recorded, no_thread, read_fault
   };
   std::vector<ProbeWalks> walks_;
 };

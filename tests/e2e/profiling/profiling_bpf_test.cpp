@@ -365,7 +365,7 @@ TEST(ProfilingBpfTest, OnCpuStacksOfPythonNameItsFunctionsAndLines) {
   ZT_REQUIRE_BPF();
   for (const std::string& interpreter : TestPythons()) {
     SCOPED_TRACE(interpreter);
-    Child py({interpreter, ZT_PYTHON_FRAMES_PY, "8", "cpu"});
+    Child py({interpreter, ZT_PYTHON_FRAMES_PY, "30", "cpu"});
     PythonLines lines;
     ASSERT_TRUE(StartPythonWorkload(py, &lines));
     const uint32_t pid = static_cast<uint32_t>(py.pid());
@@ -405,7 +405,7 @@ TEST(ProfilingBpfTest, OffCpuTimeOfPythonLandsOnTheBlockingPythonFunction) {
   ZT_REQUIRE_BPF();
   for (const std::string& interpreter : TestPythons()) {
     SCOPED_TRACE(interpreter);
-    Child py({interpreter, ZT_PYTHON_FRAMES_PY, "8", "sleep"});
+    Child py({interpreter, ZT_PYTHON_FRAMES_PY, "30", "sleep"});
     PythonLines lines;
     ASSERT_TRUE(StartPythonWorkload(py, &lines));
     const uint32_t pid = static_cast<uint32_t>(py.pid());

@@ -134,13 +134,15 @@ def synthetic(end):
         g.gauge("zerotrace_symbolizer_memory_bytes", dict(NODE, symbolizer=sym), lambda i, v=size: v)
     for state, rows in (("used", 4e5), ("capacity", 1048576)):
         g.gauge("zerotrace_unwind_table_rows", dict(NODE, state=state), lambda i, v=rows: v)
-    for kind, n in (("files", 120), ("processes", 300)):
+    for kind, n in (("files", 120), ("processes", 300), ("python_processes", 12)):
         g.gauge("zerotrace_unwind_table_entries", dict(NODE, kind=kind), lambda i, v=n: v)
     for what, reason in (("file", "no_cfi"), ("file", "table_full"), ("process", "table_full")):
         g.counter("zerotrace_unwind_skipped_total", dict(NODE, what=what, reason=reason), 0.0)
     for probe in ("oncpu", "offcpu"):
         for outcome, rate in (("complete", 40), ("truncated", 0.1), ("stopped", 1), ("undescribed", 0.2)):
             g.counter("zerotrace_unwind_walks_total", dict(NODE, probe=probe, outcome=outcome), rate)
+        for outcome, rate in (("recorded", 200), ("no_thread", 0.1), ("read_fault", 0.0)):
+            g.counter("zerotrace_unwind_python_frames_total", dict(NODE, probe=probe, outcome=outcome), rate)
     g.gauge("process_start_time_seconds", NODE, lambda i: 1.79e9)
     for reason in ("not_regular", "too_large", "unsafe_path"):
         g.counter("zerotrace_untrusted_files_refused_total", dict(NODE, reason=reason), 0.0)
