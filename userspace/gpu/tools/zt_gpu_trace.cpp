@@ -26,6 +26,7 @@
 #include "flamegraph/folded.h"
 #include "gpu/gpu_tracing.h"
 #include "gpu/kernel_names.h"
+#include "python/frame_symbolizer.h"
 #include "symbolizer/elf_user_symbolizer.h"
 
 namespace zerotrace::gpu {
@@ -88,7 +89,8 @@ int Main(int argc, char** argv) {
   GpuOptions options;
   if (!libcuda.empty()) options.libcuda_paths.push_back(libcuda);
   if (!injector.empty()) options.cupti_paths.push_back(injector);
-  options.aggregator.symbolizer = std::make_shared<symbolizer::ElfUserSymbolizer>();
+  options.aggregator.symbolizer = std::make_shared<python::PythonFrameSymbolizer>(
+      std::make_shared<symbolizer::ElfUserSymbolizer>());
   auto gpu = GpuTracing::Create(features, *filter, catalog, registry, options);
   if (!gpu) {
     std::fprintf(stderr, "zt_gpu_trace: %s\n", gpu.error().message.c_str());
