@@ -25,7 +25,7 @@ jobs="${ZT_FUZZ_JOBS:-$(nproc)}"
 nice_cmd=(nice -n "${ZT_FUZZ_NICE:-0}")
 protocol_targets=(http1 hpack http2 grpc)
 parser_targets=(elf perf_map proc_maps environ cgroup pod_json config conn_tracker cupti
-                otlp_options flamegraph_query)
+                otlp_options flamegraph_query python_line_table)
 read -r -a targets <<<"${ZT_FUZZ_TARGETS:-${protocol_targets[*]} ${parser_targets[*]}}"
 
 if ! command -v clang++ >/dev/null 2>&1; then

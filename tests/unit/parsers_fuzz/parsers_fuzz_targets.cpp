@@ -26,6 +26,8 @@
 #include "k8s/pod_metadata_client.h"
 #include "otlp/otlp_options.h"
 #include "process/process_catalog.h"
+#include "python/interpreter.h"
+#include "python/location_table.h"
 #include "symbolizer/build_id.h"
 #include "symbolizer/elf_symbols.h"
 #include "symbolizer/perf_map.h"
@@ -138,6 +140,16 @@ int FuzzElf(const uint8_t* data, size_t size) {
       }
     }
   }
+  // And as a CPython interpreter (any file a container names python3.N is read so).
+  const int py = open((root / "bin" / "prog").c_str(), O_RDONLY | O_CLOEXEC);
+  if (py >= 0) {
+    auto interp = python::InspectInterpreterFile(py, 11);
+    close(py);
+    if (interp.ok()) {
+      Check(interp->eval_end > interp->eval_start, "eval range not empty");
+      Check(interp->cold_end >= interp->cold_start, "cold range ordered");
+    }
+  }
   return 0;
 }
 
@@ -175,6 +187,20 @@ int FuzzEnviron(const uint8_t* data, size_t size) {
   if (name) Check(!name->empty(), "OTEL_SERVICE_NAME non-empty");
   const std::string resolved = ResolveServiceName(blob, std::nullopt, "exe", "comm");
   Check(!resolved.empty(), "a service name always results");
+  return 0;
+}
+
+// A CPython code object's location table as read from a traced process: 4 bytes of first line,
+// 2 of code-unit index, then the table.
+int FuzzPythonLineTable(const uint8_t* data, size_t size) {
+  if (size < 6) return 0;
+  int32_t first = 0;
+  uint16_t index = 0;
+  std::memcpy(&first, data, sizeof(first));
+  std::memcpy(&index, data + 4, sizeof(index));
+  const std::string_view table = Text(data + 6, size - 6);
+  const int line = python::LineOfCodeUnit(table, first, index);
+  if (table.empty()) Check(line == -1, "no table, no line");
   return 0;
 }
 

@@ -20,6 +20,7 @@ int FuzzConnTracker(const uint8_t* data, size_t size);      // socket event stre
 int FuzzCupti(const uint8_t* data, size_t size);            // CUPTI (and CUDA) ring buffer records
 int FuzzOtlpOptions(const uint8_t* data, size_t size);      // OTEL_* environment
 int FuzzFlamegraphQuery(const uint8_t* data, size_t size);  // /flamegraph?...
+int FuzzPythonLineTable(const uint8_t* data, size_t size);  // a code object's co_linetable
 
 struct NamedTarget {
   const char* name;  // also the corpus folder: corpus/<name>/
@@ -37,6 +38,7 @@ inline constexpr NamedTarget kTargets[] = {
     {"cupti", FuzzCupti},
     {"otlp_options", FuzzOtlpOptions},
     {"flamegraph_query", FuzzFlamegraphQuery},
+    {"python_line_table", FuzzPythonLineTable},
 };
 
 }  // namespace zerotrace::fuzz
