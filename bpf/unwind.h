@@ -82,6 +82,13 @@ enum zt_py_entry_rule {
   ZT_PY_ENTRY_FLAG = 1,   /* 3.11: a byte set in the first frame an activation ran */
   ZT_PY_ENTRY_CSTACK = 2, /* 3.12+: the activation's first frame is preceded by a C-owned
                            * trampoline frame (owner byte == ZT_PY_OWNED_BY_CSTACK), not shown */
+  ZT_PY_ENTRY_EVERY = 3,  /* 3.8-3.10: every frame is one C call of the eval loop */
+};
+/* Where a frame's current instruction is. */
+enum zt_py_instr_rule {
+  ZT_PY_INSTR_POINTER = 0,     /* 3.11+: a pointer into the code object's code units */
+  ZT_PY_INSTR_LASTI_BYTES = 1, /* 3.8, 3.9: int f_lasti, a byte offset (-1: not started) */
+  ZT_PY_INSTR_LASTI_UNITS = 2, /* 3.10: int f_lasti, in code units */
 };
 #define ZT_PY_OWNED_BY_CSTACK 3
 #define ZT_PY_NO_CFRAME 0xffff /* cframe_frame: tstate_frame points at the frame itself */
@@ -100,11 +107,11 @@ struct zt_unwind_python {
   __u16 cframe_frame;          /* cframe -> current frame, or ZT_PY_NO_CFRAME */
   __u16 frame_code;
   __u16 frame_previous;
-  __u16 frame_instr;           /* pointer to the frame's last instruction */
+  __u16 frame_instr;           /* the frame's current instruction (instr_rule) */
   __u16 frame_entry;           /* the entry byte or owner byte (entry_rule) */
   __u16 code_units;            /* offset of the first code unit in a code object */
   __u8 entry_rule;
-  __u8 pad;
+  __u8 instr_rule;
 };
 
 /* A Python frame in a walked stack: bit 63 set (no user address has it), the code object's

@@ -292,11 +292,12 @@ static __always_inline int unwind_py_step(struct zt_unwind_state *st,
     return ZT_UNWIND_WALK_MORE;
   }
   st->py_frame = previous;
-  bool last = false;
+  bool last = true; /* ZT_PY_ENTRY_EVERY */
   if (py->entry_rule == ZT_PY_ENTRY_CSTACK) {
     if (entry == ZT_PY_OWNED_BY_CSTACK)
       goto activation_done; /* the trampoline frame: not Python code */
-  } else {
+    last = false;
+  } else if (py->entry_rule == ZT_PY_ENTRY_FLAG) {
     last = entry != 0;
   }
   {
@@ -304,9 +305,15 @@ static __always_inline int unwind_py_step(struct zt_unwind_state *st,
     if (len >= ZT_STACK_DEPTH)
       return unwind_stop(ZT_UNWIND_STAT_TRUNCATED);
     __u64 index = 0;
-    const __u64 first = code + py->code_units;
-    if (instr >= first)
-      index = (instr - first) / 2 + 1;
+    if (py->instr_rule == ZT_PY_INSTR_POINTER) {
+      const __u64 first = code + py->code_units;
+      if (instr >= first)
+        index = (instr - first) / 2 + 1;
+    } else {
+      const __s32 lasti = (__s32)instr; /* the int's 4 bytes (little-endian) */
+      if (lasti >= 0)
+        index = (py->instr_rule == ZT_PY_INSTR_LASTI_BYTES ? (__u64)lasti / 2 : (__u64)lasti) + 1;
+    }
     if (index > ZT_PY_INDEX_MAX)
       index = ZT_PY_INDEX_MAX;
     barrier_var(len);

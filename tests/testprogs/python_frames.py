@@ -6,8 +6,9 @@ cpu: the main thread burns in <module> -> via_c -> (map, C) -> outer -> middle -
 second thread hashes with the GIL released (hashlib's C code) in `hasher`. sleep: the main thread
 blocks in time.sleep inside `napper`. Before it starts, it prints what a test checks against,
 taken from the interpreter itself (the oracle): one `expect NAME LINE` line per function (the
-line the sample's instruction is on), `code NAME ADDRESS INDEX LINE` for the code object of
-Burner.spin (its address is id(), INDEX a code unit on LINE), then `ready`."""
+line the sample's instruction is on), `spin_name NAME` (Burner.spin as profiles name it:
+`Burner.spin` from 3.11, `spin` before), `code NAME ADDRESS INDEX LINE` for its code object (the
+address is id(), INDEX a code unit on LINE), then `ready`."""
 import hashlib
 import sys
 import threading
@@ -62,14 +63,20 @@ def main():
     print("expect via_c", first_line_of(via_c, "list(map"))
     print("expect outer", first_line_of(outer, "middle(d)"))
     print("expect middle", first_line_of(middle, "Burner().spin"))
-    print("expect Burner.spin", first_line_of(Burner.spin, "while time"))
-    print("expect Burner.spin", first_line_of(Burner.spin, "x += 1"))
+    # The name a profile shows: co_qualname from 3.11, the bare co_name before.
+    spin = getattr(Burner.spin.__code__, "co_qualname", Burner.spin.__code__.co_name)
+    print("expect", spin, first_line_of(Burner.spin, "while time"))
+    print("expect", spin, first_line_of(Burner.spin, "x += 1"))
+    print("spin_name", spin)
     print("expect hasher", first_line_of(hasher, "hashlib.sha256"))
     print("expect napper", first_line_of(napper, "time.sleep"))
     code = Burner.spin.__code__
     line = first_line_of(Burner.spin, "x += 1")
-    index = next(start // 2 for start, end, ln in code.co_lines() if ln == line)
-    print("code Burner.spin", id(code), index, line)
+    if hasattr(code, "co_lines"):
+        index = next(start // 2 for start, end, ln in code.co_lines() if ln == line)
+    else:  # 3.8, 3.9
+        index = next(start // 2 for start, ln in __import__("dis").findlinestarts(code) if ln == line)
+    print("code", spin, id(code), index, line)
     print("ready", flush=True)
     d = time.monotonic() + seconds  # from now: the lines above are slow in an emulated VM
     if mode == "cpu":

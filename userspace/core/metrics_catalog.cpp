@@ -409,7 +409,7 @@ given before `kernel="other"`. `zerotrace_gpu_memory_allocated_bytes` leaves wit
                 .help = "Files and processes the stack walker's tables describe",
                 .labels = {{"kind", {"files", "processes", "python_processes"}}},
                 .doc =
-                    R"md(Files whose CFI rows are loaded (one per distinct file, by device, inode, size and mtime) and processes whose executable mappings are described to the kernel (at most 1,024 at once, 8 KiB each); `python_processes` those of them running a CPython (3.11-3.13) whose Python frames are walked.)md"},
+                    R"md(Files whose CFI rows are loaded (one per distinct file, by device, inode, size and mtime) and processes whose executable mappings are described to the kernel (at most 1,024 at once, 8 KiB each); `python_processes` those of them running a CPython (3.8-3.13) whose Python frames are walked.)md"},
                {.name = "zerotrace_unwind_skipped_total",
                 .type = Type::kCounter,
                 .help = "Files and processes the stack walker could not describe, by reason",
@@ -418,7 +418,7 @@ given before `kernel="other"`. `zerotrace_gpu_memory_allocated_bytes` leaves wit
                             {"no_cfi", "unreadable", "too_many_rows", "table_full",
                              "too_many_mappings", "python_version"}}},
                 .doc =
-                    R"md(Files (`what="file"`) without `.eh_frame_hdr` (`no_cfi`; their frames follow frame pointers), refused or not ELF (`unreadable`), with more than 4,194,304 rows (`too_many_rows`), or that did not fit in the row table (`table_full`); processes (`what="process"`) with more than 256 executable mappings (`too_many_mappings`: the program and the 254 highest are described, the walk stops in the others) or that did not fit in the process table (`table_full`: walked by frame pointers); interpreter files (`what="file"`) of a CPython version whose frames are not read (`python_version`: before 3.11 or after 3.13; their processes' stacks show the interpreter's C frames only).)md"},
+                    R"md(Files (`what="file"`) without `.eh_frame_hdr` (`no_cfi`; their frames follow frame pointers), refused or not ELF (`unreadable`), with more than 4,194,304 rows (`too_many_rows`), or that did not fit in the row table (`table_full`); processes (`what="process"`) with more than 256 executable mappings (`too_many_mappings`: the program and the 254 highest are described, the walk stops in the others) or that did not fit in the process table (`table_full`: walked by frame pointers); interpreter files (`what="file"`) of a CPython version whose frames are not read (`python_version`: before 3.8 or after 3.13; their processes' stacks show the interpreter's C frames only).)md"},
                {.name = "zerotrace_unwind_python_frames_total",
                 .type = Type::kCounter,
                 .help = "Python frames the profilers' stack walker recorded, or could not",

@@ -157,7 +157,7 @@ profile::Frame PythonFrameSymbolizer::Symbolize(uint32_t pid, uint64_t address) 
   const Code& c = *it->second;
   f.function = c.qualname;
   f.module = c.filename;  // a source file: no address or mapping (pprof)
-  const int line = LineOfCodeUnit(c.line_table, c.first_line, index);
+  const int line = LineOfCodeUnit(layout->code.line_format, c.line_table, c.first_line, index);
   f.line = line > 0 ? static_cast<uint32_t>(line) : 0;
   return f;
 }

@@ -20,10 +20,34 @@ std::optional<InterpreterLayout> LayoutFor(int major, int minor) {
   l.minor = minor;
   zt_unwind_python& k = l.kernel;
   k.tstate_next = 8;
+  if (minor >= 8 && minor <= 10) {
+    // One PyFrameObject per C call of the eval loop; the thread state points at the innermost.
+    k.interp_head = 32;
+    k.threads_head = 8;  // tstate_head
+    k.tstate_thread_id = 176;
+    k.tstate_frame = 24;  // frame
+    k.cframe_frame = ZT_PY_NO_CFRAME;
+    k.frame_code = 32;      // f_code
+    k.frame_previous = 24;  // f_back
+    k.frame_entry = 32;     // unused (every frame is an entry)
+    k.entry_rule = ZT_PY_ENTRY_EVERY;
+    k.frame_instr = minor == 10 ? 96 : 104;  // int f_lasti
+    k.instr_rule = minor == 10 ? ZT_PY_INSTR_LASTI_UNITS : ZT_PY_INSTR_LASTI_BYTES;
+    l.code.first_line = 40;
+    l.code.filename = 104;
+    l.code.qualname = 112;  // co_name: no co_qualname before 3.11
+    l.code.line_table = 120;
+    l.code.line_format = minor == 10 ? LineTableFormat::kLineTable : LineTableFormat::kLnotab;
+    l.code.ascii_data = 48;
+    l.code.compact_data = 72;
+    return l;
+  }
   k.frame_instr = 56;  // prev_instr (3.11, 3.12), instr_ptr (3.13)
+  k.instr_rule = ZT_PY_INSTR_POINTER;
   l.code.filename = 112;
   l.code.qualname = 128;
   l.code.line_table = 136;
+  l.code.line_format = LineTableFormat::kLocations;
   switch (minor) {
     case 11:
       k.interp_head = 40;

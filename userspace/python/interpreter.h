@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "core/result.h"
+#include "python/location_table.h"
 #include "unwind.h"
 
 namespace zerotrace::python {
@@ -17,8 +18,9 @@ namespace zerotrace::python {
 struct CodeLayout {
   uint16_t first_line = 0;   // int co_firstlineno
   uint16_t filename = 0;     // str *co_filename
-  uint16_t qualname = 0;     // str *co_qualname
-  uint16_t line_table = 0;   // bytes *co_linetable (the 3.11+ location table)
+  uint16_t qualname = 0;     // str *co_qualname (3.11+), co_name before
+  uint16_t line_table = 0;   // bytes *co_linetable (3.10+), co_lnotab before
+  LineTableFormat line_format = LineTableFormat::kLocations;
   uint16_t ascii_data = 0;   // first character of a compact ASCII str
   uint16_t compact_data = 0; // first character of another compact str
 };
@@ -31,7 +33,7 @@ struct InterpreterLayout {
 
 // The layout of CPython 3.minor on x86-64 (release builds; 3.13's free-threaded build is not
 // supported), or nullopt for versions whose frames are not read (they stay native only).
-// Supported: 3.11, 3.12, 3.13. Offsets were read with offsetof() from each version's headers
+// Supported: 3.8 to 3.13. Offsets were read with offsetof() from each version's headers
 // and checked in live interpreters (docs/design/python-frames.md).
 std::optional<InterpreterLayout> LayoutFor(int major, int minor);
 

@@ -32,8 +32,54 @@ class Reader {
 
 }  // namespace
 
-int LineOfCodeUnit(std::string_view table, int first_line, int index) {
+namespace {
+
+// 3.10 (Objects/lnotab_notes.txt): each pair covers `byte delta` bytes of code, on the line
+// moved by `line delta`, or on no line (-128).
+int LineOf310(std::string_view table, int first_line, int64_t byte) {
+  int64_t line = first_line, end = 0;
+  for (size_t i = 0; i + 1 < table.size(); i += 2) {
+    end += static_cast<uint8_t>(table[i]);
+    const int8_t delta = static_cast<int8_t>(table[i + 1]);
+    const bool none = delta == -128;
+    if (!none) line += delta;
+    if (byte < end) return none ? -1 : static_cast<int>(line);
+  }
+  return -1;
+}
+
+// 3.8, 3.9 (PyCode_Addr2Line): the line moves by each pair's increment until the address
+// passes the byte offset; the last line reached holds to the end of the code.
+int LineOfLnotab(std::string_view table, int first_line, int64_t byte) {
+  int64_t line = first_line, addr = 0;
+  for (size_t i = 0; i + 1 < table.size(); i += 2) {
+    addr += static_cast<uint8_t>(table[i]);
+    if (addr > byte) break;
+    line += static_cast<int8_t>(table[i + 1]);
+  }
+  return static_cast<int>(line);
+}
+
+int LineOfLocations(std::string_view table, int first_line, int index);
+
+}  // namespace
+
+int LineOfCodeUnit(LineTableFormat format, std::string_view table, int first_line, int index) {
   if (index < 0) return -1;
+  switch (format) {
+    case LineTableFormat::kLineTable:
+      return LineOf310(table, first_line, int64_t{index} * 2);
+    case LineTableFormat::kLnotab:
+      return LineOfLnotab(table, first_line, int64_t{index} * 2);
+    case LineTableFormat::kLocations:
+      break;
+  }
+  return LineOfLocations(table, first_line, index);
+}
+
+namespace {
+
+int LineOfLocations(std::string_view table, int first_line, int index) {
   Reader r(table);
   int64_t line = first_line;
   int64_t unit = 0;
@@ -70,4 +116,5 @@ int LineOfCodeUnit(std::string_view table, int first_line, int index) {
   return -1;
 }
 
+}  // namespace
 }  // namespace zerotrace::python
