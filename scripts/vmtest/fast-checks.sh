@@ -100,7 +100,7 @@ else
   # Python frames of Debian's CPython (thread found by its FS base, read with CO-RE).
   run_case e2e/profiling/profiling_bpf_test 'ProfilingBpfTest.OnCpuStacksOfPythonNameItsFunctionsAndLines:ProfilingBpfTest.OffCpuTimeOfPythonLandsOnTheBlockingPythonFunction'
   run_case unit/unwind/unwind_tables_bpf_test '*'
-  run_case e2e/gpu/gpu_bpf_test 'GpuBpf.DriverUprobesThroughCudaProbe:GpuBpf.AllocationStackOfCodeWithoutFramePointersReachesMain'
+  run_case e2e/gpu/gpu_bpf_test 'GpuBpf.DriverUprobesThroughCudaProbe:GpuBpf.AllocationStackOfCodeWithoutFramePointersReachesMain:GpuBpf.AllocationStackFromPythonNamesThePythonCaller'
   run_case e2e/gpu/gpu_bpf_test 'GpuBpf.CuptiRecordsThroughCuptiProbe'
   # Peers not written here (tests/conformance): HTTP/2 with 100 streams in flight, in clear and
   # over TLS; asyncio's OpenSSL over memory BIOs on both sides; HTTP/1.1 pipelining; batches of

@@ -22,6 +22,7 @@
 #include "gpu/gpu_tracing.h"
 #include "probes/process_filter.h"
 #include "process/process_catalog.h"
+#include "python/frame_symbolizer.h"
 #include "symbolizer/caching_symbolizer.h"
 #include "symbolizer/elf_user_symbolizer.h"
 #include "test_util.h"
@@ -186,6 +187,64 @@ TEST(GpuBpf, DriverUprobesThroughCudaProbe) {
 
 // The workload built -O2 without frame pointers: the allocation site's stack is walked with CFI
 // from the uprobe on cuMemAlloc_v2 through the program's own frames to libc's start of main.
+// Python calling the driver (through ctypes here; PyTorch and CuPy through their C extensions):
+// the allocation's stack names the Python function and line that asked for the memory, walked
+// through libffi and the interpreter with the GIL released for the call.
+TEST(GpuBpf, AllocationStackFromPythonNamesThePythonCaller) {
+  ZT_REQUIRE_BPF();
+  Child child({"/usr/bin/python3.11", ZT_PYTHON_ALLOCATOR, ZT_FAKE_LIBCUDA});
+  std::string line;
+  auto ready = AwaitReady(child, milliseconds(20000), &line);
+  ASSERT_TRUE(ready.has_value()) << line;
+  auto site_line = child.ReadLine(milliseconds(5000));
+  ASSERT_TRUE(site_line && site_line->rfind("site ", 0) == 0);
+  const uint32_t site = static_cast<uint32_t>(std::stoul(site_line->substr(5)));
+  Env env;
+  ProcessFilter filter = FilterFor(ready->pid);
+  gpu::GpuOptions options;
+  options.cupti = false;
+  options.aggregator.symbolizer = std::make_shared<symbolizer::CachingSymbolizer>(
+      std::make_shared<python::PythonFrameSymbolizer>(
+          std::make_shared<symbolizer::ElfUserSymbolizer>()));
+  auto gpu = gpu::GpuTracing::Create(env.features, filter, env.catalog, env.registry, options);
+  ASSERT_TRUE(gpu.ok()) << gpu.error().message;
+  ASSERT_TRUE((*gpu)->Attach()) << "attach";
+  child.WriteLine("go");
+  auto done = child.ReadLine(milliseconds(20000));
+  ASSERT_TRUE(done.has_value());
+  std::vector<gpu::ProcessLeaks> leaks;
+  WaitFor(
+      [&] {
+        (*gpu)->Poll(50);
+        leaks = (*gpu)->aggregator().Leaks(10);
+        return !leaks.empty() && !leaks[0].sites.empty();
+      },
+      milliseconds(10000));
+  ASSERT_EQ(leaks.size(), 1u);
+  ASSERT_EQ(leaks[0].sites.size(), 1u);
+  ASSERT_TRUE(leaks[0].sites[0].stack);
+  const auto& frames = *leaks[0].sites[0].stack;
+  std::string joined;
+  for (const auto& f : frames) joined += profile::FrameName(f) + ";";
+  const auto at = [&](const std::string& name) {
+    return std::find_if(frames.begin(), frames.end(),
+                        [&](const profile::Frame& f) { return profile::FrameName(f) == name; }) -
+           frames.begin();
+  };
+  const long n = static_cast<long>(frames.size());
+  const long alloc = at("leaky_allocation (python_allocator.py:" + std::to_string(site) + ")");
+  const long main_fn = std::find_if(frames.begin(), frames.end(), [](const profile::Frame& f) {
+                         return f.function == "main" && f.line > 0;
+                       }) - frames.begin();
+  ASSERT_LT(alloc, n) << joined;
+  ASSERT_LT(main_fn, n) << joined;
+  EXPECT_LT(main_fn, alloc) << joined;  // root first
+  EXPECT_EQ(frames.back().function, "cuMemAlloc_v2") << joined;
+  EXPECT_EQ(joined.find("_PyEval_EvalFrameDefault"), std::string::npos) << joined;
+  std::cout << joined << "\n";
+  child.CloseStdin();
+}
+
 TEST(GpuBpf, AllocationStackOfCodeWithoutFramePointersReachesMain) {
   ZT_REQUIRE_BPF();
   Child child({ZT_CUDA_WORKLOAD_NOFP, ZT_FAKE_LIBCUDA});
