@@ -14,89 +14,80 @@
 
 namespace zerotrace::python {
 
+namespace {
+
+// One row per minor version: x86-64 release builds, offsets in bytes (offsetof() from each
+// version's headers, checked in live interpreters: docs/design/python-frames.md).
+struct VersionRow {
+  int minor;
+  // _PyRuntime -> interpreter -> thread states; the thread id (its FS base); its frame
+  uint16_t interp_head, threads_head, thread_id, tstate_frame, cframe_frame;
+  // a frame: code object, caller, current instruction, entry marker
+  uint16_t frame_code, frame_previous, frame_instr, frame_entry;
+  uint8_t entry_rule, instr_rule;
+  uint16_t code_units;  // first code unit in a code object (3.11+)
+  // a code object: first line, file name, (qualified) name, line table; str data
+  uint16_t first_line, filename, qualname, line_table;
+  LineTableFormat line_format;
+  uint16_t ascii_data, compact_data;
+};
+
+constexpr uint16_t kNoCframe = ZT_PY_NO_CFRAME;
+constexpr auto kLnotab = LineTableFormat::kLnotab;
+constexpr auto kLineTable = LineTableFormat::kLineTable;
+constexpr auto kLocations = LineTableFormat::kLocations;
+
+// 3.8-3.10: one PyFrameObject per eval call (f_code 32, f_back 24, int f_lasti; the thread state
+// points at the innermost); co_name (no co_qualname). 3.11: _PyInterpreterFrame through cframe,
+// is_entry marks an activation's first frame. 3.12: a C-owned trampoline frame (owner byte)
+// precedes it. 3.13: the thread state points at the frame directly.
+constexpr VersionRow kVersions[] = {
+    {8, 32, 8, 176, 24, kNoCframe, 32, 24, 104, 32, ZT_PY_ENTRY_EVERY, ZT_PY_INSTR_LASTI_BYTES, 0,
+     40, 104, 112, 120, kLnotab, 48, 72},
+    {9, 32, 8, 176, 24, kNoCframe, 32, 24, 104, 32, ZT_PY_ENTRY_EVERY, ZT_PY_INSTR_LASTI_BYTES, 0,
+     40, 104, 112, 120, kLnotab, 48, 72},
+    {10, 32, 8, 176, 24, kNoCframe, 32, 24, 96, 32, ZT_PY_ENTRY_EVERY, ZT_PY_INSTR_LASTI_UNITS, 0,
+     40, 104, 112, 120, kLineTable, 48, 72},
+    {11, 40, 16, 152, 56, 8, 32, 48, 56, 68, ZT_PY_ENTRY_FLAG, ZT_PY_INSTR_POINTER, 184, 72, 112,
+     128, 136, kLocations, 48, 72},
+    {12, 40, 72, 136, 56, 0, 0, 8, 56, 70, ZT_PY_ENTRY_CSTACK, ZT_PY_INSTR_POINTER, 192, 68, 112,
+     128, 136, kLocations, 40, 56},
+    {13, 632, 7344, 152, 72, kNoCframe, 0, 8, 56, 70, ZT_PY_ENTRY_CSTACK, ZT_PY_INSTR_POINTER, 200,
+     68, 112, 128, 136, kLocations, 40, 56},
+};
+
+}  // namespace
+
 std::optional<InterpreterLayout> LayoutFor(int major, int minor) {
   if (major != 3) return std::nullopt;
-  InterpreterLayout l;
-  l.minor = minor;
-  zt_unwind_python& k = l.kernel;
-  k.tstate_next = 8;
-  if (minor >= 8 && minor <= 10) {
-    // One PyFrameObject per C call of the eval loop; the thread state points at the innermost.
-    k.interp_head = 32;
-    k.threads_head = 8;  // tstate_head
-    k.tstate_thread_id = 176;
-    k.tstate_frame = 24;  // frame
-    k.cframe_frame = ZT_PY_NO_CFRAME;
-    k.frame_code = 32;      // f_code
-    k.frame_previous = 24;  // f_back
-    k.frame_entry = 32;     // unused (every frame is an entry)
-    k.entry_rule = ZT_PY_ENTRY_EVERY;
-    k.frame_instr = minor == 10 ? 96 : 104;  // int f_lasti
-    k.instr_rule = minor == 10 ? ZT_PY_INSTR_LASTI_UNITS : ZT_PY_INSTR_LASTI_BYTES;
-    l.code.first_line = 40;
-    l.code.filename = 104;
-    l.code.qualname = 112;  // co_name: no co_qualname before 3.11
-    l.code.line_table = 120;
-    l.code.line_format = minor == 10 ? LineTableFormat::kLineTable : LineTableFormat::kLnotab;
-    l.code.ascii_data = 48;
-    l.code.compact_data = 72;
+  for (const VersionRow& v : kVersions) {
+    if (v.minor != minor) continue;
+    InterpreterLayout l;
+    l.minor = minor;
+    zt_unwind_python& k = l.kernel;
+    k.interp_head = v.interp_head;
+    k.threads_head = v.threads_head;
+    k.tstate_next = 8;
+    k.tstate_thread_id = v.thread_id;
+    k.tstate_frame = v.tstate_frame;
+    k.cframe_frame = v.cframe_frame;
+    k.frame_code = v.frame_code;
+    k.frame_previous = v.frame_previous;
+    k.frame_instr = v.frame_instr;
+    k.frame_entry = v.frame_entry;
+    k.code_units = v.code_units;
+    k.entry_rule = v.entry_rule;
+    k.instr_rule = v.instr_rule;
+    l.code = CodeLayout{.first_line = v.first_line,
+                        .filename = v.filename,
+                        .qualname = v.qualname,
+                        .line_table = v.line_table,
+                        .line_format = v.line_format,
+                        .ascii_data = v.ascii_data,
+                        .compact_data = v.compact_data};
     return l;
   }
-  k.frame_instr = 56;  // prev_instr (3.11, 3.12), instr_ptr (3.13)
-  k.instr_rule = ZT_PY_INSTR_POINTER;
-  l.code.filename = 112;
-  l.code.qualname = 128;
-  l.code.line_table = 136;
-  l.code.line_format = LineTableFormat::kLocations;
-  switch (minor) {
-    case 11:
-      k.interp_head = 40;
-      k.threads_head = 16;
-      k.tstate_thread_id = 152;
-      k.tstate_frame = 56;  // cframe
-      k.cframe_frame = 8;   // cframe->current_frame
-      k.frame_code = 32;
-      k.frame_previous = 48;
-      k.frame_entry = 68;  // is_entry
-      k.entry_rule = ZT_PY_ENTRY_FLAG;
-      k.code_units = 184;  // co_code_adaptive
-      l.code.first_line = 72;
-      l.code.ascii_data = 48;
-      l.code.compact_data = 72;
-      return l;
-    case 12:
-      k.interp_head = 40;
-      k.threads_head = 72;
-      k.tstate_thread_id = 136;
-      k.tstate_frame = 56;
-      k.cframe_frame = 0;
-      k.frame_code = 0;
-      k.frame_previous = 8;
-      k.frame_entry = 70;  // owner
-      k.entry_rule = ZT_PY_ENTRY_CSTACK;
-      k.code_units = 192;
-      l.code.first_line = 68;
-      l.code.ascii_data = 40;
-      l.code.compact_data = 56;
-      return l;
-    case 13:
-      k.interp_head = 632;
-      k.threads_head = 7344;
-      k.tstate_thread_id = 152;
-      k.tstate_frame = 72;  // current_frame
-      k.cframe_frame = ZT_PY_NO_CFRAME;
-      k.frame_code = 0;  // f_executable
-      k.frame_previous = 8;
-      k.frame_entry = 70;
-      k.entry_rule = ZT_PY_ENTRY_CSTACK;
-      k.code_units = 200;
-      l.code.first_line = 68;
-      l.code.ascii_data = 40;
-      l.code.compact_data = 56;
-      return l;
-    default:
-      return std::nullopt;
-  }
+  return std::nullopt;
 }
 
 bool LooksLikeInterpreter(std::string_view path, int* minor) {

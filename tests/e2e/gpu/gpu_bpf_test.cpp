@@ -57,13 +57,27 @@ ProcessFilter FilterFor(int pid) {
   return std::move(f.value());
 }
 
+// The collector's user symbolizer: Python frames, then ELF symbols, cached.
 symbolizer::SymbolizerPtr UserSymbolizer() {
   return std::make_shared<symbolizer::CachingSymbolizer>(
-      std::make_shared<symbolizer::ElfUserSymbolizer>());
+      std::make_shared<python::PythonFrameSymbolizer>(
+          std::make_shared<symbolizer::ElfUserSymbolizer>()));
 }
 
 constexpr const char* kVecAdd = "vecAdd(float const*, float const*, float*, int)";
 constexpr const char* kMatMul = "matMul(float const*, float const*, float*, int)";
+
+// GPU tracing of the driver's uprobes only (no CUPTI) for the process `filter` selects, with the
+// collector's user symbolizer, attached.
+Result<std::unique_ptr<gpu::GpuTracing>> AttachDriverTracing(Env& env, ProcessFilter& filter) {
+  gpu::GpuOptions options;
+  options.cupti = false;
+  options.aggregator.symbolizer = UserSymbolizer();
+  auto gpu = gpu::GpuTracing::Create(env.features, filter, env.catalog, env.registry, options);
+  if (!gpu.ok()) return gpu.error();
+  if (!(*gpu)->Attach()) return Error{"attach failed"};
+  return std::move(*gpu);
+}
 
 TEST(GpuBpf, DriverUprobesThroughCudaProbe) {
   ZT_REQUIRE_BPF();
@@ -201,14 +215,8 @@ TEST(GpuBpf, AllocationStackFromPythonNamesThePythonCaller) {
   const uint32_t site = static_cast<uint32_t>(std::stoul(site_line->substr(5)));
   Env env;
   ProcessFilter filter = FilterFor(ready->pid);
-  gpu::GpuOptions options;
-  options.cupti = false;
-  options.aggregator.symbolizer = std::make_shared<symbolizer::CachingSymbolizer>(
-      std::make_shared<python::PythonFrameSymbolizer>(
-          std::make_shared<symbolizer::ElfUserSymbolizer>()));
-  auto gpu = gpu::GpuTracing::Create(env.features, filter, env.catalog, env.registry, options);
+  auto gpu = AttachDriverTracing(env, filter);
   ASSERT_TRUE(gpu.ok()) << gpu.error().message;
-  ASSERT_TRUE((*gpu)->Attach()) << "attach";
   child.WriteLine("go");
   auto done = child.ReadLine(milliseconds(20000));
   ASSERT_TRUE(done.has_value());
@@ -253,12 +261,8 @@ TEST(GpuBpf, AllocationStackOfCodeWithoutFramePointersReachesMain) {
   ASSERT_TRUE(ready.has_value()) << line;
   Env env;
   ProcessFilter filter = FilterFor(ready->pid);
-  gpu::GpuOptions options;
-  options.cupti = false;
-  options.aggregator.symbolizer = UserSymbolizer();
-  auto gpu = gpu::GpuTracing::Create(env.features, filter, env.catalog, env.registry, options);
+  auto gpu = AttachDriverTracing(env, filter);
   ASSERT_TRUE(gpu.ok()) << gpu.error().message;
-  ASSERT_TRUE((*gpu)->Attach()) << "attach";
   child.WriteLine("go");
   auto done = child.ReadLine(milliseconds(20000));
   ASSERT_TRUE(done.has_value());
