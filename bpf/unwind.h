@@ -92,8 +92,11 @@ enum zt_py_instr_rule {
 };
 #define ZT_PY_OWNED_BY_CSTACK 3
 #define ZT_PY_NO_CFRAME 0xffff /* cframe_frame: tstate_frame points at the frame itself */
-/* Threads of a process searched for the sampled one (the list is walked per sample). */
+/* Thread states searched for the sampled thread per sample and window (bpf/unwind/
+ * dwarf_walk.bpf.h: the list's head, then where the last search stopped), and threads whose
+ * thread state is remembered. */
 #define ZT_PY_MAX_THREADS 32
+#define ZT_PY_THREAD_CACHE 8192
 
 struct zt_unwind_python {
   __u64 runtime;               /* address of _PyRuntime */

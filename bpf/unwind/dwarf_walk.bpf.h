@@ -52,6 +52,23 @@ struct {
   __type(value, struct zt_unwind_stack);
 } unwind_stacks SEC(".maps");
 
+/* Python threads found: (tgid << 32 | tid) -> its PyThreadState, checked at every use. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, ZT_PY_THREAD_CACHE);
+  __type(key, __u64);
+  __type(value, __u64);
+} unwind_py_threads SEC(".maps");
+
+/* Per Python process, where the next search of its thread list resumes past the first
+ * ZT_PY_MAX_THREADS (a process with more threads is searched a window per sample). */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 1024);
+  __type(key, __u32);
+  __type(value, __u64);
+} unwind_py_cursor SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, ZT_UNWIND_STAT_MAX);
@@ -241,27 +258,57 @@ static __always_inline __u64 unwind_py_read(__u64 addr)
   return v;
 }
 
-/* The current task's innermost Python frame: its thread state is the one of the process's first
- * interpreter whose thread id (pthread_self(), the FS base) is the task's. Neither the GIL holder
- * nor the thread-local state would do: both are unset while the thread runs C code or blocks
- * with the GIL released, which is when on-CPU (zlib, numpy) and off-CPU samples are taken. */
-static __always_inline __u64 unwind_py_top_frame(const struct zt_unwind_python *py)
+/* The frame a thread state is running (0: none). */
+static __always_inline __u64 unwind_py_thread_frame(const struct zt_unwind_python *py, __u64 ts)
+{
+  __u64 f = unwind_py_read(ts + py->tstate_frame);
+  if (f && py->cframe_frame != ZT_PY_NO_CFRAME)
+    f = unwind_py_read(f + py->cframe_frame);
+  return f;
+}
+
+/* The current task's innermost Python frame. Its thread state is the one of the process's first
+ * interpreter whose thread id (pthread_self(), the FS base) is the task's: neither the GIL holder
+ * nor the thread-local state would do, both are unset while the thread runs C code or blocks with
+ * the GIL released, which is when on-CPU (zlib, numpy) and off-CPU samples are taken. Found
+ * thread states are cached per thread; the list (newest first) is searched ZT_PY_MAX_THREADS at a
+ * time, from its head and then from where the process's last search stopped, so a thread of a
+ * process with hundreds is found within a few samples. */
+static __always_inline __u64 unwind_py_top_frame(const struct zt_unwind_python *py, __u32 tgid,
+                                                 __u32 tid)
 {
   struct task_struct *task = (struct task_struct *)bpf_get_current_task();
   const __u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
+  const __u64 key = ((__u64)tgid << 32) | tid;
+  const __u64 *cached = bpf_map_lookup_elem(&unwind_py_threads, &key);
+  if (cached && *cached && unwind_py_read(*cached + py->tstate_thread_id) == fsbase)
+    return unwind_py_thread_frame(py, *cached);
   const __u64 interp = unwind_py_read(py->runtime + py->interp_head);
-  __u64 ts = interp ? unwind_py_read(interp + py->threads_head) : 0;
-  for (int i = 0; i < ZT_PY_MAX_THREADS; i++) {
-    if (!ts)
-      break;
-    if (unwind_py_read(ts + py->tstate_thread_id) == fsbase) {
-      __u64 f = unwind_py_read(ts + py->tstate_frame);
-      if (f && py->cframe_frame != ZT_PY_NO_CFRAME)
-        f = unwind_py_read(f + py->cframe_frame);
-      return f; /* 0: the thread runs no Python code now */
+  if (!interp)
+    return 0;
+  __u64 ts = unwind_py_read(interp + py->threads_head);
+  const __u64 *cursor = bpf_map_lookup_elem(&unwind_py_cursor, &tgid);
+  __u64 resume = cursor ? *cursor : 0;
+  for (int window = 0; window < 2; window++) {
+    for (int i = 0; i < ZT_PY_MAX_THREADS; i++) {
+      if (!ts)
+        break;
+      if (unwind_py_read(ts + py->tstate_thread_id) == fsbase) {
+        bpf_map_update_elem(&unwind_py_threads, &key, &ts, BPF_ANY);
+        return unwind_py_thread_frame(py, ts); /* 0: the thread runs no Python code now */
+      }
+      ts = unwind_py_read(ts + py->tstate_next);
     }
-    ts = unwind_py_read(ts + py->tstate_next);
+    if (window == 0) {
+      /* Past the first window: go on from the last search's stop (or here, the first time). */
+      if (!ts)
+        break;
+      if (resume)
+        ts = resume;
+    }
   }
+  /* Where the next search resumes; 0 (the list's end, or unreadable): from the head again. */
+  bpf_map_update_elem(&unwind_py_cursor, &tgid, &ts, BPF_ANY);
   unwind_count(ZT_UNWIND_STAT_PY_NO_THREAD);
   return 0;
 }
@@ -449,7 +496,7 @@ static __always_inline struct zt_unwind_state *unwind_begin(void *perf_ctx, __u3
   st->exact_ip = 1;
   st->py_active = 0;
   st->py_replaced = 0;
-  st->py_frame = proc->python.runtime ? unwind_py_top_frame(&proc->python) : 0;
+  st->py_frame = proc->python.runtime ? unwind_py_top_frame(&proc->python, tgid, tid) : 0;
   st->stack.len = 0;
   return st;
 }

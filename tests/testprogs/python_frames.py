@@ -1,10 +1,11 @@
 """Test workload for Python frames in profiles (tests/unit/python, tests/e2e/profiling).
 
-  python_frames.py SECONDS [cpu|sleep]
+  python_frames.py SECONDS [cpu|sleep] [IDLE_THREADS]
 
 cpu: the main thread burns in <module> -> via_c -> (map, C) -> outer -> middle -> Burner.spin, and a
 second thread hashes with the GIL released (hashlib's C code) in `hasher`. sleep: the main thread
-blocks in time.sleep inside `napper`. Before it starts, it prints what a test checks against,
+blocks in time.sleep inside `napper`. IDLE_THREADS more threads wait on an event meanwhile (the
+main thread is then the last of the interpreter's thread list). Before it starts, it prints what a test checks against,
 taken from the interpreter itself (the oracle): one `expect NAME LINE` line per function (the
 line the sample's instruction is on), `spin_name NAME` (Burner.spin as profiles name it:
 `Burner.spin` from 3.11, `spin` before), `code NAME ADDRESS INDEX LINE` for its code object (the
@@ -77,6 +78,9 @@ def main():
     else:  # 3.8, 3.9
         index = next(start // 2 for start, ln in __import__("dis").findlinestarts(code) if ln == line)
     print("code", spin, id(code), index, line)
+    idle = threading.Event()
+    for _ in range(int(sys.argv[3]) if len(sys.argv) > 3 else 0):
+        threading.Thread(target=idle.wait, daemon=True).start()
     print("ready", flush=True)
     d = time.monotonic() + seconds  # from now: the lines above are slow in an emulated VM
     if mode == "cpu":

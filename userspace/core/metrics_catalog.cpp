@@ -425,7 +425,7 @@ given before `kernel="other"`. `zerotrace_gpu_memory_allocated_bytes` leaves wit
                 .labels = {{"probe", {"oncpu", "offcpu"}},
                            {"outcome", {"recorded", "no_thread", "read_fault"}}},
                 .doc =
-                    R"md(Python frames put into user stacks in place of the interpreter's eval-loop C frames (`recorded`); samples of a CPython process whose thread was not found among the interpreter's first 32 thread states (`no_thread`: that stack shows C frames only); frame chains that could not be read (`read_fault`: the C frame is kept, and the rest of that stack has no Python frames). See docs/profiling.md, Python frames.)md"},
+                    R"md(Python frames put into user stacks in place of the interpreter's eval-loop C frames (`recorded`); samples of a CPython process whose thread state was not found in that sample's search (`no_thread`: 64 thread states are searched per sample, so a thread of a process with many is found within a few samples and then remembered; that stack shows C frames only); frame chains that could not be read (`read_fault`: the C frame is kept, and the rest of that stack has no Python frames). See docs/profiling.md, Python frames.)md"},
                {.name = "zerotrace_unwind_walks_total",
                 .type = Type::kCounter,
                 .help = "User stacks walked by the profilers, by outcome",

@@ -363,11 +363,16 @@ std::string UserLeafModule(const StackSample& s) {
 // reports, the eval loop's C frames replaced by them; a second thread hashing with the GIL
 // released (in libcrypto) still shows its Python caller (the thread state is found by the
 // thread's FS base, not from the GIL holder).
+// The same with 100 more (idle) threads started after the main thread: the main thread is then
+// past the first window of the thread search, found by the search's second window.
 TEST(ProfilingBpfTest, OnCpuStacksOfPythonNameItsFunctionsAndLines) {
   ZT_REQUIRE_BPF();
-  for (const std::string& interpreter : TestPythons()) {
-    SCOPED_TRACE(interpreter);
-    Child py({interpreter, ZT_PYTHON_FRAMES_PY, "30", "cpu"});
+  std::vector<std::pair<std::string, std::string>> runs;
+  for (const std::string& interpreter : TestPythons()) runs.emplace_back(interpreter, "0");
+  runs.emplace_back(TestPythons()[0], "100");
+  for (const auto& [interpreter, idle_threads] : runs) {
+    SCOPED_TRACE(interpreter + " with " + idle_threads + " idle threads");
+    Child py({interpreter, ZT_PYTHON_FRAMES_PY, "30", "cpu", idle_threads});
     PythonLines lines;
     std::string spin;  // Burner.spin (3.11+) or spin
     ASSERT_TRUE(StartPythonWorkload(py, &lines, &spin));
@@ -391,7 +396,7 @@ TEST(ProfilingBpfTest, OnCpuStacksOfPythonNameItsFunctionsAndLines) {
     const double eval = static_cast<double>(ValueFor(p, pid, [](const StackSample& s) {
       return HasFunction(s, "_PyEval_EvalFrameDefault");
     }));
-    std::cout << interpreter << ": main chain " << chain << "/" << main_thread << ", hasher "
+    std::cout << interpreter << " (" << idle_threads << " idle threads): main chain " << chain << "/" << main_thread << ", hasher "
               << crypto_named << "/" << crypto << ", eval frames " << eval << "/" << all << "\n"
               << Describe(p, 3);
     EXPECT_GT(main_thread, 60) << Describe(p);
