@@ -496,7 +496,7 @@ static __always_inline struct zt_unwind_state *unwind_begin(void *perf_ctx, __u3
   st->exact_ip = 1;
   st->py_active = 0;
   st->py_replaced = 0;
-  st->py_frame = proc->python.runtime ? unwind_py_top_frame(&proc->python, tgid, tid) : 0;
+  st->py_frame = 0; /* found by the walker's first run (its search is verified once there) */
   st->stack.len = 0;
   return st;
 }
@@ -507,6 +507,10 @@ static __always_inline int unwind_run(struct zt_unwind_state *st)
   const struct zt_unwind_proc *proc = bpf_map_lookup_elem(&unwind_procs, &st->tgid);
   if (!proc)
     return unwind_stop(ZT_UNWIND_STAT_STOPPED); /* exited meanwhile */
+  /* In the walker program, not in the probes' entry programs: the thread search's loops would
+   * multiply with their branches (5.10's verifier then passed 1M instructions on sched_switch). */
+  if (st->runs == 0 && proc->python.runtime)
+    st->py_frame = unwind_py_top_frame(&proc->python, st->tgid, st->tid);
   for (int i = 0; i < ZT_UNWIND_FRAMES_PER_RUN; i++) {
     if (unwind_frame(st, proc) == ZT_UNWIND_WALK_DONE)
       return ZT_UNWIND_WALK_DONE;
