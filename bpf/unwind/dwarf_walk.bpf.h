@@ -83,7 +83,8 @@ struct {
   __type(value, __u32);
 } unwind_progs SEC(".maps");
 
-enum zt_unwind_walk { ZT_UNWIND_WALK_MORE = 0, ZT_UNWIND_WALK_DONE = 1 };
+/* SEARCHED: the run looked up the thread's Python frames only; the walk starts in the next run. */
+enum zt_unwind_walk { ZT_UNWIND_WALK_MORE = 0, ZT_UNWIND_WALK_DONE = 1, ZT_UNWIND_WALK_SEARCHED = 2 };
 
 struct zt_unwind_state {
   __u64 ip, sp, bp;
@@ -507,10 +508,15 @@ static __always_inline int unwind_run(struct zt_unwind_state *st)
   const struct zt_unwind_proc *proc = bpf_map_lookup_elem(&unwind_procs, &st->tgid);
   if (!proc)
     return unwind_stop(ZT_UNWIND_STAT_STOPPED); /* exited meanwhile */
-  /* In the walker program, not in the probes' entry programs: the thread search's loops would
-   * multiply with their branches (5.10's verifier then passed 1M instructions on sched_switch). */
-  if (st->runs == 0 && proc->python.runtime)
+  /* A Python process's thread search is a run of its own, which ends in the next tail call and
+   * nowhere else: its loops' many exits would otherwise each be verified through the frame walk
+   * or the stack's store (5.10's verifier passed 1M instructions so). It counts as a run, so the
+   * chain stays within 32 tail calls. */
+  if (st->runs == 0 && proc->python.runtime) {
     st->py_frame = unwind_py_top_frame(&proc->python, st->tgid, st->tid);
+    st->runs++;
+    return ZT_UNWIND_WALK_SEARCHED;
+  }
   for (int i = 0; i < ZT_UNWIND_FRAMES_PER_RUN; i++) {
     if (unwind_frame(st, proc) == ZT_UNWIND_WALK_DONE)
       return ZT_UNWIND_WALK_DONE;
@@ -531,7 +537,13 @@ static __always_inline struct zt_unwind_state *unwind_continue(void *ctx)
   struct zt_unwind_state *st = bpf_map_lookup_elem(&unwind_scratch, &zero);
   if (!st)
     return NULL;
-  if (unwind_run(st) == ZT_UNWIND_WALK_MORE) {
+  const int walk = unwind_run(st);
+  if (walk == ZT_UNWIND_WALK_SEARCHED) {
+    bpf_tail_call(ctx, &unwind_progs, 0);
+    unwind_count(ZT_UNWIND_STAT_STOPPED); /* the tail call failed: nothing walked to keep */
+    return NULL;
+  }
+  if (walk == ZT_UNWIND_WALK_MORE) {
     bpf_tail_call(ctx, &unwind_progs, 0);
     unwind_count(ZT_UNWIND_STAT_TRUNCATED); /* the tail call failed: keep what was walked */
   }
