@@ -77,6 +77,22 @@ def complete_share_folded(path):
     return total, complete
 
 
+def python_named_share_folded(path):
+    """Samples whose stack names the Python functions: caller (file:line) above hot (file:line)."""
+    total = named = 0
+    for line in open(path):
+        stack, _, count = line.rstrip("\n").rpartition(" ")
+        if not count.isdigit():
+            continue
+        total += int(count)
+        frames = stack.split(";")
+        callers = [i for i, f in enumerate(frames) if f.startswith("caller (")]
+        hots = [i for i, f in enumerate(frames) if f.startswith("hot (")]
+        if callers and hots and callers[0] < hots[-1]:
+            named += int(count)
+    return total, named
+
+
 def complete_share_perf(data):
     out = subprocess.run(["perf", "script", "-i", data, "-F", "comm,pid,ip,sym"],
                          capture_output=True, text=True).stdout
@@ -114,7 +130,10 @@ def profile_once(zt, name, cmd, seconds, rate, method, tmp):
         z.wait()
         zt_total, zt_complete = complete_share_folded(os.path.join(out, "oncpu.folded"))
         p_total, p_complete = complete_share_perf(perf_data)
-        return {"zt": (zt_total, zt_complete), "perf": (p_total, p_complete)}
+        result = {"zt": (zt_total, zt_complete), "perf": (p_total, p_complete)}
+        if name == "python3":
+            result["python_named"] = python_named_share_folded(os.path.join(out, "oncpu.folded"))
+        return result
     finally:
         os.killpg(shell.pid, signal.SIGKILL)
         shell.wait()
@@ -134,6 +153,7 @@ def main():
     subprocess.run(["g++", "-O2", "-o", cxx, os.path.join(ROOT, "scripts/bench/unwind_workload.cpp")],
                    check=True)
     rows = []
+    notes = []
     try:
         for name, cmd in workloads(tmp, cxx).items():
             if a.only and name not in a.only.split(","):
@@ -145,6 +165,11 @@ def main():
             rows.append((name, cfi["zt"][0], zs, fs, cfi["perf"][0], ps, zs / ps if ps else 0.0))
             print("%-26s zerotrace %5.3f (fp only %5.3f)  perf-dwarf %5.3f  ratio %5.2f" %
                   (name, zs, fs, ps, rows[-1][6]), flush=True)
+            if "python_named" in cfi:
+                named = share(cfi["python_named"])
+                notes.append("python3: %.3f of zerotrace's samples name caller (…:N);hot (…:M) "
+                             "(Python frames; perf shows none)" % named)
+                print("%-26s Python functions named in %5.3f of samples" % ("", named), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print()
@@ -153,6 +178,9 @@ def main():
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         print("| %s | %d | %.3f | %.3f | %d | %.3f | %.2f |" % r)
+    for n in notes:
+        print()
+        print(n)
 
 
 if __name__ == "__main__":

@@ -280,28 +280,34 @@ TEST(ProfilingBpfTest, AStackDeeperThanTheBoundIsTruncatedAndMarked) {
 
 // Off-CPU: a thread blocks in libc's usleep (no frame pointers there either) called from leaf;
 // frame pointers alone give the time to the caller's caller or lose it, CFI to the caller.
+// The same through read() (of a timerfd) and pthread_cond_timedwait() (a futex wait).
 TEST(ProfilingBpfTest, OffCpuTimeOfCodeWithoutFramePointersLandsOnTheCallingFunction) {
   ZT_REQUIRE_BPF();
-  Child prog({ZT_NOFP_CHAIN, "8", "sleep"});
-  ASSERT_EQ(prog.ReadLine(std::chrono::seconds(10)), "ready");
-  const uint32_t pid = static_cast<uint32_t>(prog.pid());
-  profiling::AttachProfilesOptions o;
-  o.pids = {pid};
-  o.duration = std::chrono::seconds(3);
-  o.oncpu = false;
-  o.out_dir = TempDir() + "/offcpu-cfi";
-  auto r = profiling::RunAttachProfiles(o);
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  ASSERT_EQ(r->profiles.size(), 1u);
-  const Profile& p = r->profiles[0];
-  ASSERT_EQ(p.type, profile::ProfileType::kOffCpu);
-  const double all = static_cast<double>(ValueFor(p, pid, [](const StackSample&) { return true; }));
-  const double chain = static_cast<double>(ValueFor(p, pid, [](const StackSample& s) {
-    return HasChain(s, {"main", "outer", "middle", "leaf"}) && HasKernelSchedulingFrame(s);
-  }));
-  EXPECT_GT(all, 1e9) << Describe(p);  // about 3 s blocked
-  EXPECT_GE(chain, 0.9 * all) << Describe(p);
-  std::cout << "off-CPU share on main;outer;middle;leaf: " << chain / all << "\n" << Describe(p, 3);
+  for (const char* mode : {"sleep", "read", "cond"}) {
+    SCOPED_TRACE(mode);
+    Child prog({ZT_NOFP_CHAIN, "30", mode});
+    ASSERT_EQ(prog.ReadLine(std::chrono::seconds(10)), "ready");
+    const uint32_t pid = static_cast<uint32_t>(prog.pid());
+    profiling::AttachProfilesOptions o;
+    o.pids = {pid};
+    o.duration = std::chrono::seconds(3);
+    o.oncpu = false;
+    o.out_dir = TempDir() + "/offcpu-cfi-" + mode;
+    auto r = profiling::RunAttachProfiles(o);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(r->profiles.size(), 1u);
+    const Profile& p = r->profiles[0];
+    ASSERT_EQ(p.type, profile::ProfileType::kOffCpu);
+    const double all =
+        static_cast<double>(ValueFor(p, pid, [](const StackSample&) { return true; }));
+    const double chain = static_cast<double>(ValueFor(p, pid, [](const StackSample& s) {
+      return HasChain(s, {"main", "outer", "middle", "leaf"}) && HasKernelSchedulingFrame(s);
+    }));
+    EXPECT_GT(all, 1e9) << Describe(p);  // about 3 s blocked
+    EXPECT_GE(chain, 0.9 * all) << Describe(p);
+    std::cout << mode << ": off-CPU share on main;outer;middle;leaf: " << chain / all << "\n"
+              << Describe(p, 3);
+  }
 }
 
 // Python interpreters whose frames the tests check: Debian's (always), and more from

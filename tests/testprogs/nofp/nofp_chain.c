@@ -1,17 +1,48 @@
 /* A program built as distributions build (-O2, no frame pointers) whose call chain is known:
- *   nofp_chain [SECONDS] [MODE]   MODE: burn (default) | sleep | deep
+ *   nofp_chain [SECONDS] [MODE]   MODE: burn (default) | sleep | read | cond | deep
  * main -> outer -> middle -> leaf; `burn` spins in leaf, `sleep` blocks in usleep() from leaf
- * (libc, also without frame pointers); `deep` spins in leaf under 200 calls of recurse() (a
+ * (libc, also without frame pointers), `read` in read() of a 20 ms timerfd, `cond` in
+ * pthread_cond_timedwait() (futex) for 20 ms; `deep` spins in leaf under 200 calls of recurse() (a
  * stack deeper than the profilers' 127 frames). Prints "ready" when it starts. Each function
  * does work after its call, so none is a tail call, and all are noinline. */
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
 static volatile unsigned long sink;
-static int sleep_mode;
+enum block_mode { BURN, SLEEP, READ, COND };
+static enum block_mode mode;
+static int timer_fd = -1;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
+
+/* Blocks about 20 ms the way `mode` says. */
+static void block_20ms(void)
+{
+  if (mode == SLEEP) {
+    usleep(20000);
+  } else if (mode == READ) {
+    uint64_t expirations;
+    if (read(timer_fd, &expirations, sizeof(expirations)) < 0)
+      exit(3);
+  } else {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 20000000;
+    if (until.tv_nsec >= 1000000000) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&mu);
+    pthread_cond_timedwait(&never, &mu, &until);
+    pthread_mutex_unlock(&mu);
+  }
+}
 
 static double now_seconds(void)
 {
@@ -22,8 +53,8 @@ static double now_seconds(void)
 
 __attribute__((noinline)) unsigned long leaf(unsigned long x)
 {
-  if (sleep_mode) {
-    usleep(20000);
+  if (mode != BURN) {
+    block_20ms();
     return x + 1;
   }
   for (unsigned long i = 0; i < 5000000UL; i++)
@@ -55,8 +86,16 @@ __attribute__((noinline)) unsigned long outer(unsigned long x)
 int main(int argc, char **argv)
 {
   double seconds = argc > 1 ? atof(argv[1]) : 5;
-  sleep_mode = argc > 2 && strcmp(argv[2], "sleep") == 0;
-  const int deep_mode = argc > 2 && strcmp(argv[2], "deep") == 0;
+  const char *m = argc > 2 ? argv[2] : "burn";
+  mode = strcmp(m, "sleep") == 0 ? SLEEP : strcmp(m, "read") == 0 ? READ
+                                 : strcmp(m, "cond") == 0 ? COND : BURN;
+  const int deep_mode = strcmp(m, "deep") == 0;
+  if (mode == READ) {
+    struct itimerspec every = {{0, 20000000}, {0, 20000000}};
+    timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+    if (timer_fd < 0 || timerfd_settime(timer_fd, 0, &every, NULL) != 0)
+      return 2;
+  }
   printf("ready\n");
   fflush(stdout);
   const double end = now_seconds() + seconds;
