@@ -63,15 +63,18 @@ def target_pid(shell_pid, name):
     raise RuntimeError("no %s process under %d" % (want, shell_pid))
 
 
-def complete_share_folded(path):
-    total = complete = 0
+def folded_samples(path):
+    """(frames root first, count) of each line of a folded file."""
     for line in open(path):
         stack, _, count = line.rstrip("\n").rpartition(" ")
-        if not count.isdigit():
-            continue
-        n = int(count)
+        if count.isdigit():
+            yield stack.split(";"), int(count)
+
+
+def complete_share_folded(path):
+    total = complete = 0
+    for frames, n in folded_samples(path):
         total += n
-        frames = stack.split(";")
         if any(f in ENTRY or f.startswith("__libc_start_main") for f in frames):
             complete += n
     return total, complete
@@ -80,16 +83,12 @@ def complete_share_folded(path):
 def python_named_share_folded(path):
     """Samples whose stack names the Python functions: caller (file:line) above hot (file:line)."""
     total = named = 0
-    for line in open(path):
-        stack, _, count = line.rstrip("\n").rpartition(" ")
-        if not count.isdigit():
-            continue
-        total += int(count)
-        frames = stack.split(";")
+    for frames, n in folded_samples(path):
+        total += n
         callers = [i for i, f in enumerate(frames) if f.startswith("caller (")]
         hots = [i for i, f in enumerate(frames) if f.startswith("hot (")]
         if callers and hots and callers[0] < hots[-1]:
-            named += int(count)
+            named += n
     return total, named
 
 
