@@ -103,8 +103,9 @@ bool LooksLikeInterpreter(std::string_view path, int* minor) {
   auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), m);
   if (ec != std::errc() || end == name.data()) return false;
   const std::string_view rest(end, name.data() + name.size() - end);
-  // python3.11, libpython3.11.so.1.0, python3.11d (debug builds: other layouts, refused later)
-  if (!rest.empty() && rest.rfind(".so", 0) != 0 && rest != "d" && rest != "m") return false;
+  // python3.11, libpython3.11.so.1.0; not python3.11d (debug) or python3.13t (free-threaded):
+  // their objects have other layouts, and reading them with these offsets would name garbage.
+  if (!rest.empty() && rest.rfind(".so", 0) != 0) return false;
   *minor = m;
   return true;
 }

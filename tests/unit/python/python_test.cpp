@@ -42,6 +42,8 @@ TEST(PythonInterpreterTest, RecognisesInterpreterFileNames) {
   EXPECT_EQ(minor, 12);
   for (const char* not_one : {"/usr/bin/python3", "/usr/bin/python3.11-config", "/usr/bin/python",
                               "/usr/lib/libpython3.11.a", "/x/python3.", "/x/python3.x",
+                              "/usr/bin/python3.11d", "/usr/bin/python3.13t",
+                              "/usr/lib/libpython3.13t.so.1.0",
                               "/usr/lib/python3.11/lib-dynload/_ssl.cpython-311.so"}) {
     EXPECT_FALSE(python::LooksLikeInterpreter(not_one, &minor)) << not_one;
   }
