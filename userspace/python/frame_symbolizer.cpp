@@ -16,6 +16,7 @@ namespace {
 constexpr uint64_t kMaxNameChars = 512;
 constexpr uint64_t kMaxLineTableBytes = 1 << 20;
 constexpr size_t kMaxCodesPerProcess = 1 << 16;
+constexpr size_t kMaxInterpreterFiles = 1024;
 
 bool ReadRemote(uint32_t pid, uint64_t address, void* out, size_t len) {
   iovec local{out, len};
@@ -98,13 +99,21 @@ const InterpreterLayout* PythonFrameSymbolizer::LayoutOf(uint32_t pid, Process& 
   for (const auto& e : maps.entries()) {
     int minor = 0;
     if (!e.executable() || !e.file_backed() || !LooksLikeInterpreter(e.path, &minor)) continue;
-    const int fd =
-        OpenUntrustedFile(FileLocation{root, e.path}, {.max_bytes = kMaxBinaryFileBytes});
-    if (fd < 0) continue;
-    auto file = InspectInterpreterFile(fd, minor, /*find_cold_part=*/false);
-    close(fd);
-    if (!file.ok()) continue;
-    p.layout = LayoutFor(file->major, file->minor);
+    const auto key = std::make_tuple(e.dev_major, e.dev_minor, e.inode);
+    auto known = files_.find(key);
+    if (known == files_.end()) {
+      std::optional<InterpreterLayout> layout;
+      const int fd =
+          OpenUntrustedFile(FileLocation{root, e.path}, {.max_bytes = kMaxBinaryFileBytes});
+      if (fd >= 0) {
+        auto file = InspectInterpreterFile(fd, minor, /*find_cold_part=*/false);
+        close(fd);
+        if (file.ok()) layout = LayoutFor(file->major, file->minor);
+      }
+      if (files_.size() >= kMaxInterpreterFiles) files_.clear();
+      known = files_.emplace(key, layout).first;
+    }
+    p.layout = known->second;
     if (p.layout) break;
   }
   return p.layout ? &*p.layout : nullptr;

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <tuple>
 #include <string>
 #include <unordered_map>
 
@@ -46,6 +48,8 @@ class PythonFrameSymbolizer : public symbolizer::Symbolizer {
   symbolizer::SymbolizerPtr native_;
   std::string proc_root_;
   std::unordered_map<uint32_t, Process> procs_;
+  // Interpreter files by (device major, minor, inode): read once, not once per process.
+  std::map<std::tuple<uint64_t, uint64_t, uint64_t>, std::optional<InterpreterLayout>> files_;
 };
 
 }  // namespace zerotrace::python
