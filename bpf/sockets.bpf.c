@@ -696,6 +696,7 @@ static __always_inline void gather_iov(struct sock_data_event *e, __u64 iov_addr
 }
 
 #include "sockets/h2_frames.bpf.h"
+#include "sockets/propagation.bpf.h"
 
 /* The call's bytes from `skip` on, into e. A subprogram rather than inlined: the iovec
  * gathering is most of the program, and inlined into every path that reaches it the raw_tp and
@@ -858,6 +859,7 @@ static __always_inline int emit_stream_data(__u64 id, struct call_args a, long r
     e->h.flags |= SOCK_EV_SND_SEQ;
   }
   copy_call(e, &a, copy_end, skip);
+  prop_note_event(id, a.fd, c, e);
   if (H2_FOLLOW && ((c->flags & CONN_H2) || off == 0))
     h2_send(c, e, &a, off, ret);
   else

@@ -60,7 +60,17 @@ struct sock_event_header {
   __u16 rport;    /* host byte order */
   __u8 laddr[16]; /* IPv4 in the first 4 bytes */
   __u8 raddr[16];
-  char comm[16];  /* OPEN: the thread's comm (not filled in other events) */
+  union {
+    char comm[16]; /* OPEN: the thread's comm */
+    /* DATA with SOCK_EV_SERVER_TRACE: the kernel's trace id for the request this read began
+     * (bpf/propagation.h: struct prop_thread) */
+    __u8 trace_id[16];
+    /* DATA with SOCK_EV_INJECTED_*: the traceparent inserted into this write */
+    struct {
+      __u64 span_id;
+      __u64 aux; /* INJECTED_THREAD: the server request's start ts; INJECTED_NEW: trace id high */
+    } ids;
+  };
   /* DATA with SOCK_EV_STREAM_OFF: offset of this call's first byte in its direction's stream
    * (bytes since the connection was first seen). A jump from the previous event's end is bytes
    * the kernel did not send at all (see sock_skip_value). */
@@ -91,6 +101,10 @@ struct sock_event_header {
  * read on another CPU can carry an earlier timestamp than the write that caused it (a Go client
  * writes and reads on different threads); the read's snd_seq still counts the write's bytes. */
 #define SOCK_EV_SND_SEQ 8
+/* traceparent propagation (bpf/propagation.h), only when it is on: see trace_id and ids. */
+#define SOCK_EV_SERVER_TRACE 16
+#define SOCK_EV_INJECTED_THREAD 32 /* trace id: the SERVER_TRACE of (tid, ids.aux) */
+#define SOCK_EV_INJECTED_NEW 64    /* trace id: ids.aux (high half), ids.span_id (low half) */
 /* Per call, each at most the capture size (a power of two: indexes are masked). More: frame
  * following stops for that direction and the rest of the call is a gap for the parser. */
 #define ZT_H2_MAX_SEGMENTS 64

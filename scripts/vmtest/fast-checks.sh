@@ -122,6 +122,16 @@ else
   r=$?
   grep -E '^(pass|FAIL|known)|^ ' "$out/conformance.log"
   record conformance-subset "$r" $(( $(date +%s) - t0 ))
+  # traceparent propagation (sock_ops + sk_msg + the sockets probe's thread context): the wire
+  # oracle on a thread-per-request and an event-loop front, and the safety cases.
+  t0=$(date +%s)
+  echo "=== propagation"
+  /usr/bin/python3 "$root/tests/conformance/propagation.py" \
+    --zerotrace "$build/userspace/cli/zerotrace" --only "safety,python-threads,node-event-loop" \
+    >"$out/propagation.log" 2>&1
+  r=$?
+  grep -E '^(pass|FAIL|skip)|^ ' "$out/propagation.log"
+  record propagation "$r" $(( $(date +%s) - t0 ))
 fi
 cat "$out/results.txt"
 exit "$rc"

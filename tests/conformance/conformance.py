@@ -75,12 +75,12 @@ def wait_listening(port, timeout=10):
 
 
 class Collector:
-    def __init__(self, binary, workdir, probes="sockets,tls"):
+    def __init__(self, binary, workdir, probes="sockets,tls", global_args=()):
         self.port = free_port()
         self.log = open(os.path.join(workdir, "zerotrace.log"), "w")
         level = os.environ.get("ZT_CONFORMANCE_LOG_LEVEL")  # e.g. trace, to see every event
         self.proc = subprocess.Popen(
-            [binary] + (["--log-level", level] if level else []) +
+            [binary] + list(global_args) + (["--log-level", level] if level else []) +
             ["run", "--listen", f"127.0.0.1:{self.port}", "--probes", probes,
              "--interval", "1s"], stdout=self.log, stderr=subprocess.STDOUT)
         ready = wait_for(lambda: self._get("/ready") == 200, 300, 0.2)

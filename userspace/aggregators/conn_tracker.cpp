@@ -105,7 +105,8 @@ void FindTraceHeaders(std::string_view head, RequestStart* start) {
 
 }  // namespace
 
-void ConnTracker::NotifyRequestStart(const Conn& conn, const protocols::DataEvent& event) {
+void ConnTracker::NotifyRequestStart(const Conn& conn, const protocols::DataEvent& event,
+                                     const sock_event_header& h) {
   const auto& parser = *conn.parser;
   if (parser.protocol() != protocols::Protocol::kHttp1) return;
   const protocols::Role role = parser.role();
@@ -120,6 +121,16 @@ void ConnTracker::NotifyRequestStart(const Conn& conn, const protocols::DataEven
   start.role = role;
   start.start_ns = event.timestamp_ns;
   FindTraceHeaders(head, &start);
+  if (role == protocols::Role::kServer && (h.flags & SOCK_EV_SERVER_TRACE)) {
+    std::array<uint8_t, 16> trace;
+    std::memcpy(trace.data(), h.trace_id, trace.size());
+    start.kernel_trace_id = trace;
+  }
+  if (role == protocols::Role::kClient &&
+      (h.flags & (SOCK_EV_INJECTED_THREAD | SOCK_EV_INJECTED_NEW))) {
+    start.injected =
+        RequestStart::Injected{(h.flags & SOCK_EV_INJECTED_THREAD) != 0, h.ids.span_id, h.ids.aux};
+  }
   for (auto* o : start_observers_) o->OnRequestStart(start, conn.meta);
 }
 
@@ -391,7 +402,7 @@ void ConnTracker::FeedData(Conn& conn, const sock_event_header& h, const uint8_t
   // uploaded HTTP message) start no request.
   const bool at_request_boundary = conn.parser->AwaitsHttp1Request();
   conn.parser->OnData(ev, sink);
-  if (at_request_boundary && !start_observers_.empty()) NotifyRequestStart(conn, ev);
+  if (at_request_boundary && !start_observers_.empty()) NotifyRequestStart(conn, ev, h);
 }
 
 void ConnTracker::Hint(const Key& key, Conn& conn, int dir) {

@@ -1,9 +1,11 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -56,6 +58,16 @@ struct RequestStart {
   uint64_t start_ns = 0;
   std::string_view traceparent;  // header values found in the captured bytes, else empty
   std::string_view tracestate;
+  // traceparent propagation (bpf/propagation.h), when it is on. Server: the trace id the kernel
+  // gave this request (it carried no traceparent), which the requests it makes on this thread
+  // carry. Client: what the kernel inserted into this request on the wire.
+  std::optional<std::array<uint8_t, 16>> kernel_trace_id;
+  struct Injected {
+    bool thread_trace = false;  // the trace of the thread's server request started at `aux`
+    uint64_t span_id = 0;
+    uint64_t aux = 0;  // thread_trace: that request's start_ns; else the trace id's high half
+  };
+  std::optional<Injected> injected;
 };
 
 // Optional: told when requests start (e.g. to allocate a server span id before the client
@@ -144,7 +156,8 @@ class ConnTracker {
     uint64_t ts;
   };
   protocols::RouteTemplater* TemplaterFor(const std::string& service);
-  void NotifyRequestStart(const Conn& conn, const protocols::DataEvent& event);
+  void NotifyRequestStart(const Conn& conn, const protocols::DataEvent& event,
+                          const sock_event_header& h);
   void FeedData(Conn& conn, const sock_event_header& h, const uint8_t* data);
   // One DATA event in the order SendOrder puts it: parsed, then capture hints.
   void Parse(const Key& key, Conn& conn, const sock_event_header& h, const uint8_t* data);

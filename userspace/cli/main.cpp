@@ -30,6 +30,7 @@ struct Overrides {
   std::vector<std::string> comms;
   std::optional<std::string> probes;
   std::optional<bool> bpf_stats;
+  std::optional<bool> propagate_traceparent;
 };
 
 zerotrace::Result<zerotrace::Config> BuildConfig(const std::string& config_path,
@@ -45,6 +46,7 @@ zerotrace::Result<zerotrace::Config> BuildConfig(const std::string& config_path,
   if (o.log_format) c.log_format = *o.log_format;
   if (o.proc_root) c.proc_root = *o.proc_root;
   if (o.bpf_stats) c.bpf_stats = *o.bpf_stats;
+  if (o.propagate_traceparent) c.otlp.propagate_traceparent = *o.propagate_traceparent;
   if (o.interval) {
     auto d = zerotrace::ParseDuration(*o.interval);
     if (!d) return zerotrace::Error{"--interval: " + d.error().message};
@@ -111,6 +113,10 @@ static int Main(int argc, char** argv) {
                   "false: a global kernel switch that costs every BPF program on the host two "
                   "clock reads per run)")
       ->multi_option_policy(kLastWins);
+  run->add_option("--propagate-traceparent", o.propagate_traceparent,
+                  "true|false: insert a W3C traceparent into HTTP/1 requests that traced "
+                  "processes send without one (sk_msg; default false; docs/tracing.md)")
+      ->multi_option_policy(kLastWins);
   run->add_option("--probes", o.probes,
                   "Comma-separated probes to enable (default: all: "
                   "syscalls,sockets,tls,oncpu,offcpu,cuda,cupti)")
@@ -137,8 +143,9 @@ static int Main(int argc, char** argv) {
                      "Write request spans as OTLP JSON lines to this file ('-' = stdout)");
   attach->add_option("--ready-file", attach_opts.ready_file,
                      "Create this file once the probes are attached (scripts wait on it)");
-  attach->add_option("--unwind", attach_opts.unwind,
-                     "How profiles walk user stacks: cfi (default) or frame_pointers")
+  attach
+      ->add_option("--unwind", attach_opts.unwind,
+                   "How profiles walk user stacks: cfi (default) or frame_pointers")
       ->check(CLI::IsMember({"cfi", "frame_pointers"}));
   attach->add_option("--proc-root", attach_opts.proc_root, "Where /proc is mounted")
       ->envname("ZEROTRACE_PROC_ROOT");

@@ -9,6 +9,7 @@
 #include "probes/cupti_probe.h"
 #include "probes/offcpu_probe.h"
 #include "probes/oncpu_probe.h"
+#include "probes/propagation_probe.h"
 #include "probes/sockets_probe.h"
 #include "probes/syscall_probe.h"
 
@@ -53,10 +54,20 @@ std::vector<ProbeCheck> CheckProbes(Features& features) {
   out.push_back(Check("sockets", [&] {
     SocketsProbeOptions o;
     o.self_tgid = static_cast<uint32_t>(getpid());
-    // Small rings: this only proves the programs load.
+    // Small rings: this only proves the programs load. With the propagation's thread context
+    // on, as the largest programs it can run (it only fills maps no sk_msg program reads here).
     o.ring_buffer_bytes = 2 * 1024 * 1024;
+    o.propagate = true;
     return std::make_unique<SocketsProbe>(features, f, o,
                                           [](const sock_event_header&, const uint8_t*) {});
+  }));
+  out.push_back(Check("propagation", [&] {
+    PropagationProbeOptions o;
+    o.self_tgid = static_cast<uint32_t>(getpid());
+    // Loaded only, with maps of its own: proves the verifier takes the programs without
+    // touching any request on this host.
+    o.load_only = true;
+    return std::make_unique<PropagationProbe>(features, f, nullptr, o);
   }));
   out.push_back(Check("oncpu", [&] { return std::make_unique<OnCpuProbe>(features, f); }));
   out.push_back(Check("offcpu", [&] { return std::make_unique<OffCpuProbe>(features, f); }));

@@ -19,8 +19,8 @@ struct ProbeCheck {
   std::vector<VerifierStats> programs;
 };
 
-// Loads each probe in turn (syscalls, sockets, oncpu, offcpu, cuda, cupti) with the verifier's
-// statistics recorded. Needs root (CAP_BPF/CAP_PERFMON).
+// Loads each probe in turn (syscalls, sockets, propagation, oncpu, offcpu, cuda, cupti) with the
+// verifier's statistics recorded. Needs root (CAP_BPF/CAP_PERFMON).
 std::vector<ProbeCheck> CheckProbes(Features& features);
 
 }  // namespace zerotrace

@@ -103,6 +103,8 @@ std::vector<Capability> Capabilities(Features& f, const std::vector<ProbeCheck>&
           ? ""
           : "needs the sock:sock_{send,recv}_length tracepoints (Linux 6.3+): a program runs on "
             "every syscall exit of the host instead (more overhead on busy hosts)");
+  add("traceparent inserted into outgoing HTTP/1 requests (otlp.propagate_traceparent)",
+      "propagation");
   add("on-CPU flamegraphs", "oncpu");
   add("off-CPU (blocked time) flamegraphs", "offcpu");
   add("CUDA launches, memory and syncs (libcuda uprobes)", "cuda");

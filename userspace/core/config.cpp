@@ -105,9 +105,10 @@ class YamlReader {
 };
 
 Status ApplyOtlp(const YAML::Node& v, const YamlReader& r, OtlpConfig* o) {
-  Status s = r.CheckKeys(v, "otlp",
-                         {"endpoint", "traces_endpoint", "headers", "compression", "protocol",
-                          "sampling_ratio", "keep_errors", "keep_slower_than"});
+  Status s = r.CheckKeys(
+      v, "otlp",
+      {"endpoint", "traces_endpoint", "headers", "compression", "protocol", "sampling_ratio",
+       "keep_errors", "keep_slower_than", "propagate_traceparent", "propagate_cgroup"});
   if (!s) return s;
   if (v["endpoint"] && !(s = r.String(v["endpoint"], "otlp.endpoint", &o->endpoint))) return s;
   if (v["traces_endpoint"] &&
@@ -134,8 +135,17 @@ Status ApplyOtlp(const YAML::Node& v, const YamlReader& r, OtlpConfig* o) {
   if (v["keep_errors"] && !(s = r.Bool(v["keep_errors"], "otlp.keep_errors", &o->keep_errors))) {
     return s;
   }
-  if (v["keep_slower_than"]) {
-    s = r.Duration(v["keep_slower_than"], "otlp.keep_slower_than", &o->keep_slower_than);
+  if (v["keep_slower_than"] &&
+      !(s = r.Duration(v["keep_slower_than"], "otlp.keep_slower_than", &o->keep_slower_than))) {
+    return s;
+  }
+  if (v["propagate_traceparent"] &&
+      !(s = r.Bool(v["propagate_traceparent"], "otlp.propagate_traceparent",
+                   &o->propagate_traceparent))) {
+    return s;
+  }
+  if (v["propagate_cgroup"]) {
+    s = r.String(v["propagate_cgroup"], "otlp.propagate_cgroup", &o->propagate_cgroup);
   }
   return s;
 }

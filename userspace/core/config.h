@@ -53,6 +53,13 @@ struct OtlpConfig {
   double sampling_ratio = 1.0;                    // head sampling, deterministic by trace id
   bool keep_errors = true;                        // always keep error spans
   std::chrono::milliseconds keep_slower_than{0};  // always keep slower requests; 0 = off
+  // Insert a W3C traceparent into HTTP/1 requests that traced processes send without one, so the
+  // callee (traced here or on another node) continues the caller's trace (docs/tracing.md,
+  // Propagation). Covers TCP connections established after the start by processes in
+  // `propagate_cgroup` (a cgroup v2 directory; empty: the host's cgroup v2 root, wherever it is
+  // mounted).
+  bool propagate_traceparent = false;
+  std::string propagate_cgroup;
   // Spans written to this file (OTLP/JSON, a ResourceSpans document a line) instead of exported:
   // `zerotrace attach --spans FILE`.
   std::string file;

@@ -450,6 +450,21 @@ given before `kernel="other"`. `zerotrace_gpu_memory_allocated_bytes` leaves wit
                 .help = "Spans built but not exported because the sampler dropped them",
                 .doc =
                     R"md(Spans built but not exported because the sampler dropped them (`tracing.sampler`).)md"},
+               {.name = "zerotrace_propagation_requests_total",
+                .type = Type::kCounter,
+                .help = "HTTP/1 requests of traced processes the traceparent propagation looked "
+                        "at, by outcome",
+                .labels = {{"outcome",
+                            {"injected_thread", "injected_new", "had_traceparent", "head_not_whole",
+                             "push_failed"}}},
+                .doc =
+                    R"md(Only with `otlp.propagate_traceparent` on (docs/tracing.md, Propagation). HTTP/1 requests written by traced processes on client connections the propagation follows: a `traceparent` inserted in the trace of the request the writing thread serves (`injected_thread`) or in a new trace (`injected_new`: the thread serves no request, serves several at once, or its process is a Go program or hands requests between threads); left alone because the request already carries one (`had_traceparent`), because its head does not end within the write's first 1,024 bytes (`head_not_whole`: a traceparent could be further on), or because the kernel could not insert the bytes (`push_failed`).)md"},
+               {.name = "zerotrace_propagation_connections_untracked_total",
+                .type = Type::kCounter,
+                .help = "TCP connections the traceparent propagation could not follow (its "
+                        "table of 65,536 connections was full)",
+                .doc =
+                    R"md(Only with `otlp.propagate_traceparent` on. Client TCP connections established while the propagation's connection table (65,536 entries, emptied as connections close) was full: their requests leave without a `traceparent`.)md"},
                {.name = "zerotrace_otlp_export_requests_total",
                 .type = Type::kCounter,
                 .help = "OTLP export HTTP requests, by result",

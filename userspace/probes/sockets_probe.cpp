@@ -169,6 +169,12 @@ Status SocketsProbe::Attach() {
   ro.nr_sendfile = SYS_sendfile;
   ro.nr_splice = SYS_splice;
   ro.h2_follow = h2_walk;
+  ro.propagate = options_.propagate;
+  if (!options_.propagate) {
+    // Unused: no memory for them.
+    bpf_map__set_max_entries(skel_->maps.prop_threads, 1);
+    bpf_map__set_max_entries(skel_->maps.prop_injected, 1);
+  }
   ro.task_btf = features_.Has(Feature::kTaskBtf);
   if (!h2_walk) {
     spdlog::info(
@@ -242,6 +248,14 @@ Status SocketsProbe::CreateRings(const RingLayout& layout) {
     }
   }
   return Status::Ok();
+}
+
+int SocketsProbe::prop_threads_fd() const {
+  return skel_ && attached_ ? bpf_map__fd(skel_->maps.prop_threads) : -1;
+}
+
+int SocketsProbe::prop_injected_fd() const {
+  return skel_ && attached_ ? bpf_map__fd(skel_->maps.prop_injected) : -1;
 }
 
 int SocketsProbe::AttachTlsLibraries(const std::string& proc_root) {

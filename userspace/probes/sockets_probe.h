@@ -40,6 +40,9 @@ struct SocketsProbeOptions {
   uint32_t capture_bytes = ZT_SOCK_MAX_CAPTURE;   // per read/write, at most ZT_SOCK_MAX_CAPTURE
   uint32_t ring_buffer_bytes = 16 * 1024 * 1024;  // all rings together (see RingLayoutFor)
   uint32_t self_tgid = 0;                         // excluded (the collector's own sockets)
+  // traceparent propagation is on (a PropagationProbe shares this probe's maps): server reads
+  // that begin a request set their thread's trace context, client writes report insertions.
+  bool propagate = false;
 };
 
 // The event rings: one per CPU up to ZT_SOCK_MAX_RINGS (CPUs beyond share by cpu % count),
@@ -91,6 +94,9 @@ class SocketsProbe : public Probe, public CaptureHints {
   bool SetSkip(const sock_skip_key& key, const sock_skip_value& value) override;
   void ClearSkip(const sock_skip_key& key) override;
   uint64_t events_seen() const { return events_seen_; }
+  // The maps a PropagationProbe reuses (bpf/propagation/shared_maps.bpf.h); -1 before Attach().
+  int prop_threads_fd() const;
+  int prop_injected_fd() const;
   uint64_t malformed_events() const { return malformed_; }
 
  private:

@@ -4,6 +4,8 @@
 #include <string>
 
 #include "aggregators/request_pipeline.h"
+#include "core/cumulative_counter.h"
+#include "probes/propagation_probe.h"
 #include "probes/sockets_probe.h"
 #include "sources/source.h"
 #include "spans/span_builder.h"
@@ -30,12 +32,18 @@ class SocketsSource : public Source {
 
  private:
   void StartSpans();
+  tracing::SpanBuilderOptions BuilderOptions() const;
+  void StartPropagation();
 
   SourceContext context_;
   std::unique_ptr<RequestPipeline> pipeline_;
   std::unique_ptr<tracing::SpanPipeline> spans_;
   // Declared after the pipeline: destroyed first, once Stop() joined the thread reading its rings.
   std::unique_ptr<SocketsProbe> probe_;
+  // traceparent propagation (otlp.propagate_traceparent); after probe_: detached first.
+  std::unique_ptr<PropagationProbe> propagation_;
+  std::string propagation_error_;
+  std::vector<CumulativeCounter> propagation_counts_;  // by enum prop_stat, then untracked
   bool attached_ = false;
   bool stopped_ = false;
   std::string error_;

@@ -116,26 +116,45 @@ std::string SpanBuilder::TupleKey(const std::string& local_addr, uint16_t local_
          NormalizeAddress(remote_addr) + "#" + std::to_string(remote_port);
 }
 
-SpanBuilder::Open SpanBuilder::AllocateServer(uint32_t tgid, uint32_t tid, uint64_t start_ns,
-                                              const ConnMeta& conn, std::string_view traceparent,
-                                              std::string_view tracestate) {
-  std::optional<SpanContext> incoming = ParseTraceParent(traceparent, tracestate);
+SpanBuilder::Open SpanBuilder::AllocateServer(uint32_t tgid, uint32_t tid,
+                                              const RequestStart& start, const ConnMeta& conn) {
+  const uint64_t start_ns = start.start_ns;
+  std::optional<SpanContext> incoming = ParseTraceParent(start.traceparent, start.tracestate);
   if (incoming && !incoming->IsValid()) incoming.reset();
+  // Propagation: the trace the kernel gave this request, which the thread's calls carry on the
+  // wire: its own (it carried none), or the incoming one (the kernel parsed the same header).
+  if (start.kernel_trace_id) {
+    kernel_traces_[static_cast<uint64_t>(tgid) << 32 | tid] = {start_ns, *start.kernel_trace_id};
+  } else if (incoming) {
+    kernel_traces_[static_cast<uint64_t>(tgid) << 32 | tid] = {start_ns, incoming->trace_id};
+  }
+  std::optional<TraceId> new_trace;
+  if (start.kernel_trace_id && IsValid(*start.kernel_trace_id)) new_trace = start.kernel_trace_id;
   // The other end of this connection, if it is a client request this collector saw start.
   const auto peer = clients_by_tuple_.find(
       TupleKey(conn.remote_addr, conn.remote_port, conn.local_addr, conn.local_port));
   if (peer != clients_by_tuple_.end() &&
-      (!incoming || incoming->trace_id == peer->second.trace_id)) {
+      (!incoming || incoming->trace_id == peer->second.context.trace_id)) {
     // The local client span is the more precise parent (the header, if any, names the same
     // trace: a forwarded header or the caller's own span around our client span).
-    SpanContext ctx = peer->second;
+    if (new_trace) {
+      // Propagation: this thread's calls carry the kernel's trace; the client joins it if it can.
+      auto c = open_.find(peer->second.key);
+      Open probe;
+      probe.kernel_trace = new_trace;
+      if (c != open_.end() && JoinKernelTrace(c->second, probe)) {
+        peer->second.context = c->second.context;
+      }
+    }
+    SpanContext ctx = peer->second.context;
     if (incoming) ctx.trace_state = incoming->trace_state;
     incoming = ctx;
   }
   ServingLocked(tgid);
   const ServerSpanHandle handle = threads_.BeginServerSpan(
       tgid, tid, start_ns, incoming, *ids_,
-      ConnId(TupleKey(conn.local_addr, conn.local_port, conn.remote_addr, conn.remote_port)));
+      ConnId(TupleKey(conn.local_addr, conn.local_port, conn.remote_addr, conn.remote_port)),
+      new_trace ? &*new_trace : nullptr);
   Open open;
   open.context = handle.context;
   open.parent = handle.parent_span_id;
@@ -143,13 +162,68 @@ SpanBuilder::Open SpanBuilder::AllocateServer(uint32_t tgid, uint32_t tid, uint6
   open.tgid = tgid;
   open.start_tid = tid;
   open.server = true;
+  open.kernel_trace = new_trace;
   if (open.parent) server_parents_[ToHex(open.context.span_id)] = *open.parent;
   return open;
 }
 
-SpanBuilder::Open SpanBuilder::AllocateClient(uint32_t tgid, uint32_t tid, uint64_t start_ns,
-                                              std::string_view traceparent,
-                                              std::string_view tracestate) {
+namespace {
+
+void PutBigEndian(uint64_t v, uint8_t* out) {
+  for (int k = 7; k >= 0; --k, v >>= 8) out[k] = static_cast<uint8_t>(v & 0xff);
+}
+
+}  // namespace
+
+SpanBuilder::Open SpanBuilder::AllocateInjectedClient(uint32_t tgid, uint32_t tid,
+                                                      const RequestStart& start) {
+  const RequestStart::Injected& inj = *start.injected;
+  Open open;
+  open.start_ns = start.start_ns;
+  open.tgid = tgid;
+  open.start_tid = tid;
+  open.server = false;
+  open.wire_ids = true;
+  open.context.trace_flags = kTraceFlagSampled;
+  PutBigEndian(inj.span_id, open.context.span_id.data());
+  const char* no_thread_links = NoThreadLinksLocked(tgid, tid);
+  const std::optional<SpanContext> thread_parent =
+      no_thread_links ? std::nullopt : threads_.FindParent(tgid, tid, start.start_ns);
+  if (inj.thread_trace) {
+    const auto known = kernel_traces_.find(static_cast<uint64_t>(tgid) << 32 | tid);
+    if (known != kernel_traces_.end() && known->second.first == inj.aux) {
+      open.context.trace_id = known->second.second;
+      ++counters_.propagated_thread;
+    } else {
+      // Its server read was not reported as a request start: the trace on the wire is unknown
+      // here. A new one keeps this span out of any other request's trace.
+      open.context.trace_id = ids_->NewTraceId();
+      ++counters_.propagated_trace_unknown;
+    }
+  } else {
+    PutBigEndian(inj.aux, open.context.trace_id.data());
+    PutBigEndian(inj.span_id, open.context.trace_id.data() + 8);
+    ++counters_.propagated_new;
+  }
+  // The wire decides the trace; a parent only where it is that same trace (the kernel's view of
+  // the thread and ours agree) and our rules name it.
+  if (thread_parent && thread_parent->trace_id == open.context.trace_id) {
+    open.parent = thread_parent->span_id;
+    open.context.trace_state = thread_parent->trace_state;
+  } else if (no_thread_links) {
+    open.parent_not_inferred = no_thread_links;
+  } else if (thread_parent) {
+    open.parent_not_inferred = kNewTraceOnWire;
+  }
+  return open;
+}
+
+SpanBuilder::Open SpanBuilder::AllocateClient(uint32_t tgid, uint32_t tid,
+                                              const RequestStart& start) {
+  if (start.injected) return AllocateInjectedClient(tgid, tid, start);
+  const uint64_t start_ns = start.start_ns;
+  const std::string_view traceparent = start.traceparent;
+  const std::string_view tracestate = start.tracestate;
   Open open;
   open.start_ns = start_ns;
   open.tgid = tgid;
@@ -202,8 +276,13 @@ SpanBuilder::ServingProcess& SpanBuilder::ServingLocked(uint32_t tgid) {
         IsGoExecutable(catalog_->proc_root() + "/" + std::to_string(tgid) + "/exe")) {
       p.no_thread_links = kGoRuntime;
     }
+    TellThreadLinks(tgid, p.no_thread_links == nullptr);
   }
   return p;
+}
+
+void SpanBuilder::TellThreadLinks(uint32_t tgid, bool allowed) const {
+  if (options_.thread_links_verdict) options_.thread_links_verdict(tgid, allowed);
 }
 
 const char* SpanBuilder::NoThreadLinksLocked(uint32_t tgid, uint32_t tid) {
@@ -248,26 +327,29 @@ void SpanBuilder::OnRequestStart(const RequestStart& start, const ConnMeta& conn
       ForgetOpenLocked(oldest->second);
     }
   }
-  Open open = start.role == Role::kServer
-                  ? AllocateServer(conn.tgid, conn.tid, start.start_ns, conn, start.traceparent,
-                                   start.tracestate)
-                  : AllocateClient(conn.tgid, conn.tid, start.start_ns, start.traceparent,
-                                   start.tracestate);
+  Open open = start.role == Role::kServer ? AllocateServer(conn.tgid, conn.tid, start, conn)
+                                          : AllocateClient(conn.tgid, conn.tid, start);
   const std::string tuple =
       TupleKey(conn.local_addr, conn.local_port, conn.remote_addr, conn.remote_port);
   if (open.server) {
     servers_by_tuple_[tuple] = key;
   } else {
-    clients_by_tuple_[tuple] = open.context;
     NoteClientLocked(conn);
     AdoptEarlyPeerLocked(conn, open);
     AdoptDeferredLocked(conn, open);
+    clients_by_tuple_[tuple] = PeerClient{open.context, key};
   }
   open_by_start_.emplace(start.start_ns, key);
   open_.emplace(key, std::move(open));
 }
 
-void SpanBuilder::AdoptEarlyPeerLocked(const ConnMeta& client_conn, const Open& client) {
+bool SpanBuilder::JoinKernelTrace(Open& client, const Open& server) {
+  if (!server.kernel_trace || client.server || client.parent || client.wire_ids) return false;
+  client.context.trace_id = *server.kernel_trace;
+  return true;
+}
+
+void SpanBuilder::AdoptEarlyPeerLocked(const ConnMeta& client_conn, Open& client) {
   const auto peer =
       servers_by_tuple_.find(TupleKey(client_conn.remote_addr, client_conn.remote_port,
                                       client_conn.local_addr, client_conn.local_port));
@@ -278,6 +360,14 @@ void SpanBuilder::AdoptEarlyPeerLocked(const ConnMeta& client_conn, const Open& 
   const uint64_t window = options_.peer_race_window_ns;
   if (server.parent || server.start_ns + window < client.start_ns ||
       client.start_ns + window < server.start_ns) {
+    return;
+  }
+  if (JoinKernelTrace(client, server)) {
+    // Propagation: the client joins the trace the server's calls carry; the server keeps its
+    // ids and gains its parent.
+    server.parent = client.context.span_id;
+    server_parents_[ToHex(server.context.span_id)] = *server.parent;
+    ++counters_.relinked;
     return;
   }
   // Re-begin the server span as the client's child (its old ids were never handed out: the
@@ -313,7 +403,7 @@ void SpanBuilder::ForgetOpenLocked(const std::string& key) {
     if (sv != servers_by_tuple_.end() && sv->second == key) servers_by_tuple_.erase(sv);
   } else {
     auto c = clients_by_tuple_.find(tuple);
-    if (c != clients_by_tuple_.end() && c->second.span_id == open.context.span_id) {
+    if (c != clients_by_tuple_.end() && c->second.context.span_id == open.context.span_id) {
       clients_by_tuple_.erase(c);
     }
   }
@@ -348,10 +438,16 @@ void SpanBuilder::OnRequest(const RequestRecord& record, const ConnMeta& conn) {
     ForgetOpenLocked(key);
   } else {
     ++counters_.without_start;
-    open = server ? AllocateServer(conn.tgid, conn.tid, record.start_ns, conn, record.traceparent,
-                                   record.tracestate)
-                  : AllocateClient(conn.tgid, conn.tid, record.start_ns, record.traceparent,
-                                   record.tracestate);
+    // Ids made at completion (no start seen: HTTP/2, gRPC, missed bytes), from the record's
+    // own trace headers.
+    RequestStart late;
+    late.protocol = record.protocol;
+    late.role = record.role;
+    late.start_ns = record.start_ns;
+    late.traceparent = record.traceparent;
+    late.tracestate = record.tracestate;
+    open = server ? AllocateServer(conn.tgid, conn.tid, late, conn)
+                  : AllocateClient(conn.tgid, conn.tid, late);
     if (open.server) server_parents_.erase(ToHex(open.context.span_id));
     if (!server) {
       NoteClientLocked(conn);
@@ -366,6 +462,7 @@ void SpanBuilder::OnRequest(const RequestRecord& record, const ConnMeta& conn) {
     ServingProcess& p = ServingLocked(conn.tgid);
     if (!p.no_thread_links && conn.tid != 0 && open.start_tid != 0 && conn.tid != open.start_tid) {
       p.no_thread_links = kRequestsMoveThreads;
+      TellThreadLinks(conn.tgid, false);
     }
     // HTTP/1 only: one request at a time per connection, so the next client request on the
     // mirrored connection is this one's. HTTP/2 multiplexes streams on a connection: a client
@@ -407,7 +504,7 @@ void SpanBuilder::DeferLocked(const RequestRecord& record, const ConnMeta& conn,
   ++counters_.deferred;
 }
 
-void SpanBuilder::AdoptDeferredLocked(const ConnMeta& client_conn, const Open& client) {
+void SpanBuilder::AdoptDeferredLocked(const ConnMeta& client_conn, Open& client) {
   const std::string tuple = TupleKey(client_conn.local_addr, client_conn.local_port,
                                      client_conn.remote_addr, client_conn.remote_port);
   auto it = deferred_.find(tuple);
@@ -417,7 +514,11 @@ void SpanBuilder::AdoptDeferredLocked(const ConnMeta& client_conn, const Open& c
   // The client's write returned after the server read it (else the server span would have its
   // parent): its start lies after the server's, within the race window of the server's end.
   if (client.start_ns + window < d.open.start_ns || client.start_ns > d.due_ns) return;
-  if (threads_.Rejoin(d.open.tgid, d.open.start_tid, d.open.context.span_id, client.context)) {
+  if (JoinKernelTrace(client, d.open)) {
+    d.open.parent = client.context.span_id;
+    ++counters_.late_relinked;
+  } else if (threads_.Rejoin(d.open.tgid, d.open.start_tid, d.open.context.span_id,
+                             client.context)) {
     d.open.context.trace_id = client.context.trace_id;
     d.open.context.trace_flags = client.context.trace_flags;
     d.open.context.trace_state = client.context.trace_state;
@@ -644,7 +745,14 @@ void SpanBuilder::MaintainLocked(uint64_t now_ns) {
         ++it;
       }
     }
-    std::erase_if(serving_, [&](const auto& kv) { return !catalog_->IsAlive(kv.first); });
+    std::erase_if(serving_, [&](const auto& kv) {
+      if (catalog_->IsAlive(kv.first)) return false;
+      TellThreadLinks(kv.first, false);
+      return true;
+    });
+    std::erase_if(kernel_traces_, [&](const auto& kv) {
+      return !catalog_->IsAlive(static_cast<uint32_t>(kv.first >> 32));
+    });
   }
   if (now_ns >= last_clock_refresh_ns_ + options_.clock_refresh_interval_ns) {
     last_clock_refresh_ns_ = now_ns;

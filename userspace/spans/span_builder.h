@@ -56,6 +56,10 @@ struct SpanBuilderOptions {
   // the whole server request: the client's thread can be preempted between copying its request
   // and its syscall's exit for longer than the server takes to answer. At most this many wait.
   size_t max_deferred_server_spans = 4096;
+  // traceparent propagation (PropagationProbe): told whether a serving process's threads name
+  // the request they serve, as soon as that is known and whenever it changes (false also when
+  // the process is gone). Only then does the kernel put a thread's calls in its request's trace.
+  std::function<void(uint32_t tgid, bool allowed)> thread_links_verdict;
   // Without newer events, a waiting span is built this long after its window ended (wall clock:
   // Tick), so the export of an idle host's last requests is late by at most about this.
   uint64_t deferred_idle_grace_ns = 500'000'000ULL;
@@ -77,6 +81,13 @@ struct SpanBuilderCounters {
   // Client calls made by a process that serves requests, left without a parent because their
   // thread cannot name the request (see SpanBuilder::kConcurrentThread and the others).
   uint64_t parents_not_inferred = 0;
+  // Client spans whose ids the kernel put on the wire (traceparent propagation): in the trace
+  // of the request their thread served, or in a new one; and those whose thread trace was not
+  // announced (its server read was not reported as a request start): given a new trace here,
+  // so the callee's spans do not join them.
+  uint64_t propagated_thread = 0;
+  uint64_t propagated_new = 0;
+  uint64_t propagated_trace_unknown = 0;
 };
 
 // Turns completed requests (RequestRecord + ConnMeta) into OTLP spans:
@@ -144,7 +155,20 @@ class SpanBuilder : public RequestConsumer, public RequestStartObserver {
     uint32_t start_tid = 0;
     bool server = false;
     const char* parent_not_inferred = nullptr;  // client: why no thread parent (see above)
+    // Propagation. Server: the trace the kernel gave the request (its thread's calls carry it
+    // on the wire). Client: its ids are on the wire (inserted), so they cannot change.
+    std::optional<TraceId> kernel_trace;
+    bool wire_ids = false;
   };
+  // An in-flight client span, by its connection's tuple (for the server span on the other end).
+  struct PeerClient {
+    SpanContext context;
+    std::string key;  // in open_
+  };
+  // Propagation: a root client span whose ids are not on any wire moves into the trace the
+  // kernel gave its server peer (which that server's calls already carry), instead of the
+  // server moving into the client's trace. True when it moved.
+  static bool JoinKernelTrace(Open& client, const Open& server);
   struct Parent {
     SpanContext context;
     std::optional<SpanId> parent_span_id;
@@ -154,6 +178,9 @@ class SpanBuilder : public RequestConsumer, public RequestStartObserver {
   static constexpr const char* kConcurrentThread = "thread_serves_concurrent_requests";
   static constexpr const char* kRequestsMoveThreads = "requests_move_between_threads";
   static constexpr const char* kGoRuntime = "go_goroutines";
+  // Propagation: the kernel carried this call in a new trace (it could not name the request
+  // the thread serves), or in a trace its server span then left (see AllocateClient).
+  static constexpr const char* kNewTraceOnWire = "new_trace_on_the_wire";
   struct ServingProcess {
     bool checked_runtime = false;
     const char* no_thread_links = nullptr;  // kRequestsMoveThreads, kGoRuntime or null
@@ -170,10 +197,12 @@ class SpanBuilder : public RequestConsumer, public RequestStartObserver {
                               const std::string& remote_addr, uint16_t remote_port);
 
   // Server: the remote parent (traceparent or the mirrored local client span) and the ids.
-  Open AllocateServer(uint32_t tgid, uint32_t tid, uint64_t start_ns, const ConnMeta& conn,
-                      std::string_view traceparent, std::string_view tracestate);
-  Open AllocateClient(uint32_t tgid, uint32_t tid, uint64_t start_ns, std::string_view traceparent,
-                      std::string_view tracestate);
+  Open AllocateServer(uint32_t tgid, uint32_t tid, const RequestStart& start, const ConnMeta& conn);
+  Open AllocateClient(uint32_t tgid, uint32_t tid, const RequestStart& start);
+  // A client request whose traceparent the kernel inserted: its ids are the ones on the wire.
+  Open AllocateInjectedClient(uint32_t tgid, uint32_t tid, const RequestStart& start);
+  // The verdict on a serving process's thread links changed (thread_links_verdict).
+  void TellThreadLinks(uint32_t tgid, bool allowed) const;
   void Build(const protocols::RequestRecord& record, const ConnMeta& conn, const Open& open);
   std::shared_ptr<const Resource> ResourceFor(const ConnMeta& conn);
   void MaybeMaintainLocked(uint64_t now_ns);
@@ -181,7 +210,7 @@ class SpanBuilder : public RequestConsumer, public RequestStartObserver {
   void ForgetOpenLocked(const std::string& key);
   // A client request started: a server request on the mirrored connection that was seen
   // starting first (timestamp race) without a parent becomes the client span's child.
-  void AdoptEarlyPeerLocked(const ConnMeta& client_conn, const Open& client);
+  void AdoptEarlyPeerLocked(const ConnMeta& client_conn, Open& client);
 
   // Server spans completed without a parent, from a peer that may be a client on this host,
   // waiting for that client's start (see SpanBuilderOptions::max_deferred_server_spans).
@@ -198,7 +227,7 @@ class SpanBuilder : public RequestConsumer, public RequestStartObserver {
   void DeferLocked(const protocols::RequestRecord& record, const ConnMeta& conn, const Open& open);
   // A client request started (or completed unannounced): the server span waiting on the
   // mirrored connection becomes its child, if its ids were not handed to a child of its own.
-  void AdoptDeferredLocked(const ConnMeta& client_conn, const Open& client);
+  void AdoptDeferredLocked(const ConnMeta& client_conn, Open& client);
   // Builds the waiting spans due at or before `event_ns`.
   void BuildDueLocked(uint64_t event_ns);
   void BuildDeferredLocked(const std::string& client_tuple);
@@ -215,7 +244,7 @@ class SpanBuilder : public RequestConsumer, public RequestStartObserver {
   mutable std::mutex mu_;
   std::unordered_map<std::string, Open> open_;          // ConnKey → request in flight
   std::multimap<uint64_t, std::string> open_by_start_;  // start_ns → ConnKey, for expiry
-  std::unordered_map<std::string, SpanContext> clients_by_tuple_;  // in-flight client spans
+  std::unordered_map<std::string, PeerClient> clients_by_tuple_;   // in-flight client spans
   std::unordered_map<std::string, std::string> servers_by_tuple_;  // tuple → ConnKey
   std::unordered_map<std::string, SpanId> server_parents_;  // server span id hex → parent id
   std::unordered_map<uint32_t, std::shared_ptr<const Resource>> resources_;
@@ -223,7 +252,10 @@ class SpanBuilder : public RequestConsumer, public RequestStartObserver {
   std::unordered_map<std::string, Deferred> deferred_;    // client-side tuple → waiting span
   std::multimap<uint64_t, std::string> deferred_by_due_;  // due_ns → client-side tuple
   std::unordered_set<std::string> client_addrs_;          // local addresses of traced clients
-  uint64_t event_watermark_ns_ = 0;                       // newest event time seen
+  // Propagation: by (tgid << 32 | tid), the start and trace id of the server request the kernel
+  // last gave that thread (the trace its calls carry on the wire in thread mode).
+  std::unordered_map<uint64_t, std::pair<uint64_t, TraceId>> kernel_traces_;
+  uint64_t event_watermark_ns_ = 0;  // newest event time seen
   uint64_t last_maintenance_ns_ = 0;
   uint64_t last_clock_refresh_ns_ = 0;
   SpanBuilderCounters counters_;

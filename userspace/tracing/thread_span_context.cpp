@@ -11,13 +11,17 @@ ThreadSpanContext::ThreadSpanContext(ThreadSpanContextOptions options) : options
 
 ServerSpanHandle ThreadSpanContext::BeginServerSpan(uint32_t tgid, uint32_t tid, uint64_t start_ns,
                                                     const std::optional<SpanContext>& incoming,
-                                                    IdGenerator& ids, uint64_t conn) {
+                                                    IdGenerator& ids, uint64_t conn,
+                                                    const TraceId* new_trace) {
   ServerSpanHandle handle;
   if (incoming && incoming->IsValid()) {
     handle.context.trace_id = incoming->trace_id;
     handle.context.trace_flags = incoming->trace_flags;
     handle.context.trace_state = incoming->trace_state;
     handle.parent_span_id = incoming->span_id;
+  } else if (new_trace && IsValid(*new_trace)) {
+    handle.context.trace_id = *new_trace;
+    handle.context.trace_flags = kTraceFlagSampled;
   } else {
     handle.context.trace_id = ids.NewTraceId();
     handle.context.trace_flags = kTraceFlagSampled;

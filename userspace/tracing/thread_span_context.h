@@ -44,12 +44,14 @@ class ThreadSpanContext {
  public:
   explicit ThreadSpanContext(ThreadSpanContextOptions options = {});
 
-  // `conn` names the request's connection (0: unknown). HTTP/1 carries one request at a time
-  // per connection: a request that begins on the connection of a still-open one ends it (its
-  // response was reported late or missed), unless both began with the same read (pipelining).
+  // `new_trace`: without `incoming`, the trace id to start (one the kernel already put on the
+  // wire: traceparent propagation); else a new one. `conn` names the request's connection (0:
+  // unknown). HTTP/1 carries one request at a time per connection: a request that begins on the
+  // connection of a still-open one ends it (its response was reported late or missed), unless both
+  // began with the same read (pipelining).
   ServerSpanHandle BeginServerSpan(uint32_t tgid, uint32_t tid, uint64_t start_ns,
                                    const std::optional<SpanContext>& incoming, IdGenerator& ids,
-                                   uint64_t conn = 0);
+                                   uint64_t conn = 0, const TraceId* new_trace = nullptr);
   // Drops a span begun but never handed out (its ids are re-allocated).
   void ForgetServerSpan(uint32_t tgid, uint32_t tid, const SpanId& span_id);
   // False if the span is unknown (evicted, expired, never begun).

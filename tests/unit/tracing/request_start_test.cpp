@@ -4,9 +4,11 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,10 +24,12 @@ struct Recorder : RequestConsumer, RequestStartObserver {
     uint32_t tid;
     std::string traceparent;
     std::string tracestate;
+    std::optional<std::array<uint8_t, 16>> kernel_trace_id;
+    std::optional<RequestStart::Injected> injected;
   };
   void OnRequestStart(const RequestStart& s, const ConnMeta& c) override {
-    starts.push_back(
-        {s.role, s.start_ns, c.tid, std::string(s.traceparent), std::string(s.tracestate)});
+    starts.push_back({s.role, s.start_ns, c.tid, std::string(s.traceparent),
+                      std::string(s.tracestate), s.kernel_trace_id, s.injected});
   }
   void OnRequest(const protocols::RequestRecord& r, const ConnMeta& c) override {
     records.push_back(r);
@@ -162,6 +166,40 @@ TEST(RequestStartTest, ClientStartIsTheWrite) {
 
 // A body that carries an HTTP message (an upload, a proxied request) starts no request of its
 // own: only bytes at a message boundary do.
+// traceparent propagation: what the kernel reported in the event header reaches the start.
+TEST(RequestStartTest, KernelTraceAndInsertedIdsComeWithTheStart) {
+  ProcessCatalog catalog("/nonexistent-proc");
+  ConnTracker tracker(catalog);
+  Recorder rec;
+  tracker.AddConsumer(&rec);
+  const std::string req = "GET /a HTTP/1.1\r\nHost: a\r\n\r\n";
+  auto h = Header(SOCK_EVENT_DATA, SOCK_ROLE_SERVER, SOCK_DIR_INGRESS, 100, 11,
+                  static_cast<uint32_t>(req.size()));
+  h.flags = SOCK_EV_SERVER_TRACE;
+  for (int i = 0; i < 16; ++i) h.trace_id[i] = static_cast<uint8_t>(i + 1);
+  tracker.OnEvent(h, reinterpret_cast<const uint8_t*>(req.data()));
+  ASSERT_EQ(rec.starts.size(), 1u);
+  ASSERT_TRUE(rec.starts[0].kernel_trace_id.has_value());
+  EXPECT_EQ((*rec.starts[0].kernel_trace_id)[15], 16);
+  EXPECT_FALSE(rec.starts[0].injected.has_value());
+
+  auto c = Header(SOCK_EVENT_DATA, SOCK_ROLE_CLIENT, SOCK_DIR_EGRESS, 200, 11,
+                  static_cast<uint32_t>(req.size()));
+  c.fd = 8;
+  c.lport = 50001;
+  c.rport = 9000;
+  c.flags = SOCK_EV_INJECTED_THREAD;
+  c.ids.span_id = 0x1234;
+  c.ids.aux = 100;
+  tracker.OnEvent(c, reinterpret_cast<const uint8_t*>(req.data()));
+  ASSERT_EQ(rec.starts.size(), 2u);
+  ASSERT_TRUE(rec.starts[1].injected.has_value());
+  EXPECT_TRUE(rec.starts[1].injected->thread_trace);
+  EXPECT_EQ(rec.starts[1].injected->span_id, 0x1234u);
+  EXPECT_EQ(rec.starts[1].injected->aux, 100u);
+  EXPECT_FALSE(rec.starts[1].kernel_trace_id.has_value());
+}
+
 TEST(RequestStartTest, RequestLineInsideABodyStartsNothing) {
   ProcessCatalog catalog("/nonexistent-proc");
   ConnTracker tracker(catalog);

@@ -584,6 +584,131 @@ TEST(SpanBuilderTest, RequestsAnsweredOnAnotherThreadStopThreadParents) {
   EXPECT_EQ(Text(*x, "zerotrace.parent.not_inferred"), "requests_move_between_threads");
 }
 
+// traceparent propagation: the kernel gave the server request a trace id and inserted a
+// traceparent in the thread's call. The spans carry exactly the ids that went on the wire.
+TEST(SpanBuilderTest, InjectedCallInTheThreadsTraceIsTheServerSpansChild) {
+  std::vector<std::pair<uint32_t, bool>> verdicts;
+  SpanBuilderOptions o;
+  o.thread_links_verdict = [&](uint32_t tgid, bool ok) { verdicts.emplace_back(tgid, ok); };
+  Harness h(o);
+  auto in = Conn(100, 101, "front", "10.0.0.1", 8000, "10.0.0.2", 50000);
+  auto out = Conn(100, 101, "front", "10.0.0.1", 50002, "10.0.0.3", 9000);
+  RequestStart server = Start(Role::kServer, 1'000);
+  const TraceId kernel_trace = *TraceIdFromHex("4bf92f3577b34da6a3ce929d0e0e4736");
+  server.kernel_trace_id = kernel_trace;
+  h.builder.OnRequestStart(server, in);
+  RequestStart call = Start(Role::kClient, 2'000);
+  call.injected = RequestStart::Injected{true, 0x00f067aa0ba902b7ULL, 1'000};
+  h.builder.OnRequestStart(call, out);
+  h.builder.OnRequest(Http(Role::kClient, "GET", "/x", "/x", 200, 2'000, 3'000), out);
+  h.builder.OnRequest(Http(Role::kServer, "GET", "/a", "/a", 200, 1'000, 4'000), in);
+  const Span* x = h.Named("GET /x", SpanKind::kClient);
+  const Span* a = h.Named("GET /a", SpanKind::kServer);
+  ASSERT_TRUE(x && a);
+  EXPECT_EQ(a->trace_id, kernel_trace);
+  EXPECT_FALSE(a->parent_span_id.has_value());
+  EXPECT_EQ(x->trace_id, kernel_trace);
+  EXPECT_EQ(ToHex(x->span_id), "00f067aa0ba902b7");
+  ASSERT_TRUE(x->parent_span_id.has_value());
+  EXPECT_EQ(*x->parent_span_id, a->span_id);
+  EXPECT_EQ(h.builder.counters().propagated_thread, 1u);
+  ASSERT_EQ(verdicts.size(), 1u);  // told once, when the process began serving
+  EXPECT_EQ(verdicts[0], std::make_pair(100u, true));
+}
+
+// A local client that sent no traceparent (outside the propagation's cgroup, or a connection
+// older than the collector) calls a server whose kernel trace its thread's calls already carry:
+// the root client span joins that trace, so the whole chain is one trace.
+TEST(SpanBuilderTest, UninjectedLocalRootClientJoinsTheServersKernelTrace) {
+  Harness h;
+  auto client = Conn(200, 201, "driver", "127.0.0.1", 41000, "127.0.0.1", 8000);
+  auto in = Conn(100, 101, "front", "127.0.0.1", 8000, "127.0.0.1", 41000);
+  auto out = Conn(100, 101, "front", "10.0.0.1", 50002, "10.0.0.3", 9000);
+  h.builder.OnRequestStart(Start(Role::kClient, 900), client);
+  RequestStart server = Start(Role::kServer, 1'000);
+  const TraceId kernel_trace = *TraceIdFromHex("4bf92f3577b34da6a3ce929d0e0e4736");
+  server.kernel_trace_id = kernel_trace;
+  h.builder.OnRequestStart(server, in);
+  RequestStart call = Start(Role::kClient, 2'000);
+  call.injected = RequestStart::Injected{true, 0x00f067aa0ba902b7ULL, 1'000};
+  h.builder.OnRequestStart(call, out);
+  h.builder.OnRequest(Http(Role::kClient, "GET", "/x", "/x", 200, 2'000, 3'000), out);
+  h.builder.OnRequest(Http(Role::kServer, "GET", "/a", "/a", 200, 1'000, 4'000), in);
+  h.builder.OnRequest(Http(Role::kClient, "GET", "/a", "/a", 200, 900, 4'100), client);
+  const Span* d = h.Named("GET /a", SpanKind::kClient);
+  const Span* a = h.Named("GET /a", SpanKind::kServer);
+  const Span* x = h.Named("GET /x", SpanKind::kClient);
+  ASSERT_TRUE(d && a && x);
+  EXPECT_EQ(d->trace_id, kernel_trace);
+  EXPECT_EQ(a->trace_id, kernel_trace);
+  ASSERT_TRUE(a->parent_span_id.has_value());
+  EXPECT_EQ(*a->parent_span_id, d->span_id);
+  ASSERT_TRUE(x->parent_span_id.has_value());
+  EXPECT_EQ(*x->parent_span_id, a->span_id);
+  EXPECT_EQ(x->trace_id, kernel_trace);
+}
+
+// A new trace on the wire (the kernel could not name the request): the client span is that
+// trace's root, and says why it has no parent although its thread serves a request.
+TEST(SpanBuilderTest, InjectedCallInANewTraceHasNoParent) {
+  Harness h;
+  auto in = Conn(100, 101, "front", "10.0.0.1", 8000, "10.0.0.2", 50000);
+  auto out = Conn(100, 101, "front", "10.0.0.1", 50002, "10.0.0.3", 9000);
+  h.builder.OnRequestStart(Start(Role::kServer, 1'000), in);
+  RequestStart call = Start(Role::kClient, 2'000);
+  call.injected = RequestStart::Injected{false, 0x1111222233334444ULL, 0xaaaabbbbccccddddULL};
+  h.builder.OnRequestStart(call, out);
+  h.builder.OnRequest(Http(Role::kClient, "GET", "/x", "/x", 200, 2'000, 3'000), out);
+  const Span* x = h.Named("GET /x", SpanKind::kClient);
+  ASSERT_TRUE(x);
+  EXPECT_EQ(ToHex(x->trace_id), "aaaabbbbccccdddd1111222233334444");
+  EXPECT_EQ(ToHex(x->span_id), "1111222233334444");
+  EXPECT_FALSE(x->parent_span_id.has_value());
+  EXPECT_EQ(Text(*x, "zerotrace.parent.not_inferred"), "new_trace_on_the_wire");
+  EXPECT_EQ(h.builder.counters().propagated_new, 1u);
+}
+
+// Thread mode names a server request this builder never saw start (the kernel took a body for
+// a request line): the wire's trace is unknown here, so the span joins no other request's.
+TEST(SpanBuilderTest, InjectedCallOfAnUnknownThreadTraceStartsItsOwn) {
+  Harness h;
+  auto in = Conn(100, 101, "front", "10.0.0.1", 8000, "10.0.0.2", 50000);
+  auto out = Conn(100, 101, "front", "10.0.0.1", 50002, "10.0.0.3", 9000);
+  RequestStart server = Start(Role::kServer, 1'000);
+  server.kernel_trace_id = *TraceIdFromHex("4bf92f3577b34da6a3ce929d0e0e4736");
+  h.builder.OnRequestStart(server, in);
+  RequestStart call = Start(Role::kClient, 2'000);
+  call.injected = RequestStart::Injected{true, 0x00f067aa0ba902b7ULL, 1'500};  // not 1'000
+  h.builder.OnRequestStart(call, out);
+  h.builder.OnRequest(Http(Role::kClient, "GET", "/x", "/x", 200, 2'000, 3'000), out);
+  const Span* x = h.Named("GET /x", SpanKind::kClient);
+  ASSERT_TRUE(x);
+  EXPECT_NE(ToHex(x->trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_FALSE(x->parent_span_id.has_value());
+  EXPECT_EQ(h.builder.counters().propagated_trace_unknown, 1u);
+}
+
+// The kernel parsed the incoming traceparent (its trace is the thread's): the call continues it.
+TEST(SpanBuilderTest, InjectedCallContinuesTheIncomingTrace) {
+  Harness h;
+  auto in = Conn(100, 101, "front", "10.0.0.1", 8000, "10.0.0.2", 50000);
+  auto out = Conn(100, 101, "front", "10.0.0.1", 50002, "10.0.0.3", 9000);
+  h.builder.OnRequestStart(
+      Start(Role::kServer, 1'000, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"), in);
+  RequestStart call = Start(Role::kClient, 2'000);
+  call.injected = RequestStart::Injected{true, 0x00f067aa0ba902b7ULL, 1'000};
+  h.builder.OnRequestStart(call, out);
+  h.builder.OnRequest(Http(Role::kClient, "GET", "/x", "/x", 200, 2'000, 3'000), out);
+  h.builder.OnRequest(Http(Role::kServer, "GET", "/a", "/a", 200, 1'000, 4'000), in);
+  const Span* x = h.Named("GET /x", SpanKind::kClient);
+  const Span* a = h.Named("GET /a", SpanKind::kServer);
+  ASSERT_TRUE(x && a);
+  EXPECT_EQ(ToHex(a->trace_id), "0af7651916cd43dd8448eb211c80319c");
+  EXPECT_EQ(x->trace_id, a->trace_id);
+  ASSERT_TRUE(x->parent_span_id.has_value());
+  EXPECT_EQ(*x->parent_span_id, a->span_id);
+}
+
 // A request announced and then lost (its connection closed) ends: the thread's next request is
 // not taken for a second one in flight, and its calls keep their parent.
 TEST(SpanBuilderTest, LostRequestEndsItsSpan) {
