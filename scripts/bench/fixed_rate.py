@@ -195,11 +195,18 @@ def grpc_load(port, rate, seconds):
 class Collector:
     def __init__(self, zerotrace, probes, workdir, config=None):
         self.port = free_port()
+        name = probes
+        # "<probes>+propagate": with traceparent propagation on (its cost lands in the client,
+        # whose writes pass the sk_msg program).
+        propagate = probes.endswith("+propagate")
+        probes = probes[:-len("+propagate")] if propagate else probes
         argv = [zerotrace] + (["--config", config] if config else []) + [
             "run", "--listen", f"127.0.0.1:{self.port}", "--bpf-stats", "true"]
+        if propagate:
+            argv += ["--propagate-traceparent", "true"]
         if probes != "default":
             argv += ["--probes", probes]
-        self.log = open(os.path.join(workdir, f"zerotrace-{probes}.log"), "a")
+        self.log = open(os.path.join(workdir, f"zerotrace-{name}.log"), "a")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
         self.pid = self.proc.pid
         deadline = time.monotonic() + 180
@@ -264,7 +271,8 @@ def main():
     ap.add_argument("--config", help="a zerotrace config file for every traced configuration "
                     "(e.g. probes.offcpu.sample_ratio)")
     ap.add_argument("--configs", default="none;syscalls;sockets;default",
-                    help="';'-separated: none, default, or a --probes list (e.g. sockets,tls)")
+                    help="';'-separated: none, default, or a --probes list (e.g. sockets,tls); "
+                    "+propagate after either: with otlp.propagate_traceparent on")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench-fixed-rate: run as root (the collector loads BPF programs)", file=sys.stderr)

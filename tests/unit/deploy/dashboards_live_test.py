@@ -168,6 +168,10 @@ def synthetic(end):
     g.counter("zerotrace_spans_sampled_out_total", NODE, 0)
     for result in ("success", "retryable_failure", "failure"):
         g.counter("zerotrace_otlp_export_requests_total", dict(NODE, result=result), 1)
+    for outcome in ("injected_thread", "injected_new", "had_traceparent", "head_not_whole",
+                    "push_failed"):
+        g.counter("zerotrace_propagation_requests_total", dict(NODE, outcome=outcome), 1)
+    g.counter("zerotrace_propagation_connections_untracked_total", NODE, 0)
     g.gauge("up", NODE, lambda i: 1)
     return g
 
