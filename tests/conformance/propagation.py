@@ -28,14 +28,13 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from conformance import Collector, moved_counters, need, total, wait_for, IN_CI, Skip  # noqa: E402
+from conformance import Collector, need, total, wait_for, IN_CI, Skip  # noqa: E402
 import span_links  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -101,10 +100,9 @@ def run_runtimes(args, collector, receiver, cgroup, workdir, failed):
         back = f"zt-prop-{name}-back-{os.getpid()}"
         front_service = "nginx" if name.startswith("nginx") else front
         log = os.path.join(workdir, f"{name}.jsonl")
-        t0 = time.monotonic()
-        services = []
-        before = collector.scrape()
-        try:
+
+        def case(services, name=name, build=build, n=n, conc=conc, need_chain=need_chain,
+                 front=front, back=back, front_service=front_service, log=log):
             build(0)  # raises Skip before anything starts when a runtime is missing
             services.append(span_links.Service(["/usr/bin/python3", RECORDING_BACK, log], back))
             _, front_argv = build(services[0].port)
@@ -125,23 +123,11 @@ def run_runtimes(args, collector, receiver, cgroup, workdir, failed):
             ok, r = check_runtime(receiver.of(names), front_service, back, ids, services[1].port,
                                   services[0].port, log, need_chain)
             ok = ok and len(ids) == n and len(warm) == 1
-            verdict = "pass" if ok else "FAIL"
             if not ok:  # the spans beside the back's records, for the report
                 with open(os.path.join(workdir, f"{name}.spans.json"), "w") as f:
                     json.dump(receiver.of(names), f, indent=1)
-        except Skip as e:
-            verdict, r = ("FAIL" if IN_CI else "skip"), {"reason": str(e)}
-        except Exception as e:
-            verdict, r = "FAIL", {"error": f"{type(e).__name__}: {e}"}
-        finally:
-            for s in reversed(services):
-                s.stop()
-        if verdict == "FAIL":
-            failed.append(name)
-            print("     collector counters that moved: " +
-                  moved_counters(before, collector.scrape()))
-        detail = ", ".join(f"{k} {v}" for k, v in r.items())
-        print(f"{verdict} {name}: {detail} ({time.monotonic() - t0:.1f}s)", flush=True)
+            return ok, r
+        span_links.run_case(name, collector, failed, case)
 
 
 RAW_PIPELINE = r"""

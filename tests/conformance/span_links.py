@@ -225,6 +225,30 @@ def check(spans, front, back, ids, front_port, back_port):
     return out
 
 
+def run_case(name, collector, failed, body):
+    """One case: body(services) -> (ok, report dict), where `services` is a list the body puts
+    the Service objects it starts in (stopped afterwards, last first). Prints the verdict line
+    (and the collector's counters that moved, on a failure); a failed name joins `failed`."""
+    t0 = time.monotonic()
+    services = []
+    before = collector.scrape()
+    try:
+        ok, r = body(services)
+        verdict = "pass" if ok else "FAIL"
+    except Skip as e:
+        verdict, r = ("FAIL" if IN_CI else "skip"), {"reason": str(e)}
+    except Exception as e:
+        verdict, r = "FAIL", {"error": f"{type(e).__name__}: {e}"}
+    finally:
+        for s in reversed(services):
+            s.stop()
+    if verdict == "FAIL":
+        failed.append(name)
+        print("     collector counters that moved: " + moved_counters(before, collector.scrape()))
+    detail = ", ".join(f"{k} {v}" for k, v in r.items())
+    print(f"{verdict} {name}: {detail} ({time.monotonic() - t0:.1f}s)", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--zerotrace", required=True)
@@ -253,10 +277,9 @@ def main():
             front, back = f"zt-links-{name}-front-{os.getpid()}", f"zt-links-{name}-back-{os.getpid()}"
             # nginx writes its process titles over its environment: named by its executable.
             front_service = "nginx" if name.startswith("nginx") else front
-            t0 = time.monotonic()
-            services = []
-            before = collector.scrape()
-            try:
+
+            def case(services, build=build, n=n, conc=conc, need_recall=need_recall, back=back,
+                     front=front, front_service=front_service):
                 back_argv, _ = build(0)
                 services.append(Service(back_argv, back))
                 _, front_argv = build(services[0].port)
@@ -271,21 +294,8 @@ def main():
                           services[0].port)
                 exact = (r["front_server"] == r["front_client"] == r["back_server"] == want == n)
                 recall_ok = not need_recall or r["client_linked"] == want
-                ok = r["wrong"] == 0 and exact and recall_ok and r["back_linked"] == want
-                verdict = "pass" if ok else "FAIL"
-            except Skip as e:
-                verdict, r = ("FAIL" if IN_CI else "skip"), {"reason": str(e)}
-            except Exception as e:
-                verdict, r = "FAIL", {"error": f"{type(e).__name__}: {e}"}
-            finally:
-                for s in reversed(services):
-                    s.stop()
-            if verdict == "FAIL":
-                failed.append(name)
-                print("     collector counters that moved: " +
-                      moved_counters(before, collector.scrape()))
-            detail = ", ".join(f"{k} {v}" for k, v in r.items())
-            print(f"{verdict} {name}: {detail} ({time.monotonic() - t0:.1f}s)", flush=True)
+                return r["wrong"] == 0 and exact and recall_ok and r["back_linked"] == want, r
+            run_case(name, collector, failed, case)
     finally:
         collector.stop()
         receiver.stop()
