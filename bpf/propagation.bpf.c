@@ -184,14 +184,17 @@ int zt_prop_msg(struct sk_msg_md *msg)
     return SK_PASS;
   }
   /* The pushed bytes may sit in a new scatterlist element: make them one run, then write. */
+  /* If the new bytes cannot be reached to be written, they go again: a request must never
+   * leave with bytes nobody wrote (bpf_msg_push_data does not zero them). */
   if (bpf_msg_pull_data(msg, line_end, line_end + ZT_PROP_HEADER_BYTES, 0)) {
-    /* Cannot happen after a successful push; the request would carry garbage, so say so. */
+    bpf_msg_pop_data(msg, line_end, ZT_PROP_HEADER_BYTES, 0);
     stat_inc(PROP_STAT_PUSH_FAILED);
     return SK_PASS;
   }
   data = msg->data;
   end = msg->data_end;
   if ((void *)(data + ZT_PROP_HEADER_BYTES) > (void *)end) {
+    bpf_msg_pop_data(msg, line_end, ZT_PROP_HEADER_BYTES, 0);
     stat_inc(PROP_STAT_PUSH_FAILED);
     return SK_PASS;
   }
