@@ -14,7 +14,8 @@ code). Neither front nor back propagates context itself. Per runtime:
     wrong parents  0 (as in span_links.py)
     exact counts   front SERVER, front CLIENT and back SERVER spans = requests completed
 
-Then safety, with Debian's curl and a raw socket client in the cgroup against the same back: a
+A three-hop chain of Python threaded servers (front → middle → back) must be one trace with every
+parent right. Then safety, with Debian's curl and a raw socket client in the cgroup against the same back: a
 request that carries its own traceparent (any case) is untouched; POST bodies (Content-Length,
 chunked, 256 KiB) arrive byte for byte; a head longer than the scan window is untouched;
 two pipelined requests in one write arrive whole (the first gets the header); and a process
@@ -111,8 +112,8 @@ def run_runtimes(args, collector, receiver, cgroup, workdir, failed):
             # threads may give are carried from then on (docs/tracing.md).
             warm = span_links.drive(services[1].port, 1, 1)
             names = {front_service, back}
-            wait_for(lambda: any(s["kind"] in (2, "SPAN_KIND_SERVER") and s["service"] ==
-                                 front_service for s in receiver.of(names)), 30, 0.1)
+            # All three spans of that request, before they are forgotten (id 0 comes again).
+            wait_for(lambda: len(receiver.of(names)) >= 3, 30, 0.1)
             with receiver.lock:
                 receiver.spans.clear()
             os.unlink(log)
@@ -128,6 +129,71 @@ def run_runtimes(args, collector, receiver, cgroup, workdir, failed):
                     json.dump(receiver.of(names), f, indent=1)
             return ok, r
         span_links.run_case(name, collector, failed, case)
+
+
+def run_three_hops(collector, receiver, cgroup, workdir, failed):
+    """front → middle → back, Python threaded servers (the link is certain at every hop): one
+    trace per request from the front's SERVER span to the back's, every parent right, and the
+    back received the middle's CLIENT span on the wire."""
+    front_py = os.path.join(span_links.SERVERS, "front_service.py")
+    tag = os.getpid()
+    names = {f"zt-prop-3hop-{role}-{tag}": role for role in ("front", "middle", "back")}
+    by_role = {role: name for name, role in names.items()}
+    log = os.path.join(workdir, "three-hops.jsonl")
+    n = 50
+
+    def case(services):
+        back = span_links.Service(["/usr/bin/python3", RECORDING_BACK, log], by_role["back"])
+        services.append(back)
+        middle = span_links.Service(in_cgroup(cgroup, ["/usr/bin/python3", front_py,
+                                                       str(back.port)]), by_role["middle"])
+        services.append(middle)
+        front = span_links.Service(in_cgroup(cgroup, ["/usr/bin/python3", front_py,
+                                                      str(middle.port)]), by_role["front"])
+        services.append(front)
+        span_links.drive(front.port, 1, 1)  # each process's first request: its runtime is checked
+        wait_for(lambda: len(receiver.of(set(names))) >= 5, 30, 0.1)  # all of that request
+        with receiver.lock:
+            receiver.spans.clear()
+        os.unlink(log)
+        ids = span_links.drive(front.port, n, 4)
+        wait_for(lambda: len(receiver.of(set(names))) >= 5 * len(ids), 30, 0.2)
+        spans = receiver.of(set(names))
+        rid = lambda s: s["path"].rsplit("/", 1)[-1]  # noqa: E731
+        server = lambda s: s["kind"] in (2, "SPAN_KIND_SERVER")  # noqa: E731
+        hop = {}
+        for s in spans:
+            hop[(names[s["service"]], "server" if server(s) else "client", rid(s))] = s
+        wire = {rid(r): r["traceparent"] for r in records(log) if r["path"].startswith("/items/")}
+        complete = carried = wrong = 0
+        for i in map(str, ids):
+            chain = [hop.get(k) for k in (("front", "server", i), ("front", "client", i),
+                                          ("middle", "server", i), ("middle", "client", i),
+                                          ("back", "server", i))]
+            if None in chain:
+                continue
+            tp = wire.get(i, [])
+            m = TRACEPARENT.match(tp[0]) if len(tp) == 1 else None
+            if m and m.group(1) == chain[3]["trace"] and m.group(2) == chain[3]["span"]:
+                carried += 1
+            parents_ok = all(chain[k + 1]["parent"] == chain[k]["span"] for k in range(4))
+            one_trace = len({s["trace"] for s in chain}) == 1
+            if parents_ok and one_trace:
+                complete += 1
+            elif any(chain[k + 1]["parent"] and chain[k + 1]["parent"] != chain[k]["span"]
+                     for k in range(4)):
+                wrong += 1
+        counts = {role: sum(1 for (r, _, _) in hop if r == role) for role in ("front", "middle",
+                                                                              "back")}
+        r = {"completed": len(ids), "spans": counts, "carried": carried, "complete": complete,
+             "wrong": wrong}
+        ok = (len(ids) == n and carried == n and complete == n and wrong == 0 and
+              counts == {"front": 2 * n, "middle": 2 * n, "back": n})
+        if not ok:
+            with open(os.path.join(workdir, "three-hops.spans.json"), "w") as f:
+                json.dump(spans, f, indent=1)
+        return ok, r
+    span_links.run_case("python-three-hops", collector, failed, case)
 
 
 RAW_PIPELINE = r"""
@@ -220,7 +286,8 @@ def run_safety(collector, cgroup, workdir, failed):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--zerotrace", required=True)
-    ap.add_argument("--only", default="", help="comma-separated: safety and runtime names")
+    ap.add_argument("--only", default="",
+                    help="comma-separated: safety, three-hops and runtime names")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("propagation: needs root (BPF)")
@@ -254,6 +321,8 @@ def main():
                     failed.append("safety")
         if args.only != "safety":
             run_runtimes(args, collector, receiver, cgroup, workdir, failed)
+        if not args.only or "three-hops" in args.only.split(","):
+            run_three_hops(collector, receiver, cgroup, workdir, failed)
     finally:
         collector.stop()
         receiver.stop()

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Front service for the span end-to-end tests: usage front_service.py BACK_PORT.
 
-GET /api/orders/<id>: calls GET http://127.0.0.1:BACK_PORT/items/<id> (http.client, a fresh
+GET /api/orders/<id> (or /items/<id>: a middle hop): calls GET
+http://127.0.0.1:BACK_PORT/items/<id> (http.client, a fresh
 connection, on the thread serving the request; no trace headers are propagated), waits 10 ms,
 answers 200 (or 502 when the back call did not return 200). GET /api/fail: calls back's /fail.
 Binds 127.0.0.1 on an ephemeral port and prints "ready <port>"; exits when stdin closes.
@@ -38,7 +39,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = self.path.split("?", 1)[0]
-        if path.startswith("/api/orders/"):
+        # /items/<id> too, so a front can call another front (a middle hop) as its back.
+        if path.startswith("/api/orders/") or path.startswith("/items/"):
             status = call_back("/items/" + path.rsplit("/", 1)[1])
         elif path == "/api/fail":
             status = call_back("/fail")
