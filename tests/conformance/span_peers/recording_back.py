@@ -1,7 +1,13 @@
 #!/usr/bin/python3
 """Back service for the propagation suite: records what each request carried on the wire.
 
-    recording_back.py LOG    prints "ready <port>", serves until stdin closes
+    recording_back.py LOG [DELAY_MS]    prints "ready <port>", serves until stdin closes
+
+DELAY_MS (default 20, as tests/testprogs/servers/back_service.py) is waited before each answer.
+With 0, the front's server requests of propagation.py's Python case go missing 3-9 of 100 in
+about 4 runs of 10 on this 2-vCPU VM, propagation on or off (zerotrace_socket_events_disordered
+_total{kind="late"} moves; the loss is not always counted): an open #18 finding, not this
+suite's subject.
 
 Every request (any method, any path) appends one JSON line to LOG: its path, every
 `traceparent` header value it carried (in order), the Content-Length it declared, the body's
@@ -13,8 +19,10 @@ import http.server
 import json
 import sys
 import threading
+import time
 
 LOCK = threading.Lock()
+DELAY_S = (float(sys.argv[2]) if len(sys.argv) > 2 else 20.0) / 1000.0
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -36,6 +44,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _any(self):
         body = self._body()
+        time.sleep(DELAY_S)
         rec = {"path": self.path, "method": self.command,
                "traceparent": self.headers.get_all("traceparent") or [],
                "content_length": self.headers.get("Content-Length"),
