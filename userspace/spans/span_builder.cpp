@@ -140,9 +140,7 @@ SpanBuilder::Open SpanBuilder::AllocateServer(uint32_t tgid, uint32_t tid,
     if (new_trace) {
       // Propagation: this thread's calls carry the kernel's trace; the client joins it if it can.
       auto c = open_.find(peer->second.key);
-      Open probe;
-      probe.kernel_trace = new_trace;
-      if (c != open_.end() && JoinKernelTrace(c->second, probe)) {
+      if (c != open_.end() && JoinKernelTrace(c->second, new_trace)) {
         peer->second.context = c->second.context;
       }
     }
@@ -343,9 +341,9 @@ void SpanBuilder::OnRequestStart(const RequestStart& start, const ConnMeta& conn
   open_.emplace(key, std::move(open));
 }
 
-bool SpanBuilder::JoinKernelTrace(Open& client, const Open& server) {
-  if (!server.kernel_trace || client.server || client.parent || client.wire_ids) return false;
-  client.context.trace_id = *server.kernel_trace;
+bool SpanBuilder::JoinKernelTrace(Open& client, const std::optional<TraceId>& kernel_trace) {
+  if (!kernel_trace || client.server || client.parent || client.wire_ids) return false;
+  client.context.trace_id = *kernel_trace;
   return true;
 }
 
@@ -362,7 +360,7 @@ void SpanBuilder::AdoptEarlyPeerLocked(const ConnMeta& client_conn, Open& client
       client.start_ns + window < server.start_ns) {
     return;
   }
-  if (JoinKernelTrace(client, server)) {
+  if (JoinKernelTrace(client, server.kernel_trace)) {
     // Propagation: the client joins the trace the server's calls carry; the server keeps its
     // ids and gains its parent.
     server.parent = client.context.span_id;
@@ -514,7 +512,7 @@ void SpanBuilder::AdoptDeferredLocked(const ConnMeta& client_conn, Open& client)
   // The client's write returned after the server read it (else the server span would have its
   // parent): its start lies after the server's, within the race window of the server's end.
   if (client.start_ns + window < d.open.start_ns || client.start_ns > d.due_ns) return;
-  if (JoinKernelTrace(client, d.open)) {
+  if (JoinKernelTrace(client, d.open.kernel_trace)) {
     d.open.parent = client.context.span_id;
     ++counters_.late_relinked;
   } else if (threads_.Rejoin(d.open.tgid, d.open.start_tid, d.open.context.span_id,

@@ -166,9 +166,9 @@ class SpanBuilder : public RequestConsumer, public RequestStartObserver {
     std::string key;  // in open_
   };
   // Propagation: a root client span whose ids are not on any wire moves into the trace the
-  // kernel gave its server peer (which that server's calls already carry), instead of the
-  // server moving into the client's trace. True when it moved.
-  static bool JoinKernelTrace(Open& client, const Open& server);
+  // kernel gave its server peer (`kernel_trace`: that server's calls already carry it), instead of
+  // the server moving into the client's trace. True when it moved.
+  static bool JoinKernelTrace(Open& client, const std::optional<TraceId>& kernel_trace);
   struct Parent {
     SpanContext context;
     std::optional<SpanId> parent_span_id;
